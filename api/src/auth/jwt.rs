@@ -1,0 +1,168 @@
+//! Our own tokens (HS256): issuer, audience, short expiry, subject, role, organisation scope.
+
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::Role;
+
+/// The claims of a Huzhu token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// Public id of the member or staff account.
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub role: Role,
+    /// Public id of the staff member's organisation (absent for members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Materialised path of that organisation: the subtree the caller may see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid")]
+    Invalid,
+}
+
+/// Keys and rules for issuing and checking tokens.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl_seconds: i64,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Keys from a secret of at least 32 bytes (checked by the caller at start-up).
+    pub fn new(secret: &SecretString, issuer: &str, audience: &str, ttl_seconds: i64) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_seconds,
+        }
+    }
+
+    /// Seconds a new token lives.
+    pub fn ttl_seconds(&self) -> i64 {
+        self.ttl_seconds
+    }
+
+    /// Issues a token for a subject.
+    pub fn issue(
+        &self,
+        subject: &str,
+        role: Role,
+        organisation: Option<(&str, &str)>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: subject.to_owned(),
+            iat: now,
+            exp: now + self.ttl_seconds,
+            role,
+            org: organisation.map(|(pid, _)| pid.to_owned()),
+            scope: organisation.map(|(_, path)| path.to_owned()),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// Checks signature, issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(ttl: i64) -> JwtKeys {
+        JwtKeys::new(
+            &SecretString::from("0123456789abcdef0123456789abcdef"),
+            "huzhu",
+            "huzhu-miniapp",
+            ttl,
+        )
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_its_role_and_scope() {
+        let k = keys(60);
+        let token = k
+            .issue("p-1", Role::UnionReviewer, Some(("org-1", "/1/2/")))
+            .expect("issue");
+        let claims = k.verify(&token).expect("verify");
+        assert_eq!(claims.sub, "p-1");
+        assert_eq!(claims.role, Role::UnionReviewer);
+        assert_eq!(claims.scope.as_deref(), Some("/1/2/"));
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_as_expired() {
+        let k = keys(-60);
+        let token = k.issue("p-1", Role::Member, None).expect("issue");
+        assert_eq!(k.verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_invalid() {
+        let other = JwtKeys::new(
+            &SecretString::from("another-key-another-key-another-key"),
+            "huzhu",
+            "huzhu-miniapp",
+            60,
+        );
+        let token = other.issue("p-1", Role::Admin, None).expect("issue");
+        assert_eq!(keys(60).verify(&token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_for_another_audience_is_invalid() {
+        let other = JwtKeys::new(
+            &SecretString::from("0123456789abcdef0123456789abcdef"),
+            "huzhu",
+            "someone-else",
+            60,
+        );
+        let token = other.issue("p-1", Role::Admin, None).expect("issue");
+        assert_eq!(keys(60).verify(&token), Err(TokenError::Invalid));
+    }
+}

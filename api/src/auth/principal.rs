@@ -1,0 +1,171 @@
+//! The authenticated caller, extracted from `Authorization: Bearer <token>`.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::TokenError;
+use crate::error::ApiError;
+use crate::scope::Scope;
+use crate::state::AppState;
+
+/// The roles of `workflow.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Member,
+    UnionReviewer,
+    ServicePointReviewer,
+    AssociationReviewer,
+    Admin,
+}
+
+impl Role {
+    /// Stable snake_case name, as stored and serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::UnionReviewer => "union_reviewer",
+            Role::ServicePointReviewer => "service_point_reviewer",
+            Role::AssociationReviewer => "association_reviewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored role name.
+    pub fn parse(value: &str) -> Option<Role> {
+        [
+            Role::Member,
+            Role::UnionReviewer,
+            Role::ServicePointReviewer,
+            Role::AssociationReviewer,
+            Role::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == value)
+    }
+
+    /// Roles held by staff accounts.
+    pub fn is_staff(self) -> bool {
+        self != Role::Member
+    }
+
+    /// Roles that see full ID, phone and bank card numbers (the association pays to cards
+    /// and answers to the members; unions and service points see masked values).
+    pub fn sees_full_personal_data(self) -> bool {
+        matches!(self, Role::AssociationReviewer | Role::Admin)
+    }
+}
+
+/// A caller with a valid token.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// Public id of the member or staff account.
+    pub subject: String,
+    pub role: Role,
+    /// Public id of the staff member's organisation.
+    pub organisation: Option<String>,
+    /// What this caller may see.
+    pub scope: Scope,
+}
+
+impl Principal {
+    /// `403` unless the caller holds one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "此操作需要以下角色之一 / requires one of: {}",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
+    /// `403` unless the caller is staff.
+    pub fn require_staff(&self) -> Result<(), ApiError> {
+        if self.role.is_staff() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("仅限工作人员 / staff only".into()))
+        }
+    }
+}
+
+fn unauthenticated(code: &'static str, message: &str) -> ApiError {
+    ApiError::Unauthenticated {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+fn principal_from(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
+    let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            unauthenticated(
+                "invalid_token",
+                "Authorization 头格式应为 Bearer <token> / expected a bearer token",
+            )
+        })?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+    let claims = state.jwt.verify(token).map_err(|e| match e {
+        TokenError::Expired => unauthenticated("token_expired", "登录已过期，请重新登录 / token expired"),
+        TokenError::Invalid => unauthenticated("invalid_token", "登录凭证无效 / invalid token"),
+    })?;
+    let scope = match (claims.role, claims.scope.as_deref()) {
+        (Role::Member, _) => Scope::Member {
+            member_pid: claims.sub.clone(),
+        },
+        (_, Some(path)) if Scope::is_valid_path(path) => Scope::Subtree {
+            path: path.to_owned(),
+        },
+        _ => return Err(unauthenticated("invalid_token", "登录凭证无效 / invalid token")),
+    };
+    Ok(Some(Principal {
+        subject: claims.sub,
+        role: claims.role,
+        organisation: claims.org,
+        scope,
+    }))
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(principal_from(req).and_then(|p| {
+            p.ok_or_else(|| unauthenticated("unauthenticated", "请先登录 / sign in first"))
+        }))
+    }
+}
+
+/// An optional caller: absent when there is no `Authorization` header, but a *bad* token is
+/// still an error, never silently anonymous.
+#[derive(Clone, Debug)]
+pub struct MaybePrincipal(pub Option<Principal>);
+
+impl FromRequest for MaybePrincipal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(principal_from(req).map(MaybePrincipal))
+    }
+}

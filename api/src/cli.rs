@@ -1,0 +1,201 @@
+//! The command line: `huzhu [serve]`, `huzhu migrate up|down|status`, `huzhu admin …`,
+//! `huzhu openapi`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::TransactionTrait;
+use serde_json::json;
+
+use crate::auth::Role;
+use crate::service::audit::{self, Actor};
+use crate::service::organisation::{self, OrganisationKind};
+use crate::service::{invitation, staff};
+use crate::settings::Settings;
+use crate::startup::Application;
+use crate::{db, telemetry};
+
+/// Huzhu — workers' medical mutual-aid backend.
+#[derive(Debug, Parser)]
+#[command(name = "huzhu", version, about)]
+pub struct Cli {
+    /// Configuration file (default: `huzhu.toml` when present, or `HUZHU_CONFIG`).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Manage the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Administration tasks.
+    Admin {
+        #[command(subcommand)]
+        task: AdminTask,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply pending migrations.
+    Up,
+    /// Roll back migrations (default: the last one).
+    Down {
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTask {
+    /// Create the association (the root of the tree).
+    CreateAssociation {
+        #[arg(long)]
+        name: String,
+    },
+    /// Create an office, service point or unit union.
+    CreateOrganisation {
+        /// Public id of the parent.
+        #[arg(long)]
+        parent: String,
+        /// office | service_point | unit_union
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        head_count: Option<i32>,
+    },
+    /// Create a staff account.
+    CreateStaff {
+        /// Public id of the organisation.
+        #[arg(long)]
+        organisation: String,
+        /// union_reviewer | service_point_reviewer | association_reviewer | admin
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        login: String,
+    },
+    /// Issue an invitation code for a staff account (printed once).
+    Invite {
+        #[arg(long)]
+        login: String,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("huzhu: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("huzhu: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("huzhu: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => {
+            Application::build(settings).await?.run_until_stopped().await?;
+        }
+        Command::Openapi => print!("{}", crate::openapi::document_json()),
+        Command::Migrate { action } => {
+            crate::startup::install_crypto_provider();
+            let db = db::connect(&settings).await?;
+            match action {
+                MigrateAction::Up => Migrator::up(&db, None).await?,
+                MigrateAction::Down { steps } => Migrator::down(&db, Some(steps)).await?,
+                MigrateAction::Status => {
+                    for m in Migrator::get_migration_with_status(&db).await? {
+                        println!("{:<10} {}", format!("{}", m.status()), m.name());
+                    }
+                }
+            }
+        }
+        Command::Admin { task } => admin(task, settings).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bad(message: String) -> anyhow::Error {
+    anyhow::anyhow!(message)
+}
+
+async fn admin(task: AdminTask, mut settings: Settings) -> anyhow::Result<()> {
+    settings.migrate_on_start = true;
+    let state = crate::startup::build_state(settings).await?;
+    let txn = state.db.begin().await?;
+    match task {
+        AdminTask::CreateAssociation { name } => {
+            let org = organisation::create(&txn, None, OrganisationKind::Association, &name, None)
+                .await?;
+            audit::record(&txn, &Actor::Cli, "organisation.created", ("organisation", Some(&org.pid)), json!({"kind": "association", "name": name}), None).await?;
+            println!("{}", org.pid);
+        }
+        AdminTask::CreateOrganisation { parent, kind, name, head_count } => {
+            let kind = OrganisationKind::parse(&kind)
+                .ok_or_else(|| bad(format!("unknown kind {kind}: office | service_point | unit_union")))?;
+            let parent = organisation::get_by_pid(&txn, &parent)
+                .await?
+                .ok_or_else(|| bad(format!("no organisation {parent}")))?;
+            let org = organisation::create(&txn, Some(&parent), kind, &name, head_count).await?;
+            audit::record(&txn, &Actor::Cli, "organisation.created", ("organisation", Some(&org.pid)), json!({"kind": kind, "name": name, "parent": parent.pid}), None).await?;
+            println!("{}", org.pid);
+        }
+        AdminTask::CreateStaff { organisation: org, role, name, login } => {
+            let role = Role::parse(&role)
+                .filter(|r| r.is_staff())
+                .ok_or_else(|| bad(format!("unknown staff role {role}")))?;
+            let org = organisation::get_by_pid(&txn, &org)
+                .await?
+                .ok_or_else(|| bad(format!("no organisation {org}")))?;
+            let account = staff::create(&txn, &org, role, &name, &login).await?;
+            audit::record(&txn, &Actor::Cli, "staff.created", ("staff", Some(&account.pid)), json!({"role": role, "login": login}), None).await?;
+            println!("{}", account.pid);
+        }
+        AdminTask::Invite { login } => {
+            let account = staff::find_by_login(&txn, &login)
+                .await?
+                .ok_or_else(|| bad(format!("no staff account {login}")))?;
+            let issued = invitation::issue(&txn, account.id, state.settings.auth.invitation_ttl_hours).await?;
+            audit::record(&txn, &Actor::Cli, "staff.invited", ("staff", Some(&account.pid)), json!({"expires_at": issued.expires_at}), None).await?;
+            println!("{}  (valid until {})", issued.code, issued.expires_at);
+        }
+    }
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! One error type for the HTTP layer, one JSON shape: `{"error":{"code","message","details"}}`.
+//! Each variant's doc comment names its status. Internal causes are logged with their chain
+//! and answered opaquely.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for a program (`code`) and for a person (`message`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `not_found`, `invalid_request`, `wechat_invalid_code`.
+    #[schema(example = "invalid_request")]
+    pub code: String,
+    /// Human-readable explanation (Chinese where a worker reads it).
+    pub message: String,
+    /// Structured context: the offending field, missing items, limits …
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request could not be read (malformed JSON, wrong content type).
+    #[error("{message}")]
+    BadRequest { message: String, details: Value },
+    /// 422: the request was read but a value is invalid (`details.field` names it).
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
+    /// 401: no token, a bad token or an expired one.
+    #[error("authentication required")]
+    Unauthenticated { code: &'static str, message: String },
+    /// 403: signed in, but the role may not do this at all (never used to hide existence).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: nothing there — or nothing the caller may see.
+    #[error("not found")]
+    NotFound,
+    /// 409: conflicts with the current state (duplicate, stale version, used code).
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
+    /// 413: the body is larger than allowed.
+    #[error("payload too large")]
+    PayloadTooLarge { limit: usize },
+    /// 429: an outside service asked us to slow down.
+    #[error("{message}")]
+    TooManyRequests { code: &'static str, message: String },
+    /// 502: an outside service (WeChat) answered with an error.
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
+    /// 503: a dependency is unreachable.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
+    /// 500: a bug or an unexpected failure; the cause is logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// 422 `invalid_request` on one field.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        ApiError::Invalid {
+            code: "invalid_request",
+            message: message.into(),
+            details: json!({ "field": field }),
+        }
+    }
+
+    /// 422 with a domain code and the field it concerns.
+    pub fn invalid_value(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let field = field.into();
+        ApiError::Invalid {
+            code,
+            message: message.into(),
+            details: json!({ "field": field }),
+        }
+    }
+
+    /// 409 with a code and message.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+
+    /// The stable code of this error.
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Invalid { code, .. } => code,
+            ApiError::Unauthenticated { code, .. } => code,
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::TooManyRequests { code, .. } => code,
+            ApiError::Upstream { code, .. } => code,
+            ApiError::Unavailable { code, .. } => code,
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn body(&self) -> ErrorBody {
+        let (message, details) = match self {
+            ApiError::BadRequest { message, details } => (message.clone(), details.clone()),
+            ApiError::Invalid {
+                message, details, ..
+            } => (message.clone(), details.clone()),
+            ApiError::Unauthenticated { message, .. } => (message.clone(), json!({})),
+            ApiError::Forbidden(message) => (message.clone(), json!({})),
+            ApiError::NotFound => ("未找到 / not found".into(), json!({})),
+            ApiError::Conflict {
+                message, details, ..
+            } => (message.clone(), details.clone()),
+            ApiError::PayloadTooLarge { limit } => (
+                format!("请求内容过大 / the body exceeds {limit} bytes"),
+                json!({ "limit_bytes": limit }),
+            ),
+            ApiError::TooManyRequests { message, .. }
+            | ApiError::Upstream { message, .. }
+            | ApiError::Unavailable { message, .. } => (message.clone(), json!({})),
+            ApiError::Internal(_) => (
+                "服务器内部错误，请稍后再试 / internal error".into(),
+                json!({}),
+            ),
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message,
+                details,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error.cause_chain = ?cause, "request failed");
+        }
+        HttpResponse::build(self.status_code()).json(self.body())
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<sea_orm::TransactionError<E>> for ApiError
+where
+    ApiError: From<E>,
+{
+    fn from(e: sea_orm::TransactionError<E>) -> Self {
+        match e {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(inner) => inner.into(),
+        }
+    }
+}
+
+/// Turns actix-web's own extractor failures into our shape.
+pub mod extractors {
+    use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+    use actix_web::{Error, HttpRequest};
+    use serde_json::json;
+
+    use super::ApiError;
+
+    /// For `JsonConfig::error_handler`.
+    pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> Error {
+        let api = match &err {
+            JsonPayloadError::OverflowKnownLength { limit, .. }
+            | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit: *limit },
+            JsonPayloadError::ContentType => ApiError::BadRequest {
+                message: "请求必须是 JSON (Content-Type: application/json)".into(),
+                details: json!({}),
+            },
+            JsonPayloadError::Deserialize(de) if de.is_data() => {
+                ApiError::Invalid {
+                    code: "invalid_request",
+                    message: de.to_string(),
+                    details: json!({ "line": de.line(), "column": de.column() }),
+                }
+            }
+            other => ApiError::BadRequest {
+                message: format!("请求无法解析 / unreadable JSON: {other}"),
+                details: json!({}),
+            },
+        };
+        api.into()
+    }
+
+    /// For `QueryConfig::error_handler`.
+    pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> Error {
+        ApiError::Invalid {
+            code: "invalid_request",
+            message: format!("查询参数无效 / invalid query: {err}"),
+            details: json!({}),
+        }
+        .into()
+    }
+
+    /// For `PathConfig::error_handler`: an id that cannot exist is simply not found.
+    pub fn path_error(_err: PathError, _req: &HttpRequest) -> Error {
+        ApiError::NotFound.into()
+    }
+}

@@ -1,0 +1,65 @@
+//! The OpenAPI document, generated from the handlers (each carries `#[utoipa::path]`). The
+//! committed copy `miniapp-contract/openapi.json` is checked against it by a test.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::ErrorBody;
+
+/// Document-level information; paths and schemas are collected from the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Huzhu API",
+        description = "Backend of the WeChat mini-program for trade unions' workers' medical mutual-aid schemes (职工医疗互助保障). Every error answers `{\"error\":{\"code\",\"message\",\"details\"}}`. Money is a string with two decimals.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "health", description = "liveness and readiness"),
+        (name = "auth", description = "signing in"),
+        (name = "me", description = "the signed-in account"),
+        (name = "organisations", description = "the organisation tree"),
+        (name = "staff", description = "staff accounts and invitations"),
+        (name = "members", description = "members"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("Our token from `POST /api/v1/auth/wechat`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The complete document (as served in demo mode, which documents `dev-login` too).
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, api) = crate::startup::mount(
+        utoipa_actix_web::AppExt::into_utoipa_app(actix_web::App::new()),
+        crate::settings::Mode::Demo,
+    )
+    .split_for_parts();
+    api
+}
+
+/// The document as committed: pretty JSON with a final newline.
+pub fn document_json() -> String {
+    let mut text = document()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    text.push('\n');
+    text
+}

@@ -1,0 +1,312 @@
+//! Signing in: WeChat (`wx.login` code → openid → our token), binding a staff account with an
+//! invitation code or a member by name and ID number on first sign-in, and the demo sign-in.
+
+use actix_web::{post, web};
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing_actix_web::RequestId;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use super::{OrganisationRef, validated};
+use crate::auth::Role;
+use crate::domain::{IdNumber, PersonName};
+use crate::error::{ApiError, ErrorBody};
+use crate::service::audit::{self, Actor};
+use crate::service::member::Member;
+use crate::service::staff::StaffAccount;
+use crate::service::{invitation, member, staff};
+use crate::settings::Mode;
+use crate::state::AppState;
+use crate::wechat::WeChatError;
+
+pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
+    cfg.service(wechat_sign_in);
+    if mode == Mode::Demo {
+        cfg.service(dev_login);
+    }
+}
+
+/// `POST /auth/wechat`.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct WeChatSignIn {
+    /// The code from `wx.login()` (single use, valid 5 minutes).
+    #[validate(length(min = 1, max = 128, message = "code 不能为空"))]
+    pub code: String,
+    /// Staff, first sign-in: the invitation code an administrator gave them.
+    #[validate(length(min = 1, max = 32))]
+    pub invitation_code: Option<String>,
+    /// Member, first sign-in: name as on the roster …
+    #[validate(length(min = 1, max = 50))]
+    pub name: Option<String>,
+    /// … and ID number.
+    #[validate(length(min = 1, max = 40))]
+    pub id_number: Option<String>,
+}
+
+/// Our token and who it is for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the token expires; sign in again with a fresh `wx.login` code.
+    pub expires_in: i64,
+    pub account: AccountSummary,
+}
+
+/// The signed-in account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountSummary {
+    /// Public id of the member or staff account.
+    pub id: String,
+    pub role: Role,
+    /// Name, masked for members (`张**`).
+    pub name: String,
+    pub organisation: Option<OrganisationRef>,
+}
+
+fn issue_for_staff(state: &AppState, s: &StaffAccount) -> Result<TokenResponse, ApiError> {
+    let token = state
+        .jwt
+        .issue(&s.pid, s.role, Some((&s.organisation_pid, &s.organisation_path)))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(TokenResponse {
+        token,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl_seconds(),
+        account: AccountSummary {
+            id: s.pid.clone(),
+            role: s.role,
+            name: s.name.clone(),
+            organisation: Some(OrganisationRef {
+                id: s.organisation_pid.clone(),
+                name: s.organisation_name.clone(),
+            }),
+        },
+    })
+}
+
+fn issue_for_member(state: &AppState, m: &Member) -> Result<TokenResponse, ApiError> {
+    let token = state
+        .jwt
+        .issue(&m.pid, Role::Member, None)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(TokenResponse {
+        token,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl_seconds(),
+        account: AccountSummary {
+            id: m.pid.clone(),
+            role: Role::Member,
+            name: m.name.masked(),
+            organisation: Some(OrganisationRef {
+                id: m.organisation_pid.clone(),
+                name: m.organisation_name.clone(),
+            }),
+        },
+    })
+}
+
+fn disabled() -> ApiError {
+    ApiError::Forbidden("该账号已停用，请联系管理员 / this account is disabled".into())
+}
+
+/// Maps WeChat's answers to clear errors for the phone.
+pub fn wechat_error(e: WeChatError) -> ApiError {
+    let code = e.code();
+    match e {
+        WeChatError::InvalidCode => ApiError::Unauthenticated {
+            code,
+            message: "微信登录凭证无效或已使用，请重新登录 / the wx.login code is invalid or used".into(),
+        },
+        WeChatError::RateLimited => ApiError::TooManyRequests {
+            code,
+            message: "微信接口调用过于频繁，请稍后再试 / WeChat rate limit, try again shortly".into(),
+        },
+        WeChatError::RiskyUser => ApiError::Forbidden(
+            "微信判定该账号存在风险，暂不能登录 / WeChat flagged this user as risky".into(),
+        ),
+        WeChatError::Busy => ApiError::Unavailable {
+            code,
+            message: "微信系统繁忙，请稍后再试 / WeChat is busy, try again".into(),
+        },
+        WeChatError::Transport(_) => ApiError::Unavailable {
+            code,
+            message: "暂时无法连接微信 / WeChat is unreachable".into(),
+        },
+        other => {
+            tracing::warn!(error = %other, "wechat call failed");
+            ApiError::Upstream {
+                code,
+                message: "微信接口返回错误 / WeChat answered with an error".into(),
+            }
+        }
+    }
+}
+
+/// Signs in with a `wx.login` code. An unknown WeChat account answers 401
+/// `account_not_bound`; call again with a fresh code plus `invitation_code` (staff) or
+/// `name` + `id_number` (members) to bind it.
+#[utoipa::path(
+    tag = "auth",
+    request_body = WeChatSignIn,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "`wechat_invalid_code` (get a fresh code) or `account_not_bound` (bind with an invitation code or name + ID number)", body = ErrorBody),
+        (status = 403, description = "`forbidden`: risky user (WeChat 40226) or a disabled account", body = ErrorBody),
+        (status = 409, description = "`already_bound`: the account is bound to another WeChat", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `invitation_invalid`, `not_on_roster`, ID number errors", body = ErrorBody),
+        (status = 429, description = "`wechat_rate_limited` (WeChat 45011)", body = ErrorBody),
+        (status = 503, description = "`wechat_busy` (WeChat -1) or `wechat_unavailable`", body = ErrorBody),
+    )
+)]
+#[post("/auth/wechat")]
+pub async fn wechat_sign_in(
+    state: web::Data<AppState>,
+    body: web::Json<WeChatSignIn>,
+    request_id: RequestId,
+) -> Result<web::Json<TokenResponse>, ApiError> {
+    let body = validated(body.into_inner())?;
+    let session = state
+        .wechat
+        .code_to_session(&body.code)
+        .await
+        .map_err(wechat_error)?;
+    let openid = session.openid;
+
+    if let Some(s) = staff::find_by_openid(&state.db, &openid).await? {
+        return if s.active {
+            issue_for_staff(&state, &s).map(web::Json)
+        } else {
+            Err(disabled())
+        };
+    }
+    if let Some(m) = member::find_by_openid(&state.db, &state.pii, &openid).await? {
+        return issue_for_member(&state, &m).map(web::Json);
+    }
+
+    if let Some(code) = &body.invitation_code {
+        let txn = state.db.begin().await?;
+        let invalid = || {
+            ApiError::invalid_value(
+                "invitation_invalid",
+                "invitation_code",
+                "邀请码无效、已使用或已过期 / the invitation code is unknown, used or expired",
+            )
+        };
+        let staff_id = invitation::redeem(&txn, code).await?.ok_or_else(invalid)?;
+        let account = staff::find_by_id(&txn, staff_id).await?.ok_or_else(invalid)?;
+        if !account.active {
+            return Err(disabled());
+        }
+        if account.wechat_bound || !staff::bind_openid(&txn, staff_id, &openid).await? {
+            return Err(ApiError::conflict(
+                "already_bound",
+                "该账号或该微信已绑定 / this account or this WeChat is already bound",
+            ));
+        }
+        audit::record(
+            &txn,
+            &Actor::Account {
+                pid: account.pid.clone(),
+            },
+            "staff.wechat_bound",
+            ("staff", Some(&account.pid)),
+            json!({}),
+            Some(request_id.to_string()),
+        )
+        .await?;
+        txn.commit().await?;
+        return issue_for_staff(&state, &account).map(web::Json);
+    }
+
+    if let (Some(name), Some(id_number)) = (&body.name, &body.id_number) {
+        let name = PersonName::parse(name)
+            .map_err(|e| ApiError::invalid_value("name_invalid", "name", e.to_string()))?;
+        let id_number = IdNumber::parse(id_number)
+            .map_err(|e| ApiError::invalid_value(e.code(), "id_number", e.message_zh()))?;
+        let txn = state.db.begin().await?;
+        let found = member::find_by_identity(&txn, &state.pii, &name, &id_number)
+            .await?
+            .ok_or_else(|| {
+                ApiError::invalid_value(
+                    "not_on_roster",
+                    "id_number",
+                    "未在参互名单中找到此姓名和身份证号，请联系所在单位工会 / no member with this name and ID number",
+                )
+            })?;
+        if found.wechat_bound || !member::bind_openid(&txn, found.id, &openid).await? {
+            return Err(ApiError::conflict(
+                "already_bound",
+                "该会员或该微信已绑定 / this member or this WeChat is already bound",
+            ));
+        }
+        audit::record(
+            &txn,
+            &Actor::Account {
+                pid: found.pid.clone(),
+            },
+            "member.wechat_bound",
+            ("member", Some(&found.pid)),
+            json!({}),
+            Some(request_id.to_string()),
+        )
+        .await?;
+        txn.commit().await?;
+        return issue_for_member(&state, &found).map(web::Json);
+    }
+
+    Err(ApiError::Unauthenticated {
+        code: "account_not_bound",
+        message: "该微信尚未绑定账号：工作人员请输入邀请码，会员请输入姓名和身份证号 / bind this WeChat first".into(),
+    })
+}
+
+/// `POST /auth/dev-login` (demo only).
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct DevLogin {
+    /// A staff login (e.g. `admin`, `union-power`) or a member's public id, as printed on the
+    /// console at start.
+    #[validate(length(min = 1, max = 64))]
+    #[schema(example = "admin")]
+    pub account: String,
+}
+
+/// Demo sign-in without WeChat. Exists only in demo mode; a production server answers 404.
+#[utoipa::path(
+    tag = "auth",
+    request_body = DevLogin,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 404, description = "no such demo account (or not a demo server)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/auth/dev-login")]
+pub async fn dev_login(
+    state: web::Data<AppState>,
+    body: web::Json<DevLogin>,
+) -> Result<web::Json<TokenResponse>, ApiError> {
+    // Defence in depth: the route is not even mounted outside demo mode.
+    if state.mode != Mode::Demo {
+        return Err(ApiError::NotFound);
+    }
+    let body = validated(body.into_inner())?;
+    if let Some(s) = staff::find_by_login(&state.db, &body.account).await? {
+        return if s.active {
+            issue_for_staff(&state, &s).map(web::Json)
+        } else {
+            Err(disabled())
+        };
+    }
+    match member::get_by_pid(&state.db, &state.pii, &body.account).await? {
+        Some(m) => issue_for_member(&state, &m).map(web::Json),
+        None => Err(ApiError::NotFound),
+    }
+}

@@ -1,0 +1,149 @@
+//! The signed-in account: who am I, and binding my phone number through WeChat.
+
+use actix_web::{get, post, web};
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing_actix_web::RequestId;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use super::members::MemberResponse;
+use super::{OrganisationRef, validated};
+use crate::auth::{Principal, Role};
+use crate::domain::PhoneNumber;
+use crate::error::{ApiError, ErrorBody};
+use crate::service::audit::{self, Actor};
+use crate::service::{member, staff};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(me).service(bind_phone);
+}
+
+/// The signed-in account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    /// Public id of the account.
+    pub id: String,
+    pub role: Role,
+    pub name: String,
+    pub organisation: Option<OrganisationRef>,
+    /// For members: their own record (personal numbers masked).
+    pub member: Option<MemberResponse>,
+}
+
+/// Who is signed in.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody))
+)]
+#[get("/me")]
+pub async fn me(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<web::Json<MeResponse>, ApiError> {
+    if principal.role == Role::Member {
+        let m = member::get_within(&state.db, &state.pii, &principal.scope, &principal.subject)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        return Ok(web::Json(MeResponse {
+            id: m.pid.clone(),
+            role: Role::Member,
+            name: m.name.as_str().to_owned(),
+            organisation: Some(OrganisationRef {
+                id: m.organisation_pid.clone(),
+                name: m.organisation_name.clone(),
+            }),
+            member: Some(MemberResponse::from_member(&m, false)),
+        }));
+    }
+    let s = staff::get_within(&state.db, &principal.scope, &principal.subject)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(web::Json(MeResponse {
+        id: s.pid,
+        role: s.role,
+        name: s.name,
+        organisation: Some(OrganisationRef {
+            id: s.organisation_pid,
+            name: s.organisation_name,
+        }),
+        member: None,
+    }))
+}
+
+/// `POST /me/phone`.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct BindPhone {
+    /// The code from the `getPhoneNumber` button event.
+    #[validate(length(min = 1, max = 256))]
+    pub code: String,
+}
+
+/// The phone number now on record (masked).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BindPhoneResponse {
+    #[schema(example = "138****5678")]
+    pub phone: String,
+}
+
+/// Records the member's phone number from WeChat's phone-number API.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = BindPhone,
+    responses(
+        (status = 200, body = BindPhoneResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "members only", body = ErrorBody),
+        (status = 422, description = "`phone_invalid`: not a mainland mobile number", body = ErrorBody),
+        (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/me/phone")]
+pub async fn bind_phone(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<BindPhone>,
+    request_id: RequestId,
+) -> Result<web::Json<BindPhoneResponse>, ApiError> {
+    principal.require(&[Role::Member])?;
+    let body = validated(body.into_inner())?;
+    let m = member::get_within(&state.db, &state.pii, &principal.scope, &principal.subject)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let wx = state
+        .wechat
+        .phone_number(&body.code)
+        .await
+        .map_err(super::auth::wechat_error)?;
+    if wx.country_code != "86" {
+        return Err(ApiError::invalid_value(
+            "phone_invalid",
+            "code",
+            "仅支持中国大陆手机号 / only mainland mobile numbers are supported",
+        ));
+    }
+    let phone = PhoneNumber::parse(&wx.pure_phone_number)
+        .map_err(|e| ApiError::invalid_value("phone_invalid", "code", e.to_string()))?;
+    let txn = state.db.begin().await?;
+    member::set_phone(&txn, &state.pii, m.id, &phone).await?;
+    audit::record(
+        &txn,
+        &Actor::Account { pid: m.pid.clone() },
+        "member.phone_bound",
+        ("member", Some(&m.pid)),
+        json!({}),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(web::Json(BindPhoneResponse {
+        phone: phone.masked(),
+    }))
+}

@@ -1,0 +1,251 @@
+//! Members, as far as the caller may see them. Personal numbers are masked unless the caller's
+//! role needs the full value (the association, which pays to bank cards).
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::NaiveDate;
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing_actix_web::RequestId;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use super::{OrganisationRef, validated};
+use crate::auth::{Principal, Role};
+use crate::domain::{BankCardNumber, IdNumber, PersonName, PhoneNumber, Sex};
+use crate::error::{ApiError, ErrorBody};
+use crate::service::audit::{self, Actor};
+use crate::service::member::{self, Member, MemberError, MemberFilter, NewMember};
+use crate::service::organisation;
+use crate::service::page::{Page, PageQuery};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(get_one).service(create);
+}
+
+/// A member.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberResponse {
+    /// Public id.
+    pub id: String,
+    pub organisation: OrganisationRef,
+    pub name: String,
+    /// Masked (`1501**********1234`) unless the caller's role needs the full number.
+    #[schema(example = "1501**********1234")]
+    pub id_number: String,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    #[schema(example = "138****5678")]
+    pub phone: Option<String>,
+    #[schema(example = "6222***********0128")]
+    pub bank_card: Option<String>,
+    pub retired: bool,
+    pub wechat_bound: bool,
+}
+
+impl MemberResponse {
+    /// The JSON view of a member; `full` reveals the personal numbers.
+    pub fn from_member(m: &Member, full: bool) -> Self {
+        Self {
+            id: m.pid.clone(),
+            organisation: OrganisationRef {
+                id: m.organisation_pid.clone(),
+                name: m.organisation_name.clone(),
+            },
+            name: m.name.as_str().to_owned(),
+            id_number: if full {
+                m.id_number.as_str().to_owned()
+            } else {
+                m.id_number.masked()
+            },
+            sex: m.sex(),
+            birth_date: m.id_number.birth_date(),
+            phone: m
+                .phone
+                .as_ref()
+                .map(|p| if full { p.as_str().to_owned() } else { p.masked() }),
+            bank_card: m
+                .bank_card
+                .as_ref()
+                .map(|c| if full { c.as_str().to_owned() } else { c.masked() }),
+            retired: m.retired,
+            wechat_bound: m.wechat_bound,
+        }
+    }
+}
+
+/// Filters of `GET /members`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberQuery {
+    /// Only members of this unit union (public id).
+    pub organisation: Option<String>,
+    /// Exact ID number.
+    pub id_number: Option<String>,
+}
+
+/// Members in the caller's subtree (staff).
+#[utoipa::path(
+    tag = "members",
+    security(("bearer" = [])),
+    params(MemberQuery, PageQuery),
+    responses(
+        (status = 200, body = Page<MemberResponse>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[get("/members")]
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<MemberQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<MemberResponse>>, ApiError> {
+    principal.require_staff()?;
+    let filter = filter.into_inner();
+    let id_number = filter
+        .id_number
+        .as_deref()
+        .map(IdNumber::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_value(e.code(), "id_number", e.message_zh()))?;
+    let found = member::list_within(
+        &state.db,
+        &state.pii,
+        &principal.scope,
+        &MemberFilter {
+            organisation_pid: filter.organisation,
+            id_number,
+        },
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?;
+    let full = principal.role.sees_full_personal_data();
+    Ok(web::Json(found.map(|m| MemberResponse::from_member(&m, full))))
+}
+
+/// One member: staff inside their subtree, or the member themselves (404 otherwise).
+#[utoipa::path(
+    tag = "members",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "public id")),
+    responses(
+        (status = 200, body = MemberResponse),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/members/{id}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<MemberResponse>, ApiError> {
+    let m = member::get_within(&state.db, &state.pii, &principal.scope, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(web::Json(MemberResponse::from_member(
+        &m,
+        principal.role.sees_full_personal_data(),
+    )))
+}
+
+/// `POST /members`.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewMemberRequest {
+    /// Public id of the unit union.
+    pub organisation_id: String,
+    #[schema(example = "张三")]
+    pub name: String,
+    /// 18-character resident ID number (checksum verified).
+    #[schema(example = "11010519491231002X")]
+    pub id_number: String,
+    #[schema(example = "13812345678")]
+    pub phone: Option<String>,
+    pub bank_card: Option<String>,
+    #[serde(default)]
+    pub retired: bool,
+}
+
+/// Adds one member to a unit union (the union's reviewer, or an administrator).
+#[utoipa::path(
+    tag = "members",
+    security(("bearer" = [])),
+    request_body = NewMemberRequest,
+    responses(
+        (status = 201, body = MemberResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "the unit union is not in the caller's subtree", body = ErrorBody),
+        (status = 409, description = "`duplicate_id_number`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `id_number_*`, `phone_invalid`, `bank_card_*`, `name_invalid`, `not_a_unit_union`", body = ErrorBody),
+    )
+)]
+#[post("/members")]
+pub async fn create(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<NewMemberRequest>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::UnionReviewer, Role::Admin])?;
+    let body = validated(body.into_inner())?;
+    let new = NewMember {
+        name: PersonName::parse(&body.name)
+            .map_err(|e| ApiError::invalid_value("name_invalid", "name", e.to_string()))?,
+        id_number: IdNumber::parse(&body.id_number)
+            .map_err(|e| ApiError::invalid_value(e.code(), "id_number", e.message_zh()))?,
+        phone: body
+            .phone
+            .as_deref()
+            .map(PhoneNumber::parse)
+            .transpose()
+            .map_err(|e| ApiError::invalid_value(e.code(), "phone", e.to_string()))?,
+        bank_card: body
+            .bank_card
+            .as_deref()
+            .map(BankCardNumber::parse)
+            .transpose()
+            .map_err(|e| ApiError::invalid_value(e.code(), "bank_card", e.to_string()))?,
+        retired: body.retired,
+    };
+    let txn = state.db.begin().await?;
+    let unit = organisation::get_within(&txn, &principal.scope, &body.organisation_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let created = member::create(&txn, &state.pii, &unit, &new)
+        .await
+        .map_err(|e| match e {
+            MemberError::NotAUnitUnion => ApiError::invalid_value(
+                "not_a_unit_union",
+                "organisation_id",
+                "会员只能加入基层工会 / members belong to a unit union",
+            ),
+            MemberError::DuplicateIdNumber => ApiError::Conflict {
+                code: "duplicate_id_number",
+                message: "该身份证号已登记 / a member with this ID number exists".into(),
+                details: json!({ "field": "id_number" }),
+            },
+            MemberError::Db(e) => e.into(),
+        })?;
+    audit::record(
+        &txn,
+        &Actor::Account { pid: principal.subject.clone() },
+        "member.created",
+        ("member", Some(&created.pid)),
+        json!({ "organisation": unit.pid }),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created().json(MemberResponse::from_member(
+        &created,
+        principal.role.sees_full_personal_data(),
+    )))
+}

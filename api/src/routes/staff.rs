@@ -1,0 +1,307 @@
+//! Staff accounts and their invitation codes (administrators).
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing_actix_web::RequestId;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use super::{OrganisationRef, validated};
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ErrorBody};
+use crate::service::audit::{self, Actor};
+use crate::service::page::{Page, PageQuery};
+use crate::service::staff::{StaffAccount, StaffError};
+use crate::service::{invitation, organisation, staff};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list)
+        .service(get_one)
+        .service(create)
+        .service(update)
+        .service(invite);
+}
+
+/// A staff account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffResponse {
+    /// Public id.
+    pub id: String,
+    pub role: Role,
+    pub name: String,
+    pub login: String,
+    pub active: bool,
+    /// Whether a WeChat account is bound (first sign-in done).
+    pub wechat_bound: bool,
+    pub organisation: OrganisationRef,
+}
+
+impl From<StaffAccount> for StaffResponse {
+    fn from(s: StaffAccount) -> Self {
+        Self {
+            id: s.pid,
+            role: s.role,
+            name: s.name,
+            login: s.login,
+            active: s.active,
+            wechat_bound: s.wechat_bound,
+            organisation: OrganisationRef {
+                id: s.organisation_pid,
+                name: s.organisation_name,
+            },
+        }
+    }
+}
+
+/// Staff in the caller's subtree (admin).
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, body = Page<StaffResponse>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[get("/staff")]
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<StaffResponse>>, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let found = staff::list_within(&state.db, &principal.scope, page.after_id()?, page.limit()?).await?;
+    Ok(web::Json(found.map(StaffResponse::from)))
+}
+
+/// One staff account (admin; 404 outside the subtree).
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "public id")),
+    responses(
+        (status = 200, body = StaffResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/staff/{id}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<StaffResponse>, ApiError> {
+    principal.require(&[Role::Admin])?;
+    staff::get_within(&state.db, &principal.scope, &id)
+        .await?
+        .map(|s| web::Json(s.into()))
+        .ok_or(ApiError::NotFound)
+}
+
+/// `POST /staff`.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewStaff {
+    /// Public id of the organisation the account belongs to.
+    pub organisation_id: String,
+    /// A staff role; it must fit the organisation's level.
+    pub role: Role,
+    #[validate(length(min = 1, max = 100))]
+    pub name: String,
+    /// Unique login name (letters, digits, `-`, `_`, `.`).
+    #[validate(length(min = 3, max = 64), custom(function = "login_chars"))]
+    pub login: String,
+}
+
+fn login_chars(login: &str) -> Result<(), validator::ValidationError> {
+    if login
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("login_chars")
+            .with_message("登录名只能包含字母、数字、-、_、. / letters, digits, - _ . only".into()))
+    }
+}
+
+fn staff_error(e: StaffError) -> ApiError {
+    match e {
+        StaffError::RoleDoesNotFit { role, kind } => ApiError::invalid_value(
+            "role_does_not_fit",
+            "role",
+            format!("role {} does not belong in a {kind:?}", role.as_str()),
+        ),
+        StaffError::LoginTaken => ApiError::Conflict {
+            code: "login_taken",
+            message: "登录名已被使用 / the login is already taken".into(),
+            details: json!({ "field": "login" }),
+        },
+        StaffError::Db(e) => e.into(),
+    }
+}
+
+/// Creates a staff account (admin). Give the person an invitation code to bind WeChat.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    request_body = NewStaff,
+    responses(
+        (status = 201, body = StaffResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`login_taken`", body = ErrorBody),
+        (status = 422, description = "`invalid_request` or `role_does_not_fit`", body = ErrorBody),
+    )
+)]
+#[post("/staff")]
+pub async fn create(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<NewStaff>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let body = validated(body.into_inner())?;
+    let txn = state.db.begin().await?;
+    let org = organisation::get_within(&txn, &principal.scope, &body.organisation_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let created = staff::create(&txn, &org, body.role, body.name.trim(), &body.login)
+        .await
+        .map_err(staff_error)?;
+    audit::record(
+        &txn,
+        &Actor::Account { pid: principal.subject.clone() },
+        "staff.created",
+        ("staff", Some(&created.pid)),
+        json!({ "role": created.role, "organisation": org.pid, "login": created.login }),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created().json(StaffResponse::from(created)))
+}
+
+/// `PATCH /staff/{id}`.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct StaffChange {
+    /// Deactivating also unbinds WeChat: a new invitation is needed to return.
+    pub active: bool,
+}
+
+/// Activates or deactivates a staff account (admin).
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "public id")),
+    request_body = StaffChange,
+    responses(
+        (status = 200, body = StaffResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[patch("/staff/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    body: web::Json<StaffChange>,
+    request_id: RequestId,
+) -> Result<web::Json<StaffResponse>, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let body = validated(body.into_inner())?;
+    let txn = state.db.begin().await?;
+    let account = staff::get_within(&txn, &principal.scope, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if account.pid == principal.subject && !body.active {
+        return Err(ApiError::conflict(
+            "cannot_deactivate_self",
+            "不能停用自己的账号 / you cannot deactivate your own account",
+        ));
+    }
+    staff::set_active(&txn, account.id, body.active).await?;
+    audit::record(
+        &txn,
+        &Actor::Account { pid: principal.subject.clone() },
+        if body.active { "staff.activated" } else { "staff.deactivated" },
+        ("staff", Some(&account.pid)),
+        json!({}),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    let updated = staff::find_by_id(&txn, account.id).await?.ok_or(ApiError::NotFound)?;
+    txn.commit().await?;
+    Ok(web::Json(updated.into()))
+}
+
+/// A new invitation code, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationResponse {
+    #[schema(example = "K7QM-3XRT-9PAW")]
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Issues an invitation code with which the person binds their WeChat on first sign-in
+/// (admin). Earlier unused codes stay valid until they expire.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "public id of the staff account")),
+    responses(
+        (status = 201, body = InvitationResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`already_bound` or `account_disabled`", body = ErrorBody),
+    )
+)]
+#[post("/staff/{id}/invitations")]
+pub async fn invite(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let txn = state.db.begin().await?;
+    let account = staff::get_within(&txn, &principal.scope, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !account.active {
+        return Err(ApiError::conflict("account_disabled", "该账号已停用 / the account is disabled"));
+    }
+    if account.wechat_bound {
+        return Err(ApiError::conflict("already_bound", "该账号已绑定微信 / WeChat is already bound"));
+    }
+    let issued = invitation::issue(&txn, account.id, state.settings.auth.invitation_ttl_hours).await?;
+    audit::record(
+        &txn,
+        &Actor::Account { pid: principal.subject.clone() },
+        "staff.invited",
+        ("staff", Some(&account.pid)),
+        json!({ "expires_at": issued.expires_at }),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created().json(InvitationResponse {
+        code: issued.code,
+        expires_at: issued.expires_at,
+    }))
+}

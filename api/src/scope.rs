@@ -1,0 +1,173 @@
+//! The one mechanism that keeps every list and fetch inside the caller's part of the tree.
+//!
+//! Each scoped entity says which column ties a row to an organisation and which rows are a
+//! member's own; [`Scoped::within`] adds that restriction to any query. Handlers never test
+//! scope themselves: a row outside the scope is simply not found (404, never 403), so ids
+//! cannot be probed.
+
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Select,
+};
+
+use entity::{member, membership, organisation, staff};
+
+/// What a caller may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Staff: the organisation with this materialised path and everything under it.
+    Subtree { path: String },
+    /// A member: their own rows only.
+    Member { member_pid: String },
+}
+
+impl Scope {
+    /// A materialised path is `/`, digits and `/` only, starting and ending with `/`.
+    pub fn is_valid_path(path: &str) -> bool {
+        path.len() >= 3
+            && path.starts_with('/')
+            && path.ends_with('/')
+            && path.bytes().all(|b| b == b'/' || b.is_ascii_digit())
+            && !path.contains("//")
+    }
+
+    /// Whether an organisation path lies in this scope.
+    pub fn contains_path(&self, organisation_path: &str) -> bool {
+        match self {
+            Scope::Subtree { path } => organisation_path.starts_with(path.as_str()),
+            Scope::Member { .. } => false,
+        }
+    }
+
+    /// The condition "the organisation column is in the subtree / the row is the member's".
+    pub fn condition<E: Scoped>(&self) -> Condition {
+        match self {
+            Scope::Subtree { path } => {
+                // Paths hold only digits and '/', so the prefix has no LIKE wildcards.
+                let subtree = Query::select()
+                    .column(organisation::Column::Id)
+                    .from(organisation::Entity)
+                    .and_where(organisation::Column::Path.starts_with(path.as_str()))
+                    .to_owned();
+                Condition::all().add(E::organisation_column().in_subquery(subtree))
+            }
+            Scope::Member { member_pid } => match E::member_condition(member_pid) {
+                Some(own) => own,
+                // Members never see rows of this kind.
+                None => Condition::all().add(Expr::cust("1 = 0")),
+            },
+        }
+    }
+}
+
+/// An entity whose rows belong to an organisation (and maybe to a member).
+pub trait Scoped: EntityTrait {
+    /// The column naming the organisation a row belongs to.
+    fn organisation_column() -> Self::Column;
+    /// The rows that are a member's own, or `None` when members see none of them.
+    fn member_condition(member_pid: &str) -> Option<Condition>;
+    /// The public-id column.
+    fn pid_column() -> Self::Column;
+
+    /// `find()` restricted to `scope`.
+    fn find_within(scope: &Scope) -> Select<Self> {
+        Self::find().filter(scope.condition::<Self>())
+    }
+
+    /// One row by public id, inside `scope`, or `None` — whether it does not exist or is
+    /// outside the scope.
+    #[allow(async_fn_in_trait)]
+    async fn find_pid_within<C: ConnectionTrait>(
+        db: &C,
+        scope: &Scope,
+        pid: &str,
+    ) -> Result<Option<Self::Model>, sea_orm::DbErr> {
+        Self::find_within(scope)
+            .filter(Self::pid_column().eq(pid))
+            .one(db)
+            .await
+    }
+}
+
+fn member_id_of(member_pid: &str) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(member::Column::Id)
+        .from(member::Entity)
+        .and_where(member::Column::Pid.eq(member_pid))
+        .to_owned()
+}
+
+impl Scoped for organisation::Entity {
+    fn organisation_column() -> Self::Column {
+        organisation::Column::Id
+    }
+    fn member_condition(_: &str) -> Option<Condition> {
+        None
+    }
+    fn pid_column() -> Self::Column {
+        organisation::Column::Pid
+    }
+}
+
+impl Scoped for staff::Entity {
+    fn organisation_column() -> Self::Column {
+        staff::Column::OrganisationId
+    }
+    fn member_condition(_: &str) -> Option<Condition> {
+        None
+    }
+    fn pid_column() -> Self::Column {
+        staff::Column::Pid
+    }
+}
+
+impl Scoped for member::Entity {
+    fn organisation_column() -> Self::Column {
+        member::Column::OrganisationId
+    }
+    fn member_condition(member_pid: &str) -> Option<Condition> {
+        Some(Condition::all().add(member::Column::Pid.eq(member_pid)))
+    }
+    fn pid_column() -> Self::Column {
+        member::Column::Pid
+    }
+}
+
+impl Scoped for membership::Entity {
+    fn organisation_column() -> Self::Column {
+        membership::Column::OrganisationId
+    }
+    fn member_condition(member_pid: &str) -> Option<Condition> {
+        Some(Condition::all().add(membership::Column::MemberId.in_subquery(member_id_of(member_pid))))
+    }
+    fn pid_column() -> Self::Column {
+        membership::Column::Pid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_digits_between_slashes() {
+        assert!(Scope::is_valid_path("/1/"));
+        assert!(Scope::is_valid_path("/1/22/333/"));
+        assert!(!Scope::is_valid_path("/"));
+        assert!(!Scope::is_valid_path("/1"));
+        assert!(!Scope::is_valid_path("/1/%/"));
+        assert!(!Scope::is_valid_path("/1//2/"));
+    }
+
+    #[test]
+    fn a_subtree_contains_its_descendants_but_not_its_siblings() {
+        let scope = Scope::Subtree {
+            path: "/1/2/".into(),
+        };
+        assert!(scope.contains_path("/1/2/"));
+        assert!(scope.contains_path("/1/2/7/"));
+        assert!(!scope.contains_path("/1/3/"));
+        assert!(!scope.contains_path("/1/22/"));
+        assert!(!scope.contains_path("/1/"));
+    }
+}

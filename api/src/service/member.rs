@@ -1,0 +1,334 @@
+//! Members: people known to the scheme. ID, phone and bank card numbers are sealed (encrypted,
+//! with a keyed look-up hash) on the way in and opened on the way out; nothing else ever sees
+//! the ciphertext.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use entity::{member, organisation};
+
+use super::organisation::{Organisation, OrganisationKind};
+use super::page::{Page, page_from};
+use super::{is_unique_violation, new_pid};
+use crate::crypto::{PiiKind, PiiVault};
+use crate::domain::{BankCardNumber, IdNumber, PersonName, PhoneNumber, Sex};
+use crate::scope::{Scope, Scoped};
+
+/// A member with personal data decrypted (mask before showing it).
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub id: i64,
+    pub pid: String,
+    pub organisation_pid: String,
+    pub organisation_name: String,
+    pub name: PersonName,
+    pub id_number: IdNumber,
+    pub phone: Option<PhoneNumber>,
+    pub bank_card: Option<BankCardNumber>,
+    pub retired: bool,
+    pub wechat_bound: bool,
+}
+
+impl Member {
+    /// Sex, as the ID number states it.
+    pub fn sex(&self) -> Sex {
+        self.id_number.sex()
+    }
+}
+
+/// What a new member needs.
+#[derive(Clone, Debug)]
+pub struct NewMember {
+    pub name: PersonName,
+    pub id_number: IdNumber,
+    pub phone: Option<PhoneNumber>,
+    pub bank_card: Option<BankCardNumber>,
+    pub retired: bool,
+}
+
+/// Why a member change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    #[error("members belong to a unit union")]
+    NotAUnitUnion,
+    #[error("a member with this ID number already exists")]
+    DuplicateIdNumber,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn seal(vault: &PiiVault, kind: PiiKind, value: &str) -> Result<(String, String), DbErr> {
+    vault
+        .seal(kind, value)
+        .map_err(|e| DbErr::Custom(format!("sealing {kind:?}: {e}")))
+}
+
+fn open(vault: &PiiVault, m: member::Model, org: Option<organisation::Model>) -> Result<Member, DbErr> {
+    let corrupt = |what: &str| DbErr::Custom(format!("member {}: {what} cannot be read", m.pid));
+    let org = org.ok_or_else(|| corrupt("organisation"))?;
+    let id_number = vault
+        .open(PiiKind::IdNumber, &m.id_number_cipher)
+        .ok()
+        .and_then(|plain| IdNumber::parse(&plain).ok())
+        .ok_or_else(|| corrupt("ID number"))?;
+    let phone = match &m.phone_cipher {
+        Some(c) => Some(
+            vault
+                .open(PiiKind::Phone, c)
+                .ok()
+                .and_then(|plain| PhoneNumber::parse(&plain).ok())
+                .ok_or_else(|| corrupt("phone"))?,
+        ),
+        None => None,
+    };
+    let bank_card = match &m.bank_card_cipher {
+        Some(c) => Some(
+            vault
+                .open(PiiKind::BankCard, c)
+                .ok()
+                .and_then(|plain| BankCardNumber::parse(&plain).ok())
+                .ok_or_else(|| corrupt("bank card"))?,
+        ),
+        None => None,
+    };
+    let name = PersonName::parse(&m.name).map_err(|_| corrupt("name"))?;
+    Ok(Member {
+        id: m.id,
+        pid: m.pid,
+        organisation_pid: org.pid,
+        organisation_name: org.name,
+        name,
+        id_number,
+        phone,
+        bank_card,
+        retired: m.retired,
+        wechat_bound: m.wechat_openid.is_some(),
+    })
+}
+
+/// Adds a member to a unit union.
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    unit: &Organisation,
+    new: &NewMember,
+) -> Result<Member, MemberError> {
+    if unit.kind != OrganisationKind::UnitUnion {
+        return Err(MemberError::NotAUnitUnion);
+    }
+    let (id_cipher, id_lookup) = seal(vault, PiiKind::IdNumber, new.id_number.as_str())?;
+    let phone = new
+        .phone
+        .as_ref()
+        .map(|p| seal(vault, PiiKind::Phone, p.as_str()))
+        .transpose()?;
+    let card = new
+        .bank_card
+        .as_ref()
+        .map(|c| seal(vault, PiiKind::BankCard, c.as_str()))
+        .transpose()?;
+    let now = Utc::now();
+    member::ActiveModel {
+        pid: Set(new_pid()),
+        organisation_id: Set(unit.id),
+        name: Set(new.name.as_str().to_owned()),
+        id_number_cipher: Set(id_cipher),
+        id_number_lookup: Set(id_lookup),
+        birth_date: Set(new.id_number.birth_date()),
+        sex: Set(new.id_number.sex().as_str().to_owned()),
+        phone_cipher: Set(phone.as_ref().map(|p| p.0.clone())),
+        phone_lookup: Set(phone.map(|p| p.1)),
+        bank_card_cipher: Set(card.as_ref().map(|c| c.0.clone())),
+        bank_card_lookup: Set(card.map(|c| c.1)),
+        wechat_openid: Set(None),
+        retired: Set(new.retired),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            MemberError::DuplicateIdNumber
+        } else {
+            MemberError::Db(e)
+        }
+    })
+    .and_then(|m| {
+        Ok(Member {
+            id: m.id,
+            pid: m.pid,
+            organisation_pid: unit.pid.clone(),
+            organisation_name: unit.name.clone(),
+            name: new.name.clone(),
+            id_number: new.id_number.clone(),
+            phone: new.phone.clone(),
+            bank_card: new.bank_card.clone(),
+            retired: new.retired,
+            wechat_bound: false,
+        })
+    })
+}
+
+async fn one_where<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    query: sea_orm::Select<member::Entity>,
+) -> Result<Option<Member>, DbErr> {
+    match query.find_also_related(organisation::Entity).one(db).await? {
+        Some((m, o)) => Ok(Some(open(vault, m, o)?)),
+        None => Ok(None),
+    }
+}
+
+/// A member by public id inside `scope`.
+pub async fn get_within<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    scope: &Scope,
+    pid: &str,
+) -> Result<Option<Member>, DbErr> {
+    one_where(
+        db,
+        vault,
+        member::Entity::find_within(scope).filter(member::Column::Pid.eq(pid)),
+    )
+    .await
+}
+
+/// A member by public id (sign-in, unscoped).
+pub async fn get_by_pid<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    pid: &str,
+) -> Result<Option<Member>, DbErr> {
+    one_where(db, vault, member::Entity::find().filter(member::Column::Pid.eq(pid))).await
+}
+
+/// The member bound to a WeChat openid.
+pub async fn find_by_openid<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    openid: &str,
+) -> Result<Option<Member>, DbErr> {
+    one_where(
+        db,
+        vault,
+        member::Entity::find().filter(member::Column::WechatOpenid.eq(openid)),
+    )
+    .await
+}
+
+/// The member on the roster with this name and ID number (how a worker proves who they are
+/// on first sign-in).
+pub async fn find_by_identity<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    name: &PersonName,
+    id_number: &IdNumber,
+) -> Result<Option<Member>, DbErr> {
+    let lookup = vault.lookup_hash(PiiKind::IdNumber, id_number.as_str());
+    let found = one_where(
+        db,
+        vault,
+        member::Entity::find().filter(member::Column::IdNumberLookup.eq(lookup)),
+    )
+    .await?;
+    Ok(found.filter(|m| m.name.as_str() == name.as_str()))
+}
+
+/// Filters for listing members.
+#[derive(Debug, Default)]
+pub struct MemberFilter {
+    /// Only this unit union (public id); it must itself be in scope to match anything.
+    pub organisation_pid: Option<String>,
+    /// Exact ID number (matched by its look-up hash).
+    pub id_number: Option<IdNumber>,
+}
+
+/// Members inside `scope`, in id order.
+pub async fn list_within<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    scope: &Scope,
+    filter: &MemberFilter,
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Page<Member>, DbErr> {
+    let mut query = member::Entity::find_within(scope).order_by_asc(member::Column::Id);
+    if let Some(org) = &filter.organisation_pid {
+        query = query.filter(
+            member::Column::OrganisationId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(organisation::Column::Id)
+                    .from(organisation::Entity)
+                    .and_where(organisation::Column::Pid.eq(org.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(id_number) = &filter.id_number {
+        query = query.filter(
+            member::Column::IdNumberLookup.eq(vault.lookup_hash(PiiKind::IdNumber, id_number.as_str())),
+        );
+    }
+    if let Some(after) = after_id {
+        query = query.filter(member::Column::Id.gt(after));
+    }
+    let rows = query
+        .find_also_related(organisation::Entity)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = page_from(rows, limit, |(m, _)| m.id);
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|(m, o)| open(vault, m, o))
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Binds a WeChat openid to the member. Returns false when the openid is already bound to
+/// another member.
+pub async fn bind_openid<C: ConnectionTrait>(db: &C, member_id: i64, openid: &str) -> Result<bool, DbErr> {
+    let result = member::ActiveModel {
+        id: Set(member_id),
+        wechat_openid: Set(Some(openid.to_owned())),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records the member's phone number (from WeChat's phone-number API).
+pub async fn set_phone<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    member_id: i64,
+    phone: &PhoneNumber,
+) -> Result<(), DbErr> {
+    let (cipher, lookup) = seal(vault, PiiKind::Phone, phone.as_str())?;
+    member::ActiveModel {
+        id: Set(member_id),
+        phone_cipher: Set(Some(cipher)),
+        phone_lookup: Set(Some(lookup)),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! Configuration: defaults → optional `huzhu.toml` → `HUZHU_*` environment variables, into one
+//! typed [`Settings`]. Nested keys use a double underscore in the environment
+//! (`HUZHU_DATABASE__URL`); two keys are fixed by name for outside checks: `HUZHU_LISTEN` and
+//! `HUZHU_DATA_DIR`. Secrets are [`SecretString`]s, so they never print.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Whether this process serves the demo (embedded default) or a real association.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Demo data on first start, `dev-login`, keys generated into the data directory.
+    Demo,
+    /// Real deployments: every key must be configured; `dev-login` does not exist.
+    Production,
+}
+
+/// Everything the service needs to start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `demo` or `production`; when absent: demo on the embedded SQLite default, production
+    /// as soon as a database URL is configured (so a real deployment never opens `dev-login`).
+    pub mode: Option<Mode>,
+    /// Address to listen on (`HUZHU_LISTEN`); port 0 picks a free port, printed at start.
+    pub listen: String,
+    /// Where the embedded default keeps its files (`HUZHU_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Run pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub storage: StorageSettings,
+    pub auth: AuthSettings,
+    pub pii: PiiSettings,
+    pub wechat: WeChatSettings,
+    pub sms: SmsSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            migrate_on_start: true,
+            database: DatabaseSettings::default(),
+            redis: RedisSettings::default(),
+            storage: StorageSettings::default(),
+            auth: AuthSettings::default(),
+            pii: PiiSettings::default(),
+            wechat: WeChatSettings::default(),
+            sms: SmsSettings::default(),
+            http: HttpSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+/// The relational database.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`; absent: SQLite at `{data_dir}/huzhu.db`.
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+    pub connect_timeout_seconds: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+            connect_timeout_seconds: 5,
+        }
+    }
+}
+
+/// Redis, for what must be shared between replicas (token cache, locks, limits).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Absent: in-process fallbacks (one replica only).
+    pub url: Option<SecretString>,
+    /// Prefix of every key, so several deployments (or tests) can share one server.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "huzhu:".into(),
+        }
+    }
+}
+
+/// Which object store holds photos and exports.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageKind {
+    /// Local disk under `root` (default `{data_dir}/objects`).
+    #[default]
+    Fs,
+    /// In memory (tests only: lost on exit).
+    Memory,
+    /// Amazon S3 or any S3-compatible store (MinIO).
+    S3,
+    /// Tencent Cloud COS.
+    Cos,
+    /// Aliyun OSS.
+    Oss,
+}
+
+/// Object storage settings (one shape for every kind; unused fields are ignored).
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    pub kind: StorageKind,
+    /// File-system root, or a key prefix inside the bucket.
+    pub root: Option<String>,
+    pub bucket: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
+}
+
+/// Our own tokens.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 key, at least 32 bytes; generated into the data directory in demo mode.
+    pub jwt_secret: Option<SecretString>,
+    pub issuer: String,
+    pub audience: String,
+    /// Tokens are short-lived: the mini-program signs in again silently with `wx.login`.
+    pub token_ttl_seconds: i64,
+    /// How long an invitation code stays valid.
+    pub invitation_ttl_hours: i64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            issuer: "huzhu".into(),
+            audience: "huzhu-miniapp".into(),
+            token_ttl_seconds: 900,
+            invitation_ttl_hours: 72,
+        }
+    }
+}
+
+/// Keys protecting personal data at rest.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PiiSettings {
+    /// AES-256-GCM key, base64 of 32 bytes.
+    pub encryption_key: Option<SecretString>,
+    /// HMAC-SHA256 key for look-up hashes, base64 of 32 bytes.
+    pub lookup_key: Option<SecretString>,
+}
+
+/// The WeChat mini-program.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WeChatSettings {
+    pub base_url: String,
+    pub appid: String,
+    pub secret: Option<SecretString>,
+    pub timeout_ms: u64,
+}
+
+impl Default for WeChatSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.weixin.qq.com".into(),
+            appid: "wx-demo-appid".into(),
+            secret: None,
+            timeout_ms: 5000,
+        }
+    }
+}
+
+/// Which SMS provider sends reminders.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsProvider {
+    /// Writes each message to the log (embedded default).
+    #[default]
+    Log,
+    Tencent,
+    Aliyun,
+}
+
+/// SMS settings.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsSettings {
+    pub provider: SmsProvider,
+}
+
+/// HTTP limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Largest JSON body accepted.
+    pub json_limit_bytes: usize,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            json_limit_bytes: 256 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+/// Log output.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` (default) or `pretty`.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            filter: "info,sqlx=warn,sea_orm=warn".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Configuration that cannot be used, with the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration refused: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads defaults, then `config_file` (or `huzhu.toml` when present, or `HUZHU_CONFIG`),
+    /// then `HUZHU_*` variables.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, SettingsError> {
+        let file = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("HUZHU_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("huzhu.toml"));
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::file(file))
+                .merge(Env::prefixed("HUZHU_").ignore(&["CONFIG"]).split("__")),
+        )
+    }
+
+    /// Builds settings from an explicit figment (tests compose their own).
+    pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
+        figment.extract().map_err(|e| SettingsError::Load(Box::new(e)))
+    }
+
+    /// The mode in force (see [`Settings::mode`]).
+    pub fn effective_mode(&self) -> Mode {
+        self.mode.unwrap_or(if self.database.url.is_some() {
+            Mode::Production
+        } else {
+            Mode::Demo
+        })
+    }
+
+    /// The database URL in force: the configured one, or the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("huzhu.db").display()
+            ),
+        }
+    }
+
+    /// Whether the database is SQLite (the embedded default or an explicit sqlite URL).
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+}

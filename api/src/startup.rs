@@ -1,0 +1,219 @@
+//! Building the application from settings: state, routes, middleware, listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, UtoipaApp, scope};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::JwtKeys;
+use crate::crypto::{FieldCipher, LookupHasher, PiiVault};
+use crate::error::{ApiError, extractors};
+use crate::openapi::ApiDoc;
+use crate::routes::{self, health};
+use crate::settings::{Mode, Settings};
+use crate::state::AppState;
+use crate::wechat::{TokenCache, WeChatClient};
+use crate::{db, demo, keys, storage};
+
+/// A built, bound, not-yet-running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+/// Installs the process-wide TLS crypto provider (two back-ends end up in the tree).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Mounts health checks and `/api/v1` on an app (shared by the server and the OpenAPI
+/// generator, so the document is exactly what is served).
+pub fn mount<T>(app: UtoipaApp<T>, mode: Mode) -> UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app.openapi(ApiDoc::openapi())
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(scope::scope("/api/v1").configure(move |cfg| routes::configure(cfg, mode)))
+}
+
+/// Builds the shared state: keys, database (migrated when configured), Redis, storage, WeChat.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    install_crypto_provider();
+    let mode = settings.effective_mode();
+    let keys = keys::resolve(&settings)?;
+    let db = db::connect(&settings).await.context("connecting to the database")?;
+    if settings.migrate_on_start {
+        db::migrate_up(&db).await.context("migrating the database")?;
+    }
+    let redis = match &settings.redis.url {
+        Some(url) => {
+            let client = redis::Client::open(url.expose_secret()).context("redis.url")?;
+            let conn = tokio::time::timeout(
+                Duration::from_secs(5),
+                redis::aio::ConnectionManager::new(client),
+            )
+            .await
+            .context("connecting to Redis timed out")?
+            .context("connecting to Redis")?;
+            Some(conn)
+        }
+        None => None,
+    };
+    let storage = storage::operator(&settings).context("object storage")?;
+    let pii = PiiVault::new(
+        FieldCipher::from_base64(keys.encryption_key.expose_secret()).context("pii.encryption_key")?,
+        LookupHasher::from_base64(keys.lookup_key.expose_secret()).context("pii.lookup_key")?,
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(settings.wechat.timeout_ms))
+        .build()
+        .context("HTTP client")?;
+    let token_cache = match &redis {
+        Some(conn) => TokenCache::Redis {
+            conn: conn.clone(),
+            key_prefix: settings.redis.key_prefix.clone(),
+        },
+        None => TokenCache::memory(),
+    };
+    let wechat = WeChatClient::new(
+        crate::wechat::WeChatSettings {
+            base_url: settings.wechat.base_url.clone(),
+            appid: settings.wechat.appid.clone(),
+            secret: settings
+                .wechat
+                .secret
+                .clone()
+                .unwrap_or_else(|| secrecy::SecretString::from("")),
+            timeout: Duration::from_millis(settings.wechat.timeout_ms),
+        },
+        http,
+        token_cache,
+    );
+    let jwt = JwtKeys::new(
+        &keys.jwt_secret,
+        &settings.auth.issuer,
+        &settings.auth.audience,
+        settings.auth.token_ttl_seconds,
+    );
+    Ok(AppState {
+        db,
+        settings: Arc::new(settings),
+        mode,
+        jwt,
+        pii: Arc::new(pii),
+        storage,
+        redis,
+        wechat,
+    })
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+impl Application {
+    /// Builds everything and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listen = settings.listen.clone();
+        let workers = settings.http.workers;
+        let json_limit = settings.http.json_limit_bytes;
+        let state = build_state(settings).await?;
+        let listener = TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
+        let address = listener.local_addr()?;
+        if state.mode == Mode::Demo {
+            demo::seed_if_empty(&state, &format!("http://{address}"))
+                .await
+                .context("seeding the demo")?;
+        }
+        let prometheus = actix_web_prom::PrometheusMetricsBuilder::new("huzhu")
+            .endpoint("/metrics")
+            .build()
+            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        let data = web::Data::new(state.clone());
+        let mode = state.mode;
+        let mut server = HttpServer::new(move || {
+            let (app, api) = mount(
+                App::new()
+                    .app_data(data.clone())
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(json_limit)
+                            .error_handler(extractors::json_error),
+                    )
+                    .app_data(web::QueryConfig::default().error_handler(extractors::query_error))
+                    .app_data(web::PathConfig::default().error_handler(extractors::path_error))
+                    .wrap_fn(request_id_header)
+                    .wrap(TracingLogger::default())
+                    .wrap(prometheus.clone())
+                    .into_utoipa_app(),
+                mode,
+            )
+            .split_for_parts();
+            app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", api))
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?;
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = server.shutdown_timeout(10).run();
+        println!("huzhu listening on http://{address}");
+        tracing::info!(%address, ?mode, "listening");
+        Ok(Self {
+            port: address.port(),
+            server,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (tests reach the database through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the process is told to stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Adds `x-request-id` (the id on every log line of the request) to every response.
+fn request_id_header<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: actix_web::dev::Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let request_id = req.extensions().get::<RequestId>().copied();
+    let fut = srv.call(req);
+    async move {
+        let mut res = fut.await?;
+        if let Some(id) = request_id
+            && let Ok(value) = HeaderValue::from_str(&id.to_string())
+        {
+            res.headers_mut()
+                .insert(HeaderName::from_static("x-request-id"), value);
+        }
+        Ok(res)
+    }
+}

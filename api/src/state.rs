@@ -1,0 +1,25 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use opendal::Operator;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::JwtKeys;
+use crate::crypto::PiiVault;
+use crate::settings::{Mode, Settings};
+use crate::wechat::WeChatClient;
+
+/// Shared application state (cheap to clone: every field is a handle).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub mode: Mode,
+    pub jwt: JwtKeys,
+    pub pii: Arc<PiiVault>,
+    pub storage: Operator,
+    /// Present when Redis is configured; otherwise in-process fallbacks are used.
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub wechat: WeChatClient,
+}

@@ -1,0 +1,23 @@
+//! `audit_event`: the append-only trail of who did what, when, and why.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_event")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub occurred_at: DateTimeUtc,
+    pub actor_kind: String,
+    pub actor_pid: Option<String>,
+    pub action: String,
+    pub subject_kind: String,
+    pub subject_pid: Option<String>,
+    pub details: String,
+    pub request_id: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

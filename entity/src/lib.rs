@@ -1,0 +1,19 @@
+//! SeaORM entities of Huzhu, one module per table, shaped as `sea-orm-cli generate entity`
+//! writes them. Domain logic lives in `huzhu::service`, never here.
+
+pub mod audit_event;
+pub mod invitation;
+pub mod member;
+pub mod membership;
+pub mod organisation;
+pub mod staff;
+
+pub mod prelude {
+    //! The entities by their table names.
+    pub use super::audit_event::Entity as AuditEvent;
+    pub use super::invitation::Entity as Invitation;
+    pub use super::member::Entity as Member;
+    pub use super::membership::Entity as Membership;
+    pub use super::organisation::Entity as Organisation;
+    pub use super::staff::Entity as Staff;
+}

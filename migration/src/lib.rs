@@ -1,0 +1,17 @@
+//! Migrations of Huzhu. The same migrations build the same schema on SQLite and PostgreSQL:
+//! only portable column types, money as integer fen (`BIGINT`), dates as `DATE`, instants as
+//! `TIMESTAMP WITH TIME ZONE`. Migrations define their own identifiers and never import `entity`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_foundation;
+
+/// Every migration of the product, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_foundation::Migration)]
+    }
+}

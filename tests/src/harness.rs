@@ -1,0 +1,306 @@
+//! Starts the real server for a test, on its own database.
+//!
+//! Backends: `Sqlite` always runs; `Postgres` (with Redis) runs when `HUZHU_TEST_POSTGRES_URL`
+//! (an admin URL, e.g. `postgres://postgres@127.0.0.1:5432/postgres`) and
+//! `HUZHU_TEST_REDIS_URL` are set. With `HUZHU_TEST_REQUIRE_SERVICES=1` (CI), a missing or
+//! unreachable service fails the test instead of skipping it.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use huzhu::settings::{Mode, Settings};
+use huzhu::startup::Application;
+use huzhu::state::AppState;
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::fake_wechat::FakeWeChat;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Whether service-backed tests must run (CI) rather than skip.
+pub fn services_required() -> bool {
+    std::env::var("HUZHU_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The PostgreSQL admin URL and Redis URL, or `None` to skip (panics when required).
+pub fn postgres_services() -> Option<(String, String)> {
+    match (env("HUZHU_TEST_POSTGRES_URL"), env("HUZHU_TEST_REDIS_URL")) {
+        (Some(pg), Some(redis)) => Some((pg, redis)),
+        _ if services_required() => panic!(
+            "HUZHU_TEST_REQUIRE_SERVICES=1 but HUZHU_TEST_POSTGRES_URL / HUZHU_TEST_REDIS_URL are not set"
+        ),
+        _ => {
+            eprintln!("skipped: set HUZHU_TEST_POSTGRES_URL and HUZHU_TEST_REDIS_URL to run on PostgreSQL + Redis");
+            None
+        }
+    }
+}
+
+/// A fresh PostgreSQL database, dropped (forcibly) when this is dropped.
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates `huzhu_test_<random>` next to the admin URL's database.
+    pub async fn create(admin_url: &str) -> PgDatabase {
+        let name = format!("huzhu_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is unreachable: {e}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let mut url = reqwest::Url::parse(admin_url).expect("postgres URL");
+        url.set_path(&format!("/{name}"));
+        PgDatabase {
+            admin_url: admin_url.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// Drops the database now (connections are terminated): the database becomes unreachable.
+    pub async fn drop_now(&self) {
+        if let Ok(admin) = Database::connect(&self.admin_url).await {
+            let _ = admin
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                ))
+                .await;
+            admin.close().await.ok();
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop cannot await: run the DROP on a thread with its own small runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                    admin.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let path = std::env::temp_dir().join(format!("huzhu-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server and what a test needs around it.
+pub struct TestApp {
+    pub backend: Backend,
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub wechat: FakeWeChat,
+    pub pg: Option<PgDatabase>,
+    pub data_dir: TempDir,
+}
+
+/// Settings for a test in demo mode on `backend`; `None` when the backend is unavailable.
+pub async fn test_settings(
+    backend: Backend,
+    data_dir: &TempDir,
+    wechat: &FakeWeChat,
+) -> Option<(Settings, Option<PgDatabase>)> {
+    let mut settings = Settings {
+        mode: Some(Mode::Demo),
+        listen: "127.0.0.1:0".into(),
+        data_dir: data_dir.0.clone(),
+        ..Settings::default()
+    };
+    settings.http.workers = 2;
+    settings.wechat.base_url = wechat.base_url.clone();
+    settings.wechat.appid = wechat.appid.clone();
+    settings.wechat.secret = Some(SecretString::from(wechat.secret.clone()));
+    settings.wechat.timeout_ms = 2000;
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let (pg_url, redis_url) = postgres_services()?;
+            let db = PgDatabase::create(&pg_url).await;
+            settings.database.url = Some(SecretString::from(db.url.clone()));
+            settings.database.max_connections = 5;
+            settings.redis.url = Some(SecretString::from(redis_url));
+            settings.redis.key_prefix = format!("huzhu-test:{}:", uuid::Uuid::new_v4().simple());
+            Some(db)
+        }
+    };
+    Some((settings, pg))
+}
+
+/// Starts the app on `backend` with the demo seeded; `None` when the backend is unavailable.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// As [`spawn_app`], letting the test adjust the settings first.
+pub async fn spawn_app_with(
+    backend: Backend,
+    customize: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    huzhu::startup::install_crypto_provider();
+    let wechat = FakeWeChat::start().await;
+    let data_dir = TempDir::new();
+    let (mut settings, pg) = test_settings(backend, &data_dir, &wechat).await?;
+    customize(&mut settings);
+    let app = Application::build(settings).await.expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        backend,
+        address,
+        client: reqwest::Client::new(),
+        state,
+        wechat,
+        pg,
+        data_dir,
+    })
+}
+
+/// Runs `test` on `backend` (skips when the backend is unavailable and not required).
+pub async fn run_on<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if let Some(app) = spawn_app(backend).await {
+        test(app).await;
+    }
+}
+
+impl TestApp {
+    /// Full URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A token through the demo sign-in.
+    pub async fn login(&self, account: &str) -> String {
+        let res = self
+            .client
+            .post(self.url("/api/v1/auth/dev-login"))
+            .json(&json!({ "account": account }))
+            .send()
+            .await
+            .expect("dev-login request");
+        assert_eq!(res.status(), 200, "dev-login as {account}");
+        let body: Value = res.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// GET with a token; returns status and JSON body.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST JSON with a token; returns status and JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, token, body).await
+    }
+
+    /// PATCH JSON with a token; returns status and JSON body.
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, path, token, body).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (u16, Value) {
+        let mut req = self.client.request(method, self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Declares each listed `async fn name(app: TestApp)` as two tests, `sqlite::name` and
+/// `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::harness::run_on($crate::harness::Backend::Sqlite, super::$name).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::harness::run_on($crate::harness::Backend::Postgres, super::$name).await;
+                }
+            )+
+        }
+    };
+}

@@ -1,0 +1,6 @@
+//! Shared pieces of the end-to-end tests: the app on port 0 with an isolated database
+//! (a SQLite file, or a fresh PostgreSQL database dropped afterwards), and local fakes of the
+//! outside services.
+
+pub mod fake_wechat;
+pub mod harness;

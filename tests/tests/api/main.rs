@@ -1,0 +1,9 @@
+//! End-to-end tests: the real server on port 0, spoken to over HTTP, each test on its own
+//! database — every test in `on_both_backends!` runs on SQLite and on PostgreSQL + Redis.
+
+mod admin;
+mod auth;
+mod config;
+mod health;
+mod openapi;
+mod scope;
