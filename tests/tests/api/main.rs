@@ -7,3 +7,4 @@ mod config;
 mod health;
 mod openapi;
 mod scope;
+mod storage;

@@ -1,0 +1,118 @@
+use huzhu::settings::{Mode, Settings};
+use huzhu::startup::Application;
+use huzhu_tests::fake_wechat::FakeWeChat;
+use huzhu_tests::harness::TempDir;
+use secrecy::SecretString;
+use serde_json::json;
+
+/// A production configuration on a SQLite file (no demo, every secret set).
+fn production(dir: &TempDir, wechat: &FakeWeChat, jwt_secret: &str) -> Settings {
+    let mut s = Settings {
+        mode: Some(Mode::Production),
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.0.clone(),
+        ..Settings::default()
+    };
+    s.database.url = Some(SecretString::from(format!(
+        "sqlite://{}?mode=rwc",
+        dir.0.join("prod.db").display()
+    )));
+    s.auth.jwt_secret = Some(SecretString::from(jwt_secret.to_owned()));
+    s.pii.encryption_key = Some(SecretString::from(huzhu::crypto::generate_key_base64()));
+    s.pii.lookup_key = Some(SecretString::from(huzhu::crypto::generate_key_base64()));
+    s.wechat.base_url = wechat.base_url.clone();
+    s.wechat.appid = wechat.appid.clone();
+    s.wechat.secret = Some(SecretString::from(wechat.secret.clone()));
+    s
+}
+
+#[tokio::test]
+async fn production_refuses_to_start_with_a_default_signing_key() {
+    huzhu::startup::install_crypto_provider();
+    let dir = TempDir::new();
+    let wechat = FakeWeChat::start().await;
+    for key in ["change-me", "change-me-please-change-me-please-123456", ""] {
+        let result = Application::build(production(&dir, &wechat, key)).await;
+        let err = result.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(err.contains("jwt_secret"), "key {key:?} was accepted ({err})");
+    }
+    let mut missing = production(&dir, &wechat, "x");
+    missing.auth.jwt_secret = None;
+    let err = Application::build(missing).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    assert!(err.contains("auth.jwt_secret"), "{err}");
+}
+
+#[tokio::test]
+async fn production_has_no_dev_login_and_no_demo_data() {
+    huzhu::startup::install_crypto_provider();
+    let dir = TempDir::new();
+    let wechat = FakeWeChat::start().await;
+    let app = Application::build(production(&dir, &wechat, &huzhu::crypto::generate_key_base64()))
+        .await
+        .expect("production starts with proper keys");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let db = app.state().db.clone();
+    tokio::spawn(app.run_until_stopped());
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/dev-login"))
+        .json(&json!({ "account": "admin" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(huzhu::service::organisation::is_empty(&db).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_configured_database_url_means_production_unless_told_otherwise() {
+    let mut s = Settings::default();
+    assert_eq!(s.effective_mode(), Mode::Demo);
+    s.database.url = Some(SecretString::from("postgres://db/huzhu"));
+    assert_eq!(s.effective_mode(), Mode::Production);
+}
+
+#[test]
+fn settings_come_from_environment_variables_with_the_fixed_names() {
+    use figment::Figment;
+    use figment::providers::Env;
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("HUZHU_LISTEN", "0.0.0.0:0");
+        jail.set_env("HUZHU_DATA_DIR", "/srv/huzhu");
+        jail.set_env("HUZHU_DATABASE__MAX_CONNECTIONS", "7");
+        jail.set_env("HUZHU_AUTH__JWT_SECRET", "s3cr3t-value-that-must-not-print");
+        let s = Settings::from_figment(Figment::new().merge(Env::prefixed("HUZHU_").split("__")))
+            .expect("settings");
+        assert_eq!(s.listen, "0.0.0.0:0");
+        assert_eq!(s.data_dir, std::path::PathBuf::from("/srv/huzhu"));
+        assert_eq!(s.database.max_connections, 7);
+        assert!(!format!("{s:?}").contains("s3cr3t"), "secrets never print");
+        Ok(())
+    });
+}
+
+#[test]
+fn an_unknown_setting_is_refused() {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    let err = Settings::from_figment(Figment::new().merge(Toml::string("listne = \"x\"")));
+    assert!(err.is_err());
+}
+
+#[tokio::test]
+async fn the_embedded_default_keeps_its_files_in_the_data_directory() {
+    huzhu::startup::install_crypto_provider();
+    let dir = TempDir::new();
+    let app = Application::build(Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.0.clone(),
+        ..Settings::default()
+    })
+    .await
+    .expect("starts with no configuration");
+    assert!(dir.0.join("huzhu.db").exists());
+    assert!(dir.0.join("objects").is_dir());
+    assert!(dir.0.join("secrets.toml").exists());
+    assert!(!huzhu::service::organisation::is_empty(&app.state().db).await.unwrap(), "demo seeded");
+}
