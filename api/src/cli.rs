@@ -110,7 +110,10 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init(&settings.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("huzhu: cannot start the runtime: {e}");
@@ -130,7 +133,10 @@ pub fn main() -> ExitCode {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
-            Application::build(settings).await?.run_until_stopped().await?;
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?;
         }
         Command::Openapi => print!("{}", crate::openapi::document_json()),
         Command::Migrate { action } => {
@@ -163,20 +169,49 @@ async fn admin(task: AdminTask, mut settings: Settings) -> anyhow::Result<()> {
         AdminTask::CreateAssociation { name } => {
             let org = organisation::create(&txn, None, OrganisationKind::Association, &name, None)
                 .await?;
-            audit::record(&txn, &Actor::Cli, "organisation.created", ("organisation", Some(&org.pid)), json!({"kind": "association", "name": name}), None).await?;
+            audit::record(
+                &txn,
+                &Actor::Cli,
+                "organisation.created",
+                ("organisation", Some(&org.pid)),
+                json!({"kind": "association", "name": name}),
+                None,
+            )
+            .await?;
             println!("{}", org.pid);
         }
-        AdminTask::CreateOrganisation { parent, kind, name, head_count } => {
-            let kind = OrganisationKind::parse(&kind)
-                .ok_or_else(|| bad(format!("unknown kind {kind}: office | service_point | unit_union")))?;
+        AdminTask::CreateOrganisation {
+            parent,
+            kind,
+            name,
+            head_count,
+        } => {
+            let kind = OrganisationKind::parse(&kind).ok_or_else(|| {
+                bad(format!(
+                    "unknown kind {kind}: office | service_point | unit_union"
+                ))
+            })?;
             let parent = organisation::get_by_pid(&txn, &parent)
                 .await?
                 .ok_or_else(|| bad(format!("no organisation {parent}")))?;
             let org = organisation::create(&txn, Some(&parent), kind, &name, head_count).await?;
-            audit::record(&txn, &Actor::Cli, "organisation.created", ("organisation", Some(&org.pid)), json!({"kind": kind, "name": name, "parent": parent.pid}), None).await?;
+            audit::record(
+                &txn,
+                &Actor::Cli,
+                "organisation.created",
+                ("organisation", Some(&org.pid)),
+                json!({"kind": kind, "name": name, "parent": parent.pid}),
+                None,
+            )
+            .await?;
             println!("{}", org.pid);
         }
-        AdminTask::CreateStaff { organisation: org, role, name, login } => {
+        AdminTask::CreateStaff {
+            organisation: org,
+            role,
+            name,
+            login,
+        } => {
             let role = Role::parse(&role)
                 .filter(|r| r.is_staff())
                 .ok_or_else(|| bad(format!("unknown staff role {role}")))?;
@@ -184,15 +219,33 @@ async fn admin(task: AdminTask, mut settings: Settings) -> anyhow::Result<()> {
                 .await?
                 .ok_or_else(|| bad(format!("no organisation {org}")))?;
             let account = staff::create(&txn, &org, role, &name, &login).await?;
-            audit::record(&txn, &Actor::Cli, "staff.created", ("staff", Some(&account.pid)), json!({"role": role, "login": login}), None).await?;
+            audit::record(
+                &txn,
+                &Actor::Cli,
+                "staff.created",
+                ("staff", Some(&account.pid)),
+                json!({"role": role, "login": login}),
+                None,
+            )
+            .await?;
             println!("{}", account.pid);
         }
         AdminTask::Invite { login } => {
             let account = staff::find_by_login(&txn, &login)
                 .await?
                 .ok_or_else(|| bad(format!("no staff account {login}")))?;
-            let issued = invitation::issue(&txn, account.id, state.settings.auth.invitation_ttl_hours).await?;
-            audit::record(&txn, &Actor::Cli, "staff.invited", ("staff", Some(&account.pid)), json!({"expires_at": issued.expires_at}), None).await?;
+            let issued =
+                invitation::issue(&txn, account.id, state.settings.auth.invitation_ttl_hours)
+                    .await?;
+            audit::record(
+                &txn,
+                &Actor::Cli,
+                "staff.invited",
+                ("staff", Some(&account.pid)),
+                json!({"expires_at": issued.expires_at}),
+                None,
+            )
+            .await?;
             println!("{}  (valid until {})", issued.code, issued.expires_at);
         }
     }

@@ -14,14 +14,21 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     let url = settings.database_url();
     if settings.database.url.is_none() {
         std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
-            DbErr::Custom(format!("cannot create {}: {e}", settings.data_dir.display()))
+            DbErr::Custom(format!(
+                "cannot create {}: {e}",
+                settings.data_dir.display()
+            ))
         })?;
     }
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(settings.database.max_connections)
-        .connect_timeout(Duration::from_secs(settings.database.connect_timeout_seconds))
-        .acquire_timeout(Duration::from_secs(settings.database.connect_timeout_seconds))
+        .connect_timeout(Duration::from_secs(
+            settings.database.connect_timeout_seconds,
+        ))
+        .acquire_timeout(Duration::from_secs(
+            settings.database.connect_timeout_seconds,
+        ))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)

@@ -18,8 +18,8 @@ use crate::state::AppState;
 
 const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴"];
 const GIVEN: &[&str] = &[
-    "建国", "秀英", "志强", "桂兰", "海燕", "晓东", "丽娜", "文博", "玉梅", "宏伟", "淑珍",
-    "雅琴", "俊杰", "红霞", "国庆", "美玲", "永刚", "春花", "立新", "慧敏",
+    "建国", "秀英", "志强", "桂兰", "海燕", "晓东", "丽娜", "文博", "玉梅", "宏伟", "淑珍", "雅琴",
+    "俊杰", "红霞", "国庆", "美玲", "永刚", "春花", "立新", "慧敏",
 ];
 
 /// A unit union of the demo and the schemes its members join.
@@ -134,9 +134,15 @@ async fn seed<C: ConnectionTrait>(
     let mut points: Vec<Organisation> = Vec::new();
     for name in ["新城区代办点", "赛罕区代办点"] {
         points.push(
-            organisation::create(db, Some(&office), OrganisationKind::ServicePoint, name, None)
-                .await
-                .map_err(tree_err)?,
+            organisation::create(
+                db,
+                Some(&office),
+                OrganisationKind::ServicePoint,
+                name,
+                None,
+            )
+            .await
+            .map_err(tree_err)?,
         );
     }
 
@@ -153,10 +159,34 @@ async fn seed<C: ConnectionTrait>(
         Ok::<(), DbErr>(())
     };
     add_staff(&association, Role::Admin, "系统管理员", "admin").await?;
-    add_staff(&association, Role::AssociationReviewer, "协会审核员", "association").await?;
-    add_staff(&office, Role::ServicePointReviewer, "办事处审核员", "office").await?;
-    add_staff(&points[0], Role::ServicePointReviewer, "新城区代办员", "sp-xincheng").await?;
-    add_staff(&points[1], Role::ServicePointReviewer, "赛罕区代办员", "sp-saihan").await?;
+    add_staff(
+        &association,
+        Role::AssociationReviewer,
+        "协会审核员",
+        "association",
+    )
+    .await?;
+    add_staff(
+        &office,
+        Role::ServicePointReviewer,
+        "办事处审核员",
+        "office",
+    )
+    .await?;
+    add_staff(
+        &points[0],
+        Role::ServicePointReviewer,
+        "新城区代办员",
+        "sp-xincheng",
+    )
+    .await?;
+    add_staff(
+        &points[1],
+        Role::ServicePointReviewer,
+        "赛罕区代办员",
+        "sp-saihan",
+    )
+    .await?;
 
     let mut members = Vec::new();
     let mut seq = 0u32;
@@ -170,12 +200,21 @@ async fn seed<C: ConnectionTrait>(
         )
         .await
         .map_err(tree_err)?;
-        add_staff(&org, Role::UnionReviewer, &format!("{}工会干事", unit.name.chars().take(4).collect::<String>()), unit.login)
-            .await?;
+        add_staff(
+            &org,
+            Role::UnionReviewer,
+            &format!("{}工会干事", unit.name.chars().take(4).collect::<String>()),
+            unit.login,
+        )
+        .await?;
         for i in 0..10u32 {
             seq += 1;
             let retired = i == 9 && unit.service_point == 0;
-            let year = if retired { 1958 } else { 1970 + (seq * 7 % 30) as i32 };
+            let year = if retired {
+                1958
+            } else {
+                1970 + (seq * 7 % 30) as i32
+            };
             let birth = NaiveDate::from_ymd_opt(year, 1 + seq % 12, 1 + (seq * 3) % 28)
                 .ok_or_else(|| DbErr::Custom("demo birth date".into()))?;
             let id_number = demo_id_number("150102", birth, 100 + seq)
@@ -224,7 +263,11 @@ async fn seed<C: ConnectionTrait>(
                 .await?;
             }
             if i < 2 {
-                members.push((created.pid.clone(), name.as_str().to_owned(), unit.name.to_owned()));
+                members.push((
+                    created.pid.clone(),
+                    name.as_str().to_owned(),
+                    unit.name.to_owned(),
+                ));
             }
         }
     }
@@ -240,9 +283,17 @@ fn print_sign_in(base: &str, seeded: Option<(&[Account], &[(String, String, Stri
             out.push_str(&format!(
                 "  curl -s -X POST {base}/api/v1/auth/dev-login -H 'content-type: application/json' -d '{{\"account\":\"<login>\"}}'\n\n"
             ));
-            out.push_str(&format!("  {:<18} {:<24} {}\n", "login", "role", "organisation"));
+            out.push_str(&format!(
+                "  {:<18} {:<24} {}\n",
+                "login", "role", "organisation"
+            ));
             for a in accounts {
-                out.push_str(&format!("  {:<18} {:<24} {}\n", a.login, a.role.as_str(), a.organisation));
+                out.push_str(&format!(
+                    "  {:<18} {:<24} {}\n",
+                    a.login,
+                    a.role.as_str(),
+                    a.organisation
+                ));
             }
             out.push_str("\n  members (account = member id):\n");
             for (pid, name, unit) in members {
@@ -257,6 +308,8 @@ fn print_sign_in(base: &str, seeded: Option<(&[Account], &[(String, String, Stri
             out.push_str("Staff logins: admin, association, office, sp-xincheng, sp-saihan, union-power, union-hospital, union-education, union-dairy\n");
         }
     }
-    out.push_str(&format!("API docs: {base}/api/docs/   OpenAPI: {base}/api/v1/openapi.json\n"));
+    out.push_str(&format!(
+        "API docs: {base}/api/docs/   OpenAPI: {base}/api/v1/openapi.json\n"
+    ));
     println!("{out}");
 }

@@ -218,13 +218,11 @@ pub mod extractors {
                 message: "请求必须是 JSON (Content-Type: application/json)".into(),
                 details: json!({}),
             },
-            JsonPayloadError::Deserialize(de) if de.is_data() => {
-                ApiError::Invalid {
-                    code: "invalid_request",
-                    message: de.to_string(),
-                    details: json!({ "line": de.line(), "column": de.column() }),
-                }
-            }
+            JsonPayloadError::Deserialize(de) if de.is_data() => ApiError::Invalid {
+                code: "invalid_request",
+                message: de.to_string(),
+                details: json!({ "line": de.line(), "column": de.column() }),
+            },
             other => ApiError::BadRequest {
                 message: format!("请求无法解析 / unreadable JSON: {other}"),
                 details: json!({}),

@@ -23,7 +23,14 @@ pub struct Keys {
 }
 
 /// Values found in examples and templates; a production signing key must be none of them.
-const PLACEHOLDERS: &[&str] = &["change-me", "changeme", "secret", "example", "huzhu", "default"];
+const PLACEHOLDERS: &[&str] = &[
+    "change-me",
+    "changeme",
+    "secret",
+    "example",
+    "huzhu",
+    "default",
+];
 
 /// Minimum length of the signing key, in bytes.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -132,8 +139,7 @@ pub fn resolve(settings: &Settings) -> Result<Keys, SettingsError> {
             let generated = load_or_generate(&settings.data_dir)?;
             Keys {
                 jwt_secret: jwt.unwrap_or_else(|| SecretString::from(generated.jwt_secret)),
-                encryption_key: enc
-                    .unwrap_or_else(|| SecretString::from(generated.encryption_key)),
+                encryption_key: enc.unwrap_or_else(|| SecretString::from(generated.encryption_key)),
                 lookup_key: lookup.unwrap_or_else(|| SecretString::from(generated.lookup_key)),
             }
         }

@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod engine;
 pub mod error;
 pub mod keys;
 pub mod openapi;

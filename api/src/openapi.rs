@@ -5,6 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
+use crate::settings::Mode;
 
 /// Document-level information; paths and schemas are collected from the routes.
 #[derive(OpenApi)]
@@ -45,19 +46,30 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The complete document (as served in demo mode, which documents `dev-login` too).
+/// The complete document as served in demo mode (which documents `dev-login` too); this is
+/// the committed one.
 pub fn document() -> utoipa::openapi::OpenApi {
+    document_for(Mode::Demo)
+}
+
+/// The document as a server in `mode` serves it.
+pub fn document_for(mode: Mode) -> utoipa::openapi::OpenApi {
     let (_, api) = crate::startup::mount(
         utoipa_actix_web::AppExt::into_utoipa_app(actix_web::App::new()),
-        crate::settings::Mode::Demo,
+        mode,
     )
     .split_for_parts();
     api
 }
 
-/// The document as committed: pretty JSON with a final newline.
+/// The committed document: pretty JSON with a final newline.
 pub fn document_json() -> String {
-    let mut text = document()
+    document_json_for(Mode::Demo)
+}
+
+/// The document of `mode` as pretty JSON with a final newline.
+pub fn document_json_for(mode: Mode) -> String {
+    let mut text = document_for(mode)
         .to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     text.push('\n');

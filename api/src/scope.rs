@@ -6,9 +6,7 @@
 //! cannot be probed.
 
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Select,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Select};
 
 use entity::{member, membership, organisation, staff};
 
@@ -138,7 +136,10 @@ impl Scoped for membership::Entity {
         membership::Column::OrganisationId
     }
     fn member_condition(member_pid: &str) -> Option<Condition> {
-        Some(Condition::all().add(membership::Column::MemberId.in_subquery(member_id_of(member_pid))))
+        Some(
+            Condition::all()
+                .add(membership::Column::MemberId.in_subquery(member_id_of(member_pid))),
+        )
     }
     fn pid_column() -> Self::Column {
         membership::Column::Pid

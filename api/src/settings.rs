@@ -275,13 +275,26 @@ impl Settings {
         Self::from_figment(
             Figment::new()
                 .merge(Toml::file(file))
-                .merge(Env::prefixed("HUZHU_").ignore(&["CONFIG"]).split("__")),
+                .merge(Self::environment()),
         )
+    }
+
+    /// The `HUZHU_*` variables as a provider. `HUZHU_CONFIG` names the file and the test
+    /// suite's own `HUZHU_TEST_*` variables are not settings.
+    pub fn environment() -> Env {
+        Env::prefixed("HUZHU_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_")
+            })
+            .split("__")
     }
 
     /// Builds settings from an explicit figment (tests compose their own).
     pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
-        figment.extract().map_err(|e| SettingsError::Load(Box::new(e)))
+        figment
+            .extract()
+            .map_err(|e| SettingsError::Load(Box::new(e)))
     }
 
     /// The mode in force (see [`Settings::mode`]).

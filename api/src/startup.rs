@@ -44,6 +44,8 @@ where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
     app.openapi(ApiDoc::openapi())
+        // Registered before the `/api/v1` scope, which would otherwise answer this path.
+        .route("/api/v1/openapi.json", web::get().to(openapi_document))
         .service(health::healthz)
         .service(health::readyz)
         .service(scope::scope("/api/v1").configure(move |cfg| routes::configure(cfg, mode)))
@@ -54,9 +56,13 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     install_crypto_provider();
     let mode = settings.effective_mode();
     let keys = keys::resolve(&settings)?;
-    let db = db::connect(&settings).await.context("connecting to the database")?;
+    let db = db::connect(&settings)
+        .await
+        .context("connecting to the database")?;
     if settings.migrate_on_start {
-        db::migrate_up(&db).await.context("migrating the database")?;
+        db::migrate_up(&db)
+            .await
+            .context("migrating the database")?;
     }
     let redis = match &settings.redis.url {
         Some(url) => {
@@ -74,7 +80,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     };
     let storage = storage::operator(&settings).context("object storage")?;
     let pii = PiiVault::new(
-        FieldCipher::from_base64(keys.encryption_key.expose_secret()).context("pii.encryption_key")?,
+        FieldCipher::from_base64(keys.encryption_key.expose_secret())
+            .context("pii.encryption_key")?,
         LookupHasher::from_base64(keys.lookup_key.expose_secret()).context("pii.lookup_key")?,
     );
     let http = reqwest::Client::builder()
@@ -120,6 +127,19 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     })
 }
 
+/// The OpenAPI document, generated once at start.
+#[derive(Clone)]
+pub struct OpenApiDocument(pub Arc<String>);
+
+async fn openapi_document(doc: Option<web::Data<OpenApiDocument>>) -> actix_web::HttpResponse {
+    match doc {
+        Some(doc) => actix_web::HttpResponse::Ok()
+            .content_type("application/json")
+            .body(doc.0.as_str().to_owned()),
+        None => actix_web::HttpResponse::NotFound().finish(),
+    }
+}
+
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
@@ -143,11 +163,15 @@ impl Application {
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let data = web::Data::new(state.clone());
+        let document_json = crate::openapi::document_json_for(state.mode);
+        let document: serde_json::Value = serde_json::from_str(&document_json)?;
+        let document_data = web::Data::new(OpenApiDocument(Arc::new(document_json)));
         let mode = state.mode;
         let mut server = HttpServer::new(move || {
-            let (app, api) = mount(
+            let (app, _) = mount(
                 App::new()
                     .app_data(data.clone())
+                    .app_data(document_data.clone())
                     .app_data(
                         web::JsonConfig::default()
                             .limit(json_limit)
@@ -162,8 +186,11 @@ impl Application {
                 mode,
             )
             .split_for_parts();
-            app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", api))
-                .default_service(web::to(not_found))
+            app.service(
+                SwaggerUi::new("/api/docs/{_:.*}")
+                    .external_url_unchecked("/api/v1/openapi.json", document.clone()),
+            )
+            .default_service(web::to(not_found))
         })
         .listen(listener)?;
         if workers > 0 {
@@ -201,7 +228,11 @@ fn request_id_header<S, B>(
     srv: &S,
 ) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
 where
-    S: actix_web::dev::Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S: actix_web::dev::Service<
+            ServiceRequest,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
     B: MessageBody,
 {
     let request_id = req.extensions().get::<RequestId>().copied();

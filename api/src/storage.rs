@@ -15,8 +15,23 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, openda
     })
 }
 
-/// Builds the operator described by `settings.storage`.
+/// Builds the operator described by `settings.storage`. Remote stores retry transient failures
+/// with backoff and give up on a call after a timeout, so a slow store cannot hang requests.
 pub fn operator(settings: &Settings) -> Result<Operator, opendal::Error> {
+    // Registers the HTTP transport the remote services use (idempotent).
+    opendal::install_default();
+    let remote = |op: Operator| {
+        op.layer(
+            opendal::layers::RetryLayer::new()
+                .with_max_times(3)
+                .with_jitter(),
+        )
+        .layer(
+            opendal::layers::TimeoutLayer::new()
+                .with_timeout(std::time::Duration::from_secs(30))
+                .with_io_timeout(std::time::Duration::from_secs(10)),
+        )
+    };
     let s = &settings.storage;
     let secret = s
         .secret_access_key
@@ -26,7 +41,11 @@ pub fn operator(settings: &Settings) -> Result<Operator, opendal::Error> {
     let op = match s.kind {
         StorageKind::Fs => {
             let root = s.root.clone().unwrap_or_else(|| {
-                settings.data_dir.join("objects").to_string_lossy().into_owned()
+                settings
+                    .data_dir
+                    .join("objects")
+                    .to_string_lossy()
+                    .into_owned()
             });
             std::fs::create_dir_all(&root).map_err(|e| {
                 opendal::Error::new(opendal::ErrorKind::ConfigInvalid, format!("{root}: {e}"))
@@ -46,9 +65,9 @@ pub fn operator(settings: &Settings) -> Result<Operator, opendal::Error> {
             if let Some(endpoint) = &s.endpoint {
                 b = b.endpoint(endpoint);
             }
-            Operator::new(b)?
+            remote(Operator::new(b)?)
         }
-        StorageKind::Cos => Operator::new(
+        StorageKind::Cos => remote(Operator::new(
             services::Cos::default()
                 .bucket(required(&s.bucket, "bucket")?)
                 .endpoint(required(&s.endpoint, "endpoint")?)
@@ -56,15 +75,15 @@ pub fn operator(settings: &Settings) -> Result<Operator, opendal::Error> {
                 .secret_key(&secret)
                 .root(s.root.as_deref().unwrap_or("/"))
                 .disable_config_load(),
-        )?,
-        StorageKind::Oss => Operator::new(
+        )?),
+        StorageKind::Oss => remote(Operator::new(
             services::Oss::default()
                 .bucket(required(&s.bucket, "bucket")?)
                 .endpoint(required(&s.endpoint, "endpoint")?)
                 .access_key_id(required(&s.access_key_id, "access_key_id")?)
                 .access_key_secret(&secret)
                 .root(s.root.as_deref().unwrap_or("/")),
-        )?,
+        )?),
     };
     Ok(op)
 }

@@ -24,6 +24,8 @@ const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// WeChat errcode: the login or phone code is invalid, used or older than 5 minutes.
 const ERR_INVALID_CODE: i64 = 40029;
+/// WeChat errcode: the login code was already used (some answers say so instead of 40029).
+const ERR_CODE_USED: i64 = 40163;
 /// WeChat errcode: the per-minute quota is used up.
 const ERR_RATE_LIMITED: i64 = 45011;
 /// WeChat errcode: the user is blocked as risky.
@@ -107,14 +109,20 @@ impl MemoryTokenCache {
     fn get(&self) -> Option<String> {
         // A poisoned lock only means another thread panicked while writing: the slot is still
         // a whole `Option`, so reading it is sound.
-        let slot = self.slot.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slot = self
+            .slot
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         slot.as_ref()
             .filter(|cached| Instant::now() < cached.refresh_at)
             .map(|cached| cached.token.expose_secret().to_owned())
     }
 
     fn put(&self, token: &str, usable_for: Duration) {
-        let mut slot = self.slot.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = self
+            .slot
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *slot = Some(CachedToken {
             token: SecretString::from(token.to_owned()),
             refresh_at: Instant::now() + usable_for,
@@ -145,7 +153,7 @@ pub struct WeChatPhone {
 /// What can go wrong talking to WeChat.
 #[derive(Debug, thiserror::Error)]
 pub enum WeChatError {
-    /// 40029: the code is invalid, already used or older than 5 minutes.
+    /// 40029 (or 40163): the code is invalid, already used or older than 5 minutes.
     #[error("WeChat refused the code (invalid, used or expired)")]
     InvalidCode,
     /// 45011: the per-minute quota is used up.
@@ -208,7 +216,7 @@ impl WeChatError {
 
     fn from_errcode(errcode: i64, errmsg: String) -> Self {
         match errcode {
-            ERR_INVALID_CODE => Self::InvalidCode,
+            ERR_INVALID_CODE | ERR_CODE_USED => Self::InvalidCode,
             ERR_RATE_LIMITED => Self::RateLimited,
             ERR_RISKY_USER => Self::RiskyUser,
             ERR_BUSY => Self::Busy,
@@ -490,9 +498,7 @@ impl WeChatClient {
                 .await?
                 .is_some();
             if acquired {
-                let result = self
-                    .refresh_locked(&mut conn, &token_key, stale)
-                    .await;
+                let result = self.refresh_locked(&mut conn, &token_key, stale).await;
                 let released = self
                     .inner
                     .release_lock
@@ -550,7 +556,10 @@ impl WeChatClient {
                 .await?;
         } else if stale.is_some() {
             // Nothing to cache, but the rejected token must not be served again.
-            redis::cmd("DEL").arg(token_key).query_async::<()>(conn).await?;
+            redis::cmd("DEL")
+                .arg(token_key)
+                .query_async::<()>(conn)
+                .await?;
         }
         Ok(token)
     }
@@ -591,7 +600,9 @@ impl WeChatClient {
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             tracing::warn!(%status, "WeChat answered an unexpected HTTP status");
-            return Err(WeChatError::UnexpectedResponse(format!("HTTP status {status}")));
+            return Err(WeChatError::UnexpectedResponse(format!(
+                "HTTP status {status}"
+            )));
         }
         let bytes = response.bytes().await.map_err(transport_error)?;
         let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|err| {
@@ -620,7 +631,10 @@ impl WeChatClient {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.inner.settings.base_url.trim_end_matches('/'))
+        format!(
+            "{}{path}",
+            self.inner.settings.base_url.trim_end_matches('/')
+        )
     }
 }
 
@@ -657,6 +671,23 @@ fn millis(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_can_be_shared_between_tasks_and_threads() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<WeChatClient>();
+    }
+
+    #[test]
+    fn settings_never_show_the_secret() {
+        let settings = WeChatSettings {
+            base_url: "https://api.weixin.qq.com".to_owned(),
+            appid: "wx123".to_owned(),
+            secret: SecretString::from("top-secret".to_owned()),
+            timeout: Duration::from_secs(5),
+        };
+        assert!(!format!("{settings:?}").contains("top-secret"));
+    }
 
     #[test]
     fn a_token_is_used_until_five_minutes_before_it_expires() {
@@ -699,11 +730,26 @@ mod tests {
 
     #[test]
     fn error_codes_are_stable() {
-        assert_eq!(WeChatError::from_errcode(40029, String::new()).code(), "wechat_invalid_code");
-        assert_eq!(WeChatError::from_errcode(45011, String::new()).code(), "wechat_rate_limited");
-        assert_eq!(WeChatError::from_errcode(40226, String::new()).code(), "wechat_risky_user");
-        assert_eq!(WeChatError::from_errcode(-1, String::new()).code(), "wechat_busy");
-        assert_eq!(WeChatError::from_errcode(40013, String::new()).code(), "wechat_error");
+        assert_eq!(
+            WeChatError::from_errcode(40029, String::new()).code(),
+            "wechat_invalid_code"
+        );
+        assert_eq!(
+            WeChatError::from_errcode(45011, String::new()).code(),
+            "wechat_rate_limited"
+        );
+        assert_eq!(
+            WeChatError::from_errcode(40226, String::new()).code(),
+            "wechat_risky_user"
+        );
+        assert_eq!(
+            WeChatError::from_errcode(-1, String::new()).code(),
+            "wechat_busy"
+        );
+        assert_eq!(
+            WeChatError::from_errcode(40013, String::new()).code(),
+            "wechat_error"
+        );
         assert!(WeChatError::Busy.is_retryable());
         assert!(!WeChatError::InvalidCode.is_retryable());
     }

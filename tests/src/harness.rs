@@ -41,7 +41,9 @@ pub fn postgres_services() -> Option<(String, String)> {
             "HUZHU_TEST_REQUIRE_SERVICES=1 but HUZHU_TEST_POSTGRES_URL / HUZHU_TEST_REDIS_URL are not set"
         ),
         _ => {
-            eprintln!("skipped: set HUZHU_TEST_POSTGRES_URL and HUZHU_TEST_REDIS_URL to run on PostgreSQL + Redis");
+            eprintln!(
+                "skipped: set HUZHU_TEST_POSTGRES_URL and HUZHU_TEST_REDIS_URL to run on PostgreSQL + Redis"
+            );
             None
         }
     }
@@ -197,7 +199,9 @@ pub async fn spawn_app_with(
     let data_dir = TempDir::new();
     let (mut settings, pg) = test_settings(backend, &data_dir, &wechat).await?;
     customize(&mut settings);
-    let app = Application::build(settings).await.expect("application builds");
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());

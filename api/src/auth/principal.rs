@@ -125,7 +125,9 @@ fn principal_from(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
     let claims = state.jwt.verify(token).map_err(|e| match e {
-        TokenError::Expired => unauthenticated("token_expired", "登录已过期，请重新登录 / token expired"),
+        TokenError::Expired => {
+            unauthenticated("token_expired", "登录已过期，请重新登录 / token expired")
+        }
         TokenError::Invalid => unauthenticated("invalid_token", "登录凭证无效 / invalid token"),
     })?;
     let scope = match (claims.role, claims.scope.as_deref()) {
@@ -135,7 +137,12 @@ fn principal_from(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
         (_, Some(path)) if Scope::is_valid_path(path) => Scope::Subtree {
             path: path.to_owned(),
         },
-        _ => return Err(unauthenticated("invalid_token", "登录凭证无效 / invalid token")),
+        _ => {
+            return Err(unauthenticated(
+                "invalid_token",
+                "登录凭证无效 / invalid token",
+            ));
+        }
     };
     Ok(Some(Principal {
         subject: claims.sub,

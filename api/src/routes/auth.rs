@@ -73,7 +73,11 @@ pub struct AccountSummary {
 fn issue_for_staff(state: &AppState, s: &StaffAccount) -> Result<TokenResponse, ApiError> {
     let token = state
         .jwt
-        .issue(&s.pid, s.role, Some((&s.organisation_pid, &s.organisation_path)))
+        .issue(
+            &s.pid,
+            s.role,
+            Some((&s.organisation_pid, &s.organisation_path)),
+        )
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(TokenResponse {
         token,
@@ -122,11 +126,13 @@ pub fn wechat_error(e: WeChatError) -> ApiError {
     match e {
         WeChatError::InvalidCode => ApiError::Unauthenticated {
             code,
-            message: "微信登录凭证无效或已使用，请重新登录 / the wx.login code is invalid or used".into(),
+            message: "微信登录凭证无效或已使用，请重新登录 / the wx.login code is invalid or used"
+                .into(),
         },
         WeChatError::RateLimited => ApiError::TooManyRequests {
             code,
-            message: "微信接口调用过于频繁，请稍后再试 / WeChat rate limit, try again shortly".into(),
+            message: "微信接口调用过于频繁，请稍后再试 / WeChat rate limit, try again shortly"
+                .into(),
         },
         WeChatError::RiskyUser => ApiError::Forbidden(
             "微信判定该账号存在风险，暂不能登录 / WeChat flagged this user as risky".into(),
@@ -200,7 +206,9 @@ pub async fn wechat_sign_in(
             )
         };
         let staff_id = invitation::redeem(&txn, code).await?.ok_or_else(invalid)?;
-        let account = staff::find_by_id(&txn, staff_id).await?.ok_or_else(invalid)?;
+        let account = staff::find_by_id(&txn, staff_id)
+            .await?
+            .ok_or_else(invalid)?;
         if !account.active {
             return Err(disabled());
         }

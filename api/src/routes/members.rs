@@ -62,14 +62,20 @@ impl MemberResponse {
             },
             sex: m.sex(),
             birth_date: m.id_number.birth_date(),
-            phone: m
-                .phone
-                .as_ref()
-                .map(|p| if full { p.as_str().to_owned() } else { p.masked() }),
-            bank_card: m
-                .bank_card
-                .as_ref()
-                .map(|c| if full { c.as_str().to_owned() } else { c.masked() }),
+            phone: m.phone.as_ref().map(|p| {
+                if full {
+                    p.as_str().to_owned()
+                } else {
+                    p.masked()
+                }
+            }),
+            bank_card: m.bank_card.as_ref().map(|c| {
+                if full {
+                    c.as_str().to_owned()
+                } else {
+                    c.masked()
+                }
+            }),
             retired: m.retired,
             wechat_bound: m.wechat_bound,
         }
@@ -126,7 +132,9 @@ pub async fn list(
     )
     .await?;
     let full = principal.role.sees_full_personal_data();
-    Ok(web::Json(found.map(|m| MemberResponse::from_member(&m, full))))
+    Ok(web::Json(
+        found.map(|m| MemberResponse::from_member(&m, full)),
+    ))
 }
 
 /// One member: staff inside their subtree, or the member themselves (404 otherwise).
@@ -236,7 +244,9 @@ pub async fn create(
         })?;
     audit::record(
         &txn,
-        &Actor::Account { pid: principal.subject.clone() },
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
         "member.created",
         ("member", Some(&created.pid)),
         json!({ "organisation": unit.pid }),

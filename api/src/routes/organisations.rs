@@ -13,7 +13,9 @@ use super::validated;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};
-use crate::service::organisation::{self, Organisation, OrganisationFilter, OrganisationKind, TreeError};
+use crate::service::organisation::{
+    self, Organisation, OrganisationFilter, OrganisationKind, TreeError,
+};
 use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
 
@@ -133,9 +135,10 @@ pub struct NewOrganisation {
 /// Maps tree rule violations to 409/422.
 fn tree_error(e: TreeError) -> ApiError {
     match e {
-        TreeError::AssociationExists => {
-            ApiError::conflict("association_exists", "协会已存在 / the association already exists")
-        }
+        TreeError::AssociationExists => ApiError::conflict(
+            "association_exists",
+            "协会已存在 / the association already exists",
+        ),
         TreeError::WrongParent { child, parent } => ApiError::invalid_value(
             "wrong_parent",
             "parent_id",
@@ -172,12 +175,20 @@ pub async fn create(
     let parent = organisation::get_within(&txn, &principal.scope, &body.parent_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let created = organisation::create(&txn, Some(&parent), body.kind, body.name.trim(), body.head_count)
-        .await
-        .map_err(tree_error)?;
+    let created = organisation::create(
+        &txn,
+        Some(&parent),
+        body.kind,
+        body.name.trim(),
+        body.head_count,
+    )
+    .await
+    .map_err(tree_error)?;
     audit::record(
         &txn,
-        &Actor::Account { pid: principal.subject.clone() },
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
         "organisation.created",
         ("organisation", Some(&created.pid)),
         json!({ "kind": created.kind, "name": created.name, "parent": parent.pid }),
@@ -235,7 +246,9 @@ pub async fn update(
     .await?;
     audit::record(
         &txn,
-        &Actor::Account { pid: principal.subject.clone() },
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
         "organisation.updated",
         ("organisation", Some(&org.pid)),
         json!({ "name": body.name, "head_count": body.head_count }),

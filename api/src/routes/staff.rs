@@ -77,7 +77,8 @@ pub async fn list(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<StaffResponse>>, ApiError> {
     principal.require(&[Role::Admin])?;
-    let found = staff::list_within(&state.db, &principal.scope, page.after_id()?, page.limit()?).await?;
+    let found =
+        staff::list_within(&state.db, &principal.scope, page.after_id()?, page.limit()?).await?;
     Ok(web::Json(found.map(StaffResponse::from)))
 }
 
@@ -181,7 +182,9 @@ pub async fn create(
         .map_err(staff_error)?;
     audit::record(
         &txn,
-        &Actor::Account { pid: principal.subject.clone() },
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
         "staff.created",
         ("staff", Some(&created.pid)),
         json!({ "role": created.role, "organisation": org.pid, "login": created.login }),
@@ -237,14 +240,22 @@ pub async fn update(
     staff::set_active(&txn, account.id, body.active).await?;
     audit::record(
         &txn,
-        &Actor::Account { pid: principal.subject.clone() },
-        if body.active { "staff.activated" } else { "staff.deactivated" },
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
+        if body.active {
+            "staff.activated"
+        } else {
+            "staff.deactivated"
+        },
         ("staff", Some(&account.pid)),
         json!({}),
         Some(request_id.to_string()),
     )
     .await?;
-    let updated = staff::find_by_id(&txn, account.id).await?.ok_or(ApiError::NotFound)?;
+    let updated = staff::find_by_id(&txn, account.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     txn.commit().await?;
     Ok(web::Json(updated.into()))
 }
@@ -284,15 +295,24 @@ pub async fn invite(
         .await?
         .ok_or(ApiError::NotFound)?;
     if !account.active {
-        return Err(ApiError::conflict("account_disabled", "该账号已停用 / the account is disabled"));
+        return Err(ApiError::conflict(
+            "account_disabled",
+            "该账号已停用 / the account is disabled",
+        ));
     }
     if account.wechat_bound {
-        return Err(ApiError::conflict("already_bound", "该账号已绑定微信 / WeChat is already bound"));
+        return Err(ApiError::conflict(
+            "already_bound",
+            "该账号已绑定微信 / WeChat is already bound",
+        ));
     }
-    let issued = invitation::issue(&txn, account.id, state.settings.auth.invitation_ttl_hours).await?;
+    let issued =
+        invitation::issue(&txn, account.id, state.settings.auth.invitation_ttl_hours).await?;
     audit::record(
         &txn,
-        &Actor::Account { pid: principal.subject.clone() },
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
         "staff.invited",
         ("staff", Some(&account.pid)),
         json!({ "expires_at": issued.expires_at }),

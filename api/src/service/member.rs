@@ -66,7 +66,11 @@ fn seal(vault: &PiiVault, kind: PiiKind, value: &str) -> Result<(String, String)
         .map_err(|e| DbErr::Custom(format!("sealing {kind:?}: {e}")))
 }
 
-fn open(vault: &PiiVault, m: member::Model, org: Option<organisation::Model>) -> Result<Member, DbErr> {
+fn open(
+    vault: &PiiVault,
+    m: member::Model,
+    org: Option<organisation::Model>,
+) -> Result<Member, DbErr> {
     let corrupt = |what: &str| DbErr::Custom(format!("member {}: {what} cannot be read", m.pid));
     let org = org.ok_or_else(|| corrupt("organisation"))?;
     let id_number = vault
@@ -179,7 +183,11 @@ async fn one_where<C: ConnectionTrait>(
     vault: &PiiVault,
     query: sea_orm::Select<member::Entity>,
 ) -> Result<Option<Member>, DbErr> {
-    match query.find_also_related(organisation::Entity).one(db).await? {
+    match query
+        .find_also_related(organisation::Entity)
+        .one(db)
+        .await?
+    {
         Some((m, o)) => Ok(Some(open(vault, m, o)?)),
         None => Ok(None),
     }
@@ -206,7 +214,12 @@ pub async fn get_by_pid<C: ConnectionTrait>(
     vault: &PiiVault,
     pid: &str,
 ) -> Result<Option<Member>, DbErr> {
-    one_where(db, vault, member::Entity::find().filter(member::Column::Pid.eq(pid))).await
+    one_where(
+        db,
+        vault,
+        member::Entity::find().filter(member::Column::Pid.eq(pid)),
+    )
+    .await
 }
 
 /// The member bound to a WeChat openid.
@@ -273,7 +286,8 @@ pub async fn list_within<C: ConnectionTrait>(
     }
     if let Some(id_number) = &filter.id_number {
         query = query.filter(
-            member::Column::IdNumberLookup.eq(vault.lookup_hash(PiiKind::IdNumber, id_number.as_str())),
+            member::Column::IdNumberLookup
+                .eq(vault.lookup_hash(PiiKind::IdNumber, id_number.as_str())),
         );
     }
     if let Some(after) = after_id {
@@ -297,7 +311,11 @@ pub async fn list_within<C: ConnectionTrait>(
 
 /// Binds a WeChat openid to the member. Returns false when the openid is already bound to
 /// another member.
-pub async fn bind_openid<C: ConnectionTrait>(db: &C, member_id: i64, openid: &str) -> Result<bool, DbErr> {
+pub async fn bind_openid<C: ConnectionTrait>(
+    db: &C,
+    member_id: i64,
+    openid: &str,
+) -> Result<bool, DbErr> {
     let result = member::ActiveModel {
         id: Set(member_id),
         wechat_openid: Set(Some(openid.to_owned())),

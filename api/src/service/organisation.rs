@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use entity::organisation;
 
-use super::page::{Page, page_from};
 use super::new_pid;
+use super::page::{Page, page_from};
 use crate::scope::{Scope, Scoped};
 
 /// The levels of the tree.
@@ -96,7 +96,10 @@ pub enum TreeError {
     Db(#[from] DbErr),
 }
 
-fn to_domain(model: organisation::Model, parent_pid: Option<String>) -> Result<Organisation, DbErr> {
+fn to_domain(
+    model: organisation::Model,
+    parent_pid: Option<String>,
+) -> Result<Organisation, DbErr> {
     let kind = OrganisationKind::parse(&model.kind)
         .ok_or_else(|| DbErr::Custom(format!("unknown organisation kind {}", model.kind)))?;
     Ok(Organisation {
@@ -293,7 +296,10 @@ pub async fn association<C: ConnectionTrait>(db: &C) -> Result<Option<Organisati
 }
 
 /// One organisation by public id, unscoped (CLI and sign-in).
-pub async fn get_by_pid<C: ConnectionTrait>(db: &C, pid: &str) -> Result<Option<Organisation>, DbErr> {
+pub async fn get_by_pid<C: ConnectionTrait>(
+    db: &C,
+    pid: &str,
+) -> Result<Option<Organisation>, DbErr> {
     match organisation::Entity::find()
         .filter(organisation::Column::Pid.eq(pid))
         .one(db)

@@ -138,7 +138,11 @@ pub async fn find_by_openid<C: ConnectionTrait>(
     db: &C,
     openid: &str,
 ) -> Result<Option<StaffAccount>, DbErr> {
-    one_where(db, staff::Entity::find().filter(staff::Column::WechatOpenid.eq(openid))).await
+    one_where(
+        db,
+        staff::Entity::find().filter(staff::Column::WechatOpenid.eq(openid)),
+    )
+    .await
 }
 
 /// An account by login name.
@@ -146,11 +150,18 @@ pub async fn find_by_login<C: ConnectionTrait>(
     db: &C,
     login: &str,
 ) -> Result<Option<StaffAccount>, DbErr> {
-    one_where(db, staff::Entity::find().filter(staff::Column::Login.eq(login))).await
+    one_where(
+        db,
+        staff::Entity::find().filter(staff::Column::Login.eq(login)),
+    )
+    .await
 }
 
 /// An account by internal id.
-pub async fn find_by_id<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<StaffAccount>, DbErr> {
+pub async fn find_by_id<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<Option<StaffAccount>, DbErr> {
     one_where(db, staff::Entity::find_by_id(id)).await
 }
 
@@ -196,7 +207,11 @@ pub async fn list_within<C: ConnectionTrait>(
 
 /// Binds a WeChat openid to the account (first sign-in with an invitation). Returns false when
 /// the openid is already bound to another account.
-pub async fn bind_openid<C: ConnectionTrait>(db: &C, staff_id: i64, openid: &str) -> Result<bool, DbErr> {
+pub async fn bind_openid<C: ConnectionTrait>(
+    db: &C,
+    staff_id: i64,
+    openid: &str,
+) -> Result<bool, DbErr> {
     let result = staff::ActiveModel {
         id: Set(staff_id),
         wechat_openid: Set(Some(openid.to_owned())),
@@ -213,7 +228,11 @@ pub async fn bind_openid<C: ConnectionTrait>(db: &C, staff_id: i64, openid: &str
 
 /// Activates or deactivates an account; deactivation also unbinds WeChat, so a new invitation
 /// is needed to come back.
-pub async fn set_active<C: ConnectionTrait>(db: &C, staff_id: i64, active: bool) -> Result<(), DbErr> {
+pub async fn set_active<C: ConnectionTrait>(
+    db: &C,
+    staff_id: i64,
+    active: bool,
+) -> Result<(), DbErr> {
     let mut model = staff::ActiveModel {
         id: Set(staff_id),
         active: Set(active),
@@ -233,8 +252,14 @@ mod tests {
     #[test]
     fn each_staff_role_sits_at_its_level() {
         assert!(role_fits(Role::UnionReviewer, OrganisationKind::UnitUnion));
-        assert!(!role_fits(Role::UnionReviewer, OrganisationKind::ServicePoint));
-        assert!(role_fits(Role::ServicePointReviewer, OrganisationKind::Office));
+        assert!(!role_fits(
+            Role::UnionReviewer,
+            OrganisationKind::ServicePoint
+        ));
+        assert!(role_fits(
+            Role::ServicePointReviewer,
+            OrganisationKind::Office
+        ));
         assert!(role_fits(Role::Admin, OrganisationKind::Association));
         assert!(!role_fits(Role::Admin, OrganisationKind::Office));
         assert!(!role_fits(Role::Member, OrganisationKind::UnitUnion));

@@ -16,7 +16,11 @@ async fn invitation_for(app: &TestApp, login: &str) -> String {
         .unwrap()
         .to_owned();
     let (status, body) = app
-        .post(&format!("/api/v1/staff/{id}/invitations"), Some(&admin), &json!({}))
+        .post(
+            &format!("/api/v1/staff/{id}/invitations"),
+            Some(&admin),
+            &json!({}),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     body["code"].as_str().unwrap().to_owned()
@@ -38,7 +42,11 @@ async fn staff_bind_wechat_with_an_invitation_and_then_sign_in_with_wechat_alone
     let invitation = invitation_for(&app, "union-power").await;
     let code = app.wechat.login_code("openid-union-power");
     let (status, body) = app
-        .post("/api/v1/auth/wechat", None, &json!({ "code": code, "invitation_code": invitation.to_lowercase() }))
+        .post(
+            "/api/v1/auth/wechat",
+            None,
+            &json!({ "code": code, "invitation_code": invitation.to_lowercase() }),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["account"]["role"], "union_reviewer");
@@ -50,14 +58,20 @@ async fn staff_bind_wechat_with_an_invitation_and_then_sign_in_with_wechat_alone
 
     // Next time WeChat alone is enough.
     let code = app.wechat.login_code("openid-union-power");
-    let (status, again) = app.post("/api/v1/auth/wechat", None, &json!({ "code": code })).await;
+    let (status, again) = app
+        .post("/api/v1/auth/wechat", None, &json!({ "code": code }))
+        .await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["account"]["id"], body["account"]["id"]);
 
     // The invitation was single-use.
     let code = app.wechat.login_code("openid-someone-else");
     let (status, err) = app
-        .post("/api/v1/auth/wechat", None, &json!({ "code": code, "invitation_code": invitation }))
+        .post(
+            "/api/v1/auth/wechat",
+            None,
+            &json!({ "code": code, "invitation_code": invitation }),
+        )
         .await;
     assert_eq!(status, 422);
     assert_eq!(err["error"]["code"], "invitation_invalid");
@@ -67,17 +81,25 @@ async fn a_wechat_code_cannot_be_used_twice(app: TestApp) {
     let invitation = invitation_for(&app, "sp-xincheng").await;
     let code = app.wechat.login_code("openid-sp");
     let (status, _) = app
-        .post("/api/v1/auth/wechat", None, &json!({ "code": code, "invitation_code": invitation }))
+        .post(
+            "/api/v1/auth/wechat",
+            None,
+            &json!({ "code": code, "invitation_code": invitation }),
+        )
         .await;
     assert_eq!(status, 200);
-    let (status, err) = app.post("/api/v1/auth/wechat", None, &json!({ "code": code })).await;
+    let (status, err) = app
+        .post("/api/v1/auth/wechat", None, &json!({ "code": code }))
+        .await;
     assert_eq!(status, 401);
     assert_eq!(err["error"]["code"], "wechat_invalid_code");
 }
 
 async fn an_unknown_wechat_account_is_asked_to_bind(app: TestApp) {
     let code = app.wechat.login_code("openid-stranger");
-    let (status, err) = app.post("/api/v1/auth/wechat", None, &json!({ "code": code })).await;
+    let (status, err) = app
+        .post("/api/v1/auth/wechat", None, &json!({ "code": code }))
+        .await;
     assert_eq!(status, 401);
     assert_eq!(err["error"]["code"], "account_not_bound");
 }
@@ -86,7 +108,11 @@ async fn a_member_binds_by_name_and_id_number_and_sees_their_own_record(app: Tes
     let (pid, name, id_number) = some_member(&app).await;
     let code = app.wechat.login_code("openid-member-1");
     let (status, body) = app
-        .post("/api/v1/auth/wechat", None, &json!({ "code": code, "name": name, "id_number": id_number }))
+        .post(
+            "/api/v1/auth/wechat",
+            None,
+            &json!({ "code": code, "name": name, "id_number": id_number }),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["account"]["role"], "member");
@@ -103,7 +129,11 @@ async fn a_member_binds_by_name_and_id_number_and_sees_their_own_record(app: Tes
     // Someone else's WeChat cannot take the same member.
     let code = app.wechat.login_code("openid-impostor");
     let (status, err) = app
-        .post("/api/v1/auth/wechat", None, &json!({ "code": code, "name": name, "id_number": id_number }))
+        .post(
+            "/api/v1/auth/wechat",
+            None,
+            &json!({ "code": code, "name": name, "id_number": id_number }),
+        )
         .await;
     assert_eq!(status, 409);
     assert_eq!(err["error"]["code"], "already_bound");
@@ -113,7 +143,11 @@ async fn a_name_that_does_not_match_the_id_number_is_not_on_the_roster(app: Test
     let (_, _, id_number) = some_member(&app).await;
     let code = app.wechat.login_code("openid-wrong-name");
     let (status, err) = app
-        .post("/api/v1/auth/wechat", None, &json!({ "code": code, "name": "不存在", "id_number": id_number }))
+        .post(
+            "/api/v1/auth/wechat",
+            None,
+            &json!({ "code": code, "name": "不存在", "id_number": id_number }),
+        )
         .await;
     assert_eq!(status, 422);
     assert_eq!(err["error"]["code"], "not_on_roster");
@@ -128,7 +162,9 @@ async fn wechat_errors_become_clear_errors(app: TestApp) {
     ] {
         app.wechat.fail_next_login(errcode);
         let code_value = app.wechat.login_code("openid-x");
-        let (got, body) = app.post("/api/v1/auth/wechat", None, &json!({ "code": code_value })).await;
+        let (got, body) = app
+            .post("/api/v1/auth/wechat", None, &json!({ "code": code_value }))
+            .await;
         assert_eq!(got, status, "errcode {errcode}: {body}");
         assert_eq!(body["error"]["code"], code, "errcode {errcode}");
     }
@@ -138,18 +174,34 @@ async fn a_member_binds_their_phone_through_wechat(app: TestApp) {
     let (_, name, id_number) = some_member(&app).await;
     let code = app.wechat.login_code("openid-phone");
     let (_, body) = app
-        .post("/api/v1/auth/wechat", None, &json!({ "code": code, "name": name, "id_number": id_number }))
+        .post(
+            "/api/v1/auth/wechat",
+            None,
+            &json!({ "code": code, "name": name, "id_number": id_number }),
+        )
         .await;
     let token = body["token"].as_str().unwrap().to_owned();
     let phone_code = app.wechat.phone_code("13912345678");
-    let (status, bound) = app.post("/api/v1/me/phone", Some(&token), &json!({ "code": phone_code })).await;
+    let (status, bound) = app
+        .post(
+            "/api/v1/me/phone",
+            Some(&token),
+            &json!({ "code": phone_code }),
+        )
+        .await;
     assert_eq!(status, 200, "{bound}");
     assert_eq!(bound["phone"], "139****5678");
     let (_, me) = app.get("/api/v1/me", Some(&token)).await;
     assert_eq!(me["member"]["phone"], "139****5678");
     // A second call reuses the cached access token.
     let phone_code = app.wechat.phone_code("13912345679");
-    let (status, _) = app.post("/api/v1/me/phone", Some(&token), &json!({ "code": phone_code })).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/me/phone",
+            Some(&token),
+            &json!({ "code": phone_code }),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(app.wechat.token_requests(), 1);
 }
@@ -175,7 +227,11 @@ async fn a_token_carries_issuer_audience_role_and_scope(app: TestApp) {
 
 async fn unknown_fields_in_a_sign_in_are_refused(app: TestApp) {
     let (status, body): (u16, Value) = app
-        .post("/api/v1/auth/wechat", None, &json!({ "code": "x", "password": "hunter2" }))
+        .post(
+            "/api/v1/auth/wechat",
+            None,
+            &json!({ "code": "x", "password": "hunter2" }),
+        )
         .await;
     assert_eq!(status, 422);
     assert_eq!(body["error"]["code"], "invalid_request");

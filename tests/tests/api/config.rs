@@ -34,11 +34,18 @@ async fn production_refuses_to_start_with_a_default_signing_key() {
     for key in ["change-me", "change-me-please-change-me-please-123456", ""] {
         let result = Application::build(production(&dir, &wechat, key)).await;
         let err = result.err().map(|e| format!("{e:#}")).unwrap_or_default();
-        assert!(err.contains("jwt_secret"), "key {key:?} was accepted ({err})");
+        assert!(
+            err.contains("jwt_secret"),
+            "key {key:?} was accepted ({err})"
+        );
     }
     let mut missing = production(&dir, &wechat, "x");
     missing.auth.jwt_secret = None;
-    let err = Application::build(missing).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    let err = Application::build(missing)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
     assert!(err.contains("auth.jwt_secret"), "{err}");
 }
 
@@ -47,9 +54,13 @@ async fn production_has_no_dev_login_and_no_demo_data() {
     huzhu::startup::install_crypto_provider();
     let dir = TempDir::new();
     let wechat = FakeWeChat::start().await;
-    let app = Application::build(production(&dir, &wechat, &huzhu::crypto::generate_key_base64()))
-        .await
-        .expect("production starts with proper keys");
+    let app = Application::build(production(
+        &dir,
+        &wechat,
+        &huzhu::crypto::generate_key_base64(),
+    ))
+    .await
+    .expect("production starts with proper keys");
     let base = format!("http://127.0.0.1:{}", app.port());
     let db = app.state().db.clone();
     tokio::spawn(app.run_until_stopped());
@@ -76,13 +87,16 @@ async fn a_configured_database_url_means_production_unless_told_otherwise() {
 #[test]
 fn settings_come_from_environment_variables_with_the_fixed_names() {
     use figment::Figment;
-    use figment::providers::Env;
     figment::Jail::expect_with(|jail| {
         jail.set_env("HUZHU_LISTEN", "0.0.0.0:0");
         jail.set_env("HUZHU_DATA_DIR", "/srv/huzhu");
         jail.set_env("HUZHU_DATABASE__MAX_CONNECTIONS", "7");
         jail.set_env("HUZHU_AUTH__JWT_SECRET", "s3cr3t-value-that-must-not-print");
-        let s = Settings::from_figment(Figment::new().merge(Env::prefixed("HUZHU_").split("__")))
+        jail.set_env(
+            "HUZHU_TEST_SOMETHING",
+            "belongs to the test suite, not the settings",
+        );
+        let s = Settings::from_figment(Figment::new().merge(Settings::environment()))
             .expect("settings");
         assert_eq!(s.listen, "0.0.0.0:0");
         assert_eq!(s.data_dir, std::path::PathBuf::from("/srv/huzhu"));
@@ -114,5 +128,10 @@ async fn the_embedded_default_keeps_its_files_in_the_data_directory() {
     assert!(dir.0.join("huzhu.db").exists());
     assert!(dir.0.join("objects").is_dir());
     assert!(dir.0.join("secrets.toml").exists());
-    assert!(!huzhu::service::organisation::is_empty(&app.state().db).await.unwrap(), "demo seeded");
+    assert!(
+        !huzhu::service::organisation::is_empty(&app.state().db)
+            .await
+            .unwrap(),
+        "demo seeded"
+    );
 }

@@ -5,7 +5,10 @@ use sea_orm::ConnectionTrait;
 async fn liveness_answers_ok_with_a_request_id(app: TestApp) {
     let res = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let id = res.headers().get("x-request-id").expect("request id header");
+    let id = res
+        .headers()
+        .get("x-request-id")
+        .expect("request id header");
     assert!(!id.to_str().unwrap().is_empty());
 }
 
@@ -14,7 +17,11 @@ async fn readiness_is_ready_when_every_dependency_answers(app: TestApp) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["database"], "ok");
     assert_eq!(body["checks"]["storage"], "ok");
-    let redis = if app.backend == Backend::Postgres { "ok" } else { "not_configured" };
+    let redis = if app.backend == Backend::Postgres {
+        "ok"
+    } else {
+        "not_configured"
+    };
     assert_eq!(body["checks"]["redis"], redis);
 }
 
@@ -28,7 +35,10 @@ async fn readiness_turns_503_when_the_database_is_unreachable(app: TestApp) {
     let (status, body) = app.get("/readyz", None).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "not_ready");
-    assert_eq!(body["error"]["details"]["checks"]["database"], "unreachable");
+    assert_eq!(
+        body["error"]["details"]["checks"]["database"],
+        "unreachable"
+    );
     // Liveness does not depend on the database.
     assert_eq!(app.get("/healthz", None).await.0, 200);
 }

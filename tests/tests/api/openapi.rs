@@ -1,6 +1,9 @@
 use huzhu_tests::harness::{Backend, spawn_app};
 
-const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../miniapp-contract/openapi.json");
+const COMMITTED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../miniapp-contract/openapi.json"
+);
 
 #[test]
 fn the_committed_openapi_document_is_up_to_date() {

@@ -29,17 +29,28 @@ async fn a_reviewer_of_one_service_point_gets_404_for_a_member_of_another(app: T
     let xincheng = app.login("sp-xincheng").await;
     let saihan = app.login("sp-saihan").await;
     let theirs = all_pages(&app, "/api/v1/members", &saihan, 50).await;
-    assert_eq!(theirs.len(), 20, "two unit unions of ten under 赛罕区代办点");
+    assert_eq!(
+        theirs.len(),
+        20,
+        "two unit unions of ten under 赛罕区代办点"
+    );
     let other_id = theirs[0]["id"].as_str().unwrap();
-    let (status, body) = app.get(&format!("/api/v1/members/{other_id}"), Some(&xincheng)).await;
+    let (status, body) = app
+        .get(&format!("/api/v1/members/{other_id}"), Some(&xincheng))
+        .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "not_found");
     // The same id exists for its own service point.
-    let (status, _) = app.get(&format!("/api/v1/members/{other_id}"), Some(&saihan)).await;
+    let (status, _) = app
+        .get(&format!("/api/v1/members/{other_id}"), Some(&saihan))
+        .await;
     assert_eq!(status, 200);
     // An id that does not exist at all looks exactly the same.
     let (status, missing) = app
-        .get("/api/v1/members/00000000-0000-0000-0000-000000000000", Some(&xincheng))
+        .get(
+            "/api/v1/members/00000000-0000-0000-0000-000000000000",
+            Some(&xincheng),
+        )
         .await;
     assert_eq!(status, 404);
     assert_eq!(missing, body);
@@ -49,7 +60,10 @@ async fn lists_are_limited_to_the_callers_subtree_whatever_the_filter(app: TestA
     let union = app.login("union-power").await;
     let own = all_pages(&app, "/api/v1/members", &union, 3).await;
     assert_eq!(own.len(), 10);
-    assert!(own.iter().all(|m| m["organisation"]["name"] == "内蒙古电力（集团）有限责任公司工会"));
+    assert!(
+        own.iter()
+            .all(|m| m["organisation"]["name"] == "内蒙古电力（集团）有限责任公司工会")
+    );
 
     // Filtering by another unit's id yields nothing rather than its members.
     let admin = app.login("admin").await;
@@ -62,11 +76,16 @@ async fn lists_are_limited_to_the_callers_subtree_whatever_the_filter(app: TestA
         .as_str()
         .unwrap();
     let (status, page) = app
-        .get(&format!("/api/v1/members?organisation={other}"), Some(&union))
+        .get(
+            &format!("/api/v1/members?organisation={other}"),
+            Some(&union),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
-    let (status, _) = app.get(&format!("/api/v1/organisations/{other}"), Some(&union)).await;
+    let (status, _) = app
+        .get(&format!("/api/v1/organisations/{other}"), Some(&union))
+        .await;
     assert_eq!(status, 404);
 
     // The association sees everything, page by page, without repeats.
@@ -88,7 +107,9 @@ async fn personal_numbers_are_masked_except_for_the_association(app: TestApp) {
 
     let association = app.login("association").await;
     let id = page["items"][0]["id"].as_str().unwrap();
-    let (_, full) = app.get(&format!("/api/v1/members/{id}"), Some(&association)).await;
+    let (_, full) = app
+        .get(&format!("/api/v1/members/{id}"), Some(&association))
+        .await;
     let number = full["id_number"].as_str().unwrap();
     assert!(!number.contains('*'));
     assert_eq!(&number[..4], &masked[..4]);
@@ -101,8 +122,18 @@ async fn a_member_sees_only_their_own_record(app: TestApp) {
     let me = page["items"][0]["id"].as_str().unwrap();
     let other = page["items"][1]["id"].as_str().unwrap();
     let token = app.login(me).await;
-    assert_eq!(app.get(&format!("/api/v1/members/{me}"), Some(&token)).await.0, 200);
-    assert_eq!(app.get(&format!("/api/v1/members/{other}"), Some(&token)).await.0, 404);
+    assert_eq!(
+        app.get(&format!("/api/v1/members/{me}"), Some(&token))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/members/{other}"), Some(&token))
+            .await
+            .0,
+        404
+    );
     let (status, body) = app.get("/api/v1/members", Some(&token)).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(app.get("/api/v1/organisations", Some(&token)).await.0, 403);
