@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod config;
 mod health;
+mod migrations;
 mod openapi;
 mod scope;
 mod storage;
