@@ -42,6 +42,12 @@ pub enum Command {
         #[command(subcommand)]
         task: AdminTask,
     },
+    /// Simulate benefits: reads a simulation request (a file, or `-` for standard input) and
+    /// prints the answer — exit 0, or the error JSON and exit 2 for a refused request.
+    Simulate {
+        /// The request file, or `-`.
+        input: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -102,13 +108,17 @@ pub enum AdminTask {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("huzhu: {e}");
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Some(Command::Simulate { .. })) {
+        // Standard output carries the answer; keep standard error to what matters.
+        settings.log.filter = "warn".into();
+    }
     telemetry::init(&settings.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -139,6 +149,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                 .await?;
         }
         Command::Openapi => print!("{}", crate::openapi::document_json()),
+        Command::Simulate { input } => return simulate(&input, settings).await,
         Command::Migrate { action } => {
             crate::startup::install_crypto_provider();
             let db = db::connect(&settings).await?;
@@ -155,6 +166,32 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Admin { task } => admin(task, settings).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn simulate(input: &str, settings: Settings) -> anyhow::Result<ExitCode> {
+    use std::io::{Read, Write};
+    let bytes = if input == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf)?;
+        buf
+    } else {
+        std::fs::read(input).map_err(|e| anyhow::anyhow!("{input}: {e}"))?
+    };
+    crate::startup::install_crypto_provider();
+    let db = db::connect(&settings).await?;
+    if settings.migrate_on_start {
+        db::migrate_up(&db).await?;
+    }
+    crate::service::scheme::ensure_seeds(&db).await?;
+    let outcome = crate::service::simulation::simulate_bytes(&db, &bytes).await?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(outcome.body.as_bytes())?;
+    out.flush()?;
+    Ok(if outcome.accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn bad(message: String) -> anyhow::Error {

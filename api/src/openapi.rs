@@ -24,6 +24,8 @@ use crate::settings::Mode;
         (name = "organisations", description = "the organisation tree"),
         (name = "staff", description = "staff accounts and invitations"),
         (name = "members", description = "members"),
+        (name = "schemes", description = "the schemes and their published versions"),
+        (name = "simulations", description = "benefit simulation (补助测算)"),
     )
 )]
 pub struct ApiDoc;

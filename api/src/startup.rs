@@ -64,6 +64,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             .await
             .context("migrating the database")?;
     }
+    crate::service::scheme::ensure_seeds(&db)
+        .await
+        .context("publishing the seed schemes")?;
     let redis = match &settings.redis.url {
         Some(url) => {
             let client = redis::Client::open(url.expose_secret()).context("redis.url")?;
@@ -177,6 +180,7 @@ impl Application {
                             .limit(json_limit)
                             .error_handler(extractors::json_error),
                     )
+                    .app_data(web::PayloadConfig::default().limit(json_limit))
                     .app_data(web::QueryConfig::default().error_handler(extractors::query_error))
                     .app_data(web::PathConfig::default().error_handler(extractors::path_error))
                     .wrap_fn(request_id_header)

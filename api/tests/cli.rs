@@ -171,3 +171,106 @@ fn a_bad_configuration_is_refused_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("listne"));
 }
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/simulate");
+
+/// The server binary on port 0, as `cargo run` starts it; killed on drop.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &DataDir) -> Server {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_huzhu"))
+            .env("HUZHU_DATA_DIR", &dir.0)
+            .env("HUZHU_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start huzhu");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut base = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("line");
+            if let Some(addr) = line.strip_prefix("huzhu listening on ") {
+                base = Some(addr.trim().to_owned());
+                break;
+            }
+        }
+        Server {
+            child,
+            base: base.expect("the bound address is printed"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_cli_and_the_endpoint_give_byte_for_byte_the_same_answers() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let client = reqwest::blocking::Client::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(FIXTURES).expect("fixtures") {
+        let path = entry.unwrap().path();
+        let name = path.to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".request.json") else {
+            continue;
+        };
+        let request = std::fs::read(&path).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{stem}.response.json")).unwrap())
+                .unwrap();
+
+        let http = client
+            .post(format!("{}/api/v1/simulations", server.base))
+            .header("content-type", "application/json")
+            .body(request.clone())
+            .send()
+            .expect("http");
+        let http_status = http.status().as_u16();
+        let http_body = http.bytes().expect("body").to_vec();
+
+        let cli = dir.huzhu(&["simulate", path.to_str().unwrap()]);
+        let refused = expected.get("error").is_some();
+        assert_eq!(
+            cli.status.code(),
+            Some(if refused { 2 } else { 0 }),
+            "{name}"
+        );
+        assert_eq!(http_status, if refused { 422 } else { 200 }, "{name}");
+        assert_eq!(cli.stdout, http_body, "{name}: CLI and HTTP differ");
+        let parsed: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+        assert_eq!(parsed, expected, "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 10);
+}
+
+#[test]
+fn the_cli_reads_a_request_from_standard_input() {
+    use std::io::Write;
+    let dir = DataDir::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_huzhu"))
+        .args(["simulate", "-"])
+        .env("HUZHU_DATA_DIR", &dir.0)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let request = std::fs::read(format!("{FIXTURES}/example5.request.json")).unwrap();
+    child.stdin.take().unwrap().write_all(&request).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["period_total"], "5700.00");
+}

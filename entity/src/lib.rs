@@ -6,6 +6,7 @@ pub mod invitation;
 pub mod member;
 pub mod membership;
 pub mod organisation;
+pub mod scheme_version;
 pub mod staff;
 
 pub mod prelude {
@@ -15,5 +16,6 @@ pub mod prelude {
     pub use super::member::Entity as Member;
     pub use super::membership::Entity as Membership;
     pub use super::organisation::Entity as Organisation;
+    pub use super::scheme_version::Entity as SchemeVersion;
     pub use super::staff::Entity as Staff;
 }

@@ -5,6 +5,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_foundation;
+mod m20261123_000002_create_scheme_version;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -12,6 +13,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_foundation::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_foundation::Migration),
+            Box::new(m20261123_000002_create_scheme_version::Migration),
+        ]
     }
 }

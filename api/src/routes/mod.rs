@@ -6,6 +6,8 @@ pub mod health;
 pub mod me;
 pub mod members;
 pub mod organisations;
+pub mod schemes;
+pub mod simulations;
 pub mod staff;
 
 use serde::Serialize;
@@ -23,6 +25,8 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     organisations::configure(cfg);
     staff::configure(cfg);
     members::configure(cfg);
+    schemes::configure(cfg);
+    simulations::configure(cfg);
 }
 
 /// Runs `validator` rules and turns the first failure into a 422 naming the field.

@@ -6,6 +6,8 @@ pub mod invitation;
 pub mod member;
 pub mod organisation;
 pub mod page;
+pub mod scheme;
+pub mod simulation;
 pub mod staff;
 
 /// Whether a database error is a unique-constraint violation (on either backend).

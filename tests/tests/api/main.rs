@@ -8,4 +8,5 @@ mod health;
 mod migrations;
 mod openapi;
 mod scope;
+mod simulations;
 mod storage;
