@@ -118,6 +118,35 @@ impl Drop for PgDatabase {
     }
 }
 
+/// Keys under a per-test Redis prefix, deleted on drop.
+pub struct RedisKeys {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let pattern = format!("{}*", self.prefix);
+        let _ = std::thread::spawn(move || {
+            let Ok(client) = redis::Client::open(url) else {
+                return;
+            };
+            let Ok(mut conn) = client.get_connection() else {
+                return;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query(&mut conn)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            }
+        })
+        .join();
+    }
+}
+
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -149,6 +178,7 @@ pub struct TestApp {
     pub state: AppState,
     pub wechat: FakeWeChat,
     pub pg: Option<PgDatabase>,
+    pub redis_keys: Option<RedisKeys>,
     pub data_dir: TempDir,
 }
 
@@ -199,6 +229,10 @@ pub async fn spawn_app_with(
     let data_dir = TempDir::new();
     let (mut settings, pg) = test_settings(backend, &data_dir, &wechat).await?;
     customize(&mut settings);
+    let redis_keys = settings.redis.url.as_ref().map(|url| RedisKeys {
+        url: secrecy::ExposeSecret::expose_secret(url).to_owned(),
+        prefix: settings.redis.key_prefix.clone(),
+    });
     let app = Application::build(settings)
         .await
         .expect("application builds");
@@ -212,6 +246,7 @@ pub async fn spawn_app_with(
         state,
         wechat,
         pg,
+        redis_keys,
         data_dir,
     })
 }

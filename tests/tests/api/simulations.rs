@@ -189,7 +189,19 @@ async fn hy_2021_is_refused_until_a_complete_version_is_published(app: TestApp) 
     );
 }
 
+async fn every_seed_scheme_is_published_exactly_as_its_file_says(app: TestApp) {
+    // The engine's rules are tested on the definitions in the files; this proves the stored
+    // versions both databases serve are those same definitions, field for field.
+    for seed in huzhu::engine::seed_schemes().expect("seed schemes") {
+        let (status, published) = app.get(&format!("/api/v1/schemes/{}", seed.code), None).await;
+        assert_eq!(status, 200, "{}", seed.code);
+        assert_eq!(published["version"], 1);
+        assert_eq!(published["definition"], serde_json::to_value(&seed).unwrap(), "{}", seed.code);
+    }
+}
+
 on_both_backends!(
+    every_seed_scheme_is_published_exactly_as_its_file_says,
     the_worked_examples_and_refusals_answer_as_the_contract_says,
     a_request_that_is_not_json_is_an_invalid_request,
     the_schemes_are_listed_for_the_mini_program,
