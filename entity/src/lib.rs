@@ -2,10 +2,20 @@
 //! writes them. Domain logic lives in `huzhu::service`, never here.
 
 pub mod audit_event;
+pub mod authorisation_text;
+pub mod coverage_extension;
+pub mod deduction_batch;
+pub mod deduction_item;
+pub mod enrolment_batch;
+pub mod enrolment_entry;
+pub mod enrolment_target;
+pub mod import_job;
 pub mod invitation;
 pub mod member;
 pub mod membership;
 pub mod organisation;
+pub mod outbox;
+pub mod payment_authorisation;
 pub mod scheme_version;
 pub mod staff;
 

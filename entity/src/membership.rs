@@ -18,6 +18,12 @@ pub struct Model {
     pub consecutive_periods: i32,
     pub continuous_renewal: bool,
     pub created_at: DateTimeUtc,
+    pub enrolment_batch_id: Option<i64>,
+    pub fee_fen: i64,
+    pub allowance_paid: bool,
+    pub extension_id: Option<i64>,
+    /// `group` or `individual`.
+    pub source: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

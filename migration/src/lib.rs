@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_foundation;
 mod m20261123_000002_create_scheme_version;
+mod m20261123_000003_create_enrolment;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_foundation::Migration),
             Box::new(m20261123_000002_create_scheme_version::Migration),
+            Box::new(m20261123_000003_create_enrolment::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod invitation;
 pub mod member;
 pub mod organisation;
+pub mod outbox;
 pub mod page;
 pub mod scheme;
 pub mod simulation;

@@ -193,10 +193,17 @@ async fn every_seed_scheme_is_published_exactly_as_its_file_says(app: TestApp) {
     // The engine's rules are tested on the definitions in the files; this proves the stored
     // versions both databases serve are those same definitions, field for field.
     for seed in huzhu::engine::seed_schemes().expect("seed schemes") {
-        let (status, published) = app.get(&format!("/api/v1/schemes/{}", seed.code), None).await;
+        let (status, published) = app
+            .get(&format!("/api/v1/schemes/{}", seed.code), None)
+            .await;
         assert_eq!(status, 200, "{}", seed.code);
         assert_eq!(published["version"], 1);
-        assert_eq!(published["definition"], serde_json::to_value(&seed).unwrap(), "{}", seed.code);
+        assert_eq!(
+            published["definition"],
+            serde_json::to_value(&seed).unwrap(),
+            "{}",
+            seed.code
+        );
     }
 }
 
