@@ -24,6 +24,9 @@ use crate::settings::Mode;
         (name = "organisations", description = "the organisation tree"),
         (name = "staff", description = "staff accounts and invitations"),
         (name = "members", description = "members"),
+        (name = "memberships", description = "coverage periods and free extension"),
+        (name = "enrolments", description = "group enrolment: rosters, transfers, confirmation"),
+        (name = "targets", description = "enrolment targets, completion and renewal rates"),
         (name = "schemes", description = "the schemes and their published versions"),
         (name = "simulations", description = "benefit simulation (补助测算)"),
     )

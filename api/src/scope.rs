@@ -8,7 +8,7 @@
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Select};
 
-use entity::{member, membership, organisation, staff};
+use entity::{enrolment_batch, import_job, member, membership, organisation, staff};
 
 /// What a caller may see.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,6 +143,30 @@ impl Scoped for membership::Entity {
     }
     fn pid_column() -> Self::Column {
         membership::Column::Pid
+    }
+}
+
+impl Scoped for enrolment_batch::Entity {
+    fn organisation_column() -> Self::Column {
+        enrolment_batch::Column::OrganisationId
+    }
+    fn member_condition(_: &str) -> Option<Condition> {
+        None
+    }
+    fn pid_column() -> Self::Column {
+        enrolment_batch::Column::Pid
+    }
+}
+
+impl Scoped for import_job::Entity {
+    fn organisation_column() -> Self::Column {
+        import_job::Column::OrganisationId
+    }
+    fn member_condition(_: &str) -> Option<Condition> {
+        None
+    }
+    fn pid_column() -> Self::Column {
+        import_job::Column::Pid
     }
 }
 

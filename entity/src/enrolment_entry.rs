@@ -15,6 +15,33 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::enrolment_batch::Entity",
+        from = "Column::BatchId",
+        to = "super::enrolment_batch::Column::Id",
+        on_delete = "Restrict"
+    )]
+    Batch,
+    #[sea_orm(
+        belongs_to = "super::member::Entity",
+        from = "Column::MemberId",
+        to = "super::member::Column::Id",
+        on_delete = "Restrict"
+    )]
+    Member,
+}
+
+impl Related<super::enrolment_batch::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Batch.def()
+    }
+}
+
+impl Related<super::member::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Member.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

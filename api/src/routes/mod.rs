@@ -2,13 +2,16 @@
 //! `/api/v1`; request and response types live beside their routes.
 
 pub mod auth;
+pub mod enrolments;
 pub mod health;
 pub mod me;
 pub mod members;
+pub mod memberships;
 pub mod organisations;
 pub mod schemes;
 pub mod simulations;
 pub mod staff;
+pub mod targets;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -24,7 +27,10 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     me::configure(cfg);
     organisations::configure(cfg);
     staff::configure(cfg);
+    targets::configure(cfg);
     members::configure(cfg);
+    enrolments::configure(cfg);
+    memberships::configure(cfg);
     schemes::configure(cfg);
     simulations::configure(cfg);
 }

@@ -2,14 +2,17 @@
 //! inside transactions; entity models never leave this module tree.
 
 pub mod audit;
+pub mod enrolment;
 pub mod invitation;
 pub mod member;
+pub mod membership;
 pub mod organisation;
 pub mod outbox;
 pub mod page;
 pub mod scheme;
 pub mod simulation;
 pub mod staff;
+pub mod targets;
 
 /// Whether a database error is a unique-constraint violation (on either backend).
 pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {

@@ -1,0 +1,357 @@
+//! Group enrolment on the phone: the union's batches, its bank transfer, the association's
+//! confirmation. (Rosters are uploaded through `POST /enrolments`, see `roster_upload`.)
+
+use actix_web::{get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing_actix_web::RequestId;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use super::memberships::today;
+use super::{OrganisationRef, validated};
+use crate::auth::{Principal, Role};
+use crate::domain::Money;
+use crate::error::{ApiError, ErrorBody};
+use crate::service::audit::{self, Actor};
+use crate::service::enrolment::{self, Batch, BatchStatus, EnrolmentError};
+use crate::service::page::{Page, PageQuery};
+use crate::service::scheme;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list)
+        .service(get_one)
+        .service(record_transfer)
+        .service(confirm);
+}
+
+/// An enrolment batch: one unit union's roster for one scheme.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    /// Public id.
+    pub id: String,
+    pub organisation: OrganisationRef,
+    pub scheme_code: String,
+    pub scheme_version: i32,
+    pub status: BatchStatus,
+    /// Eligible employees the union declared.
+    pub head_count: i32,
+    pub member_count: i32,
+    /// Paid by the members (to transfer).
+    pub fee_total: Money,
+    /// Added by the regional union, shown apart (not transferred by the unit).
+    pub regional_share_total: Money,
+    #[schema(value_type = String, example = "0.80")]
+    pub participation_ratio: Decimal,
+    pub transfer_reference: Option<String>,
+    pub coverage_start: Option<NaiveDate>,
+    pub coverage_end: Option<NaiveDate>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Send back with the next step; a stale version is refused with 409.
+    pub version: i32,
+}
+
+impl From<Batch> for BatchResponse {
+    fn from(b: Batch) -> Self {
+        let ratio = if b.head_count > 0 {
+            (Decimal::from(b.member_count) / Decimal::from(b.head_count)).round_dp(4)
+        } else {
+            Decimal::ZERO
+        };
+        Self {
+            id: b.pid,
+            organisation: OrganisationRef {
+                id: b.organisation_pid,
+                name: b.organisation_name,
+            },
+            scheme_code: b.scheme_code,
+            scheme_version: b.scheme_version,
+            status: b.status,
+            head_count: b.head_count,
+            member_count: b.member_count,
+            fee_total: b.fee_total,
+            regional_share_total: b.regional_share_total,
+            participation_ratio: ratio,
+            transfer_reference: b.transfer_reference,
+            coverage_start: b.coverage.map(|c| c.0),
+            coverage_end: b.coverage.map(|c| c.1),
+            confirmed_at: b.confirmed_at,
+            created_at: b.created_at,
+            version: b.version,
+        }
+    }
+}
+
+/// Maps enrolment refusals to clear errors.
+pub fn enrolment_error(e: EnrolmentError) -> ApiError {
+    match e {
+        EnrolmentError::NotAUnitUnion => ApiError::invalid_value(
+            "not_a_unit_union",
+            "organisation_id",
+            "只有基层工会可以提交参互名单 / only a unit union submits a roster",
+        ),
+        EnrolmentError::NotAGroupScheme => ApiError::invalid_value(
+            "not_a_group_scheme",
+            "scheme_code",
+            "该方案由个人签署付款授权书参加 / members join this scheme individually",
+        ),
+        EnrolmentError::SchemeIncomplete => ApiError::invalid_value(
+            "scheme_incomplete",
+            "scheme_code",
+            "该方案参数不全，暂不能参互 / the scheme is incomplete",
+        ),
+        EnrolmentError::WindowClosed { opens, closes } => ApiError::Invalid {
+            code: "enrolment_closed",
+            message: format!(
+                "不在参互时间内（{}至{}）/ enrolment is open {} – {}",
+                opens.map(|d| d.to_string()).unwrap_or_default(),
+                closes,
+                opens.map(|d| d.to_string()).unwrap_or_default(),
+                closes
+            ),
+            details: json!({ "opens": opens, "closes": closes }),
+        },
+        EnrolmentError::EmptyRoster => {
+            ApiError::invalid_field("file", "名单为空 / the roster is empty")
+        }
+        EnrolmentError::HeadCountTooSmall {
+            enrolled,
+            head_count,
+        } => ApiError::Invalid {
+            code: "head_count_too_small",
+            message: format!(
+                "名单人数 {enrolled} 超过申报的职工人数 {head_count} / more people than the declared head-count"
+            ),
+            details: json!({ "field": "head_count", "enrolled": enrolled, "head_count": head_count }),
+        },
+        EnrolmentError::ParticipationTooLow {
+            enrolled,
+            head_count,
+            required_ratio,
+            required_people,
+        } => ApiError::Invalid {
+            code: "participation_too_low",
+            message: format!(
+                "参互率不足：{enrolled}/{head_count}，至少需 {required_people} 人（{}%）/ participation below the scheme's threshold",
+                (required_ratio * Decimal::from(100)).normalize()
+            ),
+            details: json!({
+                "enrolled": enrolled,
+                "head_count": head_count,
+                "required_ratio": required_ratio.to_string(),
+                "required_people": required_people,
+            }),
+        },
+        EnrolmentError::Rows(problems) => ApiError::Invalid {
+            code: "roster_invalid",
+            message: format!(
+                "名单有 {} 处问题，未导入任何人 / the roster has problems; nothing was imported",
+                problems.len()
+            ),
+            details: json!({ "problems": problems }),
+        },
+        EnrolmentError::WrongState { status } => ApiError::Conflict {
+            code: "wrong_state",
+            message: format!("当前状态不允许此操作 / not possible while {status:?}"),
+            details: json!({ "status": status }),
+        },
+        EnrolmentError::Stale => ApiError::conflict(
+            "stale_version",
+            "数据已被他人修改，请刷新后重试 / changed since you read it; reload and retry",
+        ),
+        EnrolmentError::Db(e) => e.into(),
+    }
+}
+
+/// Filters of `GET /enrolments`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BatchQuery {
+    pub status: Option<BatchStatus>,
+    pub scheme: Option<String>,
+}
+
+/// Enrolment batches in the caller's subtree, newest first (staff).
+#[utoipa::path(
+    tag = "enrolments",
+    security(("bearer" = [])),
+    params(BatchQuery, PageQuery),
+    responses((status = 200, body = Page<BatchResponse>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[get("/enrolments")]
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<BatchQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<BatchResponse>>, ApiError> {
+    principal.require_staff()?;
+    let found = enrolment::list_within(
+        &state.db,
+        &principal.scope,
+        filter.status,
+        filter.scheme.as_deref(),
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?;
+    Ok(web::Json(found.map(BatchResponse::from)))
+}
+
+/// One batch (404 outside the caller's subtree).
+#[utoipa::path(
+    tag = "enrolments",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = BatchResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/enrolments/{id}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<BatchResponse>, ApiError> {
+    principal.require_staff()?;
+    enrolment::get_within(&state.db, &principal.scope, &id)
+        .await?
+        .map(|b| web::Json(b.into()))
+        .ok_or(ApiError::NotFound)
+}
+
+/// `POST /enrolments/{id}/transfer`.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The bank transfer's reference (流水号).
+    #[validate(length(min = 1, max = 100))]
+    pub reference: String,
+    /// The batch version read.
+    pub version: i32,
+}
+
+/// The union records its bank transfer of the fees (union reviewers, administrators).
+#[utoipa::path(
+    tag = "enrolments",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    request_body = TransferRequest,
+    responses(
+        (status = 200, body = BatchResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`wrong_state` or `stale_version`", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/enrolments/{id}/transfer")]
+pub async fn record_transfer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    body: web::Json<TransferRequest>,
+    request_id: RequestId,
+) -> Result<web::Json<BatchResponse>, ApiError> {
+    principal.require(&[Role::UnionReviewer, Role::Admin])?;
+    let body = validated(body.into_inner())?;
+    let txn = state.db.begin().await?;
+    let batch = enrolment::get_within(&txn, &principal.scope, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    enrolment::record_transfer(&txn, &batch, body.version, body.reference.trim())
+        .await
+        .map_err(enrolment_error)?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
+        "enrolment.transfer_recorded",
+        ("enrolment_batch", Some(&batch.pid)),
+        json!({ "reference": body.reference, "from": "submitted", "to": "payment_recorded" }),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    let updated = enrolment::get_within(&txn, &principal.scope, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    txn.commit().await?;
+    Ok(web::Json(updated.into()))
+}
+
+/// `POST /enrolments/{id}/confirm`.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    /// The batch version read.
+    pub version: i32,
+}
+
+/// The association confirms receipt of the fees: the enrolment completes, each member's
+/// coverage period is fixed (the day after completion for a year, or the calendar year, per
+/// scheme) and each member is told (association reviewers, administrators).
+#[utoipa::path(
+    tag = "enrolments",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 200, body = BatchResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`wrong_state` or `stale_version`", body = ErrorBody),
+    )
+)]
+#[post("/enrolments/{id}/confirm")]
+pub async fn confirm(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    body: web::Json<ConfirmRequest>,
+    request_id: RequestId,
+) -> Result<web::Json<BatchResponse>, ApiError> {
+    principal.require(&[Role::AssociationReviewer, Role::Admin])?;
+    let txn = state.db.begin().await?;
+    let batch = enrolment::get_within(&txn, &principal.scope, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let published = scheme::version(&txn, &batch.scheme_code, batch.scheme_version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "scheme version of batch {} missing",
+                batch.pid
+            ))
+        })?;
+    let (start, end) = enrolment::confirm(
+        &txn,
+        &batch,
+        body.version,
+        &published,
+        &principal.subject,
+        today(),
+    )
+    .await
+    .map_err(enrolment_error)?;
+    audit::record(
+        &txn,
+        &Actor::Account { pid: principal.subject.clone() },
+        "enrolment.confirmed",
+        ("enrolment_batch", Some(&batch.pid)),
+        json!({ "from": "payment_recorded", "to": "confirmed", "coverage_start": start, "coverage_end": end, "members": batch.member_count }),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    let updated = enrolment::get_within(&txn, &principal.scope, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    txn.commit().await?;
+    Ok(web::Json(updated.into()))
+}

@@ -1,0 +1,249 @@
+//! Memberships: my coverage (members), the subtree's (staff), and free extension (association).
+
+use actix_web::{get, post, web};
+use chrono::NaiveDate;
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing_actix_web::RequestId;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use super::{OrganisationRef, validated};
+use crate::auth::{Principal, Role};
+use crate::domain::Money;
+use crate::error::{ApiError, ErrorBody};
+use crate::service::audit::{self, Actor};
+use crate::service::membership::{
+    self, CoverageState, ExtensionSelection, Membership, MembershipFilter,
+};
+use crate::service::page::{Page, PageQuery};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(mine).service(list).service(extend);
+}
+
+/// Today in Asia/Shanghai, the calendar the schemes count in.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+}
+
+/// A membership.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipResponse {
+    /// Public id.
+    pub id: String,
+    pub member: OrganisationRef,
+    pub organisation: OrganisationRef,
+    #[schema(example = "nm-inpatient-2025")]
+    pub scheme_code: String,
+    pub coverage_start: NaiveDate,
+    pub coverage_end: NaiveDate,
+    /// Covered today, upcoming or ended.
+    pub state: CoverageState,
+    /// 1 for a first period; more when renewed continuously.
+    pub consecutive_periods: i32,
+    /// Renewed within the grace window: no observation period.
+    pub continuous_renewal: bool,
+    pub fee: Money,
+    /// `group` (through the union) or `individual` (bank deduction).
+    pub source: String,
+    /// Coverage was extended for free.
+    pub extended: bool,
+}
+
+impl MembershipResponse {
+    fn new(m: Membership, today: NaiveDate) -> Self {
+        let state = m.state_on(today);
+        Self {
+            id: m.pid,
+            member: OrganisationRef {
+                id: m.member_pid,
+                name: m.member_name,
+            },
+            organisation: OrganisationRef {
+                id: m.organisation_pid,
+                name: m.organisation_name,
+            },
+            scheme_code: m.scheme_code,
+            coverage_start: m.coverage_start,
+            coverage_end: m.coverage_end,
+            state,
+            consecutive_periods: m.consecutive_periods,
+            continuous_renewal: m.continuous_renewal,
+            fee: m.fee,
+            source: m.source,
+            extended: m.extended,
+        }
+    }
+}
+
+/// My memberships, my coverage periods and their state (members).
+#[utoipa::path(
+    tag = "memberships",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses((status = 200, body = Page<MembershipResponse>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+#[get("/me/memberships")]
+pub async fn mine(
+    state: web::Data<AppState>,
+    principal: Principal,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<MembershipResponse>>, ApiError> {
+    principal.require(&[Role::Member])?;
+    let found = membership::list_within(
+        &state.db,
+        &principal.scope,
+        &MembershipFilter::default(),
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?;
+    let today = today();
+    Ok(web::Json(found.map(|m| MembershipResponse::new(m, today))))
+}
+
+/// Filters of `GET /memberships`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MembershipQuery {
+    /// Only this organisation's subtree (public id).
+    pub organisation: Option<String>,
+    pub scheme: Option<String>,
+    /// Periods starting in this year.
+    pub year: Option<i32>,
+}
+
+impl From<MembershipQuery> for MembershipFilter {
+    fn from(q: MembershipQuery) -> Self {
+        Self {
+            organisation_pid: q.organisation,
+            scheme_code: q.scheme,
+            year: q.year,
+        }
+    }
+}
+
+/// Memberships in the caller's subtree (staff).
+#[utoipa::path(
+    tag = "memberships",
+    security(("bearer" = [])),
+    params(MembershipQuery, PageQuery),
+    responses((status = 200, body = Page<MembershipResponse>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[get("/memberships")]
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+    filter: web::Query<MembershipQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<MembershipResponse>>, ApiError> {
+    principal.require_staff()?;
+    let found = membership::list_within(
+        &state.db,
+        &principal.scope,
+        &filter.into_inner().into(),
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?;
+    let today = today();
+    Ok(web::Json(found.map(|m| MembershipResponse::new(m, today))))
+}
+
+/// `POST /extensions`: either `membership_ids`, or `scheme_code` (with an optional
+/// `organisation_id`) for every membership of that scheme in the caller's subtree.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionRequest {
+    #[validate(length(min = 1, max = 100000))]
+    pub membership_ids: Option<Vec<String>>,
+    pub scheme_code: Option<String>,
+    pub organisation_id: Option<String>,
+    /// The new last day of coverage.
+    pub new_end: NaiveDate,
+    /// Why (kept in the audit trail), e.g. 2023年度保障期免费延长至2024年12月31日.
+    #[validate(length(min = 2, max = 500))]
+    pub reason: String,
+}
+
+/// The extension done.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExtensionResponse {
+    pub id: String,
+    pub new_end: NaiveDate,
+    /// Memberships whose coverage was extended (those already ending later are untouched).
+    pub membership_count: u64,
+}
+
+/// Extends coverage for free over a selection, in one audited action; each member is told
+/// (association reviewers and administrators).
+#[utoipa::path(
+    tag = "memberships",
+    security(("bearer" = [])),
+    request_body = ExtensionRequest,
+    responses(
+        (status = 201, body = ExtensionResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/extensions")]
+pub async fn extend(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<ExtensionRequest>,
+    request_id: RequestId,
+) -> Result<(web::Json<ExtensionResponse>, actix_web::http::StatusCode), ApiError> {
+    principal.require(&[Role::AssociationReviewer, Role::Admin])?;
+    let body = validated(body.into_inner())?;
+    let selection = match (&body.membership_ids, &body.scheme_code) {
+        (Some(ids), None) => ExtensionSelection::Memberships(ids.clone()),
+        (None, Some(code)) => ExtensionSelection::Scheme {
+            scheme_code: code.clone(),
+            organisation_pid: body.organisation_id.clone(),
+        },
+        _ => {
+            return Err(ApiError::invalid_field(
+                "membership_ids",
+                "给出 membership_ids 或 scheme_code 之一 / give either membership_ids or scheme_code",
+            ));
+        }
+    };
+    let txn = state.db.begin().await?;
+    let done = membership::extend(
+        &txn,
+        &principal.scope,
+        &selection,
+        body.new_end,
+        body.reason.trim(),
+        &principal.subject,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
+        "coverage.extended",
+        ("coverage_extension", Some(&done.pid)),
+        json!({ "new_end": done.new_end, "count": done.membership_count, "reason": body.reason, "scheme_code": body.scheme_code, "organisation_id": body.organisation_id }),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((
+        web::Json(ExtensionResponse {
+            id: done.pid,
+            new_end: done.new_end,
+            membership_count: done.membership_count,
+        }),
+        actix_web::http::StatusCode::CREATED,
+    ))
+}

@@ -1,0 +1,655 @@
+//! Group enrolment (团体会员制): a unit union submits its roster for a scheme with its declared
+//! head-count; the participation ratio and fees are checked and computed; the union records
+//! its bank transfer; the association confirms receipt, which fixes every member's coverage
+//! period (continuity and consecutive periods included) and tells each member — in the same
+//! transaction, through the outbox.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, Set,
+};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use entity::{enrolment_batch, enrolment_entry, member, membership, organisation};
+
+use super::member::{MemberError, NewMember};
+use super::organisation::{Organisation, OrganisationKind};
+use super::outbox::{self, Occasion};
+use super::page::{Page, page_from};
+use super::scheme::PublishedScheme;
+use super::{member as member_service, new_pid};
+use crate::crypto::{PiiKind, PiiVault};
+use crate::domain::{IdNumber, Money, PersonName, PhoneNumber};
+use crate::engine::primitives::{coverage_period, next_consecutive_periods, renewal_is_continuous};
+use crate::engine::scheme::EnrolmentMode;
+use crate::scope::{Scope, Scoped};
+
+/// Where a batch stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// Roster accepted; waiting for the union's bank transfer.
+    Submitted,
+    /// The union recorded its transfer; waiting for the association.
+    PaymentRecorded,
+    /// The association confirmed receipt; coverage is fixed.
+    Confirmed,
+}
+
+impl BatchStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::PaymentRecorded => "payment_recorded",
+            Self::Confirmed => "confirmed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Submitted, Self::PaymentRecorded, Self::Confirmed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// One person on a submitted roster.
+#[derive(Clone, Debug)]
+pub struct RosterEntry {
+    /// Row number in the clerk's file.
+    pub row: u32,
+    pub name: PersonName,
+    pub id_number: IdNumber,
+    pub phone: Option<PhoneNumber>,
+    pub retired: bool,
+}
+
+/// A problem with one roster row that only the database can see.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EntryProblem {
+    pub row: u32,
+    pub column: String,
+    pub code: &'static str,
+    pub message_zh: String,
+}
+
+/// An enrolment batch.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub id: i64,
+    pub pid: String,
+    pub organisation_pid: String,
+    pub organisation_name: String,
+    pub scheme_code: String,
+    pub scheme_version: i32,
+    pub status: BatchStatus,
+    pub head_count: i32,
+    pub member_count: i32,
+    pub fee_total: Money,
+    pub regional_share_total: Money,
+    pub transfer_reference: Option<String>,
+    pub coverage: Option<(NaiveDate, NaiveDate)>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+/// Why an enrolment step was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolmentError {
+    #[error("members enrol through a unit union")]
+    NotAUnitUnion,
+    #[error("the scheme enrols members individually, not by roster")]
+    NotAGroupScheme,
+    #[error("the scheme is incomplete")]
+    SchemeIncomplete,
+    #[error("enrolment is closed")]
+    WindowClosed {
+        opens: Option<NaiveDate>,
+        closes: NaiveDate,
+    },
+    #[error("the roster is empty")]
+    EmptyRoster,
+    #[error("participation too low")]
+    ParticipationTooLow {
+        enrolled: u32,
+        head_count: u32,
+        required_ratio: Decimal,
+        required_people: u32,
+    },
+    #[error("more people on the roster than the declared head-count")]
+    HeadCountTooSmall { enrolled: u32, head_count: u32 },
+    #[error("rows conflict with the database")]
+    Rows(Vec<EntryProblem>),
+    #[error("the batch is not in the state this step needs")]
+    WrongState { status: BatchStatus },
+    #[error("the batch changed since it was read")]
+    Stale,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn fen(m: Money) -> Result<i64, DbErr> {
+    m.to_fen().map_err(|e| DbErr::Custom(format!("money: {e}")))
+}
+
+fn to_batch(m: enrolment_batch::Model, org: Option<organisation::Model>) -> Result<Batch, DbErr> {
+    let org = org.ok_or_else(|| DbErr::Custom(format!("batch {} has no organisation", m.pid)))?;
+    let status = BatchStatus::parse(&m.status)
+        .ok_or_else(|| DbErr::Custom(format!("batch {}: unknown status {}", m.pid, m.status)))?;
+    Ok(Batch {
+        id: m.id,
+        pid: m.pid,
+        organisation_pid: org.pid,
+        organisation_name: org.name,
+        scheme_code: m.scheme_code,
+        scheme_version: m.scheme_version,
+        status,
+        head_count: m.head_count,
+        member_count: m.member_count,
+        fee_total: Money::from_fen(m.fee_total_fen),
+        regional_share_total: Money::from_fen(m.regional_share_fen),
+        transfer_reference: m.transfer_reference,
+        coverage: m.coverage_start.zip(m.coverage_end),
+        confirmed_at: m.confirmed_at,
+        created_at: m.created_at,
+        version: m.lock_version,
+    })
+}
+
+/// The scheme "family" a code belongs to: the code without its year (`nm-inpatient-2025` →
+/// `nm-inpatient`), so continuity carries across the yearly versions of one product.
+pub fn scheme_family(code: &str) -> &str {
+    match code.rsplit_once('-') {
+        Some((family, year)) if year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) => {
+            family
+        }
+        _ => code,
+    }
+}
+
+/// The participation rule of a scheme for a unit of `head_count` eligible people: the
+/// minimum ratio and the minimum number of people.
+pub fn required_participation(scheme: &PublishedScheme, head_count: u32) -> (Decimal, u32) {
+    let e = &scheme.definition.enrolment;
+    if let Some(below) = e.all_eligible_below
+        && head_count < below
+    {
+        return (Decimal::ONE, head_count);
+    }
+    let ratio = match &e.large_unit {
+        Some(large) if head_count >= large.min_employees => large.min_participation,
+        _ => e.min_participation.unwrap_or(Decimal::ZERO),
+    };
+    // Round up: 75% of 10 people is 8 people (7.5 people cannot enrol).
+    let people = (ratio * Decimal::from(head_count)).ceil();
+    let people = u32::try_from(people.mantissa())
+        .unwrap_or(head_count)
+        .min(head_count);
+    (ratio, people)
+}
+
+/// The fee a member pays and the regional union's share for them.
+pub fn fee_for(scheme: &PublishedScheme, retired: bool) -> (Money, Money) {
+    let fees = &scheme.definition.fees;
+    let fee = if retired {
+        fees.retired.unwrap_or(fees.in_service)
+    } else {
+        fees.in_service
+    };
+    (
+        Money::from_decimal(fee),
+        Money::from_decimal(fees.regional_union_share.unwrap_or(Decimal::ZERO)),
+    )
+}
+
+/// Submits a unit union's roster for `scheme`: checks window, rows against the database,
+/// the participation ratio, computes fees, adds new people as members, and writes the batch.
+/// Run it inside a transaction: on any refusal nothing is written.
+#[allow(clippy::too_many_arguments)]
+pub async fn submit<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    unit: &Organisation,
+    scheme: &PublishedScheme,
+    head_count: u32,
+    entries: &[RosterEntry],
+    created_by: &str,
+    today: NaiveDate,
+) -> Result<Batch, EnrolmentError> {
+    let def = &scheme.definition;
+    if unit.kind != OrganisationKind::UnitUnion {
+        return Err(EnrolmentError::NotAUnitUnion);
+    }
+    if def.enrolment.mode == EnrolmentMode::Individual {
+        return Err(EnrolmentError::NotAGroupScheme);
+    }
+    if !def.is_complete() {
+        return Err(EnrolmentError::SchemeIncomplete);
+    }
+    if def.enrolment.opens.is_some_and(|o| today < o) || today > def.enrolment.closes {
+        return Err(EnrolmentError::WindowClosed {
+            opens: def.enrolment.opens,
+            closes: def.enrolment.closes,
+        });
+    }
+    if entries.is_empty() {
+        return Err(EnrolmentError::EmptyRoster);
+    }
+    let enrolled = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+    let (required_ratio, required_people) = required_participation(scheme, head_count);
+    if enrolled > head_count {
+        return Err(EnrolmentError::HeadCountTooSmall {
+            enrolled,
+            head_count,
+        });
+    }
+    if enrolled < required_people {
+        return Err(EnrolmentError::ParticipationTooLow {
+            enrolled,
+            head_count,
+            required_ratio,
+            required_people,
+        });
+    }
+
+    // Who is already known, and who is already in a batch of this scheme elsewhere.
+    let lookups: Vec<String> = entries
+        .iter()
+        .map(|e| vault.lookup_hash(PiiKind::IdNumber, e.id_number.as_str()))
+        .collect();
+    let mut known: HashMap<String, member::Model> = HashMap::new();
+    for chunk in lookups.chunks(500) {
+        for m in member::Entity::find()
+            .filter(member::Column::IdNumberLookup.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            known.insert(m.id_number_lookup.clone(), m);
+        }
+    }
+    let known_ids: Vec<i64> = known.values().map(|m| m.id).collect();
+    let mut elsewhere: HashMap<i64, String> = HashMap::new();
+    for chunk in known_ids.chunks(500) {
+        let rows: Vec<(i64, String)> = enrolment_entry::Entity::find()
+            .select_only()
+            .column(enrolment_entry::Column::MemberId)
+            .column(organisation::Column::Name)
+            .inner_join(enrolment_batch::Entity)
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                enrolment_batch::Relation::Organisation.def(),
+            )
+            .filter(enrolment_entry::Column::MemberId.is_in(chunk.to_vec()))
+            .filter(enrolment_batch::Column::SchemeCode.eq(def.code.as_str()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        elsewhere.extend(rows);
+    }
+    let problems: Vec<EntryProblem> = entries
+        .iter()
+        .zip(&lookups)
+        .filter_map(|(e, lookup)| {
+            let m = known.get(lookup)?;
+            let unit_name = elsewhere.get(&m.id)?;
+            Some(EntryProblem {
+                row: e.row,
+                column: "身份证号码".into(),
+                code: "already_enrolled",
+                message_zh: format!(
+                    "此人已在「{unit_name}」本期{}的参互名单中",
+                    def.display.display_name_zh
+                ),
+            })
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(EnrolmentError::Rows(problems));
+    }
+
+    let now = Utc::now();
+    let mut fee_total = Money::ZERO;
+    let mut share_total = Money::ZERO;
+    let batch = enrolment_batch::ActiveModel {
+        pid: Set(new_pid()),
+        organisation_id: Set(unit.id),
+        scheme_code: Set(def.code.clone()),
+        scheme_version: Set(scheme.version),
+        status: Set(BatchStatus::Submitted.as_str().into()),
+        head_count: Set(i32::try_from(head_count).unwrap_or(i32::MAX)),
+        member_count: Set(i32::try_from(enrolled).unwrap_or(i32::MAX)),
+        fee_total_fen: Set(0),
+        regional_share_fen: Set(0),
+        transfer_reference: Set(None),
+        transfer_recorded_at: Set(None),
+        confirmed_at: Set(None),
+        confirmed_by: Set(None),
+        coverage_start: Set(None),
+        coverage_end: Set(None),
+        created_by: Set(created_by.to_owned()),
+        created_at: Set(now),
+        lock_version: Set(1),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+
+    let mut rows = Vec::with_capacity(entries.len());
+    for (e, lookup) in entries.iter().zip(&lookups) {
+        let member_id = match known.get(lookup) {
+            Some(m) => {
+                if m.organisation_id != unit.id || m.retired != e.retired {
+                    // Changed employer, or retired since: the roster is the union's word.
+                    member::ActiveModel {
+                        id: Set(m.id),
+                        organisation_id: Set(unit.id),
+                        retired: Set(e.retired),
+                        updated_at: Set(now),
+                        ..Default::default()
+                    }
+                    .update(db)
+                    .await?;
+                }
+                m.id
+            }
+            None => {
+                let created = member_service::create(
+                    db,
+                    vault,
+                    unit,
+                    &NewMember {
+                        name: e.name.clone(),
+                        id_number: e.id_number.clone(),
+                        phone: e.phone.clone(),
+                        bank_card: None,
+                        retired: e.retired,
+                    },
+                )
+                .await
+                .map_err(|err| match err {
+                    MemberError::Db(db) => EnrolmentError::Db(db),
+                    other => EnrolmentError::Db(DbErr::Custom(other.to_string())),
+                })?;
+                created.id
+            }
+        };
+        let (fee, share) = fee_for(scheme, e.retired);
+        fee_total = fee_total + fee;
+        share_total = share_total + share;
+        rows.push(enrolment_entry::ActiveModel {
+            batch_id: Set(batch.id),
+            member_id: Set(member_id),
+            row_number: Set(i32::try_from(e.row).unwrap_or(i32::MAX)),
+            retired: Set(e.retired),
+            fee_fen: Set(fen(fee)?),
+            ..Default::default()
+        });
+    }
+    for chunk in rows.chunks(500) {
+        enrolment_entry::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    let mut active: enrolment_batch::ActiveModel = batch.into();
+    active.fee_total_fen = Set(fen(fee_total)?);
+    active.regional_share_fen = Set(fen(share_total)?);
+    let batch = active.update(db).await?;
+    let org = organisation::Entity::find_by_id(unit.id).one(db).await?;
+    Ok(to_batch(batch, org)?)
+}
+
+/// A batch by public id inside `scope`.
+pub async fn get_within<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    pid: &str,
+) -> Result<Option<Batch>, DbErr> {
+    match enrolment_batch::Entity::find_within(scope)
+        .filter(enrolment_batch::Column::Pid.eq(pid))
+        .find_also_related(organisation::Entity)
+        .one(db)
+        .await?
+    {
+        Some((b, o)) => Ok(Some(to_batch(b, o)?)),
+        None => Ok(None),
+    }
+}
+
+/// Batches inside `scope`, newest first.
+pub async fn list_within<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    status: Option<BatchStatus>,
+    scheme_code: Option<&str>,
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Page<Batch>, DbErr> {
+    let mut q =
+        enrolment_batch::Entity::find_within(scope).order_by_desc(enrolment_batch::Column::Id);
+    if let Some(s) = status {
+        q = q.filter(enrolment_batch::Column::Status.eq(s.as_str()));
+    }
+    if let Some(code) = scheme_code {
+        q = q.filter(enrolment_batch::Column::SchemeCode.eq(code));
+    }
+    if let Some(after) = after_id {
+        q = q.filter(enrolment_batch::Column::Id.lt(after));
+    }
+    let rows = q
+        .find_also_related(organisation::Entity)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = page_from(rows, limit, |(b, _)| b.id);
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|(b, o)| to_batch(b, o))
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Moves a batch from `from` to the next state if nobody changed it since `version` was read
+/// (the conditional update is the lock: a stale or concurrent step changes nothing).
+async fn advance<C: ConnectionTrait>(
+    db: &C,
+    batch: &Batch,
+    version: i32,
+    from: BatchStatus,
+    changes: Vec<(enrolment_batch::Column, sea_orm::sea_query::SimpleExpr)>,
+) -> Result<(), EnrolmentError> {
+    if batch.status != from {
+        return Err(EnrolmentError::WrongState {
+            status: batch.status,
+        });
+    }
+    let mut update = enrolment_batch::Entity::update_many()
+        .col_expr(
+            enrolment_batch::Column::LockVersion,
+            Expr::value(version + 1),
+        )
+        .filter(enrolment_batch::Column::Id.eq(batch.id))
+        .filter(enrolment_batch::Column::Status.eq(from.as_str()))
+        .filter(enrolment_batch::Column::LockVersion.eq(version));
+    for (col, value) in changes {
+        update = update.col_expr(col, value);
+    }
+    if update.exec(db).await?.rows_affected != 1 {
+        return Err(EnrolmentError::Stale);
+    }
+    Ok(())
+}
+
+/// The union records its bank transfer.
+pub async fn record_transfer<C: ConnectionTrait>(
+    db: &C,
+    batch: &Batch,
+    version: i32,
+    reference: &str,
+) -> Result<(), EnrolmentError> {
+    advance(
+        db,
+        batch,
+        version,
+        BatchStatus::Submitted,
+        vec![
+            (
+                enrolment_batch::Column::Status,
+                Expr::value(BatchStatus::PaymentRecorded.as_str()),
+            ),
+            (
+                enrolment_batch::Column::TransferReference,
+                Expr::value(reference),
+            ),
+            (
+                enrolment_batch::Column::TransferRecordedAt,
+                Expr::value(Utc::now()),
+            ),
+        ],
+    )
+    .await
+}
+
+/// The association confirms receipt on `today`: coverage is fixed for every member of the
+/// batch (continuity from their previous period of the same scheme family), memberships are
+/// written and each member is told through the outbox.
+pub async fn confirm<C: ConnectionTrait>(
+    db: &C,
+    batch: &Batch,
+    version: i32,
+    scheme: &PublishedScheme,
+    confirmed_by: &str,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), EnrolmentError> {
+    let def = &scheme.definition;
+    let (start, end) = coverage_period(&def.coverage, today)
+        .ok_or_else(|| DbErr::Custom("coverage period out of range".into()))?;
+    advance(
+        db,
+        batch,
+        version,
+        BatchStatus::PaymentRecorded,
+        vec![
+            (
+                enrolment_batch::Column::Status,
+                Expr::value(BatchStatus::Confirmed.as_str()),
+            ),
+            (
+                enrolment_batch::Column::ConfirmedAt,
+                Expr::value(Utc::now()),
+            ),
+            (
+                enrolment_batch::Column::ConfirmedBy,
+                Expr::value(confirmed_by),
+            ),
+            (enrolment_batch::Column::CoverageStart, Expr::value(start)),
+            (enrolment_batch::Column::CoverageEnd, Expr::value(end)),
+        ],
+    )
+    .await?;
+
+    let entries = enrolment_entry::Entity::find()
+        .filter(enrolment_entry::Column::BatchId.eq(batch.id))
+        .all(db)
+        .await?;
+    let member_ids: Vec<i64> = entries.iter().map(|e| e.member_id).collect();
+    // Each member's latest earlier period of the same scheme family.
+    let family = scheme_family(&def.code).to_owned();
+    let mut previous: HashMap<i64, membership::Model> = HashMap::new();
+    for chunk in member_ids.chunks(500) {
+        for m in membership::Entity::find()
+            .filter(membership::Column::MemberId.is_in(chunk.to_vec()))
+            .filter(membership::Column::CoverageStart.lt(start))
+            .order_by_asc(membership::Column::CoverageEnd)
+            .all(db)
+            .await?
+        {
+            if scheme_family(&m.scheme_code) == family {
+                previous.insert(m.member_id, m);
+            }
+        }
+    }
+    let now = Utc::now();
+    let grace = def.coverage.grace_days;
+    let organisation_id = batch_org_id(db, batch).await?;
+    for entry in &entries {
+        let (continuous, consecutive) = match previous.get(&entry.member_id) {
+            Some(prev) => {
+                let continuous = renewal_is_continuous(prev.coverage_end, today, grace);
+                let next = next_consecutive_periods(
+                    u32::try_from(prev.consecutive_periods).unwrap_or(1),
+                    continuous,
+                    prev.allowance_paid,
+                );
+                (continuous, next)
+            }
+            None => (false, 1),
+        };
+        let pid = new_pid();
+        let inserted = membership::ActiveModel {
+            pid: Set(pid.clone()),
+            member_id: Set(entry.member_id),
+            organisation_id: Set(organisation_id),
+            scheme_code: Set(def.code.clone()),
+            coverage_start: Set(start),
+            coverage_end: Set(end),
+            status: Set("active".into()),
+            consecutive_periods: Set(i32::try_from(consecutive).unwrap_or(1)),
+            continuous_renewal: Set(continuous),
+            created_at: Set(now),
+            enrolment_batch_id: Set(Some(batch.id)),
+            fee_fen: Set(entry.fee_fen),
+            allowance_paid: Set(false),
+            extension_id: Set(None),
+            source: Set("group".into()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        outbox::enqueue(
+            db,
+            Occasion::EnrolmentConfirmed,
+            entry.member_id,
+            &format!("membership:{}:enrolment_confirmed", inserted.id),
+            json!({
+                "scheme": def.display.display_name_zh,
+                "coverage_start": start,
+                "coverage_end": end,
+                "membership": pid,
+            }),
+            now,
+        )
+        .await?;
+    }
+    Ok((start, end))
+}
+
+async fn batch_org_id<C: ConnectionTrait>(db: &C, batch: &Batch) -> Result<i64, DbErr> {
+    enrolment_batch::Entity::find_by_id(batch.id)
+        .one(db)
+        .await?
+        .map(|b| b.organisation_id)
+        .ok_or_else(|| DbErr::Custom("batch vanished".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_family_of_a_scheme_is_its_code_without_the_year() {
+        assert_eq!(scheme_family("nm-inpatient-2025"), "nm-inpatient");
+        assert_eq!(scheme_family("nm-xinkang-2022"), "nm-xinkang");
+        assert_eq!(scheme_family("custom"), "custom");
+        assert_eq!(scheme_family("a-20x5"), "a-20x5");
+    }
+}

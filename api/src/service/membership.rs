@@ -1,0 +1,316 @@
+//! Memberships: who is covered by which scheme, when. Members see their own; staff their
+//! subtree's; the association extends coverage for free in one audited action.
+
+use chrono::{NaiveDate, Utc};
+use sea_orm::QueryTrait;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement,
+};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use entity::{coverage_extension, member, membership, organisation};
+
+use super::new_pid;
+use super::page::{Page, page_from};
+use crate::domain::Money;
+use crate::scope::{Scope, Scoped};
+
+/// Whether a membership covers today, is still to come, or has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CoverageState {
+    Upcoming,
+    Covered,
+    Ended,
+}
+
+/// A membership with its member and organisation names.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub id: i64,
+    pub pid: String,
+    pub member_pid: String,
+    pub member_name: String,
+    pub organisation_pid: String,
+    pub organisation_name: String,
+    pub scheme_code: String,
+    pub coverage_start: NaiveDate,
+    pub coverage_end: NaiveDate,
+    pub consecutive_periods: i32,
+    pub continuous_renewal: bool,
+    pub fee: Money,
+    pub source: String,
+    pub extended: bool,
+}
+
+impl Membership {
+    /// The coverage state on `today`.
+    pub fn state_on(&self, today: NaiveDate) -> CoverageState {
+        if today < self.coverage_start {
+            CoverageState::Upcoming
+        } else if today > self.coverage_end {
+            CoverageState::Ended
+        } else {
+            CoverageState::Covered
+        }
+    }
+}
+
+async fn hydrate<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<membership::Model>,
+) -> Result<Vec<Membership>, DbErr> {
+    let member_ids: Vec<i64> = rows.iter().map(|m| m.member_id).collect();
+    let org_ids: Vec<i64> = rows.iter().map(|m| m.organisation_id).collect();
+    let members: std::collections::HashMap<i64, (String, String)> = member::Entity::find()
+        .filter(member::Column::Id.is_in(member_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, (m.pid, m.name)))
+        .collect();
+    let orgs: std::collections::HashMap<i64, (String, String)> = organisation::Entity::find()
+        .filter(organisation::Column::Id.is_in(org_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, (o.pid, o.name)))
+        .collect();
+    rows.into_iter()
+        .map(|m| {
+            let (member_pid, member_name) = members
+                .get(&m.member_id)
+                .cloned()
+                .ok_or_else(|| DbErr::Custom(format!("membership {}: member missing", m.pid)))?;
+            let (organisation_pid, organisation_name) =
+                orgs.get(&m.organisation_id).cloned().ok_or_else(|| {
+                    DbErr::Custom(format!("membership {}: organisation missing", m.pid))
+                })?;
+            Ok(Membership {
+                id: m.id,
+                pid: m.pid,
+                member_pid,
+                member_name,
+                organisation_pid,
+                organisation_name,
+                scheme_code: m.scheme_code,
+                coverage_start: m.coverage_start,
+                coverage_end: m.coverage_end,
+                consecutive_periods: m.consecutive_periods,
+                continuous_renewal: m.continuous_renewal,
+                fee: Money::from_fen(m.fee_fen),
+                source: m.source,
+                extended: m.extension_id.is_some(),
+            })
+        })
+        .collect()
+}
+
+/// Filters for listing memberships.
+#[derive(Debug, Default, Clone)]
+pub struct MembershipFilter {
+    /// Only this organisation's subtree (public id; must itself be in scope to match).
+    pub organisation_pid: Option<String>,
+    pub scheme_code: Option<String>,
+    /// Only periods that start in this year.
+    pub year: Option<i32>,
+}
+
+async fn filtered<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    filter: &MembershipFilter,
+) -> Result<sea_orm::Select<membership::Entity>, DbErr> {
+    let mut q = membership::Entity::find_within(scope);
+    if let Some(org) = &filter.organisation_pid {
+        // That organisation's subtree (scope still applies on top).
+        let path = organisation::Entity::find()
+            .filter(organisation::Column::Pid.eq(org.as_str()))
+            .one(db)
+            .await?
+            .map(|o| o.path)
+            .unwrap_or_else(|| "/none/".into());
+        let subtree = Query::select()
+            .column(organisation::Column::Id)
+            .from(organisation::Entity)
+            .and_where(organisation::Column::Path.starts_with(path.as_str()))
+            .to_owned();
+        q = q.filter(membership::Column::OrganisationId.in_subquery(subtree));
+    }
+    if let Some(code) = &filter.scheme_code {
+        q = q.filter(membership::Column::SchemeCode.eq(code.as_str()));
+    }
+    if let Some(year) = filter.year
+        && let (Some(first), Some(last)) = (
+            NaiveDate::from_ymd_opt(year, 1, 1),
+            NaiveDate::from_ymd_opt(year, 12, 31),
+        )
+    {
+        q = q
+            .filter(membership::Column::CoverageStart.gte(first))
+            .filter(membership::Column::CoverageStart.lte(last));
+    }
+    Ok(q)
+}
+
+/// Memberships inside `scope`, in id order.
+pub async fn list_within<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    filter: &MembershipFilter,
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Page<Membership>, DbErr> {
+    let mut q = filtered(db, scope, filter)
+        .await?
+        .order_by_asc(membership::Column::Id);
+    if let Some(after) = after_id {
+        q = q.filter(membership::Column::Id.gt(after));
+    }
+    let rows = q.limit(limit + 1).all(db).await?;
+    let page = page_from(rows, limit, |m| m.id);
+    Ok(Page {
+        items: hydrate(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Every membership inside `scope` matching `filter` (exports), in member order.
+pub async fn all_within<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    filter: &MembershipFilter,
+) -> Result<Vec<Membership>, DbErr> {
+    let rows = filtered(db, scope, filter)
+        .await?
+        .order_by_asc(membership::Column::OrganisationId)
+        .order_by_asc(membership::Column::Id)
+        .all(db)
+        .await?;
+    hydrate(db, rows).await
+}
+
+/// What a free extension covers.
+#[derive(Debug, Clone)]
+pub enum ExtensionSelection {
+    /// These memberships (public ids), as far as they are in scope.
+    Memberships(Vec<String>),
+    /// Every membership of a scheme in the caller's subtree (optionally one organisation's).
+    Scheme {
+        scheme_code: String,
+        organisation_pid: Option<String>,
+    },
+}
+
+/// The result of a free extension.
+#[derive(Clone, Debug)]
+pub struct Extension {
+    pub pid: String,
+    pub new_end: NaiveDate,
+    pub membership_count: u64,
+}
+
+/// Extends, in one action, the coverage end of the selected memberships that end before
+/// `new_end` (set-based: one UPDATE and one INSERT … SELECT for the outbox, whatever the size).
+pub async fn extend<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    selection: &ExtensionSelection,
+    new_end: NaiveDate,
+    reason: &str,
+    created_by: &str,
+) -> Result<Extension, DbErr> {
+    let now = Utc::now();
+    let extension = coverage_extension::ActiveModel {
+        pid: Set(new_pid()),
+        new_end: Set(new_end),
+        reason: Set(reason.to_owned()),
+        membership_count: Set(0),
+        created_by: Set(created_by.to_owned()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+
+    let mut q = match selection {
+        ExtensionSelection::Memberships(pids) => membership::Entity::find_within(scope)
+            .filter(membership::Column::Pid.is_in(pids.clone())),
+        ExtensionSelection::Scheme {
+            scheme_code,
+            organisation_pid,
+        } => {
+            filtered(
+                db,
+                scope,
+                &MembershipFilter {
+                    organisation_pid: organisation_pid.clone(),
+                    scheme_code: Some(scheme_code.clone()),
+                    year: None,
+                },
+            )
+            .await?
+        }
+    };
+    q = q
+        .filter(membership::Column::CoverageEnd.lt(new_end))
+        .filter(membership::Column::Status.eq("active"));
+    let ids = q.select_only().column(membership::Column::Id).into_query();
+    let updated = membership::Entity::update_many()
+        .col_expr(membership::Column::CoverageEnd, Expr::value(new_end))
+        .col_expr(membership::Column::ExtensionId, Expr::value(extension.id))
+        .filter(membership::Column::Id.in_subquery(ids))
+        .exec(db)
+        .await?
+        .rows_affected;
+
+    let backend = db.get_database_backend();
+    let payload = json!({ "new_end": new_end, "reason": reason }).to_string();
+    let dedupe_prefix = format!("extension:{}:membership:", extension.pid);
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        match backend {
+            sea_orm::DbBackend::Postgres => {
+                "INSERT INTO outbox (occasion, member_id, dedupe_key, payload, created_at, due_at, attempts) \
+                 SELECT 'coverage_extended', member_id, $1 || CAST(id AS TEXT), $2, $3, $3, 0 \
+                 FROM membership WHERE extension_id = $4 \
+                 ON CONFLICT (dedupe_key) DO NOTHING"
+            }
+            _ => {
+                "INSERT INTO outbox (occasion, member_id, dedupe_key, payload, created_at, due_at, attempts) \
+                 SELECT 'coverage_extended', member_id, ? || CAST(id AS TEXT), ?, ?, ?, 0 \
+                 FROM membership WHERE extension_id = ? \
+                 ON CONFLICT (dedupe_key) DO NOTHING"
+            }
+        },
+        match backend {
+            sea_orm::DbBackend::Postgres => vec![
+                dedupe_prefix.into(),
+                payload.into(),
+                now.into(),
+                extension.id.into(),
+            ],
+            _ => vec![
+                dedupe_prefix.into(),
+                payload.into(),
+                now.into(),
+                now.into(),
+                extension.id.into(),
+            ],
+        },
+    ))
+    .await?;
+
+    let mut active: coverage_extension::ActiveModel = extension.into();
+    active.membership_count = Set(i32::try_from(updated).unwrap_or(i32::MAX));
+    let extension = active.update(db).await?;
+    Ok(Extension {
+        pid: extension.pid,
+        new_end,
+        membership_count: updated,
+    })
+}

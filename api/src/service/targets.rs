@@ -1,0 +1,235 @@
+//! Enrolment targets (the seeds' task-allocation tables) and progress: for every organisation
+//! of a subtree, the year's target, the people enrolled, the completion rate and the renewal
+//! rate (续会率). Counts are aggregated once per unit union in SQL and rolled up the tree by
+//! materialised path, so every level adds up.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, Statement,
+};
+
+use entity::{enrolment_target, organisation};
+
+use super::enrolment::scheme_family;
+use super::organisation::{Organisation, OrganisationKind};
+use crate::scope::{Scope, Scoped};
+
+/// Sets (or replaces) an organisation's target for a year and scheme family (`None`: all).
+pub async fn set_target<C: ConnectionTrait>(
+    db: &C,
+    org: &Organisation,
+    year: i32,
+    scheme: Option<&str>,
+    target_people: i32,
+    set_by: &str,
+) -> Result<(), DbErr> {
+    let row = enrolment_target::ActiveModel {
+        organisation_id: Set(org.id),
+        year: Set(year),
+        scheme_code: Set(scheme.map(scheme_family).unwrap_or("").to_owned()),
+        target_people: Set(target_people),
+        set_by: Set(set_by.to_owned()),
+        set_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    enrolment_target::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                enrolment_target::Column::OrganisationId,
+                enrolment_target::Column::Year,
+                enrolment_target::Column::SchemeCode,
+            ])
+            .update_columns([
+                enrolment_target::Column::TargetPeople,
+                enrolment_target::Column::SetBy,
+                enrolment_target::Column::SetAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// One organisation's progress.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub organisation_pid: String,
+    pub organisation_name: String,
+    pub kind: OrganisationKind,
+    pub parent_pid: Option<String>,
+    pub depth: usize,
+    /// The target set for this organisation, or the sum of its children's.
+    pub target: Option<i64>,
+    /// People enrolled in the year (periods starting in it).
+    pub enrolled: i64,
+    /// People enrolled the year before.
+    pub previous: i64,
+    /// Of those, people enrolled again this year.
+    pub renewed: i64,
+}
+
+impl Progress {
+    /// enrolled / target.
+    pub fn completion_rate(&self) -> Option<Decimal> {
+        self.target
+            .filter(|t| *t > 0)
+            .map(|t| (Decimal::from(self.enrolled) / Decimal::from(t)).round_dp(4))
+    }
+
+    /// renewed / previous (续会率).
+    pub fn renewal_rate(&self) -> Option<Decimal> {
+        (self.previous > 0)
+            .then(|| (Decimal::from(self.renewed) / Decimal::from(self.previous)).round_dp(4))
+    }
+}
+
+fn year_bounds(year: i32) -> Result<(NaiveDate, NaiveDate), DbErr> {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .zip(NaiveDate::from_ymd_opt(year, 12, 31))
+        .ok_or_else(|| DbErr::Custom(format!("year {year} out of range")))
+}
+
+/// Distinct members per unit union whose period starts in `year` (optionally a scheme
+/// family), and — with `renewed_into` — only those also enrolled in that later year.
+async fn counts_by_unit<C: ConnectionTrait>(
+    db: &C,
+    year: i32,
+    family: Option<&str>,
+    renewed_into: Option<i32>,
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let backend = db.get_database_backend();
+    let (from, to) = year_bounds(year)?;
+    let like = family
+        .map(|f| format!("{f}-%"))
+        .unwrap_or_else(|| "%".into());
+    let mut values: Vec<sea_orm::Value> = vec![from.into(), to.into(), like.clone().into()];
+    let mut sql = String::from(
+        "SELECT m.organisation_id AS org, COUNT(DISTINCT m.member_id) AS n FROM membership m \
+         WHERE m.coverage_start >= ? AND m.coverage_start <= ? AND m.scheme_code LIKE ?",
+    );
+    if let Some(next) = renewed_into {
+        let (nfrom, nto) = year_bounds(next)?;
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM membership n WHERE n.member_id = m.member_id \
+             AND n.coverage_start >= ? AND n.coverage_start <= ? AND n.scheme_code LIKE ?)",
+        );
+        values.extend([nfrom.into(), nto.into(), like.into()]);
+    }
+    sql.push_str(" GROUP BY m.organisation_id");
+    if backend == sea_orm::DbBackend::Postgres {
+        let mut n = 0;
+        sql = sql
+            .chars()
+            .map(|c| {
+                if c == '?' {
+                    n += 1;
+                    format!("${n}")
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+    }
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.try_get::<i64>("", "org")?, r.try_get::<i64>("", "n")?)))
+        .collect()
+}
+
+/// Progress of every organisation inside `scope` for `year` (and a scheme family).
+pub async fn progress<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    year: i32,
+    scheme: Option<&str>,
+) -> Result<Vec<Progress>, DbErr> {
+    let family = scheme.map(scheme_family);
+    let orgs = organisation::Entity::find_within(scope)
+        .order_by_asc(organisation::Column::Path)
+        .all(db)
+        .await?;
+    let enrolled = counts_by_unit(db, year, family, None).await?;
+    let previous = counts_by_unit(db, year - 1, family, None).await?;
+    let renewed = counts_by_unit(db, year - 1, family, Some(year)).await?;
+    let targets: HashMap<i64, i64> = enrolment_target::Entity::find()
+        .filter(enrolment_target::Column::Year.eq(year))
+        .filter(enrolment_target::Column::SchemeCode.eq(family.unwrap_or("")))
+        .filter(enrolment_target::Column::OrganisationId.is_in(orgs.iter().map(|o| o.id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.organisation_id, i64::from(t.target_people)))
+        .collect();
+    let pid_of: HashMap<i64, String> = orgs.iter().map(|o| (o.id, o.pid.clone())).collect();
+    let base_depth = orgs
+        .iter()
+        .map(|o| o.path.matches('/').count())
+        .min()
+        .unwrap_or(0);
+
+    // Sums over each node's subtree: every count is added to the node and each ancestor
+    // named in its materialised path (O(nodes × depth)).
+    let roll_up = |map: &HashMap<i64, i64>| -> HashMap<i64, i64> {
+        let mut totals: HashMap<i64, i64> = HashMap::new();
+        for o in &orgs {
+            if let Some(n) = map.get(&o.id) {
+                for ancestor in o.path.split('/').filter_map(|p| p.parse::<i64>().ok()) {
+                    *totals.entry(ancestor).or_default() += n;
+                }
+            }
+        }
+        totals
+    };
+    let (enrolled, previous, renewed) = (roll_up(&enrolled), roll_up(&previous), roll_up(&renewed));
+    // Deepest first, so a parent without a target of its own can add up its children's.
+    let mut derived_targets: HashMap<i64, Option<i64>> = HashMap::new();
+    let mut children_of: HashMap<i64, Vec<i64>> = HashMap::new();
+    for o in &orgs {
+        if let Some(parent) = o.parent_id {
+            children_of.entry(parent).or_default().push(o.id);
+        }
+    }
+    let mut by_depth: Vec<&organisation::Model> = orgs.iter().collect();
+    by_depth.sort_by_key(|o| std::cmp::Reverse(o.path.len()));
+    for o in &by_depth {
+        let own = targets.get(&o.id).copied();
+        let children: Vec<Option<i64>> = children_of
+            .get(&o.id)
+            .map(|ids| {
+                ids.iter()
+                    .map(|c| derived_targets.get(c).copied().flatten())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let from_children = if children.is_empty() || children.iter().all(Option::is_none) {
+            None
+        } else {
+            Some(children.iter().flatten().sum())
+        };
+        derived_targets.insert(o.id, own.or(from_children));
+    }
+    orgs.iter()
+        .map(|o| {
+            let kind = OrganisationKind::parse(&o.kind)
+                .ok_or_else(|| DbErr::Custom(format!("organisation kind {}", o.kind)))?;
+            Ok(Progress {
+                organisation_pid: o.pid.clone(),
+                organisation_name: o.name.clone(),
+                kind,
+                parent_pid: o.parent_id.and_then(|p| pid_of.get(&p).cloned()),
+                depth: o.path.matches('/').count().saturating_sub(base_depth),
+                target: derived_targets.get(&o.id).copied().flatten(),
+                enrolled: enrolled.get(&o.id).copied().unwrap_or(0),
+                previous: previous.get(&o.id).copied().unwrap_or(0),
+                renewed: renewed.get(&o.id).copied().unwrap_or(0),
+            })
+        })
+        .collect()
+}
