@@ -124,6 +124,11 @@ impl ApiError {
         }
     }
 
+    /// The `{"code","message","details"}` of this error, for storing in a job report.
+    pub fn body_value(&self) -> Value {
+        serde_json::to_value(self.body().error).unwrap_or(Value::Null)
+    }
+
     fn body(&self) -> ErrorBody {
         let (message, details) = match self {
             ApiError::BadRequest { message, details } => (message.clone(), details.clone()),

@@ -201,6 +201,8 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.shutdown_timeout(10).run();
+        // Roster imports a previous process left unfinished.
+        tokio::spawn(crate::service::import::resume(state.clone()));
         println!("huzhu listening on http://{address}");
         tracing::info!(%address, ?mode, "listening");
         Ok(Self {

@@ -4,3 +4,4 @@
 
 pub mod fake_wechat;
 pub mod harness;
+pub mod roster;

@@ -13,18 +13,20 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::memberships::today;
-use super::{OrganisationRef, validated};
+use super::{OrganisationRef, upload, validated};
 use crate::auth::{Principal, Role};
 use crate::domain::Money;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};
 use crate::service::enrolment::{self, Batch, BatchStatus, EnrolmentError};
 use crate::service::page::{Page, PageQuery};
-use crate::service::scheme;
+use crate::service::{import, scheme};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list)
+    cfg.service(submit)
+        .service(import_job)
+        .service(list)
         .service(get_one)
         .service(record_transfer)
         .service(confirm);
@@ -60,7 +62,9 @@ pub struct BatchResponse {
 impl From<Batch> for BatchResponse {
     fn from(b: Batch) -> Self {
         let ratio = if b.head_count > 0 {
-            (Decimal::from(b.member_count) / Decimal::from(b.head_count)).round_dp(4)
+            (Decimal::from(b.member_count) / Decimal::from(b.head_count))
+                .round_dp(4)
+                .normalize()
         } else {
             Decimal::ZERO
         };
@@ -167,6 +171,154 @@ pub fn enrolment_error(e: EnrolmentError) -> ApiError {
         ),
         EnrolmentError::Db(e) => e.into(),
     }
+}
+
+/// The multipart form of `POST /enrolments` (for the document).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RosterUpload {
+    /// Public id of the unit union.
+    organisation_id: String,
+    #[schema(example = "nm-inpatient-2025")]
+    scheme_code: String,
+    /// Eligible employees of the unit (for Xinkang: its active women).
+    head_count: u32,
+    /// The roster, `.xlsx` (序号, 姓名, 身份证号码, 手机号码, 工作单位, 是否参加医保, 在职/退休, 备注).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// A roster import's progress and outcome.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportJobResponse {
+    /// Public id; poll `GET /import-jobs/{id}`.
+    pub id: String,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub total_rows: i32,
+    pub processed_rows: i32,
+    /// When refused: `{code, message, details}`; `details.problems` lists every row
+    /// (`row`, `column`, `code`, `message_zh`). Nothing was imported.
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
+    /// The enrolment batch created, when it succeeded.
+    pub enrolment_id: Option<String>,
+}
+
+impl From<import::Job> for ImportJobResponse {
+    fn from(j: import::Job) -> Self {
+        Self {
+            id: j.pid,
+            status: j.status,
+            total_rows: j.total_rows,
+            processed_rows: j.processed_rows,
+            report: j.report,
+            enrolment_id: j.result_pid,
+        }
+    }
+}
+
+/// Largest roster file accepted.
+const MAX_ROSTER_BYTES: usize = 20 * 1024 * 1024;
+
+/// A unit union submits its roster for a scheme (`multipart/form-data`, one `.xlsx`). The
+/// file is checked as a job: poll `GET /import-jobs/{id}` for progress; every row is checked
+/// and a file with any bad row imports nothing (union reviewers, administrators).
+#[utoipa::path(
+    tag = "enrolments",
+    security(("bearer" = [])),
+    request_body(content = RosterUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, body = ImportJobResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `file_type` (not an .xlsx), `unknown_scheme`", body = ErrorBody),
+    )
+)]
+#[post("/enrolments")]
+pub async fn submit(
+    state: web::Data<AppState>,
+    principal: Principal,
+    payload: actix_multipart::Multipart,
+) -> Result<(web::Json<ImportJobResponse>, actix_web::http::StatusCode), ApiError> {
+    principal.require(&[Role::UnionReviewer, Role::Admin])?;
+    let parts = upload::read_form(payload, MAX_ROSTER_BYTES).await?;
+    let organisation_id = upload::required(&parts, "organisation_id")?.text("organisation_id")?;
+    let scheme_code = upload::required(&parts, "scheme_code")?.text("scheme_code")?;
+    let head_count: u32 = upload::required(&parts, "head_count")?
+        .text("head_count")?
+        .parse()
+        .ok()
+        .filter(|n| *n > 0 && *n <= 1_000_000)
+        .ok_or_else(|| {
+            ApiError::invalid_field("head_count", "职工人数应为正整数 / a positive whole number")
+        })?;
+    let file = upload::required(&parts, "file")?;
+    if !file.bytes.starts_with(b"PK\x03\x04") {
+        let hint = if file.bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+            "这是旧版 .xls 文件，请在 Excel 中“另存为” .xlsx 后上传 / save the .xls as .xlsx"
+        } else {
+            "请上传 Excel .xlsx 文件 / upload an .xlsx file"
+        };
+        return Err(ApiError::invalid_value("file_type", "file", hint));
+    }
+    let unit =
+        crate::service::organisation::get_within(&state.db, &principal.scope, &organisation_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    if scheme::latest(&state.db, &scheme_code).await?.is_none() {
+        return Err(ApiError::invalid_value(
+            "unknown_scheme",
+            "scheme_code",
+            format!("没有方案 {scheme_code} / no such scheme"),
+        ));
+    }
+    let key = format!("imports/{}.xlsx", crate::service::new_pid());
+    state
+        .storage
+        .write(&key, file.bytes.clone())
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("storing the roster")))?;
+    let params = import::RosterImport {
+        organisation_id: unit.id,
+        scheme_code,
+        head_count,
+        today: today(),
+    };
+    let (job_id, job) =
+        match import::create_roster_job(&state.db, &params, &key, &principal.subject).await {
+            Ok(created) => created,
+            Err(e) => {
+                // Nothing half-written: no job, no stray file.
+                let _ = state.storage.delete(&key).await;
+                return Err(e.into());
+            }
+        };
+    tokio::spawn(import::run(state.get_ref().clone(), job_id));
+    Ok((web::Json(job.into()), actix_web::http::StatusCode::ACCEPTED))
+}
+
+/// A roster import's progress, and its report or enrolment when done.
+#[utoipa::path(
+    tag = "enrolments",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = ImportJobResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/import-jobs/{id}")]
+pub async fn import_job(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<ImportJobResponse>, ApiError> {
+    principal.require_staff()?;
+    import::get_within(&state.db, &principal.scope, &id)
+        .await?
+        .map(|j| web::Json(j.into()))
+        .ok_or(ApiError::NotFound)
 }
 
 /// Filters of `GET /enrolments`.

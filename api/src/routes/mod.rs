@@ -12,6 +12,7 @@ pub mod schemes;
 pub mod simulations;
 pub mod staff;
 pub mod targets;
+pub mod upload;
 
 use serde::Serialize;
 use utoipa::ToSchema;

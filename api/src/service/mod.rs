@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod enrolment;
+pub mod import;
 pub mod invitation;
 pub mod member;
 pub mod membership;

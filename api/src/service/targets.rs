@@ -76,15 +76,20 @@ pub struct Progress {
 impl Progress {
     /// enrolled / target.
     pub fn completion_rate(&self) -> Option<Decimal> {
-        self.target
-            .filter(|t| *t > 0)
-            .map(|t| (Decimal::from(self.enrolled) / Decimal::from(t)).round_dp(4))
+        self.target.filter(|t| *t > 0).map(|t| {
+            (Decimal::from(self.enrolled) / Decimal::from(t))
+                .round_dp(4)
+                .normalize()
+        })
     }
 
     /// renewed / previous (续会率).
     pub fn renewal_rate(&self) -> Option<Decimal> {
-        (self.previous > 0)
-            .then(|| (Decimal::from(self.renewed) / Decimal::from(self.previous)).round_dp(4))
+        (self.previous > 0).then(|| {
+            (Decimal::from(self.renewed) / Decimal::from(self.previous))
+                .round_dp(4)
+                .normalize()
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod config;
+mod enrolment;
 mod health;
 mod migrations;
 mod openapi;

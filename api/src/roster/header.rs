@@ -1,0 +1,219 @@
+//! The header row: which column holds which field, whatever the order and the wording.
+
+/// A field of the roster the reader understands. Any other column is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Field {
+    /// 姓名
+    Name,
+    /// 身份证号码
+    IdNumber,
+    /// 手机号码
+    Phone,
+    /// 工作单位
+    Employer,
+    /// 是否参加医保
+    Insured,
+    /// 在职/退休
+    Status,
+    /// 备注
+    Note,
+}
+
+impl Field {
+    /// Every field, in the order of the standard template.
+    pub(super) const ALL: [Field; 7] = [
+        Field::Name,
+        Field::IdNumber,
+        Field::Phone,
+        Field::Employer,
+        Field::Insured,
+        Field::Status,
+        Field::Note,
+    ];
+
+    /// The standard header, used in the template and when a column is absent.
+    pub(super) fn canonical(self) -> &'static str {
+        match self {
+            Field::Name => "姓名",
+            Field::IdNumber => "身份证号码",
+            Field::Phone => "手机号码",
+            Field::Employer => "工作单位",
+            Field::Insured => "是否参加医保",
+            Field::Status => "在职/退休",
+            Field::Note => "备注",
+        }
+    }
+
+    /// Headers accepted for the field, compared after [`normalise_header`].
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Field::Name => &["姓名", "职工姓名", "参互人姓名", "参保人姓名"],
+            Field::IdNumber => &[
+                "身份证号码",
+                "身份证号",
+                "公民身份号码",
+                "证件号码",
+                "身份证",
+                "居民身份证号码",
+            ],
+            Field::Phone => &["手机号码", "手机号", "联系电话", "手机", "电话", "联系方式"],
+            Field::Employer => &["工作单位", "单位", "所在单位", "单位名称"],
+            Field::Insured => &[
+                "是否参加医保",
+                "是否参保",
+                "是否参加职工医保",
+                "参加医保",
+                "是否参加基本医保",
+                "是否参加基本医疗保险",
+                "是否参加职工基本医疗保险",
+            ],
+            Field::Status => &[
+                "在职/退休",
+                "人员类别",
+                "在职或退休",
+                "人员状态",
+                "在职退休",
+                "在职/离退休",
+            ],
+            Field::Note => &["备注"],
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Field::Name => 0,
+            Field::IdNumber => 1,
+            Field::Phone => 2,
+            Field::Employer => 3,
+            Field::Insured => 4,
+            Field::Status => 5,
+            Field::Note => 6,
+        }
+    }
+}
+
+/// Reduces a header cell to a comparable form: no whitespace of any kind (spaces, non-breaking
+/// spaces, line breaks inside the cell), no `*` marking a required column, full-width
+/// punctuation folded to ASCII, and any parenthesised remark removed (`手机号码（选填）`).
+pub(super) fn normalise_header(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut depth = 0u32;
+    for c in raw.chars() {
+        let c = match c {
+            '（' => '(',
+            '）' => ')',
+            '／' => '/',
+            '＊' => '*',
+            other => other,
+        };
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth > 0 => {}
+            '*' | '※' => {}
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The field a header cell names, if any.
+pub(super) fn field_of(raw: &str) -> Option<Field> {
+    let header = normalise_header(raw);
+    if header.is_empty() {
+        return None;
+    }
+    Field::ALL
+        .into_iter()
+        .find(|f| f.aliases().iter().any(|a| *a == header))
+}
+
+/// Where each field is: its zero-based column and its header as written in the file.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Columns {
+    found: [Option<(u32, String)>; 7],
+}
+
+impl Columns {
+    /// Maps the cells of one row, `(column, text)`, to fields. The first column naming a field
+    /// wins; a later duplicate is ignored.
+    pub(super) fn from_cells<'a>(cells: impl Iterator<Item = (u32, &'a str)>) -> Columns {
+        let mut columns = Columns::default();
+        for (col, text) in cells {
+            if let Some(field) = field_of(text) {
+                let slot = &mut columns.found[field.index()];
+                if slot.is_none() {
+                    *slot = Some((col, text.split_whitespace().collect::<Vec<_>>().join("")));
+                }
+            }
+        }
+        columns
+    }
+
+    /// The column of a field, if the file has it.
+    pub(super) fn column(&self, field: Field) -> Option<u32> {
+        self.found[field.index()].as_ref().map(|(c, _)| *c)
+    }
+
+    /// The header to name in a problem: as written in the file, or the standard one.
+    pub(super) fn header(&self, field: Field) -> &str {
+        self.found[field.index()]
+            .as_ref()
+            .map_or(field.canonical(), |(_, h)| h.as_str())
+    }
+
+    /// Whether both required columns (name and ID number) are present.
+    pub(super) fn is_header_row(&self) -> bool {
+        self.column(Field::Name).is_some() && self.column(Field::IdNumber).is_some()
+    }
+
+    /// The required columns this row lacks, by their standard headers.
+    pub(super) fn missing_required(&self) -> Vec<String> {
+        [Field::Name, Field::IdNumber]
+            .into_iter()
+            .filter(|f| self.column(*f).is_none())
+            .map(|f| f.canonical().to_owned())
+            .collect()
+    }
+
+    /// Every column index the reader uses, sorted.
+    pub(super) fn used_columns(&self) -> Vec<u32> {
+        let mut cols: Vec<u32> = self.found.iter().flatten().map(|(c, _)| *c).collect();
+        cols.sort_unstable();
+        cols
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_with_spaces_line_breaks_stars_and_remarks_are_recognised() {
+        assert_eq!(field_of(" 姓 名 *"), Some(Field::Name));
+        assert_eq!(field_of("身份证\n号码"), Some(Field::IdNumber));
+        assert_eq!(field_of("手机号码（选填）"), Some(Field::Phone));
+        assert_eq!(field_of("在职／退休"), Some(Field::Status));
+        assert_eq!(field_of("是否参加医保(是/否)"), Some(Field::Insured));
+        assert_eq!(field_of("公民身份号码\u{a0}"), Some(Field::IdNumber));
+        assert_eq!(field_of("职工姓名＊"), Some(Field::Name));
+    }
+
+    #[test]
+    fn a_title_or_an_unknown_header_names_no_field() {
+        assert_eq!(field_of("XX单位2025年职工医疗互助参保名单"), None);
+        assert_eq!(field_of("序号"), None);
+        assert_eq!(field_of("性别"), None);
+        assert_eq!(field_of(""), None);
+    }
+
+    #[test]
+    fn the_first_of_two_columns_with_the_same_field_wins() {
+        let cols = Columns::from_cells([(2, "姓名"), (5, "职工姓名"), (3, "身份证号")].into_iter());
+        assert_eq!(cols.column(Field::Name), Some(2));
+        assert_eq!(cols.header(Field::IdNumber), "身份证号");
+        assert_eq!(cols.header(Field::Phone), "手机号码");
+        assert!(cols.is_header_row());
+    }
+}

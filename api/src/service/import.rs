@@ -1,0 +1,320 @@
+//! Roster imports as job resources: the upload is stored, a job row records it, and a
+//! background task parses and checks every row (reporting progress the phone can poll), then
+//! submits the enrolment in one transaction — all or nothing. A job survives a restart: queued
+//! jobs (and ones left running by a stopped process) are picked up again on start.
+
+use chrono::{Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use entity::import_job;
+
+use super::enrolment::{self, EnrolmentError, RosterEntry};
+use super::{new_pid, organisation, scheme};
+use crate::engine::primitives::coverage_period;
+use crate::roster::{RosterError, RosterRules, parse_roster};
+use crate::scope::{Scope, Scoped};
+use crate::state::AppState;
+
+/// What a roster import needs besides the file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RosterImport {
+    pub organisation_id: i64,
+    pub scheme_code: String,
+    pub head_count: u32,
+    /// The day the roster counts from (enrolment window, ages).
+    pub today: chrono::NaiveDate,
+}
+
+/// A job as the phone sees it.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub pid: String,
+    pub status: String,
+    pub total_rows: i32,
+    pub processed_rows: i32,
+    /// `{"code","message","details"}` when the import was refused.
+    pub report: Option<Value>,
+    /// The enrolment batch created.
+    pub result_pid: Option<String>,
+}
+
+fn to_job(m: import_job::Model) -> Job {
+    Job {
+        pid: m.pid,
+        status: m.status,
+        total_rows: m.total_rows,
+        processed_rows: m.processed_rows,
+        report: m.report.and_then(|r| serde_json::from_str(&r).ok()),
+        result_pid: m.result_pid,
+    }
+}
+
+/// Records a queued roster import whose file is stored at `object_key`.
+pub async fn create_roster_job<C: ConnectionTrait>(
+    db: &C,
+    params: &RosterImport,
+    object_key: &str,
+    created_by: &str,
+) -> Result<(i64, Job), DbErr> {
+    let model = import_job::ActiveModel {
+        pid: Set(new_pid()),
+        organisation_id: Set(params.organisation_id),
+        kind: Set("roster".into()),
+        status: Set("queued".into()),
+        total_rows: Set(0),
+        processed_rows: Set(0),
+        report: Set(None),
+        result_pid: Set(None),
+        object_key: Set(object_key.to_owned()),
+        parameters: Set(serde_json::to_string(params).map_err(|e| DbErr::Custom(e.to_string()))?),
+        created_by: Set(created_by.to_owned()),
+        created_at: Set(Utc::now()),
+        finished_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok((model.id, to_job(model)))
+}
+
+/// A job by public id inside `scope`.
+pub async fn get_within<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    pid: &str,
+) -> Result<Option<Job>, DbErr> {
+    Ok(import_job::Entity::find_pid_within(db, scope, pid)
+        .await?
+        .map(to_job))
+}
+
+async fn finish(
+    db: &impl ConnectionTrait,
+    id: i64,
+    status: &str,
+    report: Option<Value>,
+    result: Option<String>,
+) -> Result<(), DbErr> {
+    import_job::ActiveModel {
+        id: Set(id),
+        status: Set(status.into()),
+        report: Set(report.map(|r| r.to_string())),
+        result_pid: Set(result),
+        finished_at: Set(Some(Utc::now())),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
+fn refusal(code: &str, message: String, details: Value) -> Value {
+    json!({ "code": code, "message": message, "details": details })
+}
+
+/// Runs a queued job to its end. Safe to call for a job another task has claimed: the
+/// claim (queued → running) succeeds only once.
+pub async fn run(state: AppState, job_id: i64) {
+    if let Err(e) = run_inner(&state, job_id).await {
+        tracing::error!(job_id, error = %e, "import job failed unexpectedly");
+        let _ = finish(
+            &state.db,
+            job_id,
+            "failed",
+            Some(refusal(
+                "internal_error",
+                "导入失败，请稍后重试 / the import failed; try again".into(),
+                json!({}),
+            )),
+            None,
+        )
+        .await;
+    }
+}
+
+async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
+    let claimed = import_job::Entity::update_many()
+        .col_expr(import_job::Column::Status, Expr::value("running"))
+        .filter(import_job::Column::Id.eq(job_id))
+        .filter(import_job::Column::Status.eq("queued"))
+        .exec(&state.db)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Ok(());
+    }
+    let job = import_job::Entity::find_by_id(job_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("job {job_id} vanished"))?;
+    let params: RosterImport = serde_json::from_str(&job.parameters)?;
+    let bytes = state.storage.read(&job.object_key).await?.to_vec();
+
+    let unit = organisation::get_by_id(&state.db, params.organisation_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("organisation {} vanished", params.organisation_id))?;
+    let Some(published) = scheme::latest(&state.db, &params.scheme_code).await? else {
+        finish(
+            &state.db,
+            job_id,
+            "failed",
+            Some(refusal(
+                "unknown_scheme",
+                format!("没有方案 {}", params.scheme_code),
+                json!({}),
+            )),
+            None,
+        )
+        .await?;
+        return Ok(());
+    };
+    let age_on = coverage_period(&published.definition.coverage, params.today)
+        .map(|(start, _)| start)
+        .unwrap_or(params.today);
+
+    // Parse on a blocking thread; progress goes to the job row a few times a second.
+    let (tx, mut rx) = tokio::sync::watch::channel((0u32, 0u32));
+    let definition = published.definition.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        let rules = RosterRules {
+            scheme: &definition,
+            age_on,
+        };
+        let mut last = std::time::Instant::now();
+        parse_roster(&bytes, &rules, &mut |done, total| {
+            if last.elapsed() >= std::time::Duration::from_millis(200) || done == total {
+                last = std::time::Instant::now();
+                let _ = tx.send((done, total));
+            }
+        })
+    });
+    let db = state.db.clone();
+    let reporter = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let (done, total) = *rx.borrow_and_update();
+            let _ = import_job::ActiveModel {
+                id: Set(job_id),
+                processed_rows: Set(i32::try_from(done).unwrap_or(i32::MAX)),
+                total_rows: Set(i32::try_from(total).unwrap_or(i32::MAX)),
+                ..Default::default()
+            }
+            .update(&db)
+            .await;
+        }
+    });
+    let parsed = parser.await?;
+    let _ = reporter.await;
+
+    let rows = match parsed {
+        Ok(rows) => rows,
+        Err(e) => {
+            let details = match &e {
+                RosterError::Invalid { problems, rows } => {
+                    json!({ "problems": problems, "rows_with_problems": rows })
+                }
+                RosterError::MissingColumns(columns) => json!({ "missing_columns": columns }),
+                RosterError::TooManyRows { limit } => json!({ "limit": limit }),
+                RosterError::Unreadable(_) => json!({}),
+            };
+            finish(
+                &state.db,
+                job_id,
+                "failed",
+                Some(refusal(e.code(), e.message_zh(), details)),
+                None,
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+    let entries: Vec<RosterEntry> = rows
+        .into_iter()
+        .map(|r| RosterEntry {
+            row: r.row,
+            name: r.name,
+            id_number: r.id_number,
+            phone: r.phone,
+            retired: r.retired,
+        })
+        .collect();
+    let total = i32::try_from(entries.len()).unwrap_or(i32::MAX);
+
+    let txn = state.db.begin().await?;
+    let submitted = enrolment::submit(
+        &txn,
+        &state.pii,
+        &unit,
+        &published,
+        params.head_count,
+        &entries,
+        &job.created_by,
+        params.today,
+    )
+    .await;
+    match submitted {
+        Ok(batch) => {
+            super::audit::record(
+                &txn,
+                &super::audit::Actor::Account { pid: job.created_by.clone() },
+                "enrolment.submitted",
+                ("enrolment_batch", Some(&batch.pid)),
+                json!({ "members": batch.member_count, "head_count": batch.head_count, "scheme": batch.scheme_code, "import_job": job.pid }),
+                None,
+            )
+            .await?;
+            import_job::ActiveModel {
+                id: Set(job_id),
+                processed_rows: Set(total),
+                total_rows: Set(total),
+                ..Default::default()
+            }
+            .update(&txn)
+            .await?;
+            finish(&txn, job_id, "succeeded", None, Some(batch.pid)).await?;
+            txn.commit().await?;
+        }
+        Err(EnrolmentError::Db(e)) => return Err(e.into()),
+        Err(refused) => {
+            txn.rollback().await?;
+            let body = crate::routes::enrolments::enrolment_error(refused).body_value();
+            finish(&state.db, job_id, "failed", Some(body), None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Picks up jobs a previous process left queued or running (after a crash or restart).
+pub async fn resume(state: AppState) {
+    let stale = Utc::now() - Duration::minutes(10);
+    let Ok(jobs) = import_job::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(import_job::Column::Status.eq("queued"))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(import_job::Column::Status.eq("running"))
+                        .add(import_job::Column::CreatedAt.lt(stale)),
+                ),
+        )
+        .all(&state.db)
+        .await
+    else {
+        return;
+    };
+    for job in jobs {
+        if job.status == "running" {
+            let _ = import_job::Entity::update_many()
+                .col_expr(import_job::Column::Status, Expr::value("queued"))
+                .filter(import_job::Column::Id.eq(job.id))
+                .filter(import_job::Column::Status.eq("running"))
+                .exec(&state.db)
+                .await;
+        }
+        tokio::spawn(run(state.clone(), job.id));
+    }
+}

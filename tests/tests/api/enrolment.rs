@@ -1,0 +1,513 @@
+//! Group enrolment end to end: roster upload as a job, ratio, transfer, confirmation with
+//! coverage periods, continuity, free extension, targets — on both databases.
+
+use chrono::{Datelike, Duration, NaiveDate};
+use huzhu_tests::harness::TestApp;
+use huzhu_tests::on_both_backends;
+use huzhu_tests::roster::{self, Line};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+fn today() -> NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let backend = app.state.db.get_database_backend();
+    let row = app
+        .state
+        .db
+        .query_one_raw(Statement::from_string(backend, sql.to_owned()))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+/// Publishes a new version of `code` whose enrolment window is open today; optionally a
+/// calendar-year coverage of this year.
+async fn open_window(app: &TestApp, code: &str, calendar_year: bool) {
+    let admin = app.login("admin").await;
+    let (_, current) = app.get(&format!("/api/v1/schemes/{code}"), None).await;
+    let mut def = current["definition"].clone();
+    def["enrolment"]["opens"] = json!((today() - Duration::days(30)).to_string());
+    def["enrolment"]["closes"] = json!((today() + Duration::days(30)).to_string());
+    if calendar_year {
+        def["coverage"]["style"] = json!("calendar_year");
+        def["coverage"]["year"] = json!(today().year());
+    }
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/schemes/{code}/versions"),
+            Some(&admin),
+            &def,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn unit_id(app: &TestApp, token: &str, name: &str) -> String {
+    let (_, page) = app
+        .get(
+            "/api/v1/organisations?kind=unit_union&limit=100",
+            Some(token),
+        )
+        .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .expect("unit")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Uploads a roster and waits for its job to end; returns the job.
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    unit: &str,
+    scheme: &str,
+    head_count: u32,
+    file: Vec<u8>,
+) -> Value {
+    let form = reqwest::multipart::Form::new()
+        .text("organisation_id", unit.to_owned())
+        .text("scheme_code", scheme.to_owned())
+        .text("head_count", head_count.to_string())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(file).file_name("名单.xlsx"),
+        );
+    let res = app
+        .client
+        .post(app.url("/api/v1/enrolments"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let job: Value = res.json().await.unwrap();
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    for _ in 0..600 {
+        let (_, job) = app
+            .get(&format!("/api/v1/import-jobs/{id}"), Some(token))
+            .await;
+        if job["status"] == "succeeded" || job["status"] == "failed" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the import job did not finish");
+}
+
+const POWER: &str = "内蒙古电力（集团）有限责任公司工会";
+
+async fn a_roster_is_enrolled_paid_and_confirmed_with_coverage_from_the_day_after(app: TestApp) {
+    open_window(&app, "nm-inpatient-2022", false).await;
+    let union = app.login("union-power").await;
+    let unit = unit_id(&app, &union, POWER).await;
+    let people = roster::people(12, 1);
+
+    // 12 of 20 is 60%, under the 75% threshold: refused with the numbers, nothing imported.
+    let members_before = count(&app, "SELECT COUNT(*) AS n FROM member").await;
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        20,
+        roster::xlsx(&people),
+    )
+    .await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["report"]["code"], "participation_too_low");
+    assert_eq!(job["report"]["details"]["enrolled"], 12);
+    assert_eq!(job["report"]["details"]["required_people"], 15);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM member").await,
+        members_before
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM enrolment_batch").await,
+        0
+    );
+
+    // 12 of 15 is 80%.
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        15,
+        roster::xlsx(&people),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["processed_rows"], 12);
+    let batch_id = job["enrolment_id"].as_str().unwrap().to_owned();
+    let (_, batch) = app
+        .get(&format!("/api/v1/enrolments/{batch_id}"), Some(&union))
+        .await;
+    assert_eq!(batch["status"], "submitted");
+    assert_eq!(batch["member_count"], 12);
+    assert_eq!(batch["fee_total"], "1200.00");
+    assert_eq!(batch["participation_ratio"], "0.8");
+
+    // The union records its transfer; a stale version is refused.
+    let path = format!("/api/v1/enrolments/{batch_id}/transfer");
+    let (status, err) = app
+        .post(
+            &path,
+            Some(&union),
+            &json!({ "reference": "TX1", "version": 99 }),
+        )
+        .await;
+    assert_eq!(status, 409, "{err}");
+    let (status, batch) = app
+        .post(
+            &path,
+            Some(&union),
+            &json!({ "reference": "TX20261123001", "version": batch["version"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["status"], "payment_recorded");
+
+    // Only the association confirms.
+    let confirm = format!("/api/v1/enrolments/{batch_id}/confirm");
+    assert_eq!(
+        app.post(
+            &confirm,
+            Some(&union),
+            &json!({ "version": batch["version"] })
+        )
+        .await
+        .0,
+        403
+    );
+    let association = app.login("association").await;
+    let outbox_before = count(&app, "SELECT COUNT(*) AS n FROM outbox").await;
+    let (status, confirmed) = app
+        .post(
+            &confirm,
+            Some(&association),
+            &json!({ "version": batch["version"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{confirmed}");
+    let start = today() + Duration::days(1);
+    let end = today().checked_add_months(chrono::Months::new(12)).unwrap();
+    assert_eq!(confirmed["coverage_start"], start.to_string());
+    assert_eq!(confirmed["coverage_end"], end.to_string());
+    // Confirming twice is refused.
+    assert_eq!(
+        app.post(
+            &confirm,
+            Some(&association),
+            &json!({ "version": confirmed["version"] })
+        )
+        .await
+        .0,
+        409
+    );
+
+    let (_, memberships) = app
+        .get(
+            &format!("/api/v1/memberships?organisation={unit}&scheme=nm-inpatient-2022&limit=100"),
+            Some(&union),
+        )
+        .await;
+    let mine: Vec<&Value> = memberships["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["coverage_start"] == start.to_string())
+        .collect();
+    assert_eq!(mine.len(), 12);
+    assert!(
+        mine.iter()
+            .all(|m| m["coverage_end"] == end.to_string() && m["state"] == "upcoming")
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'enrolment_confirmed'"
+        )
+        .await,
+        outbox_before + 12
+    );
+
+    // The same people cannot be enrolled again for this period by another unit.
+    let other_union = app.login("union-hospital").await;
+    let other = unit_id(&app, &other_union, "呼和浩特市第一医院工会").await;
+    let job = upload(
+        &app,
+        &other_union,
+        &other,
+        "nm-inpatient-2022",
+        12,
+        roster::xlsx(&people),
+    )
+    .await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["report"]["code"], "roster_invalid");
+    assert_eq!(
+        job["report"]["details"]["problems"]
+            .as_array()
+            .unwrap()
+            .len(),
+        12
+    );
+}
+
+async fn a_calendar_year_scheme_covers_the_year(app: TestApp) {
+    open_window(&app, "nm-inpatient-2025", true).await;
+    let union = app.login("union-power").await;
+    let unit = unit_id(&app, &union, POWER).await;
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        4,
+        roster::xlsx(&roster::people(3, 2)),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let id = job["enrolment_id"].as_str().unwrap();
+    let (_, b) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(&union))
+        .await;
+    let (_, b) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/transfer"),
+            Some(&union),
+            &json!({ "reference": "T", "version": b["version"] }),
+        )
+        .await;
+    let association = app.login("association").await;
+    let (status, b) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/confirm"),
+            Some(&association),
+            &json!({ "version": b["version"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["coverage_start"], format!("{}-01-01", today().year()));
+    assert_eq!(b["coverage_end"], format!("{}-12-31", today().year()));
+}
+
+/// Gives a person an earlier membership of the same scheme family ending on `end`.
+async fn earlier_period(app: &TestApp, id_number: &str, end: NaiveDate, consecutive: i32) {
+    let admin = app.login("admin").await;
+    let (_, found) = app
+        .get(
+            &format!("/api/v1/members?id_number={id_number}"),
+            Some(&admin),
+        )
+        .await;
+    let member = found["items"][0]["id"].as_str().expect("member").to_owned();
+    let backend = app.state.db.get_database_backend();
+    let start = end - Duration::days(364);
+    let sql = format!(
+        "INSERT INTO membership (pid, member_id, organisation_id, scheme_code, coverage_start, coverage_end, status, consecutive_periods, continuous_renewal, created_at, fee_fen, allowance_paid, source) \
+         SELECT '{}', id, organisation_id, 'nm-inpatient-2021', '{start}', '{end}', 'active', {consecutive}, false, CURRENT_TIMESTAMP, 10000, false, 'group' FROM member WHERE pid = '{member}'",
+        uuid::Uuid::new_v4()
+    );
+    app.state
+        .db
+        .execute_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap();
+}
+
+async fn renewal_within_fifteen_days_is_continuous_and_on_the_sixteenth_is_not(app: TestApp) {
+    open_window(&app, "nm-inpatient-2022", false).await;
+    let union = app.login("union-power").await;
+    let unit = unit_id(&app, &union, POWER).await;
+    let people: Vec<Line> = roster::people(4, 3);
+    // First enrol them once (members are created), then give two of them earlier periods.
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        4,
+        roster::xlsx(&people),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    earlier_period(&app, &people[0].id_number, today() - Duration::days(15), 2).await;
+    earlier_period(&app, &people[1].id_number, today() - Duration::days(16), 2).await;
+    let id = job["enrolment_id"].as_str().unwrap();
+    let (_, b) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(&union))
+        .await;
+    let (_, b) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/transfer"),
+            Some(&union),
+            &json!({ "reference": "T", "version": b["version"] }),
+        )
+        .await;
+    let association = app.login("association").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/confirm"),
+            Some(&association),
+            &json!({ "version": b["version"] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let admin = app.login("admin").await;
+    for (line, continuous, consecutive) in [
+        (&people[0], true, 3),
+        (&people[1], false, 1),
+        (&people[2], false, 1),
+    ] {
+        let (_, m) = app
+            .get(
+                &format!("/api/v1/members?id_number={}", line.id_number),
+                Some(&admin),
+            )
+            .await;
+        let member = m["items"][0]["id"].as_str().unwrap().to_owned();
+        let token = app.login(&member).await;
+        let (_, mine) = app.get("/api/v1/me/memberships", Some(&token)).await;
+        let new = mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["scheme_code"] == "nm-inpatient-2022")
+            .expect("membership");
+        assert_eq!(new["continuous_renewal"], continuous, "{}", line.name);
+        assert_eq!(new["consecutive_periods"], consecutive, "{}", line.name);
+    }
+}
+
+async fn the_association_extends_coverage_in_one_action_and_tells_each_member(app: TestApp) {
+    let association = app.login("association").await;
+    let outbox_before = count(
+        &app,
+        "SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'coverage_extended'",
+    )
+    .await;
+    let (status, done) = app
+        .post("/api/v1/extensions", Some(&association), &json!({ "scheme_code": "nm-inpatient-2022", "new_end": "2023-12-31", "reason": "2022年度保障期免费延长至2023年12月31日" }))
+        .await;
+    assert_eq!(status, 201, "{done}");
+    // The demo's 医院 union has ten members on nm-inpatient-2022 ending 2023-05-10.
+    assert_eq!(done["membership_count"], 10);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'coverage_extended'"
+        )
+        .await,
+        outbox_before + 10
+    );
+    let union = app.login("union-hospital").await;
+    let (_, page) = app
+        .get("/api/v1/memberships?scheme=nm-inpatient-2022", Some(&union))
+        .await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["coverage_end"] == "2023-12-31" && m["extended"] == true)
+    );
+    // Running it again extends nothing more and tells nobody twice.
+    let (_, again) = app
+        .post("/api/v1/extensions", Some(&association), &json!({ "scheme_code": "nm-inpatient-2022", "new_end": "2023-12-31", "reason": "重复操作" }))
+        .await;
+    assert_eq!(again["membership_count"], 0);
+    // A union may not extend.
+    assert_eq!(
+        app.post(
+            "/api/v1/extensions",
+            Some(&union),
+            &json!({ "scheme_code": "x", "new_end": "2030-01-01", "reason": "no" })
+        )
+        .await
+        .0,
+        403
+    );
+}
+
+async fn targets_and_rates_add_up_across_the_tree(app: TestApp) {
+    let association = app.login("association").await;
+    let (_, points) = app
+        .get(
+            "/api/v1/organisations?kind=service_point",
+            Some(&association),
+        )
+        .await;
+    let xincheng = points["items"][0]["id"].as_str().unwrap().to_owned();
+    let saihan = points["items"][1]["id"].as_str().unwrap().to_owned();
+    for (org, target) in [
+        (&xincheng, json!({ "target_people": 25 })),
+        (&saihan, json!({ "target_ten_thousands": "0.0016" })),
+    ] {
+        let mut body = target.clone();
+        body["organisation_id"] = json!(org);
+        body["year"] = json!(2022);
+        let (status, err) = app
+            .client
+            .put(app.url("/api/v1/targets"))
+            .bearer_auth(&association)
+            .json(&body)
+            .send()
+            .await
+            .map(|r| (r.status().as_u16(), r))
+            .unwrap();
+        assert_eq!(status, 204, "{:?}", err.text().await);
+    }
+    let (status, lines) = app
+        .get("/api/v1/targets/progress?year=2022", Some(&association))
+        .await;
+    assert_eq!(status, 200, "{lines}");
+    let lines = lines.as_array().unwrap();
+    let line = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    // Demo: every member has periods starting in 2022 except the 电力 union's (2025).
+    assert_eq!(line("新城区代办点")["enrolled"], 10);
+    assert_eq!(line("赛罕区代办点")["enrolled"], 20);
+    assert_eq!(line("赛罕区代办点")["target"], 16);
+    assert_eq!(
+        line("呼和浩特办事处")["target"],
+        41,
+        "children's targets add up"
+    );
+    assert_eq!(line("呼和浩特办事处")["enrolled"], 30);
+    assert_eq!(line("新城区代办点")["completion_rate"], "0.4");
+    let root = &lines[0];
+    assert_eq!(root["enrolled"], 30);
+    // A union sees only itself.
+    let union = app.login("union-dairy").await;
+    let (_, own) = app
+        .get("/api/v1/targets/progress?year=2022", Some(&union))
+        .await;
+    assert_eq!(own.as_array().unwrap().len(), 1);
+}
+
+on_both_backends!(
+    a_roster_is_enrolled_paid_and_confirmed_with_coverage_from_the_day_after,
+    a_calendar_year_scheme_covers_the_year,
+    renewal_within_fifteen_days_is_continuous_and_on_the_sixteenth_is_not,
+    the_association_extends_coverage_in_one_action_and_tells_each_member,
+    targets_and_rates_add_up_across_the_tree,
+);
