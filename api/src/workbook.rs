@@ -193,6 +193,10 @@ fn write_sheet(
         write_row(ws, first_data_row + row_num(i)?, row, plain)?;
     }
     r = first_data_row + row_num(sheet.rows.len())?;
+    // Filter buttons on the header, over the data rows (not the totals).
+    ws.autofilter(header_row, 0, r.max(first_data_row + 1) - 1, last_col)?;
+    // The header repeats on every printed page.
+    ws.set_repeat_rows(header_row, header_row)?;
     if let Some(totals) = &sheet.totals {
         write_row(ws, r, totals, bold)?;
         r += 1;

@@ -1,6 +1,6 @@
 //! Reading a union's roster (参互名单) from an `.xlsx` file, as unions keep them.
 //!
-//! Headers are in Chinese, in any order, under any of their usual names ([`header`]); a title
+//! Headers are in Chinese, in any order, under any of their usual names; a title
 //! row or two may sit above the header row, which is searched within the first ten non-blank
 //! rows. Extra columns are ignored. Every row is checked — ID number (GB 11643), name, phone,
 //! in-service or retired, medical insurance, the scheme's age and sex rules, duplicates in the
@@ -80,9 +80,9 @@ pub struct RosterProblem {
     pub message_zh: String,
 }
 
-/// Why a roster was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// Why a roster was refused. The HTTP edge shows [`RosterError::message_zh`] and, for
+/// [`RosterError::Invalid`], the problems (each [`RosterProblem`] serialises to JSON).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RosterError {
     /// Not an xlsx / unreadable / no sheet. The text is a Chinese message for the clerk.
     #[error("roster unreadable: {0}")]
@@ -150,15 +150,25 @@ pub fn parse_roster(
     rules: &RosterRules,
     progress: &mut dyn FnMut(u32, u32),
 ) -> Result<Vec<RosterRow>, RosterError> {
-    let sheet = read::read_roster_sheet(bytes, MAX_ROWS)?;
+    parse_roster_limited(bytes, rules, progress, MAX_ROWS)
+}
+
+/// [`parse_roster`] with the row limit as a parameter (tests use a small one).
+fn parse_roster_limited(
+    bytes: &[u8],
+    rules: &RosterRules,
+    progress: &mut dyn FnMut(u32, u32),
+    limit: u32,
+) -> Result<Vec<RosterRow>, RosterError> {
+    let sheet = read::read_roster_sheet(bytes, limit)?;
     let people: Vec<&read::RawRow> = sheet
         .rows
         .iter()
         .filter(|r| check::classify(r, &sheet.columns) == RowKind::Person)
         .collect();
     let total = u32::try_from(people.len()).unwrap_or(u32::MAX);
-    if total > MAX_ROWS {
-        return Err(RosterError::TooManyRows { limit: MAX_ROWS });
+    if total > limit {
+        return Err(RosterError::TooManyRows { limit });
     }
 
     let mut problems = Problems::new(MAX_PROBLEMS);

@@ -748,20 +748,13 @@ fn a_ten_thousand_row_roster_with_twenty_bad_rows_reports_exactly_those_rows() {
         .collect();
     let bytes = xlsx(&rows);
 
-    let start = std::time::Instant::now();
+    // Speed is measured in `benches/`, not asserted here.
     let result = parse(&bytes);
-    let elapsed = start.elapsed();
-    eprintln!("parsed {N} rows in {elapsed:?}");
 
     let (problems, rows_with_problems) = problems_of(result);
     let reported: BTreeSet<u32> = problems.iter().map(|p| p.row).collect();
     assert_eq!(reported, expected_rows);
     assert_eq!(rows_with_problems, 20);
-    #[cfg(not(debug_assertions))]
-    assert!(
-        elapsed < std::time::Duration::from_millis(500),
-        "{elapsed:?}"
-    );
 }
 
 #[test]
@@ -836,32 +829,50 @@ fn a_header_below_the_first_ten_rows_is_not_found() {
     );
 }
 
-#[test]
-fn a_roster_over_the_limit_is_refused() {
+/// Parses with a small row limit, so the limit paths are tested without 50 000-row files.
+fn parse_limited(bytes: &[u8], limit: u32) -> Result<Vec<RosterRow>, RosterError> {
+    let scheme = scheme("nm-inpatient-2022");
+    let rules = RosterRules {
+        scheme: &scheme,
+        age_on: on(),
+    };
+    parse_roster_limited(bytes, &rules, &mut |_, _| {}, limit)
+}
+
+fn numbered_rows(count: u32) -> Vec<Vec<V>> {
     let mut rows = vec![header_row()];
-    for n in 0..=MAX_ROWS + LIMIT_SLACK_FOR_TEST {
-        rows.push(vec![V::N(f64::from(n)), s("张三"), s(&nth_id(n % 300_000))]);
+    for n in 0..count {
+        rows.push(vec![V::N(f64::from(n + 1)), s("张三"), s(&nth_id(n))]);
     }
+    rows
+}
+
+#[test]
+fn the_row_limit_is_fifty_thousand() {
+    assert_eq!(MAX_ROWS, 50_000);
+}
+
+#[test]
+fn a_roster_far_over_the_limit_is_refused_while_it_is_read() {
+    // More than the reader's slack of 100 rows past the limit: reading stops early.
+    let bytes = xlsx(&numbered_rows(250));
     assert_eq!(
-        parse(&xlsx(&rows)).unwrap_err(),
-        RosterError::TooManyRows { limit: MAX_ROWS }
+        parse_limited(&bytes, 100).unwrap_err(),
+        RosterError::TooManyRows { limit: 100 }
     );
 }
 
-/// Past the limit by more than the reader's slack, so the reader itself stops.
-const LIMIT_SLACK_FOR_TEST: u32 = 150;
-
 #[test]
-fn a_roster_just_over_the_limit_is_refused_after_counting() {
-    let mut rows = vec![header_row()];
-    for n in 0..=MAX_ROWS {
-        rows.push(vec![V::N(f64::from(n)), s("张三"), s(&nth_id(n))]);
-    }
-    rows.push(vec![s("合计")]);
+fn a_roster_just_over_the_limit_is_refused_after_counting_and_one_at_the_limit_is_accepted() {
+    let mut rows = numbered_rows(101);
+    rows.push(vec![s("合计"), s("101人")]);
     assert_eq!(
-        parse(&xlsx(&rows)).unwrap_err(),
-        RosterError::TooManyRows { limit: MAX_ROWS }
+        parse_limited(&xlsx(&rows), 100).unwrap_err(),
+        RosterError::TooManyRows { limit: 100 }
     );
+    let mut rows = numbered_rows(100);
+    rows.push(vec![s("合计"), s("100人")]);
+    assert_eq!(parse_limited(&xlsx(&rows), 100).unwrap().len(), 100);
 }
 
 #[test]
@@ -919,4 +930,14 @@ fn a_filled_in_template_reads_back() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].row, 3);
     assert_eq!(rows[0].id_number.as_str(), id);
+}
+
+#[test]
+fn refusals_have_stable_codes_and_chinese_messages() {
+    let missing = RosterError::MissingColumns(vec!["身份证号码".to_owned()]);
+    assert_eq!(missing.code(), "roster_missing_columns");
+    assert!(missing.message_zh().contains("身份证号码"));
+    let too_many = RosterError::TooManyRows { limit: MAX_ROWS };
+    assert_eq!(too_many.code(), "roster_too_many_rows");
+    assert!(too_many.message_zh().contains("50000"));
 }

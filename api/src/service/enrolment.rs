@@ -341,6 +341,26 @@ pub async fn submit<C: ConnectionTrait>(
     .insert(db)
     .await?;
 
+    // People the roster names for the first time become members of this unit, in bulk.
+    let news: Vec<NewMember> = entries
+        .iter()
+        .zip(&lookups)
+        .filter(|(_, lookup)| !known.contains_key(*lookup))
+        .map(|(e, _)| NewMember {
+            name: e.name.clone(),
+            id_number: e.id_number.clone(),
+            phone: e.phone.clone(),
+            bank_card: None,
+            retired: e.retired,
+        })
+        .collect();
+    let created = member_service::create_many(db, vault, unit, &news)
+        .await
+        .map_err(|err| match err {
+            MemberError::Db(db) => EnrolmentError::Db(db),
+            other => EnrolmentError::Db(DbErr::Custom(other.to_string())),
+        })?;
+
     let mut rows = Vec::with_capacity(entries.len());
     for (e, lookup) in entries.iter().zip(&lookups) {
         let member_id = match known.get(lookup) {
@@ -359,26 +379,9 @@ pub async fn submit<C: ConnectionTrait>(
                 }
                 m.id
             }
-            None => {
-                let created = member_service::create(
-                    db,
-                    vault,
-                    unit,
-                    &NewMember {
-                        name: e.name.clone(),
-                        id_number: e.id_number.clone(),
-                        phone: e.phone.clone(),
-                        bank_card: None,
-                        retired: e.retired,
-                    },
-                )
-                .await
-                .map_err(|err| match err {
-                    MemberError::Db(db) => EnrolmentError::Db(db),
-                    other => EnrolmentError::Db(DbErr::Custom(other.to_string())),
-                })?;
-                created.id
-            }
+            None => *created
+                .get(lookup)
+                .ok_or_else(|| DbErr::Custom("a new member was not found after insert".into()))?,
         };
         let (fee, share) = fee_for(scheme, e.retired);
         fee_total = fee_total + fee;
@@ -581,6 +584,7 @@ pub async fn confirm<C: ConnectionTrait>(
     let now = Utc::now();
     let grace = def.coverage.grace_days;
     let organisation_id = batch_org_id(db, batch).await?;
+    let mut rows = Vec::with_capacity(entries.len());
     for entry in &entries {
         let (continuous, consecutive) = match previous.get(&entry.member_id) {
             Some(prev) => {
@@ -594,9 +598,8 @@ pub async fn confirm<C: ConnectionTrait>(
             }
             None => (false, 1),
         };
-        let pid = new_pid();
-        let inserted = membership::ActiveModel {
-            pid: Set(pid.clone()),
+        rows.push(membership::ActiveModel {
+            pid: Set(new_pid()),
             member_id: Set(entry.member_id),
             organisation_id: Set(organisation_id),
             scheme_code: Set(def.code.clone()),
@@ -612,24 +615,26 @@ pub async fn confirm<C: ConnectionTrait>(
             extension_id: Set(None),
             source: Set("group".into()),
             ..Default::default()
-        }
-        .insert(db)
-        .await?;
-        outbox::enqueue(
-            db,
-            Occasion::EnrolmentConfirmed,
-            entry.member_id,
-            &format!("membership:{}:enrolment_confirmed", inserted.id),
-            json!({
-                "scheme": def.display.display_name_zh,
-                "coverage_start": start,
-                "coverage_end": end,
-                "membership": pid,
-            }),
-            now,
-        )
-        .await?;
+        });
     }
+    for chunk in rows.chunks(500) {
+        membership::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    outbox::enqueue_for_memberships(
+        db,
+        Occasion::EnrolmentConfirmed,
+        outbox::MembershipSet::Batch(batch.id),
+        "membership:",
+        &json!({
+            "scheme": def.display.display_name_zh,
+            "coverage_start": start,
+            "coverage_end": end,
+        }),
+        now,
+    )
+    .await?;
     Ok((start, end))
 }
 

@@ -178,6 +178,75 @@ pub async fn create<C: ConnectionTrait>(
     })
 }
 
+/// Adds many new people to a unit union at once (roster imports): batched inserts, then one
+/// read back of their ids. Returns the id of each, by ID-number look-up hash. The caller has
+/// made sure none of them exists yet (inside the same transaction).
+pub async fn create_many<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    unit: &Organisation,
+    news: &[NewMember],
+) -> Result<std::collections::HashMap<String, i64>, MemberError> {
+    if unit.kind != OrganisationKind::UnitUnion {
+        return Err(MemberError::NotAUnitUnion);
+    }
+    let now = Utc::now();
+    let mut lookups = Vec::with_capacity(news.len());
+    let mut rows = Vec::with_capacity(news.len());
+    for new in news {
+        let (id_cipher, id_lookup) = seal(vault, PiiKind::IdNumber, new.id_number.as_str())?;
+        let phone = new
+            .phone
+            .as_ref()
+            .map(|p| seal(vault, PiiKind::Phone, p.as_str()))
+            .transpose()?;
+        lookups.push(id_lookup.clone());
+        rows.push(member::ActiveModel {
+            pid: Set(new_pid()),
+            organisation_id: Set(unit.id),
+            name: Set(new.name.as_str().to_owned()),
+            id_number_cipher: Set(id_cipher),
+            id_number_lookup: Set(id_lookup),
+            birth_date: Set(new.id_number.birth_date()),
+            sex: Set(new.id_number.sex().as_str().to_owned()),
+            phone_cipher: Set(phone.as_ref().map(|p| p.0.clone())),
+            phone_lookup: Set(phone.map(|p| p.1)),
+            bank_card_cipher: Set(None),
+            bank_card_lookup: Set(None),
+            wechat_openid: Set(None),
+            retired: Set(new.retired),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+    }
+    for chunk in rows.chunks(500) {
+        member::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    MemberError::DuplicateIdNumber
+                } else {
+                    MemberError::Db(e)
+                }
+            })?;
+    }
+    let mut ids = std::collections::HashMap::with_capacity(lookups.len());
+    for chunk in lookups.chunks(500) {
+        let found: Vec<(i64, String)> = member::Entity::find()
+            .select_only()
+            .column(member::Column::Id)
+            .column(member::Column::IdNumberLookup)
+            .filter(member::Column::IdNumberLookup.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        ids.extend(found.into_iter().map(|(id, lookup)| (lookup, id)));
+    }
+    Ok(ids)
+}
+
 async fn one_where<C: ConnectionTrait>(
     db: &C,
     vault: &PiiVault,

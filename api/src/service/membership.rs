@@ -6,7 +6,7 @@ use sea_orm::QueryTrait;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, Statement,
+    QuerySelect, Set,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use entity::{coverage_extension, member, membership, organisation};
 
 use super::new_pid;
+use super::outbox::{self, MembershipSet, Occasion};
 use super::page::{Page, page_from};
 use crate::domain::Money;
 use crate::scope::{Scope, Scoped};
@@ -268,41 +269,14 @@ pub async fn extend<C: ConnectionTrait>(
         .await?
         .rows_affected;
 
-    let backend = db.get_database_backend();
-    let payload = json!({ "new_end": new_end, "reason": reason }).to_string();
-    let dedupe_prefix = format!("extension:{}:membership:", extension.pid);
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        match backend {
-            sea_orm::DbBackend::Postgres => {
-                "INSERT INTO outbox (occasion, member_id, dedupe_key, payload, created_at, due_at, attempts) \
-                 SELECT 'coverage_extended', member_id, $1 || CAST(id AS TEXT), $2, $3, $3, 0 \
-                 FROM membership WHERE extension_id = $4 \
-                 ON CONFLICT (dedupe_key) DO NOTHING"
-            }
-            _ => {
-                "INSERT INTO outbox (occasion, member_id, dedupe_key, payload, created_at, due_at, attempts) \
-                 SELECT 'coverage_extended', member_id, ? || CAST(id AS TEXT), ?, ?, ?, 0 \
-                 FROM membership WHERE extension_id = ? \
-                 ON CONFLICT (dedupe_key) DO NOTHING"
-            }
-        },
-        match backend {
-            sea_orm::DbBackend::Postgres => vec![
-                dedupe_prefix.into(),
-                payload.into(),
-                now.into(),
-                extension.id.into(),
-            ],
-            _ => vec![
-                dedupe_prefix.into(),
-                payload.into(),
-                now.into(),
-                now.into(),
-                extension.id.into(),
-            ],
-        },
-    ))
+    outbox::enqueue_for_memberships(
+        db,
+        Occasion::CoverageExtended,
+        MembershipSet::Extension(extension.id),
+        &format!("extension:{}:membership:", extension.pid),
+        &json!({ "new_end": new_end, "reason": reason }),
+        now,
+    )
     .await?;
 
     let mut active: coverage_extension::ActiveModel = extension.into();

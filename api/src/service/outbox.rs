@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Set, Statement};
 use serde_json::Value;
 
 use entity::outbox;
@@ -61,4 +61,59 @@ pub async fn enqueue<C: ConnectionTrait>(
         .exec_without_returning(db)
         .await?;
     Ok(result == 1)
+}
+
+/// Which memberships a set-based enqueue covers.
+#[derive(Clone, Copy, Debug)]
+pub enum MembershipSet {
+    /// Those created by an enrolment batch.
+    Batch(i64),
+    /// Those a free extension changed.
+    Extension(i64),
+}
+
+/// Queues one message per membership of `set` in a single `INSERT … SELECT` (a million rows
+/// cost one statement, not a million), each keyed `{key_prefix}{membership id}` and skipped
+/// when already queued.
+pub async fn enqueue_for_memberships<C: ConnectionTrait>(
+    db: &C,
+    occasion: Occasion,
+    set: MembershipSet,
+    key_prefix: &str,
+    payload: &Value,
+    due_at: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let column = match set {
+        MembershipSet::Batch(_) => "enrolment_batch_id",
+        MembershipSet::Extension(_) => "extension_id",
+    };
+    let id = match set {
+        MembershipSet::Batch(id) | MembershipSet::Extension(id) => id,
+    };
+    let p = match backend {
+        DbBackend::Postgres => ["$1", "$2", "$3", "$4", "$5", "$6"],
+        _ => ["?"; 6],
+    };
+    let sql = format!(
+        "INSERT INTO outbox (occasion, member_id, dedupe_key, payload, created_at, due_at, attempts) \
+         SELECT {}, member_id, {} || CAST(id AS TEXT), {}, {}, {}, 0 FROM membership WHERE {column} = {} \
+         ON CONFLICT (dedupe_key) DO NOTHING",
+        p[0], p[1], p[2], p[3], p[4], p[5]
+    );
+    let result = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                occasion.as_str().into(),
+                key_prefix.into(),
+                payload.to_string().into(),
+                Utc::now().into(),
+                due_at.into(),
+                id.into(),
+            ],
+        ))
+        .await?;
+    Ok(result.rows_affected())
 }

@@ -504,10 +504,152 @@ async fn targets_and_rates_add_up_across_the_tree(app: TestApp) {
     assert_eq!(own.as_array().unwrap().len(), 1);
 }
 
+/// A 10,000-row roster with 20 bad rows of different kinds: a precise report, nothing
+/// imported; the corrected file imports every row.
+async fn a_ten_thousand_row_roster_with_twenty_bad_rows_imports_nothing_until_corrected(
+    app: TestApp,
+) {
+    open_window(&app, "nm-inpatient-2022", false).await;
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, "呼和浩特乳业集团工会").await;
+    let good = roster::people(10_000, 7);
+    let mut bad = good.clone();
+    // Data rows start at Excel row 3 (a title row, then the header).
+    let mut expected: Vec<(u32, &str)> = Vec::new();
+    let mut spoil = |i: usize, code: &'static str, f: &dyn Fn(&mut Line)| {
+        f(&mut bad[i]);
+        expected.push((i as u32 + 3, code));
+    };
+    for i in [10, 500, 1500, 4000, 9999] {
+        spoil(i, "id_number_checksum", &|l| {
+            let last = if l.id_number.ends_with('1') { '2' } else { '1' };
+            l.id_number.replace_range(17..18, &last.to_string());
+        });
+    }
+    for i in [20, 2000, 7000] {
+        spoil(i, "name_invalid", &|l| l.name = "张3".into());
+    }
+    for i in [30, 3000, 8000] {
+        spoil(i, "phone_invalid", &|l| l.phone = "12345".into());
+    }
+    for i in [40, 4500, 8500] {
+        spoil(i, "not_insured", &|l| l.insured = "否".into());
+    }
+    for i in [50, 5000] {
+        spoil(i, "age_out_of_range", &|l| {
+            l.id_number = roster::id_number(
+                "150102",
+                NaiveDate::from_ymd_opt(1950, 3, 3).unwrap(),
+                i as u32,
+                true,
+            );
+        });
+    }
+    for i in [60, 6000] {
+        spoil(i, "status_invalid", &|l| l.status = "离职".into());
+    }
+    let dup_of = good[100].id_number.clone();
+    spoil(9000, "duplicate_in_file", &|l| l.id_number = dup_of.clone());
+    spoil(9100, "duplicate_in_file", &|l| l.id_number = dup_of.clone());
+    assert_eq!(expected.len(), 20);
+
+    let members_before = count(&app, "SELECT COUNT(*) AS n FROM member").await;
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        10_000,
+        roster::xlsx(&bad),
+    )
+    .await;
+    assert_eq!(job["status"], "failed", "{}", job["report"]);
+    assert_eq!(job["report"]["code"], "roster_invalid");
+    let problems = job["report"]["details"]["problems"].as_array().unwrap();
+    let mut got: Vec<(u32, String)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["row"].as_u64().unwrap() as u32,
+                p["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(u32, String)> = expected.iter().map(|(r, c)| (*r, c.to_string())).collect();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "exactly the 20 spoiled rows, each with its reason"
+    );
+    assert!(
+        problems
+            .iter()
+            .all(|p| !p["message_zh"].as_str().unwrap().is_empty()
+                && !p["column"].as_str().unwrap().is_empty())
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM member").await,
+        members_before,
+        "nothing imported"
+    );
+
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        10_000,
+        roster::xlsx(&good),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{}", job["report"]);
+    assert_eq!(job["processed_rows"], 10_000);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM member").await,
+        members_before + 10_000
+    );
+    let id = job["enrolment_id"].as_str().unwrap();
+    let (_, b) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(&union))
+        .await;
+    assert_eq!(b["member_count"], 10_000);
+    assert_eq!(b["fee_total"], "1000000.00");
+    let (_, b) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/transfer"),
+            Some(&union),
+            &json!({ "reference": "T", "version": b["version"] }),
+        )
+        .await;
+    let association = app.login("association").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/confirm"),
+            Some(&association),
+            &json!({ "version": b["version"] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        count(&app, &format!("SELECT COUNT(*) AS n FROM membership WHERE enrolment_batch_id = (SELECT id FROM enrolment_batch WHERE pid = '{id}')")).await,
+        10_000
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'enrolment_confirmed'"
+        )
+        .await,
+        10_000
+    );
+}
+
 on_both_backends!(
     a_roster_is_enrolled_paid_and_confirmed_with_coverage_from_the_day_after,
     a_calendar_year_scheme_covers_the_year,
     renewal_within_fifteen_days_is_continuous_and_on_the_sixteenth_is_not,
     the_association_extends_coverage_in_one_action_and_tells_each_member,
     targets_and_rates_add_up_across_the_tree,
+    a_ten_thousand_row_roster_with_twenty_bad_rows_imports_nothing_until_corrected,
 );
