@@ -26,6 +26,7 @@ use crate::settings::Mode;
         (name = "members", description = "members"),
         (name = "schemes", description = "the schemes and their published versions"),
         (name = "simulations", description = "benefit simulation (补助测算)"),
+        (name = "authorisations", description = "payment authorisations (付款授权书): the text, signing, revoking"),
     )
 )]
 pub struct ApiDoc;

@@ -2,6 +2,7 @@
 //! `/api/v1`; request and response types live beside their routes.
 
 pub mod auth;
+pub mod authorisations;
 pub mod health;
 pub mod me;
 pub mod members;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     members::configure(cfg);
     schemes::configure(cfg);
     simulations::configure(cfg);
+    authorisations::configure(cfg);
 }
 
 /// Runs `validator` rules and turns the first failure into a 422 naming the field.

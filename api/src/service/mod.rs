@@ -2,6 +2,7 @@
 //! inside transactions; entity models never leave this module tree.
 
 pub mod audit;
+pub mod authorisation;
 pub mod invitation;
 pub mod member;
 pub mod organisation;
