@@ -27,6 +27,7 @@ use crate::settings::Mode;
         (name = "schemes", description = "the schemes and their published versions"),
         (name = "simulations", description = "benefit simulation (补助测算)"),
         (name = "authorisations", description = "payment authorisations (付款授权书): the text, signing, revoking"),
+        (name = "deductions", description = "monthly bank deductions (银行代扣): batches, files, results"),
     )
 )]
 pub struct ApiDoc;

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod authorisations;
+pub mod deductions;
 pub mod health;
 pub mod me;
 pub mod members;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     schemes::configure(cfg);
     simulations::configure(cfg);
     authorisations::configure(cfg);
+    deductions::configure(cfg);
 }
 
 /// Runs `validator` rules and turns the first failure into a 422 naming the field.

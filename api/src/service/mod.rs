@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod authorisation;
+pub mod deduction;
 pub mod invitation;
 pub mod member;
 pub mod organisation;
