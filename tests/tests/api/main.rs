@@ -10,3 +10,4 @@ mod openapi;
 mod scope;
 mod simulations;
 mod storage;
+mod wujin;
