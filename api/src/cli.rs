@@ -183,6 +183,7 @@ async fn simulate(input: &str, settings: Settings) -> anyhow::Result<ExitCode> {
         db::migrate_up(&db).await?;
     }
     crate::service::scheme::ensure_seeds(&db).await?;
+    crate::service::authorisation::ensure_seed_texts(&db).await?;
     let outcome = crate::service::simulation::simulate_bytes(&db, &bytes).await?;
     let mut out = std::io::stdout().lock();
     out.write_all(outcome.body.as_bytes())?;

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod images;
 pub mod keys;
 pub mod openapi;
 pub mod roster;

@@ -29,6 +29,8 @@ use crate::settings::Mode;
         (name = "targets", description = "enrolment targets, completion and renewal rates"),
         (name = "schemes", description = "the schemes and their published versions"),
         (name = "simulations", description = "benefit simulation (补助测算)"),
+        (name = "authorisations", description = "payment authorisations (付款授权书): the text, signing, revoking"),
+        (name = "deductions", description = "monthly bank deductions (银行代扣): batches, files, results"),
     )
 )]
 pub struct ApiDoc;

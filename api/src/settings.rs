@@ -217,6 +217,9 @@ pub struct HttpSettings {
     pub json_limit_bytes: usize,
     /// Worker threads (0: one per core).
     pub workers: usize,
+    /// Whether a reverse proxy in front sets `X-Forwarded-For` (then its first entry is the
+    /// client's address); otherwise the header could be forged and the peer address is used.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpSettings {
@@ -224,6 +227,7 @@ impl Default for HttpSettings {
         Self {
             json_limit_bytes: 256 * 1024,
             workers: 0,
+            trust_forwarded_for: false,
         }
     }
 }

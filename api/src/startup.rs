@@ -67,6 +67,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     crate::service::scheme::ensure_seeds(&db)
         .await
         .context("publishing the seed schemes")?;
+    crate::service::authorisation::ensure_seed_texts(&db)
+        .await
+        .context("publishing the seed authorisation texts")?;
     let redis = match &settings.redis.url {
         Some(url) => {
             let client = redis::Client::open(url.expose_secret()).context("redis.url")?;

@@ -2,6 +2,8 @@
 //! `/api/v1`; request and response types live beside their routes.
 
 pub mod auth;
+pub mod authorisations;
+pub mod deductions;
 pub mod enrolments;
 pub mod health;
 pub mod me;
@@ -34,6 +36,8 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     memberships::configure(cfg);
     schemes::configure(cfg);
     simulations::configure(cfg);
+    authorisations::configure(cfg);
+    deductions::configure(cfg);
 }
 
 /// Runs `validator` rules and turns the first failure into a 422 naming the field.

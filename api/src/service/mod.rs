@@ -2,6 +2,8 @@
 //! inside transactions; entity models never leave this module tree.
 
 pub mod audit;
+pub mod authorisation;
+pub mod deduction;
 pub mod enrolment;
 pub mod import;
 pub mod invitation;

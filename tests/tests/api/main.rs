@@ -11,3 +11,4 @@ mod openapi;
 mod scope;
 mod simulations;
 mod storage;
+mod wujin;

@@ -1,0 +1,486 @@
+//! Payment authorisations (Wujin's individual enrolment): the versioned texts members sign, and
+//! the signed records. A record is written once and never edited; revocation only sets
+//! `revoked_at` and `effective_until` (the last day of the month it was revoked in, Beijing
+//! time), so the next month's deductions no longer use it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Asia::Shanghai;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use sha2::{Digest, Sha256};
+
+use entity::{authorisation_text, member, payment_authorisation};
+
+use super::is_unique_violation;
+use crate::crypto::{PiiKind, PiiVault};
+use crate::domain::BankCardNumber;
+use crate::engine::YearMonth;
+
+/// The texts shipped with the product, published as version 1 of their scheme on first start.
+const SEED_TEXTS: &[(&str, &str)] = &[(
+    "wj-2022",
+    include_str!("../../authorisations/wj-2022-v1.md"),
+)];
+
+/// Lowercase hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The last day of a month.
+pub fn last_day(month: YearMonth) -> NaiveDate {
+    let first = month.first_day();
+    first
+        .checked_add_days(Days::new(u64::from(month.days().saturating_sub(1))))
+        .unwrap_or(first)
+}
+
+/// The calendar day of an instant in Beijing time (the schemes' calendar).
+pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&Shanghai).date_naive()
+}
+
+/// The instant a Beijing-time day begins.
+pub fn start_of_local_day(day: NaiveDate) -> DateTime<Utc> {
+    // Asia/Shanghai has had no daylight saving since 1991, so midnight always exists once.
+    day.and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(Shanghai).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| day.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+/// One published version of an authorisation text.
+#[derive(Clone, Debug)]
+pub struct AuthorisationText {
+    pub id: i64,
+    pub scheme_code: String,
+    pub version: i32,
+    pub body: String,
+    pub sha256: String,
+    pub published_at: DateTime<Utc>,
+}
+
+impl From<authorisation_text::Model> for AuthorisationText {
+    fn from(m: authorisation_text::Model) -> Self {
+        Self {
+            id: m.id,
+            scheme_code: m.scheme_code,
+            version: m.version,
+            body: m.body,
+            sha256: m.sha256,
+            published_at: m.published_at,
+        }
+    }
+}
+
+/// The newest text of a scheme.
+pub async fn current_text<C: ConnectionTrait>(
+    db: &C,
+    scheme_code: &str,
+) -> Result<Option<AuthorisationText>, DbErr> {
+    Ok(authorisation_text::Entity::find()
+        .filter(authorisation_text::Column::SchemeCode.eq(scheme_code))
+        .order_by_desc(authorisation_text::Column::Version)
+        .one(db)
+        .await?
+        .map(Into::into))
+}
+
+/// Why a new text version was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishTextError {
+    #[error("the text is empty")]
+    Empty,
+    #[error("the text is the same as the current version")]
+    Unchanged,
+    #[error("another version was published at the same moment; try again")]
+    Concurrent,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Publishes `body` as the next version of a scheme's authorisation text. Members who signed an
+/// earlier version keep it (their record holds its id and hash); new signatures need this one.
+pub async fn publish_text<C: ConnectionTrait>(
+    db: &C,
+    scheme_code: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<AuthorisationText, PublishTextError> {
+    if body.trim().is_empty() {
+        return Err(PublishTextError::Empty);
+    }
+    let sha256 = sha256_hex(body.as_bytes());
+    let current = current_text(db, scheme_code).await?;
+    if current.as_ref().is_some_and(|c| c.sha256 == sha256) {
+        return Err(PublishTextError::Unchanged);
+    }
+    let version = current.map_or(1, |c| c.version + 1);
+    authorisation_text::ActiveModel {
+        scheme_code: Set(scheme_code.to_owned()),
+        version: Set(version),
+        body: Set(body.to_owned()),
+        sha256: Set(sha256),
+        published_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map(Into::into)
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            PublishTextError::Concurrent
+        } else {
+            PublishTextError::Db(e)
+        }
+    })
+}
+
+/// Publishes each shipped text as version 1 of its scheme unless the scheme has a text. Safe
+/// to run from several replicas at once (the unique key settles races).
+pub async fn ensure_seed_texts<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    for (scheme_code, body) in SEED_TEXTS {
+        if current_text(db, scheme_code).await?.is_some() {
+            continue;
+        }
+        match publish_text(db, scheme_code, body, Utc::now()).await {
+            Ok(_) | Err(PublishTextError::Concurrent) => {}
+            Err(PublishTextError::Db(e)) => return Err(e),
+            Err(e) => return Err(DbErr::Custom(format!("seed text {scheme_code}: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Whether an authorisation may still be used, and until when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthorisationStatus {
+    Active,
+    Revoked,
+}
+
+/// A signed payment authorisation, bank card opened (mask before showing it).
+#[derive(Clone, Debug)]
+pub struct PaymentAuthorisation {
+    pub id: i64,
+    pub pid: String,
+    pub member_id: i64,
+    pub scheme_code: String,
+    pub text_version: i32,
+    pub text_sha256: String,
+    pub bank_card: BankCardNumber,
+    pub signature_sha256: String,
+    pub signed_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub effective_until: Option<NaiveDate>,
+}
+
+impl PaymentAuthorisation {
+    /// Active until revoked.
+    pub fn status(&self) -> AuthorisationStatus {
+        if self.revoked_at.is_some() {
+            AuthorisationStatus::Revoked
+        } else {
+            AuthorisationStatus::Active
+        }
+    }
+}
+
+fn open(
+    vault: &PiiVault,
+    m: payment_authorisation::Model,
+    text: Option<&authorisation_text::Model>,
+) -> Result<PaymentAuthorisation, DbErr> {
+    let corrupt =
+        |what: &str| DbErr::Custom(format!("authorisation {}: {what} cannot be read", m.pid));
+    let text = text.ok_or_else(|| corrupt("text"))?;
+    let bank_card = vault
+        .open(PiiKind::BankCard, &m.bank_card_cipher)
+        .ok()
+        .and_then(|plain| BankCardNumber::parse(&plain).ok())
+        .ok_or_else(|| corrupt("bank card"))?;
+    Ok(PaymentAuthorisation {
+        id: m.id,
+        pid: m.pid,
+        member_id: m.member_id,
+        scheme_code: text.scheme_code.clone(),
+        text_version: text.version,
+        text_sha256: m.text_sha256,
+        bank_card,
+        signature_sha256: m.signature_sha256,
+        signed_at: m.signed_at,
+        revoked_at: m.revoked_at,
+        effective_until: m.effective_until,
+    })
+}
+
+/// Opens rows, fetching their texts in one query.
+pub(crate) async fn open_all<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    rows: Vec<payment_authorisation::Model>,
+) -> Result<Vec<PaymentAuthorisation>, DbErr> {
+    let mut text_ids: Vec<i64> = rows.iter().map(|r| r.text_id).collect();
+    text_ids.sort_unstable();
+    text_ids.dedup();
+    let texts: HashMap<i64, authorisation_text::Model> = authorisation_text::Entity::find()
+        .filter(authorisation_text::Column::Id.is_in(text_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    rows.into_iter()
+        .map(|r| {
+            let text = texts.get(&r.text_id);
+            open(vault, r, text)
+        })
+        .collect()
+}
+
+/// The objects stored for one authorisation, under keys the server chose.
+#[derive(Clone, Debug)]
+pub struct StoredObjects {
+    pub id_card_front: String,
+    pub id_card_back: String,
+    pub signature: String,
+}
+
+/// Everything a signature records.
+#[derive(Clone, Debug)]
+pub struct NewAuthorisation<'a> {
+    /// Chosen before the files were stored (their keys contain it).
+    pub pid: String,
+    pub member_id: i64,
+    pub text: &'a AuthorisationText,
+    pub bank_card: BankCardNumber,
+    pub objects: StoredObjects,
+    pub signature_sha256: String,
+    pub signed_at: DateTime<Utc>,
+    pub ip_address: String,
+    pub user_agent: String,
+}
+
+/// Why a signature was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("an active authorisation for this scheme exists")]
+    AlreadyActive,
+    #[error("the member does not exist")]
+    NoMember,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The text ids of a scheme, as a subquery.
+pub(crate) fn texts_of(scheme_code: &str) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(authorisation_text::Column::Id)
+        .from(authorisation_text::Entity)
+        .and_where(authorisation_text::Column::SchemeCode.eq(scheme_code))
+        .to_owned()
+}
+
+/// The member's active (not revoked) authorisation for a scheme, if any.
+pub async fn active_for<C: ConnectionTrait>(
+    db: &C,
+    member_id: i64,
+    scheme_code: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(payment_authorisation::Entity::find()
+        .filter(payment_authorisation::Column::MemberId.eq(member_id))
+        .filter(payment_authorisation::Column::TextId.in_subquery(texts_of(scheme_code)))
+        .filter(payment_authorisation::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .map(|m| m.pid))
+}
+
+/// Writes a signed authorisation. Run inside a transaction: the member row is locked so two
+/// signatures at once cannot both pass the one-active-authorisation check. The member's WeChat
+/// openid is taken from their row (empty for a demo sign-in, which has none).
+pub async fn sign<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    new: NewAuthorisation<'_>,
+) -> Result<PaymentAuthorisation, SignError> {
+    let member_row = member::Entity::find_by_id(new.member_id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(SignError::NoMember)?;
+    if active_for(db, new.member_id, &new.text.scheme_code)
+        .await?
+        .is_some()
+    {
+        return Err(SignError::AlreadyActive);
+    }
+    let (cipher, lookup) = vault
+        .seal(PiiKind::BankCard, new.bank_card.as_str())
+        .map_err(|e| DbErr::Custom(format!("sealing bank card: {e}")))?;
+    let row = payment_authorisation::ActiveModel {
+        pid: Set(new.pid.clone()),
+        member_id: Set(new.member_id),
+        text_id: Set(new.text.id),
+        text_sha256: Set(new.text.sha256.clone()),
+        bank_card_cipher: Set(cipher),
+        bank_card_lookup: Set(lookup),
+        id_front_key: Set(new.objects.id_card_front.clone()),
+        id_back_key: Set(new.objects.id_card_back.clone()),
+        signature_key: Set(new.objects.signature.clone()),
+        signature_sha256: Set(new.signature_sha256.clone()),
+        consent: Set(true),
+        signed_at: Set(new.signed_at),
+        openid: Set(member_row.wechat_openid.unwrap_or_default()),
+        ip_address: Set(new.ip_address.clone()),
+        user_agent: Set(new.user_agent.clone()),
+        revoked_at: Set(None),
+        effective_until: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(PaymentAuthorisation {
+        id: row.id,
+        pid: row.pid,
+        member_id: row.member_id,
+        scheme_code: new.text.scheme_code.clone(),
+        text_version: new.text.version,
+        text_sha256: row.text_sha256,
+        bank_card: new.bank_card,
+        signature_sha256: row.signature_sha256,
+        signed_at: row.signed_at,
+        revoked_at: None,
+        effective_until: None,
+    })
+}
+
+fn member_id_of(member_pid: &str) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(member::Column::Id)
+        .from(member::Entity)
+        .and_where(member::Column::Pid.eq(member_pid))
+        .to_owned()
+}
+
+/// A member's own authorisations, newest first.
+pub async fn list_for_member<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    member_pid: &str,
+) -> Result<Vec<PaymentAuthorisation>, DbErr> {
+    let rows = payment_authorisation::Entity::find()
+        .filter(payment_authorisation::Column::MemberId.in_subquery(member_id_of(member_pid)))
+        .order_by_desc(payment_authorisation::Column::SignedAt)
+        .order_by_desc(payment_authorisation::Column::Id)
+        .all(db)
+        .await?;
+    open_all(db, vault, rows).await
+}
+
+/// One of a member's own authorisations (`None` when it is not theirs or does not exist).
+pub async fn get_for_member<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    member_pid: &str,
+    pid: &str,
+) -> Result<Option<PaymentAuthorisation>, DbErr> {
+    let rows = payment_authorisation::Entity::find()
+        .filter(payment_authorisation::Column::MemberId.in_subquery(member_id_of(member_pid)))
+        .filter(payment_authorisation::Column::Pid.eq(pid))
+        .all(db)
+        .await?;
+    Ok(open_all(db, vault, rows).await?.into_iter().next())
+}
+
+/// Why a revocation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("no such authorisation")]
+    NotFound,
+    #[error("already revoked")]
+    AlreadyRevoked,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Revokes one of the member's own authorisations at `now`: it stays usable until the last day
+/// of that month (Beijing time), so it takes effect on the first day of the next month.
+pub async fn revoke<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    member_pid: &str,
+    pid: &str,
+    now: DateTime<Utc>,
+) -> Result<PaymentAuthorisation, RevokeError> {
+    let found = get_for_member(db, vault, member_pid, pid)
+        .await?
+        .ok_or(RevokeError::NotFound)?;
+    let until = last_day(YearMonth::from(local_date(now)));
+    // The conditional update is the claim: only one revocation turns revoked_at from NULL.
+    let updated = payment_authorisation::Entity::update_many()
+        .col_expr(payment_authorisation::Column::RevokedAt, Expr::value(now))
+        .col_expr(
+            payment_authorisation::Column::EffectiveUntil,
+            Expr::value(until),
+        )
+        .filter(payment_authorisation::Column::Id.eq(found.id))
+        .filter(payment_authorisation::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(RevokeError::AlreadyRevoked);
+    }
+    Ok(PaymentAuthorisation {
+        revoked_at: Some(now),
+        effective_until: Some(until),
+        ..found
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ym(s: &str) -> YearMonth {
+        YearMonth::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_last_day_of_a_month_knows_leap_years() {
+        assert_eq!(last_day(ym("2024-02")).to_string(), "2024-02-29");
+        assert_eq!(last_day(ym("2023-02")).to_string(), "2023-02-28");
+        assert_eq!(last_day(ym("2021-12")).to_string(), "2021-12-31");
+        assert_eq!(last_day(ym("2021-11")).to_string(), "2021-11-30");
+    }
+
+    #[test]
+    fn beijing_time_decides_the_day() {
+        // 2021-11-30 16:30 UTC is already 1 December in Beijing.
+        let at = "2021-11-30T16:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(local_date(at).to_string(), "2021-12-01");
+        let midnight = start_of_local_day(NaiveDate::from_ymd_opt(2021, 12, 1).unwrap());
+        assert_eq!(midnight.to_rfc3339(), "2021-11-30T16:00:00+00:00");
+    }
+
+    #[test]
+    fn the_shipped_text_names_the_four_parties_and_the_amount() {
+        let (_, body) = SEED_TEXTS[0];
+        for needle in [
+            "参互职工",
+            "武进区职工医疗互助保障服务中心",
+            "代收银行",
+            "见证方",
+            "30 元",
+            "次月 1 日",
+        ] {
+            assert!(body.contains(needle), "{needle}");
+        }
+        assert_eq!(sha256_hex(b"abc").len(), 64);
+    }
+}

@@ -1,0 +1,906 @@
+//! Wujin's individual enrolment: a member signs the payment authorisation on the phone, the
+//! association deducts the fee through the bank, each success enrols and each failure tells
+//! why, and a revocation stops deductions from the next month.
+
+use std::io::Cursor;
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Utc};
+use huzhu::domain::IdNumber;
+use huzhu::engine::YearMonth;
+use huzhu::service::{authorisation, deduction};
+use huzhu_tests::harness::TestApp;
+use huzhu_tests::on_both_backends;
+use image::{ImageBuffer, ImageFormat, Rgb, Rgba};
+use reqwest::multipart::{Form, Part};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement, TransactionTrait,
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const UNIT: &str = "赛罕区教育局工会";
+const SCHEME: &str = "wj-2022";
+const PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) MicroMessenger/8.0.50";
+
+// ---- pictures, made here so they are real --------------------------------------------------
+
+fn signature_png() -> Vec<u8> {
+    let mut img = ImageBuffer::from_pixel(320, 120, Rgba([255u8, 255, 255, 0]));
+    for x in 20..300 {
+        let y = 60 + ((x as f32 / 25.0).sin() * 30.0) as u32;
+        img.put_pixel(x, y, Rgba([0, 0, 0, 255]));
+        img.put_pixel(x, y + 1, Rgba([0, 0, 0, 255]));
+    }
+    encode(&image::DynamicImage::ImageRgba8(img), ImageFormat::Png)
+}
+
+fn blank_png() -> Vec<u8> {
+    let img = ImageBuffer::from_pixel(320, 120, Rgba([255u8, 255, 255, 255]));
+    encode(&image::DynamicImage::ImageRgba8(img), ImageFormat::Png)
+}
+
+fn id_card_jpeg() -> Vec<u8> {
+    let img = ImageBuffer::from_fn(428, 270, |x, y| {
+        Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    encode(&image::DynamicImage::ImageRgb8(img), ImageFormat::Jpeg)
+}
+
+fn encode(img: &image::DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).expect("encode");
+    out.into_inner()
+}
+
+fn pdf_bytes() -> Vec<u8> {
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".to_vec()
+}
+
+// ---- people ------------------------------------------------------------------------------
+
+/// A valid ID number of 武进区 (320412), unlike the demo's.
+fn id_number(seq: u32) -> String {
+    let body = format!("3204121985030{}{seq:03}", 1 + seq % 9);
+    "0123456789X"
+        .chars()
+        .map(|c| format!("{body}{c}"))
+        .find(|candidate| IdNumber::parse(candidate).is_ok())
+        .expect("an ID number")
+}
+
+/// A 19-digit card number passing the Luhn check.
+fn bank_card(seq: u32) -> String {
+    let body = format!("621700{seq:012}");
+    (0..10)
+        .map(|d| format!("{body}{d}"))
+        .find(|candidate| {
+            let sum: u32 = candidate
+                .chars()
+                .rev()
+                .enumerate()
+                .map(|(i, c)| {
+                    let d = c.to_digit(10).unwrap_or(0);
+                    if i % 2 == 1 {
+                        if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+                    } else {
+                        d
+                    }
+                })
+                .sum();
+            sum.is_multiple_of(10)
+        })
+        .expect("a card number")
+}
+
+struct Person {
+    pid: String,
+    name: String,
+    id_number: String,
+    card: String,
+}
+
+async fn unit_id(app: &TestApp) -> String {
+    let admin = app.login("admin").await;
+    let (_, page) = app
+        .get(
+            "/api/v1/organisations?kind=unit_union&limit=100",
+            Some(&admin),
+        )
+        .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == UNIT)
+        .expect("unit")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A new worker of the unit (not enrolled in anything yet), added by the union's clerk.
+async fn new_member(app: &TestApp, seq: u32, name: &str) -> Person {
+    let clerk = app.login("union-education").await;
+    let unit = unit_id(app).await;
+    let id_number = id_number(seq);
+    let (status, created) = app
+        .post(
+            "/api/v1/members",
+            Some(&clerk),
+            &json!({ "organisation_id": unit, "name": name, "id_number": id_number }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    Person {
+        pid: created["id"].as_str().unwrap().to_owned(),
+        name: name.to_owned(),
+        id_number,
+        card: bank_card(seq),
+    }
+}
+
+/// A demo member of the unit, already enrolled in wj-2022 for 2022.
+async fn enrolled_demo_member(app: &TestApp) -> String {
+    let admin = app.login("admin").await;
+    let unit = unit_id(app).await;
+    let (_, page) = app
+        .get(
+            &format!("/api/v1/members?organisation={unit}"),
+            Some(&admin),
+        )
+        .await;
+    page["items"][0]["id"].as_str().unwrap().to_owned()
+}
+
+// ---- signing -----------------------------------------------------------------------------
+
+struct Text {
+    version: i64,
+    sha256: String,
+}
+
+async fn current_text(app: &TestApp) -> Text {
+    let (status, text) = app
+        .get(&format!("/api/v1/authorisation-texts/{SCHEME}"), None)
+        .await;
+    assert_eq!(status, 200, "{text}");
+    Text {
+        version: text["version"].as_i64().unwrap(),
+        sha256: text["sha256"].as_str().unwrap().to_owned(),
+    }
+}
+
+struct Signing {
+    fields: Vec<(&'static str, String)>,
+    files: Vec<(&'static str, &'static str, Vec<u8>)>,
+}
+
+impl Signing {
+    fn valid(text: &Text, card: &str) -> Signing {
+        Signing {
+            fields: vec![
+                ("scheme_code", SCHEME.to_owned()),
+                ("text_version", text.version.to_string()),
+                ("text_sha256", text.sha256.clone()),
+                ("consent", "true".to_owned()),
+                ("bank_card", card.to_owned()),
+            ],
+            files: vec![
+                ("id_card_front", "front.jpg", id_card_jpeg()),
+                ("id_card_back", "back.jpg", id_card_jpeg()),
+                ("signature", "signature.png", signature_png()),
+            ],
+        }
+    }
+
+    fn set(mut self, name: &'static str, value: &str) -> Signing {
+        self.fields.retain(|(n, _)| *n != name);
+        self.fields.push((name, value.to_owned()));
+        self
+    }
+
+    fn without(mut self, name: &str) -> Signing {
+        self.fields.retain(|(n, _)| *n != name);
+        self.files.retain(|(n, _, _)| *n != name);
+        self
+    }
+
+    fn file(mut self, name: &'static str, filename: &'static str, bytes: Vec<u8>) -> Signing {
+        self.files.retain(|(n, _, _)| *n != name);
+        self.files.push((name, filename, bytes));
+        self
+    }
+
+    fn form(self) -> Form {
+        let mut form = Form::new();
+        for (name, value) in self.fields {
+            form = form.text(name, value);
+        }
+        for (name, filename, bytes) in self.files {
+            // The client's content type says PNG whatever the bytes are: the server must not care.
+            let part = Part::bytes(bytes)
+                .file_name(filename)
+                .mime_str("image/png")
+                .unwrap();
+            form = form.part(name, part);
+        }
+        form
+    }
+}
+
+async fn sign(app: &TestApp, token: &str, signing: Signing) -> (u16, Value) {
+    sign_with(app, token, signing, &[]).await
+}
+
+async fn sign_with(
+    app: &TestApp,
+    token: &str,
+    signing: Signing,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut req = app
+        .client
+        .post(app.url("/api/v1/me/authorisations"))
+        .bearer_auth(token)
+        .header("user-agent", PHONE_UA)
+        .multipart(signing.form());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Signs as `person` (demo sign-in) and returns the authorisation.
+async fn signed(app: &TestApp, person: &Person) -> Value {
+    let token = app.login(&person.pid).await;
+    let text = current_text(app).await;
+    let (status, body) = sign(app, &token, Signing::valid(&text, &person.card)).await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+// ---- looking inside ----------------------------------------------------------------------
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    let backend = app.state.db.get_database_backend();
+    let row = app
+        .state
+        .db
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+async fn stored_objects(app: &TestApp) -> Vec<String> {
+    let mut keys: Vec<String> = app
+        .state
+        .storage
+        .list_with("authorisations/")
+        .recursive(true)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| !e.path().ends_with('/'))
+        .map(|e| e.path().to_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+async fn member_row(app: &TestApp, pid: &str) -> entity::member::Model {
+    entity::member::Entity::find()
+        .filter(entity::member::Column::Pid.eq(pid))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("member")
+}
+
+async fn outbox_of(app: &TestApp, pid: &str) -> Vec<entity::outbox::Model> {
+    let m = member_row(app, pid).await;
+    entity::outbox::Entity::find()
+        .filter(entity::outbox::Column::MemberId.eq(m.id))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+}
+
+fn beijing(at: &str) -> DateTime<FixedOffset> {
+    at.parse::<DateTime<Utc>>()
+        .unwrap()
+        .with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap())
+}
+
+fn next_month(m: YearMonth) -> YearMonth {
+    let first = m.first_day();
+    YearMonth::from(first + chrono::Days::new(u64::from(m.days())))
+}
+
+/// An instant on a day of a month, Beijing time.
+fn on(m: YearMonth, day: u32) -> DateTime<Utc> {
+    let d = m.first_day();
+    FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(d.year(), d.month(), day, 10, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+async fn download(app: &TestApp, token: &str, batch: &str) -> (u16, String, Vec<Vec<String>>) {
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/deductions/{batch}/file")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = res.bytes().await.unwrap();
+    if status != 200 {
+        return (status, content_type, Vec::new());
+    }
+    assert!(bytes.starts_with("\u{feff}".as_bytes()), "a BOM for Excel");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let rows = text
+        .lines()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
+    (status, content_type, rows)
+}
+
+async fn post_result(app: &TestApp, token: &str, batch: &str, csv: &str) -> (u16, Value) {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/deductions/{batch}/result")))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+// ---- the tests ---------------------------------------------------------------------------
+
+async fn the_authorisation_text_is_published_with_its_hash(app: TestApp) {
+    let (status, text) = app
+        .get(&format!("/api/v1/authorisation-texts/{SCHEME}"), None)
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(text["version"], 1);
+    let body = text["body"].as_str().unwrap();
+    assert_eq!(
+        text["sha256"].as_str().unwrap(),
+        hex::encode(Sha256::digest(body.as_bytes()))
+    );
+    for party in [
+        "参互职工",
+        "武进区职工医疗互助保障服务中心",
+        "代收银行",
+        "见证方",
+    ] {
+        assert!(body.contains(party), "{party}");
+    }
+    assert!(body.contains("30 元"));
+    let (status, err) = app
+        .get("/api/v1/authorisation-texts/nm-inpatient-2025", None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(err["error"]["code"], "not_found");
+}
+
+async fn a_signature_is_refused_until_every_part_is_right_and_then_kept_unaltered(app: TestApp) {
+    let person = new_member(&app, 1, "周晓东").await;
+    // Signed in through WeChat, so the record keeps the openid.
+    let code = app.wechat.login_code("openid-wujin-zhou");
+    let (status, login) = app
+        .post(
+            "/api/v1/auth/wechat",
+            None,
+            &json!({ "code": code, "name": person.name, "id_number": person.id_number }),
+        )
+        .await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["token"].as_str().unwrap().to_owned();
+    let text = current_text(&app).await;
+    let valid = || Signing::valid(&text, &person.card);
+
+    let refused: Vec<(Signing, u16, &str)> = vec![
+        (
+            valid().set("text_sha256", &"0".repeat(64)),
+            409,
+            "text_changed",
+        ),
+        (valid().set("text_version", "0"), 409, "text_changed"),
+        (valid().without("consent"), 422, "field_missing"),
+        (valid().set("consent", "false"), 422, "consent_required"),
+        (
+            valid().set("bank_card", "6217000000000000001"),
+            422,
+            "bank_card_checksum",
+        ),
+        (
+            valid().file("id_card_front", "front.png", pdf_bytes()),
+            422,
+            "file_type_not_allowed",
+        ),
+        (
+            valid().file("signature", "signature.png", id_card_jpeg()),
+            422,
+            "file_type_not_allowed",
+        ),
+        (
+            valid().file("signature", "signature.png", blank_png()),
+            422,
+            "signature_blank",
+        ),
+        (valid().without("id_card_back"), 422, "field_missing"),
+    ];
+    for (signing, status, code) in refused {
+        let (got, err) = sign(&app, &token, signing).await;
+        assert_eq!(
+            (got, err["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{err}"
+        );
+        if code == "text_changed" {
+            assert_eq!(
+                err["error"]["details"]["current_sha256"],
+                text.sha256.as_str()
+            );
+        }
+        if code == "file_type_not_allowed" {
+            let message = err["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("只接受") && message.contains("only"),
+                "{message}"
+            );
+        }
+    }
+    // Nothing was stored or recorded by any refused attempt.
+    assert!(stored_objects(&app).await.is_empty());
+    assert_eq!(count(&app, "payment_authorisation").await, 0);
+
+    // Staff do not sign.
+    let staff = app.login("association").await;
+    let (status, _) = sign(&app, &staff, valid()).await;
+    assert_eq!(status, 403);
+
+    // A forged X-Forwarded-For is ignored unless the proxy is trusted.
+    let (status, body) =
+        sign_with(&app, &token, valid(), &[("x-forwarded-for", "203.0.113.9")]).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["scheme_code"], SCHEME);
+    assert_eq!(body["text_sha256"], text.sha256.as_str());
+    assert_eq!(body["effective_until"], Value::Null);
+    let masked = body["bank_card"].as_str().unwrap();
+    assert!(masked.contains('*') && !masked.contains(&person.card[6..15]));
+
+    let row = entity::payment_authorisation::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("the record");
+    assert_eq!(row.openid, "openid-wujin-zhou");
+    assert_eq!(row.ip_address, "127.0.0.1");
+    assert_eq!(row.user_agent, PHONE_UA);
+    assert!(row.consent);
+    assert_eq!(row.text_sha256, text.sha256);
+    assert!(!row.bank_card_cipher.contains(&person.card));
+    assert_eq!(
+        row.signature_sha256,
+        hex::encode(Sha256::digest(signature_png()))
+    );
+    let objects = stored_objects(&app).await;
+    assert_eq!(objects.len(), 3, "{objects:?}");
+    let signature = app.state.storage.read(&row.signature_key).await.unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(signature.to_vec())),
+        row.signature_sha256
+    );
+    assert!(
+        row.signature_key
+            .starts_with(&format!("authorisations/{}/", row.pid))
+    );
+
+    // One active authorisation per member and scheme.
+    let (status, err) = sign(&app, &token, valid()).await;
+    assert_eq!(status, 409);
+    assert_eq!(err["error"]["code"], "authorisation_active");
+    assert_eq!(stored_objects(&app).await.len(), 3);
+
+    let (status, mine) = app.get("/api/v1/me/authorisations", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["id"], body["id"]);
+    assert_eq!(mine[0]["bank_card"], masked);
+    // Another member sees none of it, and staff have no "my authorisations".
+    let other = app.login(&enrolled_demo_member(&app).await).await;
+    let (_, theirs) = app.get("/api/v1/me/authorisations", Some(&other)).await;
+    assert_eq!(theirs, json!([]));
+    assert_eq!(
+        app.get("/api/v1/me/authorisations", Some(&staff)).await.0,
+        403
+    );
+}
+
+async fn the_association_deducts_and_each_result_enrols_or_tells_why(app: TestApp) {
+    let zhou = new_member(&app, 2, "周晓东").await;
+    let wu = new_member(&app, 3, "吴丽娜").await;
+    let signed_zhou = signed(&app, &zhou).await;
+    signed(&app, &wu).await;
+    // A demo member already enrolled for 2022 signs too: nothing to deduct from them.
+    let demo = enrolled_demo_member(&app).await;
+    let demo_token = app.login(&demo).await;
+    let text = current_text(&app).await;
+    let (status, _) = sign(&app, &demo_token, Signing::valid(&text, &bank_card(99))).await;
+    assert_eq!(status, 201);
+
+    let month = YearMonth::from(beijing(signed_zhou["signed_at"].as_str().unwrap()).date_naive());
+    let association = app.login("association").await;
+    let clerk = app.login("union-education").await;
+    let request = json!({ "scheme_code": SCHEME, "month": month.to_string() });
+    assert_eq!(
+        app.post("/api/v1/deductions", Some(&clerk), &request)
+            .await
+            .0,
+        403
+    );
+    let (status, err) = app
+        .post(
+            "/api/v1/deductions",
+            Some(&association),
+            &json!({ "scheme_code": SCHEME, "month": "2021-13" }),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("month_invalid"))
+    );
+    let (status, err) = app
+        .post(
+            "/api/v1/deductions",
+            Some(&association),
+            &json!({ "scheme_code": "nm-inpatient-2025", "month": month.to_string() }),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("not_individual_scheme"))
+    );
+
+    let (status, batch) = app
+        .post("/api/v1/deductions", Some(&association), &request)
+        .await;
+    assert_eq!(status, 201, "{batch}");
+    assert_eq!(batch["item_count"], 2);
+    assert_eq!(batch["total"], "60.00");
+    assert_eq!(batch["status"], "exported");
+    let (status, err) = app
+        .post("/api/v1/deductions", Some(&association), &request)
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("batch_exists"))
+    );
+    let batch_id = batch["id"].as_str().unwrap();
+
+    // The bank's file: full numbers, a control total.
+    assert_eq!(download(&app, &clerk, batch_id).await.0, 403);
+    let (status, content_type, rows) = download(&app, &association, batch_id).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/csv"), "{content_type}");
+    assert_eq!(
+        rows[0],
+        ["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"]
+    );
+    let details = &rows[1..rows.len() - 1];
+    assert_eq!(details.len(), 2);
+    let line_of = |p: &Person| {
+        details
+            .iter()
+            .find(|r| r[2] == p.name && r[3] == p.id_number)
+            .unwrap_or_else(|| panic!("{} in {rows:?}", p.name))
+            .clone()
+    };
+    let (zhou_line, wu_line) = (line_of(&zhou), line_of(&wu));
+    assert_eq!(zhou_line[4], zhou.card);
+    assert_eq!(zhou_line[5], "30.00");
+    assert_eq!(wu_line[4], wu.card);
+    let total: i64 = details
+        .iter()
+        .map(|r| (r[5].parse::<f64>().unwrap() * 100.0).round() as i64)
+        .sum();
+    let control = rows.last().unwrap();
+    assert_eq!(control[0], "合计");
+    assert_eq!(control[1], details.len().to_string());
+    assert_eq!(control[2], format!("{}.{:02}", total / 100, total % 100));
+    assert_eq!(control[2], "60.00");
+
+    // Bad result files are refused line by line and change nothing.
+    let (zhou_serial, wu_serial) = (zhou_line[1].clone(), wu_line[1].clone());
+    let before = (count(&app, "membership").await, count(&app, "outbox").await);
+    let bad_files = [
+        (
+            format!(
+                "流水号,结果,失败原因\n{zhou_serial},成功,\n202101FFFFFF000009,失败,余额不足\n合计,2\n"
+            ),
+            vec!["unknown_serial", "serial_without_result"],
+        ),
+        (
+            format!("{zhou_serial},成功,\n{wu_serial},失败,余额不足\n合计,3\n"),
+            vec!["count_mismatch"],
+        ),
+        (
+            format!("{zhou_serial},成功,\n{zhou_serial},成功,\n{wu_serial},失败,\n合计,3\n"),
+            vec!["reason_missing"],
+        ),
+        (
+            format!("{zhou_serial},成功,\n{wu_serial},失败,余额不足\n"),
+            vec!["total_missing"],
+        ),
+    ];
+    for (file, codes) in bad_files {
+        let (status, err) = post_result(&app, &association, batch_id, &file).await;
+        assert_eq!(status, 422, "{err}");
+        assert_eq!(err["error"]["code"], "result_file_invalid");
+        let got: Vec<&str> = err["error"]["details"]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, codes, "{file}");
+    }
+    let (status, err) = post_result(
+        &app,
+        &association,
+        batch_id,
+        &format!("{zhou_serial},成功,\n{zhou_serial},成功,\n{wu_serial},失败,余额不足\n合计,3\n"),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let problem = &err["error"]["details"]["problems"][0];
+    assert_eq!(problem["code"], "duplicate_serial");
+    assert_eq!(problem["line"], 2);
+    assert_eq!(problem["serial"], zhou_serial.as_str());
+    assert_eq!(
+        (count(&app, "membership").await, count(&app, "outbox").await),
+        before
+    );
+    let (_, still) = app
+        .get(
+            &format!("/api/v1/deductions/{batch_id}"),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(still["status"], "exported");
+
+    // One success, one failure.
+    let result = format!(
+        "\u{feff}流水号,结果,失败原因\r\n{zhou_serial},成功,\r\n{wu_serial},失败,账户余额不足\r\n合计,2\r\n"
+    );
+    let (status, imported) = post_result(&app, &association, batch_id, &result).await;
+    assert_eq!(status, 200, "{imported}");
+    assert_eq!(imported["succeeded"], 1);
+    assert_eq!(imported["failed"], 1);
+    assert_eq!(imported["batch"]["status"], "result_imported");
+
+    let zhou_row = member_row(&app, &zhou.pid).await;
+    let memberships = entity::membership::Entity::find()
+        .filter(entity::membership::Column::MemberId.eq(zhou_row.id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(memberships.len(), 1);
+    let m = &memberships[0];
+    assert_eq!(m.scheme_code, SCHEME);
+    assert_eq!(
+        m.coverage_start,
+        NaiveDate::from_ymd_opt(2022, 1, 1).unwrap()
+    );
+    assert_eq!(
+        m.coverage_end,
+        NaiveDate::from_ymd_opt(2022, 12, 31).unwrap()
+    );
+    assert_eq!(
+        (m.fee_fen, m.source.as_str(), m.status.as_str()),
+        (3000, "individual", "active")
+    );
+    assert_eq!(m.consecutive_periods, 1);
+    assert_eq!(m.organisation_id, zhou_row.organisation_id);
+    let wu_row = member_row(&app, &wu.pid).await;
+    assert_eq!(
+        entity::membership::Entity::find()
+            .filter(entity::membership::Column::MemberId.eq(wu_row.id))
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let told_zhou = outbox_of(&app, &zhou.pid).await;
+    assert_eq!(told_zhou.len(), 1);
+    assert_eq!(told_zhou[0].occasion, "enrolment_confirmed");
+    assert!(told_zhou[0].dedupe_key.starts_with("deduction:"));
+    let payload: Value = serde_json::from_str(&told_zhou[0].payload).unwrap();
+    assert_eq!(payload["coverage_start"], "2022-01-01");
+    assert_eq!(payload["membership_id"], m.pid.as_str());
+    let told_wu = outbox_of(&app, &wu.pid).await;
+    assert_eq!(told_wu.len(), 1);
+    assert_eq!(told_wu[0].occasion, "deduction_failed");
+    let payload: Value = serde_json::from_str(&told_wu[0].payload).unwrap();
+    assert_eq!(payload["reason"], "账户余额不足");
+    assert_eq!(payload["amount"], "30.00");
+    let item = entity::deduction_item::Entity::find()
+        .filter(entity::deduction_item::Column::MemberId.eq(wu_row.id))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.status, "failed");
+    assert_eq!(item.failure_reason.as_deref(), Some("账户余额不足"));
+
+    // Importing twice is a conflict and changes nothing.
+    let outbox_after = count(&app, "outbox").await;
+    let (status, err) = post_result(&app, &association, batch_id, &result).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("result_already_imported"))
+    );
+    assert_eq!(count(&app, "outbox").await, outbox_after);
+    assert_eq!(count(&app, "membership").await, before.0 + 1);
+}
+
+async fn a_revocation_stops_deductions_from_the_next_month(app: TestApp) {
+    let zheng = new_member(&app, 4, "郑文博").await;
+    let wang = new_member(&app, 5, "王海燕").await;
+    let signed_zheng = signed(&app, &zheng).await;
+    let signed_wang = signed(&app, &wang).await;
+    let zheng_token = app.login(&zheng.pid).await;
+    let wang_token = app.login(&wang.pid).await;
+    let db = &app.state.db;
+    let pii = &app.state.pii;
+
+    // Nobody revokes another member's authorisation: it is simply not there.
+    let wang_auth = signed_wang["id"].as_str().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/me/authorisations/{wang_auth}/revoke"),
+            Some(&zheng_token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Dates under the test's control: month M is the month after signing. 郑 revokes on
+    // the 15th of M; 王 keeps the authorisation.
+    let m = next_month(YearMonth::from(
+        beijing(signed_zheng["signed_at"].as_str().unwrap()).date_naive(),
+    ));
+    let m1 = next_month(m);
+    let revoked = authorisation::revoke(
+        db,
+        pii,
+        &zheng.pid,
+        signed_zheng["id"].as_str().unwrap(),
+        on(m, 15),
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.effective_until, Some(authorisation::last_day(m)));
+
+    // Month M still deducts 郑 (and 王).
+    let txn = db.begin().await.unwrap();
+    let batch_m = deduction::create_batch(&txn, SCHEME, m, "test", on(m, 20))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    let lines = deduction::file_lines(db, pii, &batch_m).await.unwrap();
+    let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["郑文博", "王海燕"]);
+    // Both fail (so neither is enrolled): only the revocation can keep 郑 out of M+1.
+    let result = format!(
+        "{},失败,余额不足\n{},失败,余额不足\n合计,2\n",
+        lines[0].serial, lines[1].serial
+    );
+    let txn = db.begin().await.unwrap();
+    deduction::import_result(&txn, &batch_m.pid, result.as_bytes(), on(m, 25))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+
+    // A month that has not begun has no batch yet.
+    let txn = db.begin().await.unwrap();
+    assert!(matches!(
+        deduction::create_batch(&txn, SCHEME, m1, "test", on(m, 28)).await,
+        Err(deduction::BatchError::MonthNotStarted)
+    ));
+    // Month M+1 deducts 王 only.
+    let batch_m1 = deduction::create_batch(&txn, SCHEME, m1, "test", on(m1, 3))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    let lines = deduction::file_lines(db, pii, &batch_m1).await.unwrap();
+    let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["王海燕"]);
+    assert_eq!(batch_m1.item_count, 1);
+
+    // 郑 sees the revocation.
+    let (_, mine) = app
+        .get("/api/v1/me/authorisations", Some(&zheng_token))
+        .await;
+    assert_eq!(mine[0]["status"], "revoked");
+    assert_eq!(
+        mine[0]["effective_until"],
+        authorisation::last_day(m).to_string()
+    );
+
+    // Through the API, with the real clock: effective until the end of this month in Beijing.
+    let path = format!("/api/v1/me/authorisations/{wang_auth}/revoke");
+    let (status, body) = app.post(&path, Some(&wang_token), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "revoked");
+    let revoked_month = YearMonth::from(beijing(body["revoked_at"].as_str().unwrap()).date_naive());
+    assert_eq!(
+        body["effective_until"],
+        authorisation::last_day(revoked_month).to_string()
+    );
+    let (status, err) = app.post(&path, Some(&wang_token), &json!({})).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("already_revoked"))
+    );
+    // Revoked, so 王 may sign again (a new card, say).
+    let text = current_text(&app).await;
+    let (status, body) = sign(&app, &wang_token, Signing::valid(&text, &bank_card(55))).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn two_signatures_at_once_leave_one_record_and_no_stray_files(app: TestApp) {
+    let person = new_member(&app, 6, "孙慧敏").await;
+    let token = app.login(&person.pid).await;
+    let text = current_text(&app).await;
+    let (first, second) = tokio::join!(
+        sign(&app, &token, Signing::valid(&text, &person.card)),
+        sign(&app, &token, Signing::valid(&text, &person.card)),
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses[0], 201, "{first:?} {second:?}");
+    // The loser either saw the winner (409) or, on SQLite, lost the write lock: never a record.
+    assert!(matches!(statuses[1], 409 | 500), "{first:?} {second:?}");
+    assert_eq!(count(&app, "payment_authorisation").await, 1);
+    let row = entity::payment_authorisation::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let objects = stored_objects(&app).await;
+    assert_eq!(objects.len(), 3, "{objects:?}");
+    assert!(objects.iter().all(|k| k.contains(&row.pid)), "{objects:?}");
+}
+
+on_both_backends!(
+    two_signatures_at_once_leave_one_record_and_no_stray_files,
+    the_authorisation_text_is_published_with_its_hash,
+    a_signature_is_refused_until_every_part_is_right_and_then_kept_unaltered,
+    the_association_deducts_and_each_result_enrols_or_tells_why,
+    a_revocation_stops_deductions_from_the_next_month,
+);
