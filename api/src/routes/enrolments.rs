@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(import_job)
         .service(list)
         .service(get_one)
+        .service(comparison)
         .service(record_transfer)
         .service(confirm);
 }
@@ -506,4 +507,52 @@ pub async fn confirm(
         .ok_or(ApiError::NotFound)?;
     txn.commit().await?;
     Ok(web::Json(updated.into()))
+}
+
+/// A person in a comparison.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonRef {
+    pub member_id: String,
+    pub name: String,
+}
+
+/// The roster against the unit's previous confirmed roster of the same scheme.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComparisonResponse {
+    /// The previous enrolment, when there is one.
+    pub previous_enrolment_id: Option<String>,
+    pub carried_over: Vec<PersonRef>,
+    pub left: Vec<PersonRef>,
+    pub new: Vec<PersonRef>,
+}
+
+/// Who was carried over from the unit's last roster, who left, who is new (staff).
+#[utoipa::path(
+    tag = "enrolments",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = ComparisonResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/enrolments/{id}/comparison")]
+pub async fn comparison(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<ComparisonResponse>, ApiError> {
+    principal.require_staff()?;
+    let batch = enrolment::get_within(&state.db, &principal.scope, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let c = enrolment::compare_with_previous(&state.db, &batch).await?;
+    let people = |v: Vec<(String, String)>| {
+        v.into_iter()
+            .map(|(member_id, name)| PersonRef { member_id, name })
+            .collect()
+    };
+    Ok(web::Json(ComparisonResponse {
+        previous_enrolment_id: c.previous_pid,
+        carried_over: people(c.carried_over),
+        left: people(c.left),
+        new: people(c.new),
+    }))
 }

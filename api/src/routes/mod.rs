@@ -5,6 +5,7 @@ pub mod auth;
 pub mod authorisations;
 pub mod deductions;
 pub mod enrolments;
+pub mod exports;
 pub mod health;
 pub mod me;
 pub mod members;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     targets::configure(cfg);
     members::configure(cfg);
     enrolments::configure(cfg);
+    exports::configure(cfg);
     memberships::configure(cfg);
     schemes::configure(cfg);
     simulations::configure(cfg);

@@ -658,3 +658,72 @@ mod tests {
         assert_eq!(scheme_family("a-20x5"), "a-20x5");
     }
 }
+
+/// A roster compared with the unit's previous confirmed one for the same scheme family.
+#[derive(Clone, Debug, Default)]
+pub struct Comparison {
+    pub previous_pid: Option<String>,
+    /// (member public id, name), by name.
+    pub carried_over: Vec<(String, String)>,
+    pub left: Vec<(String, String)>,
+    pub new: Vec<(String, String)>,
+}
+
+/// What changed since the unit's last confirmed roster of the same scheme family: who was
+/// carried over, who left, who is new (what a union checks at renewal).
+pub async fn compare_with_previous<C: ConnectionTrait>(
+    db: &C,
+    batch: &Batch,
+) -> Result<Comparison, DbErr> {
+    let this = enrolment_batch::Entity::find_by_id(batch.id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::Custom("batch vanished".into()))?;
+    let family = scheme_family(&this.scheme_code).to_owned();
+    let previous = enrolment_batch::Entity::find()
+        .filter(enrolment_batch::Column::OrganisationId.eq(this.organisation_id))
+        .filter(enrolment_batch::Column::Status.eq(BatchStatus::Confirmed.as_str()))
+        .filter(enrolment_batch::Column::Id.lt(this.id))
+        .order_by_desc(enrolment_batch::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .find(|b| scheme_family(&b.scheme_code) == family);
+    let members_of = |batch_id: i64| async move {
+        enrolment_entry::Entity::find()
+            .filter(enrolment_entry::Column::BatchId.eq(batch_id))
+            .find_also_related(member::Entity)
+            .all(db)
+            .await
+            .map(|rows| {
+                rows.into_iter()
+                    .filter_map(|(_, m)| m.map(|m| (m.id, (m.pid, m.name))))
+                    .collect::<HashMap<i64, (String, String)>>()
+            })
+    };
+    let now = members_of(this.id).await?;
+    let Some(previous) = previous else {
+        let mut new: Vec<(String, String)> = now.into_values().collect();
+        new.sort_by(|a, b| a.1.cmp(&b.1));
+        return Ok(Comparison {
+            new,
+            ..Default::default()
+        });
+    };
+    let before = members_of(previous.id).await?;
+    let pick = |from: &HashMap<i64, (String, String)>, keep: &dyn Fn(&i64) -> bool| {
+        let mut v: Vec<(String, String)> = from
+            .iter()
+            .filter(|(id, _)| keep(id))
+            .map(|(_, p)| p.clone())
+            .collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v
+    };
+    Ok(Comparison {
+        previous_pid: Some(previous.pid),
+        carried_over: pick(&now, &|id| before.contains_key(id)),
+        left: pick(&before, &|id| !now.contains_key(id)),
+        new: pick(&now, &|id| !before.contains_key(id)),
+    })
+}

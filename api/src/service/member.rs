@@ -291,6 +291,28 @@ pub async fn get_by_pid<C: ConnectionTrait>(
     .await
 }
 
+/// Many members by public id (exports), in chunks; unscoped — the caller scoped the list
+/// the ids came from.
+pub async fn get_many<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    pids: &[String],
+) -> Result<std::collections::HashMap<String, Member>, DbErr> {
+    let mut out = std::collections::HashMap::with_capacity(pids.len());
+    for chunk in pids.chunks(500) {
+        for (m, o) in member::Entity::find()
+            .filter(member::Column::Pid.is_in(chunk.to_vec()))
+            .find_also_related(organisation::Entity)
+            .all(db)
+            .await?
+        {
+            let opened = open(vault, m, o)?;
+            out.insert(opened.pid.clone(), opened);
+        }
+    }
+    Ok(out)
+}
+
 /// The member bound to a WeChat openid.
 pub async fn find_by_openid<C: ConnectionTrait>(
     db: &C,

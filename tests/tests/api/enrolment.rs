@@ -645,6 +645,178 @@ async fn a_ten_thousand_row_roster_with_twenty_bad_rows_imports_nothing_until_co
     );
 }
 
+/// Enrols `people` in a unit through the whole flow; returns the enrolment id.
+async fn enrol(
+    app: &TestApp,
+    union_login: &str,
+    unit_name: &str,
+    scheme: &str,
+    people: &[Line],
+) -> String {
+    let union = app.login(union_login).await;
+    let unit = unit_id(app, &union, unit_name).await;
+    let job = upload(
+        app,
+        &union,
+        &unit,
+        scheme,
+        people.len() as u32,
+        roster::xlsx(people),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let id = job["enrolment_id"].as_str().unwrap().to_owned();
+    let (_, b) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(&union))
+        .await;
+    let (_, b) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/transfer"),
+            Some(&union),
+            &json!({ "reference": "T", "version": b["version"] }),
+        )
+        .await;
+    let association = app.login("association").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/confirm"),
+            Some(&association),
+            &json!({ "version": b["version"] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    id
+}
+
+async fn at_renewal_the_union_sees_who_was_carried_over_who_left_and_who_is_new(app: TestApp) {
+    open_window(&app, "nm-inpatient-2022", false).await;
+    let first = roster::people(5, 11);
+    enrol(&app, "union-power", POWER, "nm-inpatient-2022", &first).await;
+    open_window(&app, "nm-inpatient-2025", true).await;
+    let mut second: Vec<Line> = first[..3].to_vec();
+    second.extend(roster::people(2, 12));
+    let id = enrol(&app, "union-power", POWER, "nm-inpatient-2025", &second).await;
+    let union = app.login("union-power").await;
+    let (status, c) = app
+        .get(&format!("/api/v1/enrolments/{id}/comparison"), Some(&union))
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert!(c["previous_enrolment_id"].is_string());
+    assert_eq!(c["carried_over"].as_array().unwrap().len(), 3);
+    assert_eq!(c["left"].as_array().unwrap().len(), 2);
+    assert_eq!(c["new"].as_array().unwrap().len(), 2);
+    let left: Vec<&str> = c["left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(left.contains(&first[3].name.as_str()) && left.contains(&first[4].name.as_str()));
+}
+
+async fn the_ledger_read_back_with_calamine_holds_every_member(app: TestApp) {
+    use calamine::{Reader, Xlsx};
+    let association = app.login("association").await;
+    let (_, root) = app
+        .get("/api/v1/organisations?limit=1", Some(&association))
+        .await;
+    let root_id = root["items"][0]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/organisations/{root_id}/ledger.xlsx")))
+        .bearer_auth(&association)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("filename*=UTF-8''")
+    );
+    let bytes = res.bytes().await.unwrap().to_vec();
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("xlsx");
+    let sheet = book.worksheet_range("参互单位台账").expect("sheet");
+    let total = count(&app, "SELECT COUNT(*) AS n FROM membership").await;
+    // Title, header, one row per membership, totals.
+    let data: Vec<_> = sheet
+        .rows()
+        .skip(2)
+        .filter(|r| {
+            r.first()
+                .is_some_and(|c| c.to_string().parse::<i64>().is_ok())
+        })
+        .collect();
+    assert_eq!(data.len() as i64, total);
+    // Every demo member is in it, with the full ID number for the association.
+    let (_, members) = app
+        .get("/api/v1/members?limit=100", Some(&association))
+        .await;
+    let ids: std::collections::HashSet<String> = data.iter().map(|r| r[3].to_string()).collect();
+    for m in members["items"].as_array().unwrap() {
+        assert!(
+            ids.contains(m["id_number"].as_str().unwrap()),
+            "{}",
+            m["name"]
+        );
+    }
+    // A union gets its own ledger, masked.
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, "呼和浩特乳业集团工会").await;
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/organisations/{unit}/ledger.xlsx")))
+        .bearer_auth(&union)
+        .send()
+        .await
+        .unwrap();
+    let bytes = res.bytes().await.unwrap().to_vec();
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("xlsx");
+    let sheet = book.worksheet_range("参互单位台账").expect("sheet");
+    let rows: Vec<_> = sheet
+        .rows()
+        .skip(2)
+        .filter(|r| {
+            r.first()
+                .is_some_and(|c| c.to_string().parse::<i64>().is_ok())
+        })
+        .collect();
+    assert_eq!(rows.len(), 10);
+    assert!(rows.iter().all(|r| r[3].to_string().contains("**********")));
+    // Someone else's unit is not found.
+    let other = unit_id(&app, &association, POWER).await;
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/organisations/{other}/ledger.xlsx")))
+        .bearer_auth(&union)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // The yearly summary and the progress sheet open too.
+    for path in [
+        format!("/api/v1/organisations/{root_id}/summary.xlsx?year=2022"),
+        "/api/v1/targets/progress.xlsx?year=2022".to_owned(),
+        "/api/v1/roster-template.xlsx".to_owned(),
+    ] {
+        let res = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&association)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let bytes = res.bytes().await.unwrap().to_vec();
+        let book: Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("xlsx");
+        assert!(!book.sheet_names().is_empty());
+    }
+}
+
 on_both_backends!(
     a_roster_is_enrolled_paid_and_confirmed_with_coverage_from_the_day_after,
     a_calendar_year_scheme_covers_the_year,
@@ -652,4 +824,6 @@ on_both_backends!(
     the_association_extends_coverage_in_one_action_and_tells_each_member,
     targets_and_rates_add_up_across_the_tree,
     a_ten_thousand_row_roster_with_twenty_bad_rows_imports_nothing_until_corrected,
+    at_renewal_the_union_sees_who_was_carried_over_who_left_and_who_is_new,
+    the_ledger_read_back_with_calamine_holds_every_member,
 );
