@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -293,7 +293,7 @@ pub async fn submit<C: ConnectionTrait>(
             .await?;
         elsewhere.extend(rows);
     }
-    let problems: Vec<EntryProblem> = entries
+    let mut problems: Vec<EntryProblem> = entries
         .iter()
         .zip(&lookups)
         .filter_map(|(e, lookup)| {
@@ -310,6 +310,61 @@ pub async fn submit<C: ConnectionTrait>(
             })
         })
         .collect();
+
+    // Retirees of schemes that admit them only after continuous enrolment (nm 2025: since
+    // 2019, or ten years): the file cannot show that, the memberships can.
+    if let Some(rule) = def
+        .eligibility
+        .retirees
+        .as_ref()
+        .filter(|r| r.continuous_since_year.is_some() || r.or_continuous_years.is_some())
+    {
+        let family = scheme_family(&def.code).to_owned();
+        let grace = i64::from(def.coverage.grace_days);
+        let retired_ids: Vec<i64> = entries
+            .iter()
+            .zip(&lookups)
+            .filter(|(e, _)| e.retired)
+            .filter_map(|(_, l)| known.get(l).map(|m| m.id))
+            .collect();
+        let mut history: HashMap<i64, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
+        for chunk in retired_ids.chunks(500) {
+            for m in membership::Entity::find()
+                .filter(membership::Column::MemberId.is_in(chunk.to_vec()))
+                .order_by_asc(membership::Column::CoverageStart)
+                .all(db)
+                .await?
+            {
+                if scheme_family(&m.scheme_code) == family {
+                    history
+                        .entry(m.member_id)
+                        .or_default()
+                        .push((m.coverage_start, m.coverage_end));
+                }
+            }
+        }
+        for (e, lookup) in entries.iter().zip(&lookups).filter(|(e, _)| e.retired) {
+            let periods = known
+                .get(lookup)
+                .and_then(|m| history.get(&m.id))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            if !continuously_enrolled(
+                periods,
+                today,
+                grace,
+                rule.continuous_since_year,
+                rule.or_continuous_years,
+            ) {
+                problems.push(EntryProblem {
+                    row: e.row,
+                    column: "在职/退休".into(),
+                    code: "retiree_not_continuous",
+                    message_zh: format!("退休人员须连续参互：{}", rule.condition_zh),
+                });
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(EnrolmentError::Rows(problems));
     }
@@ -406,6 +461,37 @@ pub async fn submit<C: ConnectionTrait>(
     let batch = active.update(db).await?;
     let org = organisation::Entity::find_by_id(unit.id).one(db).await?;
     Ok(to_batch(batch, org)?)
+}
+
+/// Whether `periods` (sorted by start) form one unbroken chain — each renewed within `grace`
+/// days of the previous end — reaching up to `today` (within grace) and starting in
+/// `since_year` or earlier, or spanning at least `or_years` years.
+pub fn continuously_enrolled(
+    periods: &[(NaiveDate, NaiveDate)],
+    today: NaiveDate,
+    grace: i64,
+    since_year: Option<i32>,
+    or_years: Option<u32>,
+) -> bool {
+    let Some(&(_, last_end)) = periods.last() else {
+        return false;
+    };
+    if (today - last_end).num_days() > grace {
+        return false;
+    }
+    // Walk back from the newest period while the chain is unbroken.
+    let mut chain_start = periods[periods.len() - 1].0;
+    for pair in periods.windows(2).rev() {
+        let (prev, next) = (pair[0], pair[1]);
+        if (next.0 - prev.1).num_days() > grace + 1 {
+            break;
+        }
+        chain_start = prev.0;
+    }
+    let by_year = since_year.is_some_and(|y| chain_start.year() <= y);
+    let by_span =
+        or_years.is_some_and(|n| (last_end - chain_start).num_days() + 1 >= i64::from(n) * 365);
+    by_year || by_span
 }
 
 /// A batch by public id inside `scope`.
@@ -649,6 +735,67 @@ async fn batch_org_id<C: ConnectionTrait>(db: &C, batch: &Batch) -> Result<i64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_retiree_enrolled_every_year_since_2019_is_continuous() {
+        let periods: Vec<(NaiveDate, NaiveDate)> = (2019..=2024)
+            .map(|y| (d(&format!("{y}-01-01")), d(&format!("{y}-12-31"))))
+            .collect();
+        assert!(continuously_enrolled(
+            &periods,
+            d("2025-01-10"),
+            15,
+            Some(2019),
+            Some(10)
+        ));
+    }
+
+    #[test]
+    fn a_gap_breaks_the_chain_and_a_late_start_does_not_qualify() {
+        let mut periods: Vec<(NaiveDate, NaiveDate)> = (2019..=2024)
+            .map(|y| (d(&format!("{y}-01-01")), d(&format!("{y}-12-31"))))
+            .collect();
+        periods.remove(2); // no 2021
+        assert!(!continuously_enrolled(
+            &periods,
+            d("2025-01-10"),
+            15,
+            Some(2019),
+            Some(10)
+        ));
+        assert!(!continuously_enrolled(
+            &[],
+            d("2025-01-10"),
+            15,
+            Some(2019),
+            Some(10)
+        ));
+    }
+
+    #[test]
+    fn ten_unbroken_years_qualify_without_the_start_year() {
+        let periods: Vec<(NaiveDate, NaiveDate)> = (2014..=2023)
+            .map(|y| (d(&format!("{y}-06-01")), d(&format!("{}-05-31", y + 1))))
+            .collect();
+        assert!(continuously_enrolled(
+            &periods,
+            d("2024-06-01"),
+            15,
+            None,
+            Some(10)
+        ));
+        assert!(!continuously_enrolled(
+            &periods[1..],
+            d("2024-06-01"),
+            15,
+            None,
+            Some(10)
+        ));
+    }
 
     #[test]
     fn the_family_of_a_scheme_is_its_code_without_the_year() {

@@ -271,6 +271,25 @@ async fn a_calendar_year_scheme_covers_the_year(app: TestApp) {
     open_window(&app, "nm-inpatient-2025", true).await;
     let union = app.login("union-power").await;
     let unit = unit_id(&app, &union, POWER).await;
+    // 2025 admits retirees only after continuous enrolment since 2019: a new one is refused.
+    let mut with_retiree = roster::people(3, 2);
+    with_retiree[1].status = "退休".into();
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        4,
+        roster::xlsx(&with_retiree),
+    )
+    .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["report"]["details"]["problems"][0]["code"],
+        "retiree_not_continuous"
+    );
+    assert_eq!(job["report"]["details"]["problems"][0]["row"], 4);
+
     let job = upload(
         &app,
         &union,
@@ -496,6 +515,20 @@ async fn targets_and_rates_add_up_across_the_tree(app: TestApp) {
     assert_eq!(line("新城区代办点")["completion_rate"], "0.4");
     let root = &lines[0];
     assert_eq!(root["enrolled"], 30);
+    // 2023: last year's 30 are the base of the renewal rate; nobody has renewed yet.
+    let (_, next) = app
+        .get("/api/v1/targets/progress?year=2023", Some(&association))
+        .await;
+    let next = next.as_array().unwrap();
+    assert_eq!(next[0]["previous_year"], 30);
+    assert_eq!(next[0]["renewed"], 0);
+    assert_eq!(next[0]["renewal_rate"], "0");
+    let sum_children: i64 = next
+        .iter()
+        .filter(|l| l["kind"] == "service_point")
+        .map(|l| l["previous_year"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum_children, 30, "service points add up to the office");
     // A union sees only itself.
     let union = app.login("union-dairy").await;
     let (_, own) = app
