@@ -282,6 +282,38 @@ impl TestApp {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// `SELECT COUNT(*) AS n …` on the app's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let backend = self.state.db.get_database_backend();
+        self.state
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(backend, sql.to_owned()))
+            .await
+            .expect("count query")
+            .expect("a row")
+            .try_get::<i64>("", "n")
+            .expect("n")
+    }
+
+    /// The public id of the unit union called `name`, as `token` sees it.
+    pub async fn unit_id(&self, token: &str, name: &str) -> String {
+        let (_, page) = self
+            .get(
+                "/api/v1/organisations?kind=unit_union&limit=100",
+                Some(token),
+            )
+            .await;
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("no unit {name}"))["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
     /// GET with a token; returns status and JSON body.
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.client.get(self.url(path));

@@ -12,15 +12,10 @@ pub fn id_number(region: &str, birth: NaiveDate, seq: u32, male: bool) -> String
     } else {
         (seq + 1) % 1000
     };
-    let body = format!("{region}{}{seq:03}", birth.format("%Y%m%d"));
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .chars()
-        .zip(W)
-        .map(|(c, w)| c.to_digit(10).unwrap_or(0) * w)
-        .sum();
-    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
-    format!("{body}{check}")
+    huzhu::domain::IdNumber::complete(&format!("{region}{}{seq:03}", birth.format("%Y%m%d")))
+        .expect("valid parts")
+        .as_str()
+        .to_owned()
 }
 
 /// One roster line.

@@ -95,6 +95,18 @@ impl IdNumber {
     /// date is a real calendar date, and the check character. Parsing does not
     /// look at the clock: a birth date in the future is not refused here; use
     /// [`IdNumber::age_on`] with today's date where that matters.
+    /// Completes 17 digits (region, birth date, sequence) with their check character — for
+    /// generating demo and test people, never for accepting input.
+    pub fn complete(first_17_digits: &str) -> Result<IdNumber, IdNumberError> {
+        let body = first_17_digits.as_bytes();
+        if body.len() != 17 || !body.iter().all(u8::is_ascii_digit) {
+            return Err(IdNumberError::Characters);
+        }
+        let mut full = first_17_digits.to_owned();
+        full.push(char::from(check_char(body)));
+        IdNumber::parse(&full)
+    }
+
     pub fn parse(input: &str) -> Result<IdNumber, IdNumberError> {
         let value: String = input
             .chars()

@@ -26,16 +26,10 @@ fn s(text: &str) -> V {
 /// A valid ID number: region (6 digits), birth date `YYYYMMDD`, sequence (3 digits; the last
 /// one odd for a man, even for a woman), and the GB 11643 check character computed here.
 fn make_id(region: &str, birth: &str, sequence: &str) -> String {
-    let body = format!("{region}{birth}{sequence}");
-    assert_eq!(body.len(), 17);
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .chars()
-        .zip(weights)
-        .map(|(c, w)| c.to_digit(10).unwrap() * w)
-        .sum();
-    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
-    format!("{body}{check}")
+    crate::domain::IdNumber::complete(&format!("{region}{birth}{sequence}"))
+        .expect("valid parts")
+        .as_str()
+        .to_owned()
 }
 
 /// The n-th distinct valid ID of a woman born in 1985 (n < 365 000).

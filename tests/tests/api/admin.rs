@@ -4,36 +4,12 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 async fn count(app: &TestApp, table: &str) -> i64 {
-    let backend = app.state.db.get_database_backend();
-    let row = app
-        .state
-        .db
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT COUNT(*) AS n FROM {table}"),
-        ))
+    app.count(&format!("SELECT COUNT(*) AS n FROM {table}"))
         .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
 }
 
 async fn unit_id(app: &TestApp, token: &str, name: &str) -> String {
-    let (_, page) = app
-        .get(
-            "/api/v1/organisations?kind=unit_union&limit=100",
-            Some(token),
-        )
-        .await;
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == name)
-        .expect("unit")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.unit_id(token, name).await
 }
 
 async fn an_admin_grows_the_tree_within_the_level_rules(app: TestApp) {

@@ -15,15 +15,7 @@ fn today() -> NaiveDate {
 }
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    let backend = app.state.db.get_database_backend();
-    let row = app
-        .state
-        .db
-        .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
+    app.count(sql).await
 }
 
 /// Publishes a new version of `code` whose enrolment window is open today; optionally a
@@ -49,21 +41,7 @@ async fn open_window(app: &TestApp, code: &str, calendar_year: bool) {
 }
 
 async fn unit_id(app: &TestApp, token: &str, name: &str) -> String {
-    let (_, page) = app
-        .get(
-            "/api/v1/organisations?kind=unit_union&limit=100",
-            Some(token),
-        )
-        .await;
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == name)
-        .expect("unit")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.unit_id(token, name).await
 }
 
 /// Uploads a roster and waits for its job to end; returns the job.

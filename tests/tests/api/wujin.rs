@@ -12,9 +12,7 @@ use huzhu_tests::harness::TestApp;
 use huzhu_tests::on_both_backends;
 use image::{ImageBuffer, ImageFormat, Rgb, Rgba};
 use reqwest::multipart::{Form, Part};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -101,21 +99,7 @@ struct Person {
 
 async fn unit_id(app: &TestApp) -> String {
     let admin = app.login("admin").await;
-    let (_, page) = app
-        .get(
-            "/api/v1/organisations?kind=unit_union&limit=100",
-            Some(&admin),
-        )
-        .await;
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == UNIT)
-        .expect("unit")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.unit_id(&admin, UNIT).await
 }
 
 /// A new worker of the unit (not enrolled in anything yet), added by the union's clerk.
@@ -264,18 +248,8 @@ async fn signed(app: &TestApp, person: &Person) -> Value {
 // ---- looking inside ----------------------------------------------------------------------
 
 async fn count(app: &TestApp, table: &str) -> i64 {
-    let backend = app.state.db.get_database_backend();
-    let row = app
-        .state
-        .db
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT COUNT(*) AS n FROM {table}"),
-        ))
+    app.count(&format!("SELECT COUNT(*) AS n FROM {table}"))
         .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
 }
 
 async fn stored_objects(app: &TestApp) -> Vec<String> {
