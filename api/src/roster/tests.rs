@@ -26,10 +26,9 @@ fn s(text: &str) -> V {
 /// A valid ID number: region (6 digits), birth date `YYYYMMDD`, sequence (3 digits; the last
 /// one odd for a man, even for a woman), and the GB 11643 check character computed here.
 fn make_id(region: &str, birth: &str, sequence: &str) -> String {
-    crate::domain::IdNumber::complete(&format!("{region}{birth}{sequence}"))
-        .expect("valid parts")
-        .as_str()
-        .to_owned()
+    let body = format!("{region}{birth}{sequence}");
+    let check = crate::domain::IdNumber::check_character(&body).expect("17 digits");
+    format!("{body}{check}")
 }
 
 /// The n-th distinct valid ID of a woman born in 1985 (n < 365 000).
