@@ -3,18 +3,20 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-struct DataDir(PathBuf);
+/// A data directory, plus the environment that points the binary at a database.
+struct DataDir(PathBuf, Vec<(String, String)>);
 
 impl DataDir {
     fn new() -> DataDir {
         let dir = std::env::temp_dir().join(format!("huzhu-cli-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        DataDir(dir)
+        DataDir(dir, Vec::new())
     }
 
     fn huzhu(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_huzhu"))
             .args(args)
+            .envs(self.1.iter().map(|(k, v)| (k, v)))
             .env("HUZHU_DATA_DIR", &self.0)
             .env("HUZHU_LOG__FORMAT", "pretty")
             .env("RUST_LOG", "warn")
@@ -184,6 +186,7 @@ impl Server {
     fn start(dir: &DataDir) -> Server {
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(env!("CARGO_BIN_EXE_huzhu"))
+            .envs(dir.1.iter().map(|(k, v)| (k, v)))
             .env("HUZHU_DATA_DIR", &dir.0)
             .env("HUZHU_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
@@ -216,8 +219,83 @@ impl Drop for Server {
 
 #[test]
 fn the_cli_and_the_endpoint_give_byte_for_byte_the_same_answers() {
-    let dir = DataDir::new();
-    let server = Server::start(&dir);
+    cli_and_endpoint_agree(&DataDir::new());
+}
+
+/// A fresh PostgreSQL database for the binary, dropped afterwards.
+struct PgDatabase {
+    admin: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use sea_orm::ConnectionTrait;
+                let db = sea_orm::Database::connect(&admin).await.ok()?;
+                db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+mod postgres {
+    use super::*;
+
+    /// The same check with the binary on PostgreSQL (skipped unless configured; required in CI).
+    #[test]
+    fn the_cli_and_the_endpoint_give_byte_for_byte_the_same_answers() {
+        let Some(admin) = std::env::var("HUZHU_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+        else {
+            assert!(
+                std::env::var("HUZHU_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "HUZHU_TEST_REQUIRE_SERVICES=1 but HUZHU_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipped: HUZHU_TEST_POSTGRES_URL not set");
+            return;
+        };
+        let name = format!("huzhu_cli_{}", uuid::Uuid::new_v4().simple());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sea_orm::ConnectionTrait;
+            let db = sea_orm::Database::connect(&admin)
+                .await
+                .expect("PostgreSQL reachable");
+            db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create");
+        });
+        let _guard = PgDatabase {
+            admin: admin.clone(),
+            name: name.clone(),
+        };
+        let mut url = reqwest::Url::parse(&admin).unwrap();
+        url.set_path(&format!("/{name}"));
+        let mut dir = DataDir::new();
+        dir.1 = vec![
+            ("HUZHU_DATABASE__URL".into(), url.to_string()),
+            ("HUZHU_MODE".into(), "demo".into()),
+        ];
+        cli_and_endpoint_agree(&dir);
+    }
+}
+
+fn cli_and_endpoint_agree(dir: &DataDir) {
+    let server = Server::start(dir);
     let client = reqwest::blocking::Client::new();
     let mut checked = 0;
     for entry in std::fs::read_dir(FIXTURES).expect("fixtures") {
