@@ -264,7 +264,7 @@ pub struct DeductionResultResponse {
     pub already_enrolled: Vec<String>,
 }
 
-/// Imports the bank's result file (CSV, UTF-8: `流水号,结果,失败原因` with 结果 成功 or 失败,
+/// Imports the bank's result file (CSV, UTF-8 or GBK: `流水号,结果,失败原因` with 结果 成功 or 失败,
 /// then `合计,<count>`). Every serial must belong to the batch and appear once, and the count
 /// must match; otherwise 422 with a line-by-line report and nothing changes. In one
 /// transaction each success enrols its member and each failure keeps the bank's reason, and

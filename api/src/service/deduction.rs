@@ -423,13 +423,22 @@ const MAX_REASON_CHARS: usize = 200;
 /// `合计,<count>`. Every problem is reported with its line; nothing is partially accepted.
 pub fn parse_result_file(bytes: &[u8]) -> Result<Vec<ResultLine>, Vec<LineProblem>> {
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return Err(vec![problem(
-            None,
-            None,
-            "file_not_utf8",
-            "结果文件须为 UTF-8 编码的 CSV / the result file must be UTF-8 CSV",
-        )]);
+    // Banks' systems and Excel in China save CSV as GBK (GB18030) as often as UTF-8.
+    let text: std::borrow::Cow<str> = match std::str::from_utf8(bytes) {
+        Ok(text) => text.into(),
+        Err(_) => {
+            match encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes) {
+                Some(text) => text,
+                None => {
+                    return Err(vec![problem(
+                        None,
+                        None,
+                        "file_encoding",
+                        "结果文件须为 UTF-8 或 GBK 编码的 CSV / the result file must be UTF-8 or GBK CSV",
+                    )]);
+                }
+            }
+        }
     };
     // The csv crate miscounts lines after CRLF; with plain LF its line numbers are exact.
     let text = text.replace("\r\n", "\n");
@@ -860,10 +869,21 @@ mod tests {
     }
 
     #[test]
-    fn a_gbk_file_is_refused_with_a_clear_message() {
-        // "成功" in GBK.
-        let problems = parse_result_file(&[b'A', b',', 0xB3, 0xC9, 0xB9, 0xA6]).unwrap_err();
-        assert_eq!(codes(&problems), ["file_not_utf8"]);
+    fn a_gbk_file_reads_like_its_utf8_twin() {
+        let (gbk, _, unmappable) = encoding_rs::GBK.encode("A1,成功\n合计,1\n");
+        assert!(!unmappable);
+        let lines = parse_result_file(&gbk).expect("GBK parses");
+        assert_eq!(
+            lines,
+            parse_result_file("A1,成功\n合计,1\n".as_bytes()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_file_in_neither_utf8_nor_gbk_is_refused_with_a_clear_message() {
+        // A lone GBK lead byte at the end cannot be decoded.
+        let problems = parse_result_file(&[b'A', b',', 0xB3]).unwrap_err();
+        assert_eq!(codes(&problems), ["file_encoding"]);
     }
 
     fn batch() -> DeductionBatch {
