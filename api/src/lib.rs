@@ -23,3 +23,4 @@ pub mod storage;
 pub mod telemetry;
 pub mod wechat;
 pub mod workbook;
+pub mod workdays;
