@@ -12,6 +12,7 @@ pub mod error;
 pub mod images;
 pub mod keys;
 pub mod openapi;
+pub mod photos;
 pub mod roster;
 pub mod routes;
 pub mod scope;
