@@ -275,6 +275,30 @@ async fn read_form(mut payload: Multipart) -> Result<SignForm, ApiError> {
     Ok(form)
 }
 
+/// An ID card photo as it is stored: re-encoded with its orientation applied and every EXIF
+/// field (phones write GPS) removed, nothing appended kept. Decoding is CPU work: off the
+/// async threads.
+async fn cleaned(field: &'static str, upload: Upload) -> Result<Upload, ApiError> {
+    let bytes = upload.bytes.clone();
+    let limits = crate::photos::PhotoLimits {
+        max_bytes: images::MAX_BYTES,
+        ..Default::default()
+    };
+    let processed = web::block(move || crate::photos::process(&bytes, &limits))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("photo processing: {e}")))?
+        .map_err(|e| ApiError::invalid_value(e.code(), field, e.message_zh()))?;
+    let kind = match processed.kind {
+        crate::photos::PhotoKind::Png => ImageKind::Png,
+        _ => ImageKind::Jpeg,
+    };
+    Ok(Upload {
+        bytes: Bytes::from(processed.stored),
+        kind,
+        checked: upload.checked,
+    })
+}
+
 fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| {
         ApiError::invalid_value(
@@ -357,8 +381,12 @@ pub async fn sign(
     let text_sha256 = required(form.text_sha256, "text_sha256")?;
     let consent = required(form.consent, "consent")?;
     let bank_card = required(form.bank_card, "bank_card")?;
-    let front = required(form.id_card_front, "id_card_front")?;
-    let back = required(form.id_card_back, "id_card_back")?;
+    let front = cleaned(
+        "id_card_front",
+        required(form.id_card_front, "id_card_front")?,
+    )
+    .await?;
+    let back = cleaned("id_card_back", required(form.id_card_back, "id_card_back")?).await?;
     let signature = required(form.signature, "signature")?;
 
     let text = authorisation::current_text(&state.db, &scheme_code)
