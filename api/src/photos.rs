@@ -1487,62 +1487,6 @@ mod tests {
         }
     }
 
-    #[test]
-    #[ignore = "measurement, run with --ignored --nocapture"]
-    fn measure_hash_sizes() {
-        let h = |img: &RgbImage, n: u32| {
-            let hasher = HasherConfig::new()
-                .hash_alg(HashAlg::Gradient)
-                .hash_size(n, n)
-                .to_hasher();
-            hasher.hash_image(img)
-        };
-        let bill = document(Layout::SettlementSlip, 7);
-        let rephoto = rephotographed(&bill);
-        let (w, hh) = bill.dimensions();
-        let crop_only = image::imageops::resize(
-            &image::imageops::crop_imm(&bill, w / 50, hh / 50, w - w / 25, hh - hh / 25).to_image(),
-            w,
-            hh,
-            image::imageops::FilterType::Triangle,
-        );
-        for n in [8u32, 16] {
-            let base = h(&bill, n);
-            let d = |img: &RgbImage| base.dist(&h(img, n));
-            eprintln!(
-                "{n}x{n}: rephoto {} crop-only {} same-template {} {} {} other-layout {} {}",
-                d(&rephoto),
-                d(&crop_only),
-                d(&document(Layout::SettlementSlip, 8)),
-                d(&document(Layout::SettlementSlip, 9)),
-                d(&document(Layout::SettlementSlip, 10)),
-                d(&document(Layout::MedicationList, 7)),
-                d(&document(Layout::MedicationList, 99))
-            );
-        }
-    }
-
-    #[test]
-    #[ignore = "timing, run with --release --ignored --nocapture"]
-    fn time_a_twelve_megapixel_photo() {
-        let big = RgbImage::from_fn(4000, 3000, |x, y| {
-            Rgb([(x % 251) as u8, (y % 241) as u8, ((x ^ y) % 239) as u8])
-        });
-        let upload = with_exif(&jpeg_of(&big, 90), 6);
-        let started = std::time::Instant::now();
-        let photo = processed(&upload);
-        let elapsed = started.elapsed();
-        eprintln!(
-            "{} KB upload, {}x{}: {:?}, stored {} KB, thumbnail {} KB",
-            upload.len() / 1024,
-            photo.width,
-            photo.height,
-            elapsed,
-            photo.stored.len() / 1024,
-            photo.thumbnail.len() / 1024
-        );
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -279,24 +279,7 @@ async fn a_calendar_year_scheme_covers_the_year(app: TestApp) {
     .await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let id = job["enrolment_id"].as_str().unwrap();
-    let (_, b) = app
-        .get(&format!("/api/v1/enrolments/{id}"), Some(&union))
-        .await;
-    let (_, b) = app
-        .post(
-            &format!("/api/v1/enrolments/{id}/transfer"),
-            Some(&union),
-            &json!({ "reference": "T", "version": b["version"] }),
-        )
-        .await;
-    let association = app.login("association").await;
-    let (status, b) = app
-        .post(
-            &format!("/api/v1/enrolments/{id}/confirm"),
-            Some(&association),
-            &json!({ "version": b["version"] }),
-        )
-        .await;
+    let (status, b) = transfer_and_confirm(&app, &union, id).await;
     assert_eq!(status, 200, "{b}");
     assert_eq!(b["coverage_start"], format!("{}-01-01", today().year()));
     assert_eq!(b["coverage_end"], format!("{}-12-31", today().year()));
@@ -345,24 +328,7 @@ async fn renewal_within_fifteen_days_is_continuous_and_on_the_sixteenth_is_not(a
     earlier_period(&app, &people[0].id_number, today() - Duration::days(15), 2).await;
     earlier_period(&app, &people[1].id_number, today() - Duration::days(16), 2).await;
     let id = job["enrolment_id"].as_str().unwrap();
-    let (_, b) = app
-        .get(&format!("/api/v1/enrolments/{id}"), Some(&union))
-        .await;
-    let (_, b) = app
-        .post(
-            &format!("/api/v1/enrolments/{id}/transfer"),
-            Some(&union),
-            &json!({ "reference": "T", "version": b["version"] }),
-        )
-        .await;
-    let association = app.login("association").await;
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/enrolments/{id}/confirm"),
-            Some(&association),
-            &json!({ "version": b["version"] }),
-        )
-        .await;
+    let (status, _) = transfer_and_confirm(&app, &union, id).await;
     assert_eq!(status, 200);
 
     let admin = app.login("admin").await;
@@ -626,21 +592,7 @@ async fn a_ten_thousand_row_roster_with_twenty_bad_rows_imports_nothing_until_co
         .await;
     assert_eq!(b["member_count"], 10_000);
     assert_eq!(b["fee_total"], "1000000.00");
-    let (_, b) = app
-        .post(
-            &format!("/api/v1/enrolments/{id}/transfer"),
-            Some(&union),
-            &json!({ "reference": "T", "version": b["version"] }),
-        )
-        .await;
-    let association = app.login("association").await;
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/enrolments/{id}/confirm"),
-            Some(&association),
-            &json!({ "version": b["version"] }),
-        )
-        .await;
+    let (status, _) = transfer_and_confirm(&app, &union, id).await;
     assert_eq!(status, 200);
     assert_eq!(
         count(&app, &format!("SELECT COUNT(*) AS n FROM membership WHERE enrolment_batch_id = (SELECT id FROM enrolment_batch WHERE pid = '{id}')")).await,
@@ -654,6 +606,28 @@ async fn a_ten_thousand_row_roster_with_twenty_bad_rows_imports_nothing_until_co
         .await,
         10_000
     );
+}
+
+/// The union records its transfer, the association confirms: (status, batch).
+async fn transfer_and_confirm(app: &TestApp, union: &str, id: &str) -> (u16, Value) {
+    let (_, b) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(union))
+        .await;
+    let (status, b) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/transfer"),
+            Some(union),
+            &json!({ "reference": "T", "version": b["version"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
+    let association = app.login("association").await;
+    app.post(
+        &format!("/api/v1/enrolments/{id}/confirm"),
+        Some(&association),
+        &json!({ "version": b["version"] }),
+    )
+    .await
 }
 
 /// Enrols `people` in a unit through the whole flow; returns the enrolment id.
@@ -677,25 +651,8 @@ async fn enrol(
     .await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let id = job["enrolment_id"].as_str().unwrap().to_owned();
-    let (_, b) = app
-        .get(&format!("/api/v1/enrolments/{id}"), Some(&union))
-        .await;
-    let (_, b) = app
-        .post(
-            &format!("/api/v1/enrolments/{id}/transfer"),
-            Some(&union),
-            &json!({ "reference": "T", "version": b["version"] }),
-        )
-        .await;
-    let association = app.login("association").await;
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/enrolments/{id}/confirm"),
-            Some(&association),
-            &json!({ "version": b["version"] }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let (status, b) = transfer_and_confirm(app, &union, &id).await;
+    assert_eq!(status, 200, "{b}");
     id
 }
 
