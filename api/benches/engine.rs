@@ -51,7 +51,7 @@ fn mix(seeds: &[SchemeDefinition]) -> Vec<Period<'_>> {
                 coverage_start: date(2022, 5, 11),
                 coverage_end: date(2023, 5, 10),
                 consecutive_periods: 1 + (i as u32 % 3),
-                continuous_renewal: i % 2 == 0,
+                continuous_renewal: i.is_multiple_of(2),
             };
             periods.push(Period {
                 scheme,
@@ -140,7 +140,7 @@ fn mix(seeds: &[SchemeDefinition]) -> Vec<Period<'_>> {
                     Event::Diagnosis(Diagnosis {
                         diagnosed_on: date(2022, 6, 10 + i as u32),
                         disease: "breast_cancer".into(),
-                        in_situ: i % 3 == 0,
+                        in_situ: i.is_multiple_of(3),
                         pre_existing: false,
                         recognised_institution: true,
                     }),

@@ -73,6 +73,9 @@ fn date(s: &str) -> Result<NaiveDate, DbErr> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| DbErr::Custom(e.to_string()))
 }
 
+/// (member id, name, unit) of a demo member shown on the console.
+type DemoMember = (String, String, String);
+
 /// One sign-in line of the console table.
 struct Account {
     login: String,
@@ -109,7 +112,7 @@ fn tree_err(e: organisation::TreeError) -> DbErr {
 async fn seed<C: ConnectionTrait>(
     db: &C,
     state: &AppState,
-) -> Result<(Vec<Account>, Vec<(String, String, String)>), DbErr> {
+) -> Result<(Vec<Account>, Vec<DemoMember>), DbErr> {
     let association = organisation::create(
         db,
         None,
@@ -252,7 +255,7 @@ async fn seed<C: ConnectionTrait>(
                     coverage_end: Set(date(end)?),
                     status: Set("active".into()),
                     consecutive_periods: Set(1 + (seq % 3) as i32),
-                    continuous_renewal: Set(seq % 2 == 0),
+                    continuous_renewal: Set(seq.is_multiple_of(2)),
                     created_at: Set(Utc::now()),
                     ..Default::default()
                 }
@@ -271,7 +274,7 @@ async fn seed<C: ConnectionTrait>(
     Ok((accounts, members))
 }
 
-fn print_sign_in(base: &str, seeded: Option<(&[Account], &[(String, String, String)])>) {
+fn print_sign_in(base: &str, seeded: Option<(&[Account], &[DemoMember])>) {
     let mut out = String::new();
     match seeded {
         Some((accounts, members)) => {

@@ -52,7 +52,7 @@ pub fn people(n: u32, seed: u32) -> Vec<Line> {
                     given[((k / 10) % 12) as usize],
                     given[((k / 120) % 12) as usize]
                 ),
-                id_number: id_number(&region, birth, k % 997, k % 2 == 0),
+                id_number: id_number(&region, birth, k % 997, k.is_multiple_of(2)),
                 phone: format!("13{:09}", 100_000_000 + k),
                 insured: "是".into(),
                 status: "在职".into(),

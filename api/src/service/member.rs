@@ -162,19 +162,17 @@ pub async fn create<C: ConnectionTrait>(
             MemberError::Db(e)
         }
     })
-    .and_then(|m| {
-        Ok(Member {
-            id: m.id,
-            pid: m.pid,
-            organisation_pid: unit.pid.clone(),
-            organisation_name: unit.name.clone(),
-            name: new.name.clone(),
-            id_number: new.id_number.clone(),
-            phone: new.phone.clone(),
-            bank_card: new.bank_card.clone(),
-            retired: new.retired,
-            wechat_bound: false,
-        })
+    .map(|m| Member {
+        id: m.id,
+        pid: m.pid,
+        organisation_pid: unit.pid.clone(),
+        organisation_name: unit.name.clone(),
+        name: new.name.clone(),
+        id_number: new.id_number.clone(),
+        phone: new.phone.clone(),
+        bank_card: new.bank_card.clone(),
+        retired: new.retired,
+        wechat_bound: false,
     })
 }
 

@@ -85,6 +85,7 @@ async fn a_configured_database_url_means_production_unless_told_otherwise() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment's Jail closure returns figment's own error type
 fn settings_come_from_environment_variables_with_the_fixed_names() {
     use figment::Figment;
     figment::Jail::expect_with(|jail| {
