@@ -84,6 +84,8 @@ pub struct EntryProblem {
 pub struct Batch {
     pub id: i64,
     pub pid: String,
+    /// Internal id of the unit union.
+    pub organisation_id: i64,
     pub organisation_pid: String,
     pub organisation_name: String,
     pub scheme_code: String,
@@ -146,6 +148,7 @@ fn to_batch(m: enrolment_batch::Model, org: Option<organisation::Model>) -> Resu
     Ok(Batch {
         id: m.id,
         pid: m.pid,
+        organisation_id: m.organisation_id,
         organisation_pid: org.pid,
         organisation_name: org.name,
         scheme_code: m.scheme_code,
@@ -669,7 +672,7 @@ pub async fn confirm<C: ConnectionTrait>(
     }
     let now = Utc::now();
     let grace = def.coverage.grace_days;
-    let organisation_id = batch_org_id(db, batch).await?;
+    let organisation_id = batch.organisation_id;
     let mut rows = Vec::with_capacity(entries.len());
     for entry in &entries {
         let (continuous, consecutive) = match previous.get(&entry.member_id) {
@@ -722,14 +725,6 @@ pub async fn confirm<C: ConnectionTrait>(
     )
     .await?;
     Ok((start, end))
-}
-
-async fn batch_org_id<C: ConnectionTrait>(db: &C, batch: &Batch) -> Result<i64, DbErr> {
-    enrolment_batch::Entity::find_by_id(batch.id)
-        .one(db)
-        .await?
-        .map(|b| b.organisation_id)
-        .ok_or_else(|| DbErr::Custom("batch vanished".into()))
 }
 
 #[cfg(test)]
@@ -822,15 +817,11 @@ pub async fn compare_with_previous<C: ConnectionTrait>(
     db: &C,
     batch: &Batch,
 ) -> Result<Comparison, DbErr> {
-    let this = enrolment_batch::Entity::find_by_id(batch.id)
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::Custom("batch vanished".into()))?;
-    let family = scheme_family(&this.scheme_code).to_owned();
+    let family = scheme_family(&batch.scheme_code).to_owned();
     let previous = enrolment_batch::Entity::find()
-        .filter(enrolment_batch::Column::OrganisationId.eq(this.organisation_id))
+        .filter(enrolment_batch::Column::OrganisationId.eq(batch.organisation_id))
         .filter(enrolment_batch::Column::Status.eq(BatchStatus::Confirmed.as_str()))
-        .filter(enrolment_batch::Column::Id.lt(this.id))
+        .filter(enrolment_batch::Column::Id.lt(batch.id))
         .order_by_desc(enrolment_batch::Column::Id)
         .all(db)
         .await?
@@ -848,7 +839,7 @@ pub async fn compare_with_previous<C: ConnectionTrait>(
                     .collect::<HashMap<i64, (String, String)>>()
             })
     };
-    let now = members_of(this.id).await?;
+    let now = members_of(batch.id).await?;
     let Some(previous) = previous else {
         let mut new: Vec<(String, String)> = now.into_values().collect();
         new.sort_by(|a, b| a.1.cmp(&b.1));
