@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Set, Statement};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 use serde_json::Value;
 
 use entity::outbox;
@@ -91,21 +91,16 @@ pub async fn enqueue_for_memberships<C: ConnectionTrait>(
     let id = match set {
         MembershipSet::Batch(id) | MembershipSet::Extension(id) => id,
     };
-    let p = match backend {
-        DbBackend::Postgres => ["$1", "$2", "$3", "$4", "$5", "$6"],
-        _ => ["?"; 6],
-    };
     let sql = format!(
         "INSERT INTO outbox (occasion, member_id, dedupe_key, payload, created_at, due_at, attempts) \
-         SELECT {}, member_id, {} || CAST(id AS TEXT), {}, {}, {}, 0 FROM membership WHERE {column} = {} \
-         ON CONFLICT (dedupe_key) DO NOTHING",
-        p[0], p[1], p[2], p[3], p[4], p[5]
+         SELECT ?, member_id, ? || CAST(id AS TEXT), ?, ?, ?, 0 FROM membership WHERE {column} = ? \
+         ON CONFLICT (dedupe_key) DO NOTHING"
     );
     let result = db
-        .execute_raw(Statement::from_sql_and_values(
+        .execute_raw(super::raw_statement(
             backend,
-            sql,
-            [
+            &sql,
+            vec![
                 occasion.as_str().into(),
                 key_prefix.into(),
                 payload.to_string().into(),

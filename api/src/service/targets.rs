@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, Statement,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use entity::{enrolment_target, organisation};
 
@@ -126,22 +124,8 @@ async fn counts_by_unit<C: ConnectionTrait>(
         values.extend([nfrom.into(), nto.into(), like.into()]);
     }
     sql.push_str(" GROUP BY m.organisation_id");
-    if backend == sea_orm::DbBackend::Postgres {
-        let mut n = 0;
-        sql = sql
-            .chars()
-            .map(|c| {
-                if c == '?' {
-                    n += 1;
-                    format!("${n}")
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect();
-    }
     let rows = db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .query_all_raw(super::raw_statement(backend, &sql, values))
         .await?;
     rows.into_iter()
         .map(|r| Ok((r.try_get::<i64>("", "org")?, r.try_get::<i64>("", "n")?)))
