@@ -8,7 +8,7 @@
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Select};
 
-use entity::{enrolment_batch, import_job, member, membership, organisation, staff};
+use entity::{claim, enrolment_batch, import_job, member, membership, organisation, staff};
 
 /// What a caller may see.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +167,19 @@ impl Scoped for import_job::Entity {
     }
     fn pid_column() -> Self::Column {
         import_job::Column::Pid
+    }
+}
+
+impl Scoped for claim::Entity {
+    fn organisation_column() -> Self::Column {
+        claim::Column::OrganisationId
+    }
+    /// A member sees the claims made for them, whoever filed them.
+    fn member_condition(member_pid: &str) -> Option<Condition> {
+        Some(Condition::all().add(claim::Column::MemberId.in_subquery(member_id_of(member_pid))))
+    }
+    fn pid_column() -> Self::Column {
+        claim::Column::Pid
     }
 }
 

@@ -3,6 +3,9 @@
 
 pub mod audit_event;
 pub mod authorisation_text;
+pub mod claim;
+pub mod claim_event;
+pub mod claim_material;
 pub mod coverage_extension;
 pub mod deduction_batch;
 pub mod deduction_item;
@@ -16,6 +19,8 @@ pub mod membership;
 pub mod organisation;
 pub mod outbox;
 pub mod payment_authorisation;
+pub mod payout_batch;
+pub mod payout_item;
 pub mod scheme_version;
 pub mod staff;
 

@@ -24,6 +24,8 @@ pub struct Model {
     pub extension_id: Option<i64>,
     /// `group` or `individual`.
     pub source: String,
+    /// Advanced by each approval of a claim in this period (the period's lock and order).
+    pub ledger_seq: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod authorisation;
+pub mod claim;
 pub mod deduction;
 pub mod enrolment;
 pub mod import;

@@ -18,6 +18,10 @@ pub enum Occasion {
     CoverageExtended,
     /// The bank could not deduct the fee.
     DeductionFailed,
+    /// A reviewer returned a claim for more material.
+    ClaimReturned,
+    /// 补助到账: the bank paid a claim.
+    PayoutSent,
 }
 
 impl Occasion {
@@ -27,6 +31,8 @@ impl Occasion {
             Occasion::EnrolmentConfirmed => "enrolment_confirmed",
             Occasion::CoverageExtended => "coverage_extended",
             Occasion::DeductionFailed => "deduction_failed",
+            Occasion::ClaimReturned => "claim_returned",
+            Occasion::PayoutSent => "payout_sent",
         }
     }
 }
