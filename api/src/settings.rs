@@ -42,6 +42,27 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
+    pub clock: ClockSettings,
+}
+
+/// The calendar the service counts in.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockSettings {
+    /// Pretend today is this date (Asia/Shanghai) for claim windows and service levels — for
+    /// rehearsing a past scheme year and for tests; never set in a live deployment.
+    pub today: Option<chrono::NaiveDate>,
+}
+
+impl Settings {
+    /// Today in Asia/Shanghai, the calendar the schemes count in (or `clock.today`).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.clock.today.unwrap_or_else(|| {
+            chrono::Utc::now()
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .date_naive()
+        })
+    }
 }
 
 impl Default for Settings {
@@ -60,6 +81,7 @@ impl Default for Settings {
             sms: SmsSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            clock: ClockSettings::default(),
         }
     }
 }

@@ -130,6 +130,13 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         storage,
         redis,
         wechat,
+        calendar: match crate::workdays::WorkdayCalendar::official() {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::error!(error = %e, "the working-day calendar does not load; counting Monday to Friday");
+                None
+            }
+        },
     })
 }
 

@@ -9,6 +9,7 @@ use crate::auth::JwtKeys;
 use crate::crypto::PiiVault;
 use crate::settings::{Mode, Settings};
 use crate::wechat::WeChatClient;
+use crate::workdays::WorkdayCalendar;
 
 /// Shared application state (cheap to clone: every field is a handle).
 #[derive(Clone)]
@@ -22,4 +23,6 @@ pub struct AppState {
     /// Present when Redis is configured; otherwise in-process fallbacks are used.
     pub redis: Option<redis::aio::ConnectionManager>,
     pub wechat: WeChatClient,
+    /// The official working-day calendar (service levels); `None` if its data failed to load.
+    pub calendar: Option<Arc<WorkdayCalendar>>,
 }

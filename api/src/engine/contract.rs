@@ -338,7 +338,16 @@ fn parse_event(
     index: usize,
     scheme: &SchemeDefinition,
 ) -> Result<Event, SimulationError> {
-    let prefix = format!("events[{index}]");
+    parse_event_at(value, format!("events[{index}]"), scheme)
+}
+
+/// Parses and validates one event (a claim's facts) as the contract does, with `field` as the
+/// path prefix of every error (e.g. `event` → `event.admitted_on`).
+pub fn parse_event_at(
+    value: &Value,
+    prefix: String,
+    scheme: &SchemeDefinition,
+) -> Result<Event, SimulationError> {
     let Some(obj) = value.as_object() else {
         return Err(SimulationError::invalid_request(
             prefix,

@@ -288,3 +288,14 @@ pub async fn extend<C: ConnectionTrait>(
         membership_count: updated,
     })
 }
+
+/// The last covered day of a membership.
+pub async fn coverage_end<C: ConnectionTrait>(
+    db: &C,
+    membership_id: i64,
+) -> Result<Option<NaiveDate>, sea_orm::DbErr> {
+    Ok(membership::Entity::find_by_id(membership_id)
+        .one(db)
+        .await?
+        .map(|m| m.coverage_end))
+}

@@ -144,3 +144,252 @@ impl Level {
         .find(|l| l.as_str() == name)
     }
 }
+
+pub mod approval;
+pub mod filing;
+pub mod materials;
+pub mod review;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::DbErr;
+use serde_json::Value;
+
+use entity::claim;
+
+use crate::auth::Role;
+use crate::engine::scheme::Material;
+use crate::engine::{EventKind, Judgement, SimulationError};
+use crate::scope::Scope;
+
+/// Who is acting on a claim.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Public id of the member or staff account.
+    pub pid: String,
+    pub role: Role,
+    pub scope: Scope,
+}
+
+/// Who filed a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FiledBy {
+    /// The member, on their phone.
+    Member,
+    /// A unit-union clerk, for a member without a smartphone.
+    Clerk,
+    /// A unit-union clerk, for the beneficiary of a deceased member (paid to the beneficiary).
+    Beneficiary,
+}
+
+impl FiledBy {
+    /// Stable name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Clerk => "clerk",
+            Self::Beneficiary => "beneficiary",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        [Self::Member, Self::Clerk, Self::Beneficiary]
+            .into_iter()
+            .find(|f| f.as_str() == name)
+    }
+}
+
+/// A material a reviewer asked to be photographed again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReturnRequest {
+    pub category: Material,
+    /// What is wrong with it, for the member.
+    #[schema(example = "发票照片模糊，请重新拍摄")]
+    pub note: String,
+}
+
+/// What was stored with a return: the requests and when they were made (materials uploaded
+/// after that instant answer them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnRecord {
+    pub message: String,
+    pub requests: Vec<ReturnRequest>,
+    pub returned_at: DateTime<Utc>,
+}
+
+/// A claim as the service hands it out (never the entity).
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub id: i64,
+    pub pid: String,
+    pub member_id: i64,
+    pub membership_id: i64,
+    pub organisation_id: i64,
+    pub scheme_code: String,
+    pub kind: EventKind,
+    /// The event's facts, as the simulation contract's JSON.
+    pub event: Value,
+    pub status: ClaimStatus,
+    pub stages: Vec<ClaimStatus>,
+    pub stage: Option<ClaimStatus>,
+    pub version: i32,
+    pub filed_by: FiledBy,
+    pub filed_by_pid: String,
+    pub submit_key: Option<String>,
+    pub beneficiary_name: Option<String>,
+    pub beneficiary_relationship: Option<String>,
+    pub payee_name: Option<String>,
+    pub payee_bank_card_cipher: Option<String>,
+    pub returned: Option<ReturnRecord>,
+    pub flagged: bool,
+    pub scheme_version: Option<i32>,
+    pub judgement: Option<Judgement>,
+    pub payable_fen: Option<i64>,
+    pub approved_fen: Option<i64>,
+    pub adjustment_reason: Option<String>,
+    pub reject_reason: Option<String>,
+    pub reject_note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub first_submitted_at: Option<DateTime<Utc>>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub pay_due_on: Option<NaiveDate>,
+    pub pay_due_max_on: Option<NaiveDate>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub payout_failure: Option<String>,
+}
+
+impl Claim {
+    /// Payment is late: approved (or in the bank's hands) past its due day.
+    pub fn overdue(&self, today: NaiveDate) -> bool {
+        matches!(
+            self.status,
+            ClaimStatus::Approved | ClaimStatus::Paying | ClaimStatus::PayoutFailed
+        ) && self.pay_due_on.is_some_and(|due| today > due)
+    }
+
+    /// Payment is later than the scheme's longest allowance (15 working days).
+    pub fn overdue_beyond_maximum(&self, today: NaiveDate) -> bool {
+        self.overdue(today) && self.pay_due_max_on.is_some_and(|due| today > due)
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> DbErr {
+    DbErr::Custom(format!("stored claim has an invalid {what}: {value}"))
+}
+
+/// Reads a stored row.
+pub fn to_claim(m: claim::Model) -> Result<Claim, DbErr> {
+    let stages = match &m.stages {
+        Some(text) => serde_json::from_str::<Vec<ClaimStatus>>(text)
+            .map_err(|_| corrupt("stage list", text))?,
+        None => Vec::new(),
+    };
+    let stage = m
+        .stage
+        .as_deref()
+        .map(|s| ClaimStatus::parse(s).ok_or_else(|| corrupt("stage", s)))
+        .transpose()?;
+    let judgement = m
+        .judgement
+        .as_deref()
+        .map(|j| serde_json::from_str::<Judgement>(j).map_err(|_| corrupt("judgement", j)))
+        .transpose()?;
+    let returned = m
+        .return_requests
+        .as_deref()
+        .map(|r| serde_json::from_str::<ReturnRecord>(r).map_err(|_| corrupt("return", r)))
+        .transpose()?;
+    Ok(Claim {
+        kind: EventKind::parse(&m.kind).ok_or_else(|| corrupt("kind", &m.kind))?,
+        event: serde_json::from_str(&m.facts).map_err(|_| corrupt("facts", &m.facts))?,
+        status: ClaimStatus::parse(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
+        filed_by: FiledBy::parse(&m.filed_by_kind)
+            .ok_or_else(|| corrupt("filer kind", &m.filed_by_kind))?,
+        stages,
+        stage,
+        judgement,
+        returned,
+        id: m.id,
+        pid: m.pid,
+        member_id: m.member_id,
+        membership_id: m.membership_id,
+        organisation_id: m.organisation_id,
+        scheme_code: m.scheme_code,
+        version: m.version,
+        filed_by_pid: m.filed_by_pid,
+        submit_key: m.submit_key,
+        beneficiary_name: m.beneficiary_name,
+        beneficiary_relationship: m.beneficiary_relationship,
+        payee_name: m.payee_name,
+        payee_bank_card_cipher: m.payee_bank_card_cipher,
+        flagged: m.flagged,
+        scheme_version: m.scheme_version,
+        payable_fen: m.payable_fen,
+        approved_fen: m.approved_fen,
+        adjustment_reason: m.adjustment_reason,
+        reject_reason: m.reject_reason,
+        reject_note: m.reject_note,
+        created_at: m.created_at,
+        submitted_at: m.submitted_at,
+        first_submitted_at: m.first_submitted_at,
+        approved_at: m.approved_at,
+        pay_due_on: m.pay_due_on,
+        pay_due_max_on: m.pay_due_max_on,
+        paid_at: m.paid_at,
+        payout_failure: m.payout_failure,
+    })
+}
+
+/// Why a claim action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// 404: no such claim (or membership, or material) in the caller's scope.
+    #[error("not found")]
+    NotFound,
+    /// 403: the caller's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 409 `version_conflict`: the claim changed since the caller read it.
+    #[error("the claim changed: version is now {current}")]
+    VersionConflict { current: i32 },
+    /// 409 `invalid_transition`: not possible from the claim's status.
+    #[error("not possible while the claim is {status:?}")]
+    WrongStatus { status: ClaimStatus },
+    /// 422 with a code and the field concerned.
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
+    /// 422 `materials_missing`.
+    #[error("materials missing")]
+    MaterialsMissing(Vec<Material>),
+    /// 422 `claim_window_closed`: filed after the scheme's window closed on this day.
+    #[error("the claim window closed on {closed_on}")]
+    WindowClosed { closed_on: NaiveDate },
+    /// 422 `scheme_incomplete`.
+    #[error("scheme incomplete")]
+    SchemeIncomplete { missing: Vec<String> },
+    /// 422 `claim_not_payable`: the engine refuses the claim; reject it with this reason.
+    #[error("the engine refuses the claim: {refused}")]
+    NotPayable { refused: String },
+    /// 422 from the engine's validation of the facts.
+    #[error("{0:?}")]
+    Facts(SimulationError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ClaimError {
+    fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        ClaimError::Invalid {
+            code,
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}

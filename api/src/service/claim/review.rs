@@ -1,0 +1,523 @@
+//! Review: the queues (filters, cursor pages, counts per status) and the reviewers' actions
+//! return and reject, and approval at the stages before the association's.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use entity::{claim, organisation};
+
+use super::filing::{bump, get, level_of, refusal, reload, return_record_json};
+use super::timeline::{self, Step};
+use super::{Caller, Claim, ClaimError, ClaimStatus, ReturnRecord, ReturnRequest, to_claim};
+use crate::auth::Role;
+use crate::engine::scheme::Material;
+use crate::scope::Scoped;
+use crate::service::audit::{self, Actor};
+use crate::service::outbox::{self, Occasion};
+use crate::service::page::{Page, page_from};
+
+/// Why a claim is rejected. The exclusions of the schemes each have their own code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// 工伤.
+    ExcludedWorkInjury,
+    /// 生育（含节育）.
+    ExcludedMaternity,
+    /// 职业病.
+    ExcludedOccupationalDisease,
+    /// 精神和行为障碍.
+    ExcludedMentalDisorder,
+    /// 医疗事故.
+    ExcludedMedicalAccident,
+    /// 交通事故.
+    ExcludedTrafficAccident,
+    /// 突发公共卫生事件或不可抗力.
+    ExcludedPublicHealthEmergency,
+    /// 打架斗殴、吸毒、自杀、酗酒、犯罪、醉驾无证驾驶等.
+    ExcludedIllegalAct,
+    /// 整容、美容、预防性手术.
+    ExcludedCosmetic,
+    /// 体检、疗养.
+    ExcludedCheckup,
+    /// 挂床住院.
+    ExcludedBedWithoutStay,
+    /// 欺诈、伪造材料.
+    Fraud,
+    /// 拖欠基本医疗保险费.
+    UnpaidInsurance,
+    /// 保障期外.
+    OutsideCoverage,
+    /// 参互前已患.
+    PreExisting,
+    /// 不在保障病种范围.
+    NotCoveredDisease,
+    /// 非认可医疗机构.
+    UnrecognisedInstitution,
+    /// 误诊.
+    Misdiagnosis,
+    /// 本期补助已终止（已达上限或已给付）.
+    BenefitTerminated,
+    /// 重复申领.
+    DuplicateClaim,
+    /// 逾期申领.
+    LateClaim,
+    /// 其他（须写明原因）.
+    Other,
+}
+
+impl RejectReason {
+    /// Stable name, as stored.
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// The role that acts at a review stage.
+pub fn role_for(stage: ClaimStatus) -> Option<Role> {
+    match stage {
+        ClaimStatus::UnionReview => Some(Role::UnionReviewer),
+        ClaimStatus::ServicePointReview => Some(Role::ServicePointReviewer),
+        ClaimStatus::Appraisal | ClaimStatus::AssociationReview => Some(Role::AssociationReviewer),
+        _ => None,
+    }
+}
+
+/// The stages a role reviews.
+pub fn stages_of(role: Role) -> &'static [ClaimStatus] {
+    match role {
+        Role::UnionReviewer => &[ClaimStatus::UnionReview],
+        Role::ServicePointReviewer => &[ClaimStatus::ServicePointReview],
+        Role::AssociationReviewer => &[ClaimStatus::Appraisal, ClaimStatus::AssociationReview],
+        Role::Member | Role::Admin => &[],
+    }
+}
+
+/// Loads a claim at a review stage the caller's role acts on, at the expected version.
+pub(crate) async fn reviewable<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    pid: &str,
+    version: i32,
+) -> Result<Claim, ClaimError> {
+    let c = get(db, caller, pid).await?;
+    if c.version != version {
+        return Err(ClaimError::VersionConflict { current: c.version });
+    }
+    if !c.status.is_review() {
+        return Err(ClaimError::WrongStatus { status: c.status });
+    }
+    if role_for(c.status) != Some(caller.role) {
+        return Err(ClaimError::Forbidden(format!(
+            "此申领正在 {} 阶段，不由您的角色审核 / the claim is at {}, not reviewed by your role",
+            c.status.as_str(),
+            c.status.as_str()
+        )));
+    }
+    Ok(c)
+}
+
+/// Moves a claim to the next stage (any stage but the association's, whose approval judges the
+/// money: see [`super::approval`]). An appraisal needs the appraisal certificate.
+pub async fn approve_stage(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    c: &Claim,
+    note: Option<String>,
+    request_id: Option<String>,
+) -> Result<Claim, ClaimError> {
+    let position = c.stages.iter().position(|s| *s == c.status);
+    let next = position
+        .and_then(|i| c.stages.get(i + 1))
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("claim {} has no stage after {:?}", c.pid, c.status))?;
+    if c.status == ClaimStatus::Appraisal {
+        let has_certificate = entity::claim_material::Entity::find()
+            .filter(entity::claim_material::Column::ClaimId.eq(c.id))
+            .filter(entity::claim_material::Column::Category.eq("appraisal_certificate"))
+            .one(db)
+            .await?
+            .is_some();
+        if !has_certificate {
+            return Err(ClaimError::MaterialsMissing(vec![
+                Material::AppraisalCertificate,
+            ]));
+        }
+    }
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let set = vec![
+        (claim::Column::Status, Expr::value(next.as_str())),
+        (claim::Column::Stage, Expr::value(next.as_str())),
+    ];
+    if !bump(&txn, c.id, c.version, &[c.status], set, now).await? {
+        let err = refusal(&txn, c.id, c.version).await;
+        txn.rollback().await?;
+        return Err(err);
+    }
+    timeline::record(
+        &txn,
+        c.id,
+        Step {
+            action: "approved",
+            from: Some(c.status),
+            to: next,
+            level: level_of(caller.role),
+            note: None,
+            actor_pid: Some(caller.pid.clone()),
+            at: now,
+        },
+    )
+    .await?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: caller.pid.clone(),
+        },
+        "claim.approve_stage",
+        ("claim", Some(&c.pid)),
+        json!({ "from": c.status.as_str(), "to": next.as_str(), "note": note }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    reload(db, c.id).await
+}
+
+/// Returns a claim for more material: the member is told (outbox) and resubmits into the same
+/// stage's queue.
+pub async fn return_claim(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    pid: &str,
+    version: i32,
+    message: String,
+    requests: Vec<ReturnRequest>,
+    request_id: Option<String>,
+) -> Result<Claim, ClaimError> {
+    let c = reviewable(db, caller, pid, version).await?;
+    let now = Utc::now();
+    let record = ReturnRecord {
+        message: message.clone(),
+        requests: requests.clone(),
+        returned_at: now,
+    };
+    let txn = db.begin().await?;
+    let set = vec![
+        (
+            claim::Column::Status,
+            Expr::value(ClaimStatus::Returned.as_str()),
+        ),
+        (claim::Column::Stage, Expr::value(c.status.as_str())),
+        (
+            claim::Column::ReturnRequests,
+            Expr::value(return_record_json(&record)?),
+        ),
+    ];
+    if !bump(&txn, c.id, version, &[c.status], set, now).await? {
+        let err = refusal(&txn, c.id, version).await;
+        txn.rollback().await?;
+        return Err(err);
+    }
+    timeline::record(
+        &txn,
+        c.id,
+        Step {
+            action: "returned",
+            from: Some(c.status),
+            to: ClaimStatus::Returned,
+            level: level_of(caller.role),
+            note: Some(message.clone()),
+            actor_pid: Some(caller.pid.clone()),
+            at: now,
+        },
+    )
+    .await?;
+    outbox::enqueue(
+        &txn,
+        Occasion::ClaimReturned,
+        c.member_id,
+        &format!("claim_returned:{}:{}", c.pid, version + 1),
+        json!({ "claim": c.pid, "message": message, "materials": requests }),
+        now,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: caller.pid.clone(),
+        },
+        "claim.return",
+        ("claim", Some(pid)),
+        json!({ "stage": c.status.as_str(), "message": message, "materials": requests }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    reload(db, c.id).await
+}
+
+/// Rejects a claim with a reason code (and a note; required for `other`).
+pub async fn reject(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    pid: &str,
+    version: i32,
+    reason: RejectReason,
+    note: Option<String>,
+    request_id: Option<String>,
+) -> Result<Claim, ClaimError> {
+    if reason == RejectReason::Other && note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        return Err(ClaimError::Invalid {
+            code: "note_required",
+            field: "note".into(),
+            message: "选择“其他”时须写明原因 / explain the reason".into(),
+        });
+    }
+    let c = reviewable(db, caller, pid, version).await?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let set = vec![
+        (
+            claim::Column::Status,
+            Expr::value(ClaimStatus::Rejected.as_str()),
+        ),
+        (claim::Column::RejectReason, Expr::value(reason.as_str())),
+        (claim::Column::RejectNote, Expr::value(note.clone())),
+        (claim::Column::ClosedAt, Expr::value(now)),
+    ];
+    if !bump(&txn, c.id, version, &[c.status], set, now).await? {
+        let err = refusal(&txn, c.id, version).await;
+        txn.rollback().await?;
+        return Err(err);
+    }
+    timeline::record(
+        &txn,
+        c.id,
+        Step {
+            action: "rejected",
+            from: Some(c.status),
+            to: ClaimStatus::Rejected,
+            level: level_of(caller.role),
+            note: Some(match &note {
+                Some(n) => format!("{}: {n}", reason.as_str()),
+                None => reason.as_str(),
+            }),
+            actor_pid: Some(caller.pid.clone()),
+            at: now,
+        },
+    )
+    .await?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: caller.pid.clone(),
+        },
+        "claim.reject",
+        ("claim", Some(pid)),
+        json!({ "stage": c.status.as_str(), "reason": reason.as_str(), "note": note }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    reload(db, c.id).await
+}
+
+/// Filters of a claim list.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimFilter {
+    pub statuses: Vec<ClaimStatus>,
+    pub scheme_code: Option<String>,
+    /// Public id of a unit (or any organisation: its subtree).
+    pub organisation_pid: Option<String>,
+    /// First submitted on or after (Asia/Shanghai).
+    pub submitted_from: Option<NaiveDate>,
+    /// First submitted on or before (Asia/Shanghai).
+    pub submitted_to: Option<NaiveDate>,
+    /// Only claims whose payment is overdue (or only those that are not).
+    pub overdue: Option<bool>,
+    pub flagged: Option<bool>,
+}
+
+fn shanghai_midnight(date: NaiveDate) -> chrono::DateTime<Utc> {
+    Shanghai
+        .from_local_datetime(&date.and_time(NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)))
+}
+
+async fn filter_condition<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    filter: &ClaimFilter,
+    today: NaiveDate,
+) -> Result<Condition, ClaimError> {
+    let mut cond = caller.scope.condition::<claim::Entity>();
+    if caller.role != Role::Member {
+        // Staff see drafts only when they filed them.
+        cond = cond.add(
+            Condition::any()
+                .add(claim::Column::Status.ne(ClaimStatus::Draft.as_str()))
+                .add(claim::Column::FiledByPid.eq(caller.pid.as_str())),
+        );
+    }
+    if !filter.statuses.is_empty() {
+        cond = cond.add(claim::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+    }
+    if let Some(code) = &filter.scheme_code {
+        cond = cond.add(claim::Column::SchemeCode.eq(code.as_str()));
+    }
+    if let Some(org_pid) = &filter.organisation_pid {
+        let org = organisation::Entity::find_pid_within(db, &caller.scope, org_pid)
+            .await?
+            .ok_or_else(|| ClaimError::Invalid {
+                code: "unknown_organisation",
+                field: "unit".into(),
+                message: "没有这个单位 / no such organisation in your scope".into(),
+            })?;
+        let subtree = Query::select()
+            .column(organisation::Column::Id)
+            .from(organisation::Entity)
+            .and_where(organisation::Column::Path.starts_with(org.path.as_str()))
+            .to_owned();
+        cond = cond.add(claim::Column::OrganisationId.in_subquery(subtree));
+    }
+    if let Some(from) = filter.submitted_from {
+        cond = cond.add(claim::Column::FirstSubmittedAt.gte(shanghai_midnight(from)));
+    }
+    if let Some(to) = filter.submitted_to.and_then(|d| d.succ_opt()) {
+        cond = cond.add(claim::Column::FirstSubmittedAt.lt(shanghai_midnight(to)));
+    }
+    if let Some(flagged) = filter.flagged {
+        cond = cond.add(claim::Column::Flagged.eq(flagged));
+    }
+    if let Some(overdue) = filter.overdue {
+        let late = Condition::all()
+            .add(claim::Column::Status.is_in([
+                ClaimStatus::Approved.as_str(),
+                ClaimStatus::Paying.as_str(),
+                ClaimStatus::PayoutFailed.as_str(),
+            ]))
+            .add(claim::Column::PayDueOn.lt(today));
+        cond = cond.add(if overdue { late } else { late.not() });
+    }
+    Ok(cond)
+}
+
+/// A page of the claims the caller may see, oldest first (queues are worked in order).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    filter: &ClaimFilter,
+    today: NaiveDate,
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Page<Claim>, ClaimError> {
+    let mut cond = filter_condition(db, caller, filter, today).await?;
+    if let Some(after) = after_id {
+        cond = cond.add(claim::Column::Id.gt(after));
+    }
+    let rows = claim::Entity::find()
+        .filter(cond)
+        .order_by_asc(claim::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let claims = rows
+        .into_iter()
+        .map(to_claim)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page_from(claims, limit, |c| c.id))
+}
+
+#[derive(FromQueryResult)]
+struct StatusCount {
+    status: String,
+    n: i64,
+}
+
+/// How many claims the caller may see are in each status (for badges), with the same filters
+/// as the list (statuses aside).
+pub async fn counts<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    filter: &ClaimFilter,
+    today: NaiveDate,
+) -> Result<BTreeMap<String, i64>, ClaimError> {
+    let mut filter = filter.clone();
+    filter.statuses.clear();
+    let cond = filter_condition(db, caller, &filter, today).await?;
+    let rows = claim::Entity::find()
+        .select_only()
+        .column(claim::Column::Status)
+        .column_as(claim::Column::Id.count(), "n")
+        .filter(cond)
+        .group_by(claim::Column::Status)
+        .into_model::<StatusCount>()
+        .all(db)
+        .await?;
+    let mut out: BTreeMap<String, i64> = ClaimStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), 0))
+        .collect();
+    for r in rows {
+        out.insert(r.status, r.n);
+    }
+    Ok(out)
+}
+
+/// Names and public ids that claim responses show, fetched for a page in three queries.
+#[derive(Debug, Default)]
+pub struct Refs {
+    /// member id → (public id, name)
+    pub members: std::collections::HashMap<i64, (String, String)>,
+    /// membership id → public id
+    pub memberships: std::collections::HashMap<i64, String>,
+    /// organisation id → (public id, name)
+    pub units: std::collections::HashMap<i64, (String, String)>,
+}
+
+/// The names and public ids shown with `claims`.
+pub async fn refs<C: ConnectionTrait>(db: &C, claims: &[Claim]) -> Result<Refs, ClaimError> {
+    use entity::{member, membership};
+    let member_ids: Vec<i64> = claims.iter().map(|c| c.member_id).collect();
+    let membership_ids: Vec<i64> = claims.iter().map(|c| c.membership_id).collect();
+    let unit_ids: Vec<i64> = claims.iter().map(|c| c.organisation_id).collect();
+    let mut refs = Refs::default();
+    for m in member::Entity::find()
+        .filter(member::Column::Id.is_in(member_ids))
+        .all(db)
+        .await?
+    {
+        refs.members.insert(m.id, (m.pid, m.name));
+    }
+    for m in membership::Entity::find()
+        .filter(membership::Column::Id.is_in(membership_ids))
+        .all(db)
+        .await?
+    {
+        refs.memberships.insert(m.id, m.pid);
+    }
+    for o in organisation::Entity::find()
+        .filter(organisation::Column::Id.is_in(unit_ids))
+        .all(db)
+        .await?
+    {
+        refs.units.insert(o.id, (o.pid, o.name));
+    }
+    Ok(refs)
+}
