@@ -1,12 +1,11 @@
 //! The command line: `huzhu [serve]`, `huzhu migrate up|down|status`, `huzhu admin …`,
-//! `huzhu openapi`.
+//! `huzhu audit verify`, `huzhu openapi`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::TransactionTrait;
 use serde_json::json;
 
 use crate::auth::Role;
@@ -42,6 +41,11 @@ pub enum Command {
         #[command(subcommand)]
         task: AdminTask,
     },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        task: AuditTask,
+    },
     /// Simulate benefits: reads a simulation request (a file, or `-` for standard input) and
     /// prints the answer — exit 0, or the error JSON and exit 2 for a refused request.
     Simulate {
@@ -63,6 +67,18 @@ pub enum MigrateAction {
     },
     /// List migrations and whether each is applied.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditTask {
+    /// Walk the hash chain of the audit trail and check every event (read-only; safe while the
+    /// server runs). Exit 0 when the chain is intact, 1 when a problem was found (each is
+    /// printed), 2 when the check could not run.
+    Verify {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +180,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Admin { task } => admin(task, settings).await?,
+        Command::Audit {
+            task: AuditTask::Verify { json },
+        } => return verify_audit_trail(&settings, json).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -195,6 +214,51 @@ async fn simulate(input: &str, settings: Settings) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `huzhu audit verify`: reads only — no migration, no sealing — so it reports the trail as it
+/// is. Exit 1 means "problems found", so a failure to check at all exits 2.
+async fn verify_audit_trail(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
+    crate::startup::install_crypto_provider();
+    let report = match db::connect(settings).await {
+        Ok(db) => audit::verify(&db).await,
+        Err(e) => Err(e),
+    };
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("huzhu: cannot verify the audit trail: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let intact = report.is_intact();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if intact {
+        println!(
+            "audit trail intact: {} events checked, head seq {} hash {}",
+            report.checked,
+            report.head_seq.unwrap_or(0),
+            report.head_hash.as_deref().unwrap_or("-"),
+        );
+    } else {
+        for problem in &report.problems {
+            println!("{problem}");
+        }
+        if report.problems_omitted > 0 {
+            println!("… and {} more problems", report.problems_omitted);
+        }
+        println!(
+            "audit trail NOT intact: {} problem(s), {} events checked",
+            report.problems.len() as u64 + report.problems_omitted,
+            report.checked,
+        );
+    }
+    Ok(if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn bad(message: String) -> anyhow::Error {
     anyhow::anyhow!(message)
 }
@@ -202,7 +266,7 @@ fn bad(message: String) -> anyhow::Error {
 async fn admin(task: AdminTask, mut settings: Settings) -> anyhow::Result<()> {
     settings.migrate_on_start = true;
     let state = crate::startup::build_state(settings).await?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     match task {
         AdminTask::CreateAssociation { name } => {
             let org = organisation::create(&txn, None, OrganisationKind::Association, &name, None)

@@ -3,7 +3,7 @@
 //! the console says how to sign in as each.
 
 use chrono::{NaiveDate, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
 use serde_json::json;
 
 use entity::membership;
@@ -89,7 +89,7 @@ pub async fn seed_if_empty(state: &AppState, base_url: &str) -> Result<(), DbErr
         print_sign_in(base_url, None);
         return Ok(());
     }
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let (accounts, members) = seed(&txn, state).await?;
     audit::record(
         &txn,

@@ -64,6 +64,10 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             .await
             .context("migrating the database")?;
     }
+    // Events written before the audit chain existed join it before anything new is appended.
+    crate::service::audit::seal_legacy(&db)
+        .await
+        .context("sealing the audit trail")?;
     crate::service::scheme::ensure_seeds(&db)
         .await
         .context("publishing the seed schemes")?;

@@ -144,6 +144,79 @@ fn an_administrator_builds_the_tree_and_invites_staff_from_the_command_line() {
     assert_eq!(code.split_whitespace().next().unwrap().len(), 14, "{code}");
 }
 
+/// Runs one statement on the data directory's SQLite database, as someone with file access.
+fn tamper(dir: &DataDir, statement: &str) {
+    let url = format!("sqlite://{}", dir.0.join("huzhu.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&url)
+            .await
+            .expect("open the database");
+        let done = db.execute_unprepared(statement).await.expect(statement);
+        assert_eq!(done.rows_affected(), 1, "{statement}");
+        db.close().await.ok();
+    });
+}
+
+#[test]
+fn audit_verify_passes_an_intact_trail_and_fails_an_edited_one() {
+    let dir = DataDir::new();
+    assert!(dir.huzhu(&["migrate", "up"]).status.success());
+    let fresh = dir.huzhu(&["audit", "verify"]);
+    assert_eq!(
+        fresh.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fresh.stderr)
+    );
+    assert!(
+        stdout(&fresh).starts_with("audit trail intact: 0 events checked"),
+        "{}",
+        stdout(&fresh)
+    );
+
+    let association = dir.huzhu(&["admin", "create-association", "--name", "审计协会"]);
+    assert!(association.status.success());
+    let audited = dir.huzhu(&["audit", "verify"]);
+    assert_eq!(audited.status.code(), Some(0), "{}", stdout(&audited));
+    assert!(
+        stdout(&audited).starts_with("audit trail intact: 1 events checked, head seq 1"),
+        "{}",
+        stdout(&audited)
+    );
+
+    tamper(
+        &dir,
+        "UPDATE audit_event SET details = '{\"name\":\"别的协会\"}' WHERE seq = 1",
+    );
+    let edited = dir.huzhu(&["audit", "verify"]);
+    assert_eq!(edited.status.code(), Some(1), "{}", stdout(&edited));
+    assert!(
+        stdout(&edited).starts_with("hash_mismatch id=1 seq=1: "),
+        "{}",
+        stdout(&edited)
+    );
+    let json = dir.huzhu(&["audit", "verify", "--json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON report");
+    assert_eq!(report["checked"], 1);
+    assert_eq!(report["problems"][0]["kind"], "hash_mismatch");
+    assert_eq!(report["problems"][0]["seq"], 1);
+}
+
+#[test]
+fn audit_verify_exits_2_when_it_cannot_check() {
+    // No migration: there is no trail to read.
+    let dir = DataDir::new();
+    let out = dir.huzhu(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot verify the audit trail"));
+}
+
 #[test]
 fn the_openapi_command_prints_the_committed_document() {
     let dir = DataDir::new();

@@ -1,4 +1,4 @@
-//! `audit_event`: the append-only trail of who did what, when, and why.
+//! `audit_event`: the append-only trail of who did what, when, and why, hash-chained.
 
 use sea_orm::entity::prelude::*;
 
@@ -15,6 +15,13 @@ pub struct Model {
     pub subject_pid: Option<String>,
     pub details: String,
     pub request_id: Option<String>,
+    /// The event's place in the chain (1, 2, …); NULL only for an event not yet sealed.
+    #[sea_orm(unique)]
+    pub seq: Option<i64>,
+    /// The hash of the event at `seq - 1` (64 zeros for the first).
+    pub prev_hash: Option<String>,
+    /// Hex SHA-256 of the event's canonical bytes, `prev_hash` included.
+    pub hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! SeaORM entities of Huzhu, one module per table, shaped as `sea-orm-cli generate entity`
 //! writes them. Domain logic lives in `huzhu::service`, never here.
 
+pub mod audit_chain_head;
 pub mod audit_event;
 pub mod authorisation_text;
 pub mod claim;

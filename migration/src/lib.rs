@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_foundation;
 mod m20261123_000002_create_scheme_version;
 mod m20261123_000003_create_enrolment;
+mod m20261124_000004_chain_audit_event;
 mod m20261124_000005_create_claim;
 
 /// Every migration of the product, in order.
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_foundation::Migration),
             Box::new(m20261123_000002_create_scheme_version::Migration),
             Box::new(m20261123_000003_create_enrolment::Migration),
+            Box::new(m20261124_000004_chain_audit_event::Migration),
             Box::new(m20261124_000005_create_claim::Migration),
         ]
     }

@@ -2,7 +2,6 @@
 //! invitation code or a member by name and ID number on first sign-in, and the demo sign-in.
 
 use actix_web::{post, web};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -197,7 +196,7 @@ pub async fn wechat_sign_in(
     }
 
     if let Some(code) = &body.invitation_code {
-        let txn = state.db.begin().await?;
+        let txn = crate::db::begin_write(&state.db).await?;
         let invalid = || {
             ApiError::invalid_value(
                 "invitation_invalid",
@@ -238,7 +237,7 @@ pub async fn wechat_sign_in(
             .map_err(|e| ApiError::invalid_value("name_invalid", "name", e.to_string()))?;
         let id_number = IdNumber::parse(id_number)
             .map_err(|e| ApiError::invalid_value(e.code(), "id_number", e.message_zh()))?;
-        let txn = state.db.begin().await?;
+        let txn = crate::db::begin_write(&state.db).await?;
         let found = member::find_by_identity(&txn, &state.pii, &name, &id_number)
             .await?
             .ok_or_else(|| {

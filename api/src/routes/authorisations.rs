@@ -7,7 +7,6 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
-use sea_orm::TransactionTrait;
 use serde::Serialize;
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -467,7 +466,7 @@ pub async fn sign(
     }
 
     let record = async {
-        let txn = state.db.begin().await?;
+        let txn = crate::db::begin_write(&state.db).await?;
         let signed = authorisation::sign(
             &txn,
             &state.pii,
@@ -558,7 +557,7 @@ pub async fn revoke(
     request_id: RequestId,
 ) -> Result<web::Json<AuthorisationResponse>, ApiError> {
     principal.require(&[Role::Member])?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let revoked = authorisation::revoke(&txn, &state.pii, &principal.subject, &id, Utc::now())
         .await
         .map_err(|e| match e {

@@ -5,7 +5,6 @@ use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionT
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -123,7 +122,7 @@ pub async fn create(
             "月份格式应为 YYYY-MM / expected YYYY-MM",
         )
     })?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let batch = deduction::create_batch(
         &txn,
         &body.scheme_code,
@@ -306,7 +305,7 @@ pub async fn import_result(
         }
         body.extend_from_slice(&chunk);
     }
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let (batch, summary) = deduction::import_result(&txn, &id, &body, Utc::now())
         .await
         .map_err(|e| match e {

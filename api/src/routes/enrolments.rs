@@ -4,7 +4,6 @@
 use actix_web::{get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -413,7 +412,7 @@ pub async fn record_transfer(
 ) -> Result<web::Json<BatchResponse>, ApiError> {
     principal.require(&[Role::UnionReviewer, Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let batch = enrolment::get_within(&txn, &principal.scope, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -471,7 +470,7 @@ pub async fn confirm(
     request_id: RequestId,
 ) -> Result<web::Json<BatchResponse>, ApiError> {
     principal.require(&[Role::AssociationReviewer, Role::Admin])?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let batch = enrolment::get_within(&txn, &principal.scope, &id)
         .await?
         .ok_or(ApiError::NotFound)?;

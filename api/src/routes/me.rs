@@ -1,7 +1,6 @@
 //! The signed-in account: who am I, and binding my phone number through WeChat.
 
 use actix_web::{get, post, web};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -131,7 +130,7 @@ pub async fn bind_phone(
     }
     let phone = PhoneNumber::parse(&wx.pure_phone_number)
         .map_err(|e| ApiError::invalid_value("phone_invalid", "code", e.to_string()))?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     member::set_phone(&txn, &state.pii, m.id, &phone).await?;
     audit::record(
         &txn,

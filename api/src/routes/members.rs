@@ -3,7 +3,6 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::NaiveDate;
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -223,7 +222,7 @@ pub async fn create(
             .map_err(|e| ApiError::invalid_value(e.code(), "bank_card", e.to_string()))?,
         retired: body.retired,
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let unit = organisation::get_within(&txn, &principal.scope, &body.organisation_id)
         .await?
         .ok_or(ApiError::NotFound)?;

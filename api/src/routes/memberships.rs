@@ -2,7 +2,6 @@
 
 use actix_web::{get, post, web};
 use chrono::NaiveDate;
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -216,7 +215,7 @@ pub async fn extend(
             ));
         }
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let done = membership::extend(
         &txn,
         &principal.scope,

@@ -1,7 +1,6 @@
 //! The organisation tree, as far as the caller may see it; administrators change it.
 
 use actix_web::{HttpResponse, get, patch, post, web};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -171,7 +170,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let parent = organisation::get_within(&txn, &principal.scope, &body.parent_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -233,7 +232,7 @@ pub async fn update(
 ) -> Result<web::Json<OrganisationResponse>, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let org = organisation::get_within(&txn, &principal.scope, &id)
         .await?
         .ok_or(ApiError::NotFound)?;

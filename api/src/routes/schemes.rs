@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::TransactionTrait;
 use serde::Serialize;
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -188,7 +187,7 @@ pub async fn publish(
             ),
         ));
     }
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let published = scheme::publish(&txn, &definition, &principal.subject)
         .await
         .map_err(|e| match e {

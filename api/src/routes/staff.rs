@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -173,7 +172,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let org = organisation::get_within(&txn, &principal.scope, &body.organisation_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -227,7 +226,7 @@ pub async fn update(
 ) -> Result<web::Json<StaffResponse>, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let account = staff::get_within(&txn, &principal.scope, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -290,7 +289,7 @@ pub async fn invite(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let account = staff::get_within(&txn, &principal.scope, &id)
         .await?
         .ok_or(ApiError::NotFound)?;

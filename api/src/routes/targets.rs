@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, get, put, web};
 use rust_decimal::Decimal;
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -72,7 +71,7 @@ pub async fn set_target(
             ));
         }
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let org = organisation::get_within(&txn, &principal.scope, &body.organisation_id)
         .await?
         .ok_or(ApiError::NotFound)?;

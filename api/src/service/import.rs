@@ -7,7 +7,6 @@ use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -244,7 +243,7 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
         .collect();
     let total = i32::try_from(entries.len()).unwrap_or(i32::MAX);
 
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let submitted = enrolment::submit(
         &txn,
         &state.pii,

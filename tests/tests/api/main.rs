@@ -2,6 +2,7 @@
 //! database — every test in `on_both_backends!` runs on SQLite and on PostgreSQL + Redis.
 
 mod admin;
+mod audit;
 mod auth;
 mod config;
 mod enrolment;

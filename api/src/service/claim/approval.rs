@@ -8,7 +8,6 @@ use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -103,7 +102,7 @@ pub async fn approve(
     let event = parse_facts(&c.event, &def)?;
     let now = Utc::now();
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     // The period lock: first statement of the transaction, a write.
     let locked = membership::Entity::update_many()
         .col_expr(

@@ -8,7 +8,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    QueryFilter, Set,
 };
 use serde_json::{Value, json};
 
@@ -344,7 +344,7 @@ pub async fn create(
     let now = Utc::now();
     let pid = new_pid();
     let facts = serde_json::to_string(&event).map_err(|e| anyhow::anyhow!(e))?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let inserted = claim::ActiveModel {
         pid: Set(pid.clone()),
         member_id: Set(ms.member_id),
@@ -521,7 +521,7 @@ pub async fn edit(
         ));
     }
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if !bump(&txn, c.id, version, EDITABLE, set, now).await? {
         let err = refusal(&txn, c.id, version).await;
         txn.rollback().await?;
@@ -653,7 +653,7 @@ pub async fn submit(
     if first {
         set.push((claim::Column::FirstSubmittedAt, Expr::value(now)));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if !bump(&txn, c.id, version, EDITABLE, set, now).await? {
         let err = refusal(&txn, c.id, version).await;
         txn.rollback().await?;
@@ -720,7 +720,7 @@ pub async fn withdraw(
         ClaimStatus::AssociationReview,
     ];
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let set = vec![
         (
             claim::Column::Status,

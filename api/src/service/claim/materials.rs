@@ -13,7 +13,7 @@ use opendal::Operator;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
 };
 use serde_json::{Value, json};
 
@@ -194,7 +194,7 @@ pub async fn upload(
     }
     let now = Utc::now();
     let written = async {
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         // A write first: the claim must still accept materials.
         let still_editable = claim::Entity::update_many()
             .col_expr(
@@ -302,7 +302,7 @@ pub async fn remove(
         .one(db)
         .await?
         .ok_or(ClaimError::NotFound)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let deleted = claim_material::Entity::delete_many()
         .filter(claim_material::Column::Id.eq(row.id))
         .exec(&txn)

@@ -8,7 +8,7 @@ use chrono_tz::Asia::Shanghai;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -158,7 +158,7 @@ pub async fn approve_stage(
         }
     }
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let set = vec![
         (claim::Column::Status, Expr::value(next.as_str())),
         (claim::Column::Stage, Expr::value(next.as_str())),
@@ -215,7 +215,7 @@ pub async fn return_claim(
         requests: requests.clone(),
         returned_at: now,
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let set = vec![
         (
             claim::Column::Status,
@@ -289,7 +289,7 @@ pub async fn reject(
     }
     let c = reviewable(db, caller, pid, version).await?;
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let set = vec![
         (
             claim::Column::Status,
