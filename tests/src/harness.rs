@@ -262,6 +262,17 @@ where
     }
 }
 
+/// Runs `test` on `backend` with adjusted settings (skips like [`run_on`]).
+pub async fn run_on_with<F, Fut>(backend: Backend, customize: fn(&mut Settings), test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if let Some(app) = spawn_app_with(backend, customize).await {
+        test(app).await;
+    }
+}
+
 impl TestApp {
     /// Full URL of a path.
     pub fn url(&self, path: &str) -> String {
@@ -372,6 +383,42 @@ macro_rules! on_both_backends {
                     $crate::harness::run_on($crate::harness::Backend::Postgres, super::$name).await;
                 }
             )+
+        }
+    };
+}
+
+/// As [`on_both_backends!`], with settings adjusted by `customize` (a `fn(&mut Settings)`),
+/// inside a module `group` so that one file can hold several such groups; `customize` names a function of the same file.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($group:ident, $customize:ident => $($name:ident),+ $(,)?) => {
+        mod $group {
+            mod sqlite {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        $crate::harness::run_on_with(
+                            $crate::harness::Backend::Sqlite,
+                            super::super::$customize,
+                            super::super::$name,
+                        )
+                        .await;
+                    }
+                )+
+            }
+            mod postgres {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        $crate::harness::run_on_with(
+                            $crate::harness::Backend::Postgres,
+                            super::super::$customize,
+                            super::super::$name,
+                        )
+                        .await;
+                    }
+                )+
+            }
         }
     };
 }

@@ -405,12 +405,13 @@ async fn detail(
         .await
         .map_err(ClaimError::from)?;
     let (_, def) = filing::current_scheme(&state.db, &c.scheme_code).await?;
-    let required = filing::required_materials(&def, c.kind, c.filed_by);
-    let deadline = match (
-        serde_json::from_value::<crate::engine::Event>(c.event.clone()),
-        membership_end(state, &c).await?,
-    ) {
-        (Ok(event), Some(end)) => filing::filing_deadline(&def, end, &event),
+    let event = serde_json::from_value::<crate::engine::Event>(c.event.clone()).ok();
+    let appraisal = event
+        .as_ref()
+        .is_some_and(|e| filing::needs_appraisal(&def, e));
+    let required = filing::required_materials(&def, c.kind, c.filed_by, appraisal);
+    let deadline = match (event, membership_end(state, &c).await?) {
+        (Some(event), Some(end)) => filing::filing_deadline(&def, end, &event),
         _ => None,
     };
     let refs = review::refs(&state.db, std::slice::from_ref(&c)).await?;

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod claims;
 mod config;
 mod enrolment;
 mod health;

@@ -138,6 +138,7 @@ pub fn required_materials(
     def: &SchemeDefinition,
     kind: EventKind,
     filed_by: FiledBy,
+    appraisal: bool,
 ) -> Vec<Material> {
     let mut out = Vec::new();
     for m in def.materials.iter().filter(|m| m.claim_kind == kind) {
@@ -151,6 +152,10 @@ pub fn required_materials(
                 }
             }
         }
+    }
+    // A claim that goes through the third-party appraisal needs its certificate.
+    if appraisal {
+        out.push(Material::AppraisalCertificate);
     }
     let mut seen = Vec::new();
     out.retain(|m| {
@@ -183,6 +188,14 @@ pub fn stages_for(
     }
     stages.push(ClaimStatus::AssociationReview);
     stages
+}
+
+/// Whether the scheme sends a claim of this amount to a third-party appraisal.
+pub fn needs_appraisal(def: &SchemeDefinition, event: &Event) -> bool {
+    match (def.claims.appraisal_from, claimed_amount(def, event)) {
+        (Some(from), Some(amount)) => amount >= from,
+        _ => false,
+    }
 }
 
 /// The amount a claim asks about (for the appraisal threshold): a stay's amount field.
@@ -598,7 +611,8 @@ pub async fn submit(
     let (_, def) = current_scheme(db, &c.scheme_code).await?;
     let event = parse_facts(&c.event, &def)?;
     let present = material_categories(db, c.id).await?;
-    let mut missing: Vec<Material> = required_materials(&def, c.kind, c.filed_by)
+    let appraisal = needs_appraisal(&def, &event);
+    let mut missing: Vec<Material> = required_materials(&def, c.kind, c.filed_by, appraisal)
         .into_iter()
         .filter(|m| !present.iter().any(|(p, _)| p == m))
         .collect();

@@ -1,0 +1,197 @@
+//! Claims over HTTP, as the mini-program and the reviewers' phones drive them.
+
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::harness::TestApp;
+use crate::pictures;
+
+/// A bank card number that passes the Luhn check.
+pub const BANK_CARD: &str = "6217000000000000004";
+
+/// A member's coverage period as the union sees it.
+#[derive(Clone, Debug)]
+pub struct Period {
+    pub member_pid: String,
+    pub membership_pid: String,
+    pub coverage_start: String,
+    pub coverage_end: String,
+    pub consecutive_periods: i64,
+    pub continuous_renewal: bool,
+}
+
+impl Period {
+    /// The simulation contract's `member`.
+    pub fn member_json(&self) -> Value {
+        json!({
+            "coverage_start": self.coverage_start,
+            "coverage_end": self.coverage_end,
+            "consecutive_periods": self.consecutive_periods,
+            "continuous_renewal": self.continuous_renewal,
+        })
+    }
+}
+
+/// The `index`-th membership of `scheme` that the union `union_login` sees.
+pub async fn period(app: &TestApp, union_login: &str, scheme: &str, index: usize) -> Period {
+    let token = app.login(union_login).await;
+    let (status, page) = app
+        .get(
+            &format!("/api/v1/memberships?scheme={scheme}&limit=100"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let m = &page["items"][index];
+    assert!(m.is_object(), "no membership {index} of {scheme}: {page}");
+    Period {
+        member_pid: m["member"]["id"].as_str().expect("member").to_owned(),
+        membership_pid: m["id"].as_str().expect("id").to_owned(),
+        coverage_start: m["coverage_start"].as_str().expect("start").to_owned(),
+        coverage_end: m["coverage_end"].as_str().expect("end").to_owned(),
+        consecutive_periods: m["consecutive_periods"].as_i64().expect("periods"),
+        continuous_renewal: m["continuous_renewal"].as_bool().expect("renewal"),
+    }
+}
+
+/// Sends a request with an optional `Idempotency-Key`.
+pub async fn post_with_key(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    let mut req = app.client.post(app.url(path)).bearer_auth(token).json(body);
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Files a draft for `period` (as the member, or a clerk with the union's token).
+pub async fn file(app: &TestApp, token: &str, period: &Period, event: Value) -> Value {
+    let (status, body) = app
+        .post(
+            "/api/v1/claims",
+            Some(token),
+            &json!({ "membership_id": period.membership_pid, "event": event, "bank_card": BANK_CARD }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// Uploads one file as `wx.uploadFile` does.
+pub async fn upload(
+    app: &TestApp,
+    token: &str,
+    claim: &str,
+    category: &str,
+    bytes: Vec<u8>,
+    filename: &str,
+) -> (u16, Value) {
+    let form = Form::new().part(
+        "file",
+        Part::bytes(bytes)
+            .file_name(filename.to_owned())
+            .mime_str("application/octet-stream")
+            .expect("mime"),
+    );
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/claims/{claim}/materials?category={category}"
+        )))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Uploads a distinct photographed document for each required material; `seed` keeps
+/// documents of different claims apart.
+pub async fn upload_required(app: &TestApp, token: &str, detail: &Value, seed: u64) {
+    let claim = detail["claim"]["id"].as_str().expect("id");
+    let required = detail["required_materials"].as_array().expect("required");
+    for (i, category) in required.iter().enumerate() {
+        let category = category.as_str().expect("category");
+        let (status, body) = upload(
+            app,
+            token,
+            claim,
+            category,
+            pictures::document_jpeg(seed * 100 + i as u64),
+            "photo.jpg",
+        )
+        .await;
+        assert_eq!(status, 201, "{category}: {body}");
+    }
+}
+
+/// The claim's detail.
+pub async fn detail(app: &TestApp, token: &str, claim: &str) -> Value {
+    let (status, body) = app
+        .get(&format!("/api/v1/claims/{claim}"), Some(token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Runs an action (`submit`, `approve`, `return`, `reject`, `withdraw`) at the claim's
+/// current version, adding `extra` to the body.
+pub async fn act(
+    app: &TestApp,
+    token: &str,
+    claim: &str,
+    action: &str,
+    extra: Value,
+) -> (u16, Value) {
+    let current = detail(app, token, claim).await;
+    let mut body = json!({ "version": current["claim"]["version"] });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    app.post(
+        &format!("/api/v1/claims/{claim}/{action}"),
+        Some(token),
+        &body,
+    )
+    .await
+}
+
+/// Approves the claim at every review stage in turn, with the token of each stage's
+/// reviewer; returns the final detail.
+pub async fn approve_through(app: &TestApp, claim: &str, tokens: &[(&str, String)]) -> Value {
+    for _ in 0..6 {
+        let any = &tokens[0].1;
+        let d = detail(app, any, claim).await;
+        let status = d["claim"]["status"].as_str().expect("status").to_owned();
+        let Some((_, token)) = tokens.iter().find(|(stage, _)| *stage == status) else {
+            return d;
+        };
+        let (code, body) = act(app, token, claim, "approve", json!({})).await;
+        assert_eq!(code, 200, "approve at {status}: {body}");
+    }
+    panic!("claim {claim} never left review");
+}
+
+/// What the simulation pays for `events` in `period`.
+pub async fn simulate(app: &TestApp, scheme: &str, period: &Period, events: Vec<Value>) -> Value {
+    let (status, body) = app
+        .post(
+            "/api/v1/simulations",
+            None,
+            &json!({ "scheme": scheme, "member": period.member_json(), "events": events }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
