@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod authorisations;
+pub mod claim_figures;
 pub mod deductions;
 pub mod enrolments;
 pub mod exports;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     simulations::configure(cfg);
     authorisations::configure(cfg);
     deductions::configure(cfg);
+    claim_figures::configure(cfg);
 }
 
 /// Runs `validator` rules and turns the first failure into a 422 naming the field.
