@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod claim_figures;
 mod config;
 mod enrolment;
 mod health;
