@@ -27,11 +27,12 @@ use crate::settings::Mode;
         (name = "memberships", description = "coverage periods and free extension"),
         (name = "enrolments", description = "group enrolment: rosters, transfers, confirmation"),
         (name = "targets", description = "enrolment targets, completion and renewal rates"),
-        (name = "exports", description = "spreadsheets: ledger, yearly summary, progress, roster template"),
+        (name = "exports", description = "spreadsheets: ledger, yearly summary, progress, claim figures, roster template"),
         (name = "schemes", description = "the schemes and their published versions"),
         (name = "simulations", description = "benefit simulation (补助测算)"),
         (name = "authorisations", description = "payment authorisations (付款授权书): the text, signing, revoking"),
         (name = "deductions", description = "monthly bank deductions (银行代扣): batches, files, results"),
+        (name = "claim-figures", description = "claim figures (申领给付统计): filed, refused, paid, people helped, amounts, days to pay"),
     )
 )]
 pub struct ApiDoc;

@@ -37,6 +37,16 @@ impl Scope {
         }
     }
 
+    /// The `LIKE` pattern of the organisation paths in a staff scope (`/1/2/%`), for
+    /// hand-written set-based SQL; `None` for a member, who sees no organisation's figures.
+    pub fn subtree_pattern(&self) -> Option<String> {
+        match self {
+            // Paths hold only digits and '/', so the prefix has no LIKE wildcards.
+            Scope::Subtree { path } => Some(format!("{path}%")),
+            Scope::Member { .. } => None,
+        }
+    }
+
     /// The condition "the organisation column is in the subtree / the row is the member's".
     pub fn condition<E: Scoped>(&self) -> Condition {
         match self {
@@ -207,5 +217,17 @@ mod tests {
         assert!(!scope.contains_path("/1/3/"));
         assert!(!scope.contains_path("/1/22/"));
         assert!(!scope.contains_path("/1/"));
+    }
+
+    #[test]
+    fn a_staff_scope_gives_its_path_as_a_like_prefix_and_a_member_none() {
+        let scope = Scope::Subtree {
+            path: "/1/2/".into(),
+        };
+        assert_eq!(scope.subtree_pattern().as_deref(), Some("/1/2/%"));
+        let member = Scope::Member {
+            member_pid: "m".into(),
+        };
+        assert_eq!(member.subtree_pattern(), None);
     }
 }

@@ -28,6 +28,8 @@ pub enum Cell {
     Money(Decimal),
     /// A ratio shown as a percentage, `0.0%` (0.755 shows as 75.5%).
     Percent(Decimal),
+    /// A measure with one decimal, `0.0` (average days).
+    Tenths(Decimal),
     /// A calendar date, shown as `yyyy-mm-dd`.
     Date(NaiveDate),
     /// Nothing.
@@ -88,6 +90,7 @@ struct Formats {
     int: Format,
     money: Format,
     percent: Format,
+    tenths: Format,
     date: Format,
     blank: Format,
 }
@@ -118,6 +121,7 @@ impl Formats {
             int: base().set_num_format("0"),
             money: base().set_num_format("#,##0.00"),
             percent: base().set_num_format("0.0%"),
+            tenths: base().set_num_format("0.0"),
             date: base().set_num_format("yyyy-mm-dd"),
             blank: base(),
         }
@@ -241,6 +245,10 @@ fn write_row(ws: &mut Worksheet, r: u32, row: &[Cell], f: &Formats) -> Result<()
             Cell::Percent(d) => {
                 ws.write_number_with_format(r, c, decimal_to_f64(*d), &f.percent)?
             }
+            Cell::Tenths(d) => {
+                let rounded = d.round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero);
+                ws.write_number_with_format(r, c, decimal_to_f64(rounded), &f.tenths)?
+            }
             Cell::Date(d) => match excel_date(*d) {
                 Some(date) => ws.write_datetime_with_format(r, c, date, &f.date)?,
                 // Outside Excel's calendar (before 1900 or after 9999): write it as text.
@@ -302,6 +310,7 @@ fn cell_width(cell: &Cell) -> f64 {
             w
         }
         Cell::Percent(_) => 7.0,
+        Cell::Tenths(d) => text_width(&d.trunc().to_string()) + 2.0,
         Cell::Date(_) => 11.0,
         Cell::Empty => 0.0,
     }
@@ -580,6 +589,27 @@ mod tests {
             ]
         );
         assert!(names.iter().all(|n| n.chars().count() <= 31));
+    }
+
+    #[test]
+    fn tenths_are_numbers_shown_with_one_decimal() {
+        let sheet = Sheet {
+            name: "天数".to_owned(),
+            headers: vec!["平均办结天数".to_owned()],
+            rows: vec![vec![Cell::Tenths(dec!(7.66))], vec![Cell::Tenths(dec!(12))]],
+            ..Sheet::default()
+        };
+        let bytes = write_workbook(&[sheet]).unwrap();
+        let mut wb = read_back(&bytes);
+        let range = wb.worksheet_range("天数").unwrap();
+        assert_eq!(range.get_value((1, 0)), Some(&Data::Float(7.7)));
+        assert_eq!(range.get_value((2, 0)), Some(&Data::Float(12.0)));
+        let styles = wb.worksheet_style("天数").unwrap();
+        let format = styles
+            .get((1, 0))
+            .and_then(|s| s.number_format.as_ref())
+            .map(|n| n.format_code.clone());
+        assert_eq!(format.as_deref(), Some("0.0"));
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(template);
 }
 
-fn xlsx(bytes: Vec<u8>, filename: &str) -> HttpResponse {
+/// An `.xlsx` download named `filename`.
+pub(super) fn xlsx(bytes: Vec<u8>, filename: &str) -> HttpResponse {
     // RFC 5987 so the Chinese file name survives every browser and WeChat's viewer.
     let encoded: String = filename
         .bytes()
@@ -45,7 +46,8 @@ fn xlsx(bytes: Vec<u8>, filename: &str) -> HttpResponse {
         .body(bytes)
 }
 
-fn workbook_error(e: WorkbookError) -> ApiError {
+/// A workbook that could not be written: a 500, the cause logged.
+pub(super) fn workbook_error(e: WorkbookError) -> ApiError {
     ApiError::Internal(anyhow::Error::new(e).context("writing the workbook"))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod authorisations;
+pub mod claim_figures;
 pub mod claims;
 pub mod deductions;
 pub mod enrolments;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     simulations::configure(cfg);
     authorisations::configure(cfg);
     deductions::configure(cfg);
+    claim_figures::configure(cfg);
     claims::configure(cfg);
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod claim_figures;
 mod claims;
 mod config;
 mod enrolment;

@@ -1,0 +1,325 @@
+//! Claim figures (申领给付统计) of the caller's subtree: live as JSON, and as the `.xlsx` the
+//! association reports yearly. Which year a claim counts in is explained in
+//! [`crate::service::claim::figures`].
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, get, web};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::OrganisationRef;
+use super::exports::{workbook_error, xlsx};
+use crate::auth::Principal;
+use crate::domain::Money;
+use crate::error::{ApiError, ErrorBody};
+use crate::service::claim::figures::{self, ClaimFigures, FigureFilter, Tally, UnitFigures};
+use crate::state::AppState;
+use crate::workbook::{Cell, Sheet, write_workbook};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(claim_figures).service(claim_figures_xlsx);
+}
+
+/// `?year=&scheme_code=` of the claim figures.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FiguresQuery {
+    /// A calendar year in Beijing time (2000–2100); absent: every year with claims.
+    pub year: Option<i32>,
+    /// One scheme code, e.g. `nm-inpatient-2025`; absent: every scheme.
+    pub scheme_code: Option<String>,
+}
+
+impl FiguresQuery {
+    fn filter(&self) -> Result<FigureFilter, ApiError> {
+        if self.year.is_some_and(|y| !figures::YEARS.contains(&y)) {
+            return Err(ApiError::invalid_field(
+                "year",
+                "年份无效（2000–2100） / invalid year (2000–2100)",
+            ));
+        }
+        Ok(FigureFilter {
+            year: self.year,
+            scheme_code: self
+                .scheme_code
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned),
+        })
+    }
+}
+
+/// Refused claims under one reason code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusalCount {
+    /// The reason code given on rejection (`unspecified` when none was).
+    pub reason: String,
+    pub claims: i64,
+}
+
+/// The figures of one row or total.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Figures {
+    /// Claims first submitted in the year (drafts never submitted are not filed).
+    pub filed: i64,
+    /// Of the claims filed in the year, those rejected.
+    pub refused: i64,
+    /// `refused` by reason code.
+    pub refusals: Vec<RefusalCount>,
+    /// Claims paid in the year.
+    pub paid: i64,
+    /// Distinct members those claims paid.
+    pub people_helped: i64,
+    /// What those claims paid (their approved amounts).
+    pub amount_paid: Money,
+    /// Average calendar days from first submission to payment, one decimal; null when nothing
+    /// was paid.
+    #[schema(value_type = Option<String>, example = "7.7")]
+    pub average_days: Option<Decimal>,
+}
+
+impl From<&Tally> for Figures {
+    fn from(t: &Tally) -> Self {
+        Self {
+            filed: t.filed,
+            refused: t.refused,
+            refusals: t
+                .refusals
+                .iter()
+                .map(|(reason, n)| RefusalCount {
+                    reason: reason.clone(),
+                    claims: *n,
+                })
+                .collect(),
+            paid: t.paid,
+            people_helped: t.people_helped,
+            amount_paid: t.amount_paid,
+            average_days: t.average_days(),
+        }
+    }
+}
+
+/// One unit union's figures for a scheme and year.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitFiguresLine {
+    pub scheme_code: String,
+    /// Calendar year in Beijing time.
+    pub year: i32,
+    pub unit: OrganisationRef,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// The whole subtree's figures for a scheme and year.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FiguresTotal {
+    pub scheme_code: String,
+    /// Calendar year in Beijing time.
+    pub year: i32,
+    /// People helped count each person once across units.
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// Claim figures of the caller's subtree.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimFiguresResponse {
+    /// By scheme, year and unit union (units in tree order).
+    pub rows: Vec<UnitFiguresLine>,
+    /// By scheme and year, over the whole subtree.
+    pub totals: Vec<FiguresTotal>,
+}
+
+impl From<&ClaimFigures> for ClaimFiguresResponse {
+    fn from(f: &ClaimFigures) -> Self {
+        Self {
+            rows: f
+                .units
+                .iter()
+                .map(|u| UnitFiguresLine {
+                    scheme_code: u.scheme_code.clone(),
+                    year: u.year,
+                    unit: OrganisationRef {
+                        id: u.unit_pid.clone(),
+                        name: u.unit_name.clone(),
+                    },
+                    figures: Figures::from(&u.tally),
+                })
+                .collect(),
+            totals: f
+                .totals
+                .iter()
+                .map(|t| FiguresTotal {
+                    scheme_code: t.scheme_code.clone(),
+                    year: t.year,
+                    figures: Figures::from(&t.tally),
+                })
+                .collect(),
+        }
+    }
+}
+
+async fn load(
+    state: &AppState,
+    principal: &Principal,
+    query: &FiguresQuery,
+) -> Result<ClaimFigures, ApiError> {
+    principal.require_staff()?;
+    let filter = query.filter()?;
+    Ok(figures::figures(&state.db, &principal.scope, &filter).await?)
+}
+
+/// Claims filed, refused (by reason), paid, people helped, amount paid and average days to
+/// payment, by scheme, unit union and year, with totals by scheme and year, for the caller's
+/// subtree (staff). Filed and refused count by the year of first submission; the rest by the
+/// year of payment (Beijing time).
+#[utoipa::path(
+    tag = "claim-figures",
+    security(("bearer" = [])),
+    params(FiguresQuery),
+    responses(
+        (status = 200, body = ClaimFiguresResponse),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)
+    )
+)]
+#[get("/claim-figures")]
+pub async fn claim_figures(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<FiguresQuery>,
+) -> Result<web::Json<ClaimFiguresResponse>, ApiError> {
+    let figures = load(&state, &principal, &query).await?;
+    Ok(web::Json(ClaimFiguresResponse::from(&figures)))
+}
+
+const TOTAL: &str = "合计";
+
+fn figure_cells(scheme_code: &str, unit: &str, year: i32, t: &Tally) -> Vec<Cell> {
+    vec![
+        Cell::Code(scheme_code.to_owned()),
+        Cell::Text(unit.to_owned()),
+        Cell::Int(i64::from(year)),
+        Cell::Int(t.filed),
+        Cell::Int(t.paid),
+        Cell::Int(t.refused),
+        Cell::Int(t.people_helped),
+        Cell::Money(t.amount_paid.as_decimal()),
+        t.average_days().map(Cell::Tenths).unwrap_or(Cell::Empty),
+    ]
+}
+
+fn refusal_cells(scheme_code: &str, unit: &str, year: i32, t: &Tally) -> Vec<Vec<Cell>> {
+    t.refusals
+        .iter()
+        .map(|(reason, n)| {
+            vec![
+                Cell::Code(scheme_code.to_owned()),
+                Cell::Text(unit.to_owned()),
+                Cell::Int(i64::from(year)),
+                Cell::Code(reason.clone()),
+                Cell::Int(*n),
+            ]
+        })
+        .collect()
+}
+
+/// The two sheets: figures, and refusals by reason; each scheme and year's units followed by
+/// its total (合计) for the subtree.
+fn sheets(f: &ClaimFigures, year: Option<i32>) -> [Sheet; 2] {
+    let mut by_group: BTreeMap<(&str, i32), Vec<&UnitFigures>> = BTreeMap::new();
+    for u in &f.units {
+        by_group
+            .entry((u.scheme_code.as_str(), u.year))
+            .or_default()
+            .push(u);
+    }
+    let (mut figure_rows, mut refusal_rows) = (Vec::new(), Vec::new());
+    for total in &f.totals {
+        for u in by_group
+            .get(&(total.scheme_code.as_str(), total.year))
+            .into_iter()
+            .flatten()
+        {
+            figure_rows.push(figure_cells(&u.scheme_code, &u.unit_name, u.year, &u.tally));
+            refusal_rows.extend(refusal_cells(
+                &u.scheme_code,
+                &u.unit_name,
+                u.year,
+                &u.tally,
+            ));
+        }
+        figure_rows.push(figure_cells(
+            &total.scheme_code,
+            TOTAL,
+            total.year,
+            &total.tally,
+        ));
+        refusal_rows.extend(refusal_cells(
+            &total.scheme_code,
+            TOTAL,
+            total.year,
+            &total.tally,
+        ));
+    }
+    let period = year
+        .map(|y| format!("（{y}年度）"))
+        .unwrap_or_else(|| "（各年度）".to_owned());
+    let headers = |names: &[&str]| names.iter().map(|h| (*h).to_owned()).collect();
+    [
+        Sheet {
+            name: "申领给付统计".into(),
+            title: Some(format!("职工医疗互助申领给付统计{period}")),
+            headers: headers(&[
+                "方案",
+                "单位",
+                "年度",
+                "申领件数",
+                "给付件数",
+                "拒付件数",
+                "受助人数",
+                "给付金额",
+                "平均办结天数",
+            ]),
+            rows: figure_rows,
+            totals: None,
+        },
+        Sheet {
+            name: "拒付原因".into(),
+            title: Some(format!("拒付原因统计{period}")),
+            headers: headers(&["方案", "单位", "年度", "拒付原因", "件数"]),
+            rows: refusal_rows,
+            totals: None,
+        },
+    ]
+}
+
+/// The claim figures of the caller's subtree as a workbook (staff): a sheet of figures by
+/// scheme, year and unit union with each scheme and year's total (合计), and a sheet of
+/// refusals by reason code.
+#[utoipa::path(
+    tag = "exports",
+    security(("bearer" = [])),
+    params(FiguresQuery),
+    responses(
+        (status = 200, description = "the .xlsx file", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)
+    )
+)]
+#[get("/exports/claim-figures.xlsx")]
+pub async fn claim_figures_xlsx(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<FiguresQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let figures = load(&state, &principal, &query).await?;
+    let bytes = write_workbook(&sheets(&figures, query.year)).map_err(workbook_error)?;
+    let name = match query.year {
+        Some(y) => format!("申领给付统计-{y}年度.xlsx"),
+        None => "申领给付统计.xlsx".to_owned(),
+    };
+    Ok(xlsx(bytes, &name))
+}
