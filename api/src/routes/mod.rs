@@ -18,10 +18,12 @@ pub mod targets;
 pub mod upload;
 
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
+use crate::bank_file::LineProblem;
 use crate::error::ApiError;
 use crate::settings::Mode;
 
@@ -74,4 +76,18 @@ pub struct OrganisationRef {
     /// Public id.
     pub id: String,
     pub name: String,
+}
+
+/// 422 `result_file_invalid` for a bank's result file that does not match its batch:
+/// `details.problems` lists every line's problem; nothing was imported.
+pub fn result_file_invalid(problems: Vec<LineProblem>) -> ApiError {
+    ApiError::Invalid {
+        code: "result_file_invalid",
+        message: format!(
+            "结果文件有 {} 处问题，未导入任何结果 / the result file has {} problems; nothing was imported",
+            problems.len(),
+            problems.len()
+        ),
+        details: json!({ "problems": problems }),
+    }
 }
