@@ -2,12 +2,14 @@
 //! member's period, payout through the bank, figures, and the member's timeline.
 //!
 //! - [`timeline`]: the steps a member sees (status, time, reviewing level — never names);
+//! - [`payout`]: payout batches to the bank, their files and the bank's results;
 //!
 //! Status vocabulary (stored as text): `draft` → (first review stage) → … → `approved` →
 //! `paying` (in a payout batch) → `paid` | `payout_failed` (→ a new batch → `paying`);
 //! `returned` (for more material, back into the stage that returned it on resubmission),
 //! `rejected`, `withdrawn`, and `closed` (approved with nothing to pay).
 
+pub mod payout;
 pub mod timeline;
 
 use serde::{Deserialize, Serialize};
