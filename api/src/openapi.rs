@@ -32,6 +32,7 @@ use crate::settings::Mode;
         (name = "simulations", description = "benefit simulation (补助测算)"),
         (name = "authorisations", description = "payment authorisations (付款授权书): the text, signing, revoking"),
         (name = "deductions", description = "monthly bank deductions (银行代扣): batches, files, results"),
+        (name = "payouts", description = "claim payouts (拨付): batches, the bank's file, results"),
     )
 )]
 pub struct ApiDoc;

@@ -11,12 +11,14 @@ pub mod me;
 pub mod members;
 pub mod memberships;
 pub mod organisations;
+pub mod payouts;
 pub mod schemes;
 pub mod simulations;
 pub mod staff;
 pub mod targets;
 pub mod upload;
 
+use actix_web::HttpResponse;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -42,6 +44,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     simulations::configure(cfg);
     authorisations::configure(cfg);
     deductions::configure(cfg);
+    payouts::configure(cfg);
 }
 
 /// Runs `validator` rules and turns the first failure into a 422 naming the field.
@@ -76,6 +79,39 @@ pub struct OrganisationRef {
     /// Public id.
     pub id: String,
     pub name: String,
+}
+
+/// The media type of `.xlsx` files.
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// A file to download. The name goes in RFC 5987 form so a Chinese name survives every
+/// browser and WeChat's viewer (with an ASCII stand-in for old clients); never cached, as these
+/// files hold names and personal numbers.
+pub fn attachment(bytes: Vec<u8>, content_type: &str, filename: &str) -> HttpResponse {
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let extension = filename.rsplit_once('.').map_or("bin", |(_, ext)| ext);
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"export.{extension}\"; filename*=UTF-8''{encoded}"),
+        ))
+        .insert_header(("cache-control", "no-store"))
+        .body(bytes)
+}
+
+/// An `.xlsx` file to download (see [`attachment`]).
+pub fn xlsx(bytes: Vec<u8>, filename: &str) -> HttpResponse {
+    attachment(bytes, XLSX, filename)
 }
 
 /// 422 `result_file_invalid` for a bank's result file that does not match its batch:
