@@ -2,6 +2,7 @@
 //! (a SQLite file, or a fresh PostgreSQL database dropped afterwards), and local fakes of the
 //! outside services.
 
+pub mod claims;
 pub mod fake_wechat;
 pub mod harness;
 pub mod roster;

@@ -8,6 +8,7 @@ mod enrolment;
 mod health;
 mod migrations;
 mod openapi;
+mod payouts;
 mod scope;
 mod simulations;
 mod storage;
