@@ -967,3 +967,155 @@ async fn decide_item<C: ConnectionTrait>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calamine::{Reader, Xlsx};
+
+    fn item(
+        id: i64,
+        serial: &str,
+        fen: i64,
+        name: &str,
+        outcome: ItemOutcome,
+    ) -> payout_item::Model {
+        payout_item::Model {
+            id,
+            batch_id: 1,
+            claim_id: id,
+            serial: serial.into(),
+            amount_fen: fen,
+            payee_name: name.into(),
+            bank_card_cipher: "sealed".into(),
+            outcome: outcome.as_str().into(),
+            failure_reason: None,
+        }
+    }
+
+    fn line(n: u64, serial: &str, name: &str, fen: i64, outcome: Outcome) -> ResultLine {
+        ResultLine {
+            line: n,
+            serial: serial.into(),
+            name: Some(name.into()),
+            amount: Some(Money::from_fen(fen)),
+            outcome,
+        }
+    }
+
+    fn failed(reason: &str) -> Outcome {
+        Outcome::Failed {
+            reason: reason.into(),
+        }
+    }
+
+    fn codes(problems: &[LineProblem]) -> Vec<&'static str> {
+        problems.iter().map(|p| p.code).collect()
+    }
+
+    #[test]
+    fn pending_items_are_decided_and_decided_ones_are_passed_over() {
+        let items = [
+            item(1, "S1", 10_000, "张 三", ItemOutcome::Pending),
+            item(2, "S2", 20_000, "李四", ItemOutcome::Paid),
+            item(3, "S3", 30_000, "王五", ItemOutcome::Failed),
+        ];
+        let (decisions, unchanged) = match_results(
+            &items,
+            vec![
+                line(1, "S1", "张三", 10_000, failed("余额不足")),
+                line(2, "S2", "李四", 20_000, Outcome::Succeeded),
+                line(3, "S3", "王　五", 30_000, failed("另一个原因")),
+            ],
+        )
+        .unwrap();
+        assert_eq!(unchanged, 2);
+        assert_eq!(decisions.len(), 1);
+        assert_eq!(decisions[0].item.id, 1);
+        assert_eq!(decisions[0].outcome, failed("余额不足"));
+    }
+
+    #[test]
+    fn every_mismatch_is_reported_with_its_line() {
+        let items = [
+            item(1, "S1", 10_000, "张三", ItemOutcome::Pending),
+            item(2, "S2", 20_000, "李四", ItemOutcome::Paid),
+        ];
+        let problems = match_results(
+            &items,
+            vec![
+                line(1, "S1", "张三", 10_001, Outcome::Succeeded),
+                line(2, "S1", "张三", 10_000, Outcome::Succeeded),
+                line(3, "S9", "张三", 10_000, Outcome::Succeeded),
+                line(4, "S2", "李斯", 20_000, Outcome::Succeeded),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [
+                "amount_mismatch",
+                "duplicate_serial",
+                "unknown_serial",
+                "name_mismatch"
+            ]
+        );
+        assert_eq!(problems[3].line, Some(4));
+        let problems =
+            match_results(&items, vec![line(1, "S2", "李四", 20_000, failed("退票"))]).unwrap_err();
+        assert_eq!(codes(&problems), ["outcome_contradicts"]);
+    }
+
+    #[test]
+    fn serials_carry_the_beijing_date() {
+        let late_evening_utc = "2026-11-24T17:00:00Z".parse().unwrap();
+        assert_eq!(serial_prefix(late_evening_utc), "ZF20261125");
+    }
+
+    fn lines() -> Vec<FileLine> {
+        ["6222021234567890128", "6217000000000000012"]
+            .iter()
+            .enumerate()
+            .map(|(i, card)| FileLine {
+                seq: i + 1,
+                serial: format!("ZF20261124ABCDEF00000{}", i + 1),
+                payee_name: ["赵建国", "钱秀英"][i].into(),
+                bank_card: BankCardNumber::parse(card).unwrap(),
+                amount: Money::from_fen([123_450, 80_000][i]),
+                memo: format!("职工医疗互助补助 c{i}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_csv_file_has_every_line_and_a_control_total() {
+        let text = String::from_utf8(render_csv(&lines()).unwrap()).unwrap();
+        let rows: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+        assert_eq!(
+            rows,
+            [
+                "序号,流水号,户名,银行卡号,金额,摘要",
+                "1,ZF20261124ABCDEF000001,赵建国,6222021234567890128,1234.50,职工医疗互助补助 c0",
+                "2,ZF20261124ABCDEF000002,钱秀英,6217000000000000012,800.00,职工医疗互助补助 c1",
+                "合计,2,2034.50",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_workbook_keeps_cards_as_text_and_amounts_as_numbers() {
+        let bytes = render_xlsx(&lines()).unwrap();
+        let mut book: Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let sheet = book.worksheet_range("代发明细").unwrap();
+        let rows: Vec<_> = sheet.rows().collect();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0][3].to_string(), "银行卡号");
+        assert_eq!(
+            rows[1][3],
+            calamine::Data::String("6222021234567890128".into())
+        );
+        assert_eq!(rows[1][4], calamine::Data::Float(1234.5));
+        assert_eq!(rows[3][4], calamine::Data::Float(2034.5));
+    }
+}
