@@ -2,6 +2,7 @@
 //! medical mutual-aid schemes (职工医疗互助保障).
 
 pub mod auth;
+pub mod bank_file;
 pub mod cli;
 pub mod crypto;
 pub mod db;

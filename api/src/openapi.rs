@@ -33,6 +33,7 @@ use crate::settings::Mode;
         (name = "authorisations", description = "payment authorisations (付款授权书): the text, signing, revoking"),
         (name = "deductions", description = "monthly bank deductions (银行代扣): batches, files, results"),
         (name = "claim-figures", description = "claim figures (申领给付统计): filed, refused, paid, people helped, amounts, days to pay"),
+        (name = "payouts", description = "claim payouts (拨付): batches, the bank's file, results"),
     )
 )]
 pub struct ApiDoc;

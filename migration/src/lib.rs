@@ -9,6 +9,7 @@ mod m20261123_000002_create_scheme_version;
 mod m20261123_000003_create_enrolment;
 mod m20261124_000004_chain_audit_event;
 mod m20261124_000005_create_claim;
+mod m20261125_000006_index_payout_item_batch;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_enrolment::Migration),
             Box::new(m20261124_000004_chain_audit_event::Migration),
             Box::new(m20261124_000005_create_claim::Migration),
+            Box::new(m20261125_000006_index_payout_item_batch::Migration),
         ]
     }
 }

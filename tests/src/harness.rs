@@ -336,6 +336,48 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// GET a file with a token; returns status, content type and the bytes.
+    pub async fn download(&self, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+        let res = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (
+            status,
+            content_type,
+            res.bytes().await.expect("body").to_vec(),
+        )
+    }
+
+    /// POST a `multipart/form-data` form with a token; returns status and JSON body.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        token: &str,
+        form: reqwest::multipart::Form,
+    ) -> (u16, Value) {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     /// POST JSON with a token; returns status and JSON body.
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, path, token, body).await

@@ -2,8 +2,9 @@
 //! (a SQLite file, or a fresh PostgreSQL database dropped afterwards), and local fakes of the
 //! outside services.
 
-pub mod claim_rows;
 pub mod claim_flow;
+pub mod claim_rows;
+pub mod claims;
 pub mod fake_wechat;
 pub mod harness;
 pub mod pictures;

@@ -1,4 +1,5 @@
-//! Rosters as unions keep them, made in the test: valid ID numbers, Chinese headers.
+//! Rosters as unions keep them, made in the test: valid ID and bank card numbers, Chinese
+//! headers.
 
 use chrono::NaiveDate;
 use rust_xlsxwriter::Workbook;
@@ -16,6 +17,15 @@ pub fn id_number(region: &str, birth: NaiveDate, seq: u32, male: bool) -> String
         .expect("valid parts")
         .as_str()
         .to_owned()
+}
+
+/// A 19-digit card number passing the Luhn check.
+pub fn bank_card(seq: u32) -> String {
+    let body = format!("621700{seq:012}");
+    (0..10)
+        .map(|d| format!("{body}{d}"))
+        .find(|candidate| huzhu::domain::BankCardNumber::parse(candidate).is_ok())
+        .expect("a card number")
 }
 
 /// One roster line.

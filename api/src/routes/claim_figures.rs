@@ -11,7 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::OrganisationRef;
-use super::exports::{workbook_error, xlsx};
+use super::exports::workbook_error;
+use super::xlsx;
 use crate::auth::Principal;
 use crate::domain::Money;
 use crate::error::{ApiError, ErrorBody};

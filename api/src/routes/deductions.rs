@@ -314,15 +314,7 @@ pub async fn import_result(
                 "result_already_imported",
                 "该批次的扣款结果已导入 / this batch's result was already imported",
             ),
-            ImportError::Invalid(problems) => ApiError::Invalid {
-                code: "result_file_invalid",
-                message: format!(
-                    "结果文件有 {} 处问题，未导入任何结果 / the result file has {} problems; nothing was imported",
-                    problems.len(),
-                    problems.len()
-                ),
-                details: json!({ "problems": problems }),
-            },
+            ImportError::Invalid(problems) => super::result_file_invalid(problems),
             ImportError::Db(e) => e.into(),
         })?;
     audit::record(

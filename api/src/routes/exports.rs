@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::memberships::today;
+use super::xlsx;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::membership::{self, MembershipFilter};
@@ -22,28 +23,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(summary)
         .service(progress)
         .service(template);
-}
-
-/// An `.xlsx` download named `filename`.
-pub(super) fn xlsx(bytes: Vec<u8>, filename: &str) -> HttpResponse {
-    // RFC 5987 so the Chinese file name survives every browser and WeChat's viewer.
-    let encoded: String = filename
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    HttpResponse::Ok()
-        .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"export.xlsx\"; filename*=UTF-8''{encoded}"),
-        ))
-        .body(bytes)
 }
 
 /// A workbook that could not be written: a 500, the cause logged.

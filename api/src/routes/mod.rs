@@ -13,17 +13,21 @@ pub mod me;
 pub mod members;
 pub mod memberships;
 pub mod organisations;
+pub mod payouts;
 pub mod schemes;
 pub mod simulations;
 pub mod staff;
 pub mod targets;
 pub mod upload;
 
+use actix_web::HttpResponse;
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
+use crate::bank_file::LineProblem;
 use crate::error::ApiError;
 use crate::settings::Mode;
 
@@ -44,6 +48,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     deductions::configure(cfg);
     claim_figures::configure(cfg);
     claims::configure(cfg);
+    payouts::configure(cfg);
 }
 
 /// Runs `validator` rules and turns the first failure into a 422 naming the field.
@@ -78,4 +83,51 @@ pub struct OrganisationRef {
     /// Public id.
     pub id: String,
     pub name: String,
+}
+
+/// The media type of `.xlsx` files.
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// A file to download. The name goes in RFC 5987 form so a Chinese name survives every
+/// browser and WeChat's viewer (with an ASCII stand-in for old clients); never cached, as these
+/// files hold names and personal numbers.
+pub fn attachment(bytes: Vec<u8>, content_type: &str, filename: &str) -> HttpResponse {
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let extension = filename.rsplit_once('.').map_or("bin", |(_, ext)| ext);
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"export.{extension}\"; filename*=UTF-8''{encoded}"),
+        ))
+        .insert_header(("cache-control", "no-store"))
+        .body(bytes)
+}
+
+/// An `.xlsx` file to download (see [`attachment`]).
+pub fn xlsx(bytes: Vec<u8>, filename: &str) -> HttpResponse {
+    attachment(bytes, XLSX, filename)
+}
+
+/// 422 `result_file_invalid` for a bank's result file that does not match its batch:
+/// `details.problems` lists every line's problem; nothing was imported.
+pub fn result_file_invalid(problems: Vec<LineProblem>) -> ApiError {
+    ApiError::Invalid {
+        code: "result_file_invalid",
+        message: format!(
+            "结果文件有 {} 处问题，未导入任何结果 / the result file has {} problems; nothing was imported",
+            problems.len(),
+            problems.len()
+        ),
+        details: json!({ "problems": problems }),
+    }
 }

@@ -19,6 +19,7 @@ use entity::{deduction_batch, deduction_item, member, membership, payment_author
 use super::authorisation::{last_day, local_date, open_all, start_of_local_day, texts_of};
 use super::outbox::{self, Occasion};
 use super::{is_unique_violation, new_pid, scheme};
+use crate::bank_file::{self, LineProblem, Outcome, ResultColumn, ResultLine, problem};
 use crate::crypto::{PiiKind, PiiVault};
 use crate::domain::{IdNumber, Money, PersonName};
 use crate::engine::scheme::EnrolmentMode;
@@ -87,15 +88,9 @@ fn to_batch(m: deduction_batch::Model) -> Result<DeductionBatch, DbErr> {
 }
 
 /// The serial number (流水号) of the `seq`-th item (1-based) of a batch, as the bank sees it:
-/// the month, six characters of the batch's public id and the sequence. The bank echoes it in
-/// its result file, which is how results find their items.
+/// the month, six characters of the batch's public id and the sequence.
 pub fn serial(batch: &DeductionBatch, seq: usize) -> String {
-    let hex: Vec<char> = batch.pid.chars().filter(char::is_ascii_hexdigit).collect();
-    let tag: String = hex[hex.len().saturating_sub(6)..]
-        .iter()
-        .map(char::to_ascii_uppercase)
-        .collect();
-    format!("{}{tag}{seq:06}", batch.month.to_string().replace('-', ""))
+    bank_file::serial(&batch.month.to_string().replace('-', ""), &batch.pid, seq)
 }
 
 /// Why a batch was not created.
@@ -347,231 +342,30 @@ pub async fn file_lines<C: ConnectionTrait>(
 /// columns 序号,流水号,姓名,身份证号,银行卡号,金额 (yuan, two decimals), and a control line
 /// `合计,<count>,<total>`.
 pub fn render_file(lines: &[FileLine]) -> Result<Vec<u8>, csv::Error> {
-    let mut out = Vec::from("\u{feff}".as_bytes());
-    {
-        let mut w = csv::WriterBuilder::new()
-            .flexible(true)
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(&mut out);
-        w.write_record(["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"])?;
-        let mut total = Money::ZERO;
-        for l in lines {
-            total = total + l.amount;
-            w.write_record([
-                l.seq.to_string(),
-                l.serial.clone(),
-                l.name.as_str().to_owned(),
-                l.id_number.as_str().to_owned(),
-                l.bank_card.as_str().to_owned(),
-                l.amount.to_string(),
-            ])?;
-        }
-        w.write_record([
-            "合计".to_owned(),
-            lines.len().to_string(),
-            total.to_string(),
-        ])?;
-        w.flush()?;
-    }
-    Ok(out)
+    let rows = lines.iter().map(|l| {
+        vec![
+            l.seq.to_string(),
+            l.serial.clone(),
+            l.name.as_str().to_owned(),
+            l.id_number.as_str().to_owned(),
+            l.bank_card.as_str().to_owned(),
+            l.amount.to_string(),
+        ]
+    });
+    bank_file::render_csv(
+        &["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"],
+        rows,
+        lines.len(),
+        lines.iter().map(|l| l.amount).sum(),
+    )
 }
 
-/// What the bank says about one deduction.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Succeeded,
-    Failed { reason: String },
-}
-
-/// One result line of the bank's file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResultLine {
-    /// Line number in the file (1-based).
-    pub line: u64,
-    pub serial: String,
-    pub outcome: Outcome,
-}
-
-/// A problem with one line of a result file (or with the file, when `line` is `None`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct LineProblem {
-    pub line: Option<u64>,
-    pub serial: Option<String>,
-    pub code: &'static str,
-    pub message: String,
-}
-
-fn problem(
-    line: Option<u64>,
-    serial: Option<&str>,
-    code: &'static str,
-    message: impl Into<String>,
-) -> LineProblem {
-    LineProblem {
-        line,
-        serial: serial.map(str::to_owned),
-        code,
-        message: message.into(),
-    }
-}
-
-/// Longest failure reason kept, in characters.
-const MAX_REASON_CHARS: usize = 200;
-
-/// Reads the bank's result file: an optional header `流水号,结果,失败原因`, one line per
-/// deduction (`结果` is 成功 or 失败; a failure needs its reason), and a last line
-/// `合计,<count>`. Every problem is reported with its line; nothing is partially accepted.
-pub fn parse_result_file(bytes: &[u8]) -> Result<Vec<ResultLine>, Vec<LineProblem>> {
-    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
-    // Banks' systems and Excel in China save CSV as GBK (GB18030) as often as UTF-8.
-    let text: std::borrow::Cow<str> = match std::str::from_utf8(bytes) {
-        Ok(text) => text.into(),
-        Err(_) => {
-            match encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes) {
-                Some(text) => text,
-                None => {
-                    return Err(vec![problem(
-                        None,
-                        None,
-                        "file_encoding",
-                        "结果文件须为 UTF-8 或 GBK 编码的 CSV / the result file must be UTF-8 or GBK CSV",
-                    )]);
-                }
-            }
-        }
-    };
-    // The csv crate miscounts lines after CRLF; with plain LF its line numbers are exact.
-    let text = text.replace("\r\n", "\n");
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut lines = Vec::new();
-    let mut problems = Vec::new();
-    let mut declared: Option<(u64, usize)> = None;
-    // Detail lines, accepted or not: what the total line must count.
-    let mut detail_lines = 0usize;
-    let mut first = true;
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line());
-                problems.push(problem(
-                    line,
-                    None,
-                    "line_unreadable",
-                    "该行无法读取 / unreadable line",
-                ));
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        let field = |i: usize| record.get(i).unwrap_or("").trim();
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        if first && field(0) == "流水号" {
-            first = false;
-            continue;
-        }
-        first = false;
-        if let Some((total_line, _)) = declared {
-            problems.push(problem(
-                Some(line),
-                Some(field(0)).filter(|s| !s.is_empty()),
-                "line_after_total",
-                format!(
-                    "合计行（第 {total_line} 行）之后不应再有内容 / nothing may follow the total line"
-                ),
-            ));
-            continue;
-        }
-        if field(0) == "合计" {
-            match field(1).parse::<usize>() {
-                Ok(count) => declared = Some((line, count)),
-                Err(_) => {
-                    declared = Some((line, usize::MAX));
-                    problems.push(problem(
-                        Some(line),
-                        None,
-                        "total_invalid",
-                        "合计行的笔数不是数字 / the total line's count is not a number",
-                    ));
-                }
-            }
-            continue;
-        }
-        detail_lines += 1;
-        let serial = field(0);
-        if serial.is_empty() {
-            problems.push(problem(
-                Some(line),
-                None,
-                "serial_missing",
-                "缺少流水号 / the serial number is missing",
-            ));
-            continue;
-        }
-        let outcome = match field(1) {
-            "成功" => Outcome::Succeeded,
-            "失败" => {
-                let reason: String = field(2).chars().take(MAX_REASON_CHARS).collect();
-                if reason.is_empty() {
-                    problems.push(problem(
-                        Some(line),
-                        Some(serial),
-                        "reason_missing",
-                        "扣款失败须写明原因 / a failed deduction needs its reason",
-                    ));
-                    continue;
-                }
-                Outcome::Failed { reason }
-            }
-            other => {
-                problems.push(problem(
-                    Some(line),
-                    Some(serial),
-                    "result_invalid",
-                    format!(
-                        "结果应为“成功”或“失败”，而不是“{other}” / the result must be 成功 or 失败"
-                    ),
-                ));
-                continue;
-            }
-        };
-        lines.push(ResultLine {
-            line,
-            serial: serial.to_owned(),
-            outcome,
-        });
-    }
-    match declared {
-        None => problems.push(problem(
-            None,
-            None,
-            "total_missing",
-            "缺少合计行（合计,笔数）/ the total line (合计,<count>) is missing",
-        )),
-        Some((line, count)) if count != usize::MAX && count != detail_lines => {
-            problems.push(problem(
-                Some(line),
-                None,
-                "count_mismatch",
-                format!(
-                    "合计笔数 {count} 与明细行数 {detail_lines} 不符 / the total says {count} lines, the file has {detail_lines}"
-                ),
-            ))
-        }
-        _ => {}
-    }
-    if problems.is_empty() {
-        Ok(lines)
-    } else {
-        Err(problems)
-    }
-}
+/// The columns of the bank's deduction result: `流水号,结果,失败原因`.
+const RESULT_COLUMNS: &[ResultColumn] = &[
+    ResultColumn::Serial,
+    ResultColumn::Result,
+    ResultColumn::Reason,
+];
 
 /// What importing a result did.
 #[derive(Clone, Debug, Default)]
@@ -667,7 +461,7 @@ pub async fn import_result<C: ConnectionTrait>(
     if batch.status != BatchStatus::Exported {
         return Err(ImportError::AlreadyImported);
     }
-    let lines = parse_result_file(file).map_err(ImportError::Invalid)?;
+    let lines = bank_file::parse_result_file(file, RESULT_COLUMNS).map_err(ImportError::Invalid)?;
     let items = items_of(db, batch.id).await?;
     let matched = match_results(&batch, &items, lines).map_err(ImportError::Invalid)?;
 
@@ -834,58 +628,6 @@ mod tests {
         problems.iter().map(|p| p.code).collect()
     }
 
-    #[test]
-    fn a_result_file_with_header_bom_and_total_parses() {
-        let file = "\u{feff}流水号,结果,失败原因\r\nA1,成功,\r\nA2,失败,余额不足\r\n\r\n合计,2\r\n";
-        let lines = parse_result_file(file.as_bytes()).unwrap();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].outcome, Outcome::Succeeded);
-        assert_eq!(
-            lines[1].outcome,
-            Outcome::Failed {
-                reason: "余额不足".into()
-            }
-        );
-        assert_eq!(lines[1].line, 3);
-    }
-
-    #[test]
-    fn a_wrong_count_a_missing_reason_and_a_bad_result_are_each_reported() {
-        let file = "A1,成功\nA2,失败,\nA3,不知道\n合计,5\n";
-        let problems = parse_result_file(file.as_bytes()).unwrap_err();
-        assert_eq!(
-            codes(&problems),
-            ["reason_missing", "result_invalid", "count_mismatch"]
-        );
-        assert_eq!(problems[0].line, Some(2));
-    }
-
-    #[test]
-    fn a_file_without_a_total_or_with_lines_after_it_is_refused() {
-        let problems = parse_result_file("A1,成功\n".as_bytes()).unwrap_err();
-        assert_eq!(codes(&problems), ["total_missing"]);
-        let problems = parse_result_file("A1,成功\n合计,1\nA2,成功\n".as_bytes()).unwrap_err();
-        assert_eq!(codes(&problems), ["line_after_total"]);
-    }
-
-    #[test]
-    fn a_gbk_file_reads_like_its_utf8_twin() {
-        let (gbk, _, unmappable) = encoding_rs::GBK.encode("A1,成功\n合计,1\n");
-        assert!(!unmappable);
-        let lines = parse_result_file(&gbk).expect("GBK parses");
-        assert_eq!(
-            lines,
-            parse_result_file("A1,成功\n合计,1\n".as_bytes()).unwrap()
-        );
-    }
-
-    #[test]
-    fn a_file_in_neither_utf8_nor_gbk_is_refused_with_a_clear_message() {
-        // A lone GBK lead byte at the end cannot be decoded.
-        let problems = parse_result_file(&[b'A', b',', 0xB3]).unwrap_err();
-        assert_eq!(codes(&problems), ["file_encoding"]);
-    }
-
     fn batch() -> DeductionBatch {
         DeductionBatch {
             id: 1,
@@ -923,6 +665,8 @@ mod tests {
         let line = |n, s: &str| ResultLine {
             line: n,
             serial: s.into(),
+            name: None,
+            amount: None,
             outcome: Outcome::Succeeded,
         };
         let ok = match_results(

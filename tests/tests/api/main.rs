@@ -11,6 +11,7 @@ mod enrolment;
 mod health;
 mod migrations;
 mod openapi;
+mod payouts;
 mod scope;
 mod simulations;
 mod storage;

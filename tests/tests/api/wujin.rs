@@ -10,6 +10,7 @@ use huzhu::engine::YearMonth;
 use huzhu::service::{authorisation, deduction};
 use huzhu_tests::harness::TestApp;
 use huzhu_tests::on_both_backends;
+use huzhu_tests::roster::bank_card;
 use image::{ImageBuffer, ImageFormat, Rgb, Rgba};
 use reqwest::multipart::{Form, Part};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
@@ -64,30 +65,6 @@ fn id_number(seq: u32) -> String {
         .map(|c| format!("{body}{c}"))
         .find(|candidate| IdNumber::parse(candidate).is_ok())
         .expect("an ID number")
-}
-
-/// A 19-digit card number passing the Luhn check.
-fn bank_card(seq: u32) -> String {
-    let body = format!("621700{seq:012}");
-    (0..10)
-        .map(|d| format!("{body}{d}"))
-        .find(|candidate| {
-            let sum: u32 = candidate
-                .chars()
-                .rev()
-                .enumerate()
-                .map(|(i, c)| {
-                    let d = c.to_digit(10).unwrap_or(0);
-                    if i % 2 == 1 {
-                        if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-                    } else {
-                        d
-                    }
-                })
-                .sum();
-            sum.is_multiple_of(10)
-        })
-        .expect("a card number")
 }
 
 struct Person {
@@ -308,20 +285,9 @@ fn on(m: YearMonth, day: u32) -> DateTime<Utc> {
 }
 
 async fn download(app: &TestApp, token: &str, batch: &str) -> (u16, String, Vec<Vec<String>>) {
-    let res = app
-        .client
-        .get(app.url(&format!("/api/v1/deductions/{batch}/file")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = res.bytes().await.unwrap();
+    let (status, content_type, bytes) = app
+        .download(&format!("/api/v1/deductions/{batch}/file"), token)
+        .await;
     if status != 200 {
         return (status, content_type, Vec::new());
     }

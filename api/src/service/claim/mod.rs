@@ -4,6 +4,7 @@
 //! - [`timeline`]: the steps a member sees (status, time, reviewing level — never names);
 //! - [`figures`]: filed, refused, paid, people helped, amounts and days per scheme, unit and
 //!   year, for a subtree;
+//! - [`payout`]: payout batches to the bank, their files and the bank's results;
 //!
 //! Status vocabulary (stored as text): `draft` → (first review stage) → … → `approved` →
 //! `paying` (in a payout batch) → `paid` | `payout_failed` (→ a new batch → `paying`);
@@ -11,6 +12,7 @@
 //! `rejected`, `withdrawn`, and `closed` (approved with nothing to pay).
 
 pub mod figures;
+pub mod payout;
 pub mod timeline;
 
 use serde::{Deserialize, Serialize};

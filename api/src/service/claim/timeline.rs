@@ -26,12 +26,7 @@ pub struct Step<'a> {
     pub at: DateTime<Utc>,
 }
 
-/// Appends a step to a claim's timeline.
-pub async fn record<C: ConnectionTrait>(
-    db: &C,
-    claim_id: i64,
-    step: Step<'_>,
-) -> Result<(), DbErr> {
+fn row(claim_id: i64, step: Step<'_>) -> claim_event::ActiveModel {
     claim_event::ActiveModel {
         claim_id: Set(claim_id),
         occurred_at: Set(step.at),
@@ -43,8 +38,33 @@ pub async fn record<C: ConnectionTrait>(
         actor_pid: Set(step.actor_pid),
         ..Default::default()
     }
-    .insert(db)
-    .await?;
+}
+
+/// Appends a step to a claim's timeline.
+pub async fn record<C: ConnectionTrait>(
+    db: &C,
+    claim_id: i64,
+    step: Step<'_>,
+) -> Result<(), DbErr> {
+    row(claim_id, step).insert(db).await?;
+    Ok(())
+}
+
+/// Appends one step to each of many claims' timelines, a few hundred rows per statement (a
+/// payout batch moves thousands of claims at once).
+pub async fn record_all<'a, C: ConnectionTrait>(
+    db: &C,
+    steps: impl IntoIterator<Item = (i64, Step<'a>)>,
+) -> Result<(), DbErr> {
+    let rows: Vec<claim_event::ActiveModel> = steps
+        .into_iter()
+        .map(|(claim_id, step)| row(claim_id, step))
+        .collect();
+    for chunk in rows.chunks(500) {
+        claim_event::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 
