@@ -117,6 +117,21 @@ pub async fn upload(
 /// Uploads a distinct photographed document for each required material; `seed` keeps
 /// documents of different claims apart.
 pub async fn upload_required(app: &TestApp, token: &str, detail: &Value, seed: u64) {
+    upload_each_required(app, token, detail, seed, pictures::document_jpeg).await;
+}
+
+/// As [`upload_required`], with small photos (for tests that file many claims).
+pub async fn upload_required_small(app: &TestApp, token: &str, detail: &Value, seed: u64) {
+    upload_each_required(app, token, detail, seed, pictures::small_document_jpeg).await;
+}
+
+async fn upload_each_required(
+    app: &TestApp,
+    token: &str,
+    detail: &Value,
+    seed: u64,
+    photo: fn(u64) -> Vec<u8>,
+) {
     let claim = detail["claim"]["id"].as_str().expect("id");
     let required = detail["required_materials"].as_array().expect("required");
     for (i, category) in required.iter().enumerate() {
@@ -126,7 +141,7 @@ pub async fn upload_required(app: &TestApp, token: &str, detail: &Value, seed: u
             token,
             claim,
             category,
-            pictures::document_jpeg(seed * 100 + i as u64),
+            photo(seed * 100 + i as u64),
             "photo.jpg",
         )
         .await;
@@ -194,4 +209,51 @@ pub async fn simulate(app: &TestApp, scheme: &str, period: &Period, events: Vec<
         .await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// The association pays `claim`: a payout batch, the bank's file, a result saying 成功.
+/// Returns the claim's detail afterwards.
+pub async fn pay(app: &TestApp, claim: &str) -> Value {
+    let officer = app.login("association").await;
+    let before = detail(app, &officer, claim).await;
+    let (status, batch) = app
+        .post("/api/v1/payout-batches", Some(&officer), &json!({}))
+        .await;
+    assert_eq!(status, 201, "{batch}");
+    let id = batch["id"].as_str().expect("batch id").to_owned();
+    let (status, full) = app
+        .get(&format!("/api/v1/payout-batches/{id}"), Some(&officer))
+        .await;
+    assert_eq!(status, 200, "{full}");
+    let item = full["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["claim_id"] == claim)
+        .unwrap_or_else(|| panic!("{claim} not in {full}"))
+        .clone();
+    let (status, _, file) = app
+        .download(&format!("/api/v1/payout-batches/{id}/file.xlsx"), &officer)
+        .await;
+    assert_eq!(status, 200);
+    assert!(!file.is_empty());
+    let result = format!(
+        "流水号,户名,金额,结果,失败原因\n{},{},{},成功,\n合计,1\n",
+        item["serial"].as_str().expect("serial"),
+        before["claim"]["payee_name"].as_str().expect("payee"),
+        item["amount"].as_str().expect("amount"),
+    );
+    let form = Form::new().part(
+        "file",
+        Part::bytes(result.into_bytes()).file_name("result.csv"),
+    );
+    let (status, body) = app
+        .post_form(
+            &format!("/api/v1/payout-batches/{id}/result"),
+            &officer,
+            form,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    detail(app, &officer, claim).await
 }

@@ -9,3 +9,4 @@ pub mod fake_wechat;
 pub mod harness;
 pub mod pictures;
 pub mod roster;
+pub mod s3;

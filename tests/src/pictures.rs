@@ -30,6 +30,17 @@ pub fn document(seed: u64) -> RgbImage {
     })
 }
 
+/// A small [`document`] (120 × 160 px) as a JPEG, for tests that upload hundreds of photos.
+pub fn small_document_jpeg(seed: u64) -> Vec<u8> {
+    let small = image::imageops::resize(
+        &document(seed),
+        120,
+        160,
+        image::imageops::FilterType::Nearest,
+    );
+    encode(small, ImageFormat::Jpeg)
+}
+
 /// [`document`] as a JPEG.
 pub fn document_jpeg(seed: u64) -> Vec<u8> {
     encode(document(seed), ImageFormat::Jpeg)

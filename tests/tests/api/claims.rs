@@ -6,8 +6,8 @@
 
 use huzhu::settings::Settings;
 use huzhu_tests::claim_flow::{
-    BANK_CARD, Period, act, approve_through, detail, file, period, post_with_key, simulate, upload,
-    upload_required,
+    BANK_CARD, Period, act, approve_through, detail, file, pay, period, post_with_key, simulate,
+    upload, upload_required, upload_required_small,
 };
 use huzhu_tests::harness::TestApp;
 use huzhu_tests::pictures;
@@ -108,7 +108,28 @@ async fn walk(
     for step in mine["timeline"].as_array().expect("timeline") {
         assert!(step.get("actor").is_none() && step.get("actor_pid").is_none());
     }
-    approved
+
+    // The association pays it through the bank; the member is told (outbox).
+    let paid = pay(app, &claim).await;
+    assert_eq!(paid["claim"]["status"], "paid", "{paid}");
+    assert_eq!(paid["claim"]["approved"], result["payable"]);
+    assert!(paid["claim"]["paid_at"].is_string());
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'payout_sent' AND dedupe_key = 'payout_sent:{claim}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        paid["timeline"]
+            .as_array()
+            .expect("timeline")
+            .last()
+            .expect("step")["level"],
+        "bank"
+    );
+    paid
 }
 
 // ---- each seed scheme, draft to approval -------------------------------------------------
@@ -296,6 +317,7 @@ async fn a_hengyang_stay_of_7000_goes_through_the_appraisal_once_the_scheme_is_c
     )
     .await;
     assert_eq!(approved["claim"]["scheme_version"], 2);
+    assert_eq!(approved["claim"]["status"], "paid");
 }
 
 on_both_backends_with!(in2025, in_2025 =>
@@ -528,7 +550,7 @@ async fn to_association(
 ) -> String {
     let draft = file(app, member, p, event).await;
     let claim = draft["claim"]["id"].as_str().expect("id").to_owned();
-    upload_required(app, member, &draft, seed).await;
+    upload_required_small(app, member, &draft, seed).await;
     assert_eq!(act(app, member, &claim, "submit", json!({})).await.0, 200);
     let union = app.login("union-power").await;
     let sp = app.login("sp-xincheng").await;
@@ -1171,3 +1193,63 @@ on_both_backends!(
     a_claim_after_the_window_is_refused_with_the_day_it_closed,
     bad_facts_are_refused_with_the_field,
 );
+
+// ---- photos on a real S3-protocol server ---------------------------------------------------
+
+async fn on_s3(backend: huzhu_tests::harness::Backend) {
+    let Some(s3) = huzhu_tests::s3::s3() else {
+        return;
+    };
+    let Some(app) = huzhu_tests::harness::spawn_app_with(backend, |s| {
+        in_2025(s);
+        s3.configure(s, &s3.secret_key);
+    })
+    .await
+    else {
+        return;
+    };
+    let p = period(&app, "union-power", "nm-inpatient-2025", 0).await;
+    let reviewers = xincheng_reviewers(&app, "union-power").await;
+    let paid = walk(
+        &app,
+        &p,
+        "nm-inpatient-2025",
+        json!({"kind": "inpatient", "admitted_on": "2025-03-01", "discharged_on": "2025-03-11",
+               "billed_days": 10, "eligible_self_pay": "12000.00"}),
+        &reviewers,
+        &["union_review", "service_point_review", "association_review"],
+    )
+    .await;
+    // Every photo and thumbnail is in the bucket, and served back through its signed link.
+    let claim = paid["claim"]["id"].as_str().expect("id");
+    let objects = stored_objects(&app).await;
+    let materials = paid["materials"].as_array().expect("materials");
+    assert_eq!(objects.len(), materials.len() * 2, "{objects:?}");
+    assert!(
+        objects
+            .iter()
+            .all(|k| k.starts_with(&format!("claims/{claim}/")))
+    );
+    let res = app
+        .client
+        .get(app.url(materials[0]["thumbnail_url"].as_str().expect("url")))
+        .send()
+        .await
+        .expect("thumbnail");
+    assert_eq!(res.status(), 200);
+}
+
+mod s3 {
+    mod sqlite {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_claim_with_photos_on_s3_walks_to_paid() {
+            super::super::on_s3(huzhu_tests::harness::Backend::Sqlite).await;
+        }
+    }
+    mod postgres {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_claim_with_photos_on_s3_walks_to_paid() {
+            super::super::on_s3(huzhu_tests::harness::Backend::Postgres).await;
+        }
+    }
+}
