@@ -13,7 +13,7 @@ use huzhu_tests::harness::TestApp;
 use huzhu_tests::pictures;
 use huzhu_tests::{on_both_backends, on_both_backends_with};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 fn in_2025(s: &mut Settings) {
@@ -337,6 +337,9 @@ on_both_backends_with!(in2025, in_2025 =>
     submission_names_each_missing_material,
     reviewers_see_only_their_subtree_and_their_stage,
     queues_filter_and_count,
+    the_association_may_lower_an_amount_with_a_written_reason,
+    a_unit_without_a_service_point_skips_that_stage,
+    late_payments_stand_out_in_the_queue,
 );
 on_both_backends_with!(in2023, in_2023 =>
     an_nm_2022_stay_is_paid_as_simulated,
@@ -1252,4 +1255,189 @@ mod s3 {
             super::super::on_s3(huzhu_tests::harness::Backend::Postgres).await;
         }
     }
+}
+
+// ---- adjustments, shorter trees, service levels -------------------------------------------
+
+async fn the_association_may_lower_an_amount_with_a_written_reason(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 3).await;
+    let member = app.login(&p.member_pid).await;
+    let claim = to_association(
+        &app,
+        &p,
+        &member,
+        json!({"kind": "inpatient", "admitted_on": "2025-05-01", "discharged_on": "2025-05-06",
+               "billed_days": 5, "eligible_self_pay": "5000.00"}),
+        301,
+    )
+    .await;
+    let officer = app.login("association").await;
+    // Without a reason, or above what the rules give: refused, nothing changes.
+    let (status, body) = act(
+        &app,
+        &officer,
+        &claim,
+        "approve",
+        json!({"amount": "100.00"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "reason_required");
+    let (status, body) = act(
+        &app,
+        &officer,
+        &claim,
+        "approve",
+        json!({"amount": "999999.00", "adjustment_reason": "多算"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "adjustment_out_of_range");
+    assert_eq!(
+        detail(&app, &officer, &claim).await["claim"]["status"],
+        "association_review"
+    );
+    let (status, body) = act(
+        &app,
+        &officer,
+        &claim,
+        "approve",
+        json!({"amount": "1000.00", "adjustment_reason": "发票中含自费药品，核减"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["claim"]["approved"], "1000.00");
+    assert!(dec(&body["claim"]["payable"]) > Decimal::new(1000, 0));
+    assert_eq!(body["claim"]["adjustment_reason"], "发票中含自费药品，核减");
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM audit_event WHERE action = 'claim.approve'")
+            .await,
+        1
+    );
+}
+
+async fn a_unit_without_a_service_point_skips_that_stage(app: TestApp) {
+    let admin = app.login("admin").await;
+    let (_, associations) = app
+        .get("/api/v1/organisations?kind=association", Some(&admin))
+        .await;
+    let association = associations["items"][0]["id"]
+        .as_str()
+        .expect("association");
+    let (status, unit) = app
+        .post(
+            "/api/v1/organisations",
+            Some(&admin),
+            &json!({"parent_id": association, "kind": "unit_union", "name": "自治区直属机关工会"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{unit}");
+    let unit_id = unit["id"].as_str().expect("unit");
+    let (status, body) = app
+        .post(
+            "/api/v1/staff",
+            Some(&admin),
+            &json!({"organisation_id": unit_id, "role": "union_reviewer", "name": "直属工会干事",
+                    "login": "union-direct"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, member) = app
+        .post(
+            "/api/v1/members",
+            Some(&admin),
+            &json!({"organisation_id": unit_id, "name": "赵卫东", "id_number": "11010519491231002X"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{member}");
+    let member_pid = member["id"].as_str().expect("member").to_owned();
+    let row = entity::member::Entity::find()
+        .filter(entity::member::Column::Pid.eq(member_pid.as_str()))
+        .one(&app.state.db)
+        .await
+        .expect("query")
+        .expect("member");
+    let membership_pid = uuid::Uuid::now_v7().to_string();
+    entity::membership::ActiveModel {
+        pid: Set(membership_pid.clone()),
+        member_id: Set(row.id),
+        organisation_id: Set(row.organisation_id),
+        scheme_code: Set("yc-2022".into()),
+        coverage_start: Set(chrono::NaiveDate::from_ymd_opt(2022, 1, 1).expect("date")),
+        coverage_end: Set(chrono::NaiveDate::from_ymd_opt(2022, 12, 31).expect("date")),
+        status: Set("active".into()),
+        consecutive_periods: Set(1),
+        continuous_renewal: Set(false),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("membership");
+    let p = Period {
+        member_pid,
+        membership_pid,
+        coverage_start: "2022-01-01".into(),
+        coverage_end: "2022-12-31".into(),
+        consecutive_periods: 1,
+        continuous_renewal: false,
+    };
+    let reviewers = vec![
+        ("union_review", app.login("union-direct").await),
+        ("association_review", app.login("association").await),
+    ];
+    walk(
+        &app,
+        &p,
+        "yc-2022",
+        json!({"kind": "inpatient", "admitted_on": "2022-06-01", "discharged_on": "2022-06-09",
+               "personal_burden": "6000.00"}),
+        &reviewers,
+        &["union_review", "association_review"],
+    )
+    .await;
+}
+
+async fn late_payments_stand_out_in_the_queue(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 5).await;
+    let member = app.login(&p.member_pid).await;
+    let claim = to_association(
+        &app,
+        &p,
+        &member,
+        json!({"kind": "inpatient", "admitted_on": "2025-05-01", "discharged_on": "2025-05-06",
+               "eligible_self_pay": "5000.00"}),
+        401,
+    )
+    .await;
+    let officer = app.login("association").await;
+    let (status, approved) = act(&app, &officer, &claim, "approve", json!({})).await;
+    assert_eq!(status, 200, "{approved}");
+    // Approved on Monday 2025-09-15: 5 working days → Monday 2025-09-22; 15 → 2025-10-11
+    // (the National Day holiday, 1–8 October, is skipped; Saturday 11 October is a make-up
+    // working day).
+    assert_eq!(approved["claim"]["pay_due_on"], "2025-09-22");
+    assert_eq!(approved["claim"]["pay_due_max_on"], "2025-10-11");
+    assert_eq!(approved["claim"]["overdue"], false);
+    // Time passes (the due days move into the past), and the claim stands out.
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE claim SET pay_due_on = '2025-09-01', pay_due_max_on = '2025-09-10' WHERE pid = '{claim}'"
+        ))
+        .await
+        .expect("age the claim");
+    let (_, late) = app.get("/api/v1/claims?overdue=true", Some(&officer)).await;
+    let items = late["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{late}");
+    assert_eq!(items[0]["id"], claim.as_str());
+    assert_eq!(items[0]["overdue"], true);
+    assert_eq!(items[0]["overdue_beyond_maximum"], true);
+    let (_, on_time) = app
+        .get(
+            "/api/v1/claims?overdue=false&status=approved",
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(on_time["items"].as_array().expect("items").len(), 0);
 }
