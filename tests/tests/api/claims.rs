@@ -527,6 +527,9 @@ async fn a_beneficiary_claim_needs_the_kinship_papers_and_pays_the_beneficiary(a
     let approved = approve_through(&app, &claim, &reviewers).await;
     assert_eq!(approved["claim"]["status"], "approved");
     assert_eq!(approved["claim"]["payee_name"], "王芳");
+    // The bank pays the beneficiary: the result names her, and the bank file matched it.
+    let paid = pay(&app, &claim).await;
+    assert_eq!(paid["claim"]["status"], "paid");
     // A member cannot file as a beneficiary.
     let member = app.login(&p.member_pid).await;
     let (status, _) = app
@@ -630,7 +633,7 @@ async fn fifty_concurrent_approvals_near_the_cap_pay_exactly_up_to_it(app: TestA
     }
     assert_eq!(
         banded,
-        Decimal::new(500_000_00, 2),
+        Decimal::new(500_000, 0),
         "the cap is reached exactly"
     );
     assert_eq!(allowances, 1, "the first-stay allowance is paid once");

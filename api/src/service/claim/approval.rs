@@ -290,3 +290,52 @@ pub async fn period_history<C: ConnectionTrait>(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().expect("date")
+    }
+
+    #[test]
+    fn working_days_skip_holidays_and_count_make_up_days() {
+        let cal = WorkdayCalendar::official().expect("calendar");
+        // National Day 2025: 1–8 October off; Sunday 28 September and Saturday 11 October work.
+        assert_eq!(
+            working_days_after(Some(&cal), day("2025-09-26"), 1),
+            day("2025-09-28")
+        );
+        assert_eq!(
+            working_days_after(Some(&cal), day("2025-09-30"), 1),
+            day("2025-10-09")
+        );
+        assert_eq!(
+            working_days_after(Some(&cal), day("2025-10-10"), 1),
+            day("2025-10-11")
+        );
+        assert_eq!(
+            working_days_after(Some(&cal), day("2025-09-15"), 15),
+            day("2025-10-11")
+        );
+    }
+
+    #[test]
+    fn outside_the_calendar_monday_to_friday_count() {
+        // 2019 is not in the calendar data: weekends only are skipped.
+        let cal = WorkdayCalendar::official().expect("calendar");
+        assert_eq!(
+            working_days_after(Some(&cal), day("2019-06-07"), 1),
+            day("2019-06-10")
+        );
+        assert_eq!(
+            working_days_after(None, day("2025-10-01"), 5),
+            day("2025-10-08")
+        );
+        assert_eq!(
+            working_days_after(None, day("2025-10-01"), 0),
+            day("2025-10-01")
+        );
+    }
+}

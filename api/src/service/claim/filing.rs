@@ -780,3 +780,134 @@ pub async fn withdraw(
 pub fn return_record_json(record: &ReturnRecord) -> Result<String, ClaimError> {
     Ok(serde_json::to_string(record).map_err(|e| anyhow::anyhow!(e))?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::seed_schemes;
+
+    fn scheme(code: &str) -> SchemeDefinition {
+        seed_schemes()
+            .expect("seeds")
+            .into_iter()
+            .find(|d| d.code == code)
+            .expect("seed scheme")
+    }
+
+    fn stay(json: serde_json::Value, def: &SchemeDefinition) -> Event {
+        parse_facts(&json, def).expect("valid facts")
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().expect("date")
+    }
+
+    #[test]
+    fn the_window_closes_90_days_after_the_period_or_60_after_discharge_or_on_the_final_date() {
+        let nm = scheme("nm-inpatient-2025");
+        let e = stay(
+            serde_json::json!({"kind": "inpatient", "admitted_on": "2025-03-01",
+                               "discharged_on": "2025-03-05", "eligible_self_pay": "1.00"}),
+            &nm,
+        );
+        assert_eq!(
+            filing_deadline(&nm, day("2025-12-31"), &e),
+            Some(day("2026-03-31"))
+        );
+        let hy = scheme("hy-2021");
+        let early = stay(
+            serde_json::json!({"kind": "inpatient", "admitted_on": "2021-03-01",
+                               "discharged_on": "2021-03-05", "eligible_self_pay": "1.00"}),
+            &hy,
+        );
+        assert_eq!(
+            filing_deadline(&hy, day("2021-12-31"), &early),
+            Some(day("2021-05-04"))
+        );
+        let late = stay(
+            serde_json::json!({"kind": "inpatient", "admitted_on": "2022-03-20",
+                               "discharged_on": "2022-03-25", "eligible_self_pay": "1.00"}),
+            &hy,
+        );
+        // 60 days after discharge would be 2022-05-24; nothing is accepted after 2022-04-30.
+        assert_eq!(
+            filing_deadline(&hy, day("2021-12-31"), &late),
+            Some(day("2022-04-30"))
+        );
+        assert!(matches!(
+            check_window(&hy, day("2021-12-31"), &late, day("2022-05-01")),
+            Err(ClaimError::WindowClosed { closed_on }) if closed_on == day("2022-04-30")
+        ));
+        assert!(check_window(&hy, day("2021-12-31"), &late, day("2022-04-30")).is_ok());
+        let wj = scheme("wj-2022");
+        let any = stay(
+            serde_json::json!({"kind": "inpatient", "admitted_on": "2022-03-01",
+                               "discharged_on": "2022-03-05", "out_of_pocket": "1.00"}),
+            &wj,
+        );
+        assert_eq!(filing_deadline(&wj, day("2022-12-31"), &any), None);
+    }
+
+    #[test]
+    fn stages_follow_the_tree_and_the_appraisal_threshold() {
+        let hy = scheme("hy-2021");
+        let kinds = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let at = |amount: &str| Some(amount.parse::<rust_decimal::Decimal>().expect("amount"));
+        assert_eq!(
+            stages_for(
+                &hy,
+                &kinds(&["association", "office", "service_point"]),
+                at("7000")
+            ),
+            vec![
+                ClaimStatus::UnionReview,
+                ClaimStatus::ServicePointReview,
+                ClaimStatus::Appraisal,
+                ClaimStatus::AssociationReview
+            ]
+        );
+        assert_eq!(
+            stages_for(&hy, &kinds(&["association"]), at("6999.99")),
+            vec![ClaimStatus::UnionReview, ClaimStatus::AssociationReview]
+        );
+        // An office reviews in place of a missing service point.
+        assert_eq!(
+            stages_for(
+                &scheme("yc-2022"),
+                &kinds(&["association", "office"]),
+                at("100000")
+            ),
+            vec![
+                ClaimStatus::UnionReview,
+                ClaimStatus::ServicePointReview,
+                ClaimStatus::AssociationReview
+            ]
+        );
+    }
+
+    #[test]
+    fn a_beneficiary_needs_death_and_kinship_papers_and_an_appraisal_its_certificate() {
+        let nm = scheme("nm-inpatient-2025");
+        let member = required_materials(&nm, EventKind::Inpatient, FiledBy::Member, false);
+        assert!(member.contains(&Material::SettlementSlip));
+        assert!(!member.contains(&Material::DeathCertificate));
+        assert!(
+            !member.contains(&Material::EmergencyRecord),
+            "judged by the reviewer"
+        );
+        let heir = required_materials(&nm, EventKind::Inpatient, FiledBy::Beneficiary, false);
+        assert!(
+            heir.contains(&Material::DeathCertificate) && heir.contains(&Material::KinshipProof)
+        );
+        let appraised = required_materials(
+            &scheme("hy-2021"),
+            EventKind::Inpatient,
+            FiledBy::Member,
+            true,
+        );
+        assert_eq!(appraised.last(), Some(&Material::AppraisalCertificate));
+        let mut unique = appraised.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), appraised.len());
+    }
+}
