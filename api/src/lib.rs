@@ -19,6 +19,7 @@ pub mod routes;
 pub mod scope;
 pub mod service;
 pub mod settings;
+pub mod sms;
 pub mod sms_signing;
 pub mod startup;
 pub mod state;

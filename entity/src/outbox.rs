@@ -16,6 +16,22 @@ pub struct Model {
     pub due_at: DateTimeUtc,
     pub dispatched_at: Option<DateTimeUtc>,
     pub attempts: i32,
+    /// pending, sending, uncertain, accepted, delivered, undelivered, failed, cancelled.
+    pub status: String,
+    pub lease_until: Option<DateTimeUtc>,
+    pub channel: Option<String>,
+    pub provider: Option<String>,
+    pub template: Option<String>,
+    pub params: Option<String>,
+    pub phone_lookup: Option<String>,
+    pub provider_id: Option<String>,
+    pub last_error_code: Option<String>,
+    pub last_error: Option<String>,
+    pub receipt_status: Option<String>,
+    pub receipt_code: Option<String>,
+    pub receipt_at: Option<DateTimeUtc>,
+    pub receipt_detail: Option<String>,
+    pub updated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ mod m20261123_000003_create_enrolment;
 mod m20261124_000004_chain_audit_event;
 mod m20261124_000005_create_claim;
 mod m20261125_000006_index_payout_item_batch;
+mod m20261125_000007_create_reminders;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_chain_audit_event::Migration),
             Box::new(m20261124_000005_create_claim::Migration),
             Box::new(m20261125_000006_index_payout_item_batch::Migration),
+            Box::new(m20261125_000007_create_reminders::Migration),
         ]
     }
 }
