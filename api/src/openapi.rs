@@ -34,6 +34,7 @@ use crate::settings::Mode;
         (name = "deductions", description = "monthly bank deductions (银行代扣): batches, files, results"),
         (name = "claim-figures", description = "claim figures (申领给付统计): filed, refused, paid, people helped, amounts, days to pay"),
         (name = "payouts", description = "claim payouts (拨付): batches, the bank's file, results"),
+        (name = "reminders", description = "reminders (短信提醒): the send log, resending, templates"),
     )
 )]
 pub struct ApiDoc;

@@ -74,6 +74,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     crate::service::authorisation::ensure_seed_texts(&db)
         .await
         .context("publishing the seed authorisation texts")?;
+    crate::service::reminders::templates::ensure_defaults(&db)
+        .await
+        .context("writing the default SMS templates")?;
     let redis = match &settings.redis.url {
         Some(url) => {
             let client = redis::Client::open(url.expose_secret()).context("redis.url")?;

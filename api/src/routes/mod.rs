@@ -12,6 +12,7 @@ pub mod health;
 pub mod me;
 pub mod members;
 pub mod memberships;
+pub mod messages;
 pub mod organisations;
 pub mod payouts;
 pub mod schemes;
@@ -49,6 +50,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     claim_figures::configure(cfg);
     claims::configure(cfg);
     payouts::configure(cfg);
+    messages::configure(cfg);
 }
 
 /// Runs `validator` rules and turns the first failure into a 422 naming the field.

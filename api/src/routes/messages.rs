@@ -1,0 +1,256 @@
+//! Reminders for the association: the send log with statuses and receipts, resending a failed
+//! message, and the SMS templates per occasion.
+
+use actix_web::{HttpResponse, get, post, put, web};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use tracing_actix_web::RequestId;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use super::validated;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ErrorBody};
+use crate::service::audit::{self, Actor};
+use crate::service::page::{Page, PageQuery};
+use crate::service::reminders::messages::{self, Message, MessageFilter, ResendError};
+use crate::service::reminders::templates::{self, Template};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list)
+        .service(get_one)
+        .service(resend)
+        .service(list_templates)
+        .service(update_template);
+}
+
+/// Who reads the send log: the association's officers and administrators.
+const LOG_ROLES: &[Role] = &[Role::AssociationReviewer, Role::Admin];
+
+/// `GET /messages` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageQuery {
+    /// pending, sending, uncertain, accepted, delivered, undelivered, failed.
+    pub status: Option<String>,
+    /// e.g. `renewal_due_30`.
+    pub occasion: Option<String>,
+    /// Public id of a member.
+    pub member: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u64>,
+}
+
+/// The send log, newest first, within the caller's subtree.
+#[utoipa::path(
+    tag = "reminders",
+    security(("bearer" = [])),
+    params(MessageQuery),
+    responses(
+        (status = 200, body = Page<Message>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "`invalid_request` (cursor, limit)", body = ErrorBody),
+    )
+)]
+#[get("/messages")]
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<MessageQuery>,
+) -> Result<web::Json<Page<Message>>, ApiError> {
+    principal.require(LOG_ROLES)?;
+    let q = query.into_inner();
+    let page = PageQuery {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    };
+    let filter = MessageFilter {
+        status: q.status,
+        occasion: q.occasion,
+        member_pid: q.member,
+    };
+    Ok(web::Json(
+        messages::list(
+            &state.db,
+            &principal.scope,
+            &filter,
+            page.after_id()?,
+            page.limit()?,
+        )
+        .await?,
+    ))
+}
+
+/// One message.
+#[utoipa::path(
+    tag = "reminders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id, e.g. hz1024")),
+    responses(
+        (status = 200, body = Message),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/messages/{id}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<Message>, ApiError> {
+    principal.require(LOG_ROLES)?;
+    messages::get(&state.db, &principal.scope, &id)
+        .await?
+        .map(web::Json)
+        .ok_or(ApiError::NotFound)
+}
+
+/// Sends a failed or undelivered message again (audited).
+#[utoipa::path(
+    tag = "reminders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id")),
+    responses(
+        (status = 200, body = Message),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`not_failed`: only failed or undelivered messages are sent again", body = ErrorBody),
+    )
+)]
+#[post("/messages/{id}/resend")]
+pub async fn resend(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    request_id: RequestId,
+) -> Result<web::Json<Message>, ApiError> {
+    principal.require(LOG_ROLES)?;
+    let txn = crate::db::begin_write(&state.db).await?;
+    let message = messages::resend(&txn, &principal.scope, &id, Utc::now())
+        .await
+        .map_err(|e| match e {
+            ResendError::NotFound => ApiError::NotFound,
+            ResendError::NotFailed(status) => ApiError::Conflict {
+                code: "not_failed",
+                message: format!(
+                    "只能重发失败或未送达的短信（当前：{status}）/ only failed or undelivered messages are sent again"
+                ),
+                details: json!({ "status": status }),
+            },
+            ResendError::Db(e) => e.into(),
+        })?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
+        "message.resend",
+        ("message", Some(&message.id)),
+        json!({ "occasion": message.occasion }),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(web::Json(message))
+}
+
+/// The SMS templates, one per occasion.
+#[utoipa::path(
+    tag = "reminders",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<Template>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    )
+)]
+#[get("/sms-templates")]
+pub async fn list_templates(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<web::Json<Vec<Template>>, ApiError> {
+    principal.require(LOG_ROLES)?;
+    Ok(web::Json(templates::all(&state.db).await?))
+}
+
+/// `PUT /sms-templates/{occasion}`.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateUpdate {
+    #[validate(length(max = 64))]
+    pub tencent_template_id: Option<String>,
+    #[validate(length(max = 64))]
+    pub aliyun_template_code: Option<String>,
+    /// The approved wording with `{name}` placeholders.
+    #[validate(length(min = 1, max = 300))]
+    pub body_zh: String,
+    /// The placeholders in template order; each must appear in the wording.
+    pub params: Vec<String>,
+}
+
+/// Sets an occasion's template (administrators), after registering it with the provider.
+#[utoipa::path(
+    tag = "reminders",
+    security(("bearer" = [])),
+    params(("occasion" = String, Path, description = "e.g. payout_sent")),
+    request_body = TemplateUpdate,
+    responses(
+        (status = 200, body = Template),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `param_not_in_body`", body = ErrorBody),
+    )
+)]
+#[put("/sms-templates/{occasion}")]
+pub async fn update_template(
+    state: web::Data<AppState>,
+    principal: Principal,
+    occasion: web::Path<String>,
+    body: web::Json<TemplateUpdate>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let body = validated(body.into_inner())?;
+    if let Some(p) = body
+        .params
+        .iter()
+        .find(|p| !body.body_zh.contains(&format!("{{{p}}}")))
+    {
+        return Err(ApiError::invalid_value(
+            "param_not_in_body",
+            "params",
+            format!("参数 {p} 未出现在模板内容中 / {{{p}}} is not in the wording"),
+        ));
+    }
+    let template = Template {
+        occasion: occasion.into_inner(),
+        tencent_template_id: body.tencent_template_id.filter(|s| !s.trim().is_empty()),
+        aliyun_template_code: body.aliyun_template_code.filter(|s| !s.trim().is_empty()),
+        body_zh: body.body_zh,
+        params: body.params,
+    };
+    let txn = crate::db::begin_write(&state.db).await?;
+    if !templates::update(&txn, &template, &principal.subject, Utc::now()).await? {
+        return Err(ApiError::NotFound);
+    }
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: principal.subject.clone(),
+        },
+        "sms_template.update",
+        ("sms_template", Some(&template.occasion)),
+        json!({ "tencent": template.tencent_template_id, "aliyun": template.aliyun_template_code, "body": template.body_zh }),
+        Some(request_id.to_string()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(template))
+}

@@ -1,0 +1,645 @@
+//! The dispatcher: sends due outbox messages through the configured SMS provider, exactly once.
+//!
+//! One run:
+//! 1. outside 08:00–21:00 Asia/Shanghai nothing is sent (messages wait, due);
+//! 2. messages whose outcome is unknown — a timeout or broken connection after the request
+//!    left (`uncertain`), or a dispatcher that stopped while holding them (`sending` with an
+//!    expired lease) — are looked up at the provider by our message id before anything else:
+//!    sent → `accepted`; not sent → due again; the provider cannot tell → asked again next run,
+//!    and after a day marked `failed` (`outcome_unknown`) for an officer to resend by hand;
+//! 3. due `pending` messages are claimed (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas
+//!    share the work; SQLite has one writer) and marked `sending` with a lease, the attempt
+//!    recorded *before* the provider is called;
+//! 4. per-number limits defer what would exceed them; messages sharing template and
+//!    parameters go in one call, up to the provider's maximum;
+//! 5. each outcome is written: accepted (never sent again), rejected for good (`failed`), a
+//!    limit or provider error (due again after exponential backoff with jitter), unknown
+//!    (`uncertain`, see 2).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Asia::Shanghai;
+use rand::Rng;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+};
+use serde_json::Value;
+
+use entity::{member, outbox};
+
+use super::limits::{NumberLimiter, Permit, in_sending_hours, sending_window_start};
+use super::templates::{self, Template};
+use crate::crypto::{PiiKind, PiiVault};
+use crate::service::raw_statement;
+use crate::sms::{Lookup, Outcome, Sms, SmsBatch, SmsProvider};
+
+/// How the dispatcher behaves.
+#[derive(Clone, Debug)]
+pub struct DispatchConfig {
+    /// Messages claimed per round.
+    pub claim: u64,
+    /// How long a claimed message is held before another dispatcher may look it up.
+    pub lease: Duration,
+    /// How long after an unknown outcome the provider is asked (its records lag a little).
+    pub lookup_after: Duration,
+    /// After this long without a clear answer, an unknown outcome is marked failed.
+    pub give_up_unknown_after: Duration,
+    /// Provider errors are retried this many attempts in all.
+    pub max_attempts: i32,
+    /// The approved signature.
+    pub sign_name: String,
+    /// Template variables limited to 6 characters (newer Tencent accounts).
+    pub short_params: bool,
+    /// Hold messages to 08:00–21:00 Asia/Shanghai.
+    pub quiet_hours: bool,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            claim: 500,
+            lease: Duration::seconds(120),
+            lookup_after: Duration::seconds(60),
+            give_up_unknown_after: Duration::hours(24),
+            max_attempts: 8,
+            sign_name: "职工互助".into(),
+            short_params: false,
+            quiet_hours: true,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Outside sending hours: nothing was sent.
+    pub quiet: bool,
+    pub claimed: u64,
+    pub accepted: u64,
+    pub failed: u64,
+    /// Due again later (limits, provider errors).
+    pub deferred: u64,
+    pub uncertain: u64,
+    /// Unknown outcomes the provider confirmed as sent.
+    pub confirmed_sent: u64,
+    /// Unknown outcomes the provider had no record of (due again).
+    pub confirmed_unsent: u64,
+}
+
+/// Our id of an outbox message towards the providers.
+pub fn message_id(outbox_id: i64) -> String {
+    format!("hz{outbox_id}")
+}
+
+fn outbox_id(message_id: &str) -> Option<i64> {
+    message_id.strip_prefix("hz")?.parse().ok()
+}
+
+/// Sends due messages.
+pub struct Dispatcher {
+    pub db: DatabaseConnection,
+    pub pii: Arc<PiiVault>,
+    pub provider: Arc<dyn SmsProvider>,
+    pub limiter: Arc<NumberLimiter>,
+    pub config: DispatchConfig,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Claimed {
+    id: i64,
+    occasion: String,
+    member_id: i64,
+    payload: String,
+    attempts: i32,
+}
+
+/// Template and parameters: messages sharing them go in one call.
+type BatchKey = (String, Vec<(String, String)>);
+
+/// A message ready for the provider.
+struct Ready {
+    id: i64,
+    phone: String,
+    template: String,
+    params: Vec<(String, String)>,
+}
+
+fn backoff(attempts: i32) -> Duration {
+    let base = 30i64.saturating_mul(1i64 << attempts.clamp(0, 7));
+    let capped = std::cmp::Ord::min(base, 3600);
+    let jitter = rand::rng().random_range(0.5..1.5);
+    Duration::milliseconds((capped as f64 * 1000.0 * jitter) as i64)
+}
+
+impl Dispatcher {
+    fn template_id(&self, t: &Template) -> Option<String> {
+        match self.provider.name() {
+            "tencent" => t.tencent_template_id.clone(),
+            "aliyun" => t.aliyun_template_code.clone(),
+            _ => Some(t.occasion.clone()),
+        }
+        .filter(|s| !s.trim().is_empty())
+    }
+
+    /// Runs until no due message is left (or a round claims nothing new), at `now`.
+    pub async fn run(&self, now: DateTime<Utc>) -> Result<RunReport, DbErr> {
+        let mut total = RunReport::default();
+        loop {
+            let r = self.run_once(now).await?;
+            total.quiet |= r.quiet;
+            total.claimed += r.claimed;
+            total.accepted += r.accepted;
+            total.failed += r.failed;
+            total.deferred += r.deferred;
+            total.uncertain += r.uncertain;
+            total.confirmed_sent += r.confirmed_sent;
+            total.confirmed_unsent += r.confirmed_unsent;
+            if r.quiet || r.claimed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One round: reconcile unknown outcomes, then claim and send one batch of due messages.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> Result<RunReport, DbErr> {
+        let mut report = RunReport::default();
+        if self.config.quiet_hours && !in_sending_hours(now) {
+            report.quiet = true;
+            return Ok(report);
+        }
+        self.reconcile(now, &mut report).await?;
+        let claimed = self.claim(now).await?;
+        report.claimed = claimed.len() as u64;
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let phones = self.phones(&claimed).await?;
+        let templates: HashMap<String, Template> = templates::all(&self.db)
+            .await?
+            .into_iter()
+            .map(|t| (t.occasion.clone(), t))
+            .collect();
+        let mut ready = Vec::new();
+        for c in &claimed {
+            let Some((phone, lookup)) = phones.get(&c.member_id) else {
+                self.fail(
+                    c.id,
+                    "no_phone",
+                    "参互职工没有手机号码 / the member has no phone number",
+                    now,
+                )
+                .await?;
+                report.failed += 1;
+                continue;
+            };
+            let Some(template) = templates.get(&c.occasion) else {
+                self.fail(
+                    c.id,
+                    "template_missing",
+                    "没有此类短信模板 / no template for this occasion",
+                    now,
+                )
+                .await?;
+                report.failed += 1;
+                continue;
+            };
+            let Some(template_id) = self.template_id(template) else {
+                self.fail(
+                    c.id,
+                    "template_not_configured",
+                    "短信模板未填写服务商模板编号 / the template has no provider template id",
+                    now,
+                )
+                .await?;
+                report.failed += 1;
+                continue;
+            };
+            let payload: Value = serde_json::from_str(&c.payload).unwrap_or(Value::Null);
+            let params = match templates::fill(template, &payload, self.config.short_params) {
+                Ok(p) => p,
+                Err(missing) => {
+                    self.fail(c.id, "param_missing", &format!("缺少参数 {missing}"), now)
+                        .await?;
+                    report.failed += 1;
+                    continue;
+                }
+            };
+            match self.limiter.take(lookup, now).await {
+                Ok(Permit::Granted) => {}
+                Ok(Permit::NotBefore(at)) => {
+                    self.defer(c.id, at, false, None, now).await?;
+                    report.deferred += 1;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "per-number limits unavailable; message deferred");
+                    self.defer(c.id, now + Duration::minutes(1), false, None, now)
+                        .await?;
+                    report.deferred += 1;
+                    continue;
+                }
+            }
+            ready.push(Ready {
+                id: c.id,
+                phone: phone.clone(),
+                template: template_id,
+                params,
+            });
+        }
+        let attempts: HashMap<i64, i32> = claimed.iter().map(|c| (c.id, c.attempts)).collect();
+        // Messages sharing template and parameters go together.
+        let mut groups: BTreeMap<BatchKey, Vec<Ready>> = BTreeMap::new();
+        for r in ready {
+            groups
+                .entry((r.template.clone(), r.params.clone()))
+                .or_default()
+                .push(r);
+        }
+        let max = self.provider.max_batch().max(1);
+        for ((template, params), members) in groups {
+            for chunk in members.chunks(max) {
+                let batch = SmsBatch {
+                    template: template.clone(),
+                    params: params.clone(),
+                    sign_name: self.config.sign_name.clone(),
+                    messages: chunk
+                        .iter()
+                        .map(|r| Sms {
+                            message_id: message_id(r.id),
+                            phone: r.phone.clone(),
+                        })
+                        .collect(),
+                };
+                let outcomes = self.provider.send(&batch).await;
+                let mut answered: Vec<i64> = Vec::new();
+                for (mid, outcome) in outcomes {
+                    let Some(id) = outbox_id(&mid) else { continue };
+                    answered.push(id);
+                    let tried = attempts.get(&id).copied().unwrap_or(1);
+                    self.record(id, outcome, tried, now, &mut report).await?;
+                }
+                // A message the provider's answer did not mention: its fate is unknown.
+                for r in chunk.iter().filter(|r| !answered.contains(&r.id)) {
+                    self.record(
+                        r.id,
+                        Outcome::Unknown {
+                            reason: "not in the provider's answer".into(),
+                        },
+                        attempts.get(&r.id).copied().unwrap_or(1),
+                        now,
+                        &mut report,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn record(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        attempts: i32,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Result<(), DbErr> {
+        match outcome {
+            Outcome::Accepted { provider_id } => {
+                self.set(
+                    id,
+                    &["sending"],
+                    vec![
+                        (outbox::Column::Status, Expr::value("accepted")),
+                        (outbox::Column::ProviderId, Expr::value(provider_id)),
+                        (outbox::Column::DispatchedAt, Expr::value(now)),
+                        (
+                            outbox::Column::LeaseUntil,
+                            Expr::value(Option::<DateTime<Utc>>::None),
+                        ),
+                    ],
+                    now,
+                )
+                .await?;
+                report.accepted += 1;
+            }
+            Outcome::Rejected {
+                code,
+                message,
+                permanent: true,
+            } => {
+                self.fail(id, &code, &message, now).await?;
+                report.failed += 1;
+            }
+            Outcome::Rejected { code, message, .. } if attempts >= self.config.max_attempts => {
+                self.fail(
+                    id,
+                    &code,
+                    &format!("gave up after {attempts} attempts: {message}"),
+                    now,
+                )
+                .await?;
+                report.failed += 1;
+            }
+            Outcome::Rejected { code, message, .. } => {
+                self.defer(
+                    id,
+                    now + backoff(attempts),
+                    true,
+                    Some((&code, &message)),
+                    now,
+                )
+                .await?;
+                report.deferred += 1;
+            }
+            Outcome::Unknown { reason } => {
+                self.set(
+                    id,
+                    &["sending"],
+                    vec![
+                        (outbox::Column::Status, Expr::value("uncertain")),
+                        (
+                            outbox::Column::LastErrorCode,
+                            Expr::value("outcome_unknown"),
+                        ),
+                        (outbox::Column::LastError, Expr::value(reason)),
+                        (
+                            outbox::Column::LeaseUntil,
+                            Expr::value(Option::<DateTime<Utc>>::None),
+                        ),
+                    ],
+                    now,
+                )
+                .await?;
+                report.uncertain += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set(
+        &self,
+        id: i64,
+        from: &[&str],
+        mut values: Vec<(outbox::Column, sea_orm::sea_query::SimpleExpr)>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        values.push((outbox::Column::UpdatedAt, Expr::value(now)));
+        let mut update = outbox::Entity::update_many();
+        for (c, v) in values {
+            update = update.col_expr(c, v);
+        }
+        let r = update
+            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Status.is_in(from.iter().copied()))
+            .exec(&self.db)
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    async fn fail(
+        &self,
+        id: i64,
+        code: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        self.set(
+            id,
+            &["sending", "uncertain"],
+            vec![
+                (outbox::Column::Status, Expr::value("failed")),
+                (outbox::Column::LastErrorCode, Expr::value(code)),
+                (outbox::Column::LastError, Expr::value(message)),
+                (
+                    outbox::Column::LeaseUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                ),
+            ],
+            now,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Back to `pending`, due at `at` (an attempt that never reached the provider is not
+    /// counted).
+    async fn defer(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        attempted: bool,
+        error: Option<(&str, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let at = if self.config.quiet_hours {
+            sending_window_start(at)
+        } else {
+            at
+        };
+        let mut values = vec![
+            (outbox::Column::Status, Expr::value("pending")),
+            (outbox::Column::DueAt, Expr::value(at)),
+            (
+                outbox::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            ),
+        ];
+        if !attempted {
+            values.push((
+                outbox::Column::Attempts,
+                Expr::col(outbox::Column::Attempts).sub(1),
+            ));
+        }
+        if let Some((code, message)) = error {
+            values.push((outbox::Column::LastErrorCode, Expr::value(code)));
+            values.push((outbox::Column::LastError, Expr::value(message)));
+        }
+        self.set(id, &["sending", "uncertain"], values, now).await?;
+        Ok(())
+    }
+
+    /// Claims due messages: marks them `sending` with a lease and counts the attempt, in one
+    /// statement.
+    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<Claimed>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let skip_locked = if backend == DbBackend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ?, \
+             provider = ?, channel = 'sms' \
+             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND due_at <= ? \
+             ORDER BY due_at, id LIMIT ?{skip_locked}) \
+             RETURNING id, occasion, member_id, payload, attempts"
+        );
+        let stmt = raw_statement(
+            backend,
+            &sql,
+            vec![
+                (now + self.config.lease).into(),
+                now.into(),
+                self.provider.name().into(),
+                now.into(),
+                (self.config.claim as i64).into(),
+            ],
+        );
+        let txn = crate::db::begin_write(&self.db).await?;
+        let rows = Claimed::find_by_statement(stmt).all(&txn).await?;
+        txn.commit().await?;
+        Ok(rows)
+    }
+
+    /// Each claimed member's phone and its look-up hash.
+    async fn phones(&self, claimed: &[Claimed]) -> Result<HashMap<i64, (String, String)>, DbErr> {
+        let ids: Vec<i64> = claimed.iter().map(|c| c.member_id).collect();
+        let mut out = HashMap::new();
+        for m in member::Entity::find()
+            .filter(member::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?
+        {
+            if let (Some(cipher), Some(lookup)) = (m.phone_cipher, m.phone_lookup)
+                && let Ok(phone) = self.pii.open(PiiKind::Phone, &cipher)
+            {
+                out.insert(m.id, (phone, lookup));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Looks up messages whose outcome is unknown.
+    async fn reconcile(&self, now: DateTime<Utc>, report: &mut RunReport) -> Result<(), DbErr> {
+        let asked_before = now - self.config.lookup_after;
+        let rows = outbox::Entity::find()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(outbox::Column::Status.eq("uncertain"))
+                            .add(outbox::Column::UpdatedAt.lte(asked_before)),
+                    )
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(outbox::Column::Status.eq("sending"))
+                            .add(outbox::Column::LeaseUntil.lt(now)),
+                    ),
+            )
+            .all(&self.db)
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let phones: HashMap<i64, (String, String)> = {
+            let claimed: Vec<Claimed> = rows
+                .iter()
+                .map(|r| Claimed {
+                    id: r.id,
+                    occasion: r.occasion.clone(),
+                    member_id: r.member_id,
+                    payload: String::new(),
+                    attempts: r.attempts,
+                })
+                .collect();
+            self.phones(&claimed).await?
+        };
+        for row in rows {
+            let from: &[&str] = if row.status == "sending" {
+                &["sending"]
+            } else {
+                &["uncertain"]
+            };
+            let Some((phone, _)) = phones.get(&row.member_id) else {
+                continue;
+            };
+            let attempted_at = row.updated_at.unwrap_or(row.created_at);
+            let sent_on = attempted_at.with_timezone(&Shanghai).date_naive();
+            match self
+                .provider
+                .lookup(
+                    phone,
+                    sent_on,
+                    &message_id(row.id),
+                    row.provider_id.as_deref(),
+                )
+                .await
+            {
+                Lookup::Sent { provider_id } => {
+                    self.set(
+                        row.id,
+                        from,
+                        vec![
+                            (outbox::Column::Status, Expr::value("accepted")),
+                            (outbox::Column::ProviderId, Expr::value(provider_id)),
+                            (outbox::Column::DispatchedAt, Expr::value(attempted_at)),
+                            (
+                                outbox::Column::LeaseUntil,
+                                Expr::value(Option::<DateTime<Utc>>::None),
+                            ),
+                        ],
+                        now,
+                    )
+                    .await?;
+                    report.confirmed_sent += 1;
+                }
+                Lookup::NotSent => {
+                    self.set(
+                        row.id,
+                        from,
+                        vec![
+                            (outbox::Column::Status, Expr::value("pending")),
+                            (outbox::Column::DueAt, Expr::value(now)),
+                            (
+                                outbox::Column::LeaseUntil,
+                                Expr::value(Option::<DateTime<Utc>>::None),
+                            ),
+                        ],
+                        now,
+                    )
+                    .await?;
+                    report.confirmed_unsent += 1;
+                }
+                Lookup::Unknown { reason } => {
+                    if now - attempted_at > self.config.give_up_unknown_after {
+                        self.set(
+                            row.id,
+                            from,
+                            vec![
+                                (outbox::Column::Status, Expr::value("failed")),
+                                (
+                                    outbox::Column::LastErrorCode,
+                                    Expr::value("outcome_unknown"),
+                                ),
+                                (outbox::Column::LastError, Expr::value(reason)),
+                            ],
+                            now,
+                        )
+                        .await?;
+                        report.failed += 1;
+                    } else if row.status == "sending" {
+                        // A stopped dispatcher's message: keep asking, without the lease.
+                        self.set(
+                            row.id,
+                            from,
+                            vec![
+                                (outbox::Column::Status, Expr::value("uncertain")),
+                                (
+                                    outbox::Column::LeaseUntil,
+                                    Expr::value(Option::<DateTime<Utc>>::None),
+                                ),
+                            ],
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
