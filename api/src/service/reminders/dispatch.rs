@@ -643,3 +643,62 @@ impl Dispatcher {
         Ok(())
     }
 }
+
+impl Dispatcher {
+    /// A dispatcher over the application's database, sealing keys and Redis (per-number limits
+    /// shared across replicas; in process without Redis).
+    pub fn from_state(
+        state: &crate::state::AppState,
+        provider: Arc<dyn SmsProvider>,
+        config: DispatchConfig,
+        limits: super::limits::NumberLimits,
+    ) -> Self {
+        let limiter = match &state.redis {
+            Some(redis) => NumberLimiter::redis(
+                redis.clone(),
+                state.settings.redis.key_prefix.clone(),
+                limits,
+            ),
+            None => NumberLimiter::in_memory(limits),
+        };
+        Dispatcher {
+            db: state.db.clone(),
+            pii: state.pii.clone(),
+            provider,
+            limiter: Arc::new(limiter),
+            config,
+        }
+    }
+
+    /// Dispatches every `interval` until `stop` is set (the server's background worker).
+    pub async fn run_every(
+        self,
+        interval: std::time::Duration,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut stop = stop;
+        loop {
+            match self.run(Utc::now()).await {
+                Ok(r) if r.claimed + r.confirmed_sent + r.confirmed_unsent > 0 => tracing::info!(
+                    claimed = r.claimed,
+                    accepted = r.accepted,
+                    failed = r.failed,
+                    deferred = r.deferred,
+                    uncertain = r.uncertain,
+                    "reminders dispatched"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "reminder dispatch failed; next round retries")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
