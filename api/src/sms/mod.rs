@@ -7,6 +7,8 @@
 //! broken connection, a 5xx) is reported as [`Outcome::Unknown`]: the dispatcher then asks the
 //! provider with [`SmsProvider::lookup`] before it ever sends that message again.
 
+pub mod signing;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
