@@ -615,6 +615,22 @@ mod tests {
     }
 
     #[test]
+    fn clients_never_show_the_secret_key() {
+        let settings = SmsSettings {
+            secret_id: Some("AKIDexample".to_owned()),
+            secret_key: Some(secrecy::SecretString::from("top-secret-key".to_owned())),
+            sdk_app_id: Some("1400006666".to_owned()),
+            ..SmsSettings::default()
+        };
+        let tencent = format!("{:?}", tencent::TencentSms::new(&settings).ok());
+        let aliyun = format!("{:?}", aliyun::AliyunSms::new(&settings).ok());
+        for text in [tencent, aliyun] {
+            assert!(text.contains("AKIDexample"), "{text}");
+            assert!(!text.contains("top-secret-key"), "{text}");
+        }
+    }
+
+    #[test]
     fn the_log_provider_is_the_default() {
         let provider = provider(&Settings::default()).map(|p| p.name());
         assert_eq!(provider.ok(), Some("log"));
