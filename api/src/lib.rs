@@ -20,7 +20,6 @@ pub mod scope;
 pub mod service;
 pub mod settings;
 pub mod sms;
-pub mod sms_signing;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -224,11 +224,61 @@ pub enum SmsProvider {
     Aliyun,
 }
 
-/// SMS settings.
-#[derive(Clone, Debug, Deserialize, Default)]
+/// SMS settings: which provider, its credentials and how long to wait for it.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmsSettings {
     pub provider: SmsProvider,
+    /// Tencent Cloud SMS API root (tests point it at a local fake).
+    pub tencent_base_url: String,
+    /// Aliyun SMS (Dysmsapi) API root.
+    pub aliyun_base_url: String,
+    /// Tencent `SecretId` / Aliyun `AccessKey ID`.
+    pub secret_id: Option<String>,
+    /// Tencent `SecretKey` / Aliyun `AccessKey secret`.
+    pub secret_key: Option<SecretString>,
+    /// Tencent `SmsSdkAppId` (the SMS application, e.g. `1400006666`).
+    pub sdk_app_id: Option<String>,
+    /// Tencent `X-TC-Region` (default `ap-guangzhou`) / Aliyun `RegionId` (default
+    /// `cn-hangzhou`).
+    pub region: Option<String>,
+    /// The approved signature (签名) put in front of every message, without 【】.
+    pub sign_name: String,
+    /// Longest wait for a connection to the provider.
+    pub connect_timeout_ms: u64,
+    /// Longest wait for one whole call (connection, request and answer). After it the
+    /// message's fate is unknown and the provider is asked before it is sent again.
+    pub timeout_ms: u64,
+    /// Cut every template variable to 6 characters (newer Tencent accounts refuse longer
+    /// ones); templates must be worded so that a cut value still reads (`12月31日`).
+    pub short_params: bool,
+    /// How long after an attempt a provider's "no such message" is believed: earlier, a
+    /// look-up that finds nothing answers "unknown" (Tencent lists a message only once the
+    /// operator's delivery report has arrived).
+    pub lookup_grace_seconds: u64,
+    /// Token the providers must present when they post delivery receipts to us (part of the
+    /// callback URL configured at the provider); absent: receipts are refused.
+    pub receipt_secret: Option<SecretString>,
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self {
+            provider: SmsProvider::Log,
+            tencent_base_url: "https://sms.tencentcloudapi.com".into(),
+            aliyun_base_url: "https://dysmsapi.aliyuncs.com".into(),
+            secret_id: None,
+            secret_key: None,
+            sdk_app_id: None,
+            region: None,
+            sign_name: "职工互助".into(),
+            connect_timeout_ms: 5000,
+            timeout_ms: 5000,
+            short_params: false,
+            lookup_grace_seconds: 600,
+            receipt_secret: None,
+        }
+    }
 }
 
 /// HTTP limits.

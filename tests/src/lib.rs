@@ -5,6 +5,7 @@
 pub mod claim_flow;
 pub mod claim_rows;
 pub mod claims;
+pub mod fake_sms;
 pub mod fake_wechat;
 pub mod harness;
 pub mod pictures;
