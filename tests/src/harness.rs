@@ -388,6 +388,17 @@ impl TestApp {
         self.send(reqwest::Method::PATCH, path, token, body).await
     }
 
+    /// Any method with a JSON body and a token; returns status and JSON body.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (u16, Value) {
+        self.send(method, path, token, body).await
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,

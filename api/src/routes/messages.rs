@@ -1,6 +1,7 @@
 //! Reminders for the association: the send log with statuses and receipts, resending a failed
 //! message, and the SMS templates per occasion.
 
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, post, put, web};
 use chrono::Utc;
 use serde::Deserialize;
@@ -24,7 +25,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(get_one)
         .service(resend)
         .service(list_templates)
-        .service(update_template);
+        .service(update_template)
+        .service(receipts);
 }
 
 /// Who reads the send log: the association's officers and administrators.
@@ -253,4 +255,59 @@ pub async fn update_template(
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(template))
+}
+
+/// Delivery receipts the SMS provider posts (configure this URL, with `sms.receipt_secret` as
+/// the last segment, in the provider's console). Each report is stored on its message; the
+/// answer is the one the provider expects. A wrong secret is not found.
+#[utoipa::path(
+    tag = "reminders",
+    params(
+        ("provider" = String, Path, description = "`tencent` or `aliyun`"),
+        ("secret" = String, Path, description = "`sms.receipt_secret`"),
+    ),
+    request_body(content = String, content_type = "application/json", description = "the provider's JSON array of reports"),
+    responses(
+        (status = 200, description = "the provider's acknowledgement (`{\"result\":0,\"errmsg\":\"OK\"}` or `{\"code\":0,\"msg\":\"接收成功\"}`)"),
+        (status = 400, description = "unreadable reports", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[post("/sms/receipts/{provider}/{secret}")]
+pub async fn receipts(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (provider, secret) = path.into_inner();
+    if !crate::sms::receipt_token_matches(&state.settings.sms, &secret) {
+        return Err(ApiError::NotFound);
+    }
+    let (parsed, answer) = match provider.as_str() {
+        "tencent" => (
+            crate::sms::tencent::parse_receipts(&body),
+            crate::sms::tencent::RECEIPT_ANSWER,
+        ),
+        "aliyun" => (
+            crate::sms::aliyun::parse_receipts(&body),
+            crate::sms::aliyun::RECEIPT_ANSWER,
+        ),
+        _ => return Err(ApiError::NotFound),
+    };
+    let reports = parsed.map_err(|e| ApiError::BadRequest {
+        message: format!("回执无法读取 / unreadable receipts: {e}"),
+        details: json!({}),
+    })?;
+    let matched = messages::record_receipts(&state.db, &provider, &reports, Utc::now()).await?;
+    if matched < reports.len() as u64 {
+        tracing::warn!(
+            provider = %provider,
+            reports = reports.len(),
+            matched,
+            "delivery receipts for unknown messages"
+        );
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(answer))
 }

@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Asia::Shanghai;
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -55,6 +54,8 @@ pub struct DispatchConfig {
     pub short_params: bool,
     /// Hold messages to 08:00–21:00 Asia/Shanghai.
     pub quiet_hours: bool,
+    /// The first retry's delay; each further attempt doubles it (at most an hour), ±50 %.
+    pub backoff_base: Duration,
 }
 
 impl Default for DispatchConfig {
@@ -68,6 +69,7 @@ impl Default for DispatchConfig {
             sign_name: "职工互助".into(),
             short_params: false,
             quiet_hours: true,
+            backoff_base: Duration::seconds(30),
         }
     }
 }
@@ -127,11 +129,13 @@ struct Ready {
     params: Vec<(String, String)>,
 }
 
-fn backoff(attempts: i32) -> Duration {
-    let base = 30i64.saturating_mul(1i64 << attempts.clamp(0, 7));
-    let capped = std::cmp::Ord::min(base, 3600);
+fn backoff(base: Duration, attempts: i32) -> Duration {
+    let grown = base
+        .num_milliseconds()
+        .saturating_mul(1i64 << attempts.clamp(0, 7));
+    let capped = std::cmp::Ord::min(grown, 3_600_000);
     let jitter = rand::rng().random_range(0.5..1.5);
-    Duration::milliseconds((capped as f64 * 1000.0 * jitter) as i64)
+    Duration::milliseconds((capped as f64 * jitter) as i64)
 }
 
 impl Dispatcher {
@@ -183,6 +187,7 @@ impl Dispatcher {
             .map(|t| (t.occasion.clone(), t))
             .collect();
         let mut ready = Vec::new();
+        let mut keys: HashMap<i64, String> = HashMap::new();
         for c in &claimed {
             let Some((phone, lookup)) = phones.get(&c.member_id) else {
                 self.fail(
@@ -242,6 +247,7 @@ impl Dispatcher {
                     continue;
                 }
             }
+            keys.insert(c.id, lookup.clone());
             ready.push(Ready {
                 id: c.id,
                 phone: phone.clone(),
@@ -278,6 +284,12 @@ impl Dispatcher {
                 for (mid, outcome) in outcomes {
                     let Some(id) = outbox_id(&mid) else { continue };
                     answered.push(id);
+                    if let Outcome::Rejected { .. } = &outcome
+                        && let Some(key) = keys.get(&id)
+                        && let Err(e) = self.limiter.give_back(key, now).await
+                    {
+                        tracing::warn!(error = %e, "could not give back a per-number slot");
+                    }
                     let tried = attempts.get(&id).copied().unwrap_or(1);
                     self.record(id, outcome, tried, now, &mut report).await?;
                 }
@@ -347,7 +359,7 @@ impl Dispatcher {
             Outcome::Rejected { code, message, .. } => {
                 self.defer(
                     id,
-                    now + backoff(attempts),
+                    now + backoff(self.config.backoff_base, attempts),
                     true,
                     Some((&code, &message)),
                     now,
@@ -554,16 +566,15 @@ impl Dispatcher {
             } else {
                 &["uncertain"]
             };
-            let Some((phone, _)) = phones.get(&row.member_id) else {
+            let Some((phone, number_key)) = phones.get(&row.member_id) else {
                 continue;
             };
             let attempted_at = row.updated_at.unwrap_or(row.created_at);
-            let sent_on = attempted_at.with_timezone(&Shanghai).date_naive();
             match self
                 .provider
                 .lookup(
                     phone,
-                    sent_on,
+                    attempted_at,
                     &message_id(row.id),
                     row.provider_id.as_deref(),
                 )
@@ -575,7 +586,10 @@ impl Dispatcher {
                         from,
                         vec![
                             (outbox::Column::Status, Expr::value("accepted")),
-                            (outbox::Column::ProviderId, Expr::value(provider_id)),
+                            (
+                                outbox::Column::ProviderId,
+                                Expr::value(provider_id.or(row.provider_id.clone())),
+                            ),
                             (outbox::Column::DispatchedAt, Expr::value(attempted_at)),
                             (
                                 outbox::Column::LeaseUntil,
@@ -588,6 +602,10 @@ impl Dispatcher {
                     report.confirmed_sent += 1;
                 }
                 Lookup::NotSent => {
+                    // It never reached the provider: its per-number slot is given back.
+                    if let Err(e) = self.limiter.give_back(number_key, attempted_at).await {
+                        tracing::warn!(error = %e, "could not give back a per-number slot");
+                    }
                     self.set(
                         row.id,
                         from,
@@ -646,7 +664,7 @@ impl Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher over the application's database, sealing keys and Redis (per-number limits
-    /// shared across replicas; in process without Redis).
+    /// shared across replicas; in process without Redis), signing with `sms.sign_name`.
     pub fn from_state(
         state: &crate::state::AppState,
         provider: Arc<dyn SmsProvider>,
@@ -661,6 +679,10 @@ impl Dispatcher {
             ),
             None => NumberLimiter::in_memory(limits),
         };
+        let mut config = config;
+        // The signature and the variable limit are the provider account's, from settings.
+        config.sign_name.clone_from(&state.settings.sms.sign_name);
+        config.short_params = state.settings.sms.short_params;
         Dispatcher {
             db: state.db.clone(),
             pii: state.pii.clone(),

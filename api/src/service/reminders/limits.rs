@@ -196,6 +196,44 @@ impl NumberLimiter {
     }
 }
 
+impl NumberLimiter {
+    /// Gives back a message taken with [`NumberLimiter::take`] that never reached the provider
+    /// (it was refused or the call failed before it was taken), so it does not count.
+    pub async fn give_back(
+        &self,
+        number_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), redis::RedisError> {
+        let (minute, day) = (minute_of(now), day_of(now));
+        match self {
+            NumberLimiter::Memory { counts, .. } => {
+                let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(entry) = counts.get_mut(number_key) {
+                    if entry.0 == minute {
+                        entry.1 = entry.1.saturating_sub(1);
+                    }
+                    if entry.2 == day {
+                        entry.3 = entry.3.saturating_sub(1);
+                    }
+                }
+                Ok(())
+            }
+            NumberLimiter::Redis { redis, prefix, .. } => {
+                let mut conn = redis.clone();
+                let _: () = redis::pipe()
+                    .atomic()
+                    .decr(format!("{prefix}sms:minute:{number_key}:{minute}"), 1)
+                    .ignore()
+                    .decr(format!("{prefix}sms:day:{number_key}:{day}"), 1)
+                    .ignore()
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,446 @@
+//! Reminders dispatched through local fake Tencent and Aliyun gateways that fail half of the
+//! calls and time out on some: every due message is delivered exactly once, a dispatcher
+//! stopped mid-batch and restarted sends no duplicate, quiet hours defer, per-number limits
+//! hold, receipts are recorded. Each test runs on SQLite and on PostgreSQL + Redis.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use huzhu::service::outbox::{self, Occasion};
+use huzhu::service::reminders::dispatch::{DispatchConfig, Dispatcher, message_id};
+use huzhu::service::reminders::limits::NumberLimits;
+use huzhu::settings::SmsSettings;
+use huzhu_tests::fake_sms::{FakeAliyun, FakeGateway, FakeTencent, Pattern};
+use huzhu_tests::harness::{Backend, TestApp, spawn_app_with};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+
+const RECEIPT_SECRET: &str = "receipts-3c1f9a7e5b2d4c6a8e0f";
+
+fn shanghai(s: &str) -> DateTime<Utc> {
+    Shanghai
+        .from_local_datetime(&NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("time"))
+        .earliest()
+        .expect("local time")
+        .with_timezone(&Utc)
+}
+
+async fn app_with(backend: Backend, sms: SmsSettings) -> Option<TestApp> {
+    spawn_app_with(backend, move |s| {
+        s.sms = sms;
+        s.sms.receipt_secret = Some(secrecy::SecretString::from(RECEIPT_SECRET.to_owned()));
+    })
+    .await
+}
+
+/// Configures every template with an id at the gateway, through the administrators' API.
+async fn configure_templates(app: &TestApp) {
+    let admin = app.login("admin").await;
+    let (status, templates) = app.get("/api/v1/sms-templates", Some(&admin)).await;
+    assert_eq!(status, 200, "{templates}");
+    for (i, t) in templates.as_array().expect("templates").iter().enumerate() {
+        let occasion = t["occasion"].as_str().expect("occasion");
+        let (status, body) = app
+            .send_json(
+                reqwest::Method::PUT,
+                &format!("/api/v1/sms-templates/{occasion}"),
+                Some(&admin),
+                &json!({
+                    "tencent_template_id": format!("{}", 100_000 + i),
+                    "aliyun_template_code": format!("SMS_{}", 100_000 + i),
+                    "body_zh": t["body_zh"],
+                    "params": t["params"],
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// Demo members with a phone, by id.
+async fn members(app: &TestApp, n: usize) -> Vec<i64> {
+    let rows = entity::member::Entity::find()
+        .filter(entity::member::Column::PhoneCipher.is_not_null())
+        .order_by_asc(entity::member::Column::Id)
+        .all(&app.state.db)
+        .await
+        .expect("members");
+    assert!(rows.len() >= n, "only {} members with phones", rows.len());
+    rows.into_iter().take(n).map(|m| m.id).collect()
+}
+
+/// Queues one payout message per member (amounts in three groups: three kinds of calls).
+async fn queue_payouts(app: &TestApp, people: &[i64], due: DateTime<Utc>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (i, member) in people.iter().enumerate() {
+        let key = format!("payout_sent:test-{i}");
+        let queued = outbox::enqueue(
+            &app.state.db,
+            Occasion::PayoutSent,
+            *member,
+            &key,
+            json!({ "claim": format!("c{i}"), "amount": format!("{}.00", 100 * (1 + i % 3)) }),
+            due,
+        )
+        .await
+        .expect("enqueue");
+        assert!(queued);
+        let row = entity::outbox::Entity::find()
+            .filter(entity::outbox::Column::DedupeKey.eq(key.as_str()))
+            .one(&app.state.db)
+            .await
+            .expect("row")
+            .expect("queued row");
+        ids.push(message_id(row.id));
+    }
+    ids
+}
+
+/// A dispatcher against the gateway. Providers are asked about unknown outcomes around the
+/// real time, so tests that exercise look-ups run on the real clock with quiet hours off and
+/// no retry delay; `pretend_time` keeps quiet hours for tests that move the clock.
+fn dispatcher(app: &TestApp, gateway_settings: &SmsSettings) -> Dispatcher {
+    // Per-number limits have their own test; here a retried message may go in the same minute.
+    let limits = NumberLimits {
+        per_minute: 100,
+        per_day: 100,
+    };
+    dispatcher_with(app, gateway_settings, false, limits)
+}
+
+fn pretend_time_dispatcher(app: &TestApp, gateway_settings: &SmsSettings) -> Dispatcher {
+    dispatcher_with(app, gateway_settings, true, NumberLimits::default())
+}
+
+fn dispatcher_with(
+    app: &TestApp,
+    gateway_settings: &SmsSettings,
+    quiet_hours: bool,
+    limits: NumberLimits,
+) -> Dispatcher {
+    let mut settings = (*app.state.settings).clone();
+    settings.sms = gateway_settings.clone();
+    let provider = huzhu::sms::provider(&settings).expect("provider");
+    Dispatcher::from_state(
+        &app.state,
+        provider,
+        DispatchConfig {
+            lookup_after: Duration::zero(),
+            claim: 50,
+            quiet_hours,
+            backoff_base: Duration::zero(),
+            lease: Duration::seconds(1),
+            ..DispatchConfig::default()
+        },
+        limits,
+    )
+}
+
+async fn statuses(app: &TestApp) -> Vec<(String, String)> {
+    entity::outbox::Entity::find()
+        .order_by_asc(entity::outbox::Column::Id)
+        .all(&app.state.db)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|r| {
+            let status = match r.last_error_code {
+                Some(code) if r.status == "failed" => format!("failed ({code})"),
+                _ => r.status,
+            };
+            (message_id(r.id), status)
+        })
+        .collect()
+}
+
+/// Runs the dispatcher until nothing is left to do.
+async fn dispatch_until_settled(d: &Dispatcher, app: &TestApp) {
+    for _ in 0..40 {
+        d.run(Utc::now()).await.expect("dispatch");
+        let open = statuses(app)
+            .await
+            .into_iter()
+            .filter(|(_, s)| matches!(s.as_str(), "pending" | "sending" | "uncertain"))
+            .count();
+        if open == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("messages still open: {:?}", statuses(app).await);
+}
+
+async fn exactly_once_through(app: TestApp, gateway: &FakeGateway) {
+    configure_templates(&app).await;
+    let people = members(&app, 24).await;
+    let ids = queue_payouts(&app, &people, Utc::now()).await;
+    // Half of the calls fail, some time out after the gateway took the messages, some before.
+    gateway.fail_every(2);
+    gateway.time_out_after_accepting(Pattern::Next(2));
+    gateway.time_out_before_accepting(Pattern::Next(1));
+    let d = dispatcher(&app, &gateway.settings());
+    dispatch_until_settled(&d, &app).await;
+    let settled = statuses(&app).await;
+    for id in &ids {
+        assert_eq!(gateway.delivered(id), 1, "{id} delivered once: {settled:?}");
+    }
+    assert!(
+        statuses(&app).await.iter().all(|(_, s)| s == "accepted"),
+        "{:?}",
+        statuses(&app).await
+    );
+    assert!(gateway.send_requests() > 3, "the failures were exercised");
+}
+
+async fn every_due_message_is_delivered_exactly_once_through_tencent(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    exactly_once_through(app, &gateway).await;
+}
+
+async fn every_due_message_is_delivered_exactly_once_through_aliyun(backend: Backend) {
+    let gateway = FakeAliyun::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    exactly_once_through(app, &gateway).await;
+}
+
+async fn a_dispatcher_stopped_mid_batch_and_restarted_sends_no_duplicate(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let people = members(&app, 9).await;
+    let start = Utc::now();
+    let ids = queue_payouts(&app, &people, start).await;
+    // The first call is taken by the gateway and then hangs; the dispatcher is stopped while
+    // waiting for the answer, its other calls never made.
+    gateway.time_out_after_accepting(Pattern::Next(1));
+    let d = Arc::new(dispatcher(&app, &gateway.settings()));
+    let running = {
+        let d = d.clone();
+        tokio::spawn(async move { d.run_once(start).await })
+    };
+    for _ in 0..100 {
+        if gateway.send_requests() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    running.abort();
+    let _ = running.await;
+    let sending = statuses(&app)
+        .await
+        .into_iter()
+        .filter(|(_, s)| s == "sending")
+        .count();
+    assert!(sending > 0, "stopped while holding messages");
+    // A new dispatcher, after the lease: asks before sending anything again.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let restarted = dispatcher(&app, &gateway.settings());
+    dispatch_until_settled(&restarted, &app).await;
+    for id in &ids {
+        assert_eq!(gateway.delivered(id), 1, "{id} delivered once");
+    }
+    assert!(gateway.lookups() > 0, "the provider was asked");
+}
+
+async fn quiet_hours_defer_until_eight(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let people = members(&app, 3).await;
+    let night = shanghai("2025-06-02 22:30");
+    let ids = queue_payouts(&app, &people, night).await;
+    let d = pretend_time_dispatcher(&app, &gateway.settings());
+    let report = d.run(night).await.expect("dispatch");
+    assert!(report.quiet);
+    assert_eq!(gateway.send_requests(), 0);
+    let report = d.run(shanghai("2025-06-03 07:59")).await.expect("dispatch");
+    assert!(report.quiet);
+    let report = d.run(shanghai("2025-06-03 08:00")).await.expect("dispatch");
+    assert_eq!(report.accepted, 3);
+    for id in &ids {
+        assert_eq!(gateway.delivered(id), 1);
+    }
+}
+
+async fn per_number_limits_hold(backend: Backend) {
+    let gateway = FakeAliyun::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let person = members(&app, 1).await[0];
+    let start = shanghai("2025-06-02 09:00");
+    // Twelve messages for one number.
+    let same: Vec<i64> = std::iter::repeat_n(person, 12).collect();
+    let ids = queue_payouts(&app, &same, start).await;
+    let d = pretend_time_dispatcher(&app, &gateway.settings());
+    let first = d.run(start).await.expect("dispatch");
+    assert_eq!(first.accepted, 1, "one a minute: {first:?}");
+    assert_eq!(first.deferred, 11);
+    // Minute by minute, one more each time, up to ten in the day.
+    for minute in 1..15 {
+        d.run(start + Duration::minutes(minute))
+            .await
+            .expect("dispatch");
+    }
+    let sent: usize = ids.iter().map(|id| gateway.delivered(id)).sum();
+    assert_eq!(sent, 10, "ten a day");
+    let waiting = entity::outbox::Entity::find()
+        .filter(entity::outbox::Column::Status.eq("pending"))
+        .all(&app.state.db)
+        .await
+        .expect("pending");
+    assert_eq!(waiting.len(), 2);
+    for w in &waiting {
+        assert_eq!(w.due_at, shanghai("2025-06-03 08:00"), "tomorrow at eight");
+    }
+}
+
+async fn receipts_are_recorded_and_a_failed_message_can_be_resent(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let people = members(&app, 2).await;
+    let ids = queue_payouts(&app, &people, Utc::now()).await;
+    let d = dispatcher(&app, &gateway.settings());
+    // The second number is not a valid one at the gateway: failed for good, not retried.
+    let phones: Vec<String> = {
+        let mut out = Vec::new();
+        for id in &people {
+            let m = entity::member::Entity::find_by_id(*id)
+                .one(&app.state.db)
+                .await
+                .expect("member")
+                .expect("member row");
+            out.push(
+                app.state
+                    .pii
+                    .open(
+                        huzhu::crypto::PiiKind::Phone,
+                        &m.phone_cipher.expect("phone"),
+                    )
+                    .expect("open"),
+            );
+        }
+        out
+    };
+    gateway.reject_number(&phones[1], "InvalidParameterValue.IncorrectPhoneNumber");
+    dispatch_until_settled(&d, &app).await;
+    let officer = app.login("association").await;
+    let (status, log) = app.get("/api/v1/messages", Some(&officer)).await;
+    assert_eq!(status, 200, "{log}");
+    let by_id = |id: &str| {
+        log["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} in {log}"))
+    };
+    let good = by_id(&ids[0]);
+    assert_eq!(good["status"], "accepted");
+    let failed = by_id(&ids[1]);
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(
+        failed["last_error_code"],
+        "InvalidParameterValue.IncorrectPhoneNumber"
+    );
+    assert_eq!(gateway.delivered(&ids[1]), 0);
+
+    // The delivery receipt arrives; a wrong secret is not found.
+    let serial = good["provider_id"].as_str().expect("serial").to_owned();
+    let receipt = json!([{
+        "user_receive_time": "2025-06-02 10:00:05", "nationcode": "86",
+        "mobile": phones[0], "report_status": "SUCCESS", "errmsg": "DELIVRD",
+        "description": "用户短信送达成功", "sid": serial
+    }]);
+    let (status, _) = app
+        .post(
+            "/api/v1/sms/receipts/tencent/not-the-secret",
+            None,
+            &receipt,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, answer) = app
+        .post(
+            &format!("/api/v1/sms/receipts/tencent/{RECEIPT_SECRET}"),
+            None,
+            &receipt,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer, json!({"result": 0, "errmsg": "OK"}));
+    let (_, delivered) = app
+        .get(&format!("/api/v1/messages/{}", ids[0]), Some(&officer))
+        .await;
+    assert_eq!(delivered["status"], "delivered");
+    assert_eq!(delivered["receipt_status"], "delivered");
+    assert!(delivered["receipt_at"].is_string());
+
+    // Resending: only a failed message, and it then goes like any other.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/messages/{}/resend", ids[0]),
+            Some(&officer),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_failed");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/messages/{}/resend", ids[1]),
+            Some(&officer),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "pending");
+    let union = app.login("union-power").await;
+    let (status, _) = app.get("/api/v1/messages", Some(&union)).await;
+    assert_eq!(status, 403, "unions do not read the send log");
+}
+
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(huzhu_tests::harness::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(huzhu_tests::harness::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+both!(
+    every_due_message_is_delivered_exactly_once_through_tencent,
+    every_due_message_is_delivered_exactly_once_through_aliyun,
+    a_dispatcher_stopped_mid_batch_and_restarted_sends_no_duplicate,
+    quiet_hours_defer_until_eight,
+    per_number_limits_hold,
+    receipts_are_recorded_and_a_failed_message_can_be_resent,
+);
