@@ -40,6 +40,7 @@ pub struct Settings {
     pub pii: PiiSettings,
     pub wechat: WeChatSettings,
     pub sms: SmsSettings,
+    pub reminders: RemindersSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
     pub clock: ClockSettings,
@@ -79,6 +80,7 @@ impl Default for Settings {
             pii: PiiSettings::default(),
             wechat: WeChatSettings::default(),
             sms: SmsSettings::default(),
+            reminders: RemindersSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
             clock: ClockSettings::default(),
@@ -229,6 +231,27 @@ pub enum SmsProvider {
 #[serde(default, deny_unknown_fields)]
 pub struct SmsSettings {
     pub provider: SmsProvider,
+}
+
+/// The renewal-reminder scheduler (`service::reminders::schedule`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemindersSettings {
+    /// Whether `serve` runs the renewal scan (at start, then every interval). Every replica may
+    /// leave it on: only one scans at a time.
+    pub schedule_enabled: bool,
+    /// Seconds between scans. The scan is idempotent and catches up missed days, so the
+    /// interval only bounds how late in the day a reminder is queued.
+    pub scan_interval_seconds: u64,
+}
+
+impl Default for RemindersSettings {
+    fn default() -> Self {
+        Self {
+            schedule_enabled: true,
+            scan_interval_seconds: 3600,
+        }
+    }
 }
 
 /// HTTP limits.
