@@ -20,6 +20,7 @@ use crate::crypto::{FieldCipher, LookupHasher, PiiVault};
 use crate::error::{ApiError, extractors};
 use crate::openapi::ApiDoc;
 use crate::routes::{self, health};
+use crate::service::reminders::schedule::Scheduler;
 use crate::settings::{Mode, Settings};
 use crate::state::AppState;
 use crate::wechat::{TokenCache, WeChatClient};
@@ -236,9 +237,16 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the process is told to stop.
+    /// Serves until the process is told to stop, running the renewal reminder scan beside
+    /// the server (when `reminders.schedule_enabled`); the scan loop is stopped after the
+    /// server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let scheduler = Scheduler::start(self.state.db.clone(), self.state.settings.clone());
+        let served = self.server.await;
+        if let Some(scheduler) = scheduler {
+            scheduler.stop().await;
+        }
+        served
     }
 }
 

@@ -13,6 +13,7 @@ pub mod membership;
 pub mod organisation;
 pub mod outbox;
 pub mod page;
+pub mod reminders;
 pub mod scheme;
 pub mod simulation;
 pub mod staff;
