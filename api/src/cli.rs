@@ -1,5 +1,5 @@
 //! The command line: `huzhu [serve]`, `huzhu migrate up|down|status`, `huzhu admin …`,
-//! `huzhu audit verify`, `huzhu openapi`.
+//! `huzhu audit verify`, `huzhu reminders scan|preview|run-once`, `huzhu openapi`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +46,11 @@ pub enum Command {
         #[command(subcommand)]
         task: AuditTask,
     },
+    /// Renewal reminders.
+    Reminders {
+        #[command(subcommand)]
+        task: RemindersTask,
+    },
     /// Simulate benefits: reads a simulation request (a file, or `-` for standard input) and
     /// prints the answer — exit 0, or the error JSON and exit 2 for a refused request.
     Simulate {
@@ -78,6 +83,27 @@ pub enum AuditTask {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemindersTask {
+    /// Queue the renewal reminders due on a day now (what the server's scheduler does), and
+    /// print how many were queued per occasion and how long it took. Exit 3 when another
+    /// replica is scanning.
+    Scan {
+        /// The day (Asia/Shanghai) to scan; default today (or `clock.today`).
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+    },
+    /// Queue today's renewal reminders, then send every due message now through the
+    /// configured provider (quiet hours and per-number limits apply), with a progress bar.
+    RunOnce,
+    /// Print what a scan on a day would queue, per occasion and scheme (reads only).
+    Preview {
+        /// The day (Asia/Shanghai); default today (or `clock.today`).
+        #[arg(long)]
+        day: Option<chrono::NaiveDate>,
     },
 }
 
@@ -180,6 +206,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Admin { task } => admin(task, settings).await?,
+        Command::Reminders { task } => return reminders(task, settings).await,
         Command::Audit {
             task: AuditTask::Verify { json },
         } => return verify_audit_trail(&settings, json).await,
@@ -257,6 +284,109 @@ async fn verify_audit_trail(settings: &Settings, json: bool) -> anyhow::Result<E
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `huzhu reminders …`: needs the database only (no keys, except to send), so it runs beside
+/// a live server.
+async fn reminders(task: RemindersTask, settings: Settings) -> anyhow::Result<ExitCode> {
+    use crate::service::reminders::schedule;
+    crate::startup::install_crypto_provider();
+    let db = db::connect(&settings).await?;
+    match task {
+        RemindersTask::RunOnce => {
+            drop(db);
+            return reminders_run_once(settings).await;
+        }
+        RemindersTask::Scan { today } => {
+            // The scan reads the published schemes; a fresh database has none until this.
+            crate::service::scheme::ensure_seeds(&db).await?;
+            let today = today.unwrap_or_else(|| settings.today());
+            let started = std::time::Instant::now();
+            let Some(report) = schedule::run_once_as_leader(&db, today, chrono::Utc::now()).await?
+            else {
+                eprintln!("huzhu: another replica is scanning right now; nothing done");
+                return Ok(ExitCode::from(3));
+            };
+            let elapsed = started.elapsed();
+            for occasion in schedule::RENEWAL_OCCASIONS {
+                println!("{:<16} {}", occasion.as_str(), report.queued(occasion));
+            }
+            println!(
+                "queued {} renewal reminders for {today} (due {}) in {:.3} s",
+                report.total(),
+                report.due_at.to_rfc3339(),
+                elapsed.as_secs_f64()
+            );
+        }
+        RemindersTask::Preview { day } => {
+            let day = day.unwrap_or_else(|| settings.today());
+            let rows = schedule::preview(&db, day).await?;
+            for row in &rows {
+                println!(
+                    "{:<16} {:<24} {}",
+                    row.occasion.as_str(),
+                    row.scheme_code,
+                    row.messages
+                );
+            }
+            println!(
+                "a scan on {day} would queue {} renewal reminders",
+                rows.iter().map(|r| r.messages).sum::<u64>()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `huzhu reminders run-once`.
+async fn reminders_run_once(settings: Settings) -> anyhow::Result<ExitCode> {
+    use crate::service::reminders::{dispatch, limits, schedule};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let state = crate::startup::build_state(settings).await?;
+    let today = state.settings.today();
+    let now = chrono::Utc::now();
+    if let Some(report) = schedule::run_once_as_leader(&state.db, today, now).await? {
+        println!("queued {} renewal reminders for {today}", report.total());
+    }
+    let due = || {
+        entity::outbox::Entity::find()
+            .filter(entity::outbox::Column::Status.is_in(["pending", "uncertain"]))
+            .filter(entity::outbox::Column::DueAt.lte(chrono::Utc::now()))
+            .count(&state.db)
+    };
+    let total = due().await?;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let r = &state.settings.reminders;
+    let dispatcher = dispatch::Dispatcher::from_state(
+        &state,
+        crate::sms::provider(&state.settings)?,
+        dispatch::DispatchConfig::default(),
+        limits::NumberLimits {
+            per_minute: r.per_number_per_minute,
+            per_day: r.per_number_per_day,
+        },
+    );
+    let mut sent = 0u64;
+    loop {
+        let round = dispatcher.run_once(chrono::Utc::now()).await?;
+        if round.quiet {
+            bar.abandon_with_message("quiet hours (08:00–21:00 Asia/Shanghai): nothing sent");
+            return Ok(ExitCode::SUCCESS);
+        }
+        sent += round.accepted + round.confirmed_sent;
+        let left = due().await?;
+        bar.set_position(total.saturating_sub(left));
+        bar.set_message(format!("{sent} sent"));
+        if round.claimed == 0 {
+            break;
+        }
+    }
+    bar.finish_with_message(format!("{sent} sent"));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bad(message: String) -> anyhow::Error {

@@ -40,6 +40,7 @@ pub struct Settings {
     pub pii: PiiSettings,
     pub wechat: WeChatSettings,
     pub sms: SmsSettings,
+    pub reminders: RemindersSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
     pub clock: ClockSettings,
@@ -79,6 +80,7 @@ impl Default for Settings {
             pii: PiiSettings::default(),
             wechat: WeChatSettings::default(),
             sms: SmsSettings::default(),
+            reminders: RemindersSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
             clock: ClockSettings::default(),
@@ -277,6 +279,39 @@ impl Default for SmsSettings {
             short_params: false,
             lookup_grace_seconds: 600,
             receipt_secret: None,
+        }
+    }
+}
+
+/// The renewal-reminder scheduler (`service::reminders::schedule`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemindersSettings {
+    /// Whether `serve` runs the renewal scan (at start, then every interval). Every replica may
+    /// leave it on: only one scans at a time.
+    pub schedule_enabled: bool,
+    /// Seconds between scans. The scan is idempotent and catches up missed days, so the
+    /// interval only bounds how late in the day a reminder is queued.
+    pub scan_interval_seconds: u64,
+    /// Whether `serve` sends due messages (every replica may: they share the work).
+    pub dispatch_enabled: bool,
+    /// Seconds between dispatch rounds.
+    pub dispatch_interval_seconds: u64,
+    /// Messages one number may get per minute.
+    pub per_number_per_minute: u32,
+    /// Messages one number may get per day (Asia/Shanghai).
+    pub per_number_per_day: u32,
+}
+
+impl Default for RemindersSettings {
+    fn default() -> Self {
+        Self {
+            schedule_enabled: true,
+            scan_interval_seconds: 3600,
+            dispatch_enabled: true,
+            dispatch_interval_seconds: 15,
+            per_number_per_minute: 1,
+            per_number_per_day: 10,
         }
     }
 }

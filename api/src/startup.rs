@@ -20,6 +20,7 @@ use crate::crypto::{FieldCipher, LookupHasher, PiiVault};
 use crate::error::{ApiError, extractors};
 use crate::openapi::ApiDoc;
 use crate::routes::{self, health};
+use crate::service::reminders::schedule::Scheduler;
 use crate::settings::{Mode, Settings};
 use crate::state::AppState;
 use crate::wechat::{TokenCache, WeChatClient};
@@ -239,10 +240,55 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the process is told to stop.
+    /// Serves until the process is told to stop, running the renewal reminder scan beside
+    /// the server (when `reminders.schedule_enabled`); the scan loop is stopped after the
+    /// server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let scheduler = Scheduler::start(self.state.db.clone(), self.state.settings.clone());
+        let dispatcher = start_dispatcher(&self.state);
+        let served = self.server.await;
+        if let Some(scheduler) = scheduler {
+            scheduler.stop().await;
+        }
+        if let Some((stop, task)) = dispatcher {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        served
     }
+}
+
+/// Starts the reminder dispatcher beside the server (when `reminders.dispatch_enabled`).
+fn start_dispatcher(
+    state: &AppState,
+) -> Option<(
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let r = &state.settings.reminders;
+    if !r.dispatch_enabled {
+        return None;
+    }
+    let provider = match crate::sms::provider(&state.settings) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "SMS provider not configured: reminders are not sent");
+            return None;
+        }
+    };
+    let dispatcher = crate::service::reminders::dispatch::Dispatcher::from_state(
+        state,
+        provider,
+        crate::service::reminders::dispatch::DispatchConfig::default(),
+        crate::service::reminders::limits::NumberLimits {
+            per_minute: r.per_number_per_minute,
+            per_day: r.per_number_per_day,
+        },
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let interval = Duration::from_secs(r.dispatch_interval_seconds.max(1));
+    let task = tokio::spawn(dispatcher.run_every(interval, stopped));
+    Some((stop, task))
 }
 
 /// Adds `x-request-id` (the id on every log line of the request) to every response.

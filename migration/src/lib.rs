@@ -11,6 +11,7 @@ mod m20261124_000004_chain_audit_event;
 mod m20261124_000005_create_claim;
 mod m20261125_000006_index_payout_item_batch;
 mod m20261125_000007_create_reminders;
+mod m20261126_000008_index_membership_scheme_end;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_create_claim::Migration),
             Box::new(m20261125_000006_index_payout_item_batch::Migration),
             Box::new(m20261125_000007_create_reminders::Migration),
+            Box::new(m20261126_000008_index_membership_scheme_end::Migration),
         ]
     }
 }

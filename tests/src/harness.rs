@@ -195,6 +195,11 @@ pub async fn test_settings(
         ..Settings::default()
     };
     settings.http.workers = 2;
+    // Tests dispatch reminders themselves, at the times they choose.
+    settings.reminders.dispatch_enabled = false;
+    // The renewal scan would queue messages behind a test's back; tests that want the
+    // scheduler turn it on.
+    settings.reminders.schedule_enabled = false;
     settings.wechat.base_url = wechat.base_url.clone();
     settings.wechat.appid = wechat.appid.clone();
     settings.wechat.secret = Some(SecretString::from(wechat.secret.clone()));

@@ -22,6 +22,13 @@ pub enum Occasion {
     ClaimReturned,
     /// 补助到账: the bank paid a claim.
     PayoutSent,
+    /// 续互临期: the coverage period ends in 30 days (or fewer, when a scan was missed).
+    RenewalDue30,
+    /// 续互临期: the coverage period ends in 7 days or fewer.
+    RenewalDue7,
+    /// The period has ended and the member is inside the scheme's grace window, where renewing
+    /// still keeps them continuous.
+    RenewalGrace,
 }
 
 impl Occasion {
@@ -33,6 +40,9 @@ impl Occasion {
             Occasion::DeductionFailed => "deduction_failed",
             Occasion::ClaimReturned => "claim_returned",
             Occasion::PayoutSent => "payout_sent",
+            Occasion::RenewalDue30 => "renewal_due_30",
+            Occasion::RenewalDue7 => "renewal_due_7",
+            Occasion::RenewalGrace => "renewal_grace",
         }
     }
 }

@@ -12,6 +12,7 @@ mod health;
 mod migrations;
 mod openapi;
 mod payouts;
+mod reminder_schedule;
 mod reminders;
 mod scope;
 mod simulations;
