@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(resend)
         .service(list_templates)
         .service(update_template)
+        .service(preview)
         .service(receipts);
 }
 
@@ -310,4 +311,57 @@ pub async fn receipts(
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(answer))
+}
+
+/// `GET /reminders/preview`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// The day (Asia/Shanghai); default tomorrow.
+    pub day: Option<chrono::NaiveDate>,
+}
+
+/// Renewal reminders a scan on `day` would queue, by occasion and scheme.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct PreviewLine {
+    #[schema(example = "renewal_due_30")]
+    pub occasion: String,
+    #[schema(example = "nm-inpatient-2025")]
+    pub scheme_code: String,
+    pub messages: u64,
+}
+
+/// What the renewal scan would queue on a day (tomorrow by default): the association checks
+/// the coming day's reminders before they go.
+#[utoipa::path(
+    tag = "reminders",
+    security(("bearer" = [])),
+    params(PreviewQuery),
+    responses(
+        (status = 200, body = Vec<PreviewLine>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    )
+)]
+#[get("/reminders/preview")]
+pub async fn preview(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<PreviewQuery>,
+) -> Result<web::Json<Vec<PreviewLine>>, ApiError> {
+    principal.require(LOG_ROLES)?;
+    let day = query.day.unwrap_or_else(|| {
+        let today = state.settings.today();
+        today.succ_opt().unwrap_or(today)
+    });
+    let rows = crate::service::reminders::schedule::preview(&state.db, day).await?;
+    Ok(web::Json(
+        rows.into_iter()
+            .map(|r| PreviewLine {
+                occasion: r.occasion.as_str().to_owned(),
+                scheme_code: r.scheme_code,
+                messages: r.messages,
+            })
+            .collect(),
+    ))
 }

@@ -413,6 +413,20 @@ async fn receipts_are_recorded_and_a_failed_message_can_be_resent(backend: Backe
     let union = app.login("union-power").await;
     let (status, _) = app.get("/api/v1/messages", Some(&union)).await;
     assert_eq!(status, 403, "unions do not read the send log");
+    // Tomorrow's renewal reminders, as the association previews them (the demo's periods
+    // end on 2025-12-31: thirty days before, the 30-day reminders are due).
+    let (status, preview) = app
+        .get("/api/v1/reminders/preview?day=2025-12-01", Some(&officer))
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    let due_30: u64 = preview
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter(|l| l["occasion"] == "renewal_due_30")
+        .map(|l| l["messages"].as_u64().expect("count"))
+        .sum();
+    assert!(due_30 > 0, "{preview}");
 }
 
 macro_rules! both {
