@@ -158,6 +158,7 @@ pub fn wechat_error(e: WeChatError) -> ApiError {
 /// `account_not_bound`; call again with a fresh code plus `invitation_code` (staff) or
 /// `name` + `id_number` (members) to bind it.
 #[utoipa::path(
+    operation_id = "signInWithWeChat",
     tag = "auth",
     request_body = WeChatSignIn,
     responses(
@@ -287,6 +288,7 @@ pub struct DevLogin {
 
 /// Demo sign-in without WeChat. Exists only in demo mode; a production server answers 404.
 #[utoipa::path(
+    operation_id = "devLogin",
     tag = "auth",
     request_body = DevLogin,
     responses(

@@ -486,6 +486,7 @@ fn bank_card(field: &str, value: &str) -> Result<BankCardNumber, ApiError> {
 /// without a smartphone or for a deceased member's beneficiary (then paid to the beneficiary).
 /// With an `Idempotency-Key`, a retry returns the claim already made (200).
 #[utoipa::path(
+    operation_id = "createClaim",
     tag = "claims",
     security(("bearer" = [])),
     request_body = NewClaimRequest,
@@ -600,6 +601,7 @@ fn filter_of(q: &ClaimListQuery) -> Result<ClaimFilter, ApiError> {
 /// The claims the caller may see, oldest first: a member's own; a reviewer's subtree (drafts
 /// only when they filed them). Filter by `status` for a role's queue.
 #[utoipa::path(
+    operation_id = "listClaims",
     tag = "claims",
     security(("bearer" = [])),
     params(ClaimListQuery),
@@ -647,6 +649,7 @@ pub struct ClaimCounts {
 
 /// How many claims the caller may see are in each status.
 #[utoipa::path(
+    operation_id = "countClaims",
     tag = "claims",
     security(("bearer" = [])),
     params(ClaimListQuery),
@@ -675,6 +678,7 @@ pub async fn counts(
 
 /// One claim with its materials (signed image links), required materials and timeline.
 #[utoipa::path(
+    operation_id = "getClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -707,6 +711,7 @@ pub struct ClaimEditRequest {
 
 /// Corrects the facts or the bank card of a draft or returned claim.
 #[utoipa::path(
+    operation_id = "editClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -773,6 +778,7 @@ pub struct PhotoUpload {
 /// thumbnail is made. A bill already seen in another claim flags the claim for reviewers.
 /// Nothing is stored when the photo is refused.
 #[utoipa::path(
+    operation_id = "uploadClaimMaterial",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id"), UploadQuery),
@@ -826,6 +832,7 @@ pub async fn upload_material(
 
 /// Removes a photo from a draft or returned claim.
 #[utoipa::path(
+    operation_id = "removeClaimMaterial",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "claim public id"), ("material_id" = String, Path, description = "material public id")),
@@ -871,6 +878,7 @@ pub struct VersionRequest {
 /// (with the day it closed), or without a bank card. A retry with the same `Idempotency-Key`
 /// returns the submitted claim.
 #[utoipa::path(
+    operation_id = "submitClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id"), ("Idempotency-Key" = Option<String>, Header, description = "a retried submission with the same key succeeds once")),
@@ -909,6 +917,7 @@ pub async fn submit(
 
 /// Withdraws a claim before approval (the member, or whoever filed it).
 #[utoipa::path(
+    operation_id = "withdrawClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -957,6 +966,7 @@ pub struct ApproveRequest {
 /// against everything already approved in the member's period (one at a time per period) and
 /// the amount, scheme version and breakdown are stored; before that, it moves to the next stage.
 #[utoipa::path(
+    operation_id = "approveClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -1022,6 +1032,7 @@ pub struct ReturnRequestBody {
 
 /// Returns the claim for more material; the member resubmits into the same stage's queue.
 #[utoipa::path(
+    operation_id = "returnClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -1071,6 +1082,7 @@ pub struct RejectRequest {
 
 /// Rejects the claim with a reason code (each exclusion has its own).
 #[utoipa::path(
+    operation_id = "rejectClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -1120,6 +1132,7 @@ pub struct PhotoQuery {
 /// A material's image through a signed link from a claim's detail (no bearer token: the
 /// mini-program's `<image>` cannot send one). Links expire after 10 minutes.
 #[utoipa::path(
+    operation_id = "getClaimPhoto",
     tag = "claims",
     params(("material_id" = String, Path, description = "material public id"), PhotoQuery),
     responses(

@@ -35,6 +35,7 @@ pub struct MeResponse {
 
 /// Who is signed in.
 #[utoipa::path(
+    operation_id = "getMe",
     tag = "me",
     security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody))
@@ -92,6 +93,7 @@ pub struct BindPhoneResponse {
 
 /// Records the member's phone number from WeChat's phone-number API.
 #[utoipa::path(
+    operation_id = "bindPhone",
     tag = "me",
     security(("bearer" = [])),
     request_body = BindPhone,

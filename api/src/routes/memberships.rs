@@ -83,6 +83,7 @@ impl MembershipResponse {
 
 /// My memberships, my coverage periods and their state (members).
 #[utoipa::path(
+    operation_id = "listMyMemberships",
     tag = "memberships",
     security(("bearer" = [])),
     params(PageQuery),
@@ -130,6 +131,7 @@ impl From<MembershipQuery> for MembershipFilter {
 
 /// Memberships in the caller's subtree (staff).
 #[utoipa::path(
+    operation_id = "listMemberships",
     tag = "memberships",
     security(("bearer" = [])),
     params(MembershipQuery, PageQuery),
@@ -183,6 +185,7 @@ pub struct ExtensionResponse {
 /// Extends coverage for free over a selection, in one audited action; each member is told
 /// (association reviewers and administrators).
 #[utoipa::path(
+    operation_id = "extendMembership",
     tag = "memberships",
     security(("bearer" = [])),
     request_body = ExtensionRequest,

@@ -46,6 +46,7 @@ pub struct MessageQuery {
 
 /// The send log, newest first, within the caller's subtree.
 #[utoipa::path(
+    operation_id = "listMessages",
     tag = "reminders",
     security(("bearer" = [])),
     params(MessageQuery),
@@ -87,6 +88,7 @@ pub async fn list(
 
 /// One message.
 #[utoipa::path(
+    operation_id = "getMessage",
     tag = "reminders",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "message id, e.g. hz1024")),
@@ -112,6 +114,7 @@ pub async fn get_one(
 
 /// Sends a failed or undelivered message again (audited).
 #[utoipa::path(
+    operation_id = "resendMessage",
     tag = "reminders",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "message id")),
@@ -162,6 +165,7 @@ pub async fn resend(
 
 /// The SMS templates, one per occasion.
 #[utoipa::path(
+    operation_id = "listSmsTemplates",
     tag = "reminders",
     security(("bearer" = [])),
     responses(
@@ -196,6 +200,7 @@ pub struct TemplateUpdate {
 
 /// Sets an occasion's template (administrators), after registering it with the provider.
 #[utoipa::path(
+    operation_id = "updateSmsTemplate",
     tag = "reminders",
     security(("bearer" = [])),
     params(("occasion" = String, Path, description = "e.g. payout_sent")),

@@ -60,6 +60,7 @@ pub struct OrganisationQuery {
 
 /// Organisations in the caller's subtree (staff).
 #[utoipa::path(
+    operation_id = "listOrganisations",
     tag = "organisations",
     security(("bearer" = [])),
     params(OrganisationQuery, PageQuery),
@@ -95,6 +96,7 @@ pub async fn list(
 
 /// One organisation (404 outside the caller's subtree).
 #[utoipa::path(
+    operation_id = "getOrganisation",
     tag = "organisations",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -150,6 +152,7 @@ fn tree_error(e: TreeError) -> ApiError {
 
 /// Adds an office, service point or unit union (admin).
 #[utoipa::path(
+    operation_id = "createOrganisation",
     tag = "organisations",
     security(("bearer" = [])),
     request_body = NewOrganisation,
@@ -210,6 +213,7 @@ pub struct OrganisationChange {
 
 /// Renames an organisation or changes its declared head-count (admin).
 #[utoipa::path(
+    operation_id = "updateOrganisation",
     tag = "organisations",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),

@@ -59,6 +59,7 @@ impl From<StaffAccount> for StaffResponse {
 
 /// Staff in the caller's subtree (admin).
 #[utoipa::path(
+    operation_id = "listStaff",
     tag = "staff",
     security(("bearer" = [])),
     params(PageQuery),
@@ -83,6 +84,7 @@ pub async fn list(
 
 /// One staff account (admin; 404 outside the subtree).
 #[utoipa::path(
+    operation_id = "getStaff",
     tag = "staff",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -151,6 +153,7 @@ fn staff_error(e: StaffError) -> ApiError {
 
 /// Creates a staff account (admin). Give the person an invitation code to bind WeChat.
 #[utoipa::path(
+    operation_id = "createStaff",
     tag = "staff",
     security(("bearer" = [])),
     request_body = NewStaff,
@@ -204,6 +207,7 @@ pub struct StaffChange {
 
 /// Activates or deactivates a staff account (admin).
 #[utoipa::path(
+    operation_id = "updateStaff",
     tag = "staff",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -270,6 +274,7 @@ pub struct InvitationResponse {
 /// Issues an invitation code with which the person binds their WeChat on first sign-in
 /// (admin). Earlier unused codes stay valid until they expire.
 #[utoipa::path(
+    operation_id = "inviteStaff",
     tag = "staff",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id of the staff account")),
