@@ -218,6 +218,7 @@ pub struct StaffChange {
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 409, description = "`cannot_deactivate_self`: an administrator cannot deactivate their own account", body = ErrorBody),
     )
 )]
 #[patch("/staff/{id}")]
