@@ -1,10 +1,10 @@
 /**
  * The Huzhu API client for the mini-program's runtime (`wx.request`, `wx.uploadFile`,
- * `wx.login`). Every path, parameter, body and answer is typed from `schema.d.ts`, which is
+ * `wx.login`). Every path, parameter, body and answer is typed from `schema.ts`, which is
  * generated from `openapi.json` (`npm run generate`): this file declares no API type of its own.
  *
  * ```ts
- * import { createClient, ApiError } from './client';
+ * import { createClient, ApiError } from './client.js';
  * const api = createClient({ baseUrl: 'https://huzhu.example.cn' });
  * await api.signIn();                                    // wx.login → POST /auth/wechat
  * const schemes = await api.get('/api/v1/schemes');
@@ -19,7 +19,7 @@
  * - `createClaim` and `submitClaim` send an `Idempotency-Key` (generated unless given) and
  *   reuse it when they repeat, so a flaky network never files or submits twice.
  */
-import type { components, paths } from './schema';
+import type { components, paths } from './schema.js';
 
 /** Every schema of the document, e.g. `Schemas['ClaimDetail']`. */
 export type Schemas = components['schemas'];
@@ -49,11 +49,13 @@ export type Success<P extends keyof paths, M extends Method> = Json<
 
 /** The JSON request body of an operation (`never` when it takes none). */
 export type Body<P extends keyof paths, M extends Method> =
-  Operation<P, M> extends { requestBody: { content: { 'application/json': infer B } } }
-    ? B
-    : Operation<P, M> extends { requestBody?: { content: { 'application/json': infer B } } }
-      ? B
-      : never;
+  Operation<P, M> extends { requestBody?: infer RB }
+    ? [NonNullable<RB>] extends [never]
+      ? never
+      : NonNullable<RB> extends { content: { 'application/json': infer B } }
+        ? B
+        : never
+    : never;
 
 type Parameters<P extends keyof paths, M extends Method> = Operation<P, M>['parameters'];
 type Given<T> = [T] extends [never] ? false : [T] extends [undefined] ? false : true;

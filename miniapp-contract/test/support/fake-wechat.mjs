@@ -15,6 +15,8 @@ export class FakeWeChat {
     this.phoneCodes = new Map();
     this.tokens = new Set();
     this.currentToken = undefined;
+    /** Root URL, known once started. */
+    this.baseUrl = '';
     this.calls = { jscode2session: 0, stable_token: 0, getuserphonenumber: 0 };
   }
 

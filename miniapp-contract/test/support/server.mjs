@@ -27,7 +27,10 @@ export function huzhuBinary() {
   return join(meta.target_directory, 'debug', 'huzhu');
 }
 
-/** Starts the server; resolves to `{ baseUrl, stop(), output() }`. */
+/**
+ * Starts the server; resolves to `{ baseUrl, stop(), output() }`.
+ * @param {{ wechat?: { baseUrl: string, appid: string, secret: string }, binary?: string, env?: Record<string, string> }} options
+ */
 export async function startServer({ wechat, binary = huzhuBinary(), env = {} } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'huzhu-contract-'));
   const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HUZHU_')));

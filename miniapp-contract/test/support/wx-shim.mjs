@@ -20,6 +20,7 @@ function withTimeout(timeout) {
  */
 export function installWx({ wechat }) {
   const storage = new Map();
+  /** @type {{ openid: string | undefined }} */
   const phone = { openid: undefined };
   const wx = {
     phone,

@@ -3,36 +3,47 @@
 import { createHmac } from 'node:crypto';
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient } from '../../dist/client.js';
+import { createClient, type HuzhuClient, type Schemas } from '../../dist/client.js';
 import { ContractChecker } from './contract.mjs';
 import { FakeWeChat } from './fake-wechat.mjs';
 import { JWT_SECRET, startServer } from './server.mjs';
 import { installWx } from './wx-shim.mjs';
 
+/** A bank card number that passes the Luhn check. */
 export const BANK_CARD = '6217000000000000004';
 
-export function useWorld() {
+export interface World {
+  checker: ContractChecker;
+  wechat: FakeWeChat;
+  server: Awaited<ReturnType<typeof startServer>>;
+  wx: ReturnType<typeof installWx>;
+  /** A client with its own token storage (one per person). */
+  client(name: string): HuzhuClient;
+  /** A staff member signed in through the demo sign-in. */
+  staff(login: string): Promise<HuzhuClient>;
+  /** The person whose phone is in use: `wx.login` codes are theirs. */
+  holdPhone(openid: string): void;
+}
+
+export function useWorld(): World {
   const world = {
     checker: new ContractChecker(),
-    /** A client with its own token storage (one per person). */
-    client(name) {
+    client(name: string) {
       return createClient({
         baseUrl: world.server.baseUrl,
         storageKey: `huzhu.token.${name}`,
         onExchange: (e) => world.checker.check(e),
       });
     },
-    /** A staff member signed in through the demo sign-in. */
-    async staff(login) {
+    async staff(login: string) {
       const c = world.client(login);
       await c.devLogin(login);
       return c;
     },
-    /** The person whose phone is in use: `wx.login` codes are theirs. */
-    holdPhone(openid) {
+    holdPhone(openid: string) {
       world.wx.phone.openid = openid;
     },
-  };
+  } as World;
   before(async () => {
     world.wechat = await new FakeWeChat().start();
     world.server = await startServer({ wechat: world.wechat });
@@ -47,7 +58,7 @@ export function useWorld() {
 }
 
 /** The same token with its expiry moved `secondsAgo` into the past, signed with the server's key. */
-export function expired(token, secondsAgo = 120) {
+export function expired(token: string, secondsAgo = 120): string {
   const [header, payload] = token.split('.');
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
   claims.exp = Math.floor(Date.now() / 1000) - secondsAgo;
@@ -60,7 +71,10 @@ export function expired(token, secondsAgo = 120) {
  * A demo member of `scheme` as their union sees them, with the name and ID number the
  * association holds (a member binds WeChat with them on first sign-in).
  */
-export async function demoMember(world, { union = 'union-power', scheme = 'nm-inpatient-2025', index = 0 } = {}) {
+export async function demoMember(
+  world: World,
+  { union = 'union-power', scheme = 'nm-inpatient-2025', index = 0 } = {},
+): Promise<{ membership: Schemas['MembershipResponse']; member: Schemas['MemberResponse'] }> {
   const unionClient = await world.staff(union);
   const page = await unionClient.get('/api/v1/memberships', { query: { scheme, limit: 100 } });
   const membership = page.items[index];
@@ -68,4 +82,13 @@ export async function demoMember(world, { union = 'union-power', scheme = 'nm-in
   const association = await world.staff('association');
   const member = await association.get('/api/v1/members/{id}', { path: { id: membership.member.id } });
   return { membership, member };
+}
+
+/** Signs a demo member in on their phone through wx.login, binding WeChat on first use. */
+export async function memberOnPhone(world: World, openid: string, index = 0) {
+  const { membership, member } = await demoMember(world, { index });
+  world.holdPhone(openid);
+  const phone = world.client(openid);
+  await phone.signIn({ name: member.name, id_number: member.id_number });
+  return { phone, membership, member };
 }

@@ -1357,7 +1357,7 @@ export interface components {
         /** @description Claims per status (for badges), with the list's filters (`status` aside). */
         ClaimCounts: {
             /** @description Every status, with 0 where there are none. */
-            counts: Record<string, never>;
+            counts: Record<string, unknown>;
         };
         /** @description A claim with its materials, what it still needs, and its timeline. */
         ClaimDetail: {
@@ -1377,7 +1377,7 @@ export interface components {
             /** Format: int32 */
             version: number;
             /** @description New facts (same kind). */
-            event?: Record<string, never> | null;
+            event?: Record<string, unknown> | null;
             bank_card?: string | null;
         };
         /** @description Claim figures of the caller's subtree. */
@@ -1413,7 +1413,7 @@ export interface components {
             /** @example nm-inpatient-2025 */
             scheme_code: string;
             /** @description The facts, as in the simulation contract (`kind` included). */
-            event: Record<string, never>;
+            event: Record<string, unknown>;
             member: components["schemas"]["OrganisationRef"];
             /** @description Public id of the coverage period. */
             membership_id: string;
@@ -1807,7 +1807,7 @@ export interface components {
             /** @description Human-readable explanation (Chinese where a worker reads it). */
             message: string;
             /** @description Structured context: the offending field, missing items, limits … */
-            details: Record<string, never>;
+            details: Record<string, unknown>;
         };
         /** @description One event of a period. */
         Event: (components["schemas"]["Stay"] & {
@@ -1974,7 +1974,7 @@ export interface components {
              * @description When refused: `{code, message, details}`; `details.problems` lists every row
              *     (`row`, `column`, `code`, `message_zh`). Nothing was imported.
              */
-            report?: Record<string, never> | null;
+            report?: Record<string, unknown> | null;
             /** @description The enrolment batch created, when it succeeded. */
             enrolment_id?: string | null;
         };
@@ -2239,7 +2239,7 @@ export interface components {
             /** @description Public id of the coverage period claimed against. */
             membership_id: string;
             /** @description The facts, as an event of the simulation contract. */
-            event: Record<string, never>;
+            event: Record<string, unknown>;
             /** @description Pay to this card instead of the one on file. */
             bank_card?: string | null;
             beneficiary?: components["schemas"]["NewBeneficiaryRequest"] | null;
@@ -2406,7 +2406,7 @@ export interface components {
                 /** @example nm-inpatient-2025 */
                 scheme_code: string;
                 /** @description The facts, as in the simulation contract (`kind` included). */
-                event: Record<string, never>;
+                event: Record<string, unknown>;
                 member: components["schemas"]["OrganisationRef"];
                 /** @description Public id of the coverage period. */
                 membership_id: string;
@@ -2741,7 +2741,7 @@ export interface components {
             /** @example ready */
             status: string;
             /** @description `ok` or `not_configured` per dependency. */
-            checks: Record<string, never>;
+            checks: Record<string, unknown>;
         };
         /**
          * @description Why an event pays nothing.
@@ -2972,7 +2972,7 @@ export interface components {
             /** @description English message. */
             message: string;
             /** @description `{"missing": [...]}` or `{"field": "..."}`. */
-            details: Record<string, never>;
+            details: Record<string, unknown>;
         };
         /**
          * @description A simulation request, as documented in OpenAPI. ([`super::simulate`] parses the raw JSON
@@ -3191,7 +3191,7 @@ export interface components {
              */
             appraised_on: string;
             /** @description Grade 1–10 or `"death"`. */
-            grade: Record<string, never>;
+            grade: Record<string, unknown>;
         };
         /** @description Work-injury grants by appraisal grade. */
         WorkInjuryRules: {
@@ -11591,6 +11591,25 @@ export interface operations {
                      *         "code": "not_found",
                      *         "details": {},
                      *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `cannot_deactivate_self`: an administrator cannot deactivate their own account */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "cannot_deactivate_self",
+                     *         "details": {},
+                     *         "message": "an administrator cannot deactivate their own account"
                      *       }
                      *     }
                      */
