@@ -57,6 +57,11 @@ export type Body<P extends keyof paths, M extends Method> =
         : never
     : never;
 
+/** The operations that take one file as `multipart/form-data` (what `wx.uploadFile` sends). */
+export type UploadPaths = {
+  [P in PathsFor<'post'>]: Operation<P, 'post'> extends { requestBody: { content: { 'multipart/form-data': unknown } } } ? P : never;
+}[PathsFor<'post'>];
+
 type Parameters<P extends keyof paths, M extends Method> = Operation<P, M>['parameters'];
 type Given<T> = [T] extends [never] ? false : [T] extends [undefined] ? false : true;
 
@@ -302,9 +307,24 @@ export class HuzhuClient {
     category: string,
     filePath: string,
   ): Promise<Success<'/api/v1/claims/{id}/materials', 'post'>> {
-    const template = '/api/v1/claims/{id}/materials';
-    const url = fill(template, { id: claimId }) + queryString({ category });
-    return this.withSession(() => this.upload(template, url, filePath));
+    return this.uploadFile('/api/v1/claims/{id}/materials', { path: { id: claimId }, query: { category } }, filePath);
+  }
+
+  /**
+   * Sends one file to a multipart operation with `wx.uploadFile`, in the field `file` (the
+   * form's other fields, e.g. an enrolment's `scheme_code`, go in `formData`).
+   */
+  uploadFile<P extends UploadPaths>(
+    path: P,
+    options: {
+      path?: Record<string, string>;
+      query?: Record<string, string | number>;
+      formData?: Record<string, string | number>;
+    },
+    filePath: string,
+  ): Promise<Success<P, 'post'>> {
+    const url = fill(path, options.path) + queryString(options.query);
+    return this.withSession(() => this.upload<Success<P, 'post'>>(path, url, filePath, options.formData));
   }
 
   /** `GET` an operation; the answer is typed from the document. */
@@ -415,7 +435,12 @@ export class HuzhuClient {
     });
   }
 
-  private upload<T>(template: string, url: string, filePath: string): Promise<T> {
+  private upload<T>(
+    template: string,
+    url: string,
+    filePath: string,
+    formData: Record<string, string | number> = {},
+  ): Promise<T> {
     const token = this.tokens.get();
     const fullUrl = this.options.baseUrl + url;
     return new Promise<T>((resolve, reject) => {
@@ -423,6 +448,7 @@ export class HuzhuClient {
         url: fullUrl,
         filePath,
         name: 'file',
+        formData,
         header: token ? { Authorization: `Bearer ${token}` } : {},
         timeout: this.timeout,
         success: (res) => {
