@@ -35,6 +35,7 @@ use crate::settings::Mode;
         (name = "simulations", description = "benefit simulation (补助测算)"),
         (name = "authorisations", description = "payment authorisations (付款授权书): the text, signing, revoking"),
         (name = "deductions", description = "monthly bank deductions (银行代扣): batches, files, results"),
+        (name = "claims", description = "claims (申领): filing with photos, review queues, return, approval, rejection"),
         (name = "claim-figures", description = "claim figures (申领给付统计): filed, refused, paid, people helped, amounts, days to pay"),
         (name = "payouts", description = "claim payouts (拨付): batches, the bank's file, results"),
         (name = "reminders", description = "reminders (短信提醒): the send log, resending, templates"),
@@ -76,7 +77,44 @@ pub fn document_for(mode: Mode) -> utoipa::openapi::OpenApi {
     // The paths only exist once the routes are mounted, so this runs here rather than as one
     // of `ApiDoc`'s modifiers.
     CommonResponses.modify(&mut api);
+    TaggedVariants.modify(&mut api);
     api
+}
+
+/// An internally tagged enum (`#[serde(tag = "kind")]`, e.g. `Event`) whose variants are
+/// structs with `deny_unknown_fields` comes out as `oneOf: [allOf: [$ref Stay, {kind}]]` with
+/// `additionalProperties: false` on `Stay` — a schema nothing can satisfy, since `kind` is not
+/// among `Stay`'s own properties. serde removes the tag before the struct sees the object, so
+/// the server accepts `{"kind":"inpatient",…}`; the variant structs' schemas drop
+/// `additionalProperties: false` so the document says the same.
+struct TaggedVariants;
+
+impl Modify for TaggedVariants {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Schema;
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let mut variants = Vec::new();
+        for schema in components.schemas.values() {
+            let RefOr::T(Schema::OneOf(one_of)) = schema else {
+                continue;
+            };
+            for item in &one_of.items {
+                if let RefOr::T(Schema::AllOf(all_of)) = item
+                    && let Some(RefOr::Ref(variant)) = all_of.items.first()
+                    && let Some(name) = variant.ref_location.rsplit('/').next()
+                {
+                    variants.push(name.to_owned());
+                }
+            }
+        }
+        for name in variants {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&name) {
+                object.additional_properties = None;
+            }
+        }
+    }
 }
 
 /// The answers every operation can give whatever its handler does — a refused token, an

@@ -1197,7 +1197,14 @@ export interface components {
          * @enum {string}
          */
         AmountField: "eligible_self_pay" | "personal_burden" | "out_of_pocket";
-        /** @description `POST /claims/{id}/approve`. */
+        /**
+         * @description `POST /claims/{id}/approve`.
+         * @example {
+         *       "adjustment_reason": "发票金额与清单不符，按清单核定",
+         *       "amount": "5000.00",
+         *       "version": 7
+         *     }
+         */
         ApproveRequest: {
             /** Format: int32 */
             version: number;
@@ -1317,7 +1324,12 @@ export interface components {
             name: string;
             relationship: string;
         };
-        /** @description `POST /me/phone`. */
+        /**
+         * @description `POST /me/phone`.
+         * @example {
+         *       "code": "e31968a7f94cc5ee25fafc2aef2773f0bb8c3937b22520eb8ee345274d00c144"
+         *     }
+         */
         BindPhone: {
             /** @description The code from the `getPhoneNumber` button event. */
             code: string;
@@ -1372,7 +1384,19 @@ export interface components {
             filing_deadline?: string | null;
             timeline: components["schemas"]["TimelineStep"][];
         };
-        /** @description `PATCH /claims/{id}`. */
+        /**
+         * @description `PATCH /claims/{id}`.
+         * @example {
+         *       "event": {
+         *         "admitted_on": "2025-03-01",
+         *         "billed_days": 11,
+         *         "discharged_on": "2025-03-12",
+         *         "eligible_self_pay": "12500.00",
+         *         "kind": "inpatient"
+         *       },
+         *       "version": 3
+         *     }
+         */
         ClaimEditRequest: {
             /** Format: int32 */
             version: number;
@@ -1528,7 +1552,12 @@ export interface components {
             /** @description What it needs. */
             materials: components["schemas"]["Material"][];
         };
-        /** @description `POST /enrolments/{id}/confirm`. */
+        /**
+         * @description `POST /enrolments/{id}/confirm`.
+         * @example {
+         *       "version": 3
+         *     }
+         */
         ConfirmRequest: {
             /**
              * Format: int32
@@ -1844,6 +1873,12 @@ export interface components {
         /**
          * @description `POST /extensions`: either `membership_ids`, or `scheme_code` (with an optional
          *     `organisation_id`) for every membership of that scheme in the caller's subtree.
+         * @example {
+         *       "new_end": "2026-03-31",
+         *       "organisation_id": "01a20a19-47d5-757c-aff5-71d85f489965",
+         *       "reason": "疫情期间免费延长保障期",
+         *       "scheme_code": "nm-inpatient-2025"
+         *     }
          */
         ExtensionRequest: {
             membership_ids?: string[] | null;
@@ -2234,7 +2269,21 @@ export interface components {
             /** @example 6222020200112233445 */
             bank_card: string;
         };
-        /** @description `POST /claims`. */
+        /**
+         * @description `POST /claims`.
+         * @example {
+         *       "bank_card": "6217000000000000004",
+         *       "event": {
+         *         "admitted_on": "2025-03-01",
+         *         "billed_days": 10,
+         *         "deductible": "800.00",
+         *         "discharged_on": "2025-03-11",
+         *         "eligible_self_pay": "12000.00",
+         *         "kind": "inpatient"
+         *       },
+         *       "membership_id": "01a20a19-47d8-7119-912d-42967fa50b3d"
+         *     }
+         */
         NewClaimRequest: {
             /** @description Public id of the coverage period claimed against. */
             membership_id: string;
@@ -2270,7 +2319,15 @@ export interface components {
             bank_card?: string | null;
             retired?: boolean;
         };
-        /** @description `POST /organisations`. */
+        /**
+         * @description `POST /organisations`.
+         * @example {
+         *       "head_count": 320,
+         *       "kind": "unit_union",
+         *       "name": "呼和浩特市热电厂工会",
+         *       "parent_id": "01a20a19-47d1-7d0c-9b2e-6f1d3c2a9e11"
+         *     }
+         */
         NewOrganisation: {
             /** @description Public id of the parent (inside the caller's subtree). */
             parent_id: string;
@@ -2287,7 +2344,15 @@ export interface components {
              */
             scheme_code?: string | null;
         };
-        /** @description `POST /staff`. */
+        /**
+         * @description `POST /staff`.
+         * @example {
+         *       "login": "union-power-2",
+         *       "name": "王秀英",
+         *       "organisation_id": "01a20a19-47d5-757c-aff5-71d85f489965",
+         *       "role": "union_reviewer"
+         *     }
+         */
         NewStaff: {
             /** @description Public id of the organisation the account belongs to. */
             organisation_id: string;
@@ -2297,7 +2362,13 @@ export interface components {
             /** @description Unique login name (letters, digits, `-`, `_`, `.`). */
             login: string;
         };
-        /** @description `PATCH /organisations/{id}`. */
+        /**
+         * @description `PATCH /organisations/{id}`.
+         * @example {
+         *       "head_count": 340,
+         *       "name": "呼和浩特市热电有限公司工会"
+         *     }
+         */
         OrganisationChange: {
             name?: string | null;
             /** Format: int32 */
@@ -2760,7 +2831,14 @@ export interface components {
          * @enum {string}
          */
         RejectReason: "excluded_work_injury" | "excluded_maternity" | "excluded_occupational_disease" | "excluded_mental_disorder" | "excluded_medical_accident" | "excluded_traffic_accident" | "excluded_public_health_emergency" | "excluded_illegal_act" | "excluded_cosmetic" | "excluded_checkup" | "excluded_bed_without_stay" | "fraud" | "unpaid_insurance" | "outside_coverage" | "pre_existing" | "not_covered_disease" | "unrecognised_institution" | "misdiagnosis" | "benefit_terminated" | "duplicate_claim" | "late_claim" | "other";
-        /** @description `POST /claims/{id}/reject`. */
+        /**
+         * @description `POST /claims/{id}/reject`.
+         * @example {
+         *       "note": "交通事故所致，属除外责任",
+         *       "reason": "excluded_traffic_accident",
+         *       "version": 6
+         *     }
+         */
         RejectRequest: {
             /** Format: int32 */
             version: number;
@@ -2797,7 +2875,19 @@ export interface components {
              */
             note: string;
         };
-        /** @description `POST /claims/{id}/return`. */
+        /**
+         * @description `POST /claims/{id}/return`.
+         * @example {
+         *       "materials": [
+         *         {
+         *           "category": "invoice",
+         *           "note": "请重拍发票，保证四角完整、字迹清晰"
+         *         }
+         *       ],
+         *       "message": "发票照片模糊，请重新拍摄后提交",
+         *       "version": 6
+         *     }
+         */
         ReturnRequestBody: {
             /** Format: int32 */
             version: number;
@@ -2977,6 +3067,25 @@ export interface components {
         /**
          * @description A simulation request, as documented in OpenAPI. ([`super::simulate`] parses the raw JSON
          *     itself, to report the exact field of an error.)
+         * @example {
+         *       "events": [
+         *         {
+         *           "admitted_on": "2025-03-01",
+         *           "billed_days": 10,
+         *           "deductible": "800.00",
+         *           "discharged_on": "2025-03-11",
+         *           "eligible_self_pay": "12000.00",
+         *           "kind": "inpatient"
+         *         }
+         *       ],
+         *       "member": {
+         *         "consecutive_periods": 2,
+         *         "continuous_renewal": true,
+         *         "coverage_end": "2025-12-31",
+         *         "coverage_start": "2025-01-01"
+         *       },
+         *       "scheme": "nm-inpatient-2025"
+         *     }
          */
         SimulationRequest: {
             /** @description Scheme code, e.g. `nm-inpatient-2022`. */
@@ -3003,7 +3112,12 @@ export interface components {
              */
             period_total: string;
         };
-        /** @description `PATCH /staff/{id}`. */
+        /**
+         * @description `PATCH /staff/{id}`.
+         * @example {
+         *       "active": false
+         *     }
+         */
         StaffChange: {
             /** @description Deactivating also unbinds WeChat: a new invitation is needed to return. */
             active: boolean;
@@ -3113,7 +3227,17 @@ export interface components {
             /** @description The placeholders in template order; each is read from the message's payload. */
             params: string[];
         };
-        /** @description `PUT /sms-templates/{occasion}`. */
+        /**
+         * @description `PUT /sms-templates/{occasion}`.
+         * @example {
+         *       "aliyun_template_code": "SMS_123456789",
+         *       "body_zh": "您的互助补助{1}元已到账，请查收。",
+         *       "params": [
+         *         "amount"
+         *       ],
+         *       "tencent_template_id": "1234567"
+         *     }
+         */
         TemplateUpdate: {
             tencent_template_id?: string | null;
             aliyun_template_code?: string | null;
@@ -3145,7 +3269,13 @@ export interface components {
             expires_in: number;
             account: components["schemas"]["AccountSummary"];
         };
-        /** @description `POST /enrolments/{id}/transfer`. */
+        /**
+         * @description `POST /enrolments/{id}/transfer`.
+         * @example {
+         *       "reference": "202503150001234",
+         *       "version": 2
+         *     }
+         */
         TransferRequest: {
             /** @description The bank transfer's reference (流水号). */
             reference: string;
@@ -3165,14 +3295,26 @@ export interface components {
             year: number;
             unit: components["schemas"]["OrganisationRef"];
         };
-        /** @description The claim's current version, for actions. */
+        /**
+         * @description The claim's current version, for actions.
+         * @example {
+         *       "version": 5
+         *     }
+         */
         VersionRequest: {
             /** Format: int32 */
             version: number;
             /** @description A note (withdrawal reason). */
             note?: string | null;
         };
-        /** @description `POST /auth/wechat`. */
+        /**
+         * @description `POST /auth/wechat`.
+         * @example {
+         *       "code": "0a3Xk2000mJXwT1pSk200N8Fq61Xk20u",
+         *       "id_number": "150102197702041011",
+         *       "name": "李文博"
+         *     }
+         */
         WeChatSignIn: {
             /** @description The code from `wx.login()` (single use, valid 5 minutes). */
             code: string;

@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
 /// `POST /auth/wechat`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "0a3Xk2000mJXwT1pSk200N8Fq61Xk20u", "name": "李文博", "id_number": "150102197702041011"}))]
 pub struct WeChatSignIn {
     /// The code from `wx.login()` (single use, valid 5 minutes).
     #[validate(length(min = 1, max = 128, message = "code 不能为空"))]

@@ -459,6 +459,7 @@ pub struct NewBeneficiaryRequest {
 /// `POST /claims`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"membership_id": "01a20a19-47d8-7119-912d-42967fa50b3d", "event": {"kind": "inpatient", "admitted_on": "2025-03-01", "discharged_on": "2025-03-11", "billed_days": 10, "eligible_self_pay": "12000.00", "deductible": "800.00"}, "bank_card": "6217000000000000004"}))]
 pub struct NewClaimRequest {
     /// Public id of the coverage period claimed against.
     pub membership_id: String,
@@ -701,6 +702,7 @@ pub async fn get_one(
 /// `PATCH /claims/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 3, "event": {"kind": "inpatient", "admitted_on": "2025-03-01", "discharged_on": "2025-03-12", "billed_days": 11, "eligible_self_pay": "12500.00"}}))]
 pub struct ClaimEditRequest {
     pub version: i32,
     /// New facts (same kind).
@@ -867,6 +869,7 @@ pub async fn remove_material(
 /// The claim's current version, for actions.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 5}))]
 pub struct VersionRequest {
     pub version: i32,
     /// A note (withdrawal reason).
@@ -954,6 +957,7 @@ pub async fn withdraw(
 /// `POST /claims/{id}/approve`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 7, "amount": "5000.00", "adjustment_reason": "发票金额与清单不符，按清单核定"}))]
 pub struct ApproveRequest {
     pub version: i32,
     /// The association only: pay this instead of what the rules give (lower, never higher).
@@ -1020,6 +1024,7 @@ pub async fn approve(
 /// `POST /claims/{id}/return`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 6, "message": "发票照片模糊，请重新拍摄后提交", "materials": [{"category": "invoice", "note": "请重拍发票，保证四角完整、字迹清晰"}]}))]
 pub struct ReturnRequestBody {
     pub version: i32,
     /// What the member should do, shown on the phone and sent by SMS.
@@ -1072,6 +1077,7 @@ pub async fn return_claim(
 /// `POST /claims/{id}/reject`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 6, "reason": "excluded_traffic_accident", "note": "交通事故所致，属除外责任"}))]
 pub struct RejectRequest {
     pub version: i32,
     pub reason: RejectReason,

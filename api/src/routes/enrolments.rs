@@ -383,6 +383,7 @@ pub async fn get_one(
 /// `POST /enrolments/{id}/transfer`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reference": "202503150001234", "version": 2}))]
 pub struct TransferRequest {
     /// The bank transfer's reference (流水号).
     #[validate(length(min = 1, max = 100))]
@@ -445,6 +446,7 @@ pub async fn record_transfer(
 /// `POST /enrolments/{id}/confirm`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 3}))]
 pub struct ConfirmRequest {
     /// The batch version read.
     pub version: i32,

@@ -78,6 +78,7 @@ pub async fn me(
 /// `POST /me/phone`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "e31968a7f94cc5ee25fafc2aef2773f0bb8c3937b22520eb8ee345274d00c144"}))]
 pub struct BindPhone {
     /// The code from the `getPhoneNumber` button event.
     #[validate(length(min = 1, max = 256))]

@@ -161,6 +161,7 @@ pub async fn list(
 /// `organisation_id`) for every membership of that scheme in the caller's subtree.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"scheme_code": "nm-inpatient-2025", "organisation_id": "01a20a19-47d5-757c-aff5-71d85f489965", "new_end": "2026-03-31", "reason": "疫情期间免费延长保障期"}))]
 pub struct ExtensionRequest {
     #[validate(length(min = 1, max = 100000))]
     pub membership_ids: Option<Vec<String>>,

@@ -123,6 +123,7 @@ pub async fn get_one(
 /// `POST /organisations`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"parent_id": "01a20a19-47d1-7d0c-9b2e-6f1d3c2a9e11", "kind": "unit_union", "name": "呼和浩特市热电厂工会", "head_count": 320}))]
 pub struct NewOrganisation {
     /// Public id of the parent (inside the caller's subtree).
     pub parent_id: String,
@@ -204,6 +205,7 @@ pub async fn create(
 /// `PATCH /organisations/{id}`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "呼和浩特市热电有限公司工会", "head_count": 340}))]
 pub struct OrganisationChange {
     #[validate(length(min = 1, max = 200))]
     pub name: Option<String>,

@@ -111,6 +111,7 @@ pub async fn get_one(
 /// `POST /staff`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"organisation_id": "01a20a19-47d5-757c-aff5-71d85f489965", "role": "union_reviewer", "name": "王秀英", "login": "union-power-2"}))]
 pub struct NewStaff {
     /// Public id of the organisation the account belongs to.
     pub organisation_id: String,
@@ -200,6 +201,7 @@ pub async fn create(
 /// `PATCH /staff/{id}`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"active": false}))]
 pub struct StaffChange {
     /// Deactivating also unbinds WeChat: a new invitation is needed to return.
     pub active: bool,

@@ -23,7 +23,16 @@ ajv.addFormat('binary', () => true);
 ajv.addSchema({ ...document, $id: DOC_ID });
 
 const validators = new Map();
-function pointer(...parts) {
+
+/** Validates `value` against the schema at a JSON pointer of the document; returns the errors. */
+export function validateAt(pointerPath, value) {
+  const key = `at ${pointerPath}`;
+  if (!validators.has(key)) validators.set(key, ajv.compile({ $ref: DOC_ID + pointerPath }));
+  const validate = validators.get(key);
+  return validate(value) ? [] : validate.errors.map((e) => `${e.instancePath} ${e.message}`);
+}
+
+export function pointer(...parts) {
   return '#/' + parts.map((p) => String(p).replaceAll('~', '~0').replaceAll('/', '~1')).join('/');
 }
 function validatorFor(path, method, status, type) {
