@@ -104,7 +104,8 @@ pub async fn mine(
         page.limit()?,
     )
     .await?;
-    let today = today();
+    // The service's calendar (`clock.today` when pinned), as claims count in it too.
+    let today = state.settings.today();
     Ok(web::Json(found.map(|m| MembershipResponse::new(m, today))))
 }
 
@@ -153,7 +154,8 @@ pub async fn list(
         page.limit()?,
     )
     .await?;
-    let today = today();
+    // The service's calendar (`clock.today` when pinned), as claims count in it too.
+    let today = state.settings.today();
     Ok(web::Json(found.map(|m| MembershipResponse::new(m, today))))
 }
 
