@@ -1371,7 +1371,107 @@ export interface components {
             /** @description Every status, with 0 where there are none. */
             counts: Record<string, unknown>;
         };
-        /** @description A claim with its materials, what it still needs, and its timeline. */
+        /**
+         * @description A claim with its materials, what it still needs, and its timeline.
+         * @example {
+         *       "claim": {
+         *         "adjustment_reason": null,
+         *         "approved": null,
+         *         "approved_at": null,
+         *         "beneficiary": null,
+         *         "created_at": "2025-09-15T02:12:00Z",
+         *         "event": {
+         *           "admitted_on": "2025-03-01",
+         *           "billed_days": 10,
+         *           "cause": "illness",
+         *           "deductible": "800.00",
+         *           "discharged_on": "2025-03-11",
+         *           "eligible_self_pay": "12000.00",
+         *           "kind": "inpatient",
+         *           "settled_by_insurance": true
+         *         },
+         *         "filed_by": "member",
+         *         "first_submitted_at": "2025-09-15T02:13:00Z",
+         *         "flagged": false,
+         *         "id": "01a20a3f-c9ed-7093-a417-b0f339b55c81",
+         *         "judgement": null,
+         *         "kind": "inpatient",
+         *         "member": {
+         *           "id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3",
+         *           "name": "李文博"
+         *         },
+         *         "membership_id": "01a20a3f-c83b-7733-8bc8-55158766e562",
+         *         "overdue": false,
+         *         "overdue_beyond_maximum": false,
+         *         "paid_at": null,
+         *         "pay_due_max_on": null,
+         *         "pay_due_on": null,
+         *         "payable": null,
+         *         "payee_name": "李文博",
+         *         "payout_failure": null,
+         *         "reject_note": null,
+         *         "reject_reason": null,
+         *         "returned": null,
+         *         "scheme_code": "nm-inpatient-2025",
+         *         "scheme_version": null,
+         *         "stage": "union_review",
+         *         "stages": [
+         *           "union_review",
+         *           "service_point_review",
+         *           "association_review"
+         *         ],
+         *         "status": "union_review",
+         *         "submitted_at": "2025-09-15T02:13:00Z",
+         *         "unit": {
+         *           "id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6",
+         *           "name": "内蒙古电力（集团）有限责任公司工会"
+         *         },
+         *         "version": 2
+         *       },
+         *       "filing_deadline": "2026-03-31",
+         *       "materials": [
+         *         {
+         *           "byte_size": 1851,
+         *           "category": "id_card_front",
+         *           "content_type": "image/png",
+         *           "duplicate_of_claim": null,
+         *           "height": 320,
+         *           "id": "01a20a3f-ca91-703b-96f7-a5a06c4cc9c8",
+         *           "sha256": "888b443ee02580abaa95c41144f36577da3a0559297281b532cb4baf740c14e0",
+         *           "thumbnail_url": "/api/v1/claim-photos/01a20a3f-ca91-703b-96f7-a5a06c4cc9c8?variant=thumbnail&expires=1757902800&signature=3f1fb3e15df53dcafd7a11443156bedce52621fc2a0c30929e936e863030da97",
+         *           "uploaded_at": "2025-09-15T02:12:00Z",
+         *           "url": "/api/v1/claim-photos/01a20a3f-ca91-703b-96f7-a5a06c4cc9c8?variant=full&expires=1757902800&signature=ef6f2f8af30939c1085661862cb3a9c1e1902e8e0768f3d144a08fe01d315620",
+         *           "width": 240
+         *         }
+         *       ],
+         *       "required_materials": [
+         *         "id_card_front",
+         *         "id_card_back",
+         *         "insurance_card",
+         *         "bank_card",
+         *         "settlement_slip",
+         *         "invoice",
+         *         "medication_list",
+         *         "discharge_certificate"
+         *       ],
+         *       "timeline": [
+         *         {
+         *           "action": "filed",
+         *           "at": "2025-09-15T02:12:00Z",
+         *           "level": "member",
+         *           "note": null,
+         *           "status": "draft"
+         *         },
+         *         {
+         *           "action": "submitted",
+         *           "at": "2025-09-15T02:13:00Z",
+         *           "level": "member",
+         *           "note": null,
+         *           "status": "union_review"
+         *         }
+         *       ]
+         *     }
+         */
         ClaimDetail: {
             claim: components["schemas"]["ClaimResponse"];
             materials: components["schemas"]["MaterialResponse"][];
@@ -2130,7 +2230,33 @@ export interface components {
             /** @description Signed link to the thumbnail, valid for 10 minutes. */
             thumbnail_url: string;
         };
-        /** @description The signed-in account. */
+        /**
+         * @description The signed-in account.
+         * @example {
+         *       "id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3",
+         *       "member": {
+         *         "bank_card": null,
+         *         "birth_date": "1977-02-04",
+         *         "id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3",
+         *         "id_number": "1501**********1011",
+         *         "name": "李文博",
+         *         "organisation": {
+         *           "id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6",
+         *           "name": "内蒙古电力（集团）有限责任公司工会"
+         *         },
+         *         "phone": "139****0001",
+         *         "retired": false,
+         *         "sex": "male",
+         *         "wechat_bound": false
+         *       },
+         *       "name": "李文博",
+         *       "organisation": {
+         *         "id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6",
+         *         "name": "内蒙古电力（集团）有限责任公司工会"
+         *       },
+         *       "role": "member"
+         *     }
+         */
         MeResponse: {
             /** @description Public id of the account. */
             id: string;
@@ -2184,7 +2310,29 @@ export interface components {
             retired: boolean;
             wechat_bound: boolean;
         };
-        /** @description A membership. */
+        /**
+         * @description A membership.
+         * @example {
+         *       "consecutive_periods": 2,
+         *       "continuous_renewal": false,
+         *       "coverage_end": "2025-12-31",
+         *       "coverage_start": "2025-01-01",
+         *       "extended": false,
+         *       "fee": "0.00",
+         *       "id": "01a20a3f-c83b-7733-8bc8-55158766e562",
+         *       "member": {
+         *         "id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3",
+         *         "name": "李文博"
+         *       },
+         *       "organisation": {
+         *         "id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6",
+         *         "name": "内蒙古电力（集团）有限责任公司工会"
+         *       },
+         *       "scheme_code": "nm-inpatient-2025",
+         *       "source": "group",
+         *       "state": "covered"
+         *     }
+         */
         MembershipResponse: {
             /** @description Public id. */
             id: string;
@@ -3095,7 +3243,31 @@ export interface components {
             /** @description Events in the order the claims are filed within the period. */
             events: components["schemas"]["Event"][];
         };
-        /** @description A simulation response (HTTP 200 / CLI exit 0). */
+        /**
+         * @description A simulation response (HTTP 200 / CLI exit 0).
+         * @example {
+         *       "period_total": "6800.00",
+         *       "results": [
+         *         {
+         *           "index": 0,
+         *           "items": [
+         *             {
+         *               "amount": "6600.00",
+         *               "code": "banded"
+         *             },
+         *             {
+         *               "amount": "200.00",
+         *               "code": "daily_allowance"
+         *             }
+         *           ],
+         *           "payable": "6800.00",
+         *           "refused": null
+         *         }
+         *       ],
+         *       "scheme": "nm-inpatient-2025",
+         *       "scheme_version": 1
+         *     }
+         */
         SimulationResponse: {
             /** @description Scheme code. */
             scheme: string;
@@ -3256,7 +3428,23 @@ export interface components {
             /** Format: date-time */
             at: string;
         };
-        /** @description Our token and who it is for. */
+        /**
+         * @description Our token and who it is for.
+         * @example {
+         *       "account": {
+         *         "id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3",
+         *         "name": "李**",
+         *         "organisation": {
+         *           "id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6",
+         *           "name": "内蒙古电力（集团）有限责任公司工会"
+         *         },
+         *         "role": "member"
+         *       },
+         *       "expires_in": 900,
+         *       "token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodXpodSIsImF1ZCI6Imh1emh1LW1pbmlhcHAiLCJzdWIiOiIwMWEyMGEzZi1jODNhLTc0OTAtODQyNy0wM2RiZWI1YjA0YzMiLCJpYXQiOjE3NTc5MDIwMDAsImV4cCI6MTc1NzkwMjkwMCwicm9sZSI6Im1lbWJlciJ9.c2lnbmF0dXJl",
+         *       "token_type": "Bearer"
+         *     }
+         */
         TokenResponse: {
             /** @description Send as `Authorization: Bearer <token>`. */
             token: string;

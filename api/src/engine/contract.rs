@@ -63,6 +63,7 @@ pub struct EventResult {
 
 /// A simulation response (HTTP 200 / CLI exit 0).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"scheme": "nm-inpatient-2025", "scheme_version": 1, "results": [{"index": 0, "payable": "6800.00", "refused": null, "items": [{"code": "banded", "amount": "6600.00"}, {"code": "daily_allowance", "amount": "200.00"}]}], "period_total": "6800.00"}))]
 pub struct SimulationResponse {
     /// Scheme code.
     pub scheme: String,

@@ -49,6 +49,7 @@ pub struct WeChatSignIn {
 
 /// Our token and who it is for.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodXpodSIsImF1ZCI6Imh1emh1LW1pbmlhcHAiLCJzdWIiOiIwMWEyMGEzZi1jODNhLTc0OTAtODQyNy0wM2RiZWI1YjA0YzMiLCJpYXQiOjE3NTc5MDIwMDAsImV4cCI6MTc1NzkwMjkwMCwicm9sZSI6Im1lbWJlciJ9.c2lnbmF0dXJl", "token_type": "Bearer", "expires_in": 900, "account": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "role": "member", "name": "李**", "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}}}))]
 pub struct TokenResponse {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,

@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// The signed-in account.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "role": "member", "name": "李文博", "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}, "member": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}, "name": "李文博", "id_number": "1501**********1011", "sex": "male", "birth_date": "1977-02-04", "phone": "139****0001", "bank_card": null, "retired": false, "wechat_bound": false}}))]
 pub struct MeResponse {
     /// Public id of the account.
     pub id: String,
