@@ -36,6 +36,7 @@ pub const KNOWN_DISEASES: &[&str] = &[
 /// itself, to report the exact field of an error.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"scheme": "nm-inpatient-2025", "member": {"coverage_start": "2025-01-01", "coverage_end": "2025-12-31", "consecutive_periods": 2, "continuous_renewal": true}, "events": [{"kind": "inpatient", "admitted_on": "2025-03-01", "discharged_on": "2025-03-11", "billed_days": 10, "eligible_self_pay": "12000.00", "deductible": "800.00"}]}))]
 pub struct SimulationRequest {
     /// Scheme code, e.g. `nm-inpatient-2022`.
     pub scheme: String,
@@ -62,6 +63,7 @@ pub struct EventResult {
 
 /// A simulation response (HTTP 200 / CLI exit 0).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"scheme": "nm-inpatient-2025", "scheme_version": 1, "results": [{"index": 0, "payable": "6800.00", "refused": null, "items": [{"code": "banded", "amount": "6600.00"}, {"code": "daily_allowance", "amount": "200.00"}]}], "period_total": "6800.00"}))]
 pub struct SimulationResponse {
     /// Scheme code.
     pub scheme: String,

@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
 /// `POST /auth/wechat`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "0a3Xk2000mJXwT1pSk200N8Fq61Xk20u", "name": "李文博", "id_number": "150102197702041011"}))]
 pub struct WeChatSignIn {
     /// The code from `wx.login()` (single use, valid 5 minutes).
     #[validate(length(min = 1, max = 128, message = "code 不能为空"))]
@@ -48,6 +49,7 @@ pub struct WeChatSignIn {
 
 /// Our token and who it is for.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodXpodSIsImF1ZCI6Imh1emh1LW1pbmlhcHAiLCJzdWIiOiIwMWEyMGEzZi1jODNhLTc0OTAtODQyNy0wM2RiZWI1YjA0YzMiLCJpYXQiOjE3NTc5MDIwMDAsImV4cCI6MTc1NzkwMjkwMCwicm9sZSI6Im1lbWJlciJ9.c2lnbmF0dXJl", "token_type": "Bearer", "expires_in": 900, "account": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "role": "member", "name": "李**", "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}}}))]
 pub struct TokenResponse {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
@@ -158,6 +160,7 @@ pub fn wechat_error(e: WeChatError) -> ApiError {
 /// `account_not_bound`; call again with a fresh code plus `invitation_code` (staff) or
 /// `name` + `id_number` (members) to bind it.
 #[utoipa::path(
+    operation_id = "signInWithWeChat",
     tag = "auth",
     request_body = WeChatSignIn,
     responses(
@@ -287,6 +290,7 @@ pub struct DevLogin {
 
 /// Demo sign-in without WeChat. Exists only in demo mode; a production server answers 404.
 #[utoipa::path(
+    operation_id = "devLogin",
     tag = "auth",
     request_body = DevLogin,
     responses(

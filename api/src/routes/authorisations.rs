@@ -49,6 +49,7 @@ pub struct AuthorisationTextResponse {
 
 /// The current payment authorisation text of a scheme (no sign-in needed).
 #[utoipa::path(
+    operation_id = "getAuthorisationText",
     tag = "authorisations",
     params(("scheme_code" = String, Path, example = "wj-2022")),
     responses(
@@ -352,6 +353,7 @@ async fn delete_objects(state: &AppState, keys: &[String]) {
 /// record is written with the audit entry in one transaction; if that fails the stored files
 /// are deleted, so a failed signature leaves nothing behind.
 #[utoipa::path(
+    operation_id = "signAuthorisation",
     tag = "authorisations",
     security(("bearer" = [])),
     request_body(content = SignAuthorisationForm, content_type = "multipart/form-data"),
@@ -517,6 +519,7 @@ pub async fn sign(
 
 /// The member's own payment authorisations, newest first (bank card masked).
 #[utoipa::path(
+    operation_id = "listMyAuthorisations",
     tag = "authorisations",
     security(("bearer" = [])),
     responses(
@@ -538,6 +541,7 @@ pub async fn list_mine(
 /// Revokes one of the member's own authorisations. It takes effect on the first day of the next
 /// month (Beijing time): this month's deduction may still use it.
 #[utoipa::path(
+    operation_id = "revokeAuthorisation",
     tag = "authorisations",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),

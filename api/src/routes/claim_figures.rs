@@ -179,6 +179,7 @@ async fn load(
 /// subtree (staff). Filed and refused count by the year of first submission; the rest by the
 /// year of payment (Beijing time).
 #[utoipa::path(
+    operation_id = "getClaimFigures",
     tag = "claim-figures",
     security(("bearer" = [])),
     params(FiguresQuery),
@@ -302,6 +303,7 @@ fn sheets(f: &ClaimFigures, year: Option<i32>) -> [Sheet; 2] {
 /// scheme, year and unit union with each scheme and year's total (合计), and a sheet of
 /// refusals by reason code.
 #[utoipa::path(
+    operation_id = "exportClaimFigures",
     tag = "exports",
     security(("bearer" = [])),
     params(FiguresQuery),

@@ -384,6 +384,7 @@ pub struct TimelineStep {
 
 /// A claim with its materials, what it still needs, and its timeline.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"claim": {"id": "01a20a3f-c9ed-7093-a417-b0f339b55c81", "status": "union_review", "version": 2, "stage": "union_review", "stages": ["union_review", "service_point_review", "association_review"], "kind": "inpatient", "scheme_code": "nm-inpatient-2025", "event": {"admitted_on": "2025-03-01", "billed_days": 10, "cause": "illness", "deductible": "800.00", "discharged_on": "2025-03-11", "eligible_self_pay": "12000.00", "kind": "inpatient", "settled_by_insurance": true}, "member": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "name": "李文博"}, "membership_id": "01a20a3f-c83b-7733-8bc8-55158766e562", "unit": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}, "filed_by": "member", "beneficiary": null, "payee_name": "李文博", "returned": null, "flagged": false, "scheme_version": null, "judgement": null, "payable": null, "approved": null, "adjustment_reason": null, "reject_reason": null, "reject_note": null, "created_at": "2025-09-15T02:12:00Z", "submitted_at": "2025-09-15T02:13:00Z", "first_submitted_at": "2025-09-15T02:13:00Z", "approved_at": null, "pay_due_on": null, "pay_due_max_on": null, "overdue": false, "overdue_beyond_maximum": false, "paid_at": null, "payout_failure": null}, "materials": [{"id": "01a20a3f-ca91-703b-96f7-a5a06c4cc9c8", "category": "id_card_front", "content_type": "image/png", "width": 240, "height": 320, "byte_size": 1851, "sha256": "888b443ee02580abaa95c41144f36577da3a0559297281b532cb4baf740c14e0", "uploaded_at": "2025-09-15T02:12:00Z", "duplicate_of_claim": null, "url": "/api/v1/claim-photos/01a20a3f-ca91-703b-96f7-a5a06c4cc9c8?variant=full&expires=1757902800&signature=ef6f2f8af30939c1085661862cb3a9c1e1902e8e0768f3d144a08fe01d315620", "thumbnail_url": "/api/v1/claim-photos/01a20a3f-ca91-703b-96f7-a5a06c4cc9c8?variant=thumbnail&expires=1757902800&signature=3f1fb3e15df53dcafd7a11443156bedce52621fc2a0c30929e936e863030da97"}], "required_materials": ["id_card_front", "id_card_back", "insurance_card", "bank_card", "settlement_slip", "invoice", "medication_list", "discharge_certificate"], "filing_deadline": "2026-03-31", "timeline": [{"action": "filed", "status": "draft", "level": "member", "note": null, "at": "2025-09-15T02:12:00Z"}, {"action": "submitted", "status": "union_review", "level": "member", "note": null, "at": "2025-09-15T02:13:00Z"}]}))]
 pub struct ClaimDetail {
     pub claim: ClaimResponse,
     pub materials: Vec<MaterialResponse>,
@@ -459,6 +460,7 @@ pub struct NewBeneficiaryRequest {
 /// `POST /claims`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"membership_id": "01a20a19-47d8-7119-912d-42967fa50b3d", "event": {"kind": "inpatient", "admitted_on": "2025-03-01", "discharged_on": "2025-03-11", "billed_days": 10, "eligible_self_pay": "12000.00", "deductible": "800.00"}, "bank_card": "6217000000000000004"}))]
 pub struct NewClaimRequest {
     /// Public id of the coverage period claimed against.
     pub membership_id: String,
@@ -486,6 +488,7 @@ fn bank_card(field: &str, value: &str) -> Result<BankCardNumber, ApiError> {
 /// without a smartphone or for a deceased member's beneficiary (then paid to the beneficiary).
 /// With an `Idempotency-Key`, a retry returns the claim already made (200).
 #[utoipa::path(
+    operation_id = "createClaim",
     tag = "claims",
     security(("bearer" = [])),
     request_body = NewClaimRequest,
@@ -600,6 +603,7 @@ fn filter_of(q: &ClaimListQuery) -> Result<ClaimFilter, ApiError> {
 /// The claims the caller may see, oldest first: a member's own; a reviewer's subtree (drafts
 /// only when they filed them). Filter by `status` for a role's queue.
 #[utoipa::path(
+    operation_id = "listClaims",
     tag = "claims",
     security(("bearer" = [])),
     params(ClaimListQuery),
@@ -647,6 +651,7 @@ pub struct ClaimCounts {
 
 /// How many claims the caller may see are in each status.
 #[utoipa::path(
+    operation_id = "countClaims",
     tag = "claims",
     security(("bearer" = [])),
     params(ClaimListQuery),
@@ -675,6 +680,7 @@ pub async fn counts(
 
 /// One claim with its materials (signed image links), required materials and timeline.
 #[utoipa::path(
+    operation_id = "getClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -697,6 +703,7 @@ pub async fn get_one(
 /// `PATCH /claims/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 3, "event": {"kind": "inpatient", "admitted_on": "2025-03-01", "discharged_on": "2025-03-12", "billed_days": 11, "eligible_self_pay": "12500.00"}}))]
 pub struct ClaimEditRequest {
     pub version: i32,
     /// New facts (same kind).
@@ -707,6 +714,7 @@ pub struct ClaimEditRequest {
 
 /// Corrects the facts or the bank card of a draft or returned claim.
 #[utoipa::path(
+    operation_id = "editClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -773,6 +781,7 @@ pub struct PhotoUpload {
 /// thumbnail is made. A bill already seen in another claim flags the claim for reviewers.
 /// Nothing is stored when the photo is refused.
 #[utoipa::path(
+    operation_id = "uploadClaimMaterial",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id"), UploadQuery),
@@ -826,6 +835,7 @@ pub async fn upload_material(
 
 /// Removes a photo from a draft or returned claim.
 #[utoipa::path(
+    operation_id = "removeClaimMaterial",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "claim public id"), ("material_id" = String, Path, description = "material public id")),
@@ -860,6 +870,7 @@ pub async fn remove_material(
 /// The claim's current version, for actions.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 5}))]
 pub struct VersionRequest {
     pub version: i32,
     /// A note (withdrawal reason).
@@ -871,6 +882,7 @@ pub struct VersionRequest {
 /// (with the day it closed), or without a bank card. A retry with the same `Idempotency-Key`
 /// returns the submitted claim.
 #[utoipa::path(
+    operation_id = "submitClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id"), ("Idempotency-Key" = Option<String>, Header, description = "a retried submission with the same key succeeds once")),
@@ -909,6 +921,7 @@ pub async fn submit(
 
 /// Withdraws a claim before approval (the member, or whoever filed it).
 #[utoipa::path(
+    operation_id = "withdrawClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -945,6 +958,7 @@ pub async fn withdraw(
 /// `POST /claims/{id}/approve`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 7, "amount": "5000.00", "adjustment_reason": "发票金额与清单不符，按清单核定"}))]
 pub struct ApproveRequest {
     pub version: i32,
     /// The association only: pay this instead of what the rules give (lower, never higher).
@@ -957,6 +971,7 @@ pub struct ApproveRequest {
 /// against everything already approved in the member's period (one at a time per period) and
 /// the amount, scheme version and breakdown are stored; before that, it moves to the next stage.
 #[utoipa::path(
+    operation_id = "approveClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -1010,6 +1025,7 @@ pub async fn approve(
 /// `POST /claims/{id}/return`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 6, "message": "发票照片模糊，请重新拍摄后提交", "materials": [{"category": "invoice", "note": "请重拍发票，保证四角完整、字迹清晰"}]}))]
 pub struct ReturnRequestBody {
     pub version: i32,
     /// What the member should do, shown on the phone and sent by SMS.
@@ -1022,6 +1038,7 @@ pub struct ReturnRequestBody {
 
 /// Returns the claim for more material; the member resubmits into the same stage's queue.
 #[utoipa::path(
+    operation_id = "returnClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -1061,6 +1078,7 @@ pub async fn return_claim(
 /// `POST /claims/{id}/reject`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 6, "reason": "excluded_traffic_accident", "note": "交通事故所致，属除外责任"}))]
 pub struct RejectRequest {
     pub version: i32,
     pub reason: RejectReason,
@@ -1071,6 +1089,7 @@ pub struct RejectRequest {
 
 /// Rejects the claim with a reason code (each exclusion has its own).
 #[utoipa::path(
+    operation_id = "rejectClaim",
     tag = "claims",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -1120,6 +1139,7 @@ pub struct PhotoQuery {
 /// A material's image through a signed link from a claim's detail (no bearer token: the
 /// mini-program's `<image>` cannot send one). Links expire after 10 minutes.
 #[utoipa::path(
+    operation_id = "getClaimPhoto",
     tag = "claims",
     params(("material_id" = String, Path, description = "material public id"), PhotoQuery),
     responses(

@@ -94,6 +94,7 @@ impl From<&DeductionBatch> for DeductionBatchResponse {
 /// for the coverage period (and those whose earlier deduction awaits the bank). One batch per
 /// scheme and month.
 #[utoipa::path(
+    operation_id = "createDeductionBatch",
     tag = "deductions",
     security(("bearer" = [])),
     request_body = NewDeductionBatch,
@@ -177,6 +178,7 @@ pub async fn create(
 
 /// One deduction batch.
 #[utoipa::path(
+    operation_id = "getDeductionBatch",
     tag = "deductions",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -204,6 +206,7 @@ pub async fn get_one(
 /// 序号,流水号,姓名,身份证号,银行卡号,金额 (full numbers), last line `合计,<count>,<total>`.
 /// Every download is audited.
 #[utoipa::path(
+    operation_id = "getDeductionFile",
     tag = "deductions",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -269,6 +272,7 @@ pub struct DeductionResultResponse {
 /// transaction each success enrols its member and each failure keeps the bank's reason, and
 /// each queues a message to the member.
 #[utoipa::path(
+    operation_id = "importDeductionResult",
     tag = "deductions",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),

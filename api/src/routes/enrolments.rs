@@ -225,6 +225,7 @@ const MAX_ROSTER_BYTES: usize = 20 * 1024 * 1024;
 /// file is checked as a job: poll `GET /import-jobs/{id}` for progress; every row is checked
 /// and a file with any bad row imports nothing (union reviewers, administrators).
 #[utoipa::path(
+    operation_id = "submitEnrolment",
     tag = "enrolments",
     security(("bearer" = [])),
     request_body(content = RosterUpload, content_type = "multipart/form-data"),
@@ -303,6 +304,7 @@ pub async fn submit(
 
 /// A roster import's progress, and its report or enrolment when done.
 #[utoipa::path(
+    operation_id = "getImportJob",
     tag = "enrolments",
     security(("bearer" = [])),
     params(("id" = String, Path)),
@@ -331,6 +333,7 @@ pub struct BatchQuery {
 
 /// Enrolment batches in the caller's subtree, newest first (staff).
 #[utoipa::path(
+    operation_id = "listEnrolments",
     tag = "enrolments",
     security(("bearer" = [])),
     params(BatchQuery, PageQuery),
@@ -358,6 +361,7 @@ pub async fn list(
 
 /// One batch (404 outside the caller's subtree).
 #[utoipa::path(
+    operation_id = "getEnrolment",
     tag = "enrolments",
     security(("bearer" = [])),
     params(("id" = String, Path)),
@@ -379,6 +383,7 @@ pub async fn get_one(
 /// `POST /enrolments/{id}/transfer`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reference": "202503150001234", "version": 2}))]
 pub struct TransferRequest {
     /// The bank transfer's reference (流水号).
     #[validate(length(min = 1, max = 100))]
@@ -389,6 +394,7 @@ pub struct TransferRequest {
 
 /// The union records its bank transfer of the fees (union reviewers, administrators).
 #[utoipa::path(
+    operation_id = "recordEnrolmentTransfer",
     tag = "enrolments",
     security(("bearer" = [])),
     params(("id" = String, Path)),
@@ -440,6 +446,7 @@ pub async fn record_transfer(
 /// `POST /enrolments/{id}/confirm`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 3}))]
 pub struct ConfirmRequest {
     /// The batch version read.
     pub version: i32,
@@ -449,6 +456,7 @@ pub struct ConfirmRequest {
 /// coverage period is fixed (the day after completion for a year, or the calendar year, per
 /// scheme) and each member is told (association reviewers, administrators).
 #[utoipa::path(
+    operation_id = "confirmEnrolment",
     tag = "enrolments",
     security(("bearer" = [])),
     params(("id" = String, Path)),
@@ -527,6 +535,7 @@ pub struct ComparisonResponse {
 
 /// Who was carried over from the unit's last roster, who left, who is new (staff).
 #[utoipa::path(
+    operation_id = "compareEnrolment",
     tag = "enrolments",
     security(("bearer" = [])),
     params(("id" = String, Path)),

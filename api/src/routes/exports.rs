@@ -42,6 +42,7 @@ pub struct ExportQuery {
 /// The ledger (参互单位台账) of an organisation's subtree: every membership, one row each
 /// (staff; personal numbers masked unless the role needs them).
 #[utoipa::path(
+    operation_id = "exportLedger",
     tag = "exports",
     security(("bearer" = [])),
     params(("id" = String, Path), ExportQuery),
@@ -179,6 +180,7 @@ pub async fn ledger(
 /// The yearly summary of an organisation's subtree: per unit union and scheme, people
 /// enrolled (in service, retired) and fees (staff).
 #[utoipa::path(
+    operation_id = "exportYearlySummary",
     tag = "exports",
     security(("bearer" = [])),
     params(("id" = String, Path), ExportQuery),
@@ -265,6 +267,7 @@ pub struct ProgressExportQuery {
 
 /// Targets, enrolled, completion and renewal rates of the caller's subtree, as a sheet.
 #[utoipa::path(
+    operation_id = "exportTargetProgress",
     tag = "exports",
     security(("bearer" = [])),
     params(ProgressExportQuery),
@@ -344,6 +347,7 @@ pub async fn progress(
 
 /// A blank roster template with the standard headers (anyone).
 #[utoipa::path(
+    operation_id = "getRosterTemplate",
     tag = "exports",
     responses((status = 200, description = "the .xlsx file", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
 )]

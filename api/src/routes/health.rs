@@ -28,7 +28,7 @@ pub struct Readiness {
 }
 
 /// The process is alive (no dependency is checked).
-#[utoipa::path(tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(operation_id = "healthz", tag = "health", responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
@@ -50,6 +50,7 @@ where
 
 /// The database, Redis (when configured) and the object store all answer.
 #[utoipa::path(
+    operation_id = "readyz",
     tag = "health",
     responses(
         (status = 200, body = Readiness),

@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// The signed-in account.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "role": "member", "name": "李文博", "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}, "member": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}, "name": "李文博", "id_number": "1501**********1011", "sex": "male", "birth_date": "1977-02-04", "phone": "139****0001", "bank_card": null, "retired": false, "wechat_bound": false}}))]
 pub struct MeResponse {
     /// Public id of the account.
     pub id: String,
@@ -35,6 +36,7 @@ pub struct MeResponse {
 
 /// Who is signed in.
 #[utoipa::path(
+    operation_id = "getMe",
     tag = "me",
     security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody))
@@ -77,6 +79,7 @@ pub async fn me(
 /// `POST /me/phone`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "e31968a7f94cc5ee25fafc2aef2773f0bb8c3937b22520eb8ee345274d00c144"}))]
 pub struct BindPhone {
     /// The code from the `getPhoneNumber` button event.
     #[validate(length(min = 1, max = 256))]
@@ -92,6 +95,7 @@ pub struct BindPhoneResponse {
 
 /// Records the member's phone number from WeChat's phone-number API.
 #[utoipa::path(
+    operation_id = "bindPhone",
     tag = "me",
     security(("bearer" = [])),
     request_body = BindPhone,

@@ -93,6 +93,7 @@ pub struct MemberQuery {
 
 /// Members in the caller's subtree (staff).
 #[utoipa::path(
+    operation_id = "listMembers",
     tag = "members",
     security(("bearer" = [])),
     params(MemberQuery, PageQuery),
@@ -138,6 +139,7 @@ pub async fn list(
 
 /// One member: staff inside their subtree, or the member themselves (404 otherwise).
 #[utoipa::path(
+    operation_id = "getMember",
     tag = "members",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -182,6 +184,7 @@ pub struct NewMemberRequest {
 
 /// Adds one member to a unit union (the union's reviewer, or an administrator).
 #[utoipa::path(
+    operation_id = "createMember",
     tag = "members",
     security(("bearer" = [])),
     request_body = NewMemberRequest,

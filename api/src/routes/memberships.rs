@@ -33,6 +33,7 @@ pub fn today() -> NaiveDate {
 
 /// A membership.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "01a20a3f-c83b-7733-8bc8-55158766e562", "member": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "name": "李文博"}, "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}, "scheme_code": "nm-inpatient-2025", "coverage_start": "2025-01-01", "coverage_end": "2025-12-31", "state": "covered", "consecutive_periods": 2, "continuous_renewal": false, "fee": "0.00", "source": "group", "extended": false}))]
 pub struct MembershipResponse {
     /// Public id.
     pub id: String,
@@ -83,6 +84,7 @@ impl MembershipResponse {
 
 /// My memberships, my coverage periods and their state (members).
 #[utoipa::path(
+    operation_id = "listMyMemberships",
     tag = "memberships",
     security(("bearer" = [])),
     params(PageQuery),
@@ -103,7 +105,8 @@ pub async fn mine(
         page.limit()?,
     )
     .await?;
-    let today = today();
+    // The service's calendar (`clock.today` when pinned), as claims count in it too.
+    let today = state.settings.today();
     Ok(web::Json(found.map(|m| MembershipResponse::new(m, today))))
 }
 
@@ -130,6 +133,7 @@ impl From<MembershipQuery> for MembershipFilter {
 
 /// Memberships in the caller's subtree (staff).
 #[utoipa::path(
+    operation_id = "listMemberships",
     tag = "memberships",
     security(("bearer" = [])),
     params(MembershipQuery, PageQuery),
@@ -151,7 +155,8 @@ pub async fn list(
         page.limit()?,
     )
     .await?;
-    let today = today();
+    // The service's calendar (`clock.today` when pinned), as claims count in it too.
+    let today = state.settings.today();
     Ok(web::Json(found.map(|m| MembershipResponse::new(m, today))))
 }
 
@@ -159,6 +164,7 @@ pub async fn list(
 /// `organisation_id`) for every membership of that scheme in the caller's subtree.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"scheme_code": "nm-inpatient-2025", "organisation_id": "01a20a19-47d5-757c-aff5-71d85f489965", "new_end": "2026-03-31", "reason": "疫情期间免费延长保障期"}))]
 pub struct ExtensionRequest {
     #[validate(length(min = 1, max = 100000))]
     pub membership_ids: Option<Vec<String>>,
@@ -183,6 +189,7 @@ pub struct ExtensionResponse {
 /// Extends coverage for free over a selection, in one audited action; each member is told
 /// (association reviewers and administrators).
 #[utoipa::path(
+    operation_id = "extendMembership",
     tag = "memberships",
     security(("bearer" = [])),
     request_body = ExtensionRequest,

@@ -49,6 +49,7 @@ pub struct MessageQuery {
 
 /// The send log, newest first, within the caller's subtree.
 #[utoipa::path(
+    operation_id = "listMessages",
     tag = "reminders",
     security(("bearer" = [])),
     params(MessageQuery),
@@ -90,6 +91,7 @@ pub async fn list(
 
 /// One message.
 #[utoipa::path(
+    operation_id = "getMessage",
     tag = "reminders",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "message id, e.g. hz1024")),
@@ -115,6 +117,7 @@ pub async fn get_one(
 
 /// Sends a failed or undelivered message again (audited).
 #[utoipa::path(
+    operation_id = "resendMessage",
     tag = "reminders",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "message id")),
@@ -165,6 +168,7 @@ pub async fn resend(
 
 /// The SMS templates, one per occasion.
 #[utoipa::path(
+    operation_id = "listSmsTemplates",
     tag = "reminders",
     security(("bearer" = [])),
     responses(
@@ -185,6 +189,7 @@ pub async fn list_templates(
 /// `PUT /sms-templates/{occasion}`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"tencent_template_id": "1234567", "aliyun_template_code": "SMS_123456789", "body_zh": "您的互助补助{1}元已到账，请查收。", "params": ["amount"]}))]
 pub struct TemplateUpdate {
     #[validate(length(max = 64))]
     pub tencent_template_id: Option<String>,
@@ -199,6 +204,7 @@ pub struct TemplateUpdate {
 
 /// Sets an occasion's template (administrators), after registering it with the provider.
 #[utoipa::path(
+    operation_id = "updateSmsTemplate",
     tag = "reminders",
     security(("bearer" = [])),
     params(("occasion" = String, Path, description = "e.g. payout_sent")),

@@ -60,6 +60,7 @@ pub struct OrganisationQuery {
 
 /// Organisations in the caller's subtree (staff).
 #[utoipa::path(
+    operation_id = "listOrganisations",
     tag = "organisations",
     security(("bearer" = [])),
     params(OrganisationQuery, PageQuery),
@@ -95,6 +96,7 @@ pub async fn list(
 
 /// One organisation (404 outside the caller's subtree).
 #[utoipa::path(
+    operation_id = "getOrganisation",
     tag = "organisations",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -121,6 +123,7 @@ pub async fn get_one(
 /// `POST /organisations`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"parent_id": "01a20a19-47d1-7d0c-9b2e-6f1d3c2a9e11", "kind": "unit_union", "name": "呼和浩特市热电厂工会", "head_count": 320}))]
 pub struct NewOrganisation {
     /// Public id of the parent (inside the caller's subtree).
     pub parent_id: String,
@@ -150,6 +153,7 @@ fn tree_error(e: TreeError) -> ApiError {
 
 /// Adds an office, service point or unit union (admin).
 #[utoipa::path(
+    operation_id = "createOrganisation",
     tag = "organisations",
     security(("bearer" = [])),
     request_body = NewOrganisation,
@@ -201,6 +205,7 @@ pub async fn create(
 /// `PATCH /organisations/{id}`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "呼和浩特市热电有限公司工会", "head_count": 340}))]
 pub struct OrganisationChange {
     #[validate(length(min = 1, max = 200))]
     pub name: Option<String>,
@@ -210,6 +215,7 @@ pub struct OrganisationChange {
 
 /// Renames an organisation or changes its declared head-count (admin).
 #[utoipa::path(
+    operation_id = "updateOrganisation",
     tag = "organisations",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),

@@ -125,6 +125,7 @@ fn account(principal: &Principal) -> Actor {
 /// to `paying`. A claim changed while the batch is made is left for the next one; no claim is
 /// ever in two batches.
 #[utoipa::path(
+    operation_id = "createPayoutBatch",
     tag = "payouts",
     security(("bearer" = [])),
     request_body = NewPayoutBatch,
@@ -185,6 +186,7 @@ pub async fn create(
 
 /// Payout batches, newest first.
 #[utoipa::path(
+    operation_id = "listPayoutBatches",
     tag = "payouts",
     security(("bearer" = [])),
     params(PageQuery),
@@ -215,6 +217,7 @@ async fn find(state: &AppState, principal: &Principal, id: &str) -> Result<Payou
 
 /// One batch with its items and their outcomes.
 #[utoipa::path(
+    operation_id = "getPayoutBatch",
     tag = "payouts",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -292,6 +295,7 @@ async fn download(
 /// decimals), 摘要 (职工医疗互助补助 and the claim's id), then a totals row. Every download is
 /// audited.
 #[utoipa::path(
+    operation_id = "getPayoutFileXlsx",
     tag = "payouts",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -315,6 +319,7 @@ pub async fn file_xlsx(
 /// The same payout file as CSV (UTF-8 with a byte-order mark), last line
 /// `合计,<count>,<total>`, for banks that take CSV. Every download is audited.
 #[utoipa::path(
+    operation_id = "getPayoutFileCsv",
     tag = "payouts",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -365,6 +370,7 @@ pub struct PayoutResultResponse {
 /// same file again is harmless. In one transaction each success marks its claim paid and
 /// queues the member's message, and each failure keeps the bank's reason.
 #[utoipa::path(
+    operation_id = "importPayoutResult",
     tag = "payouts",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),

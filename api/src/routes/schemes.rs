@@ -81,7 +81,7 @@ impl From<PublishedScheme> for SchemeVersionResponse {
 }
 
 /// The schemes on offer (newest version of each). No sign-in needed.
-#[utoipa::path(tag = "schemes", responses((status = 200, body = Vec<SchemeSummary>)))]
+#[utoipa::path(operation_id = "listSchemes", tag = "schemes", responses((status = 200, body = Vec<SchemeSummary>)))]
 #[get("/schemes")]
 pub async fn list(state: web::Data<AppState>) -> Result<web::Json<Vec<SchemeSummary>>, ApiError> {
     let all = scheme::all_latest(&state.db).await?;
@@ -90,6 +90,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<web::Json<Vec<SchemeSumm
 
 /// One scheme's newest version in full. No sign-in needed.
 #[utoipa::path(
+    operation_id = "getScheme",
     tag = "schemes",
     params(("code" = String, Path, example = "nm-inpatient-2022")),
     responses((status = 200, body = SchemeVersionResponse), (status = 404, body = ErrorBody))
@@ -118,6 +119,7 @@ pub struct SchemeVersionInfo {
 
 /// Every version of a scheme, newest first (administrators).
 #[utoipa::path(
+    operation_id = "listSchemeVersions",
     tag = "schemes",
     security(("bearer" = [])),
     params(("code" = String, Path)),
@@ -156,6 +158,7 @@ pub async fn list_versions(
 /// bands contiguous and ordered, rates within 0–1, amounts non-negative, required parameters
 /// present — and refused with every problem found; published versions never change.
 #[utoipa::path(
+    operation_id = "publishSchemeVersion",
     tag = "schemes",
     security(("bearer" = [])),
     params(("code" = String, Path)),

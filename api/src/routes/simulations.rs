@@ -17,6 +17,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// Judges a member's events of one period in order and returns each breakdown. The CLI
 /// `huzhu simulate FILE` answers byte for byte the same.
 #[utoipa::path(
+    operation_id = "simulate",
     tag = "simulations",
     request_body = SimulationRequest,
     responses(

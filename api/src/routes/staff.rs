@@ -59,6 +59,7 @@ impl From<StaffAccount> for StaffResponse {
 
 /// Staff in the caller's subtree (admin).
 #[utoipa::path(
+    operation_id = "listStaff",
     tag = "staff",
     security(("bearer" = [])),
     params(PageQuery),
@@ -83,6 +84,7 @@ pub async fn list(
 
 /// One staff account (admin; 404 outside the subtree).
 #[utoipa::path(
+    operation_id = "getStaff",
     tag = "staff",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -109,6 +111,7 @@ pub async fn get_one(
 /// `POST /staff`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"organisation_id": "01a20a19-47d5-757c-aff5-71d85f489965", "role": "union_reviewer", "name": "王秀英", "login": "union-power-2"}))]
 pub struct NewStaff {
     /// Public id of the organisation the account belongs to.
     pub organisation_id: String,
@@ -151,6 +154,7 @@ fn staff_error(e: StaffError) -> ApiError {
 
 /// Creates a staff account (admin). Give the person an invitation code to bind WeChat.
 #[utoipa::path(
+    operation_id = "createStaff",
     tag = "staff",
     security(("bearer" = [])),
     request_body = NewStaff,
@@ -197,6 +201,7 @@ pub async fn create(
 /// `PATCH /staff/{id}`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"active": false}))]
 pub struct StaffChange {
     /// Deactivating also unbinds WeChat: a new invitation is needed to return.
     pub active: bool,
@@ -204,6 +209,7 @@ pub struct StaffChange {
 
 /// Activates or deactivates a staff account (admin).
 #[utoipa::path(
+    operation_id = "updateStaff",
     tag = "staff",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
@@ -214,6 +220,7 @@ pub struct StaffChange {
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 409, description = "`cannot_deactivate_self`: an administrator cannot deactivate their own account", body = ErrorBody),
     )
 )]
 #[patch("/staff/{id}")]
@@ -270,6 +277,7 @@ pub struct InvitationResponse {
 /// Issues an invitation code with which the person binds their WeChat on first sign-in
 /// (admin). Earlier unused codes stay valid until they expire.
 #[utoipa::path(
+    operation_id = "inviteStaff",
     tag = "staff",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id of the staff account")),

@@ -39,6 +39,7 @@ pub struct TargetRequest {
 
 /// Sets an organisation's enrolment target for a year (association reviewers, admins).
 #[utoipa::path(
+    operation_id = "setTarget",
     tag = "targets",
     security(("bearer" = [])),
     request_body = TargetRequest,
@@ -159,6 +160,7 @@ impl From<Progress> for ProgressLine {
 /// Target, enrolled, completion and renewal rate for every organisation of the caller's
 /// subtree, in tree order (staff).
 #[utoipa::path(
+    operation_id = "getTargetProgress",
     tag = "targets",
     security(("bearer" = [])),
     params(ProgressQuery),

@@ -326,6 +326,7 @@ on_both_backends_with!(in2025, in_2025 =>
     a_wujin_stay_is_paid_as_simulated,
     a_yinchuan_stay_is_paid_as_simulated,
     a_return_sends_the_claim_back_to_the_same_stage_after_new_photos,
+    a_member_sees_the_period_they_claim_against_as_covered,
     a_clerk_files_for_a_member_without_a_smartphone,
     a_beneficiary_claim_needs_the_kinship_papers_and_pays_the_beneficiary,
     fifty_concurrent_approvals_near_the_cap_pay_exactly_up_to_it,
@@ -348,6 +349,32 @@ on_both_backends_with!(in2023, in_2023 =>
 on_both_backends_with!(in2021, in_2021 =>
     a_hengyang_stay_of_7000_goes_through_the_appraisal_once_the_scheme_is_complete,
 );
+
+// ---- the service's calendar ----------------------------------------------------------------
+
+/// Found while writing the contract tests: memberships were judged on the real date while claims used
+/// the service's (pinned) one, so a member saw "ended" on the period they could still claim on.
+async fn a_member_sees_the_period_they_claim_against_as_covered(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 0).await;
+    let member = app.login(&p.member_pid).await;
+    let (status, mine) = app.get("/api/v1/me/memberships", Some(&member)).await;
+    assert_eq!(status, 200, "{mine}");
+    let own = mine["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|m| m["id"] == p.membership_pid.as_str())
+        .expect("the period");
+    assert_eq!(own["state"], "covered", "{own}");
+    let union = app.login("union-power").await;
+    let (_, listed) = app
+        .get(
+            "/api/v1/memberships?scheme=nm-inpatient-2025&limit=1",
+            Some(&union),
+        )
+        .await;
+    assert_eq!(listed["items"][0]["state"], "covered", "{listed}");
+}
 
 // ---- return and resubmit -----------------------------------------------------------------
 

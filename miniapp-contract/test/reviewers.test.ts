@@ -1,0 +1,170 @@
+// Each reviewer's journey on their phone: the union's clerk (signed in through wx.login with
+// the invitation code an administrator gave), the service point and the association work their
+// queues — return a claim for a new photo, approve it stage by stage, reject another — and the
+// association pays: a payout batch, the bank's files, the bank's result, the member paid.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiError, type HuzhuClient, type Schemas } from '../dist/client.js';
+import { photoFile, textFile } from './support/photos.mjs';
+import { BANK_CARD, memberOnPhone, useWorld } from './support/world.js';
+
+const world = useWorld();
+let member: HuzhuClient;
+let union: HuzhuClient;
+let servicePoint: HuzhuClient;
+let association: HuzhuClient;
+let claimId: string;
+let seed = 500;
+
+const isApiError = (status: number, code?: string) => (e: unknown) =>
+  e instanceof ApiError && e.status === status && (code === undefined || e.code === code);
+
+/** The member files and submits a claim with a photo of every required material. */
+async function fileAndSubmit(
+  phone: HuzhuClient,
+  membership: Schemas['MembershipResponse'],
+  event: Record<string, unknown>,
+): Promise<Schemas['ClaimDetail']> {
+  const draft = await phone.createClaim({ membership_id: membership.id, event, bank_card: BANK_CARD });
+  for (const category of draft.required_materials) await phone.uploadMaterial(draft.claim.id, category, photoFile(seed++));
+  return phone.submitClaim(draft.claim.id, draft.claim.version);
+}
+
+async function queue(reviewer: HuzhuClient, status: Schemas['ClaimStatus']) {
+  const page = await reviewer.get('/api/v1/claims', { query: { status } });
+  return page.items.map((c) => c.id);
+}
+
+test('the union clerk signs in on the phone with an invitation code, then straight away', async () => {
+  const admin = await world.staff('admin');
+  const staff = await admin.get('/api/v1/staff', { query: { limit: 100 } });
+  const clerk = staff.items.find((s) => s.login === 'union-power');
+  assert.ok(clerk);
+  const invitation = await admin.post('/api/v1/staff/{id}/invitations', { path: { id: clerk.id } });
+
+  world.holdPhone('o-union-power-clerk');
+  union = world.client('union-power');
+  await assert.rejects(union.signIn(), isApiError(401, 'account_not_bound'));
+  await assert.rejects(union.signIn({ invitation_code: 'WRONG-CODE' }), isApiError(422, 'invitation_invalid'));
+  const signedIn = await union.signIn({ invitation_code: invitation.code });
+  assert.equal(signedIn.account.role, 'union_reviewer');
+  union.signOut();
+  assert.equal((await union.signIn()).account.id, clerk.id);
+  // The code was single-use.
+  world.holdPhone('o-someone-else');
+  await assert.rejects(world.client('other').signIn({ invitation_code: invitation.code }), isApiError(422, 'invitation_invalid'));
+
+  servicePoint = await world.staff('sp-xincheng');
+  association = await world.staff('association');
+});
+
+test('the union approves a claim from its queue; the service point returns it for a sharper invoice', async () => {
+  const m = await memberOnPhone(world, 'o-member-reviewed', 1);
+  member = m.phone;
+  const submitted = await fileAndSubmit(member, m.membership, {
+    kind: 'inpatient', admitted_on: '2025-04-01', discharged_on: '2025-04-05', eligible_self_pay: '3000.00',
+  });
+  claimId = submitted.claim.id;
+  assert.ok((await queue(union, 'union_review')).includes(claimId));
+  const badges = await union.get('/api/v1/claims/counts');
+  assert.ok(Number(badges.counts.union_review) >= 1);
+  // Not the service point's turn yet.
+  await assert.rejects(
+    servicePoint.post('/api/v1/claims/{id}/approve', { path: { id: claimId }, body: { version: submitted.claim.version } }),
+    (e) => e instanceof ApiError && (e.status === 404 || e.status === 403 || e.status === 409),
+  );
+
+  const approved = await union.post('/api/v1/claims/{id}/approve', { path: { id: claimId }, body: { version: submitted.claim.version } });
+  assert.equal(approved.claim.status, 'service_point_review');
+  // A stale version is refused with the current one in the details.
+  await assert.rejects(
+    union.post('/api/v1/claims/{id}/approve', { path: { id: claimId }, body: { version: submitted.claim.version } }),
+    (e) => e instanceof ApiError && e.status === 409,
+  );
+
+  assert.ok((await queue(servicePoint, 'service_point_review')).includes(claimId));
+  const detail = await servicePoint.get('/api/v1/claims/{id}', { path: { id: claimId } });
+  const returned = await servicePoint.post('/api/v1/claims/{id}/return', {
+    path: { id: claimId },
+    body: { version: detail.claim.version, message: '发票不清晰', materials: [{ category: 'invoice', note: '请重拍发票' }] },
+  });
+  assert.equal(returned.claim.status, 'returned');
+  assert.equal(returned.claim.returned?.materials[0]?.category, 'invoice');
+});
+
+test('the member sees the return, sends a new photo and resubmits into the same stage', async () => {
+  const detail = await member.get('/api/v1/claims/{id}', { path: { id: claimId } });
+  assert.equal(detail.claim.status, 'returned');
+  assert.equal(detail.claim.returned?.message, '发票不清晰');
+  const old = detail.materials.find((m) => m.category === 'invoice');
+  assert.ok(old);
+  await member.delete('/api/v1/claims/{id}/materials/{material_id}', { path: { id: claimId, material_id: old.id } });
+  await member.uploadMaterial(claimId, 'invoice', photoFile(seed++));
+  const current = await member.get('/api/v1/claims/{id}', { path: { id: claimId } });
+  const resubmitted = await member.submitClaim(claimId, current.claim.version);
+  assert.equal(resubmitted.claim.status, 'service_point_review');
+});
+
+test('the service point and the association approve; the association pays through a batch', async () => {
+  let detail = await servicePoint.get('/api/v1/claims/{id}', { path: { id: claimId } });
+  detail = await servicePoint.post('/api/v1/claims/{id}/approve', { path: { id: claimId }, body: { version: detail.claim.version } });
+  assert.equal(detail.claim.status, 'association_review');
+
+  assert.ok((await queue(association, 'association_review')).includes(claimId));
+  detail = await association.post('/api/v1/claims/{id}/approve', { path: { id: claimId }, body: { version: detail.claim.version } });
+  assert.equal(detail.claim.status, 'approved');
+  assert.match(detail.claim.approved ?? '', /^\d+\.\d\d$/);
+  assert.ok(detail.claim.pay_due_on);
+
+  const batch = await association.post('/api/v1/payout-batches', { body: {} });
+  assert.ok(batch.item_count >= 1);
+  const batches = await association.get('/api/v1/payout-batches');
+  assert.ok(batches.items.some((b) => b.id === batch.id));
+  const full = await association.get('/api/v1/payout-batches/{id}', { path: { id: batch.id } });
+  const item = full.items.find((i) => i.claim_id === claimId);
+  assert.ok(item);
+  assert.equal(item.amount, detail.claim.approved);
+
+  const xlsx = await association.download('/api/v1/payout-batches/{id}/file.xlsx', { path: { id: batch.id } });
+  assert.ok(xlsx.byteLength > 0);
+  const csv = new TextDecoder().decode(await association.download('/api/v1/payout-batches/{id}/file.csv', { path: { id: batch.id } }));
+  assert.ok(csv.includes(item.serial));
+
+  const lines = full.items.map((i) => `${i.serial},${i.payee_name},${i.amount},成功,`);
+  const result = textFile('result.csv', `流水号,户名,金额,结果,失败原因\n${lines.join('\n')}\n合计,${lines.length}\n`);
+  const imported = await association.uploadFile('/api/v1/payout-batches/{id}/result', { path: { id: batch.id } }, result);
+  assert.ok(imported);
+  // A file that names nothing of the batch is refused whole, with every problem listed.
+  const wrong = textFile('wrong.csv', '流水号,户名,金额,结果,失败原因\nNO-SUCH,某某,1.00,成功,\n合计,1\n');
+  await assert.rejects(
+    association.uploadFile('/api/v1/payout-batches/{id}/result', { path: { id: batch.id } }, wrong),
+    (e) => e instanceof ApiError && e.status === 422,
+  );
+
+  const paid = await member.get('/api/v1/claims/{id}', { path: { id: claimId } });
+  assert.equal(paid.claim.status, 'paid');
+  assert.ok(paid.timeline.some((s) => s.level === 'bank'));
+  // Nothing left to pay.
+  await assert.rejects(association.post('/api/v1/payout-batches', { body: {} }), isApiError(422, 'nothing_to_pay'));
+});
+
+test('the union rejects a claim with a reason code; the member sees why', async () => {
+  const m = await memberOnPhone(world, 'o-member-rejected', 2);
+  const submitted = await fileAndSubmit(m.phone, m.membership, {
+    kind: 'inpatient', admitted_on: '2025-05-01', discharged_on: '2025-05-04', eligible_self_pay: '2000.00',
+  });
+  const id = submitted.claim.id;
+  await assert.rejects(
+    union.post('/api/v1/claims/{id}/reject', { path: { id }, body: { version: submitted.claim.version, reason: 'other' } }),
+    isApiError(422),
+  );
+  const rejected = await union.post('/api/v1/claims/{id}/reject', {
+    path: { id },
+    body: { version: submitted.claim.version, reason: 'excluded_traffic_accident' },
+  });
+  assert.equal(rejected.claim.status, 'rejected');
+  const seen = await m.phone.get('/api/v1/claims/{id}', { path: { id } });
+  assert.equal(seen.claim.reject_reason, 'excluded_traffic_accident');
+  const figures = await association.get('/api/v1/claim-figures', { query: { year: 2025 } });
+  assert.ok(figures);
+});
