@@ -69,6 +69,22 @@ test('refusals are typed errors carrying the code, message, details and request 
   await assert.rejects(anonymous.get('/api/v1/me'), (e) => isApiError(e, 'unauthenticated'));
 });
 
+test("WeChat's refusals of a sign-in arrive as the documented typed errors", async () => {
+  world.holdPhone('o-member-client');
+  const other = world.client('wechat-failures');
+  for (const [errcode, status, code] of [
+    [40029, 401, 'wechat_invalid_code'],
+    [45011, 429, 'wechat_rate_limited'],
+    [40226, 403, 'forbidden'],
+    [-1, 503, 'wechat_busy'],
+    [40013, 502, 'wechat_error'],
+  ] as const) {
+    world.wechat.failNextLogin(errcode);
+    await assert.rejects(other.signIn(), (e) => isApiError(e, code) && (e as ApiError).status === status, `WeChat ${errcode}`);
+  }
+  assert.equal((await other.signIn()).account.role, 'member');
+});
+
 test('no answer at all is a NetworkError', async () => {
   const offline = createClient({ baseUrl: 'http://127.0.0.1:9', storageKey: 'offline', timeout: 2000 });
   await assert.rejects(offline.get('/api/v1/schemes'), (e) => e instanceof NetworkError && e.errMsg.startsWith('request:fail'));
