@@ -60,6 +60,22 @@ test('refusals are typed errors carrying the code, message, details and request 
   assert.ok(error.message.length > 0);
   assert.ok(error.requestId);
 
+  // The member corrects the draft, then withdraws it after all.
+  const edited = await phone.patch('/api/v1/claims/{id}', {
+    path: { id: draft.claim.id },
+    body: { version: draft.claim.version, event: { kind: 'inpatient', admitted_on: '2025-06-01', discharged_on: '2025-06-04', eligible_self_pay: '950.00' } },
+  });
+  assert.equal(edited.claim.event.discharged_on, '2025-06-04');
+  const withdrawn = await phone.post('/api/v1/claims/{id}/withdraw', {
+    path: { id: draft.claim.id },
+    body: { version: edited.claim.version, note: '已在其他渠道报销' },
+  });
+  assert.equal(withdrawn.claim.status, 'withdrawn');
+  await assert.rejects(
+    phone.post('/api/v1/claims/{id}/withdraw', { path: { id: draft.claim.id }, body: { version: withdrawn.claim.version } }),
+    (e) => isApiError(e, 'invalid_transition') && (e as ApiError).status === 409,
+  );
+
   await assert.rejects(
     phone.createClaim({ membership_id: membership.id, event: { kind: 'inpatient' }, bank_card: '1234' }),
     (e) => isApiError(e) && e.status === 422 && typeof e.details === 'object',
