@@ -381,17 +381,23 @@ export class HuzhuClient {
     return authenticated ? this.withSession(run) : run();
   }
 
-  /** Runs `request`; on 401 `token_expired` signs in again (once, shared) and repeats it. */
+  /**
+   * Runs `request`; on 401 `token_expired` signs in again and repeats it once. Requests that
+   * were waiting with the same expired token share one sign-in; one whose token was already
+   * renewed meanwhile just repeats.
+   */
   private async withSession<T>(request: () => Promise<T>): Promise<T> {
+    const used = this.tokens.get();
     try {
       return await request();
     } catch (e) {
       if (!isApiError(e, 'token_expired')) throw e;
-      this.tokens.set(undefined);
-      this.signingIn ??= this.signIn().finally(() => {
-        this.signingIn = undefined;
-      });
-      await this.signingIn;
+      if (this.tokens.get() === used) {
+        this.signingIn ??= this.signIn().finally(() => {
+          this.signingIn = undefined;
+        });
+        await this.signingIn;
+      }
       return request();
     }
   }

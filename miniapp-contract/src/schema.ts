@@ -3840,6 +3840,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `wechat_error`: WeChat answered with another error (e.g. a wrong appid) */
+            502: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "wechat_error",
+                     *         "details": {},
+                     *         "message": "WeChat answered with another error (e.g. a wrong appid)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `wechat_busy` (WeChat -1) or `wechat_unavailable` */
             503: {
                 headers: {
@@ -8266,7 +8285,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired` (sign in again), `unauthenticated`, `invalid_token`; or `wechat_invalid_code`: the phone code is invalid or used (ask again with the button) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8278,14 +8297,14 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "the phone code is invalid or used (ask again with the button)"
                      *       }
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description members only */
+            /** @description `forbidden`: members only, or WeChat flagged the user as risky */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8297,7 +8316,26 @@ export interface operations {
                      *       "error": {
                      *         "code": "forbidden",
                      *         "details": {},
-                     *         "message": "members only"
+                     *         "message": "members only, or WeChat flagged the user as risky"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: the member's record no longer exists */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "the member's record no longer exists"
                      *       }
                      *     }
                      */
@@ -8342,6 +8380,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `wechat_rate_limited`: WeChat's quota; try again shortly */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "wechat_rate_limited",
+                     *         "details": {},
+                     *         "message": "WeChat's quota; try again shortly"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
             500: {
                 headers: {
@@ -8361,7 +8418,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description an outside service (WeChat) answered with an error */
+            /** @description `wechat_error`: WeChat answered with an error */
             502: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8371,16 +8428,16 @@ export interface operations {
                     /**
                      * @example {
                      *       "error": {
-                     *         "code": "error",
+                     *         "code": "wechat_error",
                      *         "details": {},
-                     *         "message": "an outside service (WeChat) answered with an error"
+                     *         "message": "WeChat answered with an error"
                      *       }
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable; try again shortly */
+            /** @description `wechat_busy` or `wechat_unavailable`: try again shortly */
             503: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8390,9 +8447,9 @@ export interface operations {
                     /**
                      * @example {
                      *       "error": {
-                     *         "code": "error",
+                     *         "code": "wechat_busy",
                      *         "details": {},
-                     *         "message": "a dependency is unavailable; try again shortly"
+                     *         "message": "try again shortly"
                      *       }
                      *     }
                      */

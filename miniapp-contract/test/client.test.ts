@@ -60,6 +60,22 @@ test('refusals are typed errors carrying the code, message, details and request 
   assert.ok(error.message.length > 0);
   assert.ok(error.requestId);
 
+  // The member corrects the draft, then withdraws it after all.
+  const edited = await phone.patch('/api/v1/claims/{id}', {
+    path: { id: draft.claim.id },
+    body: { version: draft.claim.version, event: { kind: 'inpatient', admitted_on: '2025-06-01', discharged_on: '2025-06-04', eligible_self_pay: '950.00' } },
+  });
+  assert.equal(edited.claim.event.discharged_on, '2025-06-04');
+  const withdrawn = await phone.post('/api/v1/claims/{id}/withdraw', {
+    path: { id: draft.claim.id },
+    body: { version: edited.claim.version, note: '已在其他渠道报销' },
+  });
+  assert.equal(withdrawn.claim.status, 'withdrawn');
+  await assert.rejects(
+    phone.post('/api/v1/claims/{id}/withdraw', { path: { id: draft.claim.id }, body: { version: withdrawn.claim.version } }),
+    (e) => isApiError(e, 'invalid_transition') && (e as ApiError).status === 409,
+  );
+
   await assert.rejects(
     phone.createClaim({ membership_id: membership.id, event: { kind: 'inpatient' }, bank_card: '1234' }),
     (e) => isApiError(e) && e.status === 422 && typeof e.details === 'object',
@@ -67,6 +83,22 @@ test('refusals are typed errors carrying the code, message, details and request 
   await assert.rejects(phone.get('/api/v1/staff'), (e) => isApiError(e, 'forbidden') && (e as ApiError).status === 403);
   const anonymous = world.client('anonymous');
   await assert.rejects(anonymous.get('/api/v1/me'), (e) => isApiError(e, 'unauthenticated'));
+});
+
+test("WeChat's refusals of a sign-in arrive as the documented typed errors", async () => {
+  world.holdPhone('o-member-client');
+  const other = world.client('wechat-failures');
+  for (const [errcode, status, code] of [
+    [40029, 401, 'wechat_invalid_code'],
+    [45011, 429, 'wechat_rate_limited'],
+    [40226, 403, 'forbidden'],
+    [-1, 503, 'wechat_busy'],
+    [40013, 502, 'wechat_error'],
+  ] as const) {
+    world.wechat.failNextLogin(errcode);
+    await assert.rejects(other.signIn(), (e) => isApiError(e, code) && (e as ApiError).status === status, `WeChat ${errcode}`);
+  }
+  assert.equal((await other.signIn()).account.role, 'member');
 });
 
 test('no answer at all is a NetworkError', async () => {

@@ -170,6 +170,7 @@ pub fn wechat_error(e: WeChatError) -> ApiError {
         (status = 409, description = "`already_bound`: the account is bound to another WeChat", body = ErrorBody),
         (status = 422, description = "`invalid_request`, `invitation_invalid`, `not_on_roster`, ID number errors", body = ErrorBody),
         (status = 429, description = "`wechat_rate_limited` (WeChat 45011)", body = ErrorBody),
+        (status = 502, description = "`wechat_error`: WeChat answered with another error (e.g. a wrong appid)", body = ErrorBody),
         (status = 503, description = "`wechat_busy` (WeChat -1) or `wechat_unavailable`", body = ErrorBody),
     )
 )]

@@ -101,11 +101,13 @@ pub struct BindPhoneResponse {
     request_body = BindPhone,
     responses(
         (status = 200, body = BindPhoneResponse),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "members only", body = ErrorBody),
+        (status = 401, description = "`token_expired` (sign in again), `unauthenticated`, `invalid_token`; or `wechat_invalid_code`: the phone code is invalid or used (ask again with the button)", body = ErrorBody),
+        (status = 403, description = "`forbidden`: members only, or WeChat flagged the user as risky", body = ErrorBody),
+        (status = 404, description = "`not_found`: the member's record no longer exists", body = ErrorBody),
         (status = 422, description = "`phone_invalid`: not a mainland mobile number", body = ErrorBody),
-        (status = 502, body = ErrorBody),
-        (status = 503, body = ErrorBody),
+        (status = 429, description = "`wechat_rate_limited`: WeChat's quota; try again shortly", body = ErrorBody),
+        (status = 502, description = "`wechat_error`: WeChat answered with an error", body = ErrorBody),
+        (status = 503, description = "`wechat_busy` or `wechat_unavailable`: try again shortly", body = ErrorBody),
     )
 )]
 #[post("/me/phone")]

@@ -15,6 +15,8 @@ export class FakeWeChat {
     this.phoneCodes = new Map();
     this.tokens = new Set();
     this.currentToken = undefined;
+    /** @type {number[]} Errcodes the next jscode2session calls answer with, in order. */
+    this.loginFailures = [];
     /** Root URL, known once started. */
     this.baseUrl = '';
     this.calls = { jscode2session: 0, stable_token: 0, getuserphonenumber: 0 };
@@ -38,6 +40,11 @@ export class FakeWeChat {
     const code = randomUUID().replaceAll('-', '');
     this.loginCodes.set(code, { openid, issuedAt: Date.now(), used: false });
     return code;
+  }
+
+  /** The next `jscode2session` answers `{errcode}` (40029, 45011, 40226, -1 …). */
+  failNextLogin(errcode) {
+    this.loginFailures.push(errcode);
   }
 
   /** A fresh single-use phone code (the getPhoneNumber button's) for a mainland number. */
@@ -68,6 +75,8 @@ export class FakeWeChat {
       const q = url.searchParams;
       if (!credentials(q.get('appid'), q.get('secret'))) return;
       if (q.get('grant_type') !== 'authorization_code') return error(40002, 'invalid grant_type');
+      const failure = this.loginFailures.shift();
+      if (failure !== undefined) return error(failure, 'fake failure');
       const login = this.loginCodes.get(q.get('js_code') ?? '');
       if (!login || login.used || Date.now() - login.issuedAt > CODE_LIFETIME_MS) return error(40029, 'invalid code');
       login.used = true;
