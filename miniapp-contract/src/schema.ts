@@ -908,6 +908,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/reminders/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the renewal scan would queue on a day (tomorrow by default): the association checks
+         *     the coming day's reminders before they go.
+         */
+        get: operations["preview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/roster-template.xlsx": {
         parameters: {
             query?: never;
@@ -1029,6 +1049,27 @@ export interface paths {
         /** Sets an occasion's template (administrators), after registering it with the provider. */
         put: operations["updateSmsTemplate"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sms/receipts/{provider}/{secret}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delivery receipts the SMS provider posts (configure this URL, with `sms.receipt_secret` as
+         *     the last segment, in the provider's console). Each report is stored on its message; the
+         *     answer is the one the provider expects. A wrong secret is not found.
+         */
+        post: operations["receipts"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2916,6 +2957,15 @@ export interface components {
              * @description A JPEG, PNG or WebP photo, at most 15 MiB and 8000 × 8000 px.
              */
             file: string;
+        };
+        /** @description Renewal reminders a scan on `day` would queue, by occasion and scheme. */
+        PreviewLine: {
+            /** @example renewal_due_30 */
+            occasion: string;
+            /** @example nm-inpatient-2025 */
+            scheme_code: string;
+            /** Format: int64 */
+            messages: number;
         };
         /** @description One organisation's line. */
         ProgressLine: {
@@ -10743,6 +10793,106 @@ export interface operations {
             };
         };
     };
+    preview: {
+        parameters: {
+            query?: {
+                /** @description The day (Asia/Shanghai); default tomorrow. */
+                day?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewLine"][];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "a value is invalid (details.field names it)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     getRosterTemplate: {
         parameters: {
             query?: never;
@@ -11476,6 +11626,130 @@ export interface operations {
                      *         "code": "invalid_request",
                      *         "details": {},
                      *         "message": "`invalid_request`, `param_not_in_body`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    receipts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `tencent` or `aliyun` */
+                provider: string;
+                /** @description `sms.receipt_secret` */
+                secret: string;
+            };
+            cookie?: never;
+        };
+        /** @description the provider's JSON array of reports */
+        requestBody: {
+            content: {
+                "application/json": string;
+            };
+        };
+        responses: {
+            /** @description the provider's acknowledgement (`{"result":0,"errmsg":"OK"}` or `{"code":0,"msg":"接收成功"}`) */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unreadable reports */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "unreadable reports"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "a value is invalid (details.field names it)"
                      *       }
                      *     }
                      */
