@@ -13,7 +13,7 @@ use serde_json::json;
 
 use entity::{claim, membership};
 
-use super::filing::{bump, current_scheme, level_of, parse_facts, refusal, reload};
+use super::filing::{change, current_scheme, level_of, parse_facts, reload};
 use super::review::reviewable;
 use super::timeline::{self, Step};
 use super::{Caller, Claim, ClaimError, ClaimStatus, to_claim};
@@ -207,7 +207,7 @@ pub async fn approve(
     } else {
         set.push((claim::Column::ClosedAt, Expr::value(now)));
     }
-    if !bump(
+    change(
         &txn,
         c.id,
         version,
@@ -215,12 +215,7 @@ pub async fn approve(
         set,
         now,
     )
-    .await?
-    {
-        let err = refusal(&txn, c.id, version).await;
-        txn.rollback().await?;
-        return Err(err);
-    }
+    .await?;
     if judgement.item(ItemCode::DailyAllowance) > Decimal::ZERO && !ms.allowance_paid {
         membership::Entity::update_many()
             .col_expr(membership::Column::AllowancePaid, Expr::value(true))

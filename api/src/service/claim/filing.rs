@@ -468,6 +468,23 @@ pub(crate) async fn bump<C: ConnectionTrait>(
     Ok(result.rows_affected == 1)
 }
 
+/// [`bump`], or the reason it changed nothing (the version moved, or the status is wrong) as the
+/// error; the caller's transaction is then dropped, which rolls it back.
+pub(crate) async fn change<C: ConnectionTrait>(
+    db: &C,
+    claim_id: i64,
+    version: i32,
+    from: &[ClaimStatus],
+    set: Vec<(claim::Column, sea_orm::sea_query::SimpleExpr)>,
+    now: DateTime<Utc>,
+) -> Result<(), ClaimError> {
+    if bump(db, claim_id, version, from, set, now).await? {
+        Ok(())
+    } else {
+        Err(refusal(db, claim_id, version).await)
+    }
+}
+
 /// Why a version-checked update found nothing: the version moved, or the status is wrong.
 pub(crate) async fn refusal<C: ConnectionTrait>(db: &C, claim_id: i64, version: i32) -> ClaimError {
     match claim::Entity::find_by_id(claim_id).one(db).await {
@@ -535,11 +552,7 @@ pub async fn edit(
     }
     let now = Utc::now();
     let txn = crate::db::begin_write(db).await?;
-    if !bump(&txn, c.id, version, EDITABLE, set, now).await? {
-        let err = refusal(&txn, c.id, version).await;
-        txn.rollback().await?;
-        return Err(err);
-    }
+    change(&txn, c.id, version, EDITABLE, set, now).await?;
     audit::record(
         &txn,
         &Actor::Account {
@@ -668,11 +681,7 @@ pub async fn submit(
         set.push((claim::Column::FirstSubmittedAt, Expr::value(now)));
     }
     let txn = crate::db::begin_write(db).await?;
-    if !bump(&txn, c.id, version, EDITABLE, set, now).await? {
-        let err = refusal(&txn, c.id, version).await;
-        txn.rollback().await?;
-        return Err(err);
-    }
+    change(&txn, c.id, version, EDITABLE, set, now).await?;
     timeline::record(
         &txn,
         c.id,
@@ -742,11 +751,7 @@ pub async fn withdraw(
         ),
         (claim::Column::ClosedAt, Expr::value(now)),
     ];
-    if !bump(&txn, c.id, version, &from, set, now).await? {
-        let err = refusal(&txn, c.id, version).await;
-        txn.rollback().await?;
-        return Err(err);
-    }
+    change(&txn, c.id, version, &from, set, now).await?;
     timeline::record(
         &txn,
         c.id,

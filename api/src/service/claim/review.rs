@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use entity::{claim, organisation};
 
-use super::filing::{bump, get, level_of, refusal, reload, return_record_json};
+use super::filing::{change, get, level_of, reload, return_record_json};
 use super::timeline::{self, Step};
 use super::{Caller, Claim, ClaimError, ClaimStatus, ReturnRecord, ReturnRequest, to_claim};
 use crate::auth::Role;
@@ -163,11 +163,7 @@ pub async fn approve_stage(
         (claim::Column::Status, Expr::value(next.as_str())),
         (claim::Column::Stage, Expr::value(next.as_str())),
     ];
-    if !bump(&txn, c.id, c.version, &[c.status], set, now).await? {
-        let err = refusal(&txn, c.id, c.version).await;
-        txn.rollback().await?;
-        return Err(err);
-    }
+    change(&txn, c.id, c.version, &[c.status], set, now).await?;
     timeline::record(
         &txn,
         c.id,
@@ -227,11 +223,7 @@ pub async fn return_claim(
             Expr::value(return_record_json(&record)?),
         ),
     ];
-    if !bump(&txn, c.id, version, &[c.status], set, now).await? {
-        let err = refusal(&txn, c.id, version).await;
-        txn.rollback().await?;
-        return Err(err);
-    }
+    change(&txn, c.id, version, &[c.status], set, now).await?;
     timeline::record(
         &txn,
         c.id,
@@ -299,11 +291,7 @@ pub async fn reject(
         (claim::Column::RejectNote, Expr::value(note.clone())),
         (claim::Column::ClosedAt, Expr::value(now)),
     ];
-    if !bump(&txn, c.id, version, &[c.status], set, now).await? {
-        let err = refusal(&txn, c.id, version).await;
-        txn.rollback().await?;
-        return Err(err);
-    }
+    change(&txn, c.id, version, &[c.status], set, now).await?;
     timeline::record(
         &txn,
         c.id,
