@@ -180,7 +180,7 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(report);
         }
-        let phones = self.phones(&claimed).await?;
+        let phones = self.phones(claimed.iter().map(|c| c.member_id)).await?;
         let templates: HashMap<String, Template> = templates::all(&self.db)
             .await?
             .into_iter()
@@ -507,9 +507,12 @@ impl Dispatcher {
         Ok(rows)
     }
 
-    /// Each claimed member's phone and its look-up hash.
-    async fn phones(&self, claimed: &[Claimed]) -> Result<HashMap<i64, (String, String)>, DbErr> {
-        let ids: Vec<i64> = claimed.iter().map(|c| c.member_id).collect();
+    /// Each member's phone and its look-up hash.
+    async fn phones(
+        &self,
+        member_ids: impl Iterator<Item = i64>,
+    ) -> Result<HashMap<i64, (String, String)>, DbErr> {
+        let ids: Vec<i64> = member_ids.collect();
         let mut out = HashMap::new();
         for m in member::Entity::find()
             .filter(member::Column::Id.is_in(ids))
@@ -547,19 +550,7 @@ impl Dispatcher {
         if rows.is_empty() {
             return Ok(());
         }
-        let phones: HashMap<i64, (String, String)> = {
-            let claimed: Vec<Claimed> = rows
-                .iter()
-                .map(|r| Claimed {
-                    id: r.id,
-                    occasion: r.occasion.clone(),
-                    member_id: r.member_id,
-                    payload: String::new(),
-                    attempts: r.attempts,
-                })
-                .collect();
-            self.phones(&claimed).await?
-        };
+        let phones = self.phones(rows.iter().map(|r| r.member_id)).await?;
         for row in rows {
             let from: &[&str] = if row.status == "sending" {
                 &["sending"]
