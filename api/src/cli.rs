@@ -371,6 +371,14 @@ async fn reminders_run_once(settings: Settings) -> anyhow::Result<ExitCode> {
         },
     );
     let mut sent = 0u64;
+    let mut by_wechat = 0u64;
+    let summary = |sent: u64, by_wechat: u64| {
+        if by_wechat > 0 {
+            format!("{sent} sent ({by_wechat} in WeChat)")
+        } else {
+            format!("{sent} sent")
+        }
+    };
     loop {
         let round = dispatcher.run_once(chrono::Utc::now()).await?;
         if round.quiet {
@@ -378,14 +386,15 @@ async fn reminders_run_once(settings: Settings) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         sent += round.accepted + round.confirmed_sent;
+        by_wechat += round.wechat;
         let left = due().await?;
         bar.set_position(total.saturating_sub(left));
-        bar.set_message(format!("{sent} sent"));
+        bar.set_message(summary(sent, by_wechat));
         if round.claimed == 0 {
             break;
         }
     }
-    bar.finish_with_message(format!("{sent} sent"));
+    bar.finish_with_message(summary(sent, by_wechat));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -301,6 +301,34 @@ pub struct RemindersSettings {
     pub per_number_per_minute: u32,
     /// Messages one number may get per day (Asia/Shanghai).
     pub per_number_per_day: u32,
+    /// Offer each message first as a WeChat subscribe message, to members who signed in with
+    /// the mini-program, on occasions whose template names one; SMS when WeChat refuses
+    /// (43101: no subscription left) or cannot be reached. Needs `wechat.secret`.
+    pub wechat_subscribe: bool,
+    /// Which version of the mini-program a subscribe message's page opens in.
+    pub wechat_miniprogram_state: MiniprogramState,
+}
+
+/// WeChat's `miniprogram_state`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MiniprogramState {
+    /// The released version.
+    #[default]
+    Formal,
+    Trial,
+    Developer,
+}
+
+impl MiniprogramState {
+    /// As WeChat spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MiniprogramState::Formal => "formal",
+            MiniprogramState::Trial => "trial",
+            MiniprogramState::Developer => "developer",
+        }
+    }
 }
 
 impl Default for RemindersSettings {
@@ -312,6 +340,8 @@ impl Default for RemindersSettings {
             dispatch_interval_seconds: 15,
             per_number_per_minute: 1,
             per_number_per_day: 10,
+            wechat_subscribe: false,
+            wechat_miniprogram_state: MiniprogramState::Formal,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Client for the WeChat mini-program server API: login (`jscode2session`), the stable access
-//! token (cached, one refresher at a time) and the member's phone number.
+//! token (cached, one refresher at a time), the member's phone number and subscribe messages
+//! (the reminders' optional second channel).
 //!
 //! Nothing secret ever leaves this module in a log line or a `Debug` output: the app secret is a
 //! [`SecretString`], the `session_key` WeChat sends with a login is read and dropped, access
@@ -36,6 +37,9 @@ const ERR_BUSY: i64 = -1;
 const ERR_INVALID_TOKEN: i64 = 40001;
 /// WeChat errcode: the access token has expired.
 const ERR_EXPIRED_TOKEN: i64 = 42001;
+/// WeChat errcode: the user has no subscription left for this template (never subscribed,
+/// or the one-time subscription was used): the message goes by SMS instead.
+pub const ERR_NO_SUBSCRIPTION: i64 = 43101;
 
 /// Releases the Redis refresh lock only if it still holds our value: a lock that expired and
 /// was taken by another replica must not be deleted by us.
@@ -214,6 +218,22 @@ impl WeChatError {
         }
     }
 
+    /// WeChat's errcode, when WeChat answered with one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Self::InvalidCode => Some(ERR_INVALID_CODE),
+            Self::RateLimited => Some(ERR_RATE_LIMITED),
+            Self::RiskyUser => Some(ERR_RISKY_USER),
+            Self::Busy => Some(ERR_BUSY),
+            Self::Api { errcode, .. } => Some(*errcode),
+            _ => None,
+        }
+    }
+
+    fn is_token_rejected(&self) -> bool {
+        matches!(self, Self::Api { errcode, .. } if *errcode == ERR_INVALID_TOKEN || *errcode == ERR_EXPIRED_TOKEN)
+    }
+
     fn from_errcode(errcode: i64, errmsg: String) -> Self {
         match errcode {
             ERR_INVALID_CODE | ERR_CODE_USED => Self::InvalidCode,
@@ -332,10 +352,41 @@ struct PhoneRequest<'a> {
     code: &'a str,
 }
 
-/// The outcome of one phone number call, before the token retry is decided.
-enum PhoneAttempt {
-    Done(WeChatPhone),
-    TokenRejected,
+/// One subscribe message (`/cgi-bin/message/subscribe/send`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SubscribeMessage {
+    /// The member's openid.
+    pub touser: String,
+    pub template_id: String,
+    /// The mini-program page the notice opens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// Each keyword's value.
+    #[serde(serialize_with = "keyword_values")]
+    pub data: std::collections::BTreeMap<String, String>,
+    /// `formal`, `trial` or `developer`: which version of the mini-program the page opens in.
+    pub miniprogram_state: String,
+    /// `zh_CN`.
+    pub lang: String,
+}
+
+/// WeChat wants `{"thing1": {"value": "…"}}`.
+fn keyword_values<S: serde::Serializer>(
+    data: &std::collections::BTreeMap<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(data.len()))?;
+    for (key, value) in data {
+        map.serialize_entry(key, &serde_json::json!({ "value": value }))?;
+    }
+    map.end()
+}
+
+#[derive(Deserialize)]
+struct SubscribeBody {
+    #[serde(default)]
+    msgid: Option<serde_json::Value>,
 }
 
 impl WeChatClient {
@@ -385,53 +436,79 @@ impl WeChatClient {
     /// The phone number behind a `getPhoneNumber` code, checked to be for our mini-program.
     #[tracing::instrument(skip(self, code))]
     pub async fn phone_number(&self, code: &str) -> Result<WeChatPhone, WeChatError> {
+        self.with_token(|token| self.phone_number_with(token, code))
+            .await
+    }
+
+    /// Sends a subscribe message; returns WeChat's `msgid`. [`ERR_NO_SUBSCRIPTION`] (43101)
+    /// means the member has no subscription left for the template.
+    #[tracing::instrument(skip(self, message), fields(template = %message.template_id))]
+    pub async fn send_subscribe_message(
+        &self,
+        message: &SubscribeMessage,
+    ) -> Result<Option<String>, WeChatError> {
+        self.with_token(|token| async move {
+            let request = self
+                .inner
+                .http
+                .post(self.url("/cgi-bin/message/subscribe/send"))
+                .query(&[("access_token", token)])
+                .json(message);
+            let body: SubscribeBody = self.call(request).await?;
+            Ok(body.msgid.map(|id| match id {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            }))
+        })
+        .await
+    }
+
+    /// Runs `call` with the access token; when WeChat rejects the token (40001, 42001), once
+    /// more with a fresh one.
+    async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, WeChatError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, WeChatError>>,
+    {
         let token = self.access_token().await?;
-        match self.phone_number_with(&token, code).await? {
-            PhoneAttempt::Done(phone) => Ok(phone),
-            PhoneAttempt::TokenRejected => {
+        match call(token.clone()).await {
+            Err(err) if err.is_token_rejected() => {
                 tracing::info!("WeChat rejected the access token; refreshing it once");
                 let fresh = self.refresh_token(Some(&token)).await?;
-                match self.phone_number_with(&fresh, code).await? {
-                    PhoneAttempt::Done(phone) => Ok(phone),
-                    PhoneAttempt::TokenRejected => Err(WeChatError::Api {
+                match call(fresh).await {
+                    Err(err) if err.is_token_rejected() => Err(WeChatError::Api {
                         errcode: ERR_INVALID_TOKEN,
                         errmsg: "access token rejected right after a refresh".to_owned(),
                     }),
+                    other => other,
                 }
             }
+            other => other,
         }
     }
 
     async fn phone_number_with(
         &self,
-        token: &str,
+        token: String,
         code: &str,
-    ) -> Result<PhoneAttempt, WeChatError> {
+    ) -> Result<WeChatPhone, WeChatError> {
         let request = self
             .inner
             .http
             .post(self.url("/wxa/business/getuserphonenumber"))
             .query(&[("access_token", token)])
             .json(&PhoneRequest { code });
-        let body: PhoneBody = match self.call(request).await {
-            Ok(body) => body,
-            Err(WeChatError::Api { errcode, .. })
-                if errcode == ERR_INVALID_TOKEN || errcode == ERR_EXPIRED_TOKEN =>
-            {
-                return Ok(PhoneAttempt::TokenRejected);
-            }
-            Err(err) => return Err(err),
-        };
+        let body: PhoneBody = self.call(request).await?;
         let info = body.phone_info;
         if info.watermark.appid != self.inner.settings.appid {
             tracing::warn!("WeChat phone number watermark names another appid");
             return Err(WeChatError::WrongAppId);
         }
-        Ok(PhoneAttempt::Done(WeChatPhone {
+        Ok(WeChatPhone {
             phone_number: info.phone_number,
             pure_phone_number: info.pure_phone_number,
             country_code: info.country_code.into_string(),
-        }))
+        })
     }
 
     /// The cached token, if any and not due for a refresh.

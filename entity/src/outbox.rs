@@ -32,6 +32,8 @@ pub struct Model {
     pub receipt_at: Option<DateTimeUtc>,
     pub receipt_detail: Option<String>,
     pub updated_at: Option<DateTimeUtc>,
+    /// When the message was offered to WeChat (subscribe message); never offered twice.
+    pub wechat_tried_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

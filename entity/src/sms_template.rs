@@ -12,6 +12,12 @@ pub struct Model {
     pub params: String,
     pub updated_by: String,
     pub updated_at: DateTimeUtc,
+    /// WeChat subscribe-message template id (optional second channel).
+    pub wechat_template_id: Option<String>,
+    /// The mini-program page the notice opens, with `{name}` placeholders.
+    pub wechat_page: Option<String>,
+    /// JSON object: keyword → value with `{name}` placeholders.
+    pub wechat_data: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261124_000005_create_claim;
 mod m20261125_000006_index_payout_item_batch;
 mod m20261125_000007_create_reminders;
 mod m20261126_000008_index_membership_scheme_end;
+mod m20261203_000009_wechat_subscribe;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_index_payout_item_batch::Migration),
             Box::new(m20261125_000007_create_reminders::Migration),
             Box::new(m20261126_000008_index_membership_scheme_end::Migration),
+            Box::new(m20261203_000009_wechat_subscribe::Migration),
         ]
     }
 }

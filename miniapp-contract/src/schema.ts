@@ -2426,8 +2426,11 @@ export interface components {
              * @description When the provider accepted it.
              */
             sent_at?: string | null;
+            /** @description `sms`, or `wechat` when a subscribe message carried it. */
+            channel?: string | null;
+            /** @description `tencent`, `aliyun`, `log`, or `wechat`. */
             provider?: string | null;
-            /** @description The provider's id (Tencent SerialNo, Aliyun BizId). */
+            /** @description The provider's id (Tencent SerialNo, Aliyun BizId, WeChat msgid). */
             provider_id?: string | null;
             last_error_code?: string | null;
             last_error?: string | null;
@@ -2802,8 +2805,11 @@ export interface components {
                  * @description When the provider accepted it.
                  */
                 sent_at?: string | null;
+                /** @description `sms`, or `wechat` when a subscribe message carried it. */
+                channel?: string | null;
+                /** @description `tencent`, `aliyun`, `log`, or `wechat`. */
                 provider?: string | null;
-                /** @description The provider's id (Tencent SerialNo, Aliyun BizId). */
+                /** @description The provider's id (Tencent SerialNo, Aliyun BizId, WeChat msgid). */
                 provider_id?: string | null;
                 last_error_code?: string | null;
                 last_error?: string | null;
@@ -3448,6 +3454,7 @@ export interface components {
             body_zh: string;
             /** @description The placeholders in template order; each is read from the message's payload. */
             params: string[];
+            wechat?: components["schemas"]["WeChatTemplate"] | null;
         };
         /**
          * @description `PUT /sms-templates/{occasion}`.
@@ -3467,6 +3474,7 @@ export interface components {
             body_zh: string;
             /** @description The placeholders in template order; each must appear in the wording. */
             params: string[];
+            wechat?: components["schemas"]["WeChatTemplate"] | null;
         };
         /** @description One step of the timeline (levels, never names). */
         TimelineStep: {
@@ -3562,6 +3570,34 @@ export interface components {
             name?: string | null;
             /** @description … and ID number. */
             id_number?: string | null;
+        };
+        /**
+         * @description An occasion's WeChat subscribe message (订阅消息).
+         * @example {
+         *       "data": {
+         *         "amount1": "{amount}元",
+         *         "thing2": "已拨付至预留银行卡"
+         *       },
+         *       "page": "pages/claims/detail?id={claim}",
+         *       "template_id": "bDmywsp2oEHjwAadTGKkUHpC0RgBVPvfAK7Cu3Y0Zzc"
+         *     }
+         */
+        WeChatTemplate: {
+            /** @description The template id chosen in the mini-program's console. */
+            template_id: string;
+            /**
+             * @description The page the notice opens, with `{name}` placeholders from the payload (dropped, so the
+             *     notice opens the home page, when the payload lacks one).
+             */
+            page?: string | null;
+            /**
+             * @description Each keyword of the template (`thing1`, `amount2`, `date3` …) and its value, with
+             *     `{name}` placeholders from the payload. Values are cut to what the keyword's kind
+             *     holds (`thing` 20 characters, `name` 10, `phrase` 5 …).
+             */
+            data: {
+                [key: string]: string;
+            };
         };
         /** @description A work injury (wj). */
         WorkInjury: {
@@ -11613,7 +11649,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `invalid_request`, `param_not_in_body` */
+            /** @description `invalid_request`, `param_not_in_body`, `wechat_keyword_invalid` */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -11625,7 +11661,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "invalid_request",
                      *         "details": {},
-                     *         "message": "`invalid_request`, `param_not_in_body`"
+                     *         "message": "`invalid_request`, `param_not_in_body`, `wechat_keyword_invalid`"
                      *       }
                      *     }
                      */

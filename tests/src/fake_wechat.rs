@@ -2,7 +2,9 @@
 //! HTTP 200 with `{errcode, errmsg}` bodies on errors, appid/secret checked on every call,
 //! single-use codes that live 5 minutes, stable access tokens that are renewed in the last
 //! 5 minutes of their life, and `countryCode` as a number in phone answers (as in WeChat's
-//! official example).
+//! official example). Subscribe messages (`/cgi-bin/message/subscribe/send`) are taken only
+//! for a user who subscribed to that template (one message per subscription, else 43101), with
+//! the template's keywords and values that fit their kind (else 47003).
 //!
 //! ```ignore
 //! let wechat = FakeWeChat::start().await;
@@ -10,7 +12,7 @@
 //! // point the app's WeChatSettings at wechat.base_url / appid / secret
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -58,6 +60,30 @@ struct State {
     country_code_as_string: bool,
     latency: Duration,
     stalled: bool,
+    /// Subscribe-message templates: id → keywords.
+    subscribe_templates: HashMap<String, Vec<String>>,
+    /// Users of the mini-program (openids WeChat knows).
+    users: HashSet<String>,
+    /// One-time subscriptions left, by (openid, template id).
+    subscriptions: HashMap<(String, String), u32>,
+    /// Errcodes the next subscribe-message calls answer with, in order.
+    subscribe_failures: VecDeque<i64>,
+    /// How many of the next subscribe messages are taken and then never answered.
+    subscribe_stalls_after_taking: usize,
+    subscribe_requests: usize,
+    subscribe_sent: Vec<SubscribeSent>,
+}
+
+/// A subscribe message the fake took.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscribeSent {
+    pub touser: String,
+    pub template_id: String,
+    pub page: Option<String>,
+    pub data: BTreeMap<String, String>,
+    pub miniprogram_state: Option<String>,
+    pub lang: Option<String>,
+    pub msgid: u64,
 }
 
 struct LoginCode {
@@ -121,6 +147,13 @@ impl FakeWeChat {
             country_code_as_string: false,
             latency: Duration::ZERO,
             stalled: false,
+            subscribe_templates: HashMap::new(),
+            users: HashSet::new(),
+            subscriptions: HashMap::new(),
+            subscribe_failures: VecDeque::new(),
+            subscribe_stalls_after_taking: 0,
+            subscribe_requests: 0,
+            subscribe_sent: Vec::new(),
         }));
 
         let listener =
@@ -138,6 +171,10 @@ impl FakeWeChat {
                 .route(
                     "/wxa/business/getuserphonenumber",
                     web::post().to(get_user_phone_number),
+                )
+                .route(
+                    "/cgi-bin/message/subscribe/send",
+                    web::post().to(send_subscribe_message),
                 )
         })
         .workers(1)
@@ -245,6 +282,59 @@ impl FakeWeChat {
         self.state().stalled = true;
     }
 
+    /// Declares a subscribe-message template of the mini-program with its keywords
+    /// (`thing1`, `amount2` …).
+    pub fn subscribe_template(&self, template_id: &str, keywords: &[&str]) {
+        self.state().subscribe_templates.insert(
+            template_id.to_owned(),
+            keywords.iter().map(|k| (*k).to_owned()).collect(),
+        );
+    }
+
+    /// A user of the mini-program who has subscribed to nothing.
+    pub fn user(&self, openid: &str) {
+        self.state().users.insert(openid.to_owned());
+    }
+
+    /// `openid` accepts one more message of `template_id` (`wx.requestSubscribeMessage`).
+    pub fn subscribe(&self, openid: &str, template_id: &str) {
+        let mut state = self.state();
+        state.users.insert(openid.to_owned());
+        *state
+            .subscriptions
+            .entry((openid.to_owned(), template_id.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// The next subscribe-message calls answer these errcodes, in order.
+    pub fn fail_next_subscribe(&self, errcode: i64) {
+        self.state().subscribe_failures.push_back(errcode);
+    }
+
+    /// The next `n` subscribe messages are taken (the user gets them) and never answered.
+    pub fn take_then_stall_subscribe(&self, n: usize) {
+        self.state().subscribe_stalls_after_taking = n;
+    }
+
+    /// Subscribe-message calls made (errors included).
+    pub fn subscribe_requests(&self) -> usize {
+        self.state().subscribe_requests
+    }
+
+    /// Every subscribe message taken, in order.
+    pub fn subscribe_sent(&self) -> Vec<SubscribeSent> {
+        self.state().subscribe_sent.clone()
+    }
+
+    /// How many subscribe messages `openid` got.
+    pub fn subscribe_sent_to(&self, openid: &str) -> usize {
+        self.state()
+            .subscribe_sent
+            .iter()
+            .filter(|m| m.touser == openid)
+            .count()
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
@@ -282,6 +372,7 @@ fn errmsg_for(errcode: i64) -> &'static str {
         40029 => "invalid code",
         45011 => "api minute-quota reach limit  mustslower  retry next minute",
         40226 => "invalid risky user",
+        43101 => "user refuse to accept the msg",
         -1 => "system error",
         _ => "fake error",
     }
@@ -476,4 +567,134 @@ async fn get_user_phone_number(
             "watermark": { "timestamp": timestamp, "appid": watermark_appid },
         },
     }))
+}
+
+#[derive(Deserialize)]
+struct SubscribeBody {
+    touser: Option<String>,
+    template_id: Option<String>,
+    page: Option<String>,
+    data: Option<BTreeMap<String, Value>>,
+    miniprogram_state: Option<String>,
+    lang: Option<String>,
+}
+
+/// Most characters a keyword of this kind holds, as WeChat checks them.
+fn keyword_limit(key: &str) -> Option<usize> {
+    Some(match key.trim_end_matches(|c: char| c.is_ascii_digit()) {
+        "thing" => 20,
+        "name" => 10,
+        "phrase" | "symbol" => 5,
+        "number" | "letter" | "character_string" => 32,
+        "phone_number" => 17,
+        "car_number" => 8,
+        _ => return None,
+    })
+}
+
+async fn send_subscribe_message(
+    state: web::Data<Mutex<State>>,
+    query: web::Query<TokenQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    // Counted on arrival, so a call that is never answered still shows.
+    lock(&state).subscribe_requests += 1;
+    delay(&state).await;
+    let (answer, stall) = {
+        let mut state = lock(&state);
+        match subscribe(&mut state, query.access_token.as_deref(), &body) {
+            Ok(msgid) => {
+                let stall = state.subscribe_stalls_after_taking > 0;
+                state.subscribe_stalls_after_taking =
+                    state.subscribe_stalls_after_taking.saturating_sub(1);
+                (
+                    HttpResponse::Ok()
+                        .json(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid })),
+                    stall,
+                )
+            }
+            Err((errcode, errmsg)) => (error(errcode, &errmsg), false),
+        }
+    };
+    if stall {
+        tokio::time::sleep(STALL).await;
+    }
+    answer
+}
+
+/// Takes one subscribe message, or WeChat's refusal (errcode, errmsg).
+fn subscribe(state: &mut State, token: Option<&str>, body: &[u8]) -> Result<u64, (i64, String)> {
+    let Some(token) = token.filter(|token| !token.is_empty()) else {
+        return Err((41001, "access_token missing".to_owned()));
+    };
+    match state.token_status(token) {
+        TokenStatus::Valid => {}
+        TokenStatus::Expired => return Err((42001, "access_token expired".to_owned())),
+        TokenStatus::Invalid => {
+            return Err((
+                40001,
+                "invalid credential, access_token is invalid or not latest".to_owned(),
+            ));
+        }
+    }
+    let Ok(body) = serde_json::from_slice::<SubscribeBody>(body) else {
+        return Err((47001, "data format error".to_owned()));
+    };
+    if let Some(errcode) = state.subscribe_failures.pop_front() {
+        return Err((errcode, errmsg_for(errcode).to_owned()));
+    }
+    let touser = body.touser.unwrap_or_default();
+    if !state.users.contains(&touser) {
+        return Err((40003, "invalid openid".to_owned()));
+    }
+    let template_id = body.template_id.unwrap_or_default();
+    let Some(keywords) = state.subscribe_templates.get(&template_id) else {
+        return Err((40037, "invalid template_id".to_owned()));
+    };
+    if let Some(s) = body.miniprogram_state.as_deref()
+        && !matches!(s, "developer" | "trial" | "formal")
+    {
+        return Err((
+            47003,
+            "argument invalid! miniprogram_state invalid".to_owned(),
+        ));
+    }
+    let given = body.data.unwrap_or_default();
+    let mut data = BTreeMap::new();
+    for keyword in keywords {
+        let Some(value) = given
+            .get(keyword)
+            .and_then(|v| v.get("value"))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+        else {
+            return Err((
+                47003,
+                format!("argument invalid! data.{keyword}.value is empty"),
+            ));
+        };
+        if keyword_limit(keyword).is_some_and(|limit| value.chars().count() > limit) {
+            return Err((
+                47003,
+                format!("argument invalid! data.{keyword}.value invalid"),
+            ));
+        }
+        data.insert(keyword.clone(), value.to_owned());
+    }
+    let key = (touser.clone(), template_id.clone());
+    match state.subscriptions.get_mut(&key) {
+        Some(left) if *left > 0 => *left -= 1,
+        _ => return Err((43101, errmsg_for(43101).to_owned())),
+    }
+    let msgid = 2_900_000_000_000_000_000 + state.subscribe_sent.len() as u64;
+    state.subscribe_sent.push(SubscribeSent {
+        touser,
+        template_id,
+        page: body.page,
+        data,
+        miniprogram_state: body.miniprogram_state,
+        lang: body.lang,
+        msgid,
+    });
+    Ok(msgid)
 }

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use huzhu::wechat::{TokenCache, WeChatClient, WeChatError, WeChatSettings};
+use huzhu::wechat::{
+    ERR_NO_SUBSCRIPTION, SubscribeMessage, TokenCache, WeChatClient, WeChatError, WeChatSettings,
+};
 use huzhu_tests::fake_wechat::FakeWeChat;
 use redis::aio::ConnectionManager;
 use secrecy::SecretString;
@@ -483,4 +485,96 @@ async fn a_non_200_answer_is_an_unexpected_response() {
 
     assert!(matches!(err, WeChatError::UnexpectedResponse(_)), "{err:?}");
     assert_eq!(err.code(), "wechat_unavailable");
+}
+
+fn payout_notice(openid: &str) -> SubscribeMessage {
+    SubscribeMessage {
+        touser: openid.to_owned(),
+        template_id: "tpl-payout".to_owned(),
+        page: Some("pages/claims/detail?id=CL-1".to_owned()),
+        data: [
+            ("amount1".to_owned(), "6900.00元".to_owned()),
+            ("thing2".to_owned(), "已拨付至预留银行卡".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+        miniprogram_state: "formal".to_owned(),
+        lang: "zh_CN".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_subscribe_message_reaches_a_subscribed_user_with_its_keywords() {
+    let fake = FakeWeChat::start().await;
+    fake.subscribe_template("tpl-payout", &["amount1", "thing2"]);
+    fake.subscribe("o-member-1", "tpl-payout");
+    let client = client(&fake);
+
+    let msgid = client
+        .send_subscribe_message(&payout_notice("o-member-1"))
+        .await
+        .unwrap();
+
+    let sent = fake.subscribe_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(msgid, Some(sent[0].msgid.to_string()));
+    assert_eq!(sent[0].data["amount1"], "6900.00元");
+    assert_eq!(sent[0].page.as_deref(), Some("pages/claims/detail?id=CL-1"));
+    assert_eq!(sent[0].miniprogram_state.as_deref(), Some("formal"));
+    assert_eq!(sent[0].lang.as_deref(), Some("zh_CN"));
+}
+
+#[tokio::test]
+async fn a_used_up_subscription_is_refused_with_43101() {
+    let fake = FakeWeChat::start().await;
+    fake.subscribe_template("tpl-payout", &["amount1", "thing2"]);
+    fake.subscribe("o-member-1", "tpl-payout");
+    let client = client(&fake);
+
+    client
+        .send_subscribe_message(&payout_notice("o-member-1"))
+        .await
+        .unwrap();
+    let err = client
+        .send_subscribe_message(&payout_notice("o-member-1"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.errcode(), Some(ERR_NO_SUBSCRIPTION));
+    assert_eq!(fake.subscribe_sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_subscribe_message_with_a_rejected_token_is_sent_once_with_a_fresh_one() {
+    let fake = FakeWeChat::start().await;
+    fake.subscribe_template("tpl-payout", &["amount1", "thing2"]);
+    fake.subscribe("o-member-1", "tpl-payout");
+    fake.subscribe("o-member-1", "tpl-payout");
+    let client = client(&fake);
+    client.access_token().await.unwrap();
+    fake.invalidate_tokens();
+
+    client
+        .send_subscribe_message(&payout_notice("o-member-1"))
+        .await
+        .unwrap();
+
+    assert_eq!(fake.token_requests(), 2);
+    assert_eq!(fake.subscribe_sent().len(), 1, "sent once");
+    assert_eq!(fake.subscribe_requests(), 2, "refused once, then sent");
+}
+
+#[tokio::test]
+async fn a_value_too_long_for_its_keyword_is_refused_with_47003() {
+    let fake = FakeWeChat::start().await;
+    fake.subscribe_template("tpl-payout", &["amount1", "thing2"]);
+    fake.subscribe("o-member-1", "tpl-payout");
+    let client = client(&fake);
+    let mut notice = payout_notice("o-member-1");
+    notice.data.insert("thing2".to_owned(), "字".repeat(21));
+
+    let err = client.send_subscribe_message(&notice).await.unwrap_err();
+
+    assert_eq!(err.errcode(), Some(47003));
+    assert!(fake.subscribe_sent().is_empty());
 }

@@ -17,7 +17,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};
 use crate::service::page::{Page, PageQuery};
 use crate::service::reminders::messages::{self, Message, MessageFilter, ResendError};
-use crate::service::reminders::templates::{self, Template};
+use crate::service::reminders::templates::{self, Template, WeChatTemplate};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -200,6 +200,57 @@ pub struct TemplateUpdate {
     pub body_zh: String,
     /// The placeholders in template order; each must appear in the wording.
     pub params: Vec<String>,
+    /// The occasion's WeChat subscribe message (tried before SMS when
+    /// `reminders.wechat_subscribe` is on); absent or null: SMS only.
+    #[serde(default)]
+    pub wechat: Option<WeChatTemplate>,
+}
+
+/// Why a subscribe message's description cannot be used, as `(code, field, message)`.
+fn check_wechat(w: &WeChatTemplate) -> Result<(), (&'static str, &'static str, String)> {
+    let id = w.template_id.trim();
+    if id.is_empty() || id.len() > 64 {
+        return Err((
+            "invalid_request",
+            "wechat.template_id",
+            "订阅消息模板编号须为1至64个字符 / the template id must be 1 to 64 characters".into(),
+        ));
+    }
+    if w.page.as_deref().is_some_and(|p| p.len() > 256) {
+        return Err((
+            "invalid_request",
+            "wechat.page",
+            "页面路径最多256个字符 / the page is at most 256 characters".into(),
+        ));
+    }
+    if w.data.is_empty() || w.data.len() > 10 {
+        return Err((
+            "invalid_request",
+            "wechat.data",
+            "订阅消息须有1至10个关键词 / a subscribe message has 1 to 10 keywords".into(),
+        ));
+    }
+    for (key, value) in &w.data {
+        if key.len() > 32 || !templates::is_wechat_keyword(key) {
+            return Err((
+                "wechat_keyword_invalid",
+                "wechat.data",
+                format!(
+                    "关键词 {key} 不是微信的格式（如 thing1、amount2）/ {key} is not a WeChat keyword such as thing1 or amount2"
+                ),
+            ));
+        }
+        if value.is_empty() || value.chars().count() > 100 {
+            return Err((
+                "invalid_request",
+                "wechat.data",
+                format!(
+                    "关键词 {key} 的内容须为1至100个字符 / the value of {key} must be 1 to 100 characters"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Sets an occasion's template (administrators), after registering it with the provider.
@@ -214,7 +265,7 @@ pub struct TemplateUpdate {
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `param_not_in_body`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `param_not_in_body`, `wechat_keyword_invalid`", body = ErrorBody),
     )
 )]
 #[put("/sms-templates/{occasion}")]
@@ -238,7 +289,11 @@ pub async fn update_template(
             format!("参数 {p} 未出现在模板内容中 / {{{p}}} is not in the wording"),
         ));
     }
+    if let Some(Err((code, field, message))) = body.wechat.as_ref().map(check_wechat) {
+        return Err(ApiError::invalid_value(code, field, message));
+    }
     let template = Template {
+        wechat: body.wechat,
         occasion: occasion.into_inner(),
         tencent_template_id: body.tencent_template_id.filter(|s| !s.trim().is_empty()),
         aliyun_template_code: body.aliyun_template_code.filter(|s| !s.trim().is_empty()),
@@ -256,7 +311,7 @@ pub async fn update_template(
         },
         "sms_template.update",
         ("sms_template", Some(&template.occasion)),
-        json!({ "tencent": template.tencent_template_id, "aliyun": template.aliyun_template_code, "body": template.body_zh }),
+        json!({ "tencent": template.tencent_template_id, "aliyun": template.aliyun_template_code, "body": template.body_zh, "wechat": template.wechat.as_ref().map(|w| &w.template_id) }),
         Some(request_id.to_string()),
     )
     .await?;

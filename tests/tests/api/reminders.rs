@@ -429,6 +429,303 @@ async fn receipts_are_recorded_and_a_failed_message_can_be_resent(backend: Backe
     assert!(due_30 > 0, "{preview}");
 }
 
+// --- The WeChat subscribe-message channel -------------------------------------------------
+
+/// The subscribe message configured for payouts (keywords as the fake declares them).
+const PAYOUT_TEMPLATE: &str = "tpl-payout-7Hc2";
+
+async fn wechat_app(backend: Backend, sms: SmsSettings) -> Option<TestApp> {
+    spawn_app_with(backend, move |s| {
+        s.sms = sms;
+        s.reminders.wechat_subscribe = true;
+        // A lost answer is given up on quickly (then the message goes by SMS).
+        s.wechat.timeout_ms = 500;
+    })
+    .await
+}
+
+/// Every template for the gateway, and a subscribe message for payouts.
+async fn configure_wechat_templates(app: &TestApp) {
+    configure_templates(app).await;
+    app.wechat
+        .subscribe_template(PAYOUT_TEMPLATE, &["amount1", "thing2"]);
+    let admin = app.login("admin").await;
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/api/v1/sms-templates/payout_sent",
+            Some(&admin),
+            &json!({
+                "tencent_template_id": "100900",
+                "aliyun_template_code": "SMS_100900",
+                "body_zh": "您的职工医疗互助金{amount}元已拨付至预留银行卡，请注意查收。",
+                "params": ["amount"],
+                "wechat": {
+                    "template_id": PAYOUT_TEMPLATE,
+                    "page": "pages/claims/detail?id={claim}",
+                    "data": { "amount1": "{amount}元", "thing2": "已拨付至您预留的银行卡，请注意查收" },
+                },
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["wechat"]["template_id"], PAYOUT_TEMPLATE);
+}
+
+/// Gives the members a WeChat openid (as signing in with the mini-program does).
+async fn bind_openids(app: &TestApp, people: &[i64]) -> Vec<String> {
+    let mut openids = Vec::new();
+    for id in people {
+        let openid = format!("o-test-{id}");
+        entity::member::Entity::update_many()
+            .col_expr(
+                entity::member::Column::WechatOpenid,
+                sea_orm::sea_query::Expr::value(openid.clone()),
+            )
+            .filter(entity::member::Column::Id.eq(*id))
+            .exec(&app.state.db)
+            .await
+            .expect("bind openid");
+        openids.push(openid);
+    }
+    openids
+}
+
+async fn members_who_subscribed_are_told_in_wechat_and_the_others_by_sms(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = wechat_app(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_wechat_templates(&app).await;
+    let people = members(&app, 6).await;
+    // Four signed in with the mini-program; two of them subscribed, one never did, and one
+    // is no longer a user WeChat knows (40003). Two never used the mini-program.
+    let openids = bind_openids(&app, &people[..4]).await;
+    app.wechat.subscribe(&openids[0], PAYOUT_TEMPLATE);
+    app.wechat.subscribe(&openids[1], PAYOUT_TEMPLATE);
+    app.wechat.user(&openids[2]);
+    let ids = queue_payouts(&app, &people, Utc::now()).await;
+    let d = dispatcher(&app, &gateway.settings());
+    let report = d.run(Utc::now()).await.expect("dispatch");
+    assert_eq!(report.wechat, 2, "{report:?}");
+    assert_eq!(report.wechat_fallbacks, 2, "{report:?}");
+    assert_eq!(report.accepted, 6, "{report:?}");
+    for (i, id) in ids.iter().enumerate() {
+        let (wechat, sms) = if i < 2 { (1, 0) } else { (0, 1) };
+        if i < 4 {
+            assert_eq!(
+                app.wechat.subscribe_sent_to(&openids[i]),
+                wechat,
+                "{id} in WeChat"
+            );
+        }
+        assert_eq!(gateway.delivered(id), sms, "{id} by SMS");
+    }
+    let sent = app.wechat.subscribe_sent();
+    let first = sent
+        .iter()
+        .find(|m| m.touser == openids[0])
+        .expect("the first member's notice");
+    assert_eq!(first.data["amount1"], "100.00元");
+    assert_eq!(first.page.as_deref(), Some("pages/claims/detail?id=c0"));
+    assert_eq!(first.miniprogram_state.as_deref(), Some("formal"));
+
+    // The send log says which channel carried each message, and why the others went by SMS.
+    let officer = app.login("association").await;
+    let message = |id: String| {
+        let app = &app;
+        let officer = officer.clone();
+        async move {
+            let (status, body) = app
+                .get(&format!("/api/v1/messages/{id}"), Some(&officer))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let by_wechat = message(ids[0].clone()).await;
+    assert_eq!(by_wechat["channel"], "wechat");
+    assert_eq!(by_wechat["provider"], "wechat");
+    assert_eq!(by_wechat["status"], "accepted");
+    assert_eq!(by_wechat["provider_id"], first.msgid.to_string());
+    let refused = message(ids[2].clone()).await;
+    assert_eq!(refused["channel"], "sms");
+    assert_eq!(refused["provider"], "tencent");
+    assert_eq!(refused["status"], "accepted");
+    assert_eq!(refused["last_error_code"], "wechat_43101");
+    assert_eq!(
+        message(ids[3].clone()).await["last_error_code"],
+        "wechat_40003"
+    );
+    let never = message(ids[4].clone()).await;
+    assert_eq!(never["channel"], "sms");
+    assert!(never["last_error_code"].is_null(), "{never}");
+
+    // Nothing is offered or sent again.
+    let requests = app.wechat.subscribe_requests();
+    let report = d.run(Utc::now()).await.expect("dispatch");
+    assert_eq!(report.claimed, 0);
+    assert_eq!(app.wechat.subscribe_requests(), requests);
+}
+
+async fn a_wechat_offer_is_made_once_even_when_its_answer_is_lost(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = wechat_app(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_wechat_templates(&app).await;
+    let people = members(&app, 3).await;
+    let openids = bind_openids(&app, &people).await;
+    // Each could take a second message: any second offer would show.
+    for openid in &openids {
+        app.wechat.subscribe(openid, PAYOUT_TEMPLATE);
+        app.wechat.subscribe(openid, PAYOUT_TEMPLATE);
+    }
+    // WeChat takes the first notice and never answers: that member is told by SMS as well
+    // (two channels), never twice in WeChat.
+    app.wechat.take_then_stall_subscribe(1);
+    let ids = queue_payouts(&app, &people, Utc::now()).await;
+    let d = dispatcher(&app, &gateway.settings());
+    dispatch_until_settled(&d, &app).await;
+    assert_eq!(app.wechat.subscribe_requests(), 3);
+    for openid in &openids {
+        assert_eq!(
+            app.wechat.subscribe_sent_to(openid),
+            1,
+            "{openid} once in WeChat"
+        );
+    }
+    let by_sms: Vec<usize> = ids.iter().map(|id| gateway.delivered(id)).collect();
+    assert_eq!(
+        by_sms.iter().sum::<usize>(),
+        1,
+        "only the unanswered one: {by_sms:?}"
+    );
+    let statuses = statuses(&app).await;
+    assert!(
+        statuses.iter().all(|(_, s)| s == "accepted"),
+        "{statuses:?}"
+    );
+
+    // A dispatcher stopped while waiting for WeChat: the one started after it never offers
+    // those messages to WeChat again; they go by SMS, once.
+    let more: Vec<i64> = people[..2].to_vec();
+    let mut later = Vec::new();
+    for (i, member) in more.iter().enumerate() {
+        let key = format!("payout_sent:later-{i}");
+        assert!(
+            outbox::enqueue(
+                &app.state.db,
+                Occasion::PayoutSent,
+                *member,
+                &key,
+                json!({ "claim": format!("later{i}"), "amount": "50.00" }),
+                Utc::now(),
+            )
+            .await
+            .expect("enqueue")
+        );
+        let row = entity::outbox::Entity::find()
+            .filter(entity::outbox::Column::DedupeKey.eq(key.as_str()))
+            .one(&app.state.db)
+            .await
+            .expect("row")
+            .expect("queued row");
+        later.push(message_id(row.id));
+    }
+    app.wechat.stop_answering();
+    let asked = app.wechat.subscribe_requests();
+    let stopped = Arc::new(dispatcher(&app, &gateway.settings()));
+    let running = {
+        let d = stopped.clone();
+        tokio::spawn(async move { d.run_once(Utc::now()).await })
+    };
+    for _ in 0..200 {
+        if app.wechat.subscribe_requests() > asked {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    running.abort();
+    let _ = running.await;
+    assert!(
+        app.wechat.subscribe_requests() > asked,
+        "stopped during an offer"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let restarted = dispatcher(&app, &gateway.settings());
+    let offered = app.wechat.subscribe_requests();
+    dispatch_until_settled(&restarted, &app).await;
+    assert_eq!(
+        app.wechat.subscribe_requests(),
+        offered,
+        "not offered again"
+    );
+    for id in &later {
+        assert_eq!(gateway.delivered(id), 1, "{id} by SMS once");
+    }
+}
+
+async fn a_subscribe_message_that_wechat_cannot_take_is_refused_when_configured(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = wechat_app(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_wechat_templates(&app).await;
+    let admin = app.login("admin").await;
+    let body = |data: serde_json::Value| {
+        json!({
+            "body_zh": "您的职工医疗互助金{amount}元已拨付至预留银行卡，请注意查收。",
+            "params": ["amount"],
+            "wechat": { "template_id": "tpl-x", "data": data },
+        })
+    };
+    for (data, code) in [
+        (json!({ "Amount1": "{amount}" }), "wechat_keyword_invalid"),
+        (json!({ "thing": "{amount}" }), "wechat_keyword_invalid"),
+        (json!({}), "invalid_request"),
+        (json!({ "thing1": "" }), "invalid_request"),
+    ] {
+        let (status, answer) = app
+            .send_json(
+                reqwest::Method::PUT,
+                "/api/v1/sms-templates/payout_sent",
+                Some(&admin),
+                &body(data),
+            )
+            .await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+    }
+    // Nothing changed; and a template without `wechat` turns the channel off for it.
+    let (_, templates) = app.get("/api/v1/sms-templates", Some(&admin)).await;
+    let payout = templates
+        .as_array()
+        .expect("templates")
+        .iter()
+        .find(|t| t["occasion"] == "payout_sent")
+        .expect("payout")
+        .clone();
+    assert_eq!(payout["wechat"]["template_id"], PAYOUT_TEMPLATE);
+    let (status, cleared) = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/api/v1/sms-templates/payout_sent",
+            Some(&admin),
+            &json!({ "body_zh": payout["body_zh"], "params": payout["params"], "tencent_template_id": "100900" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{cleared}");
+    assert!(cleared["wechat"].is_null(), "{cleared}");
+    let people = members(&app, 1).await;
+    let openids = bind_openids(&app, &people).await;
+    app.wechat.subscribe(&openids[0], PAYOUT_TEMPLATE);
+    let ids = queue_payouts(&app, &people, Utc::now()).await;
+    dispatch_until_settled(&dispatcher(&app, &gateway.settings()), &app).await;
+    assert_eq!(app.wechat.subscribe_requests(), 0);
+    assert_eq!(gateway.delivered(&ids[0]), 1);
+}
+
 macro_rules! both {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -457,4 +754,7 @@ both!(
     quiet_hours_defer_until_eight,
     per_number_limits_hold,
     receipts_are_recorded_and_a_failed_message_can_be_resent,
+    members_who_subscribed_are_told_in_wechat_and_the_others_by_sms,
+    a_wechat_offer_is_made_once_even_when_its_answer_is_lost,
+    a_subscribe_message_that_wechat_cannot_take_is_refused_when_configured,
 );

@@ -10,16 +10,24 @@
 //! 3. due `pending` messages are claimed (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas
 //!    share the work; SQLite has one writer) and marked `sending` with a lease, the attempt
 //!    recorded *before* the provider is called;
-//! 4. per-number limits defer what would exceed them; messages sharing template and
+//! 4. with the WeChat channel on, each claimed message whose occasion has a subscribe message
+//!    and whose member signed in with the mini-program is offered to WeChat first — once: the
+//!    offer is recorded (`wechat_tried_at`) before the call, and a message already offered
+//!    goes by SMS whatever became of the offer. WeChat's refusal (43101: no subscription
+//!    left; any other errcode) or silence sends it by SMS in the same round. WeChat has no
+//!    look-up, so an offer whose answer was lost may reach the member in WeChat *and* by SMS
+//!    — on two channels, never twice on one;
+//! 5. per-number limits defer what would exceed them; messages sharing template and
 //!    parameters go in one call, up to the provider's maximum;
-//! 5. each outcome is written: accepted (never sent again), rejected for good (`failed`), a
+//! 6. each outcome is written: accepted (never sent again), rejected for good (`failed`), a
 //!    limit or provider error (due again after exponential backoff with jitter), unknown
 //!    (`uncertain`, see 2).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -33,7 +41,9 @@ use super::limits::{NumberLimiter, Permit, in_sending_hours, sending_window_star
 use super::templates::{self, Template};
 use crate::crypto::{PiiKind, PiiVault};
 use crate::service::raw_statement;
+use crate::settings::MiniprogramState;
 use crate::sms::{Lookup, Outcome, Sms, SmsBatch, SmsProvider};
+use crate::wechat::{SubscribeMessage, WeChatClient, WeChatError};
 
 /// How the dispatcher behaves.
 #[derive(Clone, Debug)]
@@ -89,6 +99,10 @@ pub struct RunReport {
     pub confirmed_sent: u64,
     /// Unknown outcomes the provider had no record of (due again).
     pub confirmed_unsent: u64,
+    /// Of `accepted`, those WeChat took as subscribe messages.
+    pub wechat: u64,
+    /// Offered to WeChat, refused or unanswered, and so sent by SMS.
+    pub wechat_fallbacks: u64,
 }
 
 /// Our id of an outbox message towards the providers.
@@ -107,6 +121,17 @@ pub struct Dispatcher {
     pub provider: Arc<dyn SmsProvider>,
     pub limiter: Arc<NumberLimiter>,
     pub config: DispatchConfig,
+    /// The WeChat subscribe-message channel, tried before SMS when set.
+    pub wechat: Option<WeChatChannel>,
+}
+
+/// The WeChat subscribe-message channel.
+#[derive(Clone, Debug)]
+pub struct WeChatChannel {
+    pub client: WeChatClient,
+    pub miniprogram_state: MiniprogramState,
+    /// Subscribe messages in flight at once (WeChat takes one per call).
+    pub concurrency: usize,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -116,6 +141,15 @@ struct Claimed {
     member_id: i64,
     payload: String,
     attempts: i32,
+    wechat_tried_at: Option<DateTime<Utc>>,
+}
+
+/// How a member can be reached.
+#[derive(Clone, Debug, Default)]
+struct Contact {
+    /// The phone number and its look-up hash.
+    phone: Option<(String, String)>,
+    openid: Option<String>,
 }
 
 /// Template and parameters: messages sharing them go in one call.
@@ -161,6 +195,8 @@ impl Dispatcher {
             total.uncertain += r.uncertain;
             total.confirmed_sent += r.confirmed_sent;
             total.confirmed_unsent += r.confirmed_unsent;
+            total.wechat += r.wechat;
+            total.wechat_fallbacks += r.wechat_fallbacks;
             if r.quiet || r.claimed == 0 {
                 return Ok(total);
             }
@@ -180,16 +216,20 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(report);
         }
-        let phones = self.phones(claimed.iter().map(|c| c.member_id)).await?;
+        let contacts = self.contacts(claimed.iter().map(|c| c.member_id)).await?;
         let templates: HashMap<String, Template> = templates::all(&self.db)
             .await?
             .into_iter()
             .map(|t| (t.occasion.clone(), t))
             .collect();
+        let done = self
+            .offer_to_wechat(&claimed, &contacts, &templates, now, &mut report)
+            .await?;
         let mut ready = Vec::new();
         let mut keys: HashMap<i64, String> = HashMap::new();
-        for c in &claimed {
-            let Some((phone, lookup)) = phones.get(&c.member_id) else {
+        for c in claimed.iter().filter(|c| !done.contains(&c.id)) {
+            let Some((phone, lookup)) = contacts.get(&c.member_id).and_then(|m| m.phone.as_ref())
+            else {
                 self.fail(
                     c.id,
                     "no_phone",
@@ -488,7 +528,7 @@ impl Dispatcher {
              provider = ?, channel = 'sms' \
              WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND due_at <= ? \
              ORDER BY due_at, id LIMIT ?{skip_locked}) \
-             RETURNING id, occasion, member_id, payload, attempts"
+             RETURNING id, occasion, member_id, payload, attempts, wechat_tried_at"
         );
         let stmt = raw_statement(
             backend,
@@ -507,11 +547,11 @@ impl Dispatcher {
         Ok(rows)
     }
 
-    /// Each member's phone and its look-up hash.
-    async fn phones(
+    /// Each member's phone (with its look-up hash) and WeChat openid.
+    async fn contacts(
         &self,
         member_ids: impl Iterator<Item = i64>,
-    ) -> Result<HashMap<i64, (String, String)>, DbErr> {
+    ) -> Result<HashMap<i64, Contact>, DbErr> {
         let ids: Vec<i64> = member_ids.collect();
         let mut out = HashMap::new();
         for m in member::Entity::find()
@@ -519,13 +559,133 @@ impl Dispatcher {
             .all(&self.db)
             .await?
         {
-            if let (Some(cipher), Some(lookup)) = (m.phone_cipher, m.phone_lookup)
-                && let Ok(phone) = self.pii.open(PiiKind::Phone, &cipher)
-            {
-                out.insert(m.id, (phone, lookup));
-            }
+            let phone = match (m.phone_cipher, m.phone_lookup) {
+                (Some(cipher), Some(lookup)) => self
+                    .pii
+                    .open(PiiKind::Phone, &cipher)
+                    .ok()
+                    .map(|phone| (phone, lookup)),
+                _ => None,
+            };
+            let openid = m.wechat_openid.filter(|o| !o.is_empty());
+            out.insert(m.id, Contact { phone, openid });
         }
         Ok(out)
+    }
+
+    /// Offers to WeChat the claimed messages that can go as subscribe messages and were never
+    /// offered before; returns the ids that need nothing more this round (WeChat took them, or
+    /// they are no longer ours). The rest go on by SMS.
+    async fn offer_to_wechat(
+        &self,
+        claimed: &[Claimed],
+        contacts: &HashMap<i64, Contact>,
+        templates: &HashMap<String, Template>,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Result<HashSet<i64>, DbErr> {
+        let mut done = HashSet::new();
+        let Some(channel) = &self.wechat else {
+            return Ok(done);
+        };
+        // (id, the message, or the placeholder its payload lacks)
+        let mut offers: Vec<(i64, Result<SubscribeMessage, String>)> = Vec::new();
+        for c in claimed.iter().filter(|c| c.wechat_tried_at.is_none()) {
+            let (Some(openid), Some(template)) = (
+                contacts.get(&c.member_id).and_then(|m| m.openid.as_ref()),
+                templates.get(&c.occasion).and_then(|t| t.wechat.as_ref()),
+            ) else {
+                continue;
+            };
+            let payload: Value = serde_json::from_str(&c.payload).unwrap_or(Value::Null);
+            let message =
+                templates::fill_wechat(template, &payload).map(|content| SubscribeMessage {
+                    touser: openid.clone(),
+                    template_id: template.template_id.clone(),
+                    page: content.page,
+                    data: content.data,
+                    miniprogram_state: channel.miniprogram_state.as_str().to_owned(),
+                    lang: "zh_CN".to_owned(),
+                });
+            offers.push((c.id, message));
+        }
+        if offers.is_empty() {
+            return Ok(done);
+        }
+        // The offer is recorded before WeChat is called: a message is never offered twice.
+        let ids: Vec<i64> = offers.iter().map(|(id, _)| *id).collect();
+        let ours: HashSet<i64> = outbox::Entity::update_many()
+            .col_expr(outbox::Column::WechatTriedAt, Expr::value(now))
+            .col_expr(outbox::Column::UpdatedAt, Expr::value(now))
+            .filter(outbox::Column::Id.is_in(ids.clone()))
+            .filter(outbox::Column::Status.eq("sending"))
+            .exec_with_returning(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        done.extend(ids.into_iter().filter(|id| !ours.contains(id)));
+        let calls = offers.into_iter().filter(|(id, _)| ours.contains(id)).map(
+            |(id, message)| async move {
+                let outcome = match message {
+                    Ok(m) => channel.client.send_subscribe_message(&m).await,
+                    Err(missing) => Err(WeChatError::UnexpectedResponse(format!(
+                        "not sent: the payload lacks {missing}"
+                    ))),
+                };
+                (id, outcome)
+            },
+        );
+        let outcomes: Vec<(i64, Result<Option<String>, WeChatError>)> =
+            futures_util::stream::iter(calls)
+                .buffer_unordered(channel.concurrency.max(1))
+                .collect()
+                .await;
+        for (id, outcome) in outcomes {
+            match outcome {
+                Ok(msgid) => {
+                    self.set(
+                        id,
+                        &["sending"],
+                        vec![
+                            (outbox::Column::Status, Expr::value("accepted")),
+                            (outbox::Column::Channel, Expr::value("wechat")),
+                            (outbox::Column::Provider, Expr::value("wechat")),
+                            (outbox::Column::ProviderId, Expr::value(msgid)),
+                            (outbox::Column::DispatchedAt, Expr::value(now)),
+                            (
+                                outbox::Column::LeaseUntil,
+                                Expr::value(Option::<DateTime<Utc>>::None),
+                            ),
+                        ],
+                        now,
+                    )
+                    .await?;
+                    report.accepted += 1;
+                    report.wechat += 1;
+                    done.insert(id);
+                }
+                Err(err) => {
+                    // Kept on the row (the send log says why it went by SMS); SMS follows.
+                    let code = match err.errcode() {
+                        Some(errcode) => format!("wechat_{errcode}"),
+                        None => "wechat_unavailable".to_owned(),
+                    };
+                    self.set(
+                        id,
+                        &["sending"],
+                        vec![
+                            (outbox::Column::LastErrorCode, Expr::value(code)),
+                            (outbox::Column::LastError, Expr::value(err.to_string())),
+                        ],
+                        now,
+                    )
+                    .await?;
+                    report.wechat_fallbacks += 1;
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// Looks up messages whose outcome is unknown.
@@ -550,14 +710,16 @@ impl Dispatcher {
         if rows.is_empty() {
             return Ok(());
         }
-        let phones = self.phones(rows.iter().map(|r| r.member_id)).await?;
+        let contacts = self.contacts(rows.iter().map(|r| r.member_id)).await?;
         for row in rows {
             let from: &[&str] = if row.status == "sending" {
                 &["sending"]
             } else {
                 &["uncertain"]
             };
-            let Some((phone, number_key)) = phones.get(&row.member_id) else {
+            let Some((phone, number_key)) =
+                contacts.get(&row.member_id).and_then(|m| m.phone.as_ref())
+            else {
                 continue;
             };
             let attempted_at = row.updated_at.unwrap_or(row.created_at);
@@ -674,12 +836,27 @@ impl Dispatcher {
         // The signature and the variable limit are the provider account's, from settings.
         config.sign_name.clone_from(&state.settings.sms.sign_name);
         config.short_params = state.settings.sms.short_params;
+        let reminders = &state.settings.reminders;
+        let wechat = reminders.wechat_subscribe.then(|| {
+            if state.settings.wechat.secret.is_none() {
+                tracing::warn!(
+                    "reminders.wechat_subscribe is on without wechat.secret: WeChat will \
+                     refuse every subscribe message and they will go by SMS"
+                );
+            }
+            WeChatChannel {
+                client: state.wechat.clone(),
+                miniprogram_state: reminders.wechat_miniprogram_state,
+                concurrency: 16,
+            }
+        });
         Dispatcher {
             db: state.db.clone(),
             pii: state.pii.clone(),
             provider,
             limiter: Arc::new(limiter),
             config,
+            wechat,
         }
     }
 

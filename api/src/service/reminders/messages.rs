@@ -35,8 +35,11 @@ pub struct Message {
     pub due_at: DateTime<Utc>,
     /// When the provider accepted it.
     pub sent_at: Option<DateTime<Utc>>,
+    /// `sms`, or `wechat` when a subscribe message carried it.
+    pub channel: Option<String>,
+    /// `tencent`, `aliyun`, `log`, or `wechat`.
     pub provider: Option<String>,
-    /// The provider's id (Tencent SerialNo, Aliyun BizId).
+    /// The provider's id (Tencent SerialNo, Aliyun BizId, WeChat msgid).
     pub provider_id: Option<String>,
     pub last_error_code: Option<String>,
     pub last_error: Option<String>,
@@ -88,6 +91,7 @@ async fn to_messages<C: ConnectionTrait>(
                 attempts: r.attempts,
                 due_at: r.due_at,
                 sent_at: r.dispatched_at,
+                channel: r.channel,
                 provider: r.provider,
                 provider_id: r.provider_id,
                 last_error_code: r.last_error_code,

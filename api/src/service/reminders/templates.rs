@@ -1,5 +1,9 @@
 //! SMS templates per occasion: the provider's template ids, the approved wording (for previews
-//! and the send log) and the parameters, filled from each message's payload.
+//! and the send log) and the parameters, filled from each message's payload; and, optionally,
+//! the occasion's WeChat subscribe message, tried before SMS for members who use the
+//! mini-program.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::sea_query::OnConflict;
@@ -24,6 +28,24 @@ pub struct Template {
     pub body_zh: String,
     /// The placeholders in template order; each is read from the message's payload.
     pub params: Vec<String>,
+    /// The WeChat subscribe message for this occasion, if the association uses that channel.
+    pub wechat: Option<WeChatTemplate>,
+}
+
+/// An occasion's WeChat subscribe message (订阅消息).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"template_id": "bDmywsp2oEHjwAadTGKkUHpC0RgBVPvfAK7Cu3Y0Zzc", "page": "pages/claims/detail?id={claim}", "data": {"amount1": "{amount}元", "thing2": "已拨付至预留银行卡"}}))]
+pub struct WeChatTemplate {
+    /// The template id chosen in the mini-program's console.
+    pub template_id: String,
+    /// The page the notice opens, with `{name}` placeholders from the payload (dropped, so the
+    /// notice opens the home page, when the payload lacks one).
+    pub page: Option<String>,
+    /// Each keyword of the template (`thing1`, `amount2`, `date3` …) and its value, with
+    /// `{name}` placeholders from the payload. Values are cut to what the keyword's kind
+    /// holds (`thing` 20 characters, `name` 10, `phrase` 5 …).
+    pub data: BTreeMap<String, String>,
 }
 
 /// The wording shipped for each occasion; the association registers the same wording with its
@@ -35,6 +57,7 @@ pub fn defaults() -> Vec<Template> {
         aliyun_template_code: None,
         body_zh: body.to_owned(),
         params: params.iter().map(|p| (*p).to_owned()).collect(),
+        wechat: None,
     };
     vec![
         t(
@@ -81,7 +104,18 @@ pub fn defaults() -> Vec<Template> {
 }
 
 fn to_template(m: sms_template::Model) -> Result<Template, DbErr> {
+    let wechat = match m.wechat_template_id {
+        Some(template_id) => Some(WeChatTemplate {
+            template_id,
+            page: m.wechat_page,
+            data: serde_json::from_str(m.wechat_data.as_deref().unwrap_or("{}")).map_err(|_| {
+                DbErr::Custom(format!("template {} has bad WeChat data", m.occasion))
+            })?,
+        }),
+        None => None,
+    };
     Ok(Template {
+        wechat,
         params: serde_json::from_str(&m.params)
             .map_err(|_| DbErr::Custom(format!("template {} has bad params", m.occasion)))?,
         occasion: m.occasion,
@@ -103,6 +137,9 @@ pub async fn ensure_defaults<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
             params: Set(serde_json::to_string(&t.params).unwrap_or_else(|_| "[]".into())),
             updated_by: Set("system".into()),
             updated_at: Set(Utc::now()),
+            wechat_template_id: Set(None),
+            wechat_page: Set(None),
+            wechat_data: Set(None),
         })
         .collect();
     sms_template::Entity::insert_many(rows)
@@ -142,6 +179,12 @@ pub async fn update<C: ConnectionTrait>(
             params: Set(serde_json::to_string(&template.params).unwrap_or_else(|_| "[]".into())),
             updated_by: Set(by.to_owned()),
             updated_at: Set(now),
+            wechat_template_id: Set(template.wechat.as_ref().map(|w| w.template_id.clone())),
+            wechat_page: Set(template.wechat.as_ref().and_then(|w| w.page.clone())),
+            wechat_data: Set(template
+                .wechat
+                .as_ref()
+                .map(|w| serde_json::to_string(&w.data).unwrap_or_else(|_| "{}".into()))),
             ..Default::default()
         })
         .filter(sms_template::Column::Occasion.eq(template.occasion.as_str()))
@@ -185,6 +228,90 @@ pub fn fill(
                 .ok_or_else(|| name.clone())
         })
         .collect()
+}
+
+/// `pattern` with each `{name}` replaced by `value(name)`, or the first name without a value.
+/// A `{` that does not open a placeholder is kept as it is.
+pub fn substitute(
+    pattern: &str,
+    mut value: impl FnMut(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').map(|close| &after[..close]) {
+            Some(name) if is_placeholder_name(name) => {
+                out.push_str(&value(name).ok_or_else(|| name.to_owned())?);
+                rest = &after[name.len() + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A payload field's name as placeholders use it: `claim`, `coverage_end`.
+pub fn is_placeholder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// A subscribe-message keyword as WeChat names them: its kind and a number (`thing1`,
+/// `character_string12`).
+pub fn is_wechat_keyword(key: &str) -> bool {
+    let kind = key.trim_end_matches(|c: char| c.is_ascii_digit());
+    kind.len() < key.len()
+        && !kind.is_empty()
+        && kind.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+}
+
+/// Most characters a keyword of this kind holds (WeChat refuses longer values with 47003).
+fn keyword_limit(key: &str) -> Option<usize> {
+    Some(match key.trim_end_matches(|c: char| c.is_ascii_digit()) {
+        "thing" => 20,
+        "name" => 10,
+        "phrase" | "symbol" => 5,
+        "number" | "letter" | "character_string" => 32,
+        "phone_number" => 17,
+        "car_number" => 8,
+        _ => return None,
+    })
+}
+
+/// What a subscribe message carries: the page it opens and each keyword's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeChatContent {
+    pub page: Option<String>,
+    pub data: BTreeMap<String, String>,
+}
+
+/// The subscribe message filled from `payload` (values cut to their keyword's limit), or the
+/// first placeholder the payload lacks.
+pub fn fill_wechat(template: &WeChatTemplate, payload: &Value) -> Result<WeChatContent, String> {
+    let lookup = |name: &str| payload.get(name).and_then(|v| param_text(v, false));
+    let mut data = BTreeMap::new();
+    for (key, pattern) in &template.data {
+        let mut value = substitute(pattern, lookup)?;
+        if let Some(limit) = keyword_limit(key)
+            && value.chars().count() > limit
+        {
+            value = value.chars().take(limit - 1).chain(['…']).collect();
+        }
+        data.insert(key.clone(), value);
+    }
+    let page = template
+        .page
+        .as_deref()
+        .and_then(|p| substitute(p, lookup).ok());
+    Ok(WeChatContent { page, data })
 }
 
 /// The message text as the member reads it (without the signature).
@@ -234,6 +361,55 @@ mod tests {
             Some("1234.50")
         );
         assert_eq!(param_text(&json!(null), true), None);
+    }
+
+    #[test]
+    fn a_subscribe_message_is_filled_from_the_payload_and_cut_to_its_keywords() {
+        let t = WeChatTemplate {
+            template_id: "tpl".into(),
+            page: Some("pages/claims/detail?id={claim}".into()),
+            data: [
+                ("amount1".to_owned(), "{amount}元".to_owned()),
+                (
+                    "thing2".to_owned(),
+                    "互助金已拨付至您在工会登记的银行卡请注意查收".to_owned(),
+                ),
+                ("date3".to_owned(), "{paid_on}".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let filled = fill_wechat(
+            &t,
+            &json!({"claim": "CL-1", "amount": "6900.00", "paid_on": "2025-06-02"}),
+        )
+        .expect("filled");
+        assert_eq!(filled.page.as_deref(), Some("pages/claims/detail?id=CL-1"));
+        assert_eq!(filled.data["amount1"], "6900.00元");
+        assert_eq!(filled.data["date3"], "2025年6月2日");
+        assert_eq!(filled.data["thing2"].chars().count(), 20);
+        assert!(filled.data["thing2"].ends_with('…'));
+        // A page placeholder the payload lacks drops the page; a keyword's is an error.
+        let filled =
+            fill_wechat(&t, &json!({"amount": "1", "paid_on": "2025-06-02"})).expect("filled");
+        assert_eq!(filled.page, None);
+        assert_eq!(
+            fill_wechat(&t, &json!({"claim": "CL-1"})),
+            Err("amount".into())
+        );
+    }
+
+    #[test]
+    fn placeholders_and_keywords_are_recognised() {
+        assert_eq!(
+            substitute("{a}+{b_2} {not one} {", |n| Some(n.to_uppercase())),
+            Ok("A+B_2 {not one} {".to_owned())
+        );
+        assert!(is_wechat_keyword("thing1"));
+        assert!(is_wechat_keyword("character_string12"));
+        assert!(!is_wechat_keyword("thing"));
+        assert!(!is_wechat_keyword("1"));
+        assert!(!is_wechat_keyword("Thing1"));
     }
 
     #[test]
