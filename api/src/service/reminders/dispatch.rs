@@ -361,21 +361,8 @@ impl Dispatcher {
     ) -> Result<(), DbErr> {
         match outcome {
             Outcome::Accepted { provider_id } => {
-                self.set(
-                    id,
-                    &["sending"],
-                    vec![
-                        (outbox::Column::Status, Expr::value("accepted")),
-                        (outbox::Column::ProviderId, Expr::value(provider_id)),
-                        (outbox::Column::DispatchedAt, Expr::value(now)),
-                        (
-                            outbox::Column::LeaseUntil,
-                            Expr::value(Option::<DateTime<Utc>>::None),
-                        ),
-                    ],
-                    now,
-                )
-                .await?;
+                self.accept(id, &["sending"], Some(provider_id), now, vec![], now)
+                    .await?;
                 report.accepted += 1;
             }
             Outcome::Rejected {
@@ -450,6 +437,28 @@ impl Dispatcher {
             .exec(&self.db)
             .await?;
         Ok(r.rows_affected == 1)
+    }
+
+    /// The provider (or WeChat) took the message: `accepted`, never to be sent again.
+    async fn accept(
+        &self,
+        id: i64,
+        from: &[&str],
+        provider_id: Option<String>,
+        dispatched_at: DateTime<Utc>,
+        mut values: Vec<(outbox::Column, sea_orm::sea_query::SimpleExpr)>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        values.extend([
+            (outbox::Column::Status, Expr::value("accepted")),
+            (outbox::Column::ProviderId, Expr::value(provider_id)),
+            (outbox::Column::DispatchedAt, Expr::value(dispatched_at)),
+            (
+                outbox::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            ),
+        ]);
+        self.set(id, from, values, now).await
     }
 
     async fn fail(
@@ -644,19 +653,14 @@ impl Dispatcher {
         for (id, outcome) in outcomes {
             match outcome {
                 Ok(msgid) => {
-                    self.set(
+                    self.accept(
                         id,
                         &["sending"],
+                        msgid,
+                        now,
                         vec![
-                            (outbox::Column::Status, Expr::value("accepted")),
                             (outbox::Column::Channel, Expr::value("wechat")),
                             (outbox::Column::Provider, Expr::value("wechat")),
-                            (outbox::Column::ProviderId, Expr::value(msgid)),
-                            (outbox::Column::DispatchedAt, Expr::value(now)),
-                            (
-                                outbox::Column::LeaseUntil,
-                                Expr::value(Option::<DateTime<Utc>>::None),
-                            ),
                         ],
                         now,
                     )
@@ -734,21 +738,12 @@ impl Dispatcher {
                 .await
             {
                 Lookup::Sent { provider_id } => {
-                    self.set(
+                    self.accept(
                         row.id,
                         from,
-                        vec![
-                            (outbox::Column::Status, Expr::value("accepted")),
-                            (
-                                outbox::Column::ProviderId,
-                                Expr::value(provider_id.or(row.provider_id.clone())),
-                            ),
-                            (outbox::Column::DispatchedAt, Expr::value(attempted_at)),
-                            (
-                                outbox::Column::LeaseUntil,
-                                Expr::value(Option::<DateTime<Utc>>::None),
-                            ),
-                        ],
+                        provider_id.or(row.provider_id.clone()),
+                        attempted_at,
+                        vec![],
                         now,
                     )
                     .await?;
