@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use serde_json::json;
 
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::service::audit::{self, Actor};
 use crate::service::organisation::{self, OrganisationKind};
 use crate::service::{invitation, staff};
@@ -193,7 +193,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Openapi => print!("{}", crate::openapi::document_json()),
         Command::Simulate { input } => return simulate(&input, settings).await,
         Command::Migrate { action } => {
-            crate::startup::install_crypto_provider();
+            crate::integrations::tls::install_crypto_provider();
             let db = db::connect(&settings).await?;
             match action {
                 MigrateAction::Up => Migrator::up(&db, None).await?,
@@ -223,7 +223,7 @@ async fn simulate(input: &str, settings: Settings) -> anyhow::Result<ExitCode> {
     } else {
         std::fs::read(input).map_err(|e| anyhow::anyhow!("{input}: {e}"))?
     };
-    crate::startup::install_crypto_provider();
+    crate::integrations::tls::install_crypto_provider();
     let db = db::connect(&settings).await?;
     if settings.migrate_on_start {
         db::migrate_up(&db).await?;
@@ -244,7 +244,7 @@ async fn simulate(input: &str, settings: Settings) -> anyhow::Result<ExitCode> {
 /// `huzhu audit verify`: reads only — no migration, no sealing — so it reports the trail as it
 /// is. Exit 1 means "problems found", so a failure to check at all exits 2.
 async fn verify_audit_trail(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
-    crate::startup::install_crypto_provider();
+    crate::integrations::tls::install_crypto_provider();
     let report = match db::connect(settings).await {
         Ok(db) => audit::verify(&db).await,
         Err(e) => Err(e),
@@ -290,7 +290,7 @@ async fn verify_audit_trail(settings: &Settings, json: bool) -> anyhow::Result<E
 /// a live server.
 async fn reminders(task: RemindersTask, settings: Settings) -> anyhow::Result<ExitCode> {
     use crate::service::reminders::schedule;
-    crate::startup::install_crypto_provider();
+    crate::integrations::tls::install_crypto_provider();
     let db = db::connect(&settings).await?;
     match task {
         RemindersTask::RunOnce => {
@@ -363,7 +363,7 @@ async fn reminders_run_once(settings: Settings) -> anyhow::Result<ExitCode> {
     let r = &state.settings.reminders;
     let dispatcher = dispatch::Dispatcher::from_state(
         &state,
-        crate::sms::provider(&state.settings)?,
+        crate::integrations::sms::provider(&state.settings)?,
         dispatch::DispatchConfig::default(),
         limits::NumberLimits {
             per_minute: r.per_number_per_minute,

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use entity::membership;
 
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::domain::{IdNumber, PersonName, PhoneNumber};
 use crate::service::audit::{self, Actor};
 use crate::service::member::{self, NewMember};

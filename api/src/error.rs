@@ -188,6 +188,24 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<crate::service::Refusal> for ApiError {
+    fn from(r: crate::service::Refusal) -> Self {
+        use crate::service::RefusalKind;
+        match r.kind {
+            RefusalKind::Invalid => ApiError::Invalid {
+                code: r.code,
+                message: r.message,
+                details: r.details,
+            },
+            RefusalKind::Conflict => ApiError::Conflict {
+                code: r.code,
+                message: r.message,
+                details: r.details,
+            },
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         ApiError::Internal(anyhow::Error::new(e).context("database"))

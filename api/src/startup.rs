@@ -16,26 +16,23 @@ use utoipa_actix_web::{AppExt, UtoipaApp, scope};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::JwtKeys;
-use crate::crypto::{FieldCipher, LookupHasher, PiiVault};
+use crate::auth::crypto::{FieldCipher, LookupHasher, PiiVault};
+use crate::auth::keys;
 use crate::error::{ApiError, extractors};
+use crate::integrations::storage;
+use crate::integrations::wechat::{TokenCache, WeChatClient};
 use crate::openapi::ApiDoc;
 use crate::routes::{self, health};
 use crate::service::reminders::schedule::Scheduler;
 use crate::settings::{Mode, Settings};
 use crate::state::AppState;
-use crate::wechat::{TokenCache, WeChatClient};
-use crate::{db, demo, keys, storage};
+use crate::{db, demo};
 
 /// A built, bound, not-yet-running server.
 pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
-}
-
-/// Installs the process-wide TLS crypto provider (two back-ends end up in the tree).
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// Mounts health checks and `/api/v1` on an app (shared by the server and the OpenAPI
@@ -54,7 +51,7 @@ where
 
 /// Builds the shared state: keys, database (migrated when configured), Redis, storage, WeChat.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
-    install_crypto_provider();
+    crate::integrations::tls::install_crypto_provider();
     let mode = settings.effective_mode();
     let keys = keys::resolve(&settings)?;
     let db = db::connect(&settings)
@@ -110,7 +107,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         None => TokenCache::memory(),
     };
     let wechat = WeChatClient::new(
-        crate::wechat::WeChatSettings {
+        crate::integrations::wechat::WeChatSettings {
             base_url: settings.wechat.base_url.clone(),
             appid: settings.wechat.appid.clone(),
             secret: settings
@@ -138,7 +135,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         storage,
         redis,
         wechat,
-        calendar: match crate::workdays::WorkdayCalendar::official() {
+        calendar: match crate::domain::workdays::WorkdayCalendar::official() {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
                 tracing::error!(error = %e, "the working-day calendar does not load; counting Monday to Friday");
@@ -269,7 +266,7 @@ fn start_dispatcher(
     if !r.dispatch_enabled {
         return None;
     }
-    let provider = match crate::sms::provider(&state.settings) {
+    let provider = match crate::integrations::sms::provider(&state.settings) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "SMS provider not configured: reminders are not sent");

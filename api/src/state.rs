@@ -6,10 +6,10 @@ use opendal::Operator;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::JwtKeys;
-use crate::crypto::PiiVault;
+use crate::auth::crypto::PiiVault;
+use crate::domain::workdays::WorkdayCalendar;
+use crate::integrations::wechat::WeChatClient;
 use crate::settings::{Mode, Settings};
-use crate::wechat::WeChatClient;
-use crate::workdays::WorkdayCalendar;
 
 /// Shared application state (cheap to clone: every field is a handle).
 #[derive(Clone)]

@@ -55,7 +55,7 @@ async fn run(backend: Backend, per_member: u64) {
     settings.sms = gateway.settings();
     let dispatcher = Dispatcher::from_state(
         &app.state,
-        huzhu::sms::provider(&settings).expect("provider"),
+        huzhu::integrations::sms::provider(&settings).expect("provider"),
         DispatchConfig {
             claim: 1000,
             ..DispatchConfig::default()
@@ -79,7 +79,7 @@ async fn run(backend: Backend, per_member: u64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    huzhu::startup::install_crypto_provider();
+    huzhu::integrations::tls::install_crypto_provider();
     let per_member: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())

@@ -2,7 +2,7 @@
 //! before the filing and review endpoints exist. Remove once claims can be approved over HTTP.
 
 use chrono::Utc;
-use huzhu::crypto::PiiKind;
+use huzhu::auth::crypto::PiiKind;
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, QuerySelect, Set};
 
 use crate::harness::TestApp;

@@ -32,8 +32,8 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use huzhu::integrations::sms::signing::{Tc3Request, aliyun_rpc_signature, tc3_sign};
 use huzhu::settings::{SmsProvider, SmsSettings};
-use huzhu::sms::signing::{Tc3Request, aliyun_rpc_signature, tc3_sign};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 

@@ -229,7 +229,7 @@ pub async fn spawn_app_with(
     backend: Backend,
     customize: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
-    huzhu::startup::install_crypto_provider();
+    huzhu::integrations::tls::install_crypto_provider();
     let wechat = FakeWeChat::start().await;
     let data_dir = TempDir::new();
     let (mut settings, pg) = test_settings(backend, &data_dir, &wechat).await?;

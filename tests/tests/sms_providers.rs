@@ -3,11 +3,11 @@
 //! acceptance and the look-ups that settle them, receipts, and the log provider.
 
 use chrono::{DateTime, Utc};
+use huzhu::integrations::sms::aliyun::AliyunSms;
+use huzhu::integrations::sms::log::LogSms;
+use huzhu::integrations::sms::tencent::TencentSms;
+use huzhu::integrations::sms::{Lookup, Outcome, Receipt, Sms, SmsBatch, SmsProvider};
 use huzhu::settings::{Settings, SmsSettings};
-use huzhu::sms::aliyun::AliyunSms;
-use huzhu::sms::log::LogSms;
-use huzhu::sms::tencent::TencentSms;
-use huzhu::sms::{Lookup, Outcome, Receipt, Sms, SmsBatch, SmsProvider};
 use huzhu_tests::fake_sms::{FakeAliyun, FakeGateway, FakeTencent, Pattern};
 use secrecy::SecretString;
 
@@ -402,7 +402,7 @@ fn tencent_receipts_are_read() {
          "report_status": "FAIL", "errmsg": "MK:0001", "description": "空号",
          "sid": "2645:104000000000000000000002"}
     ]"#;
-    let receipts = huzhu::sms::tencent::parse_receipts(body.as_bytes()).unwrap();
+    let receipts = huzhu::integrations::sms::tencent::parse_receipts(body.as_bytes()).unwrap();
     assert_eq!(
         receipts,
         vec![
@@ -427,12 +427,12 @@ fn tencent_receipts_are_read() {
         ]
     );
     assert_eq!(
-        huzhu::sms::tencent::RECEIPT_ANSWER,
+        huzhu::integrations::sms::tencent::RECEIPT_ANSWER,
         r#"{"result":0,"errmsg":"OK"}"#
     );
-    assert!(huzhu::sms::tencent::parse_receipts(b"[{\"mobile\": 1}]").is_err());
+    assert!(huzhu::integrations::sms::tencent::parse_receipts(b"[{\"mobile\": 1}]").is_err());
     assert!(
-        huzhu::sms::tencent::parse_receipts(
+        huzhu::integrations::sms::tencent::parse_receipts(
             br#"[{"mobile":"13900000001","report_status":"MAYBE"}]"#
         )
         .is_err()
@@ -594,7 +594,7 @@ fn aliyun_receipts_are_read() {
          "report_time": "2017-01-01 00:01:00", "success": false, "err_code": "MK:0000",
          "err_msg": "空号", "sms_size": "1", "biz_id": "12346", "out_id": ""}
     ]"#;
-    let receipts = huzhu::sms::aliyun::parse_receipts(body.as_bytes()).unwrap();
+    let receipts = huzhu::integrations::sms::aliyun::parse_receipts(body.as_bytes()).unwrap();
     assert_eq!(
         receipts,
         vec![
@@ -619,10 +619,10 @@ fn aliyun_receipts_are_read() {
         ]
     );
     assert_eq!(
-        huzhu::sms::aliyun::RECEIPT_ANSWER,
+        huzhu::integrations::sms::aliyun::RECEIPT_ANSWER,
         r#"{"code":0,"msg":"接收成功"}"#
     );
-    assert!(huzhu::sms::aliyun::parse_receipts(b"not json").is_err());
+    assert!(huzhu::integrations::sms::aliyun::parse_receipts(b"not json").is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -676,10 +676,11 @@ async fn the_configured_provider_is_built_from_settings() {
             sms,
             ..Settings::default()
         };
-        let provider = huzhu::sms::provider(&settings).expect("provider from settings");
+        let provider =
+            huzhu::integrations::sms::provider(&settings).expect("provider from settings");
         assert_eq!(provider.name(), name);
     }
-    let outcomes = huzhu::sms::provider(&Settings {
+    let outcomes = huzhu::integrations::sms::provider(&Settings {
         sms: tencent_fake.settings(),
         ..Settings::default()
     })

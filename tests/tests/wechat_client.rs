@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use huzhu::wechat::{
+use huzhu::integrations::wechat::{
     ERR_NO_SUBSCRIPTION, SubscribeMessage, TokenCache, WeChatClient, WeChatError, WeChatSettings,
 };
 use huzhu_tests::fake_wechat::FakeWeChat;

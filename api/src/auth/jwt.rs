@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, erro
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::Role;
+use crate::domain::Role;
 
 /// The claims of a Huzhu token.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -11,7 +11,9 @@ mod id_number;
 mod money;
 mod person_name;
 mod phone;
+mod role;
 mod sex;
+pub mod workdays;
 
 pub use bank_card::BankCardNumber;
 pub use bank_card::BankCardNumberError;
@@ -23,6 +25,7 @@ pub use person_name::PersonName;
 pub use person_name::PersonNameError;
 pub use phone::PhoneNumber;
 pub use phone::PhoneNumberError;
+pub use role::Role;
 pub use sex::Sex;
 
 /// Common surface of every validation error in this module, so the HTTP edge

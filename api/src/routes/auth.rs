@@ -10,16 +10,16 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::{OrganisationRef, validated};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::domain::{IdNumber, PersonName};
 use crate::error::{ApiError, ErrorBody};
+use crate::integrations::wechat::WeChatError;
 use crate::service::audit::{self, Actor};
 use crate::service::member::Member;
 use crate::service::staff::StaffAccount;
 use crate::service::{invitation, member, staff};
 use crate::settings::Mode;
 use crate::state::AppState;
-use crate::wechat::WeChatError;
 
 pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     cfg.service(wechat_sign_in);

@@ -13,10 +13,11 @@ use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::domain::BankCardNumber;
+use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::images::{self, ImageKind};
+use crate::formats::images::{self, ImageKind};
 use crate::service::audit::{self, Actor};
 use crate::service::authorisation::{
     self, AuthorisationStatus, NewAuthorisation, PaymentAuthorisation, RevokeError, SignError,
@@ -280,16 +281,16 @@ async fn read_form(mut payload: Multipart) -> Result<SignForm, ApiError> {
 /// async threads.
 async fn cleaned(field: &'static str, upload: Upload) -> Result<Upload, ApiError> {
     let bytes = upload.bytes.clone();
-    let limits = crate::photos::PhotoLimits {
+    let limits = crate::formats::photos::PhotoLimits {
         max_bytes: images::MAX_BYTES,
         ..Default::default()
     };
-    let processed = web::block(move || crate::photos::process(&bytes, &limits))
+    let processed = web::block(move || crate::formats::photos::process(&bytes, &limits))
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("photo processing: {e}")))?
         .map_err(|e| ApiError::invalid_value(e.code(), field, e.message_zh()))?;
     let kind = match processed.kind {
-        crate::photos::PhotoKind::Png => ImageKind::Png,
+        crate::formats::photos::PhotoKind::Png => ImageKind::Png,
         _ => ImageKind::Jpeg,
     };
     Ok(Upload {

@@ -16,9 +16,9 @@ use super::xlsx;
 use crate::auth::Principal;
 use crate::domain::Money;
 use crate::error::{ApiError, ErrorBody};
+use crate::formats::workbook::{Cell, Sheet, write_workbook};
 use crate::service::claim::figures::{self, ClaimFigures, FigureFilter, Tally, UnitFigures};
 use crate::state::AppState;
-use crate::workbook::{Cell, Sheet, write_workbook};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(claim_figures).service(claim_figures_xlsx);

@@ -13,12 +13,13 @@ use validator::Validate;
 
 use super::upload::{read_form, required};
 use super::{OrganisationRef, validated};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::domain::Role;
 use crate::domain::{BankCardNumber, IdNumber, Money, PersonName};
 use crate::engine::scheme::Material;
 use crate::engine::{EventKind, Item};
 use crate::error::{ApiError, ErrorBody};
-use crate::photos::PhotoLimits;
+use crate::formats::photos::PhotoLimits;
 use crate::service::claim::approval::{self, Adjustment};
 use crate::service::claim::filing::{self, ClaimEdit, NewBeneficiary, NewClaim};
 use crate::service::claim::materials::{self, StoredMaterial, UploadError, Variant};
@@ -1190,7 +1191,7 @@ mod tests {
 
     #[test]
     fn a_photo_link_works_until_it_expires_and_only_for_its_photo() {
-        let hasher = crate::crypto::LookupHasher::new(&[7u8; 32]);
+        let hasher = crate::auth::crypto::LookupHasher::new(&[7u8; 32]);
         let now = Utc::now();
         let (expires, sig) = materials::sign_link(&hasher, "m1", Variant::Full, now);
         assert!(materials::link_is_valid(

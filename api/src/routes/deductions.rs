@@ -13,8 +13,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::validated;
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::domain::Money;
+use crate::domain::Role;
 use crate::engine::YearMonth;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};

@@ -13,8 +13,9 @@ use validator::Validate;
 
 use super::memberships::today;
 use super::{OrganisationRef, upload, validated};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::domain::Money;
+use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};
 use crate::service::enrolment::{self, Batch, BatchStatus, EnrolmentError};
@@ -94,82 +95,9 @@ impl From<Batch> for BatchResponse {
 
 /// Maps enrolment refusals to clear errors.
 pub fn enrolment_error(e: EnrolmentError) -> ApiError {
-    match e {
-        EnrolmentError::NotAUnitUnion => ApiError::invalid_value(
-            "not_a_unit_union",
-            "organisation_id",
-            "只有基层工会可以提交参互名单 / only a unit union submits a roster",
-        ),
-        EnrolmentError::NotAGroupScheme => ApiError::invalid_value(
-            "not_a_group_scheme",
-            "scheme_code",
-            "该方案由个人签署付款授权书参加 / members join this scheme individually",
-        ),
-        EnrolmentError::SchemeIncomplete => ApiError::invalid_value(
-            "scheme_incomplete",
-            "scheme_code",
-            "该方案参数不全，暂不能参互 / the scheme is incomplete",
-        ),
-        EnrolmentError::WindowClosed { opens, closes } => ApiError::Invalid {
-            code: "enrolment_closed",
-            message: format!(
-                "不在参互时间内（{}至{}）/ enrolment is open {} – {}",
-                opens.map(|d| d.to_string()).unwrap_or_default(),
-                closes,
-                opens.map(|d| d.to_string()).unwrap_or_default(),
-                closes
-            ),
-            details: json!({ "opens": opens, "closes": closes }),
-        },
-        EnrolmentError::EmptyRoster => {
-            ApiError::invalid_field("file", "名单为空 / the roster is empty")
-        }
-        EnrolmentError::HeadCountTooSmall {
-            enrolled,
-            head_count,
-        } => ApiError::Invalid {
-            code: "head_count_too_small",
-            message: format!(
-                "名单人数 {enrolled} 超过申报的职工人数 {head_count} / more people than the declared head-count"
-            ),
-            details: json!({ "field": "head_count", "enrolled": enrolled, "head_count": head_count }),
-        },
-        EnrolmentError::ParticipationTooLow {
-            enrolled,
-            head_count,
-            required_ratio,
-            required_people,
-        } => ApiError::Invalid {
-            code: "participation_too_low",
-            message: format!(
-                "参互率不足：{enrolled}/{head_count}，至少需 {required_people} 人（{}%）/ participation below the scheme's threshold",
-                (required_ratio * Decimal::from(100)).normalize()
-            ),
-            details: json!({
-                "enrolled": enrolled,
-                "head_count": head_count,
-                "required_ratio": required_ratio.to_string(),
-                "required_people": required_people,
-            }),
-        },
-        EnrolmentError::Rows(problems) => ApiError::Invalid {
-            code: "roster_invalid",
-            message: format!(
-                "名单有 {} 处问题，未导入任何人 / the roster has problems; nothing was imported",
-                problems.len()
-            ),
-            details: json!({ "problems": problems }),
-        },
-        EnrolmentError::WrongState { status } => ApiError::Conflict {
-            code: "wrong_state",
-            message: format!("当前状态不允许此操作 / not possible while {status:?}"),
-            details: json!({ "status": status }),
-        },
-        EnrolmentError::Stale => ApiError::conflict(
-            "stale_version",
-            "数据已被他人修改，请刷新后重试 / changed since you read it; reload and retry",
-        ),
-        EnrolmentError::Db(e) => e.into(),
+    match e.into_refusal() {
+        Ok(refusal) => refusal.into(),
+        Err(db) => db.into(),
     }
 }
 

@@ -13,10 +13,10 @@ use super::memberships::today;
 use super::xlsx;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
+use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
 use crate::service::membership::{self, MembershipFilter};
 use crate::service::{member, organisation, targets};
 use crate::state::AppState;
-use crate::workbook::{Cell, Sheet, WorkbookError, write_workbook};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(ledger)
@@ -353,6 +353,6 @@ pub async fn progress(
 )]
 #[get("/roster-template.xlsx")]
 pub async fn template() -> Result<HttpResponse, ApiError> {
-    let bytes = crate::workbook::roster_template().map_err(workbook_error)?;
+    let bytes = crate::formats::workbook::roster_template().map_err(workbook_error)?;
     Ok(xlsx(bytes, "参互名单模板.xlsx"))
 }

@@ -10,8 +10,9 @@ use validator::Validate;
 
 use super::members::MemberResponse;
 use super::{OrganisationRef, validated};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::domain::PhoneNumber;
+use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};
 use crate::service::{member, staff};

@@ -11,7 +11,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::{OrganisationRef, validated};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::domain::Role;
 use crate::domain::{BankCardNumber, IdNumber, PersonName, PhoneNumber, Sex};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};

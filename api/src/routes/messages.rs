@@ -12,7 +12,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::validated;
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};
 use crate::service::page::{Page, PageQuery};
@@ -342,17 +343,17 @@ pub async fn receipts(
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (provider, secret) = path.into_inner();
-    if !crate::sms::receipt_token_matches(&state.settings.sms, &secret) {
+    if !crate::integrations::sms::receipt_token_matches(&state.settings.sms, &secret) {
         return Err(ApiError::NotFound);
     }
     let (parsed, answer) = match provider.as_str() {
         "tencent" => (
-            crate::sms::tencent::parse_receipts(&body),
-            crate::sms::tencent::RECEIPT_ANSWER,
+            crate::integrations::sms::tencent::parse_receipts(&body),
+            crate::integrations::sms::tencent::RECEIPT_ANSWER,
         ),
         "aliyun" => (
-            crate::sms::aliyun::parse_receipts(&body),
-            crate::sms::aliyun::RECEIPT_ANSWER,
+            crate::integrations::sms::aliyun::parse_receipts(&body),
+            crate::integrations::sms::aliyun::RECEIPT_ANSWER,
         ),
         _ => return Err(ApiError::NotFound),
     };

@@ -28,8 +28,8 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use crate::bank_file::LineProblem;
 use crate::error::ApiError;
+use crate::formats::bank_file::LineProblem;
 use crate::settings::Mode;
 
 /// Mounts every `/api/v1` resource. `dev-login` exists only in demo mode.

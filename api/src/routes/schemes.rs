@@ -8,7 +8,8 @@ use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::domain::Role;
 use crate::engine::SchemeDefinition;
 use crate::engine::scheme::{CoverageStyle, EnrolmentMode, Fees};
 use crate::error::{ApiError, ErrorBody};

@@ -10,7 +10,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::validated;
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};
 use crate::service::organisation::{self, OrganisationKind};

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use entity::{authorisation_text, member, payment_authorisation};
 
 use super::is_unique_violation;
-use crate::crypto::{PiiKind, PiiVault};
+use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::BankCardNumber;
 use crate::engine::YearMonth;
 

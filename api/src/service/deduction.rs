@@ -19,11 +19,11 @@ use entity::{deduction_batch, deduction_item, member, membership, payment_author
 use super::authorisation::{last_day, local_date, open_all, start_of_local_day, texts_of};
 use super::outbox::{self, Occasion};
 use super::{is_unique_violation, new_pid, scheme};
-use crate::bank_file::{self, LineProblem, Outcome, ResultColumn, ResultLine, problem};
-use crate::crypto::{PiiKind, PiiVault};
+use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::{IdNumber, Money, PersonName};
 use crate::engine::scheme::EnrolmentMode;
 use crate::engine::{YearMonth, coverage_period};
+use crate::formats::bank_file::{self, LineProblem, Outcome, ResultColumn, ResultLine, problem};
 
 /// Where a batch stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,8 +16,8 @@ use entity::import_job;
 use super::enrolment::{self, EnrolmentError, RosterEntry};
 use super::{new_pid, organisation, scheme};
 use crate::engine::primitives::coverage_period;
-use crate::roster::{RosterError, RosterRules, parse_roster};
-use crate::scope::{Scope, Scoped};
+use crate::formats::roster::{RosterError, RosterRules, parse_roster};
+use crate::service::scope::{Scope, Scoped};
 use crate::state::AppState;
 
 /// What a roster import needs besides the file.
@@ -280,7 +280,7 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
         Err(EnrolmentError::Db(e)) => return Err(e.into()),
         Err(refused) => {
             txn.rollback().await?;
-            let body = crate::routes::enrolments::enrolment_error(refused).body_value();
+            let body = refused.into_refusal()?.body_value();
             finish(&state.db, job_id, "failed", Some(body), None).await?;
         }
     }

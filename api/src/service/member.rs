@@ -13,9 +13,9 @@ use entity::{member, organisation};
 use super::organisation::{Organisation, OrganisationKind};
 use super::page::{Page, page_from};
 use super::{is_unique_violation, new_pid};
-use crate::crypto::{PiiKind, PiiVault};
+use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::{BankCardNumber, IdNumber, PersonName, PhoneNumber, Sex};
-use crate::scope::{Scope, Scoped};
+use crate::service::scope::{Scope, Scoped};
 
 /// A member with personal data decrypted (mask before showing it).
 #[derive(Clone, Debug)]

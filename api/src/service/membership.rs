@@ -18,7 +18,7 @@ use super::new_pid;
 use super::outbox::{self, MembershipSet, Occasion};
 use super::page::{Page, page_from};
 use crate::domain::Money;
-use crate::scope::{Scope, Scoped};
+use crate::service::scope::{Scope, Scoped};
 
 /// Whether a membership covers today, is still to come, or has ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]

@@ -15,9 +15,76 @@ pub mod outbox;
 pub mod page;
 pub mod reminders;
 pub mod scheme;
+pub mod scope;
 pub mod simulation;
 pub mod staff;
 pub mod targets;
+
+/// Why a service would not do what it was asked, in the words the caller reads: a stable code,
+/// a message (Chinese first, where a worker reads it) and structured details. Services say *why*;
+/// the HTTP layer alone decides how that is answered (`Invalid` is 422, `Conflict` 409), so the
+/// same refusal can also be kept in a job report without any HTTP type below `routes/`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub code: &'static str,
+    pub message: String,
+    pub details: serde_json::Value,
+}
+
+/// Whether a refusal is about the value asked for or about the state it meets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The request was read but a value is not acceptable.
+    Invalid,
+    /// The request clashes with the current state (duplicate, stale version, wrong status).
+    Conflict,
+}
+
+impl Refusal {
+    /// A refused value, with its own code and details.
+    pub fn invalid(
+        code: &'static str,
+        message: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        Refusal {
+            kind: RefusalKind::Invalid,
+            code,
+            message: message.into(),
+            details,
+        }
+    }
+
+    /// `invalid_request` on one field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid_value("invalid_request", field, message)
+    }
+
+    /// A refused value of one field, with a domain code.
+    pub fn invalid_value(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        Self::invalid(code, message, serde_json::json!({ "field": field }))
+    }
+
+    /// A clash with the current state.
+    pub fn conflict(
+        code: &'static str,
+        message: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        Refusal {
+            kind: RefusalKind::Conflict,
+            code,
+            message: message.into(),
+            details,
+        }
+    }
+
+    /// `{"code","message","details"}`, as an error body holds it (for job reports).
+    pub fn body_value(&self) -> serde_json::Value {
+        serde_json::json!({ "code": self.code, "message": self.message, "details": self.details })
+    }
+}
 
 /// Whether a database error is a unique-constraint violation (on either backend).
 pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {

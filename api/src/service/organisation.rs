@@ -13,7 +13,7 @@ use entity::organisation;
 
 use super::new_pid;
 use super::page::{Page, page_from};
-use crate::scope::{Scope, Scoped};
+use crate::service::scope::{Scope, Scoped};
 
 /// The levels of the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

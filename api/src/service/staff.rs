@@ -12,8 +12,8 @@ use entity::{organisation, staff};
 use super::organisation::OrganisationKind;
 use super::page::{Page, page_from};
 use super::{is_unique_violation, new_pid};
-use crate::auth::Role;
-use crate::scope::{Scope, Scoped};
+use crate::domain::Role;
+use crate::service::scope::{Scope, Scoped};
 
 /// A staff account with its organisation.
 #[derive(Clone, Debug)]

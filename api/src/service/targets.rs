@@ -14,7 +14,7 @@ use entity::{enrolment_target, organisation};
 
 use super::enrolment::scheme_family;
 use super::organisation::{Organisation, OrganisationKind};
-use crate::scope::{Scope, Scoped};
+use crate::service::scope::{Scope, Scoped};
 
 /// Sets (or replaces) an organisation's target for a year and scheme family (`None`: all).
 pub async fn set_target<C: ConnectionTrait>(

@@ -220,7 +220,7 @@ async fn a_token_carries_issuer_audience_role_and_scope(app: TestApp) {
     let claims = app.state.jwt.verify(&token).expect("valid");
     assert_eq!(claims.iss, "huzhu");
     assert_eq!(claims.aud, "huzhu-miniapp");
-    assert_eq!(claims.role, huzhu::auth::Role::ServicePointReviewer);
+    assert_eq!(claims.role, huzhu::domain::Role::ServicePointReviewer);
     assert!(claims.scope.is_some());
     assert!(claims.exp - claims.iat <= 900);
 }

@@ -18,8 +18,12 @@ fn production(dir: &TempDir, wechat: &FakeWeChat, jwt_secret: &str) -> Settings 
         dir.0.join("prod.db").display()
     )));
     s.auth.jwt_secret = Some(SecretString::from(jwt_secret.to_owned()));
-    s.pii.encryption_key = Some(SecretString::from(huzhu::crypto::generate_key_base64()));
-    s.pii.lookup_key = Some(SecretString::from(huzhu::crypto::generate_key_base64()));
+    s.pii.encryption_key = Some(SecretString::from(
+        huzhu::auth::crypto::generate_key_base64(),
+    ));
+    s.pii.lookup_key = Some(SecretString::from(
+        huzhu::auth::crypto::generate_key_base64(),
+    ));
     s.wechat.base_url = wechat.base_url.clone();
     s.wechat.appid = wechat.appid.clone();
     s.wechat.secret = Some(SecretString::from(wechat.secret.clone()));
@@ -28,7 +32,7 @@ fn production(dir: &TempDir, wechat: &FakeWeChat, jwt_secret: &str) -> Settings 
 
 #[tokio::test]
 async fn production_refuses_to_start_with_a_default_signing_key() {
-    huzhu::startup::install_crypto_provider();
+    huzhu::integrations::tls::install_crypto_provider();
     let dir = TempDir::new();
     let wechat = FakeWeChat::start().await;
     for key in ["change-me", "change-me-please-change-me-please-123456", ""] {
@@ -51,13 +55,13 @@ async fn production_refuses_to_start_with_a_default_signing_key() {
 
 #[tokio::test]
 async fn production_has_no_dev_login_and_no_demo_data() {
-    huzhu::startup::install_crypto_provider();
+    huzhu::integrations::tls::install_crypto_provider();
     let dir = TempDir::new();
     let wechat = FakeWeChat::start().await;
     let app = Application::build(production(
         &dir,
         &wechat,
-        &huzhu::crypto::generate_key_base64(),
+        &huzhu::auth::crypto::generate_key_base64(),
     ))
     .await
     .expect("production starts with proper keys");
@@ -117,7 +121,7 @@ fn an_unknown_setting_is_refused() {
 
 #[tokio::test]
 async fn the_embedded_default_keeps_its_files_in_the_data_directory() {
-    huzhu::startup::install_crypto_provider();
+    huzhu::integrations::tls::install_crypto_provider();
     let dir = TempDir::new();
     let app = Application::build(Settings {
         listen: "127.0.0.1:0".into(),

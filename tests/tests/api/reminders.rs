@@ -121,7 +121,7 @@ fn dispatcher_with(
 ) -> Dispatcher {
     let mut settings = (*app.state.settings).clone();
     settings.sms = gateway_settings.clone();
-    let provider = huzhu::sms::provider(&settings).expect("provider");
+    let provider = huzhu::integrations::sms::provider(&settings).expect("provider");
     Dispatcher::from_state(
         &app.state,
         provider,
@@ -328,7 +328,7 @@ async fn receipts_are_recorded_and_a_failed_message_can_be_resent(backend: Backe
                 app.state
                     .pii
                     .open(
-                        huzhu::crypto::PiiKind::Phone,
+                        huzhu::auth::crypto::PiiKind::Phone,
                         &m.phone_cipher.expect("phone"),
                     )
                     .expect("open"),

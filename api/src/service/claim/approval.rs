@@ -18,9 +18,9 @@ use super::review::reviewable;
 use super::timeline::{self, Step};
 use super::{Caller, Claim, ClaimError, ClaimStatus, to_claim};
 use crate::domain::Money;
+use crate::domain::workdays::WorkdayCalendar;
 use crate::engine::{Event, ItemCode, JudgedEvent, MemberPeriod, judge_event};
 use crate::service::audit::{self, Actor};
-use crate::workdays::WorkdayCalendar;
 
 /// An amount the association sets instead of the engine's, with its written reason.
 #[derive(Clone, Debug)]

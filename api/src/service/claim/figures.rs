@@ -48,9 +48,9 @@ use tracing::instrument;
 
 use super::ClaimStatus;
 use crate::domain::Money;
-use crate::scope::Scope;
 use crate::service::authorisation::{local_date, start_of_local_day};
 use crate::service::raw_statement;
+use crate::service::scope::Scope;
 
 /// The years figures can cover.
 pub const YEARS: RangeInclusive<i32> = 2000..=2100;

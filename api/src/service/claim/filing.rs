@@ -16,14 +16,14 @@ use entity::{claim, claim_material, member, membership, organisation};
 
 use super::timeline::{self, Step};
 use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level, ReturnRecord, to_claim};
-use crate::auth::Role;
-use crate::crypto::{PiiKind, PiiVault};
+use crate::auth::crypto::{PiiKind, PiiVault};
+use crate::domain::Role;
 use crate::domain::{BankCardNumber, IdNumber, PersonName};
 use crate::engine::contract::parse_event_at;
 use crate::engine::scheme::{Material, SchemeDefinition};
 use crate::engine::{Event, EventKind};
-use crate::scope::Scoped;
 use crate::service::audit::{self, Actor};
+use crate::service::scope::Scoped;
 use crate::service::{is_unique_violation, new_pid, scheme};
 
 /// The beneficiary of a deceased member, filing through the unit union.

@@ -1,4 +1,4 @@
-//! Photographed materials: checked and cleaned by [`crate::photos`], stored through OpenDAL under
+//! Photographed materials: checked and cleaned by [`crate::formats::photos`], stored through OpenDAL under
 //! keys the server chooses (never in the database), shown through short-lived signed links,
 //! and compared with earlier bills so a bill photographed again is flagged to reviewers.
 //!
@@ -21,10 +21,10 @@ use entity::{claim, claim_material};
 
 use super::filing::get;
 use super::{Caller, Claim, ClaimError, ClaimStatus};
-use crate::auth::Role;
-use crate::crypto::LookupHasher;
+use crate::auth::crypto::LookupHasher;
+use crate::domain::Role;
 use crate::engine::scheme::Material;
-use crate::photos::{self, PhotoError, PhotoLimits, SAME_DOCUMENT_MAX_DISTANCE};
+use crate::formats::photos::{self, PhotoError, PhotoLimits, SAME_DOCUMENT_MAX_DISTANCE};
 use crate::service::audit::{self, Actor};
 use crate::service::new_pid;
 
@@ -173,7 +173,7 @@ pub async fn upload(
 ) -> Result<StoredMaterial, UploadError> {
     let c = get(db, caller, claim_pid).await?;
     check_editable(caller, &c)?;
-    let processed = actix_web::rt::task::spawn_blocking(move || photos::process(&bytes, &limits))
+    let processed = tokio::task::spawn_blocking(move || photos::process(&bytes, &limits))
         .await
         .map_err(|e| ClaimError::Internal(anyhow::anyhow!("photo task: {e}")))??;
     let duplicate = if BILLS.contains(&category) {

@@ -161,10 +161,10 @@ use serde_json::Value;
 
 use entity::claim;
 
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::engine::scheme::Material;
 use crate::engine::{EventKind, Judgement, SimulationError};
-use crate::scope::Scope;
+use crate::service::scope::Scope;
 
 /// Who is acting on a claim.
 #[derive(Clone, Debug)]

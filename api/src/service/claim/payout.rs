@@ -25,15 +25,15 @@ use entity::{claim, payout_batch, payout_item};
 
 use super::timeline::{self, Step};
 use super::{ClaimStatus, Level};
-use crate::bank_file::{self, LineProblem, Outcome, ResultColumn, ResultLine, problem};
-use crate::crypto::{PiiKind, PiiVault};
+use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::{BankCardNumber, Money};
-use crate::scope::{Scope, Scoped};
+use crate::formats::bank_file::{self, LineProblem, Outcome, ResultColumn, ResultLine, problem};
+use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
 use crate::service::authorisation::local_date;
 use crate::service::new_pid;
 use crate::service::outbox::{self, Occasion};
 use crate::service::page::{Page, page_from};
-use crate::workbook::{Cell, Sheet, WorkbookError, write_workbook};
+use crate::service::scope::{Scope, Scoped};
 
 /// Where a payout batch stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]

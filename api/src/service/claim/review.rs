@@ -19,12 +19,12 @@ use entity::{claim, organisation};
 use super::filing::{change, get, level_of, reload, return_record_json};
 use super::timeline::{self, Step};
 use super::{Caller, Claim, ClaimError, ClaimStatus, ReturnRecord, ReturnRequest, to_claim};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::engine::scheme::Material;
-use crate::scope::Scoped;
 use crate::service::audit::{self, Actor};
 use crate::service::outbox::{self, Occasion};
 use crate::service::page::{Page, page_from};
+use crate::service::scope::Scoped;
 
 /// Why a claim is rejected. The exclusions of the schemes each have their own code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -39,11 +39,11 @@ use entity::{member, outbox};
 
 use super::limits::{NumberLimiter, Permit, in_sending_hours, sending_window_start};
 use super::templates::{self, Template};
-use crate::crypto::{PiiKind, PiiVault};
+use crate::auth::crypto::{PiiKind, PiiVault};
+use crate::integrations::sms::{Lookup, Outcome, Sms, SmsBatch, SmsProvider};
+use crate::integrations::wechat::{SubscribeMessage, WeChatClient, WeChatError};
 use crate::service::raw_statement;
 use crate::settings::MiniprogramState;
-use crate::sms::{Lookup, Outcome, Sms, SmsBatch, SmsProvider};
-use crate::wechat::{SubscribeMessage, WeChatClient, WeChatError};
 
 /// How the dispatcher behaves.
 #[derive(Clone, Debug)]

@@ -13,9 +13,9 @@ use utoipa::ToSchema;
 use entity::{member, outbox};
 
 use super::dispatch::message_id;
-use crate::scope::{Scope, Scoped};
+use crate::integrations::sms::Receipt;
 use crate::service::page::{Page, page_from};
-use crate::sms::Receipt;
+use crate::service::scope::{Scope, Scoped};
 
 /// One message of the send log.
 #[derive(Clone, Debug, Serialize, ToSchema)]

@@ -19,7 +19,7 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use serde::Deserialize;
 
 /// The official calendars (2024–2026), transcribed from the State Council notices.
-const OFFICIAL_TOML: &str = include_str!("../calendars/cn-workdays.toml");
+const OFFICIAL_TOML: &str = include_str!("../../calendars/cn-workdays.toml");
 
 /// Longest holiday range accepted (days). The longest real one so far is 9 days
 /// (春节 2026); the cap catches typos such as a wrong month.

@@ -413,7 +413,7 @@ pub(crate) fn http_client(settings: &SmsSettings) -> Result<reqwest::Client, Pro
             reason: "timeouts must be above zero".to_owned(),
         });
     }
-    crate::startup::install_crypto_provider();
+    crate::integrations::tls::install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
         .timeout(Duration::from_millis(settings.timeout_ms))

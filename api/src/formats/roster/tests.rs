@@ -895,13 +895,13 @@ fn a_stray_cell_far_down_the_sheet_costs_nothing() {
 
 #[test]
 fn the_roster_template_parses_as_a_roster_with_zero_rows() {
-    let bytes = crate::workbook::roster_template().unwrap();
+    let bytes = crate::formats::workbook::roster_template().unwrap();
     assert_eq!(parse(&bytes).unwrap(), Vec::new());
 }
 
 #[test]
 fn a_filled_in_template_reads_back() {
-    use crate::workbook::{Cell, Sheet, write_workbook};
+    use crate::formats::workbook::{Cell, Sheet, write_workbook};
     let id = nth_id(3);
     let sheet = Sheet {
         name: "名单".to_owned(),
