@@ -390,7 +390,7 @@ async fn reminders_run_once(settings: Settings) -> anyhow::Result<ExitCode> {
         let left = due().await?;
         bar.set_position(total.saturating_sub(left));
         bar.set_message(summary(sent, by_wechat));
-        if round.claimed == 0 {
+        if round.leased == 0 {
             break;
         }
     }

@@ -188,16 +188,16 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<crate::service::Refusal> for ApiError {
-    fn from(r: crate::service::Refusal) -> Self {
-        use crate::service::RefusalKind;
+impl From<crate::service::Problem> for ApiError {
+    fn from(r: crate::service::Problem) -> Self {
+        use crate::service::ProblemKind;
         match r.kind {
-            RefusalKind::Invalid => ApiError::Invalid {
+            ProblemKind::Invalid => ApiError::Invalid {
                 code: r.code,
                 message: r.message,
                 details: r.details,
             },
-            RefusalKind::Conflict => ApiError::Conflict {
+            ProblemKind::Conflict => ApiError::Conflict {
                 code: r.code,
                 message: r.message,
                 details: r.details,

@@ -57,7 +57,7 @@ async fn run(backend: Backend, per_member: u64) {
         &app.state,
         huzhu::integrations::sms::provider(&settings).expect("provider"),
         DispatchConfig {
-            claim: 1000,
+            batch: 1000,
             ..DispatchConfig::default()
         },
         NumberLimits {

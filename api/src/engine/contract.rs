@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use super::judge::judge_event;
-use super::model::{Cause, Event, EventKind, Item, JudgedEvent, MemberPeriod, Refusal};
+use super::model::{Cause, Component, Event, EventKind, JudgedEvent, MemberPeriod, Refusal};
 use super::money::ser_amount;
 use super::scheme::SchemeDefinition;
 
@@ -58,7 +58,7 @@ pub struct EventResult {
     /// The refusal, or `null`.
     pub refused: Option<Refusal>,
     /// Payout components (empty when refused).
-    pub items: Vec<Item>,
+    pub items: Vec<Component>,
 }
 
 /// A simulation response (HTTP 200 / CLI exit 0).

@@ -5,8 +5,8 @@
 use rust_decimal::Decimal;
 
 use super::model::{
-    Cause, Diagnosis, Event, InjuryGrade, Item, ItemCode, JudgedEvent, Judgement, MemberPeriod,
-    OutpatientMonth, Refusal, Stay, WorkInjury,
+    Cause, Component, Diagnosis, Event, InjuryGrade, ItemCode, JudgedEvent, Judgement,
+    MemberPeriod, OutpatientMonth, Refusal, Stay, WorkInjury,
 };
 use super::money::round_money;
 use super::primitives::{
@@ -117,15 +117,15 @@ pub fn judge_event(
 }
 
 /// Collects items, leaving out zeros.
-struct Items(Vec<Item>);
+struct Components(Vec<Component>);
 
-impl Items {
+impl Components {
     fn new() -> Self {
         Self(Vec::with_capacity(4))
     }
     fn push(&mut self, code: ItemCode, amount: Decimal) {
         if amount > Decimal::ZERO {
-            self.0.push(Item { code, amount });
+            self.0.push(Component { code, amount });
         }
     }
     fn total(&self) -> Decimal {
@@ -189,7 +189,7 @@ fn judge_stay(
         return Judgement::refused(Refusal::ExcludedCause);
     }
     let amount = stay_amount(rules, stay);
-    let mut items = Items::new();
+    let mut items = Components::new();
     let mut cut_by_cap = false;
 
     // 3a. Accumulated brackets with difference payment (wj).
@@ -313,7 +313,7 @@ fn judge_outpatient_month(
             return Judgement::refused(Refusal::BenefitTerminated);
         }
     }
-    let mut items = Items::new();
+    let mut items = Components::new();
     items.push(ItemCode::Banded, amount);
     Judgement {
         refused: None,
@@ -348,7 +348,7 @@ fn judge_diagnosis(
     let Some(b) = &rules.benefits else {
         return Judgement::default();
     };
-    let mut items = Items::new();
+    let mut items = Components::new();
     let in_observation = observation_period(
         observation_days,
         member.coverage_start,
@@ -393,7 +393,7 @@ fn judge_work_injury(rules: &WorkInjuryRules, member: &MemberPeriod, w: &WorkInj
             .find(|r| r.from <= g && g <= r.to)
             .map_or(Decimal::ZERO, |r| r.amount),
     };
-    let mut items = Items::new();
+    let mut items = Components::new();
     items.push(ItemCode::WorkInjury, round_money(amount));
     Judgement {
         refused: None,

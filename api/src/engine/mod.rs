@@ -26,7 +26,7 @@ pub use contract::{
 };
 pub use judge::judge_event;
 pub use model::{
-    Cause, Diagnosis, Event, EventKind, InjuryGrade, Item, ItemCode, JudgedEvent, Judgement,
+    Cause, Component, Diagnosis, Event, EventKind, InjuryGrade, ItemCode, JudgedEvent, Judgement,
     MemberPeriod, OutpatientMonth, Refusal, Stay, WorkInjury, YearMonth,
 };
 pub use primitives::{

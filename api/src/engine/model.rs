@@ -436,7 +436,8 @@ pub enum ItemCode {
 
 /// One payout component, rounded to 0.01.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Item {
+#[schema(as = Item)]
+pub struct Component {
     /// What it is.
     pub code: ItemCode,
     /// How much.
@@ -451,7 +452,7 @@ pub struct Judgement {
     /// Set when the event is refused (then `items` is empty).
     pub refused: Option<Refusal>,
     /// Payout components, each above 0.
-    pub items: Vec<Item>,
+    pub items: Vec<Component>,
     /// For a stay not refused: the amount it adds to the period's accumulated total (exact,
     /// unrounded; wj's counted amount).
     #[serde(

@@ -17,7 +17,7 @@ use crate::auth::Principal;
 use crate::domain::Role;
 use crate::domain::{BankCardNumber, IdNumber, Money, PersonName};
 use crate::engine::scheme::Material;
-use crate::engine::{EventKind, Item};
+use crate::engine::{Component, EventKind};
 use crate::error::{ApiError, ErrorBody};
 use crate::formats::photos::PhotoLimits;
 use crate::service::claim::approval::{self, Adjustment};
@@ -171,7 +171,7 @@ pub struct JudgementResponse {
     /// The engine's refusal code, when refused.
     pub refused: Option<String>,
     /// Components of the payout (`banded`, `daily_allowance`, `minimum_top_up`, …).
-    pub items: Vec<Item>,
+    pub items: Vec<Component>,
 }
 
 /// A material asked for again.

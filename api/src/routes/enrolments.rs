@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::memberships::today;
 use super::{OrganisationRef, upload, validated};
 use crate::auth::Principal;
 use crate::domain::Money;
@@ -95,8 +94,8 @@ impl From<Batch> for BatchResponse {
 
 /// Maps enrolment refusals to clear errors.
 pub fn enrolment_error(e: EnrolmentError) -> ApiError {
-    match e.into_refusal() {
-        Ok(refusal) => refusal.into(),
+    match e.into_problem() {
+        Ok(problem) => problem.into(),
         Err(db) => db.into(),
     }
 }
@@ -215,7 +214,7 @@ pub async fn submit(
         organisation_id: unit.id,
         scheme_code,
         head_count,
-        today: today(),
+        today: state.settings.today(),
     };
     let (job_id, job) =
         match import::create_roster_job(&state.db, &params, &key, &principal.subject).await {
@@ -424,7 +423,7 @@ pub async fn confirm(
         body.version,
         &published,
         &principal.subject,
-        today(),
+        state.settings.today(),
     )
     .await
     .map_err(enrolment_error)?;

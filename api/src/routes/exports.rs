@@ -9,7 +9,6 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::memberships::today;
 use super::xlsx;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -324,7 +323,7 @@ pub async fn progress(
         title: Some(format!(
             "{}年度职工医疗互助参互任务完成情况（截至{}）",
             query.year,
-            today()
+            state.settings.today()
         )),
         headers: [
             "单位",

@@ -25,13 +25,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(mine).service(list).service(extend);
 }
 
-/// Today in Asia/Shanghai, the calendar the schemes count in.
-pub fn today() -> NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive()
-}
-
 /// A membership.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "01a20a3f-c83b-7733-8bc8-55158766e562", "member": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "name": "李文博"}, "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}, "scheme_code": "nm-inpatient-2025", "coverage_start": "2025-01-01", "coverage_end": "2025-12-31", "state": "covered", "consecutive_periods": 2, "continuous_renewal": false, "fee": "0.00", "source": "group", "extended": false}))]

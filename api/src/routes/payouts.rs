@@ -17,7 +17,8 @@ use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::audit::{self, Actor};
 use crate::service::claim::payout::{
-    self, BatchError, BatchFilter, ImportError, Item, ItemOutcome, PayoutBatch, PayoutBatchStatus,
+    self, BatchError, BatchFilter, ImportError, ItemOutcome, PayoutBatch, PayoutBatchStatus,
+    PayoutLine,
 };
 use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
@@ -95,8 +96,8 @@ pub struct PayoutItemResponse {
     pub failure_reason: Option<String>,
 }
 
-impl From<Item> for PayoutItemResponse {
-    fn from(i: Item) -> Self {
+impl From<PayoutLine> for PayoutItemResponse {
+    fn from(i: PayoutLine) -> Self {
         Self {
             serial: i.serial,
             claim_id: i.claim_pid,

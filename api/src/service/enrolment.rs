@@ -24,7 +24,7 @@ use super::organisation::{Organisation, OrganisationKind};
 use super::outbox::{self, Occasion};
 use super::page::{Page, page_from};
 use super::scheme::PublishedScheme;
-use super::{Refusal, RefusalKind, member as member_service, new_pid};
+use super::{Problem, ProblemKind, member as member_service, new_pid};
 use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::{IdNumber, Money, PersonName, PhoneNumber};
 use crate::engine::primitives::{coverage_period, next_consecutive_periods, renewal_is_continuous};
@@ -139,25 +139,25 @@ pub enum EnrolmentError {
 
 impl EnrolmentError {
     /// What the clerk is told; a database failure stays an error of its own.
-    pub fn into_refusal(self) -> Result<Refusal, DbErr> {
+    pub fn into_problem(self) -> Result<Problem, DbErr> {
         Ok(match self {
-            EnrolmentError::NotAUnitUnion => Refusal::invalid_value(
+            EnrolmentError::NotAUnitUnion => Problem::invalid_value(
                 "not_a_unit_union",
                 "organisation_id",
                 "只有基层工会可以提交参互名单 / only a unit union submits a roster",
             ),
-            EnrolmentError::NotAGroupScheme => Refusal::invalid_value(
+            EnrolmentError::NotAGroupScheme => Problem::invalid_value(
                 "not_a_group_scheme",
                 "scheme_code",
                 "该方案由个人签署付款授权书参加 / members join this scheme individually",
             ),
-            EnrolmentError::SchemeIncomplete => Refusal::invalid_value(
+            EnrolmentError::SchemeIncomplete => Problem::invalid_value(
                 "scheme_incomplete",
                 "scheme_code",
                 "该方案参数不全，暂不能参互 / the scheme is incomplete",
             ),
-            EnrolmentError::WindowClosed { opens, closes } => Refusal {
-                kind: RefusalKind::Invalid,
+            EnrolmentError::WindowClosed { opens, closes } => Problem {
+                kind: ProblemKind::Invalid,
                 code: "enrolment_closed",
                 message: format!(
                     "不在参互时间内（{}至{}）/ enrolment is open {} – {}",
@@ -169,13 +169,13 @@ impl EnrolmentError {
                 details: json!({ "opens": opens, "closes": closes }),
             },
             EnrolmentError::EmptyRoster => {
-                Refusal::invalid_field("file", "名单为空 / the roster is empty")
+                Problem::invalid_field("file", "名单为空 / the roster is empty")
             }
             EnrolmentError::HeadCountTooSmall {
                 enrolled,
                 head_count,
-            } => Refusal {
-                kind: RefusalKind::Invalid,
+            } => Problem {
+                kind: ProblemKind::Invalid,
                 code: "head_count_too_small",
                 message: format!(
                     "名单人数 {enrolled} 超过申报的职工人数 {head_count} / more people than the declared head-count"
@@ -187,8 +187,8 @@ impl EnrolmentError {
                 head_count,
                 required_ratio,
                 required_people,
-            } => Refusal {
-                kind: RefusalKind::Invalid,
+            } => Problem {
+                kind: ProblemKind::Invalid,
                 code: "participation_too_low",
                 message: format!(
                     "参互率不足：{enrolled}/{head_count}，至少需 {required_people} 人（{}%）/ participation below the scheme's threshold",
@@ -201,8 +201,8 @@ impl EnrolmentError {
                     "required_people": required_people,
                 }),
             },
-            EnrolmentError::Rows(problems) => Refusal {
-                kind: RefusalKind::Invalid,
+            EnrolmentError::Rows(problems) => Problem {
+                kind: ProblemKind::Invalid,
                 code: "roster_invalid",
                 message: format!(
                     "名单有 {} 处问题，未导入任何人 / the roster has problems; nothing was imported",
@@ -210,13 +210,13 @@ impl EnrolmentError {
                 ),
                 details: json!({ "problems": problems }),
             },
-            EnrolmentError::WrongState { status } => Refusal {
-                kind: RefusalKind::Conflict,
+            EnrolmentError::WrongState { status } => Problem {
+                kind: ProblemKind::Conflict,
                 code: "wrong_state",
                 message: format!("当前状态不允许此操作 / not possible while {status:?}"),
                 details: json!({ "status": status }),
             },
-            EnrolmentError::Stale => Refusal::conflict(
+            EnrolmentError::Stale => Problem::conflict(
                 "stale_version",
                 "数据已被他人修改，请刷新后重试 / changed since you read it; reload and retry",
                 json!({}),

@@ -280,7 +280,7 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
         Err(EnrolmentError::Db(e)) => return Err(e.into()),
         Err(refused) => {
             txn.rollback().await?;
-            let body = refused.into_refusal()?.body_value();
+            let body = refused.into_problem()?.body_value();
             finish(&state.db, job_id, "failed", Some(body), None).await?;
         }
     }

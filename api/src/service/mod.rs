@@ -23,33 +23,33 @@ pub mod targets;
 /// Why a service would not do what it was asked, in the words the caller reads: a stable code,
 /// a message (Chinese first, where a worker reads it) and structured details. Services say *why*;
 /// the HTTP layer alone decides how that is answered (`Invalid` is 422, `Conflict` 409), so the
-/// same refusal can also be kept in a job report without any HTTP type below `routes/`.
+/// same problem can also be kept in a job report without any HTTP type below `routes/`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Refusal {
-    pub kind: RefusalKind,
+pub struct Problem {
+    pub kind: ProblemKind,
     pub code: &'static str,
     pub message: String,
     pub details: serde_json::Value,
 }
 
-/// Whether a refusal is about the value asked for or about the state it meets.
+/// Whether a problem is about the value asked for or about the state it meets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefusalKind {
+pub enum ProblemKind {
     /// The request was read but a value is not acceptable.
     Invalid,
     /// The request clashes with the current state (duplicate, stale version, wrong status).
     Conflict,
 }
 
-impl Refusal {
+impl Problem {
     /// A refused value, with its own code and details.
     pub fn invalid(
         code: &'static str,
         message: impl Into<String>,
         details: serde_json::Value,
     ) -> Self {
-        Refusal {
-            kind: RefusalKind::Invalid,
+        Problem {
+            kind: ProblemKind::Invalid,
             code,
             message: message.into(),
             details,
@@ -72,8 +72,8 @@ impl Refusal {
         message: impl Into<String>,
         details: serde_json::Value,
     ) -> Self {
-        Refusal {
-            kind: RefusalKind::Conflict,
+        Problem {
+            kind: ProblemKind::Conflict,
             code,
             message: message.into(),
             details,

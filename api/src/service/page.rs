@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::Refusal;
+use super::Problem;
 
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: u64 = 20;
@@ -41,11 +41,11 @@ impl<T> Page<T> {
 
 impl PageQuery {
     /// The validated limit.
-    pub fn limit(&self) -> Result<u64, Refusal> {
+    pub fn limit(&self) -> Result<u64, Problem> {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(Refusal::invalid_field(
+            Some(_) => Err(Problem::invalid_field(
                 "limit",
                 format!("limit 应在 1 到 {MAX_LIMIT} 之间 / limit must be 1–{MAX_LIMIT}"),
             )),
@@ -53,7 +53,7 @@ impl PageQuery {
     }
 
     /// The id after which the page starts.
-    pub fn after_id(&self) -> Result<Option<i64>, Refusal> {
+    pub fn after_id(&self) -> Result<Option<i64>, Problem> {
         let Some(cursor) = &self.cursor else {
             return Ok(None);
         };
@@ -63,7 +63,7 @@ impl PageQuery {
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.strip_prefix("id:").and_then(|n| n.parse::<i64>().ok()))
             .map(Some)
-            .ok_or_else(|| Refusal::invalid_field("cursor", "无效的分页游标 / invalid cursor"))
+            .ok_or_else(|| Problem::invalid_field("cursor", "无效的分页游标 / invalid cursor"))
     }
 }
 

@@ -127,7 +127,7 @@ fn dispatcher_with(
         provider,
         DispatchConfig {
             lookup_after: Duration::zero(),
-            claim: 50,
+            batch: 50,
             quiet_hours,
             backoff_base: Duration::zero(),
             lease: Duration::seconds(1),
@@ -564,7 +564,7 @@ async fn members_who_subscribed_are_told_in_wechat_and_the_others_by_sms(backend
     // Nothing is offered or sent again.
     let requests = app.wechat.subscribe_requests();
     let report = d.run(Utc::now()).await.expect("dispatch");
-    assert_eq!(report.claimed, 0);
+    assert_eq!(report.leased, 0);
     assert_eq!(app.wechat.subscribe_requests(), requests);
 }
 

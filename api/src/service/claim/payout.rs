@@ -483,7 +483,7 @@ async fn claim_pids<C: ConnectionTrait>(
 
 /// One item of a batch, as the association reviews it.
 #[derive(Clone, Debug)]
-pub struct Item {
+pub struct PayoutLine {
     pub serial: String,
     pub claim_pid: String,
     pub payee_name: String,
@@ -493,13 +493,16 @@ pub struct Item {
 }
 
 /// The items of a batch, in the file's order.
-pub async fn items<C: ConnectionTrait>(db: &C, batch: &PayoutBatch) -> Result<Vec<Item>, DbErr> {
+pub async fn items<C: ConnectionTrait>(
+    db: &C,
+    batch: &PayoutBatch,
+) -> Result<Vec<PayoutLine>, DbErr> {
     let items = items_of(db, batch.id).await?;
     let pids = claim_pids(db, &items).await?;
     items
         .into_iter()
         .map(|i| {
-            Ok(Item {
+            Ok(PayoutLine {
                 claim_pid: pids
                     .get(&i.claim_id)
                     .cloned()

@@ -7,10 +7,10 @@
 //!    expired lease) — are looked up at the provider by our message id before anything else:
 //!    sent → `accepted`; not sent → due again; the provider cannot tell → asked again next run,
 //!    and after a day marked `failed` (`outcome_unknown`) for an officer to resend by hand;
-//! 3. due `pending` messages are claimed (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas
+//! 3. due `pending` messages are leased (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas
 //!    share the work; SQLite has one writer) and marked `sending` with a lease, the attempt
 //!    recorded *before* the provider is called;
-//! 4. with the WeChat channel on, each claimed message whose occasion has a subscribe message
+//! 4. with the WeChat channel on, each leased message whose occasion has a subscribe message
 //!    and whose member signed in with the mini-program is offered to WeChat first — once: the
 //!    offer is recorded (`wechat_tried_at`) before the call, and a message already offered
 //!    goes by SMS whatever became of the offer. WeChat's refusal (43101: no subscription
@@ -48,9 +48,9 @@ use crate::settings::MiniprogramState;
 /// How the dispatcher behaves.
 #[derive(Clone, Debug)]
 pub struct DispatchConfig {
-    /// Messages claimed per round.
-    pub claim: u64,
-    /// How long a claimed message is held before another dispatcher may look it up.
+    /// Messages leased per round.
+    pub batch: u64,
+    /// How long a leased message is held before another dispatcher may look it up.
     pub lease: Duration,
     /// How long after an unknown outcome the provider is asked (its records lag a little).
     pub lookup_after: Duration,
@@ -71,7 +71,7 @@ pub struct DispatchConfig {
 impl Default for DispatchConfig {
     fn default() -> Self {
         DispatchConfig {
-            claim: 500,
+            batch: 500,
             lease: Duration::seconds(120),
             lookup_after: Duration::seconds(60),
             give_up_unknown_after: Duration::hours(24),
@@ -89,7 +89,7 @@ impl Default for DispatchConfig {
 pub struct RunReport {
     /// Outside sending hours: nothing was sent.
     pub quiet: bool,
-    pub claimed: u64,
+    pub leased: u64,
     pub accepted: u64,
     pub failed: u64,
     /// Due again later (limits, provider errors).
@@ -135,7 +135,7 @@ pub struct WeChatChannel {
 }
 
 #[derive(Debug, FromQueryResult)]
-struct Claimed {
+struct Leased {
     id: i64,
     occasion: String,
     member_id: i64,
@@ -182,13 +182,13 @@ impl Dispatcher {
         .filter(|s| !s.trim().is_empty())
     }
 
-    /// Runs until no due message is left (or a round claims nothing new), at `now`.
+    /// Runs until no due message is left (or a round leases nothing new), at `now`.
     pub async fn run(&self, now: DateTime<Utc>) -> Result<RunReport, DbErr> {
         let mut total = RunReport::default();
         loop {
             let r = self.run_once(now).await?;
             total.quiet |= r.quiet;
-            total.claimed += r.claimed;
+            total.leased += r.leased;
             total.accepted += r.accepted;
             total.failed += r.failed;
             total.deferred += r.deferred;
@@ -197,13 +197,13 @@ impl Dispatcher {
             total.confirmed_unsent += r.confirmed_unsent;
             total.wechat += r.wechat;
             total.wechat_fallbacks += r.wechat_fallbacks;
-            if r.quiet || r.claimed == 0 {
+            if r.quiet || r.leased == 0 {
                 return Ok(total);
             }
         }
     }
 
-    /// One round: reconcile unknown outcomes, then claim and send one batch of due messages.
+    /// One round: reconcile unknown outcomes, then lease and send one batch of due messages.
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<RunReport, DbErr> {
         let mut report = RunReport::default();
         if self.config.quiet_hours && !in_sending_hours(now) {
@@ -211,23 +211,23 @@ impl Dispatcher {
             return Ok(report);
         }
         self.reconcile(now, &mut report).await?;
-        let claimed = self.claim(now).await?;
-        report.claimed = claimed.len() as u64;
-        if claimed.is_empty() {
+        let leased = self.lease(now).await?;
+        report.leased = leased.len() as u64;
+        if leased.is_empty() {
             return Ok(report);
         }
-        let contacts = self.contacts(claimed.iter().map(|c| c.member_id)).await?;
+        let contacts = self.contacts(leased.iter().map(|c| c.member_id)).await?;
         let templates: HashMap<String, Template> = templates::all(&self.db)
             .await?
             .into_iter()
             .map(|t| (t.occasion.clone(), t))
             .collect();
         let done = self
-            .offer_to_wechat(&claimed, &contacts, &templates, now, &mut report)
+            .offer_to_wechat(&leased, &contacts, &templates, now, &mut report)
             .await?;
         let mut ready = Vec::new();
         let mut keys: HashMap<i64, String> = HashMap::new();
-        for c in claimed.iter().filter(|c| !done.contains(&c.id)) {
+        for c in leased.iter().filter(|c| !done.contains(&c.id)) {
             let Some((phone, lookup)) = contacts.get(&c.member_id).and_then(|m| m.phone.as_ref())
             else {
                 self.fail(
@@ -295,7 +295,7 @@ impl Dispatcher {
                 params,
             });
         }
-        let attempts: HashMap<i64, i32> = claimed.iter().map(|c| (c.id, c.attempts)).collect();
+        let attempts: HashMap<i64, i32> = leased.iter().map(|c| (c.id, c.attempts)).collect();
         // Messages sharing template and parameters go together.
         let mut groups: BTreeMap<BatchKey, Vec<Ready>> = BTreeMap::new();
         for r in ready {
@@ -523,9 +523,9 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Claims due messages: marks them `sending` with a lease and counts the attempt, in one
+    /// Leases due messages: marks them `sending` with a lease and counts the attempt, in one
     /// statement.
-    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<Claimed>, DbErr> {
+    async fn lease(&self, now: DateTime<Utc>) -> Result<Vec<Leased>, DbErr> {
         let backend = self.db.get_database_backend();
         let skip_locked = if backend == DbBackend::Postgres {
             " FOR UPDATE SKIP LOCKED"
@@ -547,11 +547,11 @@ impl Dispatcher {
                 now.into(),
                 self.provider.name().into(),
                 now.into(),
-                (self.config.claim as i64).into(),
+                (self.config.batch as i64).into(),
             ],
         );
         let txn = crate::db::begin_write(&self.db).await?;
-        let rows = Claimed::find_by_statement(stmt).all(&txn).await?;
+        let rows = Leased::find_by_statement(stmt).all(&txn).await?;
         txn.commit().await?;
         Ok(rows)
     }
@@ -582,12 +582,12 @@ impl Dispatcher {
         Ok(out)
     }
 
-    /// Offers to WeChat the claimed messages that can go as subscribe messages and were never
+    /// Offers to WeChat the leased messages that can go as subscribe messages and were never
     /// offered before; returns the ids that need nothing more this round (WeChat took them, or
     /// they are no longer ours). The rest go on by SMS.
     async fn offer_to_wechat(
         &self,
-        claimed: &[Claimed],
+        leased: &[Leased],
         contacts: &HashMap<i64, Contact>,
         templates: &HashMap<String, Template>,
         now: DateTime<Utc>,
@@ -599,7 +599,7 @@ impl Dispatcher {
         };
         // (id, the message, or the placeholder its payload lacks)
         let mut offers: Vec<(i64, Result<SubscribeMessage, String>)> = Vec::new();
-        for c in claimed.iter().filter(|c| c.wechat_tried_at.is_none()) {
+        for c in leased.iter().filter(|c| c.wechat_tried_at.is_none()) {
             let (Some(openid), Some(template)) = (
                 contacts.get(&c.member_id).and_then(|m| m.openid.as_ref()),
                 templates.get(&c.occasion).and_then(|t| t.wechat.as_ref()),
@@ -864,8 +864,8 @@ impl Dispatcher {
         let mut stop = stop;
         loop {
             match self.run(Utc::now()).await {
-                Ok(r) if r.claimed + r.confirmed_sent + r.confirmed_unsent > 0 => tracing::info!(
-                    claimed = r.claimed,
+                Ok(r) if r.leased + r.confirmed_sent + r.confirmed_unsent > 0 => tracing::info!(
+                    leased = r.leased,
                     accepted = r.accepted,
                     failed = r.failed,
                     deferred = r.deferred,
