@@ -336,7 +336,9 @@ fn paths_in(code: &str, module: &[String]) -> Vec<(usize, String)> {
                             '}' => {
                                 depth -= 1;
                                 if depth == 0 {
-                                    push_group_item(&mut found, start_line, &segments, &item, module);
+                                    push_group_item(
+                                        &mut found, start_line, &segments, &item, module,
+                                    );
                                     break;
                                 }
                                 item.push(c);
@@ -471,7 +473,11 @@ fn strip_test_modules(source: &str) -> String {
                 _ => {}
             }
         }
-        out.extend(after[..end].chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+        out.extend(
+            after[..end]
+                .chars()
+                .map(|c| if c == '\n' { '\n' } else { ' ' }),
+        );
         rest = &after[end..];
     }
     out.push_str(rest);
@@ -535,15 +541,36 @@ fn every_room_named_in_the_rules_exists() {
 #[test]
 fn a_planted_back_edge_is_found_in_each_form() {
     let planted = [
-        ("service/claim/view.rs", "use crate::routes::claims::ClaimResponse;\n"),
-        ("service/claim/view.rs", "use super::super::super::routes::claims;\n"),
-        ("service/page.rs", "use crate::{error::ApiError, domain::Money};\n"),
-        ("service/x.rs", "fn f() { let _ = actix_web::rt::task::spawn_blocking(|| ()); }\n"),
-        ("integrations/sms/mod.rs", "fn f() { crate::startup::install(); }\n"),
+        (
+            "service/claim/view.rs",
+            "use crate::routes::claims::ClaimResponse;\n",
+        ),
+        (
+            "service/claim/view.rs",
+            "use super::super::super::routes::claims;\n",
+        ),
+        (
+            "service/page.rs",
+            "use crate::{error::ApiError, domain::Money};\n",
+        ),
+        (
+            "service/x.rs",
+            "fn f() { let _ = actix_web::rt::task::spawn_blocking(|| ()); }\n",
+        ),
+        (
+            "integrations/sms/mod.rs",
+            "fn f() { crate::startup::install(); }\n",
+        ),
         ("integrations/wechat.rs", "use entity::member;\n"),
-        ("engine/judge.rs", "fn f() { let _ = chrono::Utc::now(); }\n"),
+        (
+            "engine/judge.rs",
+            "fn f() { let _ = chrono::Utc::now(); }\n",
+        ),
         ("engine/judge.rs", "use sea_orm::DbErr;\n"),
-        ("formats/photos.rs", "fn f() { let _ = std::fs::read(\"x\"); }\n"),
+        (
+            "formats/photos.rs",
+            "fn f() { let _ = std::fs::read(\"x\"); }\n",
+        ),
         ("domain/role.rs", "use crate::auth::Principal;\n"),
         ("domain/money.rs", "use crate::engine::judge;\n"),
     ];
@@ -559,16 +586,28 @@ fn comments_strings_tests_and_higher_rooms_are_not_arrows() {
     let quiet = [
         ("service/x.rs", "// see crate::routes::claims\nfn f() {}\n"),
         ("service/x.rs", "/* crate::routes */ fn f() {}\n"),
-        ("service/x.rs", "const S: &str = \"crate::routes::claims\";\n"),
-        ("service/x.rs", "const S: &str = r#\"use actix_web::web;\"#;\n"),
+        (
+            "service/x.rs",
+            "const S: &str = \"crate::routes::claims\";\n",
+        ),
+        (
+            "service/x.rs",
+            "const S: &str = r#\"use actix_web::web;\"#;\n",
+        ),
         ("service/x.rs", "fn f<'a>(x: &'a str) -> char { 'a' }\n"),
         (
             "engine/judge.rs",
             "#[cfg(test)]\nmod tests {\n    use std::fs;\n    fn t() { let _ = fs::read(\"f\"); }\n}\n",
         ),
-        ("routes/claims.rs", "use crate::service::claim;\nuse actix_web::web;\n"),
+        (
+            "routes/claims.rs",
+            "use crate::service::claim;\nuse actix_web::web;\n",
+        ),
         ("startup.rs", "use crate::routes;\n"),
-        ("service/claim/mod.rs", "use crate::domain::Role;\nuse super::super::scope::Scope;\n"),
+        (
+            "service/claim/mod.rs",
+            "use crate::domain::Role;\nuse super::super::scope::Scope;\n",
+        ),
     ];
     for (file, source) in quiet {
         let found = check_file(Path::new(file), source);
