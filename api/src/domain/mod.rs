@@ -8,7 +8,7 @@
 
 mod bank_card;
 mod id_number;
-mod money;
+pub mod money;
 mod person_name;
 mod phone;
 mod role;

@@ -1,4 +1,6 @@
-//! Amounts of money in Chinese yuan (CNY).
+//! Amounts of money in Chinese yuan (CNY): the one money type of the backend, its two
+//! readings of text, its rounding, its two-decimal form, and the serde helpers the benefit
+//! engine's contract uses for its decimal fields ([`contract_amount`]).
 
 use std::fmt;
 use std::ops::{Add, Sub};
@@ -20,8 +22,18 @@ const FEN_PLACES: u32 = 2;
 /// [`Money::to_fen`] and serialisation refuse such unrounded amounts rather
 /// than round them silently.
 ///
-/// Amounts coming from outside ([`Money::parse`], deserialisation) are never
-/// negative; arithmetic inside the backend may produce negative differences.
+/// Amounts coming from outside are never negative; arithmetic inside the
+/// backend may produce negative differences.
+///
+/// Text comes in through two doors that have always read it differently, so
+/// the type has two named readings sharing one scanner:
+/// - [`Money::parse`] (and `Deserialize`, `FromStr`): an amount **entered** by
+///   a person or sent in an ordinary request body or bank file — surrounding
+///   whitespace ignored, no ceiling below `Decimal`'s range;
+/// - [`Money::parse_contract`] (and [`contract_amount`]): an amount in the
+///   **simulation contract** (`simulate.md`, a claim's facts, a stored
+///   judgement) — the exact string or nothing, at most [`Money::CONTRACT_MAX`],
+///   and a JSON number refused with the contract's own wording.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Money(Decimal);
 
@@ -40,7 +52,8 @@ pub enum MoneyError {
     /// Finer than one fen (0.01 yuan).
     #[error("an amount cannot have more than 2 decimal places")]
     Precision,
-    /// Too large to represent.
+    /// Too large: beyond `Decimal`'s range when entered, above
+    /// [`Money::CONTRACT_MAX`] in the contract.
     #[error("the amount is too large")]
     Overflow,
 }
@@ -65,6 +78,18 @@ impl MoneyError {
             MoneyError::Overflow => "金额超出范围",
         }
     }
+
+    /// The English message the simulation contract gives in `invalid_request`:
+    /// its wording is part of the contract's answers (and names the contract's
+    /// ceiling), so it is kept apart from `Display`.
+    fn contract_message(&self) -> &'static str {
+        match self {
+            MoneyError::Format => "an amount must be a decimal string like \"1234.50\"",
+            MoneyError::Negative => "an amount must not be negative",
+            MoneyError::Precision => "an amount has at most 2 decimal places",
+            MoneyError::Overflow => "an amount must not exceed 1000000000000.00",
+        }
+    }
 }
 
 impl DomainError for MoneyError {
@@ -80,6 +105,11 @@ impl DomainError for MoneyError {
 impl Money {
     /// Zero yuan.
     pub const ZERO: Money = Money(Decimal::ZERO);
+
+    /// The largest amount the simulation contract accepts (one trillion
+    /// yuan). It keeps every sum the engine makes of such amounts far from
+    /// `Decimal`'s range, so no arithmetic there can overflow.
+    pub const CONTRACT_MAX: Money = Money(Decimal::from_parts(3_567_587_328, 232, 0, false, 0));
 
     /// Wraps an exact decimal amount of yuan, of any precision and sign (for
     /// computed amounts; round with [`Money::round_half_up`] before storing).
@@ -121,14 +151,7 @@ impl Money {
         if text.starts_with('-') {
             return Err(MoneyError::Negative);
         }
-        let (whole, fraction) = match text.split_once('.') {
-            Some((whole, fraction)) => (whole, Some(fraction)),
-            None => (text, None),
-        };
-        let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if !all_digits(whole) || !fraction.is_none_or(all_digits) {
-            return Err(MoneyError::Format);
-        }
+        let (_, fraction) = plain_digits(text).ok_or(MoneyError::Format)?;
         if fraction.is_some_and(|f| f.len() > FEN_PLACES as usize) {
             return Err(MoneyError::Precision);
         }
@@ -137,6 +160,38 @@ impl Money {
         text.parse::<Decimal>()
             .map(Money)
             .map_err(|_| MoneyError::Overflow)
+    }
+
+    /// Parses an amount of the simulation contract strictly: the string is
+    /// the amount, with nothing around it (no whitespace), at most two
+    /// decimals, no sign, no exponent, at most [`Money::CONTRACT_MAX`]. A
+    /// minus sign before something that is not a number is a format error,
+    /// not a negative amount.
+    pub fn parse_contract(text: &str) -> Result<Money, MoneyError> {
+        let (negative, body) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (whole, fraction) = plain_digits(body).ok_or(MoneyError::Format)?;
+        if negative {
+            return Err(MoneyError::Negative);
+        }
+        if fraction.is_some_and(|f| f.len() > FEN_PLACES as usize) {
+            return Err(MoneyError::Precision);
+        }
+        // At most 13 integer digits (after leading zeros) before parsing keeps
+        // Decimal well in range.
+        if whole.trim_start_matches('0').len() > 13 {
+            return Err(MoneyError::Overflow);
+        }
+        let amount = body
+            .parse::<Decimal>()
+            .map(Money)
+            .map_err(|_| MoneyError::Format)?;
+        if amount > Money::CONTRACT_MAX {
+            return Err(MoneyError::Overflow);
+        }
+        Ok(amount)
     }
 
     /// The exact decimal amount of yuan.
@@ -183,6 +238,18 @@ impl Money {
         amount.rescale(FEN_PLACES);
         Some(amount.to_string())
     }
+}
+
+/// Splits plain decimal text (`12`, `12.5`) into its whole and fraction
+/// digits; `None` for anything else: a sign, an exponent, a separator, no
+/// digit on one side of the point.
+fn plain_digits(text: &str) -> Option<(&str, Option<&str>)> {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (text, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (all_digits(whole) && fraction.is_none_or(all_digits)).then_some((whole, fraction))
 }
 
 /// Adds two amounts. Panics only on overflow beyond about 7.9 × 10²⁸ yuan,
@@ -265,6 +332,83 @@ impl utoipa::PartialSchema for Money {
 }
 
 impl utoipa::ToSchema for Money {}
+
+/// Serde for a `Decimal` amount of the simulation contract (the engine's
+/// events, items and totals), through [`Money`]: read with
+/// [`Money::parse_contract`], written rounded half-up
+/// ([`Money::round_half_up`]) with two decimals. The engine keeps `Decimal`
+/// fields because it multiplies amounts by rates and prorates them before
+/// rounding once per item; only the text form is money's. Use as
+/// `#[serde(with = "contract_amount")]`, or `contract_amount::option` for an
+/// `Option` (absent or `null` is `None`).
+pub mod contract_amount {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    use super::Money;
+
+    struct ContractVisitor;
+
+    impl de::Visitor<'_> for ContractVisitor {
+        type Value = Decimal;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a money string like \"1234.50\"")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
+            Money::parse_contract(v)
+                .map(|m| m.as_decimal())
+                .map_err(|e| E::custom(e.contract_message()))
+        }
+
+        // A JSON number is a binary float for most clients, and the contract
+        // says "money as strings": refused, with a message that says so.
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Decimal, E> {
+            Err(E::custom(NOT_A_NUMBER))
+        }
+
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Decimal, E> {
+            Err(E::custom(NOT_A_NUMBER))
+        }
+
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Decimal, E> {
+            Err(E::custom(NOT_A_NUMBER))
+        }
+    }
+
+    const NOT_A_NUMBER: &str = "an amount must be a JSON string like \"1234.50\", not a number";
+
+    /// Writes the amount rounded half-up to the fen, with two decimals.
+    pub fn serialize<S: Serializer>(amount: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        Money::from_decimal(*amount).round_half_up().serialize(s)
+    }
+
+    /// Reads a contract money string (a JSON number is refused).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        d.deserialize_any(ContractVisitor)
+    }
+
+    /// The same for an optional amount: `null` or absent is `None`.
+    pub mod option {
+        use super::*;
+
+        /// Writes `null` for `None`, else as [`super::serialize`].
+        pub fn serialize<S: Serializer>(amount: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+            match amount {
+                Some(a) => super::serialize(a, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Reads `null` as `None`, else as [`super::deserialize`].
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+            #[derive(Deserialize)]
+            struct Amount(#[serde(deserialize_with = "super::deserialize")] Decimal);
+            Option::<Amount>::deserialize(d).map(|o| o.map(|a| a.0))
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -461,6 +605,103 @@ mod tests {
         assert_eq!(schema["pattern"], r"^\d+\.\d{2}$");
         assert_eq!(schema["examples"][0], "1234.50");
         assert_eq!(<Money as utoipa::ToSchema>::name(), "Money");
+    }
+
+    #[test]
+    fn the_contract_reading_is_strict_where_the_entered_reading_forgives() {
+        use MoneyError::*;
+        type Reading = Result<&'static str, MoneyError>;
+        // (input, entered, contract)
+        let cases: [(&str, Reading, Reading); 11] = [
+            ("12.5", Ok("12.50"), Ok("12.50")),
+            (" 12.50 ", Ok("12.50"), Err(Format)),
+            ("-1", Err(Negative), Err(Negative)),
+            ("-abc", Err(Negative), Err(Format)),
+            ("1.234", Err(Precision), Err(Precision)),
+            ("1e3", Err(Format), Err(Format)),
+            (
+                "1000000000000.00",
+                Ok("1000000000000.00"),
+                Ok("1000000000000.00"),
+            ),
+            ("1000000000000.01", Ok("1000000000000.01"), Err(Overflow)),
+            ("99999999999999", Ok("99999999999999.00"), Err(Overflow)),
+            ("000000000000000000001.50", Ok("1.50"), Ok("1.50")),
+            (
+                "999999999999999999999999999999999",
+                Err(Overflow),
+                Err(Overflow),
+            ),
+        ];
+        for (input, entered, contract) in cases {
+            let shown = |r: Result<Money, MoneyError>| r.map(|m| m.to_string());
+            let owned = |r: Result<&str, MoneyError>| r.map(str::to_owned);
+            assert_eq!(shown(Money::parse(input)), owned(entered), "{input:?}");
+            assert_eq!(
+                shown(Money::parse_contract(input)),
+                owned(contract),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_contract_ceiling_is_the_one_its_message_names() {
+        assert_eq!(Money::CONTRACT_MAX, money("1000000000000"));
+        assert!(
+            MoneyError::Overflow
+                .contract_message()
+                .ends_with(&Money::CONTRACT_MAX.to_string())
+        );
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+    struct ContractFields {
+        #[serde(with = "contract_amount")]
+        amount: Decimal,
+        #[serde(default, with = "contract_amount::option")]
+        optional: Option<Decimal>,
+    }
+
+    #[test]
+    fn contract_amounts_are_read_strictly_with_the_contracts_wording() {
+        let read = |json: &str| serde_json::from_str::<ContractFields>(json);
+        let fields = read(r#"{"amount": "12000.5", "optional": null}"#).unwrap();
+        assert_eq!(fields.amount, dec("12000.5"));
+        assert_eq!(fields.optional, None);
+        assert_eq!(read(r#"{"amount": "0"}"#).unwrap().optional, None);
+        for (json, message) in [
+            (r#"{"amount": 12000}"#, "not a number"),
+            (r#"{"amount": "12000", "optional": 1.5}"#, "not a number"),
+            (r#"{"amount": " 1"}"#, "a decimal string like"),
+            (r#"{"amount": "-1"}"#, "must not be negative"),
+            (r#"{"amount": "1.001"}"#, "at most 2 decimal places"),
+            (r#"{"amount": "1000000000000.01"}"#, "must not exceed"),
+            (r#"{"amount": true}"#, "expected a money string"),
+        ] {
+            let err = read(json).unwrap_err().to_string();
+            assert!(err.contains(message), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn contract_amounts_are_written_rounded_half_up_with_two_decimals() {
+        let write = |amount: &str, optional: Option<&str>| {
+            serde_json::to_string(&ContractFields {
+                amount: dec(amount),
+                optional: optional.map(dec),
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            write("0.125", Some("6600")),
+            r#"{"amount":"0.13","optional":"6600.00"}"#
+        );
+        assert_eq!(write("0", None), r#"{"amount":"0.00","optional":null}"#);
+        assert_eq!(
+            write("-0.005", None),
+            r#"{"amount":"-0.01","optional":null}"#
+        );
     }
 
     proptest! {

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use super::judge::judge_event;
 use super::model::{Cause, Component, Event, EventKind, JudgedEvent, MemberPeriod, Refusal};
-use super::money::ser_amount;
 use super::scheme::SchemeDefinition;
+use crate::domain::money::contract_amount;
 
 /// Disease codes the contract knows (the 13 women's diseases of nm-xinkang and wj's
 /// `critical_illness`). A scheme's own `diagnosis.covered` codes are known for that scheme too
@@ -53,7 +53,7 @@ pub struct EventResult {
     pub index: usize,
     /// Sum of the items (`"0.00"` when refused).
     #[schema(value_type = String, example = "6900.00")]
-    #[serde(serialize_with = "ser_amount")]
+    #[serde(serialize_with = "contract_amount::serialize")]
     pub payable: Decimal,
     /// The refusal, or `null`.
     pub refused: Option<Refusal>,
@@ -73,7 +73,7 @@ pub struct SimulationResponse {
     pub results: Vec<EventResult>,
     /// Sum of all `payable`.
     #[schema(value_type = String, example = "6900.00")]
-    #[serde(serialize_with = "ser_amount")]
+    #[serde(serialize_with = "contract_amount::serialize")]
     pub period_total: Decimal,
 }
 

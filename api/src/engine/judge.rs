@@ -8,7 +8,6 @@ use super::model::{
     Cause, Component, Diagnosis, Event, InjuryGrade, ItemCode, JudgedEvent, Judgement,
     MemberPeriod, OutpatientMonth, Refusal, Stay, WorkInjury,
 };
-use super::money::round_money;
 use super::primitives::{
     accumulated_difference, banded, bracket_amount, bracket_for, covered_month_days,
     covered_stay_days, daily_rate, observation_period, prorate, stay_days, within,
@@ -17,6 +16,13 @@ use super::scheme::{
     AmountField, DiagnosisRules, InpatientRules, SchemeDefinition, StayCoverage, StayDeductible,
     WorkInjuryRules,
 };
+use crate::domain::Money;
+
+/// Rounds an item once, to the fen, half-up (四舍五入): money's one rounding rule, applied to
+/// the engine's exact decimals.
+pub(super) fn round_money(amount: Decimal) -> Decimal {
+    Money::from_decimal(amount).round_half_up().as_decimal()
+}
 
 /// What the earlier events of the period leave behind.
 #[derive(Debug, Default)]

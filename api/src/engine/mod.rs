@@ -1,5 +1,8 @@
 //! The pure benefit engine: scheme versions as data, and the one function that computes every
-//! payout ([`judge_event`]). No database, clock or I/O; exact decimals, never floats.
+//! payout ([`judge_event`]). No database, clock or I/O; exact decimals, never floats. Money is
+//! [`crate::domain::Money`]'s: the engine computes on its exact decimals, rounds each item
+//! with it, and reads and writes the contract's amounts with its strict reading
+//! ([`crate::domain::money::contract_amount`]).
 //!
 //! - [`scheme`]: definition types (rules + display data) and validation for publishing;
 //! - [`primitives`]: bands, brackets, deductibles, caps, allowances, proration, calendars;
@@ -10,7 +13,6 @@
 pub mod contract;
 pub mod judge;
 pub mod model;
-pub mod money;
 pub mod primitives;
 pub mod scheme;
 pub mod seeds;

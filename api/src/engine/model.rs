@@ -1,14 +1,16 @@
 //! The engine's inputs and outputs: a member's period, events, judgements.
 //!
 //! These types are also the contract's JSON (see `simulate.md`): the request's events
-//! deserialise into [`Event`], money as strict strings (see [`super::money`]).
+//! deserialise into [`Event`]. Amounts are exact `Decimal`s here (the engine multiplies and
+//! prorates them) and [`Money`](crate::domain::Money)'s contract strings on the wire
+//! ([`contract_amount`]).
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use utoipa::ToSchema;
 
-use super::money::{de_amount, de_opt_amount, ser_amount, ser_opt_amount};
+use crate::domain::money::contract_amount;
 
 /// The coverage period being judged, and the member's continuity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -262,8 +264,7 @@ pub struct Stay {
     #[schema(value_type = Option<String>, example = "12000.00")]
     #[serde(
         default,
-        deserialize_with = "de_opt_amount",
-        serialize_with = "ser_opt_amount",
+        with = "contract_amount::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub eligible_self_pay: Option<Decimal>,
@@ -271,8 +272,7 @@ pub struct Stay {
     #[schema(value_type = Option<String>, example = "12000.00")]
     #[serde(
         default,
-        deserialize_with = "de_opt_amount",
-        serialize_with = "ser_opt_amount",
+        with = "contract_amount::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub personal_burden: Option<Decimal>,
@@ -280,8 +280,7 @@ pub struct Stay {
     #[schema(value_type = Option<String>, example = "3000.00")]
     #[serde(
         default,
-        deserialize_with = "de_opt_amount",
-        serialize_with = "ser_opt_amount",
+        with = "contract_amount::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub out_of_pocket: Option<Decimal>,
@@ -289,8 +288,7 @@ pub struct Stay {
     #[schema(value_type = Option<String>, example = "800.00")]
     #[serde(
         default,
-        deserialize_with = "de_opt_amount",
-        serialize_with = "ser_opt_amount",
+        with = "contract_amount::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub deductible: Option<Decimal>,
@@ -301,8 +299,7 @@ pub struct Stay {
     #[schema(value_type = Option<String>, example = "10000.00")]
     #[serde(
         default,
-        deserialize_with = "de_opt_amount",
-        serialize_with = "ser_opt_amount",
+        with = "contract_amount::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub unsettled_cost: Option<Decimal>,
@@ -310,8 +307,7 @@ pub struct Stay {
     #[schema(value_type = Option<String>, example = "10000.00")]
     #[serde(
         default,
-        deserialize_with = "de_opt_amount",
-        serialize_with = "ser_opt_amount",
+        with = "contract_amount::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub own_liability_cost: Option<Decimal>,
@@ -326,7 +322,7 @@ pub struct OutpatientMonth {
     pub month: YearMonth,
     /// 自付 of the month.
     #[schema(value_type = String, example = "2000.00")]
-    #[serde(deserialize_with = "de_amount", serialize_with = "ser_amount")]
+    #[serde(with = "contract_amount")]
     pub eligible_self_pay: Decimal,
 }
 
@@ -442,7 +438,7 @@ pub struct Component {
     pub code: ItemCode,
     /// How much.
     #[schema(value_type = String, example = "1234.50")]
-    #[serde(serialize_with = "ser_amount", deserialize_with = "de_amount")]
+    #[serde(with = "contract_amount")]
     pub amount: Decimal,
 }
 

@@ -8,12 +8,13 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::contract::simulate;
+use super::judge::round_money;
 use super::judge_event;
 use super::model::*;
-use super::money::{parse_amount, round_money};
 use super::primitives::banded;
 use super::scheme::SchemeDefinition;
 use super::seeds::seed_schemes;
+use super::tests::parse_amount;
 
 fn seeds() -> &'static [SchemeDefinition] {
     static SEEDS: std::sync::OnceLock<Vec<SchemeDefinition>> = std::sync::OnceLock::new();

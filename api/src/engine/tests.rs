@@ -6,14 +6,25 @@ use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 
 use super::contract::{ErrorCode, SimulationError, simulate};
+use super::judge::round_money;
 use super::judge_event;
 use super::model::*;
-use super::money::{AmountProblem, format_money, parse_amount, round_money};
 use super::primitives::*;
 use super::scheme::*;
 use super::seeds::seed_schemes;
+use crate::domain::{Money, MoneyError};
 
 // ---------------------------------------------------------------- helpers
+
+/// An amount as the contract writes it (what `contract_amount` serialises).
+fn format_money(amount: Decimal) -> String {
+    Money::from_decimal(amount).round_half_up().to_string()
+}
+
+/// An amount as the contract reads it.
+pub(super) fn parse_amount(text: &str) -> Result<Decimal, MoneyError> {
+    Money::parse_contract(text).map(|m| m.as_decimal())
+}
 
 fn d(s: &str) -> NaiveDate {
     s.parse().expect("test date")
@@ -1876,9 +1887,9 @@ fn a_json_number_amount_is_invalid_request_because_money_travels_as_strings() {
 fn amounts_without_decimals_or_with_one_decimal_are_accepted() {
     assert_eq!(parse_amount("12000"), Ok(dec!(12000)));
     assert_eq!(parse_amount("12000.5"), Ok(dec!(12000.5)));
-    assert_eq!(parse_amount("-1"), Err(AmountProblem::Negative));
-    assert_eq!(parse_amount("1.234"), Err(AmountProblem::TooManyDecimals));
-    assert_eq!(parse_amount("99999999999999"), Err(AmountProblem::TooLarge));
+    assert_eq!(parse_amount("-1"), Err(MoneyError::Negative));
+    assert_eq!(parse_amount("1.234"), Err(MoneyError::Precision));
+    assert_eq!(parse_amount("99999999999999"), Err(MoneyError::Overflow));
 }
 
 #[test]
