@@ -38,7 +38,8 @@ use crate::service::page::Page;
 
 /// Who reads a claim, and what else the answer depends on.
 pub struct Viewer<'a> {
-    /// Members never see duplicate flags, nor which claim holds the same bill.
+    /// Who acts and reads: the scope decides what is found, the role what is shown (members
+    /// never see duplicate flags, nor which claim holds the same bill).
     pub caller: Caller,
     /// Decides whether payment is overdue.
     pub today: NaiveDate,
