@@ -2,8 +2,6 @@
 //! association reports yearly. Which year a claim counts in is explained in
 //! [`crate::service::claim::figures`].
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpResponse, get, web};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -16,8 +14,7 @@ use super::xlsx;
 use crate::auth::Principal;
 use crate::domain::Money;
 use crate::error::{ApiError, ErrorBody};
-use crate::formats::workbook::{Cell, Sheet, write_workbook};
-use crate::service::claim::figures::{self, ClaimFigures, FigureFilter, Tally, UnitFigures};
+use crate::service::claim::figures::{self, ClaimFigures, FigureFilter, FiguresError, Tally};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -164,14 +161,13 @@ impl From<&ClaimFigures> for ClaimFiguresResponse {
     }
 }
 
-async fn load(
-    state: &AppState,
-    principal: &Principal,
-    query: &FiguresQuery,
-) -> Result<ClaimFigures, ApiError> {
-    principal.require_staff()?;
-    let filter = query.filter()?;
-    Ok(figures::figures(&state.db, &principal.scope, &filter).await?)
+impl From<FiguresError> for ApiError {
+    fn from(e: FiguresError) -> Self {
+        match e {
+            FiguresError::Db(e) => e.into(),
+            FiguresError::Workbook(e) => workbook_error(e),
+        }
+    }
 }
 
 /// Claims filed, refused (by reason), paid, people helped, amount paid and average days to
@@ -194,109 +190,10 @@ pub async fn claim_figures(
     principal: Principal,
     query: web::Query<FiguresQuery>,
 ) -> Result<web::Json<ClaimFiguresResponse>, ApiError> {
-    let figures = load(&state, &principal, &query).await?;
+    principal.require_staff()?;
+    let filter = query.filter()?;
+    let figures = figures::figures(&state.db, &principal.scope, &filter).await?;
     Ok(web::Json(ClaimFiguresResponse::from(&figures)))
-}
-
-const TOTAL: &str = "合计";
-
-fn figure_cells(scheme_code: &str, unit: &str, year: i32, t: &Tally) -> Vec<Cell> {
-    vec![
-        Cell::Code(scheme_code.to_owned()),
-        Cell::Text(unit.to_owned()),
-        Cell::Int(i64::from(year)),
-        Cell::Int(t.filed),
-        Cell::Int(t.paid),
-        Cell::Int(t.refused),
-        Cell::Int(t.people_helped),
-        Cell::Money(t.amount_paid.as_decimal()),
-        t.average_days().map(Cell::Tenths).unwrap_or(Cell::Empty),
-    ]
-}
-
-fn refusal_cells(scheme_code: &str, unit: &str, year: i32, t: &Tally) -> Vec<Vec<Cell>> {
-    t.refusals
-        .iter()
-        .map(|(reason, n)| {
-            vec![
-                Cell::Code(scheme_code.to_owned()),
-                Cell::Text(unit.to_owned()),
-                Cell::Int(i64::from(year)),
-                Cell::Code(reason.clone()),
-                Cell::Int(*n),
-            ]
-        })
-        .collect()
-}
-
-/// The two sheets: figures, and refusals by reason; each scheme and year's units followed by
-/// its total (合计) for the subtree.
-fn sheets(f: &ClaimFigures, year: Option<i32>) -> [Sheet; 2] {
-    let mut by_group: BTreeMap<(&str, i32), Vec<&UnitFigures>> = BTreeMap::new();
-    for u in &f.units {
-        by_group
-            .entry((u.scheme_code.as_str(), u.year))
-            .or_default()
-            .push(u);
-    }
-    let (mut figure_rows, mut refusal_rows) = (Vec::new(), Vec::new());
-    for total in &f.totals {
-        for u in by_group
-            .get(&(total.scheme_code.as_str(), total.year))
-            .into_iter()
-            .flatten()
-        {
-            figure_rows.push(figure_cells(&u.scheme_code, &u.unit_name, u.year, &u.tally));
-            refusal_rows.extend(refusal_cells(
-                &u.scheme_code,
-                &u.unit_name,
-                u.year,
-                &u.tally,
-            ));
-        }
-        figure_rows.push(figure_cells(
-            &total.scheme_code,
-            TOTAL,
-            total.year,
-            &total.tally,
-        ));
-        refusal_rows.extend(refusal_cells(
-            &total.scheme_code,
-            TOTAL,
-            total.year,
-            &total.tally,
-        ));
-    }
-    let period = year
-        .map(|y| format!("（{y}年度）"))
-        .unwrap_or_else(|| "（各年度）".to_owned());
-    let headers = |names: &[&str]| names.iter().map(|h| (*h).to_owned()).collect();
-    [
-        Sheet {
-            name: "申领给付统计".into(),
-            title: Some(format!("职工医疗互助申领给付统计{period}")),
-            headers: headers(&[
-                "方案",
-                "单位",
-                "年度",
-                "申领件数",
-                "给付件数",
-                "拒付件数",
-                "受助人数",
-                "给付金额",
-                "平均办结天数",
-            ]),
-            rows: figure_rows,
-            totals: None,
-        },
-        Sheet {
-            name: "拒付原因".into(),
-            title: Some(format!("拒付原因统计{period}")),
-            headers: headers(&["方案", "单位", "年度", "拒付原因", "件数"]),
-            rows: refusal_rows,
-            totals: None,
-        },
-    ]
 }
 
 /// The claim figures of the caller's subtree as a workbook (staff): a sheet of figures by
@@ -318,8 +215,9 @@ pub async fn claim_figures_xlsx(
     principal: Principal,
     query: web::Query<FiguresQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let figures = load(&state, &principal, &query).await?;
-    let bytes = write_workbook(&sheets(&figures, query.year)).map_err(workbook_error)?;
+    principal.require_staff()?;
+    let filter = query.filter()?;
+    let bytes = figures::workbook(&state.db, &principal.scope, &filter).await?;
     let name = match query.year {
         Some(y) => format!("申领给付统计-{y}年度.xlsx"),
         None => "申领给付统计.xlsx".to_owned(),

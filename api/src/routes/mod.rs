@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod authorisations;
 pub mod claim_figures;
+pub mod claim_materials;
+pub mod claim_review;
 pub mod claims;
 pub mod deductions;
 pub mod enrolments;
@@ -22,14 +24,14 @@ pub mod targets;
 pub mod upload;
 
 use actix_web::HttpResponse;
-use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::error::ApiError;
 use crate::formats::bank_file::LineProblem;
+// Defined among the services because the claim read model shows it too.
+pub use crate::service::organisation::OrganisationRef;
 use crate::settings::Mode;
 
 /// Mounts every `/api/v1` resource. `dev-login` exists only in demo mode.
@@ -49,6 +51,8 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     deductions::configure(cfg);
     claim_figures::configure(cfg);
     claims::configure(cfg);
+    claim_materials::configure(cfg);
+    claim_review::configure(cfg);
     payouts::configure(cfg);
     messages::configure(cfg);
 }
@@ -77,14 +81,6 @@ pub fn validated<T: Validate>(value: T) -> Result<T, ApiError> {
             Err(ApiError::invalid_field(field, message))
         }
     }
-}
-
-/// A reference to an organisation inside another resource.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrganisationRef {
-    /// Public id.
-    pub id: String,
-    pub name: String,
 }
 
 /// The media type of `.xlsx` files.

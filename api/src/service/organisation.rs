@@ -15,6 +15,14 @@ use super::new_pid;
 use super::page::{Page, page_from};
 use crate::service::scope::{Scope, Scoped};
 
+/// A reference to an organisation inside another resource.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganisationRef {
+    /// Public id.
+    pub id: String,
+    pub name: String,
+}
+
 /// The levels of the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

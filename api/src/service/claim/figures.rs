@@ -18,6 +18,8 @@
 //!
 //! A claim filed in December and paid in January is thus filed in one year and paid in the next.
 //!
+//! The same figures are given as data ([`figures`]) and as the yearly workbook ([`workbook`]).
+//!
 //! # How it is computed
 //! Every count and sum is a `GROUP BY` over the claims (one statement per figure, however many
 //! claims there are), in SQL both SQLite and PostgreSQL run alike:
@@ -48,6 +50,7 @@ use tracing::instrument;
 
 use super::ClaimStatus;
 use crate::domain::Money;
+use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
 use crate::service::authorisation::{local_date, start_of_local_day};
 use crate::service::raw_statement;
 use crate::service::scope::Scope;
@@ -431,6 +434,128 @@ pub async fn figures<C: ConnectionTrait + StreamTrait>(
             })
             .collect(),
     })
+}
+
+/// Why the figures could not be given as a workbook.
+#[derive(Debug, thiserror::Error)]
+pub enum FiguresError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Workbook(#[from] WorkbookError),
+}
+
+/// The claim figures of `scope` as the workbook the association reports yearly: a sheet of
+/// figures by scheme, year and unit union with each scheme and year's total (合计) for the
+/// subtree, and a sheet of refusals by reason code.
+pub async fn workbook<C: ConnectionTrait + StreamTrait>(
+    db: &C,
+    scope: &Scope,
+    filter: &FigureFilter,
+) -> Result<Vec<u8>, FiguresError> {
+    let figures = figures(db, scope, filter).await?;
+    Ok(write_workbook(&sheets(&figures, filter.year))?)
+}
+
+const TOTAL: &str = "合计";
+
+fn figure_cells(scheme_code: &str, unit: &str, year: i32, t: &Tally) -> Vec<Cell> {
+    vec![
+        Cell::Code(scheme_code.to_owned()),
+        Cell::Text(unit.to_owned()),
+        Cell::Int(i64::from(year)),
+        Cell::Int(t.filed),
+        Cell::Int(t.paid),
+        Cell::Int(t.refused),
+        Cell::Int(t.people_helped),
+        Cell::Money(t.amount_paid.as_decimal()),
+        t.average_days().map(Cell::Tenths).unwrap_or(Cell::Empty),
+    ]
+}
+
+fn refusal_cells(scheme_code: &str, unit: &str, year: i32, t: &Tally) -> Vec<Vec<Cell>> {
+    t.refusals
+        .iter()
+        .map(|(reason, n)| {
+            vec![
+                Cell::Code(scheme_code.to_owned()),
+                Cell::Text(unit.to_owned()),
+                Cell::Int(i64::from(year)),
+                Cell::Code(reason.clone()),
+                Cell::Int(*n),
+            ]
+        })
+        .collect()
+}
+
+/// The two sheets: figures, and refusals by reason; each scheme and year's units followed by
+/// its total (合计) for the subtree.
+fn sheets(f: &ClaimFigures, year: Option<i32>) -> [Sheet; 2] {
+    let mut by_group: BTreeMap<(&str, i32), Vec<&UnitFigures>> = BTreeMap::new();
+    for u in &f.units {
+        by_group
+            .entry((u.scheme_code.as_str(), u.year))
+            .or_default()
+            .push(u);
+    }
+    let (mut figure_rows, mut refusal_rows) = (Vec::new(), Vec::new());
+    for total in &f.totals {
+        for u in by_group
+            .get(&(total.scheme_code.as_str(), total.year))
+            .into_iter()
+            .flatten()
+        {
+            figure_rows.push(figure_cells(&u.scheme_code, &u.unit_name, u.year, &u.tally));
+            refusal_rows.extend(refusal_cells(
+                &u.scheme_code,
+                &u.unit_name,
+                u.year,
+                &u.tally,
+            ));
+        }
+        figure_rows.push(figure_cells(
+            &total.scheme_code,
+            TOTAL,
+            total.year,
+            &total.tally,
+        ));
+        refusal_rows.extend(refusal_cells(
+            &total.scheme_code,
+            TOTAL,
+            total.year,
+            &total.tally,
+        ));
+    }
+    let period = year
+        .map(|y| format!("（{y}年度）"))
+        .unwrap_or_else(|| "（各年度）".to_owned());
+    let headers = |names: &[&str]| names.iter().map(|h| (*h).to_owned()).collect();
+    [
+        Sheet {
+            name: "申领给付统计".into(),
+            title: Some(format!("职工医疗互助申领给付统计{period}")),
+            headers: headers(&[
+                "方案",
+                "单位",
+                "年度",
+                "申领件数",
+                "给付件数",
+                "拒付件数",
+                "受助人数",
+                "给付金额",
+                "平均办结天数",
+            ]),
+            rows: figure_rows,
+            totals: None,
+        },
+        Sheet {
+            name: "拒付原因".into(),
+            title: Some(format!("拒付原因统计{period}")),
+            headers: headers(&["方案", "单位", "年度", "拒付原因", "件数"]),
+            rows: refusal_rows,
+            totals: None,
+        },
+    ]
 }
 
 #[cfg(test)]

@@ -154,6 +154,7 @@ pub mod approval;
 pub mod filing;
 pub mod materials;
 pub mod review;
+pub mod view;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::DbErr;

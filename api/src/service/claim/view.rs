@@ -1,0 +1,694 @@
+//! A claim as its reader sees it (the member, or a reviewer): the response types, the one place
+//! that assembles them ([`assemble`]), the claim actions answered with the claim as it now
+//! stands, and the signed photo links the detail hands out and [`photo`] redeems.
+//!
+//! A detail is the claim row with its materials, timeline, scheme, coverage period and the names
+//! it refers to. They are read in one transaction so the parts agree with each other: on
+//! PostgreSQL at repeatable read (one snapshot for every statement), on SQLite as a deferred
+//! read transaction (WAL keeps the snapshot of its first read). After a change the detail is
+//! read that way straight after the change commits. [`assemble`] takes any connection, so it
+//! can also run on the change's own transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use opendal::Operator;
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    IsolationLevel, TransactionTrait,
+};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::approval::{self, Adjustment};
+use super::filing::{self, ClaimEdit, NewClaim};
+use super::materials::{self, StoredMaterial, UploadError, Variant};
+use super::review::{self, ClaimFilter, Refs, RejectReason};
+use super::timeline::{self, RecordedStep};
+use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level, ReturnRequest};
+use crate::auth::crypto::{LookupHasher, PiiVault};
+use crate::domain::Money;
+use crate::domain::Role;
+use crate::domain::workdays::WorkdayCalendar;
+use crate::engine::scheme::Material;
+use crate::engine::{Component, Event, EventKind};
+use crate::formats::photos::PhotoLimits;
+use crate::service::membership;
+use crate::service::organisation::OrganisationRef;
+use crate::service::page::Page;
+
+/// Who reads a claim, and what else the answer depends on.
+pub struct Viewer<'a> {
+    /// Who acts and reads: the scope decides what is found, the role what is shown (members
+    /// never see duplicate flags, nor which claim holds the same bill).
+    pub caller: Caller,
+    /// Decides whether payment is overdue.
+    pub today: NaiveDate,
+    /// Signs the photo links handed out with the materials.
+    pub links: &'a LookupHasher,
+}
+
+impl Viewer<'_> {
+    fn is_staff(&self) -> bool {
+        self.caller.role != Role::Member
+    }
+}
+
+/// One payout component.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JudgementResponse {
+    /// The engine's refusal code, when refused.
+    pub refused: Option<String>,
+    /// Components of the payout (`banded`, `daily_allowance`, `minimum_top_up`, …).
+    pub items: Vec<Component>,
+}
+
+/// A material asked for again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnResponse {
+    pub message: String,
+    pub materials: Vec<ReturnRequest>,
+    pub returned_at: DateTime<Utc>,
+}
+
+/// A beneficiary (deceased member's claim).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BeneficiaryResponse {
+    pub name: String,
+    pub relationship: String,
+}
+
+/// A claim.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimResponse {
+    /// Public id.
+    pub id: String,
+    pub status: ClaimStatus,
+    /// Send it back with every action: a stale one gets 409 `version_conflict`.
+    pub version: i32,
+    /// The review stage it is at, or the one that returned it.
+    pub stage: Option<ClaimStatus>,
+    /// The review stages fixed at first submission.
+    pub stages: Vec<ClaimStatus>,
+    pub kind: EventKind,
+    #[schema(example = "nm-inpatient-2025")]
+    pub scheme_code: String,
+    /// The facts, as in the simulation contract (`kind` included).
+    #[schema(value_type = Object)]
+    pub event: Value,
+    pub member: OrganisationRef,
+    /// Public id of the coverage period.
+    pub membership_id: String,
+    pub unit: OrganisationRef,
+    pub filed_by: FiledBy,
+    pub beneficiary: Option<BeneficiaryResponse>,
+    /// Who is paid.
+    pub payee_name: Option<String>,
+    /// The return awaiting new material.
+    pub returned: Option<ReturnResponse>,
+    /// A bill in it looks like one in another claim (staff only; false for members).
+    pub flagged: bool,
+    /// The scheme version the approval used.
+    pub scheme_version: Option<i32>,
+    /// The engine's breakdown at approval.
+    pub judgement: Option<JudgementResponse>,
+    /// What the rules give.
+    pub payable: Option<Money>,
+    /// What is paid (differs from `payable` only with an adjustment).
+    pub approved: Option<Money>,
+    pub adjustment_reason: Option<String>,
+    pub reject_reason: Option<String>,
+    pub reject_note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub first_submitted_at: Option<DateTime<Utc>>,
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Pay by this day (5 working days after approval).
+    pub pay_due_on: Option<NaiveDate>,
+    /// Pay by this day at the latest (15 working days).
+    pub pay_due_max_on: Option<NaiveDate>,
+    /// Payment is late.
+    pub overdue: bool,
+    /// Payment is later than the longest allowance.
+    pub overdue_beyond_maximum: bool,
+    pub paid_at: Option<DateTime<Utc>>,
+    /// The bank's reason, when payment failed.
+    pub payout_failure: Option<String>,
+}
+
+/// A photographed material.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaterialResponse {
+    /// Public id.
+    pub id: String,
+    pub category: Material,
+    #[schema(example = "image/jpeg")]
+    pub content_type: String,
+    pub width: i32,
+    pub height: i32,
+    pub byte_size: i64,
+    /// SHA-256 of the upload as received.
+    pub sha256: String,
+    pub uploaded_at: DateTime<Utc>,
+    /// The claim that holds the same bill (staff only).
+    pub duplicate_of_claim: Option<String>,
+    /// Signed link to the image, valid for 10 minutes.
+    pub url: String,
+    /// Signed link to the thumbnail, valid for 10 minutes.
+    pub thumbnail_url: String,
+}
+
+/// One step of the timeline (levels, never names).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineStep {
+    #[schema(example = "submitted")]
+    pub action: String,
+    pub status: ClaimStatus,
+    pub level: Level,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A claim with its materials, what it still needs, and its timeline.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "claim": {
+        "id": "01a20a3f-c9ed-7093-a417-b0f339b55c81",
+        "status": "union_review",
+        "version": 2,
+        "stage": "union_review",
+        "stages": ["union_review", "service_point_review", "association_review"],
+        "kind": "inpatient",
+        "scheme_code": "nm-inpatient-2025",
+        "event": {
+            "admitted_on": "2025-03-01",
+            "billed_days": 10,
+            "cause": "illness",
+            "deductible": "800.00",
+            "discharged_on": "2025-03-11",
+            "eligible_self_pay": "12000.00",
+            "kind": "inpatient",
+            "settled_by_insurance": true
+        },
+        "member": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "name": "李文博"},
+        "membership_id": "01a20a3f-c83b-7733-8bc8-55158766e562",
+        "unit": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"},
+        "filed_by": "member",
+        "beneficiary": null,
+        "payee_name": "李文博",
+        "returned": null,
+        "flagged": false,
+        "scheme_version": null,
+        "judgement": null,
+        "payable": null,
+        "approved": null,
+        "adjustment_reason": null,
+        "reject_reason": null,
+        "reject_note": null,
+        "created_at": "2025-09-15T02:12:00Z",
+        "submitted_at": "2025-09-15T02:13:00Z",
+        "first_submitted_at": "2025-09-15T02:13:00Z",
+        "approved_at": null,
+        "pay_due_on": null,
+        "pay_due_max_on": null,
+        "overdue": false,
+        "overdue_beyond_maximum": false,
+        "paid_at": null,
+        "payout_failure": null
+    },
+    "materials": [
+        {
+            "id": "01a20a3f-ca91-703b-96f7-a5a06c4cc9c8",
+            "category": "id_card_front",
+            "content_type": "image/png",
+            "width": 240,
+            "height": 320,
+            "byte_size": 1851,
+            "sha256": "888b443ee02580abaa95c41144f36577da3a0559297281b532cb4baf740c14e0",
+            "uploaded_at": "2025-09-15T02:12:00Z",
+            "duplicate_of_claim": null,
+            "url": "/api/v1/claim-photos/01a20a3f-ca91-703b-96f7-a5a06c4cc9c8?variant=full&expires=1757902800&signature=ef6f2f8af30939c1085661862cb3a9c1e1902e8e0768f3d144a08fe01d315620",
+            "thumbnail_url": "/api/v1/claim-photos/01a20a3f-ca91-703b-96f7-a5a06c4cc9c8?variant=thumbnail&expires=1757902800&signature=3f1fb3e15df53dcafd7a11443156bedce52621fc2a0c30929e936e863030da97"
+        }
+    ],
+    "required_materials": [
+        "id_card_front",
+        "id_card_back",
+        "insurance_card",
+        "bank_card",
+        "settlement_slip",
+        "invoice",
+        "medication_list",
+        "discharge_certificate"
+    ],
+    "filing_deadline": "2026-03-31",
+    "timeline": [
+        {
+            "action": "filed",
+            "status": "draft",
+            "level": "member",
+            "note": null,
+            "at": "2025-09-15T02:12:00Z"
+        },
+        {
+            "action": "submitted",
+            "status": "union_review",
+            "level": "member",
+            "note": null,
+            "at": "2025-09-15T02:13:00Z"
+        }
+    ]
+}))]
+pub struct ClaimDetail {
+    pub claim: ClaimResponse,
+    pub materials: Vec<MaterialResponse>,
+    /// Materials the scheme requires for this claim.
+    pub required_materials: Vec<Material>,
+    /// The last day it may be filed.
+    pub filing_deadline: Option<NaiveDate>,
+    pub timeline: Vec<TimelineStep>,
+}
+
+/// Opens the one consistent read a detail or a page is assembled in (see the module doc).
+async fn begin_read(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await
+        }
+        // SQLite takes no isolation level (sea-orm warns on one); its read transaction is
+        // already a snapshot.
+        _ => db.begin().await,
+    }
+}
+
+/// The claim `pid` as the viewer sees it, read in one transaction.
+pub async fn get(
+    db: &DatabaseConnection,
+    viewer: &Viewer<'_>,
+    pid: &str,
+) -> Result<ClaimDetail, ClaimError> {
+    let txn = begin_read(db).await?;
+    let c = filing::get(&txn, &viewer.caller, pid).await?;
+    let detail = assemble(&txn, viewer, c).await?;
+    txn.commit().await?;
+    Ok(detail)
+}
+
+/// A claim's detail from its row and everything it refers to, read on `db` (a transaction, for
+/// the parts to agree).
+pub async fn assemble<C: ConnectionTrait>(
+    db: &C,
+    viewer: &Viewer<'_>,
+    c: Claim,
+) -> Result<ClaimDetail, ClaimError> {
+    let stored = materials::of_claim(db, c.id).await?;
+    let steps = timeline::of_claim(db, c.id).await?;
+    let (_, def) = filing::current_scheme(db, &c.scheme_code).await?;
+    let coverage_end = membership::coverage_end(db, c.membership_id).await?;
+    let refs = review::refs(db, std::slice::from_ref(&c)).await?;
+    // Facts the current scheme no longer reads still show; they just fix no deadline.
+    let event = serde_json::from_value::<Event>(c.event.clone()).ok();
+    let appraisal = event
+        .as_ref()
+        .is_some_and(|e| filing::needs_appraisal(&def, e));
+    let required_materials = filing::required_materials(&def, c.kind, c.filed_by, appraisal);
+    let filing_deadline = match (event, coverage_end) {
+        (Some(event), Some(end)) => filing::filing_deadline(&def, end, &event),
+        _ => None,
+    };
+    let now = Utc::now();
+    Ok(ClaimDetail {
+        claim: claim_response(c, &refs, viewer),
+        materials: stored
+            .into_iter()
+            .map(|m| material_response(m, viewer, now))
+            .collect(),
+        required_materials,
+        filing_deadline,
+        timeline: steps.into_iter().map(timeline_step).collect(),
+    })
+}
+
+fn named(map: &std::collections::HashMap<i64, (String, String)>, id: i64) -> OrganisationRef {
+    map.get(&id)
+        .map(|(pid, name)| OrganisationRef {
+            id: pid.clone(),
+            name: name.clone(),
+        })
+        .unwrap_or_else(|| OrganisationRef {
+            id: String::new(),
+            name: String::new(),
+        })
+}
+
+fn claim_response(c: Claim, refs: &Refs, viewer: &Viewer<'_>) -> ClaimResponse {
+    let today = viewer.today;
+    ClaimResponse {
+        overdue: c.overdue(today),
+        overdue_beyond_maximum: c.overdue_beyond_maximum(today),
+        member: named(&refs.members, c.member_id),
+        unit: named(&refs.units, c.organisation_id),
+        membership_id: refs
+            .memberships
+            .get(&c.membership_id)
+            .cloned()
+            .unwrap_or_default(),
+        beneficiary: c.beneficiary_name.clone().map(|name| BeneficiaryResponse {
+            name,
+            relationship: c.beneficiary_relationship.clone().unwrap_or_default(),
+        }),
+        returned: c.returned.map(|r| ReturnResponse {
+            message: r.message,
+            materials: r.requests,
+            returned_at: r.returned_at,
+        }),
+        judgement: c.judgement.map(|j| JudgementResponse {
+            refused: j.refused.and_then(|r| {
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+            }),
+            items: j.items,
+        }),
+        flagged: viewer.is_staff() && c.flagged,
+        payable: c.payable_fen.map(Money::from_fen),
+        approved: c.approved_fen.map(Money::from_fen),
+        id: c.pid,
+        status: c.status,
+        version: c.version,
+        stage: c.stage,
+        stages: c.stages,
+        kind: c.kind,
+        scheme_code: c.scheme_code,
+        event: c.event,
+        filed_by: c.filed_by,
+        payee_name: c.payee_name,
+        scheme_version: c.scheme_version,
+        adjustment_reason: c.adjustment_reason,
+        reject_reason: c.reject_reason,
+        reject_note: c.reject_note,
+        created_at: c.created_at,
+        submitted_at: c.submitted_at,
+        first_submitted_at: c.first_submitted_at,
+        approved_at: c.approved_at,
+        pay_due_on: c.pay_due_on,
+        pay_due_max_on: c.pay_due_max_on,
+        paid_at: c.paid_at,
+        payout_failure: c.payout_failure,
+    }
+}
+
+fn material_response(
+    m: StoredMaterial,
+    viewer: &Viewer<'_>,
+    now: DateTime<Utc>,
+) -> MaterialResponse {
+    let link = |variant: Variant| {
+        let (expires, signature) = materials::sign_link(viewer.links, &m.pid, variant, now);
+        format!(
+            "/api/v1/claim-photos/{}?variant={}&expires={expires}&signature={signature}",
+            m.pid,
+            variant.as_str()
+        )
+    };
+    MaterialResponse {
+        url: link(Variant::Full),
+        thumbnail_url: link(Variant::Thumbnail),
+        duplicate_of_claim: if viewer.is_staff() {
+            m.duplicate_of_claim
+        } else {
+            None
+        },
+        id: m.pid,
+        category: m.category,
+        content_type: m.content_type,
+        width: m.width,
+        height: m.height,
+        byte_size: m.byte_size,
+        sha256: m.sha256,
+        uploaded_at: m.created_at,
+    }
+}
+
+fn timeline_step(s: RecordedStep) -> TimelineStep {
+    TimelineStep {
+        action: s.action,
+        status: s.status,
+        level: s.level,
+        note: s.note,
+        at: s.at,
+    }
+}
+
+/// A page of the claims the viewer may see, with the names they refer to, read in one
+/// transaction.
+pub async fn list(
+    db: &DatabaseConnection,
+    viewer: &Viewer<'_>,
+    filter: &ClaimFilter,
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Page<ClaimResponse>, ClaimError> {
+    let txn = begin_read(db).await?;
+    let page = review::list(&txn, &viewer.caller, filter, viewer.today, after_id, limit).await?;
+    let refs = review::refs(&txn, &page.items).await?;
+    txn.commit().await?;
+    Ok(page.map(|c| claim_response(c, &refs, viewer)))
+}
+
+/// Files a draft (see [`filing::create`]); `false` with a retry that made nothing new.
+pub async fn create(
+    db: &DatabaseConnection,
+    pii: &PiiVault,
+    viewer: &Viewer<'_>,
+    new: NewClaim,
+    request_id: Option<String>,
+) -> Result<(ClaimDetail, bool), ClaimError> {
+    let (c, created) =
+        filing::create(db, pii, &viewer.caller, new, viewer.today, request_id).await?;
+    Ok((get(db, viewer, &c.pid).await?, created))
+}
+
+/// Corrects a draft or returned claim (see [`filing::edit`]).
+pub async fn edit(
+    db: &DatabaseConnection,
+    pii: &PiiVault,
+    viewer: &Viewer<'_>,
+    pid: &str,
+    version: i32,
+    change: ClaimEdit,
+    request_id: Option<String>,
+) -> Result<ClaimDetail, ClaimError> {
+    filing::edit(db, pii, &viewer.caller, pid, version, change, request_id).await?;
+    get(db, viewer, pid).await
+}
+
+/// Submits or resubmits (see [`filing::submit`]); a retry with the same key answers the same.
+pub async fn submit(
+    db: &DatabaseConnection,
+    viewer: &Viewer<'_>,
+    pid: &str,
+    version: i32,
+    key: Option<String>,
+    request_id: Option<String>,
+) -> Result<ClaimDetail, ClaimError> {
+    filing::submit(
+        db,
+        &viewer.caller,
+        pid,
+        version,
+        key,
+        viewer.today,
+        request_id,
+    )
+    .await?;
+    get(db, viewer, pid).await
+}
+
+/// Withdraws before approval (see [`filing::withdraw`]).
+pub async fn withdraw(
+    db: &DatabaseConnection,
+    viewer: &Viewer<'_>,
+    pid: &str,
+    version: i32,
+    note: Option<String>,
+    request_id: Option<String>,
+) -> Result<ClaimDetail, ClaimError> {
+    filing::withdraw(db, &viewer.caller, pid, version, note, request_id).await?;
+    get(db, viewer, pid).await
+}
+
+/// Approves at the viewer's stage (see [`approval::approve`]).
+pub async fn approve(
+    db: &DatabaseConnection,
+    calendar: Option<&WorkdayCalendar>,
+    viewer: &Viewer<'_>,
+    pid: &str,
+    version: i32,
+    adjustment: Option<Adjustment>,
+    request_id: Option<String>,
+) -> Result<ClaimDetail, ClaimError> {
+    approval::approve(
+        db,
+        calendar,
+        &viewer.caller,
+        pid,
+        version,
+        adjustment,
+        viewer.today,
+        request_id,
+    )
+    .await?;
+    get(db, viewer, pid).await
+}
+
+/// Returns the claim for more material (see [`review::return_claim`]).
+pub async fn return_claim(
+    db: &DatabaseConnection,
+    viewer: &Viewer<'_>,
+    pid: &str,
+    version: i32,
+    message: String,
+    requests: Vec<ReturnRequest>,
+    request_id: Option<String>,
+) -> Result<ClaimDetail, ClaimError> {
+    review::return_claim(
+        db,
+        &viewer.caller,
+        pid,
+        version,
+        message,
+        requests,
+        request_id,
+    )
+    .await?;
+    get(db, viewer, pid).await
+}
+
+/// Rejects with a reason code (see [`review::reject`]).
+pub async fn reject(
+    db: &DatabaseConnection,
+    viewer: &Viewer<'_>,
+    pid: &str,
+    version: i32,
+    reason: RejectReason,
+    note: Option<String>,
+    request_id: Option<String>,
+) -> Result<ClaimDetail, ClaimError> {
+    review::reject(db, &viewer.caller, pid, version, reason, note, request_id).await?;
+    get(db, viewer, pid).await
+}
+
+/// Stores one photo (see [`materials::upload`]), answered with its signed links.
+#[allow(clippy::too_many_arguments)]
+pub async fn upload(
+    db: &DatabaseConnection,
+    storage: &Operator,
+    viewer: &Viewer<'_>,
+    pid: &str,
+    category: Material,
+    bytes: Vec<u8>,
+    limits: PhotoLimits,
+    request_id: Option<String>,
+) -> Result<MaterialResponse, UploadError> {
+    let stored = materials::upload(
+        db,
+        storage,
+        &viewer.caller,
+        pid,
+        category,
+        bytes,
+        limits,
+        request_id,
+    )
+    .await?;
+    Ok(material_response(stored, viewer, Utc::now()))
+}
+
+/// A signed photo link as it comes back: the material, the image asked for, and the signature.
+pub struct PhotoLink<'a> {
+    pub material_pid: &'a str,
+    pub variant: Variant,
+    pub expires: i64,
+    pub signature: &'a str,
+}
+
+/// The image bytes and content type behind a photo link from a detail. A link that expired or
+/// that we did not sign is refused before anything is read: it is the only credential (the
+/// mini-program's `<image>` sends no token).
+pub async fn photo(
+    db: &DatabaseConnection,
+    storage: &Operator,
+    links: &LookupHasher,
+    link: PhotoLink<'_>,
+) -> Result<(Vec<u8>, String), ClaimError> {
+    if !materials::link_is_valid(
+        links,
+        link.material_pid,
+        link.variant,
+        link.expires,
+        link.signature,
+        Utc::now(),
+    ) {
+        return Err(ClaimError::Forbidden(
+            "链接已过期或无效，请刷新 / the link expired or is invalid; reload the claim".into(),
+        ));
+    }
+    materials::image(db, storage, link.material_pid, link.variant).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_photo_link_works_until_it_expires_and_only_for_its_photo() {
+        let hasher = LookupHasher::new(&[7u8; 32]);
+        let now = Utc::now();
+        let (expires, sig) = materials::sign_link(&hasher, "m1", Variant::Full, now);
+        assert!(materials::link_is_valid(
+            &hasher,
+            "m1",
+            Variant::Full,
+            expires,
+            &sig,
+            now
+        ));
+        assert!(!materials::link_is_valid(
+            &hasher,
+            "m2",
+            Variant::Full,
+            expires,
+            &sig,
+            now
+        ));
+        assert!(!materials::link_is_valid(
+            &hasher,
+            "m1",
+            Variant::Thumbnail,
+            expires,
+            &sig,
+            now
+        ));
+        assert!(!materials::link_is_valid(
+            &hasher,
+            "m1",
+            Variant::Full,
+            expires + 1,
+            &sig,
+            now
+        ));
+        let later = now + chrono::Duration::seconds(materials::LINK_SECONDS + 1);
+        assert!(!materials::link_is_valid(
+            &hasher,
+            "m1",
+            Variant::Full,
+            expires,
+            &sig,
+            later
+        ));
+    }
+}
