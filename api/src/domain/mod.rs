@@ -1,5 +1,8 @@
-//! People's data: validated, normalised value types for the personal data that
-//! members submit (ID numbers, phone numbers, bank cards, names) and for money.
+//! The value types everything else is built from: the personal data members submit (ID
+//! numbers, phone numbers, bank cards, names, sex), [`Money`] (the only money type), [`Role`],
+//! and the working-day calendar ([`workdays`], whose holidays are data).
+//!
+//! The bottom of the layout: uses nothing of the crate above it, does no I/O and reads no clock.
 //!
 //! Every type here is parsed once at the edge and is valid by construction, so
 //! the rest of the backend never re-validates. The personal-data types print

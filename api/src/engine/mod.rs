@@ -8,11 +8,17 @@
 //! - [`primitives`]: bands, brackets, deductibles, caps, allowances, proration, calendars;
 //! - [`judge`]: judges the next event of a period, knowing the ones before it;
 //! - [`contract`]: the simulation contract's request, response and error;
-//! - [`seeds`]: the seed schemes shipped in `api/schemes/`.
+//! - [`period`]: the period is the unit of money — a period's claims judged in filing order, and
+//!   what an approval grants;
+//! - [`seeds`]: the seed schemes shipped in `api/schemes/` (compiled in).
+//!
+//! May use: `domain/`. Never: the database, the clock (`today` is passed in), `service/`,
+//! `formats/`, `integrations/`, `routes/` or actix.
 
 pub mod contract;
 pub mod judge;
 pub mod model;
+pub mod period;
 pub mod primitives;
 pub mod scheme;
 pub mod seeds;

@@ -1,5 +1,12 @@
-//! Database access, grouped by resource. Functions take `&impl ConnectionTrait` so they compose
-//! inside transactions; entity models never leave this module tree.
+//! The use cases: every transaction, audit entry, outbox row and read model, grouped by
+//! resource. Functions take `&impl ConnectionTrait` (or open their own write transaction with
+//! [`crate::db::begin_write`]) so they compose; entity models never leave this module tree.
+//!
+//! May use: `domain/`, `engine/`, `formats/`, `integrations/`, `entity`, `settings`, `state`.
+//! Never: `routes/`, `startup`, `error` (the HTTP error) or actix — a service says *why* it
+//! refused (its own error enum, or a [`Problem`]) and the HTTP layer decides the status.
+//! [`scope`] keeps every query inside what the caller may see; [`page`] is the cursor
+//! pagination every list shares; long work runs here too (`import` jobs, `reminders`).
 
 pub mod audit;
 pub mod authorisation;
