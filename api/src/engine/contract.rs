@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::judge::judge_event;
-use super::model::{Cause, Component, Event, EventKind, JudgedEvent, MemberPeriod, Refusal};
+use super::period::judge_in_filing_order;
+use super::model::{Cause, Component, Event, EventKind, MemberPeriod, Refusal};
 use super::scheme::SchemeDefinition;
 use crate::domain::money::contract_amount;
 
@@ -484,21 +484,22 @@ pub fn run(
     version: i32,
     request: SimulationRequest,
 ) -> SimulationResponse {
-    let mut history: Vec<JudgedEvent> = Vec::with_capacity(request.events.len());
-    let mut results = Vec::with_capacity(request.events.len());
+    let judgements = judge_in_filing_order(scheme, &request.member, &request.events);
     let mut period_total = Decimal::ZERO;
-    for (index, event) in request.events.into_iter().enumerate() {
-        let judgement = judge_event(scheme, &request.member, &history, &event);
-        let payable = judgement.payable();
-        period_total += payable;
-        results.push(EventResult {
-            index,
-            payable,
-            refused: judgement.refused,
-            items: judgement.items.clone(),
-        });
-        history.push(JudgedEvent { event, judgement });
-    }
+    let results = judgements
+        .into_iter()
+        .enumerate()
+        .map(|(index, judgement)| {
+            let payable = judgement.payable();
+            period_total += payable;
+            EventResult {
+                index,
+                payable,
+                refused: judgement.refused,
+                items: judgement.items,
+            }
+        })
+        .collect();
     SimulationResponse {
         scheme: scheme.code.clone(),
         scheme_version: version,
