@@ -7,6 +7,7 @@
 //! - [`contract`]: the simulation contract's request, response and error;
 //! - [`seeds`]: the seed schemes shipped in `api/schemes/`.
 
+pub mod claim_rules;
 pub mod contract;
 pub mod judge;
 pub mod model;
