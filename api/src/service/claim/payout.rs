@@ -9,10 +9,10 @@
 //! several files): the batch stays `exported` until every item is decided, and importing the
 //! same result again changes nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use entity::{claim, payout_batch, payout_item};
 
-use super::timeline::{self, Step};
+use super::transition::{self, Bulk, Change, Moving, Notice};
 use super::{ClaimStatus, Level};
 use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::{BankCardNumber, Money};
@@ -31,7 +31,7 @@ use crate::formats::bank_file::{self, LineProblem, Outcome, ResultColumn, Result
 use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
 use crate::service::authorisation::local_date;
 use crate::service::new_pid;
-use crate::service::outbox::{self, Occasion};
+use crate::service::outbox::Occasion;
 use crate::service::page::{Page, page_from};
 use crate::service::scope::{Scope, Scoped};
 
@@ -251,54 +251,8 @@ pub struct CreatedBatch {
     pub claim_pids: Vec<String>,
 }
 
-/// Claims per statement when moving many at once (two parameters each).
+/// Rows per statement when reading or writing many at once.
 const CHUNK: usize = 400;
-
-/// Moves claims to `to`, each only if it still has the version read and one of the `from`
-/// statuses, with `changes` besides; a few hundred claims per statement. Returns the ids
-/// moved: a claim changed meanwhile keeps its new state and is not among them.
-async fn move_claims<C: ConnectionTrait>(
-    db: &C,
-    claims: &[(i64, i32)],
-    from: &[ClaimStatus],
-    to: ClaimStatus,
-    changes: &[(claim::Column, SimpleExpr)],
-    now: DateTime<Utc>,
-) -> Result<Vec<i64>, DbErr> {
-    let mut moved = Vec::with_capacity(claims.len());
-    for chunk in claims.chunks(CHUNK) {
-        let mut unchanged = Condition::any();
-        for (id, version) in chunk {
-            unchanged = unchanged.add(
-                Condition::all()
-                    .add(claim::Column::Id.eq(*id))
-                    .add(claim::Column::Version.eq(*version)),
-            );
-        }
-        let mut stmt = Query::update();
-        stmt.table(claim::Entity)
-            .value(claim::Column::Status, to.as_str())
-            .value(
-                claim::Column::Version,
-                Expr::col(claim::Column::Version).add(1),
-            )
-            .value(claim::Column::UpdatedAt, now)
-            .cond_where(
-                Condition::all()
-                    .add(unchanged)
-                    .add(claim::Column::Status.is_in(from.iter().map(|s| s.as_str()))),
-            )
-            .returning_col(claim::Column::Id);
-        for (column, value) in changes {
-            stmt.value(*column, value.clone());
-        }
-        // RETURNING names exactly the rows this statement changed (SQLite ≥ 3.35, PostgreSQL).
-        for row in db.query_all(&stmt).await? {
-            moved.push(row.try_get::<i64>("", "id")?);
-        }
-    }
-    Ok(moved)
-}
 
 /// The serial prefix of a batch created on `now`'s day (Beijing time): `ZF` (支付) and the date.
 fn serial_prefix(now: DateTime<Utc>) -> String {
@@ -369,28 +323,39 @@ pub async fn create_batch<C: ConnectionTrait>(
     if candidates.is_empty() {
         return Err(BatchError::NothingToPay);
     }
-    let versions: Vec<(i64, i32)> = candidates.iter().map(|c| (c.0, c.2)).collect();
-    let moved: HashSet<i64> = move_claims(
+    let moving = candidates
+        .iter()
+        .map(|c| Moving {
+            id: c.0,
+            version: c.2,
+            status: ClaimStatus::parse(&c.3),
+            note: None,
+            notice: None,
+        })
+        .collect();
+    let moved = transition::apply_all(
         db,
-        &versions,
-        &[ClaimStatus::Approved, ClaimStatus::PayoutFailed],
-        ClaimStatus::Paying,
-        &[(claim::Column::PayoutFailure, Expr::value(None::<String>))],
+        Bulk {
+            from: &[ClaimStatus::Approved, ClaimStatus::PayoutFailed],
+            to: ClaimStatus::Paying,
+            action: "batched",
+            level: Level::Association,
+            actor_pid,
+            set: vec![(claim::Column::PayoutFailure, Expr::value(None::<String>))],
+        },
+        moving,
         now,
     )
-    .await?
-    .into_iter()
-    .collect();
+    .await?;
     if moved.is_empty() {
         return Err(BatchError::NothingToPay);
     }
 
     let prefix = serial_prefix(now);
     let mut items = Vec::with_capacity(moved.len());
-    let mut steps = Vec::with_capacity(moved.len());
     let mut claim_pids = Vec::with_capacity(moved.len());
     let mut total_fen: i64 = 0;
-    for (id, pid, _, status, fen, name, cipher) in candidates {
+    for (id, pid, _, _, fen, name, cipher) in candidates {
         let (Some(fen), Some(name), Some(cipher)) = (fen, name, cipher) else {
             continue;
         };
@@ -411,18 +376,6 @@ pub async fn create_batch<C: ConnectionTrait>(
             failure_reason: Set(None),
             ..Default::default()
         });
-        steps.push((
-            id,
-            Step {
-                action: "batched",
-                from: ClaimStatus::parse(&status),
-                to: ClaimStatus::Paying,
-                level: Level::Association,
-                note: None,
-                actor_pid: Some(actor_pid.to_owned()),
-                at: now,
-            },
-        ));
         claim_pids.push(pid);
     }
     // Inserted in the file's order: items' id order is the order of their serials.
@@ -431,7 +384,6 @@ pub async fn create_batch<C: ConnectionTrait>(
             .exec_without_returning(db)
             .await?;
     }
-    timeline::record_all(db, steps).await?;
     let count = i32::try_from(claim_pids.len())
         .map_err(|_| DbErr::Custom("too many claims in one batch".into()))?;
     let batch = payout_batch::ActiveModel {
@@ -835,36 +787,46 @@ pub async fn import_result<C: ConnectionTrait>(
     let mut summary_failed = Vec::new();
     let mut paid_items = Vec::new();
     let mut paid_claims = Vec::new();
-    let mut steps = Vec::with_capacity(decisions.len());
     for d in &decisions {
         let (claim_id, claim_pid, version, _, member_id) = &claims[&d.item.claim_id];
         match &d.outcome {
             Outcome::Succeeded => {
                 paid_items.push(d.item.id);
-                paid_claims.push((*claim_id, *version));
                 summary_paid.push(claim_pid.clone());
-                outbox::enqueue(
-                    db,
-                    Occasion::PayoutSent,
-                    *member_id,
-                    &format!("payout_sent:{claim_pid}"),
-                    json!({ "claim": claim_pid, "amount": Money::from_fen(d.item.amount_fen) }),
-                    now,
-                )
-                .await?;
-                steps.push((
-                    *claim_id,
-                    step("paid", ClaimStatus::Paid, None, actor_pid, now),
-                ));
+                paid_claims.push(Moving {
+                    id: *claim_id,
+                    version: *version,
+                    status: Some(ClaimStatus::Paying),
+                    note: None,
+                    notice: Some(Notice {
+                        occasion: Occasion::PayoutSent,
+                        member_id: *member_id,
+                        key: format!("payout_sent:{claim_pid}"),
+                        payload: json!({
+                            "claim": claim_pid,
+                            "amount": Money::from_fen(d.item.amount_fen),
+                        }),
+                    }),
+                });
             }
             Outcome::Failed { reason } => {
                 decide_item(db, &[d.item.id], ItemOutcome::Failed, Some(reason)).await?;
-                let moved = move_claims(
+                // One statement per failure: each claim keeps its own reason.
+                let moved = transition::apply_all(
                     db,
-                    &[(*claim_id, *version)],
-                    &[ClaimStatus::Paying],
-                    ClaimStatus::PayoutFailed,
-                    &[(claim::Column::PayoutFailure, Expr::value(reason.clone()))],
+                    by_the_bank(
+                        ClaimStatus::PayoutFailed,
+                        "payout_failed",
+                        actor_pid,
+                        vec![(claim::Column::PayoutFailure, Expr::value(reason.clone()))],
+                    ),
+                    vec![Moving {
+                        id: *claim_id,
+                        version: *version,
+                        status: Some(ClaimStatus::Paying),
+                        note: Some(reason.clone()),
+                        notice: None,
+                    }],
                     now,
                 )
                 .await?;
@@ -872,38 +834,31 @@ pub async fn import_result<C: ConnectionTrait>(
                     return Err(ImportError::Concurrent);
                 }
                 summary_failed.push(claim_pid.clone());
-                steps.push((
-                    *claim_id,
-                    step(
-                        "payout_failed",
-                        ClaimStatus::PayoutFailed,
-                        Some(reason),
-                        actor_pid,
-                        now,
-                    ),
-                ));
             }
         }
     }
     for chunk in paid_items.chunks(CHUNK) {
         decide_item(db, chunk, ItemOutcome::Paid, None).await?;
     }
-    let moved = move_claims(
+    let paying = paid_claims.len();
+    let moved = transition::apply_all(
         db,
-        &paid_claims,
-        &[ClaimStatus::Paying],
-        ClaimStatus::Paid,
-        &[
-            (claim::Column::PaidAt, Expr::value(now)),
-            (claim::Column::PayoutFailure, Expr::value(None::<String>)),
-        ],
+        by_the_bank(
+            ClaimStatus::Paid,
+            "paid",
+            actor_pid,
+            vec![
+                (claim::Column::PaidAt, Expr::value(now)),
+                (claim::Column::PayoutFailure, Expr::value(None::<String>)),
+            ],
+        ),
+        paid_claims,
         now,
     )
     .await?;
-    if moved.len() != paid_claims.len() {
+    if moved.len() != paying {
         return Err(ImportError::Concurrent);
     }
-    timeline::record_all(db, steps).await?;
 
     let tally = tallies(db, &[batch.id])
         .await?
@@ -929,22 +884,20 @@ pub async fn import_result<C: ConnectionTrait>(
     })
 }
 
-/// A timeline step of the bank's (recorded by whoever imported its result).
-fn step<'a>(
-    action: &'a str,
+/// The bank's move of claims out of `paying` (recorded by whoever imported its result).
+fn by_the_bank<'a>(
     to: ClaimStatus,
-    note: Option<&str>,
-    actor_pid: &str,
-    at: DateTime<Utc>,
-) -> Step<'a> {
-    Step {
-        action,
-        from: Some(ClaimStatus::Paying),
+    action: &'static str,
+    actor_pid: &'a str,
+    set: Vec<Change>,
+) -> Bulk<'a> {
+    Bulk {
+        from: &[ClaimStatus::Paying],
         to,
+        action,
         level: Level::Bank,
-        note: note.map(str::to_owned),
-        actor_pid: Some(actor_pid.to_owned()),
-        at,
+        actor_pid,
+        set,
     }
 }
 
