@@ -4,7 +4,8 @@
 //! - [`timeline`]: the steps a member sees (status, time, reviewing level — never names);
 //! - [`figures`]: filed, refused, paid, people helped, amounts and days per scheme, unit and
 //!   year, for a subtree;
-//! - [`payout`]: payout batches to the bank, their files and the bank's results;
+//! - [`payout`]: payout batches to the bank and the bank's results;
+//! - [`payout_file`]: a batch's payout file for the bank (`.xlsx` or CSV);
 //! - [`transition`]: the one way a claim changes (version check, status, timeline step,
 //!   member's message, audit entry), used by every action of filing, review, approval and
 //!   payout;
@@ -18,6 +19,7 @@
 
 pub mod figures;
 pub mod payout;
+pub mod payout_file;
 pub mod timeline;
 
 use serde::{Deserialize, Serialize};
