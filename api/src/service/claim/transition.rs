@@ -8,9 +8,10 @@
 //! - [`apply_all`]: many claims at once (into a payout batch, the bank's payment or failure),
 //!   a few hundred per statement; the audit entry is the batch's, recorded by its caller.
 //!
-//! The update is the first statement of the change: on PostgreSQL it row-locks the claim, on
-//! SQLite it takes the write lock before any read (a deferred SQLite transaction that reads
-//! first cannot upgrade under concurrency). A claim that is no longer at the version read, or
+//! The update (or another write before it, like the approval's period lock) is the first
+//! statement of the caller's transaction: on PostgreSQL it row-locks the claim, on SQLite it
+//! takes the write lock before any read (a deferred SQLite transaction that reads first cannot
+//! upgrade under concurrency). A claim that is no longer at the version read, or
 //! in a status the action starts from, is not changed: for one claim that is the 409 the
 //! caller answers ([`ClaimError::VersionConflict`] or [`ClaimError::WrongStatus`]); among many,
 //! that claim is left out.
