@@ -4,7 +4,6 @@
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -15,11 +14,11 @@ use crate::auth::Principal;
 use crate::domain::Money;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
 use crate::service::claim::payout::{
     self, BatchError, BatchFilter, ImportError, ItemOutcome, PayoutBatch, PayoutBatchStatus,
     PayoutLine,
 };
+use crate::service::claim::payout_file::{self, FileError, FileFormat};
 use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
 
@@ -116,12 +115,6 @@ pub struct PayoutBatchDetailResponse {
     pub items: Vec<PayoutItemResponse>,
 }
 
-fn account(principal: &Principal) -> Actor {
-    Actor::Account {
-        pid: principal.subject.clone(),
-    }
-}
-
 /// Puts every claim in the caller's part of the tree that is approved with an amount to pay
 /// (or whose earlier payout failed) into a new batch, optionally of one scheme, and moves each
 /// to `paying`. A claim changed while the batch is made is left for the next one; no claim is
@@ -150,13 +143,12 @@ pub async fn create(
     let filter = BatchFilter {
         scheme_code: body.scheme_code,
     };
-    let txn = crate::db::begin_write(&state.db).await?;
     let created = payout::create_batch(
-        &txn,
+        &state.db,
         &principal.scope,
         &principal.subject,
-        Utc::now(),
         &filter,
+        Some(request_id.to_string()),
     )
     .await
     .map_err(|e| match e {
@@ -167,23 +159,7 @@ pub async fn create(
         ),
         BatchError::Db(e) => e.into(),
     })?;
-    let batch = &created.batch;
-    audit::record(
-        &txn,
-        &account(&principal),
-        "payout.batch_created",
-        ("payout_batch", Some(&batch.pid)),
-        json!({
-            "scheme_code": filter.scheme_code,
-            "item_count": batch.item_count,
-            "total": batch.total,
-            "claims": created.claim_pids,
-        }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(HttpResponse::Created().json(PayoutBatchResponse::from(batch)))
+    Ok(HttpResponse::Created().json(PayoutBatchResponse::from(&created.batch)))
 }
 
 /// Payout batches, newest first.
@@ -244,13 +220,6 @@ pub async fn get_one(
     }))
 }
 
-/// Which rendering of the payout file.
-#[derive(Clone, Copy)]
-enum FileFormat {
-    Xlsx,
-    Csv,
-}
-
 async fn download(
     state: &AppState,
     principal: &Principal,
@@ -258,38 +227,25 @@ async fn download(
     request_id: RequestId,
     format: FileFormat,
 ) -> Result<HttpResponse, ApiError> {
-    let batch = find(state, principal, id).await?;
-    let lines = payout::file_lines(&state.db, &state.pii, &batch).await?;
-    let (bytes, extension) = match format {
-        FileFormat::Xlsx => (
-            payout::render_xlsx(&lines).map_err(|e| {
-                ApiError::Internal(anyhow::Error::new(e).context("payout workbook"))
-            })?,
-            "xlsx",
-        ),
-        FileFormat::Csv => (
-            payout::render_csv(&lines)
-                .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("payout CSV")))?,
-            "csv",
-        ),
-    };
-    audit::record(
+    principal.require(PAYOUT_ROLES)?;
+    let file = payout_file::download(
         &state.db,
-        &account(principal),
-        "payout.file_downloaded",
-        ("payout_batch", Some(&batch.pid)),
-        json!({ "format": extension, "lines": lines.len() }),
+        &state.pii,
+        &principal.scope,
+        id,
+        format,
+        &principal.subject,
         Some(request_id.to_string()),
     )
-    .await?;
-    let filename = format!(
-        "payout-{}-{}.{extension}",
-        batch.created_at.format("%Y%m%d"),
-        batch.pid
-    );
-    Ok(match format {
-        FileFormat::Xlsx => super::xlsx(bytes, &filename),
-        FileFormat::Csv => super::attachment(bytes, "text/csv; charset=utf-8", &filename),
+    .await
+    .map_err(|e| match e {
+        FileError::NotFound => ApiError::NotFound,
+        FileError::Render(e) => ApiError::Internal(e),
+        FileError::Db(e) => e.into(),
+    })?;
+    Ok(match file.format {
+        FileFormat::Xlsx => super::xlsx(file.bytes, &file.filename),
+        FileFormat::Csv => super::attachment(file.bytes, "text/csv; charset=utf-8", &file.filename),
     })
 }
 
@@ -399,15 +355,13 @@ pub async fn import_result(
     principal.require(PAYOUT_ROLES)?;
     let parts = upload::read_form(payload, RESULT_LIMIT).await?;
     let file = upload::required(&parts, "file")?;
-    let lines = payout::parse_result_file(&file.bytes).map_err(super::result_file_invalid)?;
-    let txn = crate::db::begin_write(&state.db).await?;
     let summary = payout::import_result(
-        &txn,
+        &state.db,
         &principal.scope,
         &id,
-        lines,
+        &file.bytes,
         &principal.subject,
-        Utc::now(),
+        Some(request_id.to_string()),
     )
     .await
     .map_err(|e| match e {
@@ -419,21 +373,6 @@ pub async fn import_result(
         ),
         ImportError::Db(e) => e.into(),
     })?;
-    audit::record(
-        &txn,
-        &account(&principal),
-        "payout.result_imported",
-        ("payout_batch", Some(&summary.batch.pid)),
-        json!({
-            "paid": summary.paid,
-            "failed": summary.failed,
-            "unchanged": summary.unchanged,
-            "pending": summary.batch.tally.pending,
-        }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
     Ok(web::Json(PayoutResultResponse {
         batch: PayoutBatchResponse::from(&summary.batch),
         paid: summary.paid.len(),

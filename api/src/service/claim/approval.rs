@@ -13,14 +13,14 @@ use serde_json::json;
 
 use entity::{claim, membership};
 
-use super::filing::{change, current_scheme, level_of, parse_facts, reload};
+use super::filing::{current_scheme, parse_facts};
 use super::review::reviewable;
-use super::timeline::{self, Step};
-use super::{Caller, Claim, ClaimError, ClaimStatus, to_claim};
+use super::store::{reload, to_claim};
+use super::transition::{self, Move, Transition};
+use super::{Caller, Claim, ClaimError, ClaimStatus};
 use crate::domain::Money;
 use crate::domain::workdays::WorkdayCalendar;
 use crate::engine::{Event, ItemCode, JudgedEvent, MemberPeriod, judge_event};
-use crate::service::audit::{self, Actor};
 
 /// An amount the association sets instead of the engine's, with its written reason.
 #[derive(Clone, Debug)]
@@ -182,7 +182,6 @@ pub async fn approve(
         .unwrap_or(PAY_MAX_WORKING_DAYS);
     let judgement_json = serde_json::to_string(&judgement).map_err(|e| anyhow::anyhow!(e))?;
     let mut set = vec![
-        (claim::Column::Status, Expr::value(status.as_str())),
         (claim::Column::Stage, Expr::value(Option::<String>::None)),
         (claim::Column::SchemeVersion, Expr::value(scheme_version)),
         (claim::Column::Judgement, Expr::value(judgement_json)),
@@ -207,13 +206,35 @@ pub async fn approve(
     } else {
         set.push((claim::Column::ClosedAt, Expr::value(now)));
     }
-    change(
+    let approved = Money::from_fen(approved_fen);
+    transition::apply(
         &txn,
-        c.id,
-        version,
-        &[ClaimStatus::AssociationReview],
-        set,
+        caller,
+        Transition {
+            claim: &c,
+            version,
+            from: &[ClaimStatus::AssociationReview],
+            to: Some(Move {
+                to: status,
+                action: "approved",
+                note: Some(format!("核定补助 {approved} 元")),
+            }),
+            set,
+            notice: None,
+            audit: (
+                "claim.approve",
+                json!({
+                    "scheme_version": scheme_version,
+                    "payable": payable.to_string(),
+                    "approved": approved.to_string(),
+                    "adjustment_reason": adjustment.as_ref().map(|a| a.reason.clone()),
+                    "period_seq": ms.ledger_seq,
+                    "items": judgement.items,
+                }),
+            ),
+        },
         now,
+        request_id,
     )
     .await?;
     if judgement.item(ItemCode::DailyAllowance) > Decimal::ZERO && !ms.allowance_paid {
@@ -223,39 +244,6 @@ pub async fn approve(
             .exec(&txn)
             .await?;
     }
-    let approved = Money::from_fen(approved_fen);
-    timeline::record(
-        &txn,
-        c.id,
-        Step {
-            action: "approved",
-            from: Some(c.status),
-            to: status,
-            level: level_of(caller.role),
-            note: Some(format!("核定补助 {approved} 元")),
-            actor_pid: Some(caller.pid.clone()),
-            at: now,
-        },
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: caller.pid.clone(),
-        },
-        "claim.approve",
-        ("claim", Some(pid)),
-        json!({
-            "scheme_version": scheme_version,
-            "payable": payable.to_string(),
-            "approved": approved.to_string(),
-            "adjustment_reason": adjustment.as_ref().map(|a| a.reason.clone()),
-            "period_seq": ms.ledger_seq,
-            "items": judgement.items,
-        }),
-        request_id,
-    )
-    .await?;
     txn.commit().await?;
     reload(db, c.id).await
 }

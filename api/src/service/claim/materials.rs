@@ -207,7 +207,7 @@ pub async fn upload(
             .await?;
         if still_editable.rows_affected != 1 {
             txn.rollback().await?;
-            return Err(super::filing::refusal(db, c.id, c.version).await);
+            return Err(super::transition::refusal(db, c.id, c.version).await);
         }
         let row = claim_material::ActiveModel {
             pid: Set(pid.clone()),

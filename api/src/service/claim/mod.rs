@@ -4,7 +4,13 @@
 //! - [`timeline`]: the steps a member sees (status, time, reviewing level — never names);
 //! - [`figures`]: filed, refused, paid, people helped, amounts and days per scheme, unit and
 //!   year, for a subtree;
-//! - [`payout`]: payout batches to the bank, their files and the bank's results;
+//! - [`payout`]: payout batches to the bank and the bank's results;
+//! - [`payout_file`]: a batch's payout file for the bank (`.xlsx` or CSV);
+//! - [`transition`]: the one way a claim changes (version check, status, timeline step,
+//!   member's message, audit entry), used by every action of filing, review, approval and
+//!   payout;
+//! - [`store`]: claim rows read and written; the scheme's claim rules are the engine's
+//!   ([`crate::engine::claim_rules`]);
 //!
 //! Status vocabulary (stored as text): `draft` → (first review stage) → … → `approved` →
 //! `paying` (in a payout batch) → `paid` | `payout_failed` (→ a new batch → `paying`);
@@ -13,6 +19,7 @@
 
 pub mod figures;
 pub mod payout;
+pub mod payout_file;
 pub mod timeline;
 
 use serde::{Deserialize, Serialize};
@@ -104,6 +111,17 @@ impl ClaimStatus {
     }
 }
 
+impl From<ReviewStage> for ClaimStatus {
+    fn from(stage: ReviewStage) -> Self {
+        match stage {
+            ReviewStage::Union => Self::UnionReview,
+            ReviewStage::ServicePoint => Self::ServicePointReview,
+            ReviewStage::Appraisal => Self::Appraisal,
+            ReviewStage::Association => Self::AssociationReview,
+        }
+    }
+}
+
 /// Who acts at a point of a claim's life, as the member sees it (levels, never names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -154,15 +172,16 @@ pub mod approval;
 pub mod filing;
 pub mod materials;
 pub mod review;
+pub mod store;
+pub mod transition;
 pub mod view;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::DbErr;
 use serde_json::Value;
 
-use entity::claim;
-
 use crate::domain::Role;
+use crate::engine::claim_rules::ReviewStage;
 use crate::engine::scheme::Material;
 use crate::engine::{EventKind, Judgement, SimulationError};
 use crate::service::scope::Scope;
@@ -198,7 +217,8 @@ impl FiledBy {
         }
     }
 
-    fn parse(name: &str) -> Option<Self> {
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
         [Self::Member, Self::Clerk, Self::Beneficiary]
             .into_iter()
             .find(|f| f.as_str() == name)
@@ -278,73 +298,6 @@ impl Claim {
     pub fn overdue_beyond_maximum(&self, today: NaiveDate) -> bool {
         self.overdue(today) && self.pay_due_max_on.is_some_and(|due| today > due)
     }
-}
-
-fn corrupt(what: &str, value: &str) -> DbErr {
-    DbErr::Custom(format!("stored claim has an invalid {what}: {value}"))
-}
-
-/// Reads a stored row.
-pub fn to_claim(m: claim::Model) -> Result<Claim, DbErr> {
-    let stages = match &m.stages {
-        Some(text) => serde_json::from_str::<Vec<ClaimStatus>>(text)
-            .map_err(|_| corrupt("stage list", text))?,
-        None => Vec::new(),
-    };
-    let stage = m
-        .stage
-        .as_deref()
-        .map(|s| ClaimStatus::parse(s).ok_or_else(|| corrupt("stage", s)))
-        .transpose()?;
-    let judgement = m
-        .judgement
-        .as_deref()
-        .map(|j| serde_json::from_str::<Judgement>(j).map_err(|_| corrupt("judgement", j)))
-        .transpose()?;
-    let returned = m
-        .return_requests
-        .as_deref()
-        .map(|r| serde_json::from_str::<ReturnRecord>(r).map_err(|_| corrupt("return", r)))
-        .transpose()?;
-    Ok(Claim {
-        kind: EventKind::parse(&m.kind).ok_or_else(|| corrupt("kind", &m.kind))?,
-        event: serde_json::from_str(&m.facts).map_err(|_| corrupt("facts", &m.facts))?,
-        status: ClaimStatus::parse(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
-        filed_by: FiledBy::parse(&m.filed_by_kind)
-            .ok_or_else(|| corrupt("filer kind", &m.filed_by_kind))?,
-        stages,
-        stage,
-        judgement,
-        returned,
-        id: m.id,
-        pid: m.pid,
-        member_id: m.member_id,
-        membership_id: m.membership_id,
-        organisation_id: m.organisation_id,
-        scheme_code: m.scheme_code,
-        version: m.version,
-        filed_by_pid: m.filed_by_pid,
-        submit_key: m.submit_key,
-        beneficiary_name: m.beneficiary_name,
-        beneficiary_relationship: m.beneficiary_relationship,
-        payee_name: m.payee_name,
-        payee_bank_card_cipher: m.payee_bank_card_cipher,
-        flagged: m.flagged,
-        scheme_version: m.scheme_version,
-        payable_fen: m.payable_fen,
-        approved_fen: m.approved_fen,
-        adjustment_reason: m.adjustment_reason,
-        reject_reason: m.reject_reason,
-        reject_note: m.reject_note,
-        created_at: m.created_at,
-        submitted_at: m.submitted_at,
-        first_submitted_at: m.first_submitted_at,
-        approved_at: m.approved_at,
-        pay_due_on: m.pay_due_on,
-        pay_due_max_on: m.pay_due_max_on,
-        paid_at: m.paid_at,
-        payout_failure: m.payout_failure,
-    })
 }
 
 /// Why a claim action was refused.

@@ -9,13 +9,13 @@
 //! several files): the batch stays `exported` until every item is decided, and importing the
 //! same result again changes nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -23,15 +23,14 @@ use utoipa::ToSchema;
 
 use entity::{claim, payout_batch, payout_item};
 
-use super::timeline::{self, Step};
+use super::transition::{self, Bulk, Change, Moving, Notice};
 use super::{ClaimStatus, Level};
-use crate::auth::crypto::{PiiKind, PiiVault};
-use crate::domain::{BankCardNumber, Money};
+use crate::domain::Money;
 use crate::formats::bank_file::{self, LineProblem, Outcome, ResultColumn, ResultLine, problem};
-use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
+use crate::service::audit::{self, Actor};
 use crate::service::authorisation::local_date;
 use crate::service::new_pid;
-use crate::service::outbox::{self, Occasion};
+use crate::service::outbox::Occasion;
 use crate::service::page::{Page, page_from};
 use crate::service::scope::{Scope, Scoped};
 
@@ -251,54 +250,8 @@ pub struct CreatedBatch {
     pub claim_pids: Vec<String>,
 }
 
-/// Claims per statement when moving many at once (two parameters each).
+/// Rows per statement when reading or writing many at once.
 const CHUNK: usize = 400;
-
-/// Moves claims to `to`, each only if it still has the version read and one of the `from`
-/// statuses, with `changes` besides; a few hundred claims per statement. Returns the ids
-/// moved: a claim changed meanwhile keeps its new state and is not among them.
-async fn move_claims<C: ConnectionTrait>(
-    db: &C,
-    claims: &[(i64, i32)],
-    from: &[ClaimStatus],
-    to: ClaimStatus,
-    changes: &[(claim::Column, SimpleExpr)],
-    now: DateTime<Utc>,
-) -> Result<Vec<i64>, DbErr> {
-    let mut moved = Vec::with_capacity(claims.len());
-    for chunk in claims.chunks(CHUNK) {
-        let mut unchanged = Condition::any();
-        for (id, version) in chunk {
-            unchanged = unchanged.add(
-                Condition::all()
-                    .add(claim::Column::Id.eq(*id))
-                    .add(claim::Column::Version.eq(*version)),
-            );
-        }
-        let mut stmt = Query::update();
-        stmt.table(claim::Entity)
-            .value(claim::Column::Status, to.as_str())
-            .value(
-                claim::Column::Version,
-                Expr::col(claim::Column::Version).add(1),
-            )
-            .value(claim::Column::UpdatedAt, now)
-            .cond_where(
-                Condition::all()
-                    .add(unchanged)
-                    .add(claim::Column::Status.is_in(from.iter().map(|s| s.as_str()))),
-            )
-            .returning_col(claim::Column::Id);
-        for (column, value) in changes {
-            stmt.value(*column, value.clone());
-        }
-        // RETURNING names exactly the rows this statement changed (SQLite ≥ 3.35, PostgreSQL).
-        for row in db.query_all(&stmt).await? {
-            moved.push(row.try_get::<i64>("", "id")?);
-        }
-    }
-    Ok(moved)
-}
 
 /// The serial prefix of a batch created on `now`'s day (Beijing time): `ZF` (支付) and the date.
 fn serial_prefix(now: DateTime<Utc>) -> String {
@@ -308,8 +261,39 @@ fn serial_prefix(now: DateTime<Utc>) -> String {
 /// Creates a batch of every claim inside `scope` that is `approved` (or `payout_failed`) with
 /// an amount to pay and a payee, optionally of one scheme: one item per claim (amount, payee
 /// and card copied from the claim), each claim moved to `paying` with a version check and a
-/// timeline step. Run inside a transaction.
-pub async fn create_batch<C: ConnectionTrait>(
+/// timeline step, and the batch's audit entry; one transaction.
+pub async fn create_batch(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    actor_pid: &str,
+    filter: &BatchFilter,
+    request_id: Option<String>,
+) -> Result<CreatedBatch, BatchError> {
+    let txn = crate::db::begin_write(db).await?;
+    let created = fill_batch(&txn, scope, actor_pid, Utc::now(), filter).await?;
+    let batch = &created.batch;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        "payout.batch_created",
+        ("payout_batch", Some(&batch.pid)),
+        json!({
+            "scheme_code": filter.scheme_code,
+            "item_count": batch.item_count,
+            "total": batch.total,
+            "claims": created.claim_pids,
+        }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// [`create_batch`] inside the caller's transaction.
+async fn fill_batch<C: ConnectionTrait>(
     db: &C,
     scope: &Scope,
     actor_pid: &str,
@@ -369,28 +353,39 @@ pub async fn create_batch<C: ConnectionTrait>(
     if candidates.is_empty() {
         return Err(BatchError::NothingToPay);
     }
-    let versions: Vec<(i64, i32)> = candidates.iter().map(|c| (c.0, c.2)).collect();
-    let moved: HashSet<i64> = move_claims(
+    let moving = candidates
+        .iter()
+        .map(|c| Moving {
+            id: c.0,
+            version: c.2,
+            status: ClaimStatus::parse(&c.3),
+            note: None,
+            notice: None,
+        })
+        .collect();
+    let moved = transition::apply_all(
         db,
-        &versions,
-        &[ClaimStatus::Approved, ClaimStatus::PayoutFailed],
-        ClaimStatus::Paying,
-        &[(claim::Column::PayoutFailure, Expr::value(None::<String>))],
+        Bulk {
+            from: &[ClaimStatus::Approved, ClaimStatus::PayoutFailed],
+            to: ClaimStatus::Paying,
+            action: "batched",
+            level: Level::Association,
+            actor_pid,
+            set: vec![(claim::Column::PayoutFailure, Expr::value(None::<String>))],
+        },
+        moving,
         now,
     )
-    .await?
-    .into_iter()
-    .collect();
+    .await?;
     if moved.is_empty() {
         return Err(BatchError::NothingToPay);
     }
 
     let prefix = serial_prefix(now);
     let mut items = Vec::with_capacity(moved.len());
-    let mut steps = Vec::with_capacity(moved.len());
     let mut claim_pids = Vec::with_capacity(moved.len());
     let mut total_fen: i64 = 0;
-    for (id, pid, _, status, fen, name, cipher) in candidates {
+    for (id, pid, _, _, fen, name, cipher) in candidates {
         let (Some(fen), Some(name), Some(cipher)) = (fen, name, cipher) else {
             continue;
         };
@@ -411,18 +406,6 @@ pub async fn create_batch<C: ConnectionTrait>(
             failure_reason: Set(None),
             ..Default::default()
         });
-        steps.push((
-            id,
-            Step {
-                action: "batched",
-                from: ClaimStatus::parse(&status),
-                to: ClaimStatus::Paying,
-                level: Level::Association,
-                note: None,
-                actor_pid: Some(actor_pid.to_owned()),
-                at: now,
-            },
-        ));
         claim_pids.push(pid);
     }
     // Inserted in the file's order: items' id order is the order of their serials.
@@ -431,7 +414,6 @@ pub async fn create_batch<C: ConnectionTrait>(
             .exec_without_returning(db)
             .await?;
     }
-    timeline::record_all(db, steps).await?;
     let count = i32::try_from(claim_pids.len())
         .map_err(|_| DbErr::Custom("too many claims in one batch".into()))?;
     let batch = payout_batch::ActiveModel {
@@ -452,7 +434,7 @@ pub async fn create_batch<C: ConnectionTrait>(
     })
 }
 
-async fn items_of<C: ConnectionTrait>(
+pub(super) async fn items_of<C: ConnectionTrait>(
     db: &C,
     batch_id: i64,
 ) -> Result<Vec<payout_item::Model>, DbErr> {
@@ -463,7 +445,7 @@ async fn items_of<C: ConnectionTrait>(
         .await
 }
 
-async fn claim_pids<C: ConnectionTrait>(
+pub(super) async fn claim_pids<C: ConnectionTrait>(
     db: &C,
     items: &[payout_item::Model],
 ) -> Result<HashMap<i64, String>, DbErr> {
@@ -516,107 +498,6 @@ pub async fn items<C: ConnectionTrait>(
             })
         })
         .collect()
-}
-
-/// One line of the bank's payout file, card number in full.
-#[derive(Clone, Debug)]
-pub struct FileLine {
-    pub seq: usize,
-    pub serial: String,
-    pub payee_name: String,
-    pub bank_card: BankCardNumber,
-    pub amount: Money,
-    /// 摘要: what the payee's statement shows.
-    pub memo: String,
-}
-
-/// The lines of a batch's payout file, card numbers decrypted (for the association only).
-pub async fn file_lines<C: ConnectionTrait>(
-    db: &C,
-    vault: &PiiVault,
-    batch: &PayoutBatch,
-) -> Result<Vec<FileLine>, DbErr> {
-    let items = items_of(db, batch.id).await?;
-    let pids = claim_pids(db, &items).await?;
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let corrupt = |what: &str| {
-                DbErr::Custom(format!("payout item {}: {what} cannot be read", item.id))
-            };
-            let bank_card = vault
-                .open(PiiKind::BankCard, &item.bank_card_cipher)
-                .ok()
-                .and_then(|plain| BankCardNumber::parse(&plain).ok())
-                .ok_or_else(|| corrupt("bank card"))?;
-            let claim_pid = pids.get(&item.claim_id).ok_or_else(|| corrupt("claim"))?;
-            Ok(FileLine {
-                seq: i + 1,
-                memo: format!("职工医疗互助补助 {claim_pid}"),
-                serial: item.serial,
-                payee_name: item.payee_name,
-                bank_card,
-                amount: Money::from_fen(item.amount_fen),
-            })
-        })
-        .collect()
-}
-
-const FILE_HEADERS: [&str; 6] = ["序号", "流水号", "户名", "银行卡号", "金额", "摘要"];
-
-/// The payout file as CSV, for banks that take CSV: UTF-8 with a byte-order mark, columns
-/// 序号,流水号,户名,银行卡号,金额,摘要, and a control line `合计,<count>,<total>`.
-pub fn render_csv(lines: &[FileLine]) -> Result<Vec<u8>, csv::Error> {
-    let rows = lines.iter().map(|l| {
-        vec![
-            l.seq.to_string(),
-            l.serial.clone(),
-            l.payee_name.clone(),
-            l.bank_card.as_str().to_owned(),
-            l.amount.to_string(),
-            l.memo.clone(),
-        ]
-    });
-    bank_file::render_csv(
-        &FILE_HEADERS,
-        rows,
-        lines.len(),
-        lines.iter().map(|l| l.amount).sum(),
-    )
-}
-
-/// The payout file as `.xlsx` (the association's officers work in Excel): the same columns,
-/// card numbers and serials as text, amounts as numbers with two decimals, a totals row.
-pub fn render_xlsx(lines: &[FileLine]) -> Result<Vec<u8>, WorkbookError> {
-    let total: Money = lines.iter().map(|l| l.amount).sum();
-    let sheet = Sheet {
-        name: "代发明细".into(),
-        title: None,
-        headers: FILE_HEADERS.iter().map(|h| (*h).to_owned()).collect(),
-        rows: lines
-            .iter()
-            .map(|l| {
-                vec![
-                    Cell::Int(i64::try_from(l.seq).unwrap_or(i64::MAX)),
-                    Cell::Code(l.serial.clone()),
-                    Cell::Text(l.payee_name.clone()),
-                    Cell::Code(l.bank_card.as_str().to_owned()),
-                    Cell::Money(l.amount.as_decimal()),
-                    Cell::Text(l.memo.clone()),
-                ]
-            })
-            .collect(),
-        totals: Some(vec![
-            Cell::Text("合计".into()),
-            Cell::Text(format!("{} 笔", lines.len())),
-            Cell::Empty,
-            Cell::Empty,
-            Cell::Money(total.as_decimal()),
-            Cell::Empty,
-        ]),
-    };
-    write_workbook(&[sheet])
 }
 
 /// The columns of the bank's payout result: `流水号,户名,金额,结果,失败原因`.
@@ -759,13 +640,45 @@ pub struct ImportSummary {
     pub unchanged: usize,
 }
 
-/// Imports the bank's result for a batch inside `scope`, all or nothing. Run inside a
-/// transaction. Each line must name an item of the batch with its amount and payee; lines for
-/// items already decided the same way are passed over. Each success marks the claim `paid`
-/// and queues the member's `payout_sent` message; each failure marks it `payout_failed` with
-/// the bank's reason (a later batch takes it again). When no item is left pending, the batch
-/// becomes `result_imported`.
-pub async fn import_result<C: ConnectionTrait>(
+/// Imports the bank's result file for a batch inside `scope`, all or nothing, in one
+/// transaction with its audit entry. Each line must name an item of the batch with its amount
+/// and payee; lines for items already decided the same way are passed over. Each success
+/// marks the claim `paid` and queues the member's `payout_sent` message; each failure marks it
+/// `payout_failed` with the bank's reason (a later batch takes it again). When no item is left
+/// pending, the batch becomes `result_imported`.
+pub async fn import_result(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    batch_pid: &str,
+    file: &[u8],
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<ImportSummary, ImportError> {
+    let lines = parse_result_file(file).map_err(ImportError::Invalid)?;
+    let txn = crate::db::begin_write(db).await?;
+    let summary = apply_result(&txn, scope, batch_pid, lines, actor_pid, Utc::now()).await?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        "payout.result_imported",
+        ("payout_batch", Some(&summary.batch.pid)),
+        json!({
+            "paid": summary.paid,
+            "failed": summary.failed,
+            "unchanged": summary.unchanged,
+            "pending": summary.batch.tally.pending,
+        }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(summary)
+}
+
+/// [`import_result`] of the file's lines inside the caller's transaction.
+async fn apply_result<C: ConnectionTrait>(
     db: &C,
     scope: &Scope,
     batch_pid: &str,
@@ -835,36 +748,46 @@ pub async fn import_result<C: ConnectionTrait>(
     let mut summary_failed = Vec::new();
     let mut paid_items = Vec::new();
     let mut paid_claims = Vec::new();
-    let mut steps = Vec::with_capacity(decisions.len());
     for d in &decisions {
         let (claim_id, claim_pid, version, _, member_id) = &claims[&d.item.claim_id];
         match &d.outcome {
             Outcome::Succeeded => {
                 paid_items.push(d.item.id);
-                paid_claims.push((*claim_id, *version));
                 summary_paid.push(claim_pid.clone());
-                outbox::enqueue(
-                    db,
-                    Occasion::PayoutSent,
-                    *member_id,
-                    &format!("payout_sent:{claim_pid}"),
-                    json!({ "claim": claim_pid, "amount": Money::from_fen(d.item.amount_fen) }),
-                    now,
-                )
-                .await?;
-                steps.push((
-                    *claim_id,
-                    step("paid", ClaimStatus::Paid, None, actor_pid, now),
-                ));
+                paid_claims.push(Moving {
+                    id: *claim_id,
+                    version: *version,
+                    status: Some(ClaimStatus::Paying),
+                    note: None,
+                    notice: Some(Notice {
+                        occasion: Occasion::PayoutSent,
+                        member_id: *member_id,
+                        key: format!("payout_sent:{claim_pid}"),
+                        payload: json!({
+                            "claim": claim_pid,
+                            "amount": Money::from_fen(d.item.amount_fen),
+                        }),
+                    }),
+                });
             }
             Outcome::Failed { reason } => {
                 decide_item(db, &[d.item.id], ItemOutcome::Failed, Some(reason)).await?;
-                let moved = move_claims(
+                // One statement per failure: each claim keeps its own reason.
+                let moved = transition::apply_all(
                     db,
-                    &[(*claim_id, *version)],
-                    &[ClaimStatus::Paying],
-                    ClaimStatus::PayoutFailed,
-                    &[(claim::Column::PayoutFailure, Expr::value(reason.clone()))],
+                    by_the_bank(
+                        ClaimStatus::PayoutFailed,
+                        "payout_failed",
+                        actor_pid,
+                        vec![(claim::Column::PayoutFailure, Expr::value(reason.clone()))],
+                    ),
+                    vec![Moving {
+                        id: *claim_id,
+                        version: *version,
+                        status: Some(ClaimStatus::Paying),
+                        note: Some(reason.clone()),
+                        notice: None,
+                    }],
                     now,
                 )
                 .await?;
@@ -872,38 +795,31 @@ pub async fn import_result<C: ConnectionTrait>(
                     return Err(ImportError::Concurrent);
                 }
                 summary_failed.push(claim_pid.clone());
-                steps.push((
-                    *claim_id,
-                    step(
-                        "payout_failed",
-                        ClaimStatus::PayoutFailed,
-                        Some(reason),
-                        actor_pid,
-                        now,
-                    ),
-                ));
             }
         }
     }
     for chunk in paid_items.chunks(CHUNK) {
         decide_item(db, chunk, ItemOutcome::Paid, None).await?;
     }
-    let moved = move_claims(
+    let paying = paid_claims.len();
+    let moved = transition::apply_all(
         db,
-        &paid_claims,
-        &[ClaimStatus::Paying],
-        ClaimStatus::Paid,
-        &[
-            (claim::Column::PaidAt, Expr::value(now)),
-            (claim::Column::PayoutFailure, Expr::value(None::<String>)),
-        ],
+        by_the_bank(
+            ClaimStatus::Paid,
+            "paid",
+            actor_pid,
+            vec![
+                (claim::Column::PaidAt, Expr::value(now)),
+                (claim::Column::PayoutFailure, Expr::value(None::<String>)),
+            ],
+        ),
+        paid_claims,
         now,
     )
     .await?;
-    if moved.len() != paid_claims.len() {
+    if moved.len() != paying {
         return Err(ImportError::Concurrent);
     }
-    timeline::record_all(db, steps).await?;
 
     let tally = tallies(db, &[batch.id])
         .await?
@@ -929,22 +845,20 @@ pub async fn import_result<C: ConnectionTrait>(
     })
 }
 
-/// A timeline step of the bank's (recorded by whoever imported its result).
-fn step<'a>(
-    action: &'a str,
+/// The bank's move of claims out of `paying` (recorded by whoever imported its result).
+fn by_the_bank<'a>(
     to: ClaimStatus,
-    note: Option<&str>,
-    actor_pid: &str,
-    at: DateTime<Utc>,
-) -> Step<'a> {
-    Step {
-        action,
-        from: Some(ClaimStatus::Paying),
+    action: &'static str,
+    actor_pid: &'a str,
+    set: Vec<Change>,
+) -> Bulk<'a> {
+    Bulk {
+        from: &[ClaimStatus::Paying],
         to,
+        action,
         level: Level::Bank,
-        note: note.map(str::to_owned),
-        actor_pid: Some(actor_pid.to_owned()),
-        at,
+        actor_pid,
+        set,
     }
 }
 
@@ -974,7 +888,6 @@ async fn decide_item<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use calamine::{Reader, Xlsx};
 
     fn item(
         id: i64,
@@ -1073,52 +986,5 @@ mod tests {
     fn serials_carry_the_beijing_date() {
         let late_evening_utc = "2026-11-24T17:00:00Z".parse().unwrap();
         assert_eq!(serial_prefix(late_evening_utc), "ZF20261125");
-    }
-
-    fn lines() -> Vec<FileLine> {
-        ["6222021234567890128", "6217000000000000012"]
-            .iter()
-            .enumerate()
-            .map(|(i, card)| FileLine {
-                seq: i + 1,
-                serial: format!("ZF20261124ABCDEF00000{}", i + 1),
-                payee_name: ["赵建国", "钱秀英"][i].into(),
-                bank_card: BankCardNumber::parse(card).unwrap(),
-                amount: Money::from_fen([123_450, 80_000][i]),
-                memo: format!("职工医疗互助补助 c{i}"),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn the_csv_file_has_every_line_and_a_control_total() {
-        let text = String::from_utf8(render_csv(&lines()).unwrap()).unwrap();
-        let rows: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
-        assert_eq!(
-            rows,
-            [
-                "序号,流水号,户名,银行卡号,金额,摘要",
-                "1,ZF20261124ABCDEF000001,赵建国,6222021234567890128,1234.50,职工医疗互助补助 c0",
-                "2,ZF20261124ABCDEF000002,钱秀英,6217000000000000012,800.00,职工医疗互助补助 c1",
-                "合计,2,2034.50",
-            ]
-        );
-    }
-
-    #[test]
-    fn the_workbook_keeps_cards_as_text_and_amounts_as_numbers() {
-        let bytes = render_xlsx(&lines()).unwrap();
-        let mut book: Xlsx<_> =
-            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
-        let sheet = book.worksheet_range("代发明细").unwrap();
-        let rows: Vec<_> = sheet.rows().collect();
-        assert_eq!(rows.len(), 4);
-        assert_eq!(rows[0][3].to_string(), "银行卡号");
-        assert_eq!(
-            rows[1][3],
-            calamine::Data::String("6222021234567890128".into())
-        );
-        assert_eq!(rows[1][4], calamine::Data::Float(1234.5));
-        assert_eq!(rows[3][4], calamine::Data::Float(2034.5));
     }
 }

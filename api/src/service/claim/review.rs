@@ -16,13 +16,13 @@ use utoipa::ToSchema;
 
 use entity::{claim, organisation};
 
-use super::filing::{change, get, level_of, reload, return_record_json};
-use super::timeline::{self, Step};
-use super::{Caller, Claim, ClaimError, ClaimStatus, ReturnRecord, ReturnRequest, to_claim};
+use super::filing::get;
+use super::store::{reload, return_record_json, to_claim};
+use super::transition::{self, Move, Notice, Transition};
+use super::{Caller, Claim, ClaimError, ClaimStatus, ReturnRecord, ReturnRequest};
 use crate::domain::Role;
 use crate::engine::scheme::Material;
-use crate::service::audit::{self, Actor};
-use crate::service::outbox::{self, Occasion};
+use crate::service::outbox::Occasion;
 use crate::service::page::{Page, page_from};
 use crate::service::scope::Scoped;
 
@@ -157,35 +157,27 @@ pub async fn approve_stage(
             ]));
         }
     }
-    let now = Utc::now();
     let txn = crate::db::begin_write(db).await?;
-    let set = vec![
-        (claim::Column::Status, Expr::value(next.as_str())),
-        (claim::Column::Stage, Expr::value(next.as_str())),
-    ];
-    change(&txn, c.id, c.version, &[c.status], set, now).await?;
-    timeline::record(
+    transition::apply(
         &txn,
-        c.id,
-        Step {
-            action: "approved",
-            from: Some(c.status),
-            to: next,
-            level: level_of(caller.role),
-            note: None,
-            actor_pid: Some(caller.pid.clone()),
-            at: now,
+        caller,
+        Transition {
+            claim: c,
+            version: c.version,
+            from: &[c.status],
+            to: Some(Move {
+                to: next,
+                action: "approved",
+                note: None,
+            }),
+            set: vec![(claim::Column::Stage, Expr::value(next.as_str()))],
+            notice: None,
+            audit: (
+                "claim.approve_stage",
+                json!({ "from": c.status.as_str(), "to": next.as_str(), "note": note }),
+            ),
         },
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: caller.pid.clone(),
-        },
-        "claim.approve_stage",
-        ("claim", Some(&c.pid)),
-        json!({ "from": c.status.as_str(), "to": next.as_str(), "note": note }),
+        Utc::now(),
         request_id,
     )
     .await?;
@@ -211,50 +203,40 @@ pub async fn return_claim(
         requests: requests.clone(),
         returned_at: now,
     };
-    let txn = crate::db::begin_write(db).await?;
     let set = vec![
-        (
-            claim::Column::Status,
-            Expr::value(ClaimStatus::Returned.as_str()),
-        ),
         (claim::Column::Stage, Expr::value(c.status.as_str())),
         (
             claim::Column::ReturnRequests,
             Expr::value(return_record_json(&record)?),
         ),
     ];
-    change(&txn, c.id, version, &[c.status], set, now).await?;
-    timeline::record(
+    let txn = crate::db::begin_write(db).await?;
+    transition::apply(
         &txn,
-        c.id,
-        Step {
-            action: "returned",
-            from: Some(c.status),
-            to: ClaimStatus::Returned,
-            level: level_of(caller.role),
-            note: Some(message.clone()),
-            actor_pid: Some(caller.pid.clone()),
-            at: now,
+        caller,
+        Transition {
+            claim: &c,
+            version,
+            from: &[c.status],
+            to: Some(Move {
+                to: ClaimStatus::Returned,
+                action: "returned",
+                note: Some(message.clone()),
+            }),
+            set,
+            // Keyed by the version the return makes: a later return is told again.
+            notice: Some(Notice {
+                occasion: Occasion::ClaimReturned,
+                member_id: c.member_id,
+                key: format!("claim_returned:{}:{}", c.pid, version + 1),
+                payload: json!({ "claim": c.pid, "message": message, "materials": requests }),
+            }),
+            audit: (
+                "claim.return",
+                json!({ "stage": c.status.as_str(), "message": message, "materials": requests }),
+            ),
         },
-    )
-    .await?;
-    outbox::enqueue(
-        &txn,
-        Occasion::ClaimReturned,
-        c.member_id,
-        &format!("claim_returned:{}:{}", c.pid, version + 1),
-        json!({ "claim": c.pid, "message": message, "materials": requests }),
         now,
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: caller.pid.clone(),
-        },
-        "claim.return",
-        ("claim", Some(pid)),
-        json!({ "stage": c.status.as_str(), "message": message, "materials": requests }),
         request_id,
     )
     .await?;
@@ -281,42 +263,35 @@ pub async fn reject(
     }
     let c = reviewable(db, caller, pid, version).await?;
     let now = Utc::now();
-    let txn = crate::db::begin_write(db).await?;
     let set = vec![
-        (
-            claim::Column::Status,
-            Expr::value(ClaimStatus::Rejected.as_str()),
-        ),
         (claim::Column::RejectReason, Expr::value(reason.as_str())),
         (claim::Column::RejectNote, Expr::value(note.clone())),
         (claim::Column::ClosedAt, Expr::value(now)),
     ];
-    change(&txn, c.id, version, &[c.status], set, now).await?;
-    timeline::record(
+    let txn = crate::db::begin_write(db).await?;
+    transition::apply(
         &txn,
-        c.id,
-        Step {
-            action: "rejected",
-            from: Some(c.status),
-            to: ClaimStatus::Rejected,
-            level: level_of(caller.role),
-            note: Some(match &note {
-                Some(n) => format!("{}: {n}", reason.as_str()),
-                None => reason.as_str(),
+        caller,
+        Transition {
+            claim: &c,
+            version,
+            from: &[c.status],
+            to: Some(Move {
+                to: ClaimStatus::Rejected,
+                action: "rejected",
+                note: Some(match &note {
+                    Some(n) => format!("{}: {n}", reason.as_str()),
+                    None => reason.as_str(),
+                }),
             }),
-            actor_pid: Some(caller.pid.clone()),
-            at: now,
+            set,
+            notice: None,
+            audit: (
+                "claim.reject",
+                json!({ "stage": c.status.as_str(), "reason": reason.as_str(), "note": note }),
+            ),
         },
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: caller.pid.clone(),
-        },
-        "claim.reject",
-        ("claim", Some(pid)),
-        json!({ "stage": c.status.as_str(), "reason": reason.as_str(), "note": note }),
+        now,
         request_id,
     )
     .await?;

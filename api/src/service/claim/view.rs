@@ -29,6 +29,7 @@ use crate::auth::crypto::{LookupHasher, PiiVault};
 use crate::domain::Money;
 use crate::domain::Role;
 use crate::domain::workdays::WorkdayCalendar;
+use crate::engine::claim_rules;
 use crate::engine::scheme::Material;
 use crate::engine::{Component, Event, EventKind};
 use crate::formats::photos::PhotoLimits;
@@ -313,10 +314,10 @@ pub async fn assemble<C: ConnectionTrait>(
     let event = serde_json::from_value::<Event>(c.event.clone()).ok();
     let appraisal = event
         .as_ref()
-        .is_some_and(|e| filing::needs_appraisal(&def, e));
+        .is_some_and(|e| claim_rules::needs_appraisal(&def, e));
     let required_materials = filing::required_materials(&def, c.kind, c.filed_by, appraisal);
     let filing_deadline = match (event, coverage_end) {
-        (Some(event), Some(end)) => filing::filing_deadline(&def, end, &event),
+        (Some(event), Some(end)) => claim_rules::filing_deadline(&def, end, &event),
         _ => None,
     };
     let now = Utc::now();

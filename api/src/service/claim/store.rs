@@ -1,0 +1,220 @@
+//! The claim store: a stored row read as a [`Claim`] (and refused when a stored name is not
+//! one of ours), a new draft written, and the reads the claim actions make besides the claim
+//! itself (its materials' categories, its unit's ancestors). Changes to an existing claim go
+//! through [`super::transition`].
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+use serde_json::Value;
+
+use entity::{claim, claim_material, membership, organisation};
+
+use super::{Claim, ClaimError, ClaimStatus, FiledBy, ReturnRecord};
+use crate::engine::scheme::Material;
+use crate::engine::{EventKind, Judgement};
+
+fn corrupt(what: &str, value: &str) -> DbErr {
+    DbErr::Custom(format!("stored claim has an invalid {what}: {value}"))
+}
+
+/// Reads a stored row.
+pub fn to_claim(m: claim::Model) -> Result<Claim, DbErr> {
+    let stages = match &m.stages {
+        Some(text) => serde_json::from_str::<Vec<ClaimStatus>>(text)
+            .map_err(|_| corrupt("stage list", text))?,
+        None => Vec::new(),
+    };
+    let stage = m
+        .stage
+        .as_deref()
+        .map(|s| ClaimStatus::parse(s).ok_or_else(|| corrupt("stage", s)))
+        .transpose()?;
+    let judgement = m
+        .judgement
+        .as_deref()
+        .map(|j| serde_json::from_str::<Judgement>(j).map_err(|_| corrupt("judgement", j)))
+        .transpose()?;
+    let returned = m
+        .return_requests
+        .as_deref()
+        .map(|r| serde_json::from_str::<ReturnRecord>(r).map_err(|_| corrupt("return", r)))
+        .transpose()?;
+    Ok(Claim {
+        kind: EventKind::parse(&m.kind).ok_or_else(|| corrupt("kind", &m.kind))?,
+        event: serde_json::from_str(&m.facts).map_err(|_| corrupt("facts", &m.facts))?,
+        status: ClaimStatus::parse(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
+        filed_by: FiledBy::parse(&m.filed_by_kind)
+            .ok_or_else(|| corrupt("filer kind", &m.filed_by_kind))?,
+        stages,
+        stage,
+        judgement,
+        returned,
+        id: m.id,
+        pid: m.pid,
+        member_id: m.member_id,
+        membership_id: m.membership_id,
+        organisation_id: m.organisation_id,
+        scheme_code: m.scheme_code,
+        version: m.version,
+        filed_by_pid: m.filed_by_pid,
+        submit_key: m.submit_key,
+        beneficiary_name: m.beneficiary_name,
+        beneficiary_relationship: m.beneficiary_relationship,
+        payee_name: m.payee_name,
+        payee_bank_card_cipher: m.payee_bank_card_cipher,
+        flagged: m.flagged,
+        scheme_version: m.scheme_version,
+        payable_fen: m.payable_fen,
+        approved_fen: m.approved_fen,
+        adjustment_reason: m.adjustment_reason,
+        reject_reason: m.reject_reason,
+        reject_note: m.reject_note,
+        created_at: m.created_at,
+        submitted_at: m.submitted_at,
+        first_submitted_at: m.first_submitted_at,
+        approved_at: m.approved_at,
+        pay_due_on: m.pay_due_on,
+        pay_due_max_on: m.pay_due_max_on,
+        paid_at: m.paid_at,
+        payout_failure: m.payout_failure,
+    })
+}
+
+/// The return currently awaiting answers, as stored.
+pub fn return_record_json(record: &ReturnRecord) -> Result<String, ClaimError> {
+    Ok(serde_json::to_string(record).map_err(|e| anyhow::anyhow!(e))?)
+}
+
+/// The beneficiary of a deceased member as stored: the id number sealed.
+pub(crate) struct SealedBeneficiary {
+    pub name: String,
+    pub id_number_cipher: String,
+    pub relationship: String,
+}
+
+/// A new draft, every value already checked (and sealed where it is personal).
+pub(crate) struct Draft<'a> {
+    pub pid: &'a str,
+    /// The coverage period claimed against: member, unit and scheme come from it.
+    pub membership: &'a membership::Model,
+    pub kind: EventKind,
+    /// The event's facts, as the simulation contract's JSON.
+    pub facts: String,
+    pub filed_by: FiledBy,
+    pub filed_by_pid: &'a str,
+    pub idempotency_key: Option<String>,
+    pub beneficiary: Option<SealedBeneficiary>,
+    pub payee_name: String,
+    pub payee_bank_card_cipher: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes a new draft at version 1. A unique violation (the filer's idempotency key) comes
+/// back as the database's error for the caller to recognise.
+pub(crate) async fn insert_draft<C: ConnectionTrait>(
+    db: &C,
+    draft: Draft<'_>,
+) -> Result<Claim, DbErr> {
+    let ms = draft.membership;
+    let (beneficiary_name, beneficiary_id_number_cipher, beneficiary_relationship) =
+        match draft.beneficiary {
+            Some(b) => (Some(b.name), Some(b.id_number_cipher), Some(b.relationship)),
+            None => (None, None, None),
+        };
+    let row = claim::ActiveModel {
+        pid: Set(draft.pid.to_owned()),
+        member_id: Set(ms.member_id),
+        membership_id: Set(ms.id),
+        organisation_id: Set(ms.organisation_id),
+        scheme_code: Set(ms.scheme_code.clone()),
+        kind: Set(draft.kind.as_str().to_owned()),
+        facts: Set(draft.facts),
+        status: Set(ClaimStatus::Draft.as_str().to_owned()),
+        version: Set(1),
+        filed_by_kind: Set(draft.filed_by.as_str().to_owned()),
+        filed_by_pid: Set(draft.filed_by_pid.to_owned()),
+        idempotency_key: Set(draft.idempotency_key),
+        beneficiary_name: Set(beneficiary_name),
+        beneficiary_id_number_cipher: Set(beneficiary_id_number_cipher),
+        beneficiary_relationship: Set(beneficiary_relationship),
+        payee_name: Set(Some(draft.payee_name)),
+        payee_bank_card_cipher: Set(draft.payee_bank_card_cipher),
+        flagged: Set(false),
+        created_at: Set(draft.at),
+        updated_at: Set(draft.at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    to_claim(row)
+}
+
+/// The claim a filer made with an idempotency key.
+pub(crate) async fn by_idempotency_key<C: ConnectionTrait>(
+    db: &C,
+    filer: &str,
+    key: &str,
+) -> Result<Option<Claim>, ClaimError> {
+    Ok(claim::Entity::find()
+        .filter(claim::Column::FiledByPid.eq(filer))
+        .filter(claim::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?
+        .map(to_claim)
+        .transpose()?)
+}
+
+/// Re-reads a claim after a change.
+pub(crate) async fn reload<C: ConnectionTrait>(db: &C, claim_id: i64) -> Result<Claim, ClaimError> {
+    let row = claim::Entity::find_by_id(claim_id)
+        .one(db)
+        .await?
+        .ok_or(ClaimError::NotFound)?;
+    Ok(to_claim(row)?)
+}
+
+/// The categories of a claim's materials, each with when it was uploaded.
+pub(crate) async fn material_categories<C: ConnectionTrait>(
+    db: &C,
+    claim_id: i64,
+) -> Result<Vec<(Material, DateTime<Utc>)>, ClaimError> {
+    let rows = claim_material::Entity::find()
+        .filter(claim_material::Column::ClaimId.eq(claim_id))
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let m: Material = serde_json::from_value(Value::String(r.category.clone()))
+                .map_err(|_| anyhow::anyhow!("stored material has category {}", r.category))?;
+            Ok((m, r.created_at))
+        })
+        .collect()
+}
+
+/// The kinds of the organisations above a unit (its review stages depend on them).
+pub(crate) async fn ancestor_kinds<C: ConnectionTrait>(
+    db: &C,
+    organisation_id: i64,
+) -> Result<Vec<String>, DbErr> {
+    let Some(unit) = organisation::Entity::find_by_id(organisation_id)
+        .one(db)
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<i64> = unit
+        .path
+        .split('/')
+        .filter_map(|s| s.parse::<i64>().ok())
+        .filter(|id| *id != organisation_id)
+        .collect();
+    Ok(organisation::Entity::find()
+        .filter(organisation::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| o.kind)
+        .collect())
+}
