@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::period::judge_in_filing_order;
 use super::model::{Cause, Component, Event, EventKind, MemberPeriod, Refusal};
+use super::period::judge_in_filing_order;
 use super::scheme::SchemeDefinition;
 use crate::domain::money::contract_amount;
 
