@@ -6,6 +6,7 @@ pub mod audit_event;
 pub mod authorisation_text;
 pub mod claim;
 pub mod claim_event;
+pub mod claim_judgement;
 pub mod claim_material;
 pub mod coverage_extension;
 pub mod deduction_batch;

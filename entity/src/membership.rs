@@ -26,6 +26,9 @@ pub struct Model {
     pub source: String,
     /// Advanced by each approval of a claim in this period (the period's lock and order).
     pub ledger_seq: i32,
+    /// What the period's claims were granted beyond the period's total (fen): absorbed by its
+    /// next claims.
+    pub offset_fen: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

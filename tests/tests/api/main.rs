@@ -12,6 +12,7 @@ mod health;
 mod migrations;
 mod openapi;
 mod payouts;
+mod period_money;
 mod reminder_schedule;
 mod reminders;
 mod scope;

@@ -1,26 +1,31 @@
-//! The association's approval: the money. The claim is judged by the benefit engine against
-//! every claim already approved in the member's period, inside one transaction that first
-//! locks that period (advancing the membership's ledger counter), so concurrent approvals are
-//! judged one after another: no cap is passed, no first-stay allowance or bracket paid twice.
+//! The association's approval: the money. The period is the unit of money: at each approval the
+//! benefit engine judges all the period's approved claims with this one **in the order they
+//! were filed** — exactly as the simulation judges a period's events — and the claim is granted
+//! what that adds to what the period's other claims were already granted
+//! ([`crate::engine::period`]). Earlier-approved claims whose judgement changes are re-stated
+//! (kept as history, their grant unchanged); less than nothing is granted as 0 with an open
+//! offset on the period. All inside one transaction that first locks the period (advancing the
+//! membership's ledger counter), so concurrent approvals are judged one after another: no cap
+//! is passed, no first-stay allowance or bracket paid twice, whatever order reviewers click in.
 
 use chrono::{Datelike, NaiveDate, Utc, Weekday};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use entity::{claim, membership};
 
 use super::filing::{current_scheme, parse_facts};
+use super::period::{Cause, PeriodClaim, approved_claims, fen, keep, restate};
 use super::review::reviewable;
-use super::store::{reload, to_claim};
+use super::store::reload;
 use super::transition::{self, Move, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus};
 use crate::domain::Money;
 use crate::domain::workdays::WorkdayCalendar;
-use crate::engine::{Event, ItemCode, JudgedEvent, MemberPeriod, judge_event};
+use crate::engine::period::judge_in_filing_order;
+use crate::engine::{self, Event, ItemCode, Judgement, MemberPeriod};
 
 /// An amount the association sets instead of the engine's, with its written reason.
 #[derive(Clone, Debug)]
@@ -128,7 +133,7 @@ pub async fn approve(
             current: fresh.version,
         });
     }
-    let history = period_history(&txn, c.membership_id).await?;
+    let others = approved_claims(&txn, c.membership_id, c.id).await?;
     let period = MemberPeriod {
         coverage_start: ms.coverage_start,
         coverage_end: ms.coverage_end,
@@ -136,7 +141,13 @@ pub async fn approve(
             .unwrap_or(1),
         continuous_renewal: ms.continuous_renewal,
     };
-    let judgement = judge_event(&def, &period, &history, &event);
+    // This claim's place among the period's approved claims: its first submission.
+    let filed = (c.first_submitted_at.unwrap_or(now), c.id);
+    let at = others.partition_point(|o| o.filed < filed);
+    let mut events: Vec<Event> = others.iter().map(|o| o.event.clone()).collect();
+    events.insert(at, event);
+    let mut judgements = judge_in_filing_order(&def, &period, &events);
+    let judgement = judgements.remove(at);
     if let Some(refused) = judgement.refused {
         txn.rollback().await?;
         let code = serde_json::to_value(refused)
@@ -145,10 +156,23 @@ pub async fn approve(
             .unwrap_or_default();
         return Err(ClaimError::NotPayable { refused: code });
     }
-    let payable = Money::from_decimal(judgement.payable()).round_half_up();
+    let own_fen = fen(&judgement)?;
+    let mut period_total_fen = own_fen;
+    for j in &judgements {
+        period_total_fen += fen(j)?;
+    }
+    let granted_before_fen: i64 = others.iter().map(|o| o.granted_fen).sum();
+    let grant = engine::period::grant(
+        Money::from_fen(period_total_fen).as_decimal(),
+        Money::from_fen(granted_before_fen).as_decimal(),
+    );
+    let payable = Money::from_decimal(grant.granted);
     let payable_fen = payable
         .to_fen()
-        .map_err(|e| anyhow::anyhow!("payable amount {payable}: {e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("granted amount {payable}: {e:?}"))?;
+    let offset_fen = Money::from_decimal(grant.open_offset)
+        .to_fen()
+        .map_err(|e| anyhow::anyhow!("open offset: {e:?}"))?;
     let approved_fen = match &adjustment {
         Some(a) => {
             let fen = a.amount.to_fen().map_err(|_| ClaimError::Invalid {
@@ -207,6 +231,25 @@ pub async fn approve(
         set.push((claim::Column::ClosedAt, Expr::value(now)));
     }
     let approved = Money::from_fen(approved_fen);
+    let mut note = format!("核定补助 {approved} 元");
+    if payable_fen < own_fen {
+        note.push_str(&format!(
+            "；本期按提交顺序核算本申领 {} 元，其中 {} 元已由本期先获批的申领核定",
+            Money::from_fen(own_fen),
+            Money::from_fen(own_fen - payable_fen)
+        ));
+    }
+    if offset_fen > 0 {
+        note.push_str(&format!(
+            "；本期多核定 {} 元，从本期后续申领中冲抵",
+            Money::from_fen(offset_fen)
+        ));
+    }
+    let restated: Vec<(&PeriodClaim, &Judgement)> = others
+        .iter()
+        .zip(&judgements)
+        .filter(|(o, j)| o.judgement != **j)
+        .collect();
     transition::apply(
         &txn,
         caller,
@@ -217,7 +260,7 @@ pub async fn approve(
             to: Some(Move {
                 to: status,
                 action: "approved",
-                note: Some(format!("核定补助 {approved} 元")),
+                note: Some(note),
             }),
             set,
             notice: None,
@@ -230,6 +273,14 @@ pub async fn approve(
                     "adjustment_reason": adjustment.as_ref().map(|a| a.reason.clone()),
                     "period_seq": ms.ledger_seq,
                     "items": judgement.items,
+                    "judged": Money::from_fen(own_fen).to_string(),
+                    "period_total": Money::from_fen(period_total_fen).to_string(),
+                    "open_offset": Money::from_fen(offset_fen).to_string(),
+                    "restated": restated.iter().map(|(o, j)| json!({
+                        "claim": o.pid,
+                        "before": Money::from_fen(fen(&o.judgement).unwrap_or_default()).to_string(),
+                        "after": Money::from_fen(fen(j).unwrap_or_default()).to_string(),
+                    })).collect::<Vec<_>>(),
                 }),
             ),
         },
@@ -237,41 +288,46 @@ pub async fn approve(
         request_id,
     )
     .await?;
-    if judgement.item(ItemCode::DailyAllowance) > Decimal::ZERO && !ms.allowance_paid {
-        membership::Entity::update_many()
-            .col_expr(membership::Column::AllowancePaid, Expr::value(true))
-            .filter(membership::Column::Id.eq(ms.id))
-            .exec(&txn)
-            .await?;
+    keep(
+        &txn,
+        c.id,
+        ms.id,
+        Cause::Approved,
+        None,
+        scheme_version,
+        &judgement,
+        now,
+    )
+    .await?;
+    for (other, new) in &restated {
+        restate(
+            &txn,
+            caller,
+            other,
+            new,
+            (c.id, &c.pid),
+            ms.id,
+            scheme_version,
+            now,
+        )
+        .await?;
     }
+    // An allowance paid in the period (wherever filing order now puts it) counts for the
+    // next period's continuity; money paid is never un-paid, so the flag only ever turns on.
+    let allowance = std::iter::once(&judgement)
+        .chain(judgements.iter())
+        .any(|j| j.item(ItemCode::DailyAllowance) > Decimal::ZERO);
+    membership::Entity::update_many()
+        .col_expr(
+            membership::Column::AllowancePaid,
+            Expr::value(ms.allowance_paid || allowance),
+        )
+        .col_expr(membership::Column::OffsetFen, Expr::value(offset_fen))
+        .filter(membership::Column::Id.eq(ms.id))
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
     reload(db, c.id).await
-}
-
-/// The judged claims of a period, in the order they were approved.
-pub async fn period_history<C: ConnectionTrait>(
-    db: &C,
-    membership_id: i64,
-) -> Result<Vec<JudgedEvent>, ClaimError> {
-    let rows = claim::Entity::find()
-        .filter(claim::Column::MembershipId.eq(membership_id))
-        .filter(claim::Column::Status.is_in(JUDGED.iter().map(|s| s.as_str())))
-        .filter(claim::Column::PeriodSeq.is_not_null())
-        .order_by_asc(claim::Column::PeriodSeq)
-        .all(db)
-        .await?;
-    rows.into_iter()
-        .map(|row| {
-            let c = to_claim(row)?;
-            let event: Event = serde_json::from_value(c.event.clone())
-                .map_err(|e| anyhow::anyhow!("stored facts of claim {}: {e}", c.pid))?;
-            let judgement = c
-                .judgement
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("approved claim {} has no judgement", c.pid))?;
-            Ok(JudgedEvent { event, judgement })
-        })
-        .collect()
 }
 
 #[cfg(test)]

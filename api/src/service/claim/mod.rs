@@ -171,6 +171,7 @@ impl Level {
 pub mod approval;
 pub mod filing;
 pub mod materials;
+pub mod period;
 pub mod review;
 pub mod store;
 pub mod transition;

@@ -1,0 +1,184 @@
+//! A period's approved claims as the money rule sees them: in filing order (first submission; a
+//! claim returned and resubmitted keeps its place), with what each was granted, and the history
+//! of their judgements — the one each was approved on, and every re-statement when an
+//! earlier-filed claim of the period was approved after it ([`crate::engine::period`]).
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use entity::{claim, claim_judgement};
+
+use super::approval::JUDGED;
+use super::timeline::{self, Step};
+use super::transition::level_of;
+use super::{Caller, ClaimError, ClaimStatus};
+use crate::domain::Money;
+use crate::engine::{Event, Judgement};
+
+/// An approved claim of the period.
+#[derive(Clone, Debug)]
+pub struct PeriodClaim {
+    pub id: i64,
+    pub pid: String,
+    pub status: ClaimStatus,
+    /// Its place in the period: first submission, then id.
+    pub filed: (DateTime<Utc>, i64),
+    pub event: Event,
+    /// The judgement it shows now (its approval's, or the latest re-statement).
+    pub judgement: Judgement,
+    /// What the period rule granted it at its approval (before any adjustment).
+    pub granted_fen: i64,
+}
+
+/// The period's approved claims other than `except`, in filing order.
+pub async fn approved_claims<C: ConnectionTrait>(
+    db: &C,
+    membership_id: i64,
+    except: i64,
+) -> Result<Vec<PeriodClaim>, ClaimError> {
+    let rows = claim::Entity::find()
+        .filter(claim::Column::MembershipId.eq(membership_id))
+        .filter(claim::Column::Id.ne(except))
+        .filter(claim::Column::Status.is_in(JUDGED.iter().map(|s| s.as_str())))
+        .filter(claim::Column::PeriodSeq.is_not_null())
+        .all(db)
+        .await?;
+    let mut out = rows
+        .into_iter()
+        .map(|row| {
+            let pid = row.pid.clone();
+            let broken = |what: &str| anyhow::anyhow!("approved claim {pid}: {what}");
+            let status = ClaimStatus::parse(&row.status).ok_or_else(|| broken("status"))?;
+            let event: Event = serde_json::from_str(&row.facts).map_err(|_| broken("facts"))?;
+            let judgement: Judgement = row
+                .judgement
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok())
+                .ok_or_else(|| broken("judgement"))?;
+            let filed = row
+                .first_submitted_at
+                .ok_or_else(|| broken("never submitted"))?;
+            Ok(PeriodClaim {
+                id: row.id,
+                pid: row.pid,
+                status,
+                filed: (filed, row.id),
+                event,
+                judgement,
+                granted_fen: row.payable_fen.ok_or_else(|| broken("no grant"))?,
+            })
+        })
+        .collect::<Result<Vec<_>, ClaimError>>()?;
+    out.sort_by_key(|c| c.filed);
+    Ok(out)
+}
+
+/// Why a judgement was kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The judgement the claim was approved on.
+    Approved,
+    /// The period was judged again because an earlier-filed claim was approved after it.
+    Restated,
+}
+
+impl Cause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cause::Approved => "approved",
+            Cause::Restated => "restated",
+        }
+    }
+}
+
+/// Keeps a judgement of a claim in its history.
+#[allow(clippy::too_many_arguments)]
+pub async fn keep<C: ConnectionTrait>(
+    db: &C,
+    claim_id: i64,
+    membership_id: i64,
+    cause: Cause,
+    caused_by: Option<i64>,
+    scheme_version: i32,
+    judgement: &Judgement,
+    at: DateTime<Utc>,
+) -> Result<(), ClaimError> {
+    claim_judgement::ActiveModel {
+        claim_id: Set(claim_id),
+        membership_id: Set(membership_id),
+        cause: Set(cause.as_str().to_owned()),
+        caused_by_claim_id: Set(caused_by),
+        scheme_version: Set(scheme_version),
+        judgement: Set(serde_json::to_string(judgement).map_err(anyhow::Error::new)?),
+        payable_fen: Set(fen(judgement)?),
+        created_at: Set(at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Re-states an approved claim's judgement after `cause` (an earlier-filed claim) was approved:
+/// the claim shows the new judgement, the old one stays in its history, and its timeline says
+/// why. What it was granted does not change: the difference is the approved claim's grant.
+#[allow(clippy::too_many_arguments)]
+pub async fn restate<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    claim: &PeriodClaim,
+    judgement: &Judgement,
+    cause: (i64, &str),
+    membership_id: i64,
+    scheme_version: i32,
+    at: DateTime<Utc>,
+) -> Result<(), ClaimError> {
+    claim::Entity::update_many()
+        .col_expr(
+            claim::Column::Judgement,
+            Expr::value(serde_json::to_string(judgement).map_err(anyhow::Error::new)?),
+        )
+        .filter(claim::Column::Id.eq(claim.id))
+        .exec(db)
+        .await?;
+    keep(
+        db,
+        claim.id,
+        membership_id,
+        Cause::Restated,
+        Some(cause.0),
+        scheme_version,
+        judgement,
+        at,
+    )
+    .await?;
+    let before = Money::from_fen(fen(&claim.judgement)?);
+    let after = Money::from_fen(fen(judgement)?);
+    timeline::record(
+        db,
+        claim.id,
+        Step {
+            action: "restated",
+            from: Some(claim.status),
+            to: claim.status,
+            level: level_of(caller.role),
+            note: Some(format!(
+                "本期较早提交的申领 {} 获批，按提交顺序重新核算：本申领 {before} 元 → {after} 元，已核定金额不变 / the period was judged again in filing order",
+                cause.1
+            )),
+            actor_pid: Some(caller.pid.clone()),
+            at,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A judgement's payable amount in fen (its items are rounded to 0.01 already).
+pub fn fen(judgement: &Judgement) -> Result<i64, ClaimError> {
+    let amount = Money::from_decimal(judgement.payable()).round_half_up();
+    amount
+        .to_fen()
+        .map_err(|e| ClaimError::Internal(anyhow::anyhow!("amount {amount}: {e:?}")))
+}

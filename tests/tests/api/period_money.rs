@@ -1,0 +1,119 @@
+//! The period is the unit of money: what a period pays does not depend on the order in which
+//! reviewers happen to approve its claims (issue 16).
+//!
+//! Reproduction, as filed: a member on nm-inpatient-2025 files stay A (30 billed days) and then
+//! stay B (2 days), each with eligible self-pay 6000.00 and deductible 1000.00. Both pass the union
+//! and the service point; the association approves B first, then A. The simulation of the period's
+//! events in filing order [A, B] pays 3700.00 + 2200.00 = 5900.00; approval in the order B, A paid
+//! 2860.00 + 2200.00 = 5060.00, because each claim was judged against the claims approved before
+//! it rather than those filed before it.
+
+use huzhu::settings::Settings;
+use huzhu_tests::claim_flow::{Period, act, detail, file, period, simulate, upload_required_small};
+use huzhu_tests::harness::TestApp;
+use huzhu_tests::on_both_backends_with;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+fn in_2025(s: &mut Settings) {
+    s.clock.today = chrono::NaiveDate::from_ymd_opt(2025, 9, 15);
+}
+
+fn dec(v: &Value) -> Decimal {
+    v.as_str()
+        .unwrap_or_else(|| panic!("money string, got {v}"))
+        .parse()
+        .expect("decimal")
+}
+
+fn stay_a() -> Value {
+    json!({"kind": "inpatient", "admitted_on": "2025-03-01", "discharged_on": "2025-03-31",
+           "billed_days": 30, "eligible_self_pay": "6000.00", "deductible": "1000.00"})
+}
+
+fn stay_b() -> Value {
+    json!({"kind": "inpatient", "admitted_on": "2025-05-10", "discharged_on": "2025-05-12",
+           "billed_days": 2, "eligible_self_pay": "6000.00", "deductible": "1000.00"})
+}
+
+/// The first nm-inpatient-2025 period of the demo with three consecutive periods and continuous
+/// renewal (the reporter's member), else the first period.
+async fn reporters_period(app: &TestApp) -> Period {
+    let token = app.login("union-power").await;
+    let (status, page) = app
+        .get(
+            "/api/v1/memberships?scheme=nm-inpatient-2025&limit=100",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().expect("items");
+    let index = items
+        .iter()
+        .position(|m| m["consecutive_periods"] == 3 && m["continuous_renewal"] == true)
+        .unwrap_or(0);
+    period(app, "union-power", "nm-inpatient-2025", index).await
+}
+
+/// Files, photographs and submits a stay, and has the union and the service point approve it:
+/// it waits for the association.
+async fn at_association(app: &TestApp, p: &Period, event: Value, seed: u64) -> String {
+    let member = app.login(&p.member_pid).await;
+    let draft = file(app, &member, p, event).await;
+    let claim = draft["claim"]["id"].as_str().expect("id").to_owned();
+    upload_required_small(app, &member, &draft, seed).await;
+    assert_eq!(act(app, &member, &claim, "submit", json!({})).await.0, 200);
+    let union = app.login("union-power").await;
+    let sp = app.login("sp-xincheng").await;
+    let (status, body) = act(app, &union, &claim, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = act(app, &sp, &claim, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    claim
+}
+
+/// Approves `order` at the association and returns what the period was granted in all.
+async fn granted_in_order(app: &TestApp, order: &[&str]) -> Decimal {
+    let officer = app.login("association").await;
+    for claim in order {
+        let (status, body) = act(app, &officer, claim, "approve", json!({})).await;
+        assert_eq!(status, 200, "approve {claim}: {body}");
+    }
+    let mut total = Decimal::ZERO;
+    for claim in order {
+        let d = detail(app, &officer, claim).await;
+        assert_eq!(d["claim"]["status"], "approved", "{d}");
+        total += dec(&d["claim"]["approved"]);
+    }
+    total
+}
+
+async fn a_period_pays_its_simulation_when_the_later_stay_is_approved_first(app: TestApp) {
+    let p = reporters_period(&app).await;
+    let a = at_association(&app, &p, stay_a(), 9100).await;
+    let b = at_association(&app, &p, stay_b(), 9200).await;
+    let sim = simulate(&app, "nm-inpatient-2025", &p, vec![stay_a(), stay_b()]).await;
+    let granted = granted_in_order(&app, &[&b, &a]).await;
+    assert_eq!(
+        granted,
+        dec(&sim["period_total"]),
+        "approved B then A; the simulation of [A, B] is {sim}"
+    );
+    if p.consecutive_periods == 3 && p.continuous_renewal {
+        assert_eq!(granted, Decimal::new(590_000, 2));
+    }
+}
+
+async fn a_period_pays_its_simulation_when_the_stays_are_approved_in_filing_order(app: TestApp) {
+    let p = reporters_period(&app).await;
+    let a = at_association(&app, &p, stay_a(), 9300).await;
+    let b = at_association(&app, &p, stay_b(), 9400).await;
+    let sim = simulate(&app, "nm-inpatient-2025", &p, vec![stay_a(), stay_b()]).await;
+    let granted = granted_in_order(&app, &[&a, &b]).await;
+    assert_eq!(granted, dec(&sim["period_total"]), "{sim}");
+}
+
+on_both_backends_with!(money_by_period, in_2025 =>
+    a_period_pays_its_simulation_when_the_later_stay_is_approved_first,
+    a_period_pays_its_simulation_when_the_stays_are_approved_in_filing_order,
+);
