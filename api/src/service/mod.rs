@@ -20,6 +20,25 @@ pub mod simulation;
 pub mod staff;
 pub mod targets;
 
+/// Who asks for a change: the signed-in account the audit trail names, the part of the tree it
+/// may touch, and the request that carried it (kept with the audit entry).
+#[derive(Clone, Debug)]
+pub struct Requester {
+    /// Public id of the member or staff account.
+    pub pid: String,
+    pub scope: scope::Scope,
+    pub request_id: Option<String>,
+}
+
+impl Requester {
+    /// The requester as the audit trail names it.
+    pub fn actor(&self) -> audit::Actor {
+        audit::Actor::Account {
+            pid: self.pid.clone(),
+        }
+    }
+}
+
 /// Why a service would not do what it was asked, in the words the caller reads: a stable code,
 /// a message (Chinese first, where a worker reads it) and structured details. Services say *why*;
 /// the HTTP layer alone decides how that is answered (`Invalid` is 422, `Conflict` 409), so the
