@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
+use serde_json::json;
 
 use entity::scheme_version;
 
-use super::is_unique_violation;
+use super::{Requester, audit, is_unique_violation};
 use crate::engine::{SchemeDefinition, SchemeProblem, seed_schemes};
 
 /// A published version.
@@ -146,8 +147,28 @@ pub async fn versions<C: ConnectionTrait>(
         .collect()
 }
 
-/// Validates and publishes `definition` as the next version of its scheme.
-pub async fn publish<C: ConnectionTrait>(
+/// Validates and publishes `definition` as the next version of its scheme (audited).
+pub async fn publish(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    definition: &SchemeDefinition,
+) -> Result<PublishedScheme, PublishError> {
+    let txn = crate::db::begin_write(db).await?;
+    let published = publish_next(&txn, definition, &requester.pid).await?;
+    audit::record(
+        &txn,
+        &requester.actor(),
+        "scheme.published",
+        ("scheme", Some(&definition.code)),
+        json!({ "version": published.version, "complete": definition.is_complete() }),
+        requester.request_id.clone(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(published)
+}
+
+async fn publish_next<C: ConnectionTrait>(
     db: &C,
     definition: &SchemeDefinition,
     published_by: &str,
