@@ -1,11 +1,13 @@
 //! Database access, grouped by resource. Functions take `&impl ConnectionTrait` so they compose
 //! inside transactions; entity models never leave this module tree.
 
+pub mod account;
 pub mod audit;
 pub mod authorisation;
 pub mod claim;
 pub mod deduction;
 pub mod enrolment;
+pub mod health;
 pub mod import;
 pub mod invitation;
 pub mod member;
