@@ -3,7 +3,7 @@
 //! account), the demo sign-in, who is signed in, and recording a member's phone number from
 //! WeChat. The WeChat calls are made here; the HTTP layer only issues the token and answers.
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use serde_json::json;
 
 use super::member::{self, Member};
@@ -122,18 +122,7 @@ async fn bind_staff(
             "该账号或该微信已绑定 / this account or this WeChat is already bound",
         ));
     }
-    audit::record(
-        &txn,
-        &audit::Actor::Account {
-            pid: account.pid.clone(),
-        },
-        "staff.wechat_bound",
-        ("staff", Some(&account.pid)),
-        json!({}),
-        request_id,
-    )
-    .await?;
-    txn.commit().await?;
+    record_binding(txn, "staff", &account.pid, request_id).await?;
     Ok(Account::Staff(account))
 }
 
@@ -161,19 +150,30 @@ async fn bind_member(
             "该会员或该微信已绑定 / this member or this WeChat is already bound",
         ));
     }
+    record_binding(txn, "member", &found.pid, request_id).await?;
+    Ok(Account::Member(found))
+}
+
+/// Records that the account `kind` (`staff`, `member`) `pid` bound its WeChat, in the audit
+/// trail as its own act, and commits the binding.
+async fn record_binding(
+    txn: DatabaseTransaction,
+    kind: &str,
+    pid: &str,
+    request_id: Option<String>,
+) -> Result<(), DbErr> {
     audit::record(
         &txn,
         &audit::Actor::Account {
-            pid: found.pid.clone(),
+            pid: pid.to_owned(),
         },
-        "member.wechat_bound",
-        ("member", Some(&found.pid)),
+        &format!("{kind}.wechat_bound"),
+        (kind, Some(pid)),
         json!({}),
         request_id,
     )
     .await?;
-    txn.commit().await?;
-    Ok(Account::Member(found))
+    txn.commit().await
 }
 
 /// The demo sign-in: a staff login or a member's public id; `None` when neither exists.

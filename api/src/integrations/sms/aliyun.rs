@@ -21,8 +21,7 @@ use serde::Deserialize;
 use super::signing::{aliyun_percent_encode, aliyun_rpc_signature};
 use super::{
     CodeBook, CodeGroup, Lookup, Outcome, ProviderError, Receipt, ReceiptDialect, ReceiptError,
-    ReportFields, SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, past_grace,
-    transport_outcome,
+    SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, past_grace, transport_outcome,
 };
 use crate::domain::PhoneNumber;
 use crate::settings::SmsSettings;
@@ -428,7 +427,7 @@ impl ReceiptDialect for AliyunReceipts {
     type Report = Report;
     const ANSWER: &'static str = RECEIPT_ANSWER;
 
-    fn fields(report: Report) -> Result<ReportFields, ReceiptError> {
+    fn receipt(report: Report) -> Result<Receipt, ReceiptError> {
         let delivered = match report.success {
             Flag::Bool(flag) => flag,
             Flag::Text(text) => match text.trim() {
@@ -437,14 +436,18 @@ impl ReceiptDialect for AliyunReceipts {
                 _ => return Err(ReceiptError::UnexpectedValue { field: "success" }),
             },
         };
-        Ok(ReportFields {
+        Ok(Receipt {
             provider_id: report.biz_id,
             message_id: report.out_id,
             phone: report.phone_number,
             delivered,
             code: report.err_code,
             description: report.err_msg,
-            at: report.report_time.or(report.send_time),
+            at: report
+                .report_time
+                .or(report.send_time)
+                .as_deref()
+                .and_then(super::shanghai_time),
         })
     }
 }

@@ -1,5 +1,7 @@
 //! Sending SMS: one interface over Tencent Cloud SMS, Aliyun SMS and the log (embedded
-//! default), and reading their delivery receipts. No database here: the dispatcher
+//! default), and reading their delivery receipts (one skeleton, [`read_receipts`], with a
+//! [`ReceiptDialect`] per provider). Both providers' error codes are read by one
+//! `CodeBook` each, tried the same way. No database here: the dispatcher
 //! (`crate::service::reminders`) decides what to send and records what happened.
 //!
 //! Neither provider de-duplicates, so every send carries our own message id
@@ -292,8 +294,8 @@ impl From<serde_json::Error> for ReceiptError {
 
 /// A provider's way of writing delivery receipts. Reading them is one skeleton
 /// ([`read_receipts`]): the body is a JSON array of reports (a single object is taken too),
-/// each report becomes a [`Receipt`] by the same rules, and the callback answers with the
-/// provider's acknowledgement. A dialect says only what differs between providers: the
+/// each report becomes a [`Receipt`] tidied by the same rules, and the callback answers with
+/// the provider's acknowledgement. A dialect says only what differs between providers: the
 /// report's fields, how it says "delivered", which number and time it gives, and the
 /// acknowledgement.
 pub trait ReceiptDialect {
@@ -301,44 +303,9 @@ pub trait ReceiptDialect {
     type Report: serde::de::DeserializeOwned;
     /// What our callback answers; without it the provider posts the same receipts again.
     const ANSWER: &'static str;
-    /// The report in the words both providers share, or the field holding a value the
-    /// provider does not send.
-    fn fields(report: Self::Report) -> Result<ReportFields, ReceiptError>;
-}
-
-/// One report in the words both providers share, as the provider wrote it (empty strings
-/// still in: [`read_receipts`] drops them).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReportFields {
-    /// Tencent `sid` / Aliyun `biz_id`.
-    pub provider_id: Option<String>,
-    /// Our message id, where the provider echoes it.
-    pub message_id: Option<String>,
-    pub phone: String,
-    pub delivered: bool,
-    /// The operator's code.
-    pub code: Option<String>,
-    pub description: Option<String>,
-    /// `YYYY-MM-DD HH:MM:SS` in Asia/Shanghai.
-    pub at: Option<String>,
-}
-
-impl ReportFields {
-    fn into_receipt(self) -> Receipt {
-        let present = |text: Option<String>| text.filter(|t| !t.is_empty());
-        let delivered = self.delivered;
-        Receipt {
-            provider_id: present(self.provider_id),
-            message_id: present(self.message_id),
-            phone: self.phone,
-            delivered,
-            // Operators send a code for delivered messages too (`DELIVRD`): it says nothing
-            // a reader needs, so only a failure keeps its code.
-            code: present(self.code).filter(|_| !delivered),
-            description: present(self.description),
-            at: self.at.as_deref().and_then(shanghai_time),
-        }
-    }
+    /// The report as a receipt, its texts as the provider wrote them (empty ones included);
+    /// or the field holding a value the provider does not send.
+    fn receipt(report: Self::Report) -> Result<Receipt, ReceiptError>;
 }
 
 /// Reads a delivery receipt callback body in the dialect `D`.
@@ -347,8 +314,22 @@ pub fn read_receipts<D: ReceiptDialect>(body: &[u8]) -> Result<Vec<Receipt>, Rec
     reports
         .into_vec()
         .into_iter()
-        .map(|report| D::fields(report).map(ReportFields::into_receipt))
+        .map(|report| D::receipt(report).map(tidy))
         .collect()
+}
+
+/// A receipt without the empty texts providers send for "none".
+fn tidy(receipt: Receipt) -> Receipt {
+    let present = |text: Option<String>| text.filter(|t| !t.is_empty());
+    Receipt {
+        provider_id: present(receipt.provider_id),
+        message_id: present(receipt.message_id),
+        // Operators send a code for delivered messages too (`DELIVRD`): it says nothing a
+        // reader needs, so only a failure keeps its code.
+        code: present(receipt.code).filter(|_| !receipt.delivered),
+        description: present(receipt.description),
+        ..receipt
+    }
 }
 
 /// A provider that posts delivery receipts to our callback, as its URL names it.
@@ -411,7 +392,7 @@ impl<T> OneOrMany<T> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in Asia/Shanghai (how both providers write times) as UTC.
-fn shanghai_time(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn shanghai_time(text: &str) -> Option<DateTime<Utc>> {
     let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
     naive
         .and_local_timezone(chrono_tz::Asia::Shanghai)

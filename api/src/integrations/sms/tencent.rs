@@ -25,8 +25,8 @@ use serde::de::DeserializeOwned;
 use super::signing::{Tc3Request, tc3_sign};
 use super::{
     CodeBook, CodeGroup, Lookup, Outcome, ProviderError, Receipt, ReceiptDialect, ReceiptError,
-    ReportFields, Sms, SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, masked,
-    past_grace, transport_outcome,
+    Sms, SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, masked, past_grace,
+    transport_outcome,
 };
 use crate::domain::PhoneNumber;
 use crate::settings::SmsSettings;
@@ -503,7 +503,7 @@ impl ReceiptDialect for TencentReceipts {
     type Report = Report;
     const ANSWER: &'static str = RECEIPT_ANSWER;
 
-    fn fields(report: Report) -> Result<ReportFields, ReceiptError> {
+    fn receipt(report: Report) -> Result<Receipt, ReceiptError> {
         let delivered = match report.report_status.as_str() {
             "SUCCESS" => true,
             "FAIL" => false,
@@ -517,14 +517,17 @@ impl ReceiptDialect for TencentReceipts {
             None | Some("" | "86") => report.mobile,
             Some(code) => format!("+{code}{}", report.mobile),
         };
-        Ok(ReportFields {
+        Ok(Receipt {
             provider_id: report.sid,
             message_id: None,
             phone,
             delivered,
             code: report.errmsg,
             description: report.description,
-            at: report.user_receive_time,
+            at: report
+                .user_receive_time
+                .as_deref()
+                .and_then(super::shanghai_time),
         })
     }
 }
