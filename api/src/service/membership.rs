@@ -16,7 +16,7 @@ use entity::{coverage_extension, member, membership, organisation};
 
 use super::outbox::{self, MembershipSet, Occasion};
 use super::page::{Page, page_from};
-use super::{Problem, Requester, audit, new_pid};
+use super::{Problem, Requester, new_pid};
 use crate::domain::Money;
 use crate::service::scope::{Scope, Scoped};
 
@@ -265,15 +265,9 @@ pub async fn extend(
         &requester.pid,
     )
     .await?;
-    audit::record(
-        &txn,
-        &requester.actor(),
-        "coverage.extended",
+    requester.audit(&txn, "coverage.extended",
         ("coverage_extension", Some(&done.pid)),
-        json!({ "new_end": done.new_end, "count": done.membership_count, "reason": request.reason, "scheme_code": request.scheme_code, "organisation_id": request.organisation_pid }),
-        requester.request_id.clone(),
-    )
-    .await?;
+        json!({ "new_end": done.new_end, "count": done.membership_count, "reason": request.reason, "scheme_code": request.scheme_code, "organisation_id": request.organisation_pid })).await?;
     txn.commit().await?;
     Ok(done)
 }

@@ -33,11 +33,26 @@ pub struct Requester {
 }
 
 impl Requester {
-    /// The requester as the audit trail names it.
-    pub fn actor(&self) -> audit::Actor {
-        audit::Actor::Account {
+    /// Records the requester's act in the audit trail, inside the transaction that does it.
+    pub async fn audit<C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait>(
+        &self,
+        txn: &C,
+        action: &str,
+        subject: (&str, Option<&str>),
+        details: serde_json::Value,
+    ) -> Result<(), sea_orm::DbErr> {
+        let actor = audit::Actor::Account {
             pid: self.pid.clone(),
-        }
+        };
+        audit::record(
+            txn,
+            &actor,
+            action,
+            subject,
+            details,
+            self.request_id.clone(),
+        )
+        .await
     }
 }
 

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use entity::organisation;
 
 use super::page::{Page, page_from};
-use super::{Requester, audit, new_pid};
+use super::{Requester, new_pid};
 use crate::service::scope::{Scope, Scoped};
 
 /// The levels of the tree.
@@ -226,15 +226,14 @@ pub async fn add(
         new.head_count,
     )
     .await?;
-    audit::record(
-        &txn,
-        &requester.actor(),
-        "organisation.created",
-        ("organisation", Some(&created.pid)),
-        json!({ "kind": created.kind, "name": created.name, "parent": parent.pid }),
-        requester.request_id.clone(),
-    )
-    .await?;
+    requester
+        .audit(
+            &txn,
+            "organisation.created",
+            ("organisation", Some(&created.pid)),
+            json!({ "kind": created.kind, "name": created.name, "parent": parent.pid }),
+        )
+        .await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -253,15 +252,14 @@ pub async fn change(
         return Ok(None);
     };
     let updated = update(&txn, &org, name.map(str::trim), head_count.map(Some)).await?;
-    audit::record(
-        &txn,
-        &requester.actor(),
-        "organisation.updated",
-        ("organisation", Some(&org.pid)),
-        json!({ "name": name, "head_count": head_count }),
-        requester.request_id.clone(),
-    )
-    .await?;
+    requester
+        .audit(
+            &txn,
+            "organisation.updated",
+            ("organisation", Some(&org.pid)),
+            json!({ "name": name, "head_count": head_count }),
+        )
+        .await?;
     txn.commit().await?;
     Ok(Some(updated))
 }

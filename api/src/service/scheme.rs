@@ -10,7 +10,7 @@ use serde_json::json;
 
 use entity::scheme_version;
 
-use super::{Requester, audit, is_unique_violation};
+use super::{Requester, is_unique_violation};
 use crate::engine::{SchemeDefinition, SchemeProblem, seed_schemes};
 
 /// A published version.
@@ -155,15 +155,14 @@ pub async fn publish(
 ) -> Result<PublishedScheme, PublishError> {
     let txn = crate::db::begin_write(db).await?;
     let published = publish_next(&txn, definition, &requester.pid).await?;
-    audit::record(
-        &txn,
-        &requester.actor(),
-        "scheme.published",
-        ("scheme", Some(&definition.code)),
-        json!({ "version": published.version, "complete": definition.is_complete() }),
-        requester.request_id.clone(),
-    )
-    .await?;
+    requester
+        .audit(
+            &txn,
+            "scheme.published",
+            ("scheme", Some(&definition.code)),
+            json!({ "version": published.version, "complete": definition.is_complete() }),
+        )
+        .await?;
     txn.commit().await?;
     Ok(published)
 }

@@ -14,7 +14,7 @@ use entity::{organisation, staff};
 use super::invitation::{self, IssuedInvitation};
 use super::organisation::OrganisationKind;
 use super::page::{Page, page_from};
-use super::{Requester, audit, is_unique_violation, new_pid};
+use super::{Requester, is_unique_violation, new_pid};
 use crate::domain::Role;
 use crate::service::scope::{Scope, Scoped};
 
@@ -84,15 +84,14 @@ pub async fn add(
         &account.login,
     )
     .await?;
-    audit::record(
-        &txn,
-        &requester.actor(),
-        "staff.created",
-        ("staff", Some(&created.pid)),
-        json!({ "role": created.role, "organisation": org.pid, "login": created.login }),
-        requester.request_id.clone(),
-    )
-    .await?;
+    requester
+        .audit(
+            &txn,
+            "staff.created",
+            ("staff", Some(&created.pid)),
+            json!({ "role": created.role, "organisation": org.pid, "login": created.login }),
+        )
+        .await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -113,19 +112,18 @@ pub async fn change_active(
         return Err(StaffError::CannotDeactivateSelf);
     }
     set_active(&txn, account.id, active).await?;
-    audit::record(
-        &txn,
-        &requester.actor(),
-        if active {
-            "staff.activated"
-        } else {
-            "staff.deactivated"
-        },
-        ("staff", Some(&account.pid)),
-        json!({}),
-        requester.request_id.clone(),
-    )
-    .await?;
+    requester
+        .audit(
+            &txn,
+            if active {
+                "staff.activated"
+            } else {
+                "staff.deactivated"
+            },
+            ("staff", Some(&account.pid)),
+            json!({}),
+        )
+        .await?;
     let updated = find_by_id(&txn, account.id)
         .await?
         .ok_or(StaffError::NotFound)?;
@@ -152,15 +150,14 @@ pub async fn invite(
         return Err(StaffError::AlreadyBound);
     }
     let issued = invitation::issue(&txn, account.id, ttl_hours).await?;
-    audit::record(
-        &txn,
-        &requester.actor(),
-        "staff.invited",
-        ("staff", Some(&account.pid)),
-        json!({ "expires_at": issued.expires_at }),
-        requester.request_id.clone(),
-    )
-    .await?;
+    requester
+        .audit(
+            &txn,
+            "staff.invited",
+            ("staff", Some(&account.pid)),
+            json!({ "expires_at": issued.expires_at }),
+        )
+        .await?;
     txn.commit().await?;
     Ok(issued)
 }

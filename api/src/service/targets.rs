@@ -16,9 +16,9 @@ use serde_json::json;
 
 use entity::{enrolment_target, organisation};
 
+use super::Requester;
 use super::enrolment::scheme_family;
 use super::organisation::{self as organisations, Organisation, OrganisationKind};
-use super::{Requester, audit};
 use crate::service::scope::{Scope, Scoped};
 
 /// An enrolment target as an association officer sets it.
@@ -54,15 +54,9 @@ pub async fn set(
         &requester.pid,
     )
     .await?;
-    audit::record(
-        &txn,
-        &requester.actor(),
-        "target.set",
+    requester.audit(&txn, "target.set",
         ("organisation", Some(&org.pid)),
-        json!({ "year": target.year, "scheme_code": target.scheme_code, "target_people": target.people }),
-        requester.request_id.clone(),
-    )
-    .await?;
+        json!({ "year": target.year, "scheme_code": target.scheme_code, "target_people": target.people })).await?;
     txn.commit().await?;
     Ok(true)
 }

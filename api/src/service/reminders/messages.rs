@@ -16,7 +16,6 @@ use entity::{member, outbox};
 use super::dispatch::message_id;
 use crate::integrations::sms::{Receipt, ReceiptError, ReceiptSource, receipt_token_matches};
 use crate::service::Requester;
-use crate::service::audit;
 use crate::service::page::{Page, page_from};
 use crate::service::scope::{Scope, Scoped};
 use crate::settings::SmsSettings;
@@ -197,15 +196,14 @@ pub async fn resend(
 ) -> Result<Message, ResendError> {
     let txn = crate::db::begin_write(db).await?;
     let message = make_due_again(&txn, &requester.scope, id, Utc::now()).await?;
-    audit::record(
-        &txn,
-        &requester.actor(),
-        "message.resend",
-        ("message", Some(&message.id)),
-        json!({ "occasion": message.occasion }),
-        requester.request_id.clone(),
-    )
-    .await?;
+    requester
+        .audit(
+            &txn,
+            "message.resend",
+            ("message", Some(&message.id)),
+            json!({ "occasion": message.occasion }),
+        )
+        .await?;
     txn.commit().await?;
     Ok(message)
 }

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use entity::sms_template;
 
-use crate::service::{Problem, Requester, audit};
+use crate::service::{Problem, Requester};
 
 /// One occasion's template.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -194,15 +194,9 @@ pub async fn change(
     if !update(&txn, template, &requester.pid, Utc::now()).await? {
         return Err(TemplateError::NotFound);
     }
-    audit::record(
-        &txn,
-        &requester.actor(),
-        "sms_template.update",
+    requester.audit(&txn, "sms_template.update",
         ("sms_template", Some(&template.occasion)),
-        json!({ "tencent": template.tencent_template_id, "aliyun": template.aliyun_template_code, "body": template.body_zh, "wechat": template.wechat.as_ref().map(|w| &w.template_id) }),
-        requester.request_id.clone(),
-    )
-    .await?;
+        json!({ "tencent": template.tencent_template_id, "aliyun": template.aliyun_template_code, "body": template.body_zh, "wechat": template.wechat.as_ref().map(|w| &w.template_id) })).await?;
     txn.commit().await?;
     Ok(())
 }
