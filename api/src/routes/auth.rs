@@ -141,7 +141,7 @@ pub fn account_error(e: AccountError) -> ApiError {
 }
 
 /// Maps WeChat's answers to clear errors for the phone.
-pub fn wechat_error(e: WeChatError) -> ApiError {
+fn wechat_error(e: WeChatError) -> ApiError {
     let code = e.code();
     match e {
         WeChatError::InvalidCode => ApiError::Unauthenticated {
