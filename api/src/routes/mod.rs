@@ -28,10 +28,8 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::formats::bank_file::LineProblem;
-use crate::service::Requester;
 use crate::settings::Mode;
 
 /// Mounts every `/api/v1` resource. `dev-login` exists only in demo mode.
@@ -78,15 +76,6 @@ pub fn validated<T: Validate>(value: T) -> Result<T, ApiError> {
                 .unwrap_or_else(|| ("body".into(), "invalid request".into()));
             Err(ApiError::invalid_field(field, message))
         }
-    }
-}
-
-/// The caller of a request that changes something, as services take it.
-pub fn requester(principal: &Principal, request_id: &tracing_actix_web::RequestId) -> Requester {
-    Requester {
-        pid: principal.subject.clone(),
-        scope: principal.scope.clone(),
-        request_id: Some(request_id.to_string()),
     }
 }
 
@@ -142,5 +131,17 @@ pub fn result_file_invalid(problems: Vec<LineProblem>) -> ApiError {
             problems.len()
         ),
         details: json!({ "problems": problems }),
+    }
+}
+
+/// The caller of a request that changes something, as services take it.
+pub fn requester(
+    principal: &crate::auth::Principal,
+    request_id: &tracing_actix_web::RequestId,
+) -> crate::service::Requester {
+    crate::service::Requester {
+        pid: principal.subject.clone(),
+        scope: principal.scope.clone(),
+        request_id: Some(request_id.to_string()),
     }
 }
