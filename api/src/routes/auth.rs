@@ -3,7 +3,6 @@
 
 use actix_web::{post, web};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -11,13 +10,11 @@ use validator::Validate;
 
 use super::{OrganisationRef, validated};
 use crate::domain::Role;
-use crate::domain::{IdNumber, PersonName};
 use crate::error::{ApiError, ErrorBody};
 use crate::integrations::wechat::WeChatError;
-use crate::service::audit::{self, Actor};
+use crate::service::account::{self, Account, AccountError};
 use crate::service::member::Member;
 use crate::service::staff::StaffAccount;
-use crate::service::{invitation, member, staff};
 use crate::settings::Mode;
 use crate::state::AppState;
 
@@ -117,12 +114,34 @@ fn issue_for_member(state: &AppState, m: &Member) -> Result<TokenResponse, ApiEr
     })
 }
 
-fn disabled() -> ApiError {
-    ApiError::Forbidden("该账号已停用，请联系管理员 / this account is disabled".into())
+/// Our token for a signed-in account.
+fn issue(state: &AppState, account: &Account) -> Result<web::Json<TokenResponse>, ApiError> {
+    match account {
+        Account::Staff(s) => issue_for_staff(state, s),
+        Account::Member(m) => issue_for_member(state, m),
+    }
+    .map(web::Json)
+}
+
+/// Maps why an account could not be signed in, found or changed.
+pub fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::NotFound => ApiError::NotFound,
+        AccountError::Disabled => {
+            ApiError::Forbidden("该账号已停用，请联系管理员 / this account is disabled".into())
+        }
+        AccountError::NotBound => ApiError::Unauthenticated {
+            code: "account_not_bound",
+            message: "该微信尚未绑定账号：工作人员请输入邀请码，会员请输入姓名和身份证号 / bind this WeChat first".into(),
+        },
+        AccountError::WeChat(e) => wechat_error(e),
+        AccountError::Refused(problem) => problem.into(),
+        AccountError::Db(e) => e.into(),
+    }
 }
 
 /// Maps WeChat's answers to clear errors for the phone.
-pub fn wechat_error(e: WeChatError) -> ApiError {
+fn wechat_error(e: WeChatError) -> ApiError {
     let code = e.code();
     match e {
         WeChatError::InvalidCode => ApiError::Unauthenticated {
@@ -181,101 +200,22 @@ pub async fn wechat_sign_in(
     request_id: RequestId,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let body = validated(body.into_inner())?;
-    let session = state
-        .wechat
-        .code_to_session(&body.code)
-        .await
-        .map_err(wechat_error)?;
-    let openid = session.openid;
-
-    if let Some(s) = staff::find_by_openid(&state.db, &openid).await? {
-        return if s.active {
-            issue_for_staff(&state, &s).map(web::Json)
-        } else {
-            Err(disabled())
-        };
-    }
-    if let Some(m) = member::find_by_openid(&state.db, &state.pii, &openid).await? {
-        return issue_for_member(&state, &m).map(web::Json);
-    }
-
-    if let Some(code) = &body.invitation_code {
-        let txn = crate::db::begin_write(&state.db).await?;
-        let invalid = || {
-            ApiError::invalid_value(
-                "invitation_invalid",
-                "invitation_code",
-                "邀请码无效、已使用或已过期 / the invitation code is unknown, used or expired",
-            )
-        };
-        let staff_id = invitation::redeem(&txn, code).await?.ok_or_else(invalid)?;
-        let account = staff::find_by_id(&txn, staff_id)
-            .await?
-            .ok_or_else(invalid)?;
-        if !account.active {
-            return Err(disabled());
-        }
-        if account.wechat_bound || !staff::bind_openid(&txn, staff_id, &openid).await? {
-            return Err(ApiError::conflict(
-                "already_bound",
-                "该账号或该微信已绑定 / this account or this WeChat is already bound",
-            ));
-        }
-        audit::record(
-            &txn,
-            &Actor::Account {
-                pid: account.pid.clone(),
-            },
-            "staff.wechat_bound",
-            ("staff", Some(&account.pid)),
-            json!({}),
-            Some(request_id.to_string()),
-        )
-        .await?;
-        txn.commit().await?;
-        return issue_for_staff(&state, &account).map(web::Json);
-    }
-
-    if let (Some(name), Some(id_number)) = (&body.name, &body.id_number) {
-        let name = PersonName::parse(name)
-            .map_err(|e| ApiError::invalid_value("name_invalid", "name", e.to_string()))?;
-        let id_number = IdNumber::parse(id_number)
-            .map_err(|e| ApiError::invalid_value(e.code(), "id_number", e.message_zh()))?;
-        let txn = crate::db::begin_write(&state.db).await?;
-        let found = member::find_by_identity(&txn, &state.pii, &name, &id_number)
-            .await?
-            .ok_or_else(|| {
-                ApiError::invalid_value(
-                    "not_on_roster",
-                    "id_number",
-                    "未在参互名单中找到此姓名和身份证号，请联系所在单位工会 / no member with this name and ID number",
-                )
-            })?;
-        if found.wechat_bound || !member::bind_openid(&txn, found.id, &openid).await? {
-            return Err(ApiError::conflict(
-                "already_bound",
-                "该会员或该微信已绑定 / this member or this WeChat is already bound",
-            ));
-        }
-        audit::record(
-            &txn,
-            &Actor::Account {
-                pid: found.pid.clone(),
-            },
-            "member.wechat_bound",
-            ("member", Some(&found.pid)),
-            json!({}),
-            Some(request_id.to_string()),
-        )
-        .await?;
-        txn.commit().await?;
-        return issue_for_member(&state, &found).map(web::Json);
-    }
-
-    Err(ApiError::Unauthenticated {
-        code: "account_not_bound",
-        message: "该微信尚未绑定账号：工作人员请输入邀请码，会员请输入姓名和身份证号 / bind this WeChat first".into(),
-    })
+    let sign_in = account::WeChatSignIn {
+        code: body.code,
+        invitation_code: body.invitation_code,
+        name: body.name,
+        id_number: body.id_number,
+    };
+    let signed_in = account::sign_in_with_wechat(
+        &state.db,
+        &state.pii,
+        &state.wechat,
+        &sign_in,
+        Some(request_id.to_string()),
+    )
+    .await
+    .map_err(account_error)?;
+    issue(&state, &signed_in)
 }
 
 /// `POST /auth/dev-login` (demo only).
@@ -310,15 +250,11 @@ pub async fn dev_login(
         return Err(ApiError::NotFound);
     }
     let body = validated(body.into_inner())?;
-    if let Some(s) = staff::find_by_login(&state.db, &body.account).await? {
-        return if s.active {
-            issue_for_staff(&state, &s).map(web::Json)
-        } else {
-            Err(disabled())
-        };
-    }
-    match member::get_by_pid(&state.db, &state.pii, &body.account).await? {
-        Some(m) => issue_for_member(&state, &m).map(web::Json),
+    match account::demo_account(&state.db, &state.pii, &body.account)
+        .await
+        .map_err(account_error)?
+    {
+        Some(found) => issue(&state, &found),
         None => Err(ApiError::NotFound),
     }
 }

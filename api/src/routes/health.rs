@@ -1,13 +1,12 @@
 //! Liveness and readiness for load balancers and orchestrators.
 
-use std::time::Duration;
-
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::service::health;
 use crate::state::AppState;
 
 /// Liveness answer.
@@ -34,20 +33,6 @@ pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
-
-async fn check<F, E>(fut: F) -> Result<(), String>
-where
-    F: std::future::Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    match tokio::time::timeout(CHECK_TIMEOUT, fut).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".into()),
-    }
-}
-
 /// The database, Redis (when configured) and the object store all answer.
 #[utoipa::path(
     operation_id = "readyz",
@@ -59,44 +44,17 @@ where
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let database = check(state.db.ping()).await;
-    let redis = match &state.redis {
-        Some(conn) => {
-            let mut conn = conn.clone();
-            Some(
-                check(async move {
-                    redis::cmd("PING")
-                        .query_async::<String>(&mut conn)
-                        .await
-                        .map(|_| ())
-                })
-                .await,
-            )
-        }
-        None => None,
-    };
-    let storage = check(state.storage.check()).await;
-
+    let readiness = health::readiness(&state.db, state.redis.as_ref(), &state.storage).await;
     let describe = |r: &Result<(), String>| match r {
         Ok(()) => json!("ok"),
         Err(_) => json!("unreachable"),
     };
     let checks = json!({
-        "database": describe(&database),
-        "redis": redis.as_ref().map(describe).unwrap_or(json!("not_configured")),
-        "storage": describe(&storage),
+        "database": describe(&readiness.database),
+        "redis": readiness.redis.as_ref().map(describe).unwrap_or(json!("not_configured")),
+        "storage": describe(&readiness.storage),
     });
-    let failures: Vec<String> = [
-        ("database", Some(&database)),
-        ("redis", redis.as_ref()),
-        ("storage", Some(&storage)),
-    ]
-    .into_iter()
-    .filter_map(|(name, r)| match r {
-        Some(Err(e)) => Some(format!("{name}: {e}")),
-        _ => None,
-    })
-    .collect();
+    let failures = readiness.failures();
     if failures.is_empty() {
         Ok(HttpResponse::Ok().json(Readiness {
             status: "ready",

@@ -2,20 +2,18 @@
 
 use actix_web::{get, post, web};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
+use super::auth::account_error;
 use super::members::MemberResponse;
-use super::{OrganisationRef, validated};
+use super::{OrganisationRef, requester, validated};
 use crate::auth::Principal;
-use crate::domain::PhoneNumber;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
-use crate::service::{member, staff};
+use crate::service::account::{self, Account};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -47,11 +45,17 @@ pub async fn me(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<web::Json<MeResponse>, ApiError> {
-    if principal.role == Role::Member {
-        let m = member::get_within(&state.db, &state.pii, &principal.scope, &principal.subject)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        return Ok(web::Json(MeResponse {
+    let found = account::current(
+        &state.db,
+        &state.pii,
+        &principal.scope,
+        &principal.subject,
+        principal.role,
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(web::Json(match found {
+        Account::Member(m) => MeResponse {
             id: m.pid.clone(),
             role: Role::Member,
             name: m.name.as_str().to_owned(),
@@ -60,20 +64,17 @@ pub async fn me(
                 name: m.organisation_name.clone(),
             }),
             member: Some(MemberResponse::from_member(&m, false)),
-        }));
-    }
-    let s = staff::get_within(&state.db, &principal.scope, &principal.subject)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(web::Json(MeResponse {
-        id: s.pid,
-        role: s.role,
-        name: s.name,
-        organisation: Some(OrganisationRef {
-            id: s.organisation_pid,
-            name: s.organisation_name,
-        }),
-        member: None,
+        },
+        Account::Staff(s) => MeResponse {
+            id: s.pid,
+            role: s.role,
+            name: s.name,
+            organisation: Some(OrganisationRef {
+                id: s.organisation_pid,
+                name: s.organisation_name,
+            }),
+            member: None,
+        },
     }))
 }
 
@@ -120,35 +121,15 @@ pub async fn bind_phone(
 ) -> Result<web::Json<BindPhoneResponse>, ApiError> {
     principal.require(&[Role::Member])?;
     let body = validated(body.into_inner())?;
-    let m = member::get_within(&state.db, &state.pii, &principal.scope, &principal.subject)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let wx = state
-        .wechat
-        .phone_number(&body.code)
-        .await
-        .map_err(super::auth::wechat_error)?;
-    if wx.country_code != "86" {
-        return Err(ApiError::invalid_value(
-            "phone_invalid",
-            "code",
-            "仅支持中国大陆手机号 / only mainland mobile numbers are supported",
-        ));
-    }
-    let phone = PhoneNumber::parse(&wx.pure_phone_number)
-        .map_err(|e| ApiError::invalid_value("phone_invalid", "code", e.to_string()))?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    member::set_phone(&txn, &state.pii, m.id, &phone).await?;
-    audit::record(
-        &txn,
-        &Actor::Account { pid: m.pid.clone() },
-        "member.phone_bound",
-        ("member", Some(&m.pid)),
-        json!({}),
-        Some(request_id.to_string()),
+    let phone = account::bind_phone(
+        &state.db,
+        &state.pii,
+        &state.wechat,
+        &requester(&principal, &request_id),
+        &body.code,
     )
-    .await?;
-    txn.commit().await?;
+    .await
+    .map_err(account_error)?;
     Ok(web::Json(BindPhoneResponse {
         phone: phone.masked(),
     }))

@@ -3,20 +3,18 @@
 use actix_web::{get, post, web};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::{OrganisationRef, validated};
+use super::{OrganisationRef, requester, validated};
 use crate::auth::Principal;
 use crate::domain::Money;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
 use crate::service::membership::{
-    self, CoverageState, ExtensionSelection, Membership, MembershipFilter,
+    self, CoverageState, ExtensionError, Membership, MembershipFilter,
 };
 use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
@@ -203,41 +201,19 @@ pub async fn extend(
 ) -> Result<(web::Json<ExtensionResponse>, actix_web::http::StatusCode), ApiError> {
     principal.require(&[Role::AssociationReviewer, Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let selection = match (&body.membership_ids, &body.scheme_code) {
-        (Some(ids), None) => ExtensionSelection::Memberships(ids.clone()),
-        (None, Some(code)) => ExtensionSelection::Scheme {
-            scheme_code: code.clone(),
-            organisation_pid: body.organisation_id.clone(),
-        },
-        _ => {
-            return Err(ApiError::invalid_field(
-                "membership_ids",
-                "给出 membership_ids 或 scheme_code 之一 / give either membership_ids or scheme_code",
-            ));
-        }
+    let request = membership::ExtensionRequest {
+        membership_pids: body.membership_ids,
+        scheme_code: body.scheme_code,
+        organisation_pid: body.organisation_id,
+        new_end: body.new_end,
+        reason: body.reason,
     };
-    let txn = crate::db::begin_write(&state.db).await?;
-    let done = membership::extend(
-        &txn,
-        &principal.scope,
-        &selection,
-        body.new_end,
-        body.reason.trim(),
-        &principal.subject,
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "coverage.extended",
-        ("coverage_extension", Some(&done.pid)),
-        json!({ "new_end": done.new_end, "count": done.membership_count, "reason": body.reason, "scheme_code": body.scheme_code, "organisation_id": body.organisation_id }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
+    let done = membership::extend(&state.db, &requester(&principal, &request_id), &request)
+        .await
+        .map_err(|e| match e {
+            ExtensionError::Refused(problem) => ApiError::from(problem),
+            ExtensionError::Db(e) => e.into(),
+        })?;
     Ok((
         web::Json(ExtensionResponse {
             id: done.pid,

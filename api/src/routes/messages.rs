@@ -3,7 +3,6 @@
 
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, post, put, web};
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -11,14 +10,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::validated;
+use super::{requester, validated};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
 use crate::service::page::{Page, PageQuery};
-use crate::service::reminders::messages::{self, Message, MessageFilter, ResendError};
-use crate::service::reminders::templates::{self, Template, WeChatTemplate};
+use crate::service::reminders::messages::{
+    self, Message, MessageFilter, ReceiptCallbackError, ResendError,
+};
+use crate::service::reminders::templates::{self, Template, TemplateError, WeChatTemplate};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -138,9 +138,9 @@ pub async fn resend(
     request_id: RequestId,
 ) -> Result<web::Json<Message>, ApiError> {
     principal.require(LOG_ROLES)?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let message = messages::resend(&txn, &principal.scope, &id, Utc::now())
+    messages::resend(&state.db, &requester(&principal, &request_id), &id)
         .await
+        .map(web::Json)
         .map_err(|e| match e {
             ResendError::NotFound => ApiError::NotFound,
             ResendError::NotFailed(status) => ApiError::Conflict {
@@ -151,20 +151,7 @@ pub async fn resend(
                 details: json!({ "status": status }),
             },
             ResendError::Db(e) => e.into(),
-        })?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "message.resend",
-        ("message", Some(&message.id)),
-        json!({ "occasion": message.occasion }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(web::Json(message))
+        })
 }
 
 /// The SMS templates, one per occasion.
@@ -207,53 +194,6 @@ pub struct TemplateUpdate {
     pub wechat: Option<WeChatTemplate>,
 }
 
-/// Why a subscribe message's description cannot be used, as `(code, field, message)`.
-fn check_wechat(w: &WeChatTemplate) -> Result<(), (&'static str, &'static str, String)> {
-    let id = w.template_id.trim();
-    if id.is_empty() || id.len() > 64 {
-        return Err((
-            "invalid_request",
-            "wechat.template_id",
-            "订阅消息模板编号须为1至64个字符 / the template id must be 1 to 64 characters".into(),
-        ));
-    }
-    if w.page.as_deref().is_some_and(|p| p.len() > 256) {
-        return Err((
-            "invalid_request",
-            "wechat.page",
-            "页面路径最多256个字符 / the page is at most 256 characters".into(),
-        ));
-    }
-    if w.data.is_empty() || w.data.len() > 10 {
-        return Err((
-            "invalid_request",
-            "wechat.data",
-            "订阅消息须有1至10个关键词 / a subscribe message has 1 to 10 keywords".into(),
-        ));
-    }
-    for (key, value) in &w.data {
-        if key.len() > 32 || !templates::is_wechat_keyword(key) {
-            return Err((
-                "wechat_keyword_invalid",
-                "wechat.data",
-                format!(
-                    "关键词 {key} 不是微信的格式（如 thing1、amount2）/ {key} is not a WeChat keyword such as thing1 or amount2"
-                ),
-            ));
-        }
-        if value.is_empty() || value.chars().count() > 100 {
-            return Err((
-                "invalid_request",
-                "wechat.data",
-                format!(
-                    "关键词 {key} 的内容须为1至100个字符 / the value of {key} must be 1 to 100 characters"
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Sets an occasion's template (administrators), after registering it with the provider.
 #[utoipa::path(
     operation_id = "updateSmsTemplate",
@@ -279,20 +219,6 @@ pub async fn update_template(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    if let Some(p) = body
-        .params
-        .iter()
-        .find(|p| !body.body_zh.contains(&format!("{{{p}}}")))
-    {
-        return Err(ApiError::invalid_value(
-            "param_not_in_body",
-            "params",
-            format!("参数 {p} 未出现在模板内容中 / {{{p}}} is not in the wording"),
-        ));
-    }
-    if let Some(Err((code, field, message))) = body.wechat.as_ref().map(check_wechat) {
-        return Err(ApiError::invalid_value(code, field, message));
-    }
     let template = Template {
         wechat: body.wechat,
         occasion: occasion.into_inner(),
@@ -301,22 +227,13 @@ pub async fn update_template(
         body_zh: body.body_zh,
         params: body.params,
     };
-    let txn = crate::db::begin_write(&state.db).await?;
-    if !templates::update(&txn, &template, &principal.subject, Utc::now()).await? {
-        return Err(ApiError::NotFound);
-    }
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "sms_template.update",
-        ("sms_template", Some(&template.occasion)),
-        json!({ "tencent": template.tencent_template_id, "aliyun": template.aliyun_template_code, "body": template.body_zh, "wechat": template.wechat.as_ref().map(|w| &w.template_id) }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
+    templates::change(&state.db, &requester(&principal, &request_id), &template)
+        .await
+        .map_err(|e| match e {
+            TemplateError::NotFound => ApiError::NotFound,
+            TemplateError::Refused(problem) => problem.into(),
+            TemplateError::Db(e) => e.into(),
+        })?;
     Ok(HttpResponse::Ok().json(template))
 }
 
@@ -343,33 +260,16 @@ pub async fn receipts(
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (provider, secret) = path.into_inner();
-    if !crate::integrations::sms::receipt_token_matches(&state.settings.sms, &secret) {
-        return Err(ApiError::NotFound);
-    }
-    let (parsed, answer) = match provider.as_str() {
-        "tencent" => (
-            crate::integrations::sms::tencent::parse_receipts(&body),
-            crate::integrations::sms::tencent::RECEIPT_ANSWER,
-        ),
-        "aliyun" => (
-            crate::integrations::sms::aliyun::parse_receipts(&body),
-            crate::integrations::sms::aliyun::RECEIPT_ANSWER,
-        ),
-        _ => return Err(ApiError::NotFound),
-    };
-    let reports = parsed.map_err(|e| ApiError::BadRequest {
-        message: format!("回执无法读取 / unreadable receipts: {e}"),
-        details: json!({}),
-    })?;
-    let matched = messages::record_receipts(&state.db, &provider, &reports, Utc::now()).await?;
-    if matched < reports.len() as u64 {
-        tracing::warn!(
-            provider = %provider,
-            reports = reports.len(),
-            matched,
-            "delivery receipts for unknown messages"
-        );
-    }
+    let answer = messages::take_receipts(&state.db, &state.settings.sms, &provider, &secret, &body)
+        .await
+        .map_err(|e| match e {
+            ReceiptCallbackError::NotFound => ApiError::NotFound,
+            ReceiptCallbackError::Unreadable(e) => ApiError::BadRequest {
+                message: format!("回执无法读取 / unreadable receipts: {e}"),
+                details: json!({}),
+            },
+            ReceiptCallbackError::Db(e) => e.into(),
+        })?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(answer))

@@ -129,3 +129,15 @@ pub fn result_file_invalid(problems: Vec<LineProblem>) -> ApiError {
         details: json!({ "problems": problems }),
     }
 }
+
+/// The caller of a request that changes something, as services take it.
+pub fn requester(
+    principal: &crate::auth::Principal,
+    request_id: &tracing_actix_web::RequestId,
+) -> crate::service::Requester {
+    crate::service::Requester {
+        pid: principal.subject.clone(),
+        scope: principal.scope.clone(),
+        request_id: Some(request_id.to_string()),
+    }
+}

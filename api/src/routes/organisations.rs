@@ -2,17 +2,15 @@
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::validated;
+use super::{requester, validated};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
 use crate::service::organisation::{
     self, Organisation, OrganisationFilter, OrganisationKind, TreeError,
 };
@@ -175,31 +173,15 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let parent = organisation::get_within(&txn, &principal.scope, &body.parent_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let created = organisation::create(
-        &txn,
-        Some(&parent),
-        body.kind,
-        body.name.trim(),
-        body.head_count,
-    )
-    .await
-    .map_err(tree_error)?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "organisation.created",
-        ("organisation", Some(&created.pid)),
-        json!({ "kind": created.kind, "name": created.name, "parent": parent.pid }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
+    let new = organisation::NewOrganisation {
+        parent_pid: body.parent_id,
+        kind: body.kind,
+        name: body.name,
+        head_count: body.head_count,
+    };
+    let created = organisation::add(&state.db, &requester(&principal, &request_id), &new)
+        .await
+        .map_err(tree_error)?;
     Ok(HttpResponse::Created().json(OrganisationResponse::from(created)))
 }
 
@@ -239,28 +221,14 @@ pub async fn update(
 ) -> Result<web::Json<OrganisationResponse>, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let org = organisation::get_within(&txn, &principal.scope, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let updated = organisation::update(
-        &txn,
-        &org,
-        body.name.as_deref().map(str::trim),
-        body.head_count.map(Some),
+    organisation::change(
+        &state.db,
+        &requester(&principal, &request_id),
+        &id,
+        body.name.as_deref(),
+        body.head_count,
     )
-    .await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "organisation.updated",
-        ("organisation", Some(&org.pid)),
-        json!({ "name": body.name, "head_count": body.head_count }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(web::Json(updated.into()))
+    .await?
+    .map(|updated| web::Json(updated.into()))
+    .ok_or(ApiError::NotFound)
 }

@@ -8,12 +8,12 @@ use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::requester;
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::engine::SchemeDefinition;
 use crate::engine::scheme::{CoverageStyle, EnrolmentMode, Fees};
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
 use crate::service::scheme::{self, PublishError, PublishedScheme};
 use crate::state::AppState;
 
@@ -191,8 +191,7 @@ pub async fn publish(
             ),
         ));
     }
-    let txn = crate::db::begin_write(&state.db).await?;
-    let published = scheme::publish(&txn, &definition, &principal.subject)
+    let published = scheme::publish(&state.db, &requester(&principal, &request_id), &definition)
         .await
         .map_err(|e| match e {
             PublishError::Invalid(problems) => ApiError::Invalid {
@@ -210,17 +209,5 @@ pub async fn publish(
             ),
             PublishError::Db(e) => e.into(),
         })?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "scheme.published",
-        ("scheme", Some(&definition.code)),
-        json!({ "version": published.version, "complete": definition.is_complete() }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
     Ok(HttpResponse::Created().json(SchemeVersionResponse::from(published)))
 }

@@ -9,14 +9,12 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::{OrganisationRef, validated};
+use super::{OrganisationRef, requester, validated};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
 use crate::service::page::{Page, PageQuery};
-use crate::service::staff::{StaffAccount, StaffError};
-use crate::service::{invitation, organisation, staff};
+use crate::service::staff::{self, NewAccount, StaffAccount, StaffError};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -149,6 +147,18 @@ fn staff_error(e: StaffError) -> ApiError {
             message: "登录名已被使用 / the login is already taken".into(),
             details: json!({ "field": "login" }),
         },
+        StaffError::NotFound => ApiError::NotFound,
+        StaffError::CannotDeactivateSelf => ApiError::conflict(
+            "cannot_deactivate_self",
+            "不能停用自己的账号 / you cannot deactivate your own account",
+        ),
+        StaffError::AccountDisabled => {
+            ApiError::conflict("account_disabled", "该账号已停用 / the account is disabled")
+        }
+        StaffError::AlreadyBound => ApiError::conflict(
+            "already_bound",
+            "该账号已绑定微信 / WeChat is already bound",
+        ),
         StaffError::Db(e) => e.into(),
     }
 }
@@ -177,25 +187,15 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let org = organisation::get_within(&txn, &principal.scope, &body.organisation_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let created = staff::create(&txn, &org, body.role, body.name.trim(), &body.login)
+    let account = NewAccount {
+        organisation_pid: body.organisation_id,
+        role: body.role,
+        name: body.name,
+        login: body.login,
+    };
+    let created = staff::add(&state.db, &requester(&principal, &request_id), &account)
         .await
         .map_err(staff_error)?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "staff.created",
-        ("staff", Some(&created.pid)),
-        json!({ "role": created.role, "organisation": org.pid, "login": created.login }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
     Ok(HttpResponse::Created().json(StaffResponse::from(created)))
 }
 
@@ -234,37 +234,15 @@ pub async fn update(
 ) -> Result<web::Json<StaffResponse>, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let account = staff::get_within(&txn, &principal.scope, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if account.pid == principal.subject && !body.active {
-        return Err(ApiError::conflict(
-            "cannot_deactivate_self",
-            "不能停用自己的账号 / you cannot deactivate your own account",
-        ));
-    }
-    staff::set_active(&txn, account.id, body.active).await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        if body.active {
-            "staff.activated"
-        } else {
-            "staff.deactivated"
-        },
-        ("staff", Some(&account.pid)),
-        json!({}),
-        Some(request_id.to_string()),
+    staff::change_active(
+        &state.db,
+        &requester(&principal, &request_id),
+        &id,
+        body.active,
     )
-    .await?;
-    let updated = staff::find_by_id(&txn, account.id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    txn.commit().await?;
-    Ok(web::Json(updated.into()))
+    .await
+    .map(|updated| web::Json(updated.into()))
+    .map_err(staff_error)
 }
 
 /// A new invitation code, shown once.
@@ -298,36 +276,14 @@ pub async fn invite(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Admin])?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let account = staff::get_within(&txn, &principal.scope, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if !account.active {
-        return Err(ApiError::conflict(
-            "account_disabled",
-            "该账号已停用 / the account is disabled",
-        ));
-    }
-    if account.wechat_bound {
-        return Err(ApiError::conflict(
-            "already_bound",
-            "该账号已绑定微信 / WeChat is already bound",
-        ));
-    }
-    let issued =
-        invitation::issue(&txn, account.id, state.settings.auth.invitation_ttl_hours).await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "staff.invited",
-        ("staff", Some(&account.pid)),
-        json!({ "expires_at": issued.expires_at }),
-        Some(request_id.to_string()),
+    let issued = staff::invite(
+        &state.db,
+        &requester(&principal, &request_id),
+        &id,
+        state.settings.auth.invitation_ttl_hours,
     )
-    .await?;
-    txn.commit().await?;
+    .await
+    .map_err(staff_error)?;
     Ok(HttpResponse::Created().json(InvitationResponse {
         code: issued.code,
         expires_at: issued.expires_at,

@@ -3,19 +3,17 @@
 use actix_web::{HttpResponse, get, put, web};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::validated;
+use super::{requester, validated};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
-use crate::service::organisation::{self, OrganisationKind};
-use crate::service::targets::{self, Progress};
+use crate::service::organisation::OrganisationKind;
+use crate::service::targets::{self, Progress, Target};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -73,31 +71,15 @@ pub async fn set_target(
             ));
         }
     };
-    let txn = crate::db::begin_write(&state.db).await?;
-    let org = organisation::get_within(&txn, &principal.scope, &body.organisation_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    targets::set_target(
-        &txn,
-        &org,
-        body.year,
-        body.scheme_code.as_deref(),
+    let target = Target {
+        organisation_pid: body.organisation_id,
+        year: body.year,
+        scheme_code: body.scheme_code,
         people,
-        &principal.subject,
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "target.set",
-        ("organisation", Some(&org.pid)),
-        json!({ "year": body.year, "scheme_code": body.scheme_code, "target_people": people }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
+    };
+    if !targets::set(&state.db, &requester(&principal, &request_id), &target).await? {
+        return Err(ApiError::NotFound);
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

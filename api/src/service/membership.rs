@@ -5,8 +5,8 @@ use chrono::{NaiveDate, Utc};
 use sea_orm::QueryTrait;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -14,9 +14,9 @@ use utoipa::ToSchema;
 
 use entity::{coverage_extension, member, membership, organisation};
 
-use super::new_pid;
 use super::outbox::{self, MembershipSet, Occasion};
 use super::page::{Page, page_from};
+use super::{Problem, Requester, new_pid};
 use crate::domain::Money;
 use crate::service::scope::{Scope, Scoped};
 
@@ -195,9 +195,33 @@ pub async fn all_within<C: ConnectionTrait>(
     hydrate(db, rows).await
 }
 
+/// A free extension as the association asks for it: either `membership_pids`, or
+/// `scheme_code` (with an optional `organisation_pid`) for every membership of that scheme in
+/// the requester's subtree.
+#[derive(Clone, Debug)]
+pub struct ExtensionRequest {
+    pub membership_pids: Option<Vec<String>>,
+    pub scheme_code: Option<String>,
+    pub organisation_pid: Option<String>,
+    /// The new last day of coverage.
+    pub new_end: NaiveDate,
+    /// Why, kept in the audit trail as given.
+    pub reason: String,
+}
+
+/// Why an extension was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtensionError {
+    /// Neither or both of the two ways to choose memberships.
+    #[error("{}", .0.message)]
+    Refused(Problem),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
 /// What a free extension covers.
 #[derive(Debug, Clone)]
-pub enum ExtensionSelection {
+enum ExtensionSelection {
     /// These memberships (public ids), as far as they are in scope.
     Memberships(Vec<String>),
     /// Every membership of a scheme in the caller's subtree (optionally one organisation's).
@@ -205,6 +229,47 @@ pub enum ExtensionSelection {
         scheme_code: String,
         organisation_pid: Option<String>,
     },
+}
+
+impl ExtensionRequest {
+    fn selection(&self) -> Result<ExtensionSelection, Problem> {
+        match (&self.membership_pids, &self.scheme_code) {
+            (Some(pids), None) => Ok(ExtensionSelection::Memberships(pids.clone())),
+            (None, Some(code)) => Ok(ExtensionSelection::Scheme {
+                scheme_code: code.clone(),
+                organisation_pid: self.organisation_pid.clone(),
+            }),
+            _ => Err(Problem::invalid_field(
+                "membership_ids",
+                "给出 membership_ids 或 scheme_code 之一 / give either membership_ids or scheme_code",
+            )),
+        }
+    }
+}
+
+/// Extends coverage for free over the requested memberships of the requester's subtree, in
+/// one audited action; each member is told (outbox).
+pub async fn extend(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    request: &ExtensionRequest,
+) -> Result<Extension, ExtensionError> {
+    let selection = request.selection().map_err(ExtensionError::Refused)?;
+    let txn = crate::db::begin_write(db).await?;
+    let done = extend_selection(
+        &txn,
+        &requester.scope,
+        &selection,
+        request.new_end,
+        request.reason.trim(),
+        &requester.pid,
+    )
+    .await?;
+    requester.audit(&txn, "coverage.extended",
+        ("coverage_extension", Some(&done.pid)),
+        json!({ "new_end": done.new_end, "count": done.membership_count, "reason": request.reason, "scheme_code": request.scheme_code, "organisation_id": request.organisation_pid })).await?;
+    txn.commit().await?;
+    Ok(done)
 }
 
 /// The result of a free extension.
@@ -217,7 +282,7 @@ pub struct Extension {
 
 /// Extends, in one action, the coverage end of the selected memberships that end before
 /// `new_end` (set-based: one UPDATE and one INSERT … SELECT for the outbox, whatever the size).
-pub async fn extend<C: ConnectionTrait>(
+async fn extend_selection<C: ConnectionTrait>(
     db: &C,
     scope: &Scope,
     selection: &ExtensionSelection,

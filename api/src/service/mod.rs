@@ -8,11 +8,13 @@
 //! [`scope`] keeps every query inside what the caller may see; [`page`] is the cursor
 //! pagination every list shares; long work runs here too (`import` jobs, `reminders`).
 
+pub mod account;
 pub mod audit;
 pub mod authorisation;
 pub mod claim;
 pub mod deduction;
 pub mod enrolment;
+pub mod health;
 pub mod import;
 pub mod invitation;
 pub mod member;
@@ -26,6 +28,40 @@ pub mod scope;
 pub mod simulation;
 pub mod staff;
 pub mod targets;
+
+/// Who asks for a change: the signed-in account the audit trail names, the part of the tree it
+/// may touch, and the request that carried it (kept with the audit entry).
+#[derive(Clone, Debug)]
+pub struct Requester {
+    /// Public id of the member or staff account.
+    pub pid: String,
+    pub scope: scope::Scope,
+    pub request_id: Option<String>,
+}
+
+impl Requester {
+    /// Records the requester's act in the audit trail, inside the transaction that does it.
+    pub async fn audit<C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait>(
+        &self,
+        txn: &C,
+        action: &str,
+        subject: (&str, Option<&str>),
+        details: serde_json::Value,
+    ) -> Result<(), sea_orm::DbErr> {
+        let actor = audit::Actor::Account {
+            pid: self.pid.clone(),
+        };
+        audit::record(
+            txn,
+            &actor,
+            action,
+            subject,
+            details,
+            self.request_id.clone(),
+        )
+        .await
+    }
+}
 
 /// Why a service would not do what it was asked, in the words the caller reads: a stable code,
 /// a message (Chinese first, where a worker reads it) and structured details. Services say *why*;

@@ -3,16 +3,17 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use entity::organisation;
 
-use super::new_pid;
 use super::page::{Page, page_from};
+use super::{Requester, new_pid};
 use crate::service::scope::{Scope, Scoped};
 
 /// A reference to an organisation inside another resource.
@@ -202,6 +203,73 @@ pub async fn create<C: ConnectionTrait>(
     active.path = Set(path);
     let model = active.update(db).await?;
     to_domain(model, parent.map(|p| p.pid.clone())).map_err(TreeError::from)
+}
+
+/// A node to add under one of the requester's subtree.
+#[derive(Clone, Debug)]
+pub struct NewOrganisation {
+    /// Public id of the parent.
+    pub parent_pid: String,
+    pub kind: OrganisationKind,
+    pub name: String,
+    pub head_count: Option<i32>,
+}
+
+/// Adds an office, service point or unit union under a node of the requester's subtree
+/// (audited). A parent outside the subtree is [`TreeError::ParentNotFound`].
+pub async fn add(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    new: &NewOrganisation,
+) -> Result<Organisation, TreeError> {
+    let txn = crate::db::begin_write(db).await?;
+    let parent = get_within(&txn, &requester.scope, &new.parent_pid)
+        .await?
+        .ok_or(TreeError::ParentNotFound)?;
+    let created = create(
+        &txn,
+        Some(&parent),
+        new.kind,
+        new.name.trim(),
+        new.head_count,
+    )
+    .await?;
+    requester
+        .audit(
+            &txn,
+            "organisation.created",
+            ("organisation", Some(&created.pid)),
+            json!({ "kind": created.kind, "name": created.name, "parent": parent.pid }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Renames a node of the requester's subtree or changes its declared head-count (audited,
+/// with the values as given); `None` when the node is not in the subtree.
+pub async fn change(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    pid: &str,
+    name: Option<&str>,
+    head_count: Option<i32>,
+) -> Result<Option<Organisation>, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let Some(org) = get_within(&txn, &requester.scope, pid).await? else {
+        return Ok(None);
+    };
+    let updated = update(&txn, &org, name.map(str::trim), head_count.map(Some)).await?;
+    requester
+        .audit(
+            &txn,
+            "organisation.updated",
+            ("organisation", Some(&org.pid)),
+            json!({ "name": name, "head_count": head_count }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(Some(updated))
 }
 
 /// One organisation by public id inside `scope`.

@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
+use serde_json::json;
 
 use entity::scheme_version;
 
-use super::is_unique_violation;
+use super::{Requester, is_unique_violation};
 use crate::engine::{SchemeDefinition, SchemeProblem, seed_schemes};
 
 /// A published version.
@@ -146,8 +147,27 @@ pub async fn versions<C: ConnectionTrait>(
         .collect()
 }
 
-/// Validates and publishes `definition` as the next version of its scheme.
-pub async fn publish<C: ConnectionTrait>(
+/// Validates and publishes `definition` as the next version of its scheme (audited).
+pub async fn publish(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    definition: &SchemeDefinition,
+) -> Result<PublishedScheme, PublishError> {
+    let txn = crate::db::begin_write(db).await?;
+    let published = publish_next(&txn, definition, &requester.pid).await?;
+    requester
+        .audit(
+            &txn,
+            "scheme.published",
+            ("scheme", Some(&definition.code)),
+            json!({ "version": published.version, "complete": definition.is_complete() }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(published)
+}
+
+async fn publish_next<C: ConnectionTrait>(
     db: &C,
     definition: &SchemeDefinition,
     published_by: &str,

@@ -1,17 +1,20 @@
 //! Staff accounts: reviewers and administrators, each attached to one organisation whose
-//! subtree is their scope.
+//! subtree is their scope. Administrators create them, switch them on and off and invite them
+//! to bind WeChat; each of those is one audited transaction here.
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
+use serde_json::json;
 
 use entity::{organisation, staff};
 
+use super::invitation::{self, IssuedInvitation};
 use super::organisation::OrganisationKind;
 use super::page::{Page, page_from};
-use super::{is_unique_violation, new_pid};
+use super::{Requester, is_unique_violation, new_pid};
 use crate::domain::Role;
 use crate::service::scope::{Scope, Scoped};
 
@@ -37,8 +40,126 @@ pub enum StaffError {
     RoleDoesNotFit { role: Role, kind: OrganisationKind },
     #[error("the login is already taken")]
     LoginTaken,
+    /// The account, or the organisation named for a new one, is not in the caller's subtree.
+    #[error("not found")]
+    NotFound,
+    /// An administrator may not lock themselves out.
+    #[error("an administrator cannot deactivate their own account")]
+    CannotDeactivateSelf,
+    /// A deactivated account is invited to nothing.
+    #[error("the account is disabled")]
+    AccountDisabled,
+    /// The account already signs in with WeChat: no invitation is needed.
+    #[error("WeChat is already bound to the account")]
+    AlreadyBound,
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+/// A staff account to create.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    /// Public id of its organisation (inside the requester's subtree).
+    pub organisation_pid: String,
+    pub role: Role,
+    pub name: String,
+    pub login: String,
+}
+
+/// Creates a staff account in an organisation of the requester's subtree (audited).
+pub async fn add(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    account: &NewAccount,
+) -> Result<StaffAccount, StaffError> {
+    let txn = crate::db::begin_write(db).await?;
+    let org = super::organisation::get_within(&txn, &requester.scope, &account.organisation_pid)
+        .await?
+        .ok_or(StaffError::NotFound)?;
+    let created = create(
+        &txn,
+        &org,
+        account.role,
+        account.name.trim(),
+        &account.login,
+    )
+    .await?;
+    requester
+        .audit(
+            &txn,
+            "staff.created",
+            ("staff", Some(&created.pid)),
+            json!({ "role": created.role, "organisation": org.pid, "login": created.login }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Activates or deactivates an account of the requester's subtree (audited); see
+/// [`set_active`].
+pub async fn change_active(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    pid: &str,
+    active: bool,
+) -> Result<StaffAccount, StaffError> {
+    let txn = crate::db::begin_write(db).await?;
+    let account = get_within(&txn, &requester.scope, pid)
+        .await?
+        .ok_or(StaffError::NotFound)?;
+    if account.pid == requester.pid && !active {
+        return Err(StaffError::CannotDeactivateSelf);
+    }
+    set_active(&txn, account.id, active).await?;
+    requester
+        .audit(
+            &txn,
+            if active {
+                "staff.activated"
+            } else {
+                "staff.deactivated"
+            },
+            ("staff", Some(&account.pid)),
+            json!({}),
+        )
+        .await?;
+    let updated = find_by_id(&txn, account.id)
+        .await?
+        .ok_or(StaffError::NotFound)?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Issues an invitation code, valid `ttl_hours`, for an active account of the requester's
+/// subtree that has not bound WeChat yet (audited). Earlier unused codes stay valid.
+pub async fn invite(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    pid: &str,
+    ttl_hours: i64,
+) -> Result<IssuedInvitation, StaffError> {
+    let txn = crate::db::begin_write(db).await?;
+    let account = get_within(&txn, &requester.scope, pid)
+        .await?
+        .ok_or(StaffError::NotFound)?;
+    if !account.active {
+        return Err(StaffError::AccountDisabled);
+    }
+    if account.wechat_bound {
+        return Err(StaffError::AlreadyBound);
+    }
+    let issued = invitation::issue(&txn, account.id, ttl_hours).await?;
+    requester
+        .audit(
+            &txn,
+            "staff.invited",
+            ("staff", Some(&account.pid)),
+            json!({ "expires_at": issued.expires_at }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(issued)
 }
 
 /// Which organisation kinds each staff role sits in.

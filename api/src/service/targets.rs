@@ -8,13 +8,58 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+use serde_json::json;
 
 use entity::{enrolment_target, organisation};
 
+use super::Requester;
 use super::enrolment::scheme_family;
-use super::organisation::{Organisation, OrganisationKind};
+use super::organisation::{self as organisations, Organisation, OrganisationKind};
 use crate::service::scope::{Scope, Scoped};
+
+/// An enrolment target as an association officer sets it.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Public id of the organisation (inside the requester's subtree).
+    pub organisation_pid: String,
+    pub year: i32,
+    /// A scheme, whose yearly versions count together; `None`: all schemes.
+    pub scheme_code: Option<String>,
+    pub people: i32,
+}
+
+/// Sets (or replaces) the target of an organisation of the requester's subtree (audited);
+/// `false` when the organisation is not in the subtree.
+pub async fn set(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    target: &Target,
+) -> Result<bool, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let Some(org) =
+        organisations::get_within(&txn, &requester.scope, &target.organisation_pid).await?
+    else {
+        return Ok(false);
+    };
+    set_target(
+        &txn,
+        &org,
+        target.year,
+        target.scheme_code.as_deref(),
+        target.people,
+        &requester.pid,
+    )
+    .await?;
+    requester.audit(&txn, "target.set",
+        ("organisation", Some(&org.pid)),
+        json!({ "year": target.year, "scheme_code": target.scheme_code, "target_people": target.people })).await?;
+    txn.commit().await?;
+    Ok(true)
+}
 
 /// Sets (or replaces) an organisation's target for a year and scheme family (`None`: all).
 pub async fn set_target<C: ConnectionTrait>(

@@ -20,8 +20,8 @@ use serde::Deserialize;
 
 use super::signing::{aliyun_percent_encode, aliyun_rpc_signature};
 use super::{
-    Lookup, Outcome, ProviderError, Receipt, ReceiptError, SmsBatch, SmsProvider, Verdict,
-    checked_phone, coded_outcome, fit_params, past_grace, transport_outcome,
+    CodeBook, CodeGroup, Lookup, Outcome, ProviderError, Receipt, ReceiptDialect, ReceiptError,
+    SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, past_grace, transport_outcome,
 };
 use crate::domain::PhoneNumber;
 use crate::settings::SmsSettings;
@@ -263,8 +263,7 @@ impl SmsProvider for AliyunSms {
                                 request_id = %answer.request_id,
                                 "message refused"
                             );
-                            let (verdict, config) = classify(&answer.code);
-                            coded_outcome(PROVIDER, &answer.code, &answer.message, verdict, config)
+                            CODES.outcome(&answer.code, &answer.message)
                         }
                     }
                 }
@@ -322,7 +321,7 @@ impl SmsProvider for AliyunSms {
     }
 }
 
-/// How an error code is taken, and whether it needs a person.
+/// How Aliyun's error codes are taken.
 ///
 /// - Ambiguous (the message may have gone out): `isp.SYSTEM_ERROR`, `InternalError`,
 ///   `ServiceUnavailable`, `UnknownError`.
@@ -335,121 +334,132 @@ impl SmsProvider for AliyunSms {
 ///   account errors (`SignatureDoesNotMatch`, `InvalidAccessKeyId*`, `Forbidden*`,
 ///   `isp.RAM_PERMISSION_DENY`, `isv.PRODUCT_UN_SUBSCRIPT`, `isv.ACCOUNT_*`,
 ///   `isv.DENY_IP_RANGE`), logged loudly.
-pub(crate) fn classify(code: &str) -> (Verdict, bool) {
-    const AMBIGUOUS: [&str; 4] = [
-        "isp.SYSTEM_ERROR",
-        "InternalError",
-        "ServiceUnavailable",
-        "UnknownError",
-    ];
-    const TRANSIENT: [&str; 4] = [
-        "isv.BUSINESS_LIMIT_CONTROL",
-        "isv.DAY_LIMIT_CONTROL",
-        "isv.MONTH_LIMIT_CONTROL",
-        "SignatureNonceUsed",
-    ];
-    const TRANSIENT_CONFIG: [&str; 3] = [
-        "isv.OUT_OF_SERVICE",
-        "isv.AMOUNT_NOT_ENOUGH",
-        "InvalidTimeStamp.Expired",
-    ];
-    const PERMANENT: [&str; 15] = [
-        "isv.MOBILE_NUMBER_ILLEGAL",
-        "isv.BLACK_KEY_CONTROL_LIMIT",
-        "isv.TEMPLATE_MISSING_PARAMETERS",
-        "isv.INVALID_PARAMETERS",
-        "isv.MOBILE_COUNT_OVER_LIMIT",
-        "isv.INVALID_JSON_PARAM",
-        "isv.PARAM_NOT_SUPPORT_URL",
-        "isv.TEMPLATE_PARAMS_ILLEGAL",
-        "isv.SMS_CONTENT_ILLEGAL",
-        "isv.DOMESTIC_NUMBER_NOT_SUPPORTED",
-        "isv.SMS_SIGNATURE_SCENE_ILLEGAL",
-        "isv.EXTEND_CODE_ERROR",
-        "isv.SMS_TEST_NUMBER_LIMIT",
-        "isv.SMS_TEST_SIGN_TEMPLATE_LIMIT",
-        "isv.SMS_TEST_TEMPLATE_PARAMS_ILLEGAL",
-    ];
-    const PERMANENT_CONFIG: [&str; 11] = [
-        "isv.SMS_TEMPLATE_ILLEGAL",
-        "isv.SMS_SIGNATURE_ILLEGAL",
-        "isv.SMS_SIGN_ILLEGAL",
-        // The account limits variables: `sms.short_params` may be needed.
-        "isv.PARAM_LENGTH_LIMIT",
-        "SignatureDoesNotMatch",
-        "IncompleteSignature",
-        "isp.RAM_PERMISSION_DENY",
-        "isv.PRODUCT_UN_SUBSCRIPT",
-        "isv.PRODUCT_UNSUBSCRIBE",
-        "isv.DENY_IP_RANGE",
-        "isv.ACCOUNT_NOT_EXISTS",
-    ];
-    let family = code.split('.').next().unwrap_or(code);
-    if AMBIGUOUS.contains(&code) {
-        (Verdict::Ambiguous, false)
-    } else if TRANSIENT.contains(&code) || family == "Throttling" {
-        (Verdict::Transient, false)
-    } else if TRANSIENT_CONFIG.contains(&code) {
-        (Verdict::Transient, true)
-    } else if PERMANENT.contains(&code) || matches!(family, "MissingParameter" | "InvalidParameter")
-    {
-        (Verdict::Permanent, false)
-    } else if PERMANENT_CONFIG.contains(&code)
-        || code.starts_with("isv.ACCOUNT_")
-        || matches!(
-            family,
-            "InvalidAccessKeyId" | "Forbidden" | "InvalidAction" | "InvalidVersion"
-        )
-    {
-        (Verdict::Permanent, true)
-    } else {
-        tracing::warn!(
-            provider = PROVIDER,
-            code,
-            "unknown error code, taken as transient"
-        );
-        (Verdict::Transient, false)
+pub(crate) const CODES: CodeBook = CodeBook {
+    provider: PROVIDER,
+    groups: &[
+        CodeGroup {
+            verdict: Verdict::Ambiguous,
+            codes: &[
+                "isp.SYSTEM_ERROR",
+                "InternalError",
+                "ServiceUnavailable",
+                "UnknownError",
+            ],
+            ..CodeGroup::EMPTY
+        },
+        CodeGroup {
+            verdict: Verdict::Transient,
+            codes: &[
+                "isv.BUSINESS_LIMIT_CONTROL",
+                "isv.DAY_LIMIT_CONTROL",
+                "isv.MONTH_LIMIT_CONTROL",
+                "SignatureNonceUsed",
+            ],
+            families: &["Throttling"],
+            ..CodeGroup::EMPTY
+        },
+        CodeGroup {
+            verdict: Verdict::Transient,
+            config: true,
+            codes: &[
+                "isv.OUT_OF_SERVICE",
+                "isv.AMOUNT_NOT_ENOUGH",
+                "InvalidTimeStamp.Expired",
+            ],
+            ..CodeGroup::EMPTY
+        },
+        CodeGroup {
+            verdict: Verdict::Permanent,
+            codes: &[
+                "isv.MOBILE_NUMBER_ILLEGAL",
+                "isv.BLACK_KEY_CONTROL_LIMIT",
+                "isv.TEMPLATE_MISSING_PARAMETERS",
+                "isv.INVALID_PARAMETERS",
+                "isv.MOBILE_COUNT_OVER_LIMIT",
+                "isv.INVALID_JSON_PARAM",
+                "isv.PARAM_NOT_SUPPORT_URL",
+                "isv.TEMPLATE_PARAMS_ILLEGAL",
+                "isv.SMS_CONTENT_ILLEGAL",
+                "isv.DOMESTIC_NUMBER_NOT_SUPPORTED",
+                "isv.SMS_SIGNATURE_SCENE_ILLEGAL",
+                "isv.EXTEND_CODE_ERROR",
+                "isv.SMS_TEST_NUMBER_LIMIT",
+                "isv.SMS_TEST_SIGN_TEMPLATE_LIMIT",
+                "isv.SMS_TEST_TEMPLATE_PARAMS_ILLEGAL",
+            ],
+            families: &["MissingParameter", "InvalidParameter"],
+            ..CodeGroup::EMPTY
+        },
+        CodeGroup {
+            verdict: Verdict::Permanent,
+            config: true,
+            codes: &[
+                "isv.SMS_TEMPLATE_ILLEGAL",
+                "isv.SMS_SIGNATURE_ILLEGAL",
+                "isv.SMS_SIGN_ILLEGAL",
+                // The account limits variables: `sms.short_params` may be needed.
+                "isv.PARAM_LENGTH_LIMIT",
+                "SignatureDoesNotMatch",
+                "IncompleteSignature",
+                "isp.RAM_PERMISSION_DENY",
+                "isv.PRODUCT_UN_SUBSCRIPT",
+                "isv.PRODUCT_UNSUBSCRIBE",
+                "isv.DENY_IP_RANGE",
+                "isv.ACCOUNT_NOT_EXISTS",
+            ],
+            families: &[
+                "InvalidAccessKeyId",
+                "Forbidden",
+                "InvalidAction",
+                "InvalidVersion",
+            ],
+            prefixes: &["isv.ACCOUNT_"],
+        },
+    ],
+};
+
+/// Aliyun's delivery receipts: a JSON array of `{phone_number, send_time, report_time,
+/// success, err_code, err_msg, sms_size, biz_id, out_id}`, answered with [`RECEIPT_ANSWER`]
+/// (Aliyun retries after 1, 5 and 10 minutes otherwise).
+pub struct AliyunReceipts;
+
+impl ReceiptDialect for AliyunReceipts {
+    type Report = Report;
+    const ANSWER: &'static str = RECEIPT_ANSWER;
+
+    fn receipt(report: Report) -> Result<Receipt, ReceiptError> {
+        let delivered = match report.success {
+            Flag::Bool(flag) => flag,
+            Flag::Text(text) => match text.trim() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(ReceiptError::UnexpectedValue { field: "success" }),
+            },
+        };
+        Ok(Receipt {
+            provider_id: report.biz_id,
+            message_id: report.out_id,
+            phone: report.phone_number,
+            delivered,
+            code: report.err_code,
+            description: report.err_msg,
+            at: report
+                .report_time
+                .or(report.send_time)
+                .as_deref()
+                .and_then(super::shanghai_time),
+        })
     }
 }
 
-/// Reads a delivery receipt callback body: a JSON array of `{phone_number, send_time,
-/// report_time, success, err_code, err_msg, sms_size, biz_id, out_id}`. Answer Aliyun with
-/// [`RECEIPT_ANSWER`] (it retries after 1, 5 and 10 minutes otherwise).
+/// Reads an Aliyun delivery receipt callback body (see [`AliyunReceipts`]).
 pub fn parse_receipts(body: &[u8]) -> Result<Vec<Receipt>, ReceiptError> {
-    let reports: super::OneOrMany<ReceiptBody> = serde_json::from_slice(body)?;
-    reports
-        .into_vec()
-        .into_iter()
-        .map(|report| {
-            let delivered = match report.success {
-                Flag::Bool(flag) => flag,
-                Flag::Text(text) => match text.trim() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(ReceiptError::UnexpectedValue { field: "success" }),
-                },
-            };
-            Ok(Receipt {
-                provider_id: report.biz_id.filter(|id| !id.is_empty()),
-                message_id: report.out_id.filter(|id| !id.is_empty()),
-                phone: report.phone_number,
-                delivered,
-                code: report
-                    .err_code
-                    .filter(|code| !delivered && !code.is_empty()),
-                description: report.err_msg.filter(|msg| !msg.is_empty()),
-                at: report
-                    .report_time
-                    .as_deref()
-                    .or(report.send_time.as_deref())
-                    .and_then(super::shanghai_time),
-            })
-        })
-        .collect()
+    super::read_receipts::<AliyunReceipts>(body)
 }
 
+/// One report of an Aliyun receipt callback.
 #[derive(Deserialize)]
-struct ReceiptBody {
+pub struct Report {
     phone_number: String,
     #[serde(default)]
     send_time: Option<String>,
@@ -481,33 +491,45 @@ mod tests {
     #[test]
     fn codes_are_classified() {
         assert_eq!(
-            classify("isv.MOBILE_NUMBER_ILLEGAL"),
+            CODES.classify("isv.MOBILE_NUMBER_ILLEGAL"),
             (Verdict::Permanent, false)
         );
         assert_eq!(
-            classify("isv.BLACK_KEY_CONTROL_LIMIT"),
+            CODES.classify("isv.BLACK_KEY_CONTROL_LIMIT"),
             (Verdict::Permanent, false)
         );
         assert_eq!(
-            classify("isv.SMS_SIGNATURE_ILLEGAL"),
+            CODES.classify("isv.SMS_SIGNATURE_ILLEGAL"),
             (Verdict::Permanent, true)
         );
         assert_eq!(
-            classify("SignatureDoesNotMatch"),
+            CODES.classify("SignatureDoesNotMatch"),
             (Verdict::Permanent, true)
         );
         assert_eq!(
-            classify("InvalidAccessKeyId.NotFound"),
+            CODES.classify("InvalidAccessKeyId.NotFound"),
             (Verdict::Permanent, true)
         );
         assert_eq!(
-            classify("isv.BUSINESS_LIMIT_CONTROL"),
+            CODES.classify("isv.BUSINESS_LIMIT_CONTROL"),
             (Verdict::Transient, false)
         );
-        assert_eq!(classify("Throttling.User"), (Verdict::Transient, false));
-        assert_eq!(classify("isv.OUT_OF_SERVICE"), (Verdict::Transient, true));
-        assert_eq!(classify("isp.SYSTEM_ERROR"), (Verdict::Ambiguous, false));
-        assert_eq!(classify("isv.SOMETHING_NEW"), (Verdict::Transient, false));
+        assert_eq!(
+            CODES.classify("Throttling.User"),
+            (Verdict::Transient, false)
+        );
+        assert_eq!(
+            CODES.classify("isv.OUT_OF_SERVICE"),
+            (Verdict::Transient, true)
+        );
+        assert_eq!(
+            CODES.classify("isp.SYSTEM_ERROR"),
+            (Verdict::Ambiguous, false)
+        );
+        assert_eq!(
+            CODES.classify("isv.SOMETHING_NEW"),
+            (Verdict::Transient, false)
+        );
     }
 
     #[test]

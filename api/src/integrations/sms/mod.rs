@@ -1,5 +1,7 @@
 //! Sending SMS: one interface over Tencent Cloud SMS, Aliyun SMS and the log (embedded
-//! default), and reading their delivery receipts. No database here: the dispatcher
+//! default), and reading their delivery receipts (one skeleton, [`read_receipts`], with a
+//! [`ReceiptDialect`] per provider). Both providers' error codes are read by one
+//! `CodeBook` each, tried the same way. No database here: the dispatcher
 //! (`crate::service::reminders`) decides what to send and records what happened.
 //!
 //! Neither provider de-duplicates, so every send carries our own message id
@@ -290,16 +292,98 @@ impl From<serde_json::Error> for ReceiptError {
     }
 }
 
+/// A provider's way of writing delivery receipts. Reading them is one skeleton
+/// ([`read_receipts`]): the body is a JSON array of reports (a single object is taken too),
+/// each report becomes a [`Receipt`] tidied by the same rules, and the callback answers with
+/// the provider's acknowledgement. A dialect says only what differs between providers: the
+/// report's fields, how it says "delivered", which number and time it gives, and the
+/// acknowledgement.
+pub trait ReceiptDialect {
+    /// One report as the provider posts it.
+    type Report: serde::de::DeserializeOwned;
+    /// What our callback answers; without it the provider posts the same receipts again.
+    const ANSWER: &'static str;
+    /// The report as a receipt, its texts as the provider wrote them (empty ones included);
+    /// or the field holding a value the provider does not send.
+    fn receipt(report: Self::Report) -> Result<Receipt, ReceiptError>;
+}
+
+/// Reads a delivery receipt callback body in the dialect `D`.
+pub fn read_receipts<D: ReceiptDialect>(body: &[u8]) -> Result<Vec<Receipt>, ReceiptError> {
+    let reports: OneOrMany<D::Report> = serde_json::from_slice(body)?;
+    reports
+        .into_vec()
+        .into_iter()
+        .map(|report| D::receipt(report).map(tidy))
+        .collect()
+}
+
+/// A receipt without the empty texts providers send for "none".
+fn tidy(receipt: Receipt) -> Receipt {
+    let present = |text: Option<String>| text.filter(|t| !t.is_empty());
+    Receipt {
+        provider_id: present(receipt.provider_id),
+        message_id: present(receipt.message_id),
+        // Operators send a code for delivered messages too (`DELIVRD`): it says nothing a
+        // reader needs, so only a failure keeps its code.
+        code: present(receipt.code).filter(|_| !receipt.delivered),
+        description: present(receipt.description),
+        ..receipt
+    }
+}
+
+/// A provider that posts delivery receipts to our callback, as its URL names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptSource {
+    Tencent,
+    Aliyun,
+}
+
+impl ReceiptSource {
+    /// `tencent` or `aliyun`; anything else posts no receipts to us.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "tencent" => Some(Self::Tencent),
+            "aliyun" => Some(Self::Aliyun),
+            _ => None,
+        }
+    }
+
+    /// The provider's name, as the send log records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tencent => "tencent",
+            Self::Aliyun => "aliyun",
+        }
+    }
+
+    /// The receipts of a callback body.
+    pub fn read(self, body: &[u8]) -> Result<Vec<Receipt>, ReceiptError> {
+        match self {
+            Self::Tencent => read_receipts::<tencent::TencentReceipts>(body),
+            Self::Aliyun => read_receipts::<aliyun::AliyunReceipts>(body),
+        }
+    }
+
+    /// The acknowledgement the provider expects.
+    pub fn answer(self) -> &'static str {
+        match self {
+            Self::Tencent => <tencent::TencentReceipts as ReceiptDialect>::ANSWER,
+            Self::Aliyun => <aliyun::AliyunReceipts as ReceiptDialect>::ANSWER,
+        }
+    }
+}
+
 /// A receipt body: the providers post a JSON array; a single object is taken too.
 #[derive(serde::Deserialize)]
 #[serde(untagged)]
-pub(crate) enum OneOrMany<T> {
+enum OneOrMany<T> {
     Many(Vec<T>),
     One(T),
 }
 
 impl<T> OneOrMany<T> {
-    pub(crate) fn into_vec(self) -> Vec<T> {
+    fn into_vec(self) -> Vec<T> {
         match self {
             Self::Many(items) => items,
             Self::One(item) => vec![item],
@@ -342,33 +426,85 @@ pub(crate) enum Verdict {
     Ambiguous,
 }
 
-/// A provider's error code as an outcome; `config` errors (credentials, account, approved
-/// signature or template) are logged at error level, since no message can go out until a
-/// person fixes them.
-pub(crate) fn coded_outcome(
-    provider: &'static str,
-    code: &str,
-    message: &str,
-    verdict: Verdict,
-    config: bool,
-) -> Outcome {
-    if config {
-        tracing::error!(
-            provider,
-            code,
-            message,
-            "SMS provider refused our configuration or account"
-        );
+/// How one provider's error codes are taken: groups tried in order, the first that holds the
+/// code deciding (so an exception goes before the family it belongs to). A code in no group is
+/// taken as transient and logged: a retry costs a call, while giving up on a code we do not
+/// know yet would lose the reminder.
+pub(crate) struct CodeBook {
+    pub(crate) provider: &'static str,
+    pub(crate) groups: &'static [CodeGroup],
+}
+
+/// Codes that are taken alike.
+pub(crate) struct CodeGroup {
+    pub(crate) verdict: Verdict,
+    /// The code needs a person (credentials, account, approved signature or template,
+    /// balance): logged at error level, since no message can go out until it is fixed.
+    pub(crate) config: bool,
+    /// Whole codes.
+    pub(crate) codes: &'static [&'static str],
+    /// Families: a code's part before its first `.` (`LimitExceeded` holds
+    /// `LimitExceeded.PhoneNumberDailyLimit`).
+    pub(crate) families: &'static [&'static str],
+    /// Beginnings of codes (`isv.ACCOUNT_`).
+    pub(crate) prefixes: &'static [&'static str],
+}
+
+impl CodeGroup {
+    /// A group holding nothing yet, to be filled with `..CodeGroup::EMPTY`.
+    pub(crate) const EMPTY: CodeGroup = CodeGroup {
+        verdict: Verdict::Transient,
+        config: false,
+        codes: &[],
+        families: &[],
+        prefixes: &[],
+    };
+
+    fn holds(&self, code: &str, family: &str) -> bool {
+        self.codes.contains(&code)
+            || self.families.contains(&family)
+            || self.prefixes.iter().any(|prefix| code.starts_with(prefix))
     }
-    match verdict {
-        Verdict::Permanent | Verdict::Transient => Outcome::Rejected {
-            code: code.to_owned(),
-            message: message.to_owned(),
-            permanent: verdict == Verdict::Permanent,
-        },
-        Verdict::Ambiguous => Outcome::Unknown {
-            reason: format!("{provider} answered {code}: {message}"),
-        },
+}
+
+impl CodeBook {
+    /// The verdict on `code`, and whether it needs a person.
+    pub(crate) fn classify(&self, code: &str) -> (Verdict, bool) {
+        let family = code.split('.').next().unwrap_or(code);
+        match self.groups.iter().find(|group| group.holds(code, family)) {
+            Some(group) => (group.verdict, group.config),
+            None => {
+                tracing::warn!(
+                    provider = self.provider,
+                    code,
+                    "unknown error code, taken as transient"
+                );
+                (Verdict::Transient, false)
+            }
+        }
+    }
+
+    /// The provider's refusal with `code` as an outcome.
+    pub(crate) fn outcome(&self, code: &str, message: &str) -> Outcome {
+        let (verdict, config) = self.classify(code);
+        if config {
+            tracing::error!(
+                provider = self.provider,
+                code,
+                message,
+                "SMS provider refused our configuration or account"
+            );
+        }
+        match verdict {
+            Verdict::Permanent | Verdict::Transient => Outcome::Rejected {
+                code: code.to_owned(),
+                message: message.to_owned(),
+                permanent: verdict == Verdict::Permanent,
+            },
+            Verdict::Ambiguous => Outcome::Unknown {
+                reason: format!("{} answered {code}: {message}", self.provider),
+            },
+        }
     }
 }
 

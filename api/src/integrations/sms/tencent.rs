@@ -24,8 +24,9 @@ use serde::de::DeserializeOwned;
 
 use super::signing::{Tc3Request, tc3_sign};
 use super::{
-    Lookup, Outcome, ProviderError, Receipt, ReceiptError, Sms, SmsBatch, SmsProvider, Verdict,
-    checked_phone, coded_outcome, fit_params, masked, past_grace, transport_outcome,
+    CodeBook, CodeGroup, Lookup, Outcome, ProviderError, Receipt, ReceiptDialect, ReceiptError,
+    Sms, SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, masked, past_grace,
+    transport_outcome,
 };
 use crate::domain::PhoneNumber;
 use crate::settings::SmsSettings;
@@ -168,14 +169,7 @@ impl TencentSms {
                 request_id = envelope.response.request_id.as_deref().unwrap_or(""),
                 "the whole request was refused"
             );
-            let (verdict, config) = classify(&error.code);
-            return Err(coded_outcome(
-                PROVIDER,
-                &error.code,
-                &error.message,
-                verdict,
-                config,
-            ));
+            return Err(CODES.outcome(&error.code, &error.message));
         }
         Ok(envelope.response.body)
     }
@@ -238,8 +232,7 @@ impl TencentSms {
                             code = %status.code,
                             "message refused"
                         );
-                        let (verdict, config) = classify(&status.code);
-                        coded_outcome(PROVIDER, &status.code, &status.message, verdict, config)
+                        CODES.outcome(&status.code, &status.message)
                     }
                 }
             })
@@ -420,8 +413,7 @@ fn authority(url: &reqwest::Url) -> String {
     }
 }
 
-/// How an error code is taken, and whether it needs a person (credentials, account, approved
-/// signature or template, balance).
+/// How Tencent's error codes are taken.
 ///
 /// - Ambiguous (the message may have gone out): `InternalError`, `InternalError.Timeout`,
 ///   `InternalError.SendAndRecvFail`, `InternalError.UnknownError`.
@@ -433,108 +425,121 @@ fn authority(url: &reqwest::Url) -> String {
 /// - Permanent: number, blacklist, content, signature, template and parameter errors,
 ///   `AuthFailure.*`, `UnauthorizedOperation.*`, `InvalidParameter*`, `MissingParameter*`,
 ///   `UnsupportedOperation*`, `FailedOperation.*` otherwise.
-pub(crate) fn classify(code: &str) -> (Verdict, bool) {
-    const AMBIGUOUS: [&str; 4] = [
-        "InternalError",
-        "InternalError.Timeout",
-        "InternalError.SendAndRecvFail",
-        "InternalError.UnknownError",
-    ];
-    const TRANSIENT_CONFIG: [&str; 4] = [
-        "FailedOperation.InsufficientBalanceInSmsPackage",
-        "UnauthorizedOperation.SerivceSuspendDueToArrears",
-        "AuthFailure.SignatureExpire",
-        "InternalError.RequestTimeException",
-    ];
-    const PERMANENT_CONFIG: [&str; 9] = [
-        "FailedOperation.SignatureIncorrectOrUnapproved",
-        "FailedOperation.TemplateIncorrectOrUnapproved",
-        "FailedOperation.MissingTemplateToModify",
-        "FailedOperation.MissingTemplateList",
-        "FailedOperation.MissingSignatureList",
-        "InvalidParameterValue.SdkAppIdNotExist",
-        // The account limits variables: `sms.short_params` should be on.
-        "InvalidParameterValue.TemplateParameterLengthLimit",
-        "InvalidAction",
-        "NoSuchVersion",
-    ];
-    let family = code.split('.').next().unwrap_or(code);
-    if AMBIGUOUS.contains(&code) {
-        (Verdict::Ambiguous, false)
-    } else if TRANSIENT_CONFIG.contains(&code) {
-        (Verdict::Transient, true)
-    } else if PERMANENT_CONFIG.contains(&code)
-        || matches!(family, "AuthFailure" | "UnauthorizedOperation")
-        || code == "UnsupportedRegion"
-    {
-        (Verdict::Permanent, true)
-    } else if matches!(
-        family,
-        "LimitExceeded" | "RequestLimitExceeded" | "InternalError" | "ResourceUnavailable"
-    ) || code == "FailedOperation.MarketingSendTimeConstraint"
-    {
-        (Verdict::Transient, false)
-    } else if matches!(
-        family,
-        "FailedOperation"
-            | "InvalidParameter"
-            | "InvalidParameterValue"
-            | "MissingParameter"
-            | "UnsupportedOperation"
-            | "RequestSizeLimitExceeded"
-            | "UnknownParameter"
-    ) {
-        (Verdict::Permanent, false)
-    } else {
-        tracing::warn!(
-            provider = PROVIDER,
-            code,
-            "unknown error code, taken as transient"
-        );
-        (Verdict::Transient, false)
+pub(crate) const CODES: CodeBook = CodeBook {
+    provider: PROVIDER,
+    groups: &[
+        CodeGroup {
+            verdict: Verdict::Ambiguous,
+            codes: &[
+                "InternalError",
+                "InternalError.Timeout",
+                "InternalError.SendAndRecvFail",
+                "InternalError.UnknownError",
+            ],
+            ..CodeGroup::EMPTY
+        },
+        CodeGroup {
+            verdict: Verdict::Transient,
+            config: true,
+            codes: &[
+                "FailedOperation.InsufficientBalanceInSmsPackage",
+                "UnauthorizedOperation.SerivceSuspendDueToArrears",
+                "AuthFailure.SignatureExpire",
+                "InternalError.RequestTimeException",
+            ],
+            ..CodeGroup::EMPTY
+        },
+        CodeGroup {
+            verdict: Verdict::Permanent,
+            config: true,
+            codes: &[
+                "FailedOperation.SignatureIncorrectOrUnapproved",
+                "FailedOperation.TemplateIncorrectOrUnapproved",
+                "FailedOperation.MissingTemplateToModify",
+                "FailedOperation.MissingTemplateList",
+                "FailedOperation.MissingSignatureList",
+                "InvalidParameterValue.SdkAppIdNotExist",
+                // The account limits variables: `sms.short_params` should be on.
+                "InvalidParameterValue.TemplateParameterLengthLimit",
+                "InvalidAction",
+                "NoSuchVersion",
+                "UnsupportedRegion",
+            ],
+            families: &["AuthFailure", "UnauthorizedOperation"],
+            ..CodeGroup::EMPTY
+        },
+        CodeGroup {
+            verdict: Verdict::Transient,
+            codes: &["FailedOperation.MarketingSendTimeConstraint"],
+            families: &[
+                "LimitExceeded",
+                "RequestLimitExceeded",
+                "InternalError",
+                "ResourceUnavailable",
+            ],
+            ..CodeGroup::EMPTY
+        },
+        CodeGroup {
+            verdict: Verdict::Permanent,
+            families: &[
+                "FailedOperation",
+                "InvalidParameter",
+                "InvalidParameterValue",
+                "MissingParameter",
+                "UnsupportedOperation",
+                "RequestSizeLimitExceeded",
+                "UnknownParameter",
+            ],
+            ..CodeGroup::EMPTY
+        },
+    ],
+};
+
+/// Tencent's delivery receipts: a JSON array of `{user_receive_time, nationcode, mobile,
+/// report_status, errmsg, description, sid}`, answered with [`RECEIPT_ANSWER`].
+pub struct TencentReceipts;
+
+impl ReceiptDialect for TencentReceipts {
+    type Report = Report;
+    const ANSWER: &'static str = RECEIPT_ANSWER;
+
+    fn receipt(report: Report) -> Result<Receipt, ReceiptError> {
+        let delivered = match report.report_status.as_str() {
+            "SUCCESS" => true,
+            "FAIL" => false,
+            _ => {
+                return Err(ReceiptError::UnexpectedValue {
+                    field: "report_status",
+                });
+            }
+        };
+        let phone = match report.nationcode.as_deref() {
+            None | Some("" | "86") => report.mobile,
+            Some(code) => format!("+{code}{}", report.mobile),
+        };
+        Ok(Receipt {
+            provider_id: report.sid,
+            message_id: None,
+            phone,
+            delivered,
+            code: report.errmsg,
+            description: report.description,
+            at: report
+                .user_receive_time
+                .as_deref()
+                .and_then(super::shanghai_time),
+        })
     }
 }
 
-/// Reads a delivery receipt callback body: a JSON array of
-/// `{user_receive_time, nationcode, mobile, report_status, errmsg, description, sid}`.
-/// Answer Tencent with [`RECEIPT_ANSWER`].
+/// Reads a Tencent delivery receipt callback body (see [`TencentReceipts`]).
 pub fn parse_receipts(body: &[u8]) -> Result<Vec<Receipt>, ReceiptError> {
-    let reports: super::OneOrMany<ReceiptBody> = serde_json::from_slice(body)?;
-    reports
-        .into_vec()
-        .into_iter()
-        .map(|report| {
-            let delivered = match report.report_status.as_str() {
-                "SUCCESS" => true,
-                "FAIL" => false,
-                _ => {
-                    return Err(ReceiptError::UnexpectedValue {
-                        field: "report_status",
-                    });
-                }
-            };
-            let phone = match report.nationcode.as_deref() {
-                None | Some("" | "86") => report.mobile,
-                Some(code) => format!("+{code}{}", report.mobile),
-            };
-            Ok(Receipt {
-                provider_id: report.sid.filter(|sid| !sid.is_empty()),
-                message_id: None,
-                phone,
-                delivered,
-                code: report.errmsg.filter(|code| !delivered && !code.is_empty()),
-                description: report.description.filter(|d| !d.is_empty()),
-                at: report
-                    .user_receive_time
-                    .as_deref()
-                    .and_then(super::shanghai_time),
-            })
-        })
-        .collect()
+    super::read_receipts::<TencentReceipts>(body)
 }
 
+/// One report of a Tencent receipt callback.
 #[derive(Deserialize)]
-struct ReceiptBody {
+pub struct Report {
     #[serde(default)]
     user_receive_time: Option<String>,
     #[serde(default)]
@@ -681,39 +686,39 @@ mod tests {
     #[test]
     fn codes_are_classified() {
         assert_eq!(
-            classify("InvalidParameterValue.IncorrectPhoneNumber"),
+            CODES.classify("InvalidParameterValue.IncorrectPhoneNumber"),
             (Verdict::Permanent, false)
         );
         assert_eq!(
-            classify("FailedOperation.PhoneNumberInBlacklist"),
+            CODES.classify("FailedOperation.PhoneNumberInBlacklist"),
             (Verdict::Permanent, false)
         );
         assert_eq!(
-            classify("AuthFailure.SignatureFailure"),
+            CODES.classify("AuthFailure.SignatureFailure"),
             (Verdict::Permanent, true)
         );
         assert_eq!(
-            classify("LimitExceeded.PhoneNumberDailyLimit"),
+            CODES.classify("LimitExceeded.PhoneNumberDailyLimit"),
             (Verdict::Transient, false)
         );
         assert_eq!(
-            classify("RequestLimitExceeded"),
+            CODES.classify("RequestLimitExceeded"),
             (Verdict::Transient, false)
         );
         assert_eq!(
-            classify("FailedOperation.InsufficientBalanceInSmsPackage"),
+            CODES.classify("FailedOperation.InsufficientBalanceInSmsPackage"),
             (Verdict::Transient, true)
         );
         assert_eq!(
-            classify("InternalError.OtherError"),
+            CODES.classify("InternalError.OtherError"),
             (Verdict::Transient, false)
         );
         assert_eq!(
-            classify("InternalError.Timeout"),
+            CODES.classify("InternalError.Timeout"),
             (Verdict::Ambiguous, false)
         );
-        assert_eq!(classify("InternalError"), (Verdict::Ambiguous, false));
-        assert_eq!(classify("SomethingNew"), (Verdict::Transient, false));
+        assert_eq!(CODES.classify("InternalError"), (Verdict::Ambiguous, false));
+        assert_eq!(CODES.classify("SomethingNew"), (Verdict::Transient, false));
     }
 
     #[test]

@@ -1,21 +1,24 @@
 //! The send log: every message with its status, attempts, provider id and delivery receipt;
-//! resending a failed one; recording receipts.
+//! resending a failed one (audited); taking the providers' delivery receipt callbacks.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 use entity::{member, outbox};
 
 use super::dispatch::message_id;
-use crate::integrations::sms::Receipt;
+use crate::integrations::sms::{Receipt, ReceiptError, ReceiptSource, receipt_token_matches};
+use crate::service::Requester;
 use crate::service::page::{Page, page_from};
 use crate::service::scope::{Scope, Scoped};
+use crate::settings::SmsSettings;
 
 /// One message of the send log.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -185,8 +188,27 @@ pub enum ResendError {
     Db(#[from] DbErr),
 }
 
-/// Sends a failed or undelivered message again: due now, errors cleared.
-pub async fn resend<C: ConnectionTrait>(
+/// Sends a failed or undelivered message again (audited): due now, errors cleared.
+pub async fn resend(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    id: &str,
+) -> Result<Message, ResendError> {
+    let txn = crate::db::begin_write(db).await?;
+    let message = make_due_again(&txn, &requester.scope, id, Utc::now()).await?;
+    requester
+        .audit(
+            &txn,
+            "message.resend",
+            ("message", Some(&message.id)),
+            json!({ "occasion": message.occasion }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(message)
+}
+
+async fn make_due_again<C: ConnectionTrait>(
     db: &C,
     scope: &Scope,
     id: &str,
@@ -241,9 +263,49 @@ pub async fn resend<C: ConnectionTrait>(
     get(db, scope, id).await?.ok_or(ResendError::NotFound)
 }
 
+/// Why a delivery receipt callback was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptCallbackError {
+    /// A wrong token, or a provider that posts no receipts to us: as if the URL did not exist.
+    #[error("not found")]
+    NotFound,
+    /// The body is not the provider's receipts.
+    #[error(transparent)]
+    Unreadable(#[from] ReceiptError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Takes a delivery receipt callback: checks the token the URL carries, reads the reports in
+/// `provider`'s dialect and stores each on its message. Returns the acknowledgement the
+/// provider expects.
+pub async fn take_receipts<C: ConnectionTrait>(
+    db: &C,
+    settings: &SmsSettings,
+    provider: &str,
+    token: &str,
+    body: &[u8],
+) -> Result<&'static str, ReceiptCallbackError> {
+    if !receipt_token_matches(settings, token) {
+        return Err(ReceiptCallbackError::NotFound);
+    }
+    let source = ReceiptSource::from_name(provider).ok_or(ReceiptCallbackError::NotFound)?;
+    let receipts = source.read(body)?;
+    let matched = record_receipts(db, source.name(), &receipts, Utc::now()).await?;
+    if matched < receipts.len() as u64 {
+        tracing::warn!(
+            provider = %provider,
+            reports = receipts.len(),
+            matched,
+            "delivery receipts for unknown messages"
+        );
+    }
+    Ok(source.answer())
+}
+
 /// Records delivery receipts; returns how many matched a message. A receipt also settles a
 /// message whose sending outcome was unknown (it was sent).
-pub async fn record_receipts<C: ConnectionTrait>(
+async fn record_receipts<C: ConnectionTrait>(
     db: &C,
     provider: &str,
     receipts: &[Receipt],

@@ -7,12 +7,17 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use entity::sms_template;
+
+use crate::service::{Problem, Requester};
 
 /// One occasion's template.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -162,6 +167,98 @@ pub async fn all<C: ConnectionTrait>(db: &C) -> Result<Vec<Template>, DbErr> {
         .into_iter()
         .map(to_template)
         .collect()
+}
+
+/// Why a template change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// No such occasion.
+    #[error("not found")]
+    NotFound,
+    /// The wording, its parameters or the subscribe message cannot be used.
+    #[error("{}", .0.message)]
+    Refused(Problem),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Sets an occasion's template (audited), once its parameters and subscribe message are
+/// checked.
+pub async fn change(
+    db: &DatabaseConnection,
+    requester: &Requester,
+    template: &Template,
+) -> Result<(), TemplateError> {
+    check(template).map_err(TemplateError::Refused)?;
+    let txn = crate::db::begin_write(db).await?;
+    if !update(&txn, template, &requester.pid, Utc::now()).await? {
+        return Err(TemplateError::NotFound);
+    }
+    requester.audit(&txn, "sms_template.update",
+        ("sms_template", Some(&template.occasion)),
+        json!({ "tencent": template.tencent_template_id, "aliyun": template.aliyun_template_code, "body": template.body_zh, "wechat": template.wechat.as_ref().map(|w| &w.template_id) })).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Why a template cannot be used: a parameter missing from the wording, or a subscribe
+/// message WeChat would refuse.
+fn check(template: &Template) -> Result<(), Problem> {
+    if let Some(p) = template
+        .params
+        .iter()
+        .find(|p| !template.body_zh.contains(&format!("{{{p}}}")))
+    {
+        return Err(Problem::invalid_value(
+            "param_not_in_body",
+            "params",
+            format!("参数 {p} 未出现在模板内容中 / {{{p}}} is not in the wording"),
+        ));
+    }
+    template.wechat.as_ref().map_or(Ok(()), check_wechat)
+}
+
+/// Why a subscribe message's description cannot be used.
+fn check_wechat(w: &WeChatTemplate) -> Result<(), Problem> {
+    let id = w.template_id.trim();
+    if id.is_empty() || id.len() > 64 {
+        return Err(Problem::invalid_field(
+            "wechat.template_id",
+            "订阅消息模板编号须为1至64个字符 / the template id must be 1 to 64 characters",
+        ));
+    }
+    if w.page.as_deref().is_some_and(|p| p.len() > 256) {
+        return Err(Problem::invalid_field(
+            "wechat.page",
+            "页面路径最多256个字符 / the page is at most 256 characters",
+        ));
+    }
+    if w.data.is_empty() || w.data.len() > 10 {
+        return Err(Problem::invalid_field(
+            "wechat.data",
+            "订阅消息须有1至10个关键词 / a subscribe message has 1 to 10 keywords",
+        ));
+    }
+    for (key, value) in &w.data {
+        if key.len() > 32 || !is_wechat_keyword(key) {
+            return Err(Problem::invalid_value(
+                "wechat_keyword_invalid",
+                "wechat.data",
+                format!(
+                    "关键词 {key} 不是微信的格式（如 thing1、amount2）/ {key} is not a WeChat keyword such as thing1 or amount2"
+                ),
+            ));
+        }
+        if value.is_empty() || value.chars().count() > 100 {
+            return Err(Problem::invalid_field(
+                "wechat.data",
+                format!(
+                    "关键词 {key} 的内容须为1至100个字符 / the value of {key} must be 1 to 100 characters"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Replaces an occasion's template. `false` when there is no such occasion.
