@@ -167,9 +167,16 @@ pub async fn read_form(
 
 /// A required part.
 pub fn required<'a>(parts: &'a HashMap<String, Part>, name: &str) -> Result<&'a Part, ApiError> {
-    parts.get(name).ok_or_else(|| {
-        ApiError::invalid_field(name, format!("缺少字段 {name} / missing field {name}"))
-    })
+    parts.get(name).ok_or_else(|| missing(name))
+}
+
+/// A required part, taken out of the form (no copy of a large file).
+pub fn take(parts: &mut HashMap<String, Part>, name: &str) -> Result<Part, ApiError> {
+    parts.remove(name).ok_or_else(|| missing(name))
+}
+
+fn missing(name: &str) -> ApiError {
+    ApiError::invalid_field(name, format!("缺少字段 {name} / missing field {name}"))
 }
 
 /// Reads a whole raw body of at most `limit` bytes: 413 past it, 400 if it breaks off.
