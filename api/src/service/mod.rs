@@ -6,6 +6,7 @@ pub mod authorisation;
 pub mod claim;
 pub mod deduction;
 pub mod enrolment;
+pub mod export;
 pub mod import;
 pub mod invitation;
 pub mod member;
