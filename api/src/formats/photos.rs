@@ -173,12 +173,10 @@ impl PhotoRules {
     pub const SIGNATURE: PhotoRules = PhotoRules {
         limits: PhotoLimits {
             max_bytes: 8 * 1024 * 1024,
-            max_width: 8000,
-            max_height: 8000,
             max_pixels: 8000 * 8000,
-            thumbnail_edge: 320,
             // 8000 × 8000 RGBA is 256 MB.
             max_decode_bytes: Some(300 * 1024 * 1024),
+            ..PhotoLimits::DEFAULT
         },
         accepted: &[PhotoKind::Png],
         refused_types: RefusedTypes::NotAllowed,

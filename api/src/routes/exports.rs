@@ -10,7 +10,7 @@ use super::xlsx;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::formats::workbook::WorkbookError;
-use crate::service::export::{self, Export, ExportError, ExportFilter};
+use crate::service::export::{self, Export, ExportError};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -65,17 +65,14 @@ pub async fn ledger(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_staff()?;
     let query = query.into_inner();
-    let filter = ExportFilter {
-        year: query.year,
-        scheme_code: query.scheme,
-    };
     download(
         export::ledger(
             &state.db,
             &state.pii,
             &principal.scope,
             &id,
-            &filter,
+            query.year,
+            query.scheme,
             principal.role.sees_full_personal_data(),
         )
         .await,

@@ -10,8 +10,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -843,25 +843,11 @@ pub async fn record_transfer_within(
     actor_pid: &str,
     request_id: Option<String>,
 ) -> Result<Batch, StepError> {
-    let txn = crate::db::begin_write(db).await?;
-    let batch = get_within(&txn, scope, pid)
-        .await?
-        .ok_or(StepError::NotFound)?;
+    let (txn, batch) = begin_step(db, scope, pid).await?;
     record_transfer(&txn, &batch, version, reference.trim()).await?;
-    audit::record(
-        &txn,
-        &account(actor_pid),
-        "enrolment.transfer_recorded",
-        ("enrolment_batch", Some(&batch.pid)),
-        json!({ "reference": reference, "from": "submitted", "to": "payment_recorded" }),
-        request_id,
-    )
-    .await?;
-    let updated = get_within(&txn, scope, pid)
-        .await?
-        .ok_or(StepError::NotFound)?;
-    txn.commit().await?;
-    Ok(updated)
+    let details = json!({ "reference": reference, "from": "submitted", "to": "payment_recorded" });
+    let step = ("enrolment.transfer_recorded", details);
+    finish_step(txn, scope, &batch, step, actor_pid, request_id).await
 }
 
 /// `actor_pid` confirms receipt of batch `pid`'s fees (inside `scope`) read at `version`, on
@@ -876,34 +862,55 @@ pub async fn confirm_within(
     today: NaiveDate,
     request_id: Option<String>,
 ) -> Result<Batch, StepError> {
-    let txn = crate::db::begin_write(db).await?;
-    let batch = get_within(&txn, scope, pid)
-        .await?
-        .ok_or(StepError::NotFound)?;
+    let (txn, batch) = begin_step(db, scope, pid).await?;
     let published = super::scheme::version(&txn, &batch.scheme_code, batch.scheme_version)
         .await?
         .ok_or_else(|| DbErr::Custom(format!("scheme version of batch {} missing", batch.pid)))?;
     let (start, end) = confirm(&txn, &batch, version, &published, actor_pid, today).await?;
+    let details = json!({ "from": "payment_recorded", "to": "confirmed", "coverage_start": start, "coverage_end": end, "members": batch.member_count });
+    let step = ("enrolment.confirmed", details);
+    finish_step(txn, scope, &batch, step, actor_pid, request_id).await
+}
+
+/// Opens the write transaction of a step and reads the batch inside it.
+async fn begin_step(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    pid: &str,
+) -> Result<(DatabaseTransaction, Batch), StepError> {
+    let txn = crate::db::begin_write(db).await?;
+    let batch = get_within(&txn, scope, pid)
+        .await?
+        .ok_or(StepError::NotFound)?;
+    Ok((txn, batch))
+}
+
+/// Records a step's audit entry (`action`, `details`), reads the batch as it now stands and
+/// commits.
+async fn finish_step(
+    txn: DatabaseTransaction,
+    scope: &Scope,
+    batch: &Batch,
+    (action, details): (&str, serde_json::Value),
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<Batch, StepError> {
     audit::record(
         &txn,
-        &account(actor_pid),
-        "enrolment.confirmed",
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        action,
         ("enrolment_batch", Some(&batch.pid)),
-        json!({ "from": "payment_recorded", "to": "confirmed", "coverage_start": start, "coverage_end": end, "members": batch.member_count }),
+        details,
         request_id,
     )
     .await?;
-    let updated = get_within(&txn, scope, pid)
+    let updated = get_within(&txn, scope, &batch.pid)
         .await?
         .ok_or(StepError::NotFound)?;
     txn.commit().await?;
     Ok(updated)
-}
-
-fn account(pid: &str) -> Actor {
-    Actor::Account {
-        pid: pid.to_owned(),
-    }
 }
 
 /// A roster compared with the unit's previous confirmed one for the same scheme family.

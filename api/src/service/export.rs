@@ -8,7 +8,8 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbErr};
 
-use super::membership::{self, MembershipFilter};
+use super::membership::{self, Membership, MembershipFilter};
+use super::organisation::Organisation;
 use super::scope::Scope;
 use super::{member, organisation, targets};
 use crate::auth::crypto::PiiVault;
@@ -34,24 +35,15 @@ pub enum ExportError {
     Db(#[from] DbErr),
 }
 
-/// Which memberships an organisation's export holds.
-#[derive(Clone, Debug, Default)]
-pub struct ExportFilter {
-    /// Periods starting in this year.
-    pub year: Option<i32>,
-    pub scheme_code: Option<String>,
-}
-
-/// The ledger of organisation `organisation_pid`'s subtree: every membership, one row each;
-/// personal numbers in full only when `full_personal_data` (the roles that need them).
-pub async fn ledger<C: ConnectionTrait>(
+/// The organisation (inside `scope`) and the memberships of its subtree, of periods starting in
+/// `year` and of `scheme_code` when given.
+async fn memberships_of<C: ConnectionTrait>(
     db: &C,
-    vault: &PiiVault,
     scope: &Scope,
     organisation_pid: &str,
-    filter: &ExportFilter,
-    full_personal_data: bool,
-) -> Result<Export, ExportError> {
+    year: Option<i32>,
+    scheme_code: Option<String>,
+) -> Result<(Organisation, Vec<Membership>), ExportError> {
     let org = organisation::get_within(db, scope, organisation_pid)
         .await?
         .ok_or(ExportError::NotFound)?;
@@ -60,11 +52,35 @@ pub async fn ledger<C: ConnectionTrait>(
         scope,
         &MembershipFilter {
             organisation_pid: Some(org.pid.clone()),
-            scheme_code: filter.scheme_code.clone(),
-            year: filter.year,
+            scheme_code,
+            year,
         },
     )
     .await?;
+    Ok((org, rows))
+}
+
+/// One sheet, written as a workbook called `filename`.
+fn export(sheet: Sheet, filename: String) -> Result<Export, ExportError> {
+    Ok(Export {
+        bytes: workbook::write_workbook(&[sheet])?,
+        filename,
+    })
+}
+
+/// The ledger of organisation `organisation_pid`'s subtree (periods starting in `year`, of
+/// `scheme_code`, when given): every membership, one row each;
+/// personal numbers in full only when `full_personal_data` (the roles that need them).
+pub async fn ledger<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    scope: &Scope,
+    organisation_pid: &str,
+    year: Option<i32>,
+    scheme_code: Option<String>,
+    full_personal_data: bool,
+) -> Result<Export, ExportError> {
+    let (org, rows) = memberships_of(db, scope, organisation_pid, year, scheme_code).await?;
     let full = full_personal_data;
     let pids: Vec<String> = rows.iter().map(|m| m.member_pid.clone()).collect();
     let people = member::get_many(db, vault, &pids).await?;
@@ -121,10 +137,7 @@ pub async fn ledger<C: ConnectionTrait>(
         title: Some(format!(
             "{} 参互单位台账{}",
             org.name,
-            filter
-                .year
-                .map(|y| format!("（{y}年度）"))
-                .unwrap_or_default()
+            year.map(|y| format!("（{y}年度）")).unwrap_or_default()
         )),
         headers: [
             "序号",
@@ -166,10 +179,7 @@ pub async fn ledger<C: ConnectionTrait>(
         ]),
         rows: sheet_rows,
     };
-    Ok(Export {
-        bytes: workbook::write_workbook(&[sheet])?,
-        filename: format!("{}-参互单位台账.xlsx", org.name),
-    })
+    export(sheet, format!("{}-参互单位台账.xlsx", org.name))
 }
 
 /// The summary of organisation `organisation_pid`'s subtree for `year`: per unit union and
@@ -181,19 +191,7 @@ pub async fn yearly_summary<C: ConnectionTrait>(
     year: i32,
     scheme_code: Option<String>,
 ) -> Result<Export, ExportError> {
-    let org = organisation::get_within(db, scope, organisation_pid)
-        .await?
-        .ok_or(ExportError::NotFound)?;
-    let rows = membership::all_within(
-        db,
-        scope,
-        &MembershipFilter {
-            organisation_pid: Some(org.pid.clone()),
-            scheme_code,
-            year: Some(year),
-        },
-    )
-    .await?;
+    let (org, rows) = memberships_of(db, scope, organisation_pid, Some(year), scheme_code).await?;
     // (unit, scheme) → (people, fees).
     let mut groups: BTreeMap<(String, String), (i64, Decimal)> = BTreeMap::new();
     for m in &rows {
@@ -234,10 +232,7 @@ pub async fn yearly_summary<C: ConnectionTrait>(
         ]),
         rows: sheet_rows,
     };
-    Ok(Export {
-        bytes: workbook::write_workbook(&[sheet])?,
-        filename: format!("{}-{year}年度汇总.xlsx", org.name),
-    })
+    export(sheet, format!("{}-{year}年度汇总.xlsx", org.name))
 }
 
 /// Targets, enrolled, completion and renewal rates of the caller's subtree for `year`, as of
@@ -296,10 +291,7 @@ pub async fn target_progress<C: ConnectionTrait>(
         rows,
         totals: None,
     };
-    Ok(Export {
-        bytes: workbook::write_workbook(&[sheet])?,
-        filename: format!("{year}年度任务完成情况.xlsx"),
-    })
+    export(sheet, format!("{year}年度任务完成情况.xlsx"))
 }
 
 /// A blank roster with the standard headers.
