@@ -158,9 +158,14 @@ pub async fn read_form(
             details: json!({ "field": field }),
         },
         FormError::TooLarge { limit, .. } => ApiError::PayloadTooLarge { limit },
-        FormError::Duplicate(field) | FormError::Unknown(field) => {
+        FormError::Duplicate(field) => {
             ApiError::invalid_field(field, "字段重复 / the field appears twice")
         }
+        // Cannot happen: `ByKind` gives every field a cap.
+        FormError::Unknown(field) => ApiError::invalid_field(
+            field.clone(),
+            format!("不认识的字段 {field} / unknown field"),
+        ),
     })?;
     Ok(form.parts.into_iter().collect())
 }
