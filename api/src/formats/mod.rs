@@ -6,7 +6,6 @@
 //! may use `domain/` value types; it never uses `service/`, `routes/` or actix.
 
 pub mod bank_file;
-pub mod images;
 pub mod photos;
 pub mod roster;
 pub mod workbook;

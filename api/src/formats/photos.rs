@@ -1,15 +1,16 @@
 //! The one place uploaded image bytes are judged: claim materials (ID cards, settlement slips,
-//! invoices…) photographed on the phone, and signatures or ID card photos for payment
-//! authorisations.
+//! invoices…) photographed on the phone, and the ID card photos and hand-drawn signature of a
+//! payment authorisation.
 //!
-//! Pure: bytes in, a safe stored image + thumbnail + hashes out, or a [`PhotoError`] that tells
-//! the worker what to do. No I/O.
+//! Pure: bytes in, a safe stored image + thumbnail + hashes out (or the upload itself, judged
+//! and kept byte for byte), or a [`PhotoError`] that tells the worker what to do. No I/O.
 //!
 //! Order of the checks, cheapest and safest first:
 //! 1. size (empty, over [`PhotoLimits::max_bytes`]);
 //! 2. type, from the magic bytes only (never the file name or the client's content type):
-//!    JPEG, PNG and WebP pass; HEIC/AVIF, PDF, SVG/XML, GIF, BMP, TIFF, ZIP/Office, video, text
-//!    and anything else are refused, each with its own code and message;
+//!    JPEG, PNG and WebP are recognised; HEIC/AVIF, PDF, SVG/XML, GIF, BMP, TIFF, ZIP/Office,
+//!    video, text and anything else are refused, each with its own code and message (or all
+//!    as `file_type_not_allowed`, see [`RefusedTypes`]);
 //! 3. structure: the container must be complete (JPEG end-of-image marker reached by walking the
 //!    segments, PNG `IEND` chunk, WebP RIFF length) — `image` would silently decode a truncated
 //!    JPEG;
@@ -20,6 +21,14 @@
 //!    (an appended ZIP…) survives;
 //! 7. a JPEG thumbnail, the SHA-256 of the original bytes and a perceptual (gradient) hash of
 //!    the upright image.
+//!
+//! Each use brings its [`PhotoRules`] (size and dimension limits, accepted kinds, how refused
+//! types are answered, whether the header is read before the structure is walked, whether a
+//! blank image is refused, the wording) and picks its treatment: [`process_with`] decodes and
+//! re-encodes (steps 1–7: what is stored is ours), [`check_with`] keeps the upload byte for byte
+//! (steps 1, 2 and 4, then a decode only to refuse a blank signature). The presets say which
+//! rule gives each endpoint the answers it has always given: [`PhotoRules::claim_material`],
+//! [`PhotoRules::ID_CARD_PHOTO`], [`PhotoRules::SIGNATURE`].
 
 use std::io::Cursor;
 
@@ -27,7 +36,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::{
     DynamicImage, ImageDecoder, ImageEncoder, ImageError, ImageFormat, ImageReader, Limits,
-    RgbImage,
+    RgbImage, RgbaImage,
 };
 use image_hasher::{HashAlg, HasherConfig};
 use sha2::{Digest, Sha256};
@@ -65,33 +74,147 @@ pub struct PhotoLimits {
     pub max_pixels: u64,
     /// Longest edge of the thumbnail, in pixels (smaller images are not enlarged).
     pub thumbnail_edge: u32,
+    /// Most memory the decoder may use for one image; `None`: 8 bytes per accepted pixel
+    /// (16-bit RGBA), at least 64 MiB.
+    pub max_decode_bytes: Option<u64>,
+}
+
+impl PhotoLimits {
+    /// 15 MiB, 8000 × 8000 px at most, 40 megapixels at most, 320 px thumbnails.
+    pub const DEFAULT: PhotoLimits = PhotoLimits {
+        max_bytes: 15 * 1024 * 1024,
+        max_width: 8000,
+        max_height: 8000,
+        max_pixels: 40_000_000,
+        thumbnail_edge: 320,
+        max_decode_bytes: None,
+    };
 }
 
 impl Default for PhotoLimits {
-    /// 15 MiB, 8000 × 8000 px at most, 40 megapixels at most, 320 px thumbnails.
+    /// [`PhotoLimits::DEFAULT`].
     fn default() -> Self {
-        PhotoLimits {
-            max_bytes: 15 * 1024 * 1024,
-            max_width: 8000,
-            max_height: 8000,
-            max_pixels: 40_000_000,
-            thumbnail_edge: 320,
+        PhotoLimits::DEFAULT
+    }
+}
+
+/// How a type that is not accepted is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusedTypes {
+    /// Each by what it looks like (`file_type_heic`, `file_type_pdf`, …): the worker is told
+    /// how to fix it.
+    ByKind,
+    /// All as `file_type_not_allowed`, naming the accepted kinds.
+    NotAllowed,
+}
+
+/// The language of the messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wording {
+    /// Chinese, telling the worker what to do ([`PhotoError::message_zh`]).
+    Worker,
+    /// Chinese / English, as the payment authorisation screen has always put it — for the
+    /// refusals its own judge made (empty, too large, type, unreadable header, a side over the
+    /// limit, blank); the rest keep the worker's wording, which is what that screen has shown
+    /// for them since its photos were re-encoded here.
+    Bilingual,
+}
+
+/// How one use judges its uploads (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhotoRules {
+    pub limits: PhotoLimits,
+    /// The kinds accepted; any other is refused as [`RefusedTypes`] says.
+    pub accepted: &'static [PhotoKind],
+    pub refused_types: RefusedTypes,
+    /// Read the dimensions (and check each side) before walking the structure: a file cut
+    /// inside its header is then `image_unreadable` rather than `image_truncated`, and a side
+    /// over the limit is reported even when the file is also cut short. The pixel count is
+    /// checked after the walk either way.
+    pub header_first: bool,
+    /// Refuse an image whose every pixel looks the same (a signature pad without a stroke).
+    pub refuse_blank: bool,
+    pub wording: Wording,
+}
+
+impl PhotoRules {
+    /// Claim materials: JPEG, PNG or WebP, each refused type named by its code, the structure
+    /// walked before the header is trusted, in the worker's wording.
+    pub const fn claim_material(limits: PhotoLimits) -> PhotoRules {
+        PhotoRules {
+            limits,
+            accepted: &[PhotoKind::Jpeg, PhotoKind::Png, PhotoKind::Webp],
+            refused_types: RefusedTypes::ByKind,
+            header_first: false,
+            refuse_blank: false,
+            wording: Wording::Worker,
+        }
+    }
+
+    /// The ID card photos of a payment authorisation (re-encoded before they are stored): what
+    /// that endpoint has always answered — 8 MiB, JPEG or PNG only (WebP too is
+    /// `file_type_not_allowed`), the header and each side (8000 px) checked before the
+    /// structure and the pixel count (40 megapixels) after it, bilingual.
+    pub const ID_CARD_PHOTO: PhotoRules = PhotoRules {
+        limits: PhotoLimits {
+            max_bytes: 8 * 1024 * 1024,
+            ..PhotoLimits::DEFAULT
+        },
+        accepted: &[PhotoKind::Jpeg, PhotoKind::Png],
+        refused_types: RefusedTypes::NotAllowed,
+        header_first: true,
+        refuse_blank: false,
+        wording: Wording::Bilingual,
+    };
+
+    /// The hand-drawn signature of a payment authorisation, kept byte for byte (its SHA-256 is
+    /// recorded): 8 MiB, PNG only, 8000 px a side with no pixel count of its own, decoded under
+    /// 300 MiB only to refuse a blank pad, bilingual.
+    pub const SIGNATURE: PhotoRules = PhotoRules {
+        limits: PhotoLimits {
+            max_bytes: 8 * 1024 * 1024,
+            max_pixels: 8000 * 8000,
+            // 8000 × 8000 RGBA is 256 MB.
+            max_decode_bytes: Some(300 * 1024 * 1024),
+            ..PhotoLimits::DEFAULT
+        },
+        accepted: &[PhotoKind::Png],
+        refused_types: RefusedTypes::NotAllowed,
+        header_first: true,
+        refuse_blank: true,
+        wording: Wording::Bilingual,
+    };
+
+    /// What the person on the phone reads about a refusal under these rules.
+    pub fn message(&self, error: &PhotoError) -> String {
+        match self.wording {
+            Wording::Worker => error.message_zh(),
+            Wording::Bilingual => bilingual_message(error, &self.limits),
         }
     }
 }
 
-/// The image types accepted.
+/// The image types recognised (each use says which it accepts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PhotoKind {
     /// JPEG (`FF D8 FF`).
     Jpeg,
     /// PNG (`89 50 4E 47 0D 0A 1A 0A`).
     Png,
-    /// WebP (`RIFF….WEBP`); accepted on upload, stored as JPEG.
+    /// WebP (`RIFF….WEBP`); re-encoded as JPEG.
     Webp,
 }
 
 impl PhotoKind {
+    /// What people call it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PhotoKind::Jpeg => "JPEG",
+            PhotoKind::Png => "PNG",
+            PhotoKind::Webp => "WebP",
+        }
+    }
+
     /// MIME type.
     pub fn mime(self) -> &'static str {
         match self {
@@ -156,8 +279,8 @@ pub struct ProcessedPhoto {
     /// `image_hasher` gradient hash (8 × 8 = 64 bits) of the upright image, as 16 lowercase hex
     /// digits; compare with [`hash_distance`].
     pub perceptual_hash: String,
-    /// Every pixel has the same colour (transparency composited over white): a signature pad
-    /// submitted without a stroke, a blank page.
+    /// Every pixel looks the same (fully transparent pixels alike whatever their colour
+    /// channels say): a signature pad submitted without a stroke, a blank page.
     pub blank: bool,
 }
 
@@ -181,6 +304,17 @@ pub enum PhotoError {
         /// What the bytes look like.
         detected: &'static str,
     },
+    /// A recognised or unrecognised type this use does not accept
+    /// ([`RefusedTypes::NotAllowed`], or WebP where only JPEG and PNG are).
+    #[error("not an accepted image type")]
+    NotAllowed {
+        /// What is accepted, for the message.
+        accepted: &'static [PhotoKind],
+    },
+    /// The header (dimensions) cannot be read, or — for an image kept as uploaded — nor can the
+    /// pixels.
+    #[error("the image cannot be read")]
+    Unreadable,
     /// The file stops before the end of the image (interrupted upload).
     #[error("the image is incomplete")]
     Truncated,
@@ -192,9 +326,12 @@ pub enum PhotoError {
         /// Height from the header.
         height: u32,
     },
-    /// The bytes claim to be an accepted type but cannot be decoded.
+    /// The header is fine but the pixels cannot be decoded (while re-encoding).
     #[error("the image cannot be decoded")]
     Undecodable,
+    /// Every pixel looks the same, where [`PhotoRules::refuse_blank`] says so.
+    #[error("the image is blank")]
+    Blank,
 }
 
 impl PhotoError {
@@ -217,9 +354,11 @@ impl PhotoError {
                 "text" => "file_type_text",
                 _ => "file_type_not_allowed",
             },
+            PhotoError::NotAllowed { .. } => "file_type_not_allowed",
             PhotoError::Truncated => "image_truncated",
             PhotoError::DimensionsTooLarge { .. } => "image_too_large",
-            PhotoError::Undecodable => "image_unreadable",
+            PhotoError::Unreadable | PhotoError::Undecodable => "image_unreadable",
+            PhotoError::Blank => "signature_blank",
         }
     }
 
@@ -245,14 +384,63 @@ impl PhotoError {
                 "text" => format!("这是文本文件（可能只是改了扩展名），不是照片：{RETAKE}"),
                 _ => format!("无法识别的文件，只接受 JPEG、PNG、WebP 图片：{RETAKE}"),
             },
+            PhotoError::NotAllowed { accepted } => format!(
+                "只接受 {} 图片，请拍照或截图后重新上传",
+                names(accepted, "、")
+            ),
             PhotoError::Truncated => {
                 "照片没有上传完整，请检查网络后重新上传".into()
             }
             PhotoError::DimensionsTooLarge { width, height } => format!(
                 "照片尺寸 {width}×{height} 过大，请不要勾选“原图”或关闭超高像素模式，或截图后重新上传"
             ),
-            PhotoError::Undecodable => "照片已损坏，无法打开，请重新拍照后上传".into(),
+            PhotoError::Unreadable | PhotoError::Undecodable => {
+                "照片已损坏，无法打开，请重新拍照后上传".into()
+            }
+            PhotoError::Blank => "图片是空白的，请手写签名或重新拍照后上传".into(),
         }
+    }
+}
+
+fn names(kinds: &[PhotoKind], separator: &str) -> String {
+    kinds
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// [`Wording::Bilingual`]: the payment authorisation's own sentences where it had them.
+fn bilingual_message(error: &PhotoError, limits: &PhotoLimits) -> String {
+    const MIB: usize = 1024 * 1024;
+    match error {
+        PhotoError::Empty => "文件为空 / the file is empty".into(),
+        PhotoError::TooLarge { limit } => format!(
+            "文件不能超过 {} MB / the file must not exceed {} MB",
+            limit / MIB,
+            limit / MIB
+        ),
+        PhotoError::NotAllowed { accepted } => format!(
+            "只接受 {} 图片（HEIC、PDF 或改了扩展名的文件都不行，请在相机设置中选择“兼容性最佳”或截图后上传）/ only {} images are accepted (not HEIC, PDF or renamed files)",
+            names(accepted, "、"),
+            names(accepted, " or ")
+        ),
+        PhotoError::Unreadable => {
+            "图片已损坏，无法读取 / the image is damaged and cannot be read".into()
+        }
+        PhotoError::DimensionsTooLarge { width, height }
+            if *width > limits.max_width || *height > limits.max_height =>
+        {
+            // The authorisation's limits are square: one number for both sides.
+            let side = limits.max_width.max(limits.max_height);
+            format!(
+                "图片尺寸 {width}×{height} 过大，长宽均不能超过 {side} 像素 / the image is {width}×{height}; neither side may exceed {side} pixels"
+            )
+        }
+        PhotoError::Blank => {
+            "签名是空白的，请手写签名后再提交 / the signature is blank: please sign by hand".into()
+        }
+        other => other.message_zh(),
     }
 }
 
@@ -307,47 +495,22 @@ pub fn sniff(bytes: &[u8]) -> Result<PhotoKind, PhotoError> {
     refuse("unknown")
 }
 
-/// Size, type and header dimensions, without decoding any pixels: what a caller that only
-/// needs to know "is this an acceptable image, and how big" uses.
+/// Size, type and header dimensions of a claim material, without decoding any pixels: what a
+/// caller that only needs to know "is this an acceptable image, and how big" uses.
 pub fn inspect(bytes: &[u8], limits: &PhotoLimits) -> Result<PhotoHeader, PhotoError> {
-    if bytes.is_empty() {
-        return Err(PhotoError::Empty);
-    }
-    if bytes.len() > limits.max_bytes {
-        return Err(PhotoError::TooLarge {
-            limit: limits.max_bytes,
-        });
-    }
-    let kind = sniff(bytes)?;
-    match kind {
-        PhotoKind::Jpeg => jpeg_end(bytes)?,
-        PhotoKind::Png => png_end(bytes)?,
-        PhotoKind::Webp => webp_end(bytes)?,
-    };
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
-    reader.limits(decode_limits(limits, false));
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|_| PhotoError::Undecodable)?;
-    if width == 0 || height == 0 {
-        return Err(PhotoError::Undecodable);
-    }
-    if width > limits.max_width
-        || height > limits.max_height
-        || u64::from(width) * u64::from(height) > limits.max_pixels
-    {
-        return Err(PhotoError::DimensionsTooLarge { width, height });
-    }
-    Ok(PhotoHeader {
-        kind,
-        width,
-        height,
-    })
+    judge_header(bytes, &PhotoRules::claim_material(*limits), true)
 }
 
-/// Checks an upload and produces what is stored: see the module documentation for the steps.
+/// Checks a claim material and produces what is stored: see the module documentation for the
+/// steps.
 pub fn process(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhoto, PhotoError> {
-    let header = inspect(bytes, limits)?;
+    process_with(bytes, &PhotoRules::claim_material(*limits))
+}
+
+/// Checks an upload under `rules`, then decodes and re-encodes it: what is stored is ours.
+pub fn process_with(bytes: &[u8], rules: &PhotoRules) -> Result<ProcessedPhoto, PhotoError> {
+    let limits = &rules.limits;
+    let header = judge_header(bytes, rules, true)?;
     let too_large = PhotoError::DimensionsTooLarge {
         width: header.width,
         height: header.height,
@@ -373,12 +536,18 @@ pub fn process(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhoto, Pho
     image.apply_orientation(orientation);
     let (width, height) = (image.width(), image.height());
 
-    let flat = flatten_on_white(&image);
-    let blank = {
-        let mut pixels = flat.pixels();
-        let first = pixels.next().copied();
-        pixels.all(|p| Some(*p) == first)
+    // One RGBA copy at most: only images with an alpha channel need it.
+    let (flat, blank) = if image.color().has_alpha() {
+        let rgba = image.to_rgba8();
+        (flatten_on_white(&rgba), is_blank(&rgba))
+    } else {
+        let rgb = image.to_rgb8();
+        let blank = all_alike(rgb.pixels());
+        (rgb, blank)
     };
+    if blank && rules.refuse_blank {
+        return Err(PhotoError::Blank);
+    }
 
     let (kind, stored) = match header.kind {
         PhotoKind::Png => (PhotoKind::Png, encode_png(&image)?),
@@ -408,6 +577,79 @@ pub fn process(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhoto, Pho
         sha256: hex::encode(Sha256::digest(bytes)),
         perceptual_hash: perceptual_hash(&flat),
         blank,
+    })
+}
+
+/// Checks an upload under `rules` that is kept byte for byte: size, type and header, then —
+/// when blank images are refused — a decode (any failure is [`PhotoError::Unreadable`]) to look
+/// at the pixels. The structure is not walked: nothing is cut at the end of the image.
+pub fn check_with(bytes: &[u8], rules: &PhotoRules) -> Result<PhotoHeader, PhotoError> {
+    let header = judge_header(bytes, rules, false)?;
+    if rules.refuse_blank {
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), header.kind.format());
+        reader.limits(decode_limits(&rules.limits, true));
+        let decoded = reader.decode().map_err(|_| PhotoError::Unreadable)?;
+        if is_blank(&decoded.to_rgba8()) {
+            return Err(PhotoError::Blank);
+        }
+    }
+    Ok(header)
+}
+
+/// Steps 1–4 in the order `rules` gives them; `walk` for uploads that will be re-encoded.
+fn judge_header(bytes: &[u8], rules: &PhotoRules, walk: bool) -> Result<PhotoHeader, PhotoError> {
+    let limits = &rules.limits;
+    if bytes.is_empty() {
+        return Err(PhotoError::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(PhotoError::TooLarge {
+            limit: limits.max_bytes,
+        });
+    }
+    let not_allowed = PhotoError::NotAllowed {
+        accepted: rules.accepted,
+    };
+    let kind = match sniff(bytes) {
+        Ok(kind) if rules.accepted.contains(&kind) => kind,
+        Ok(_) => return Err(not_allowed),
+        Err(e) => {
+            return Err(match rules.refused_types {
+                RefusedTypes::ByKind => e,
+                RefusedTypes::NotAllowed => not_allowed,
+            });
+        }
+    };
+    let walk_to_end = || match kind {
+        PhotoKind::Jpeg => jpeg_end(bytes),
+        PhotoKind::Png => png_end(bytes),
+        PhotoKind::Webp => webp_end(bytes),
+    };
+    if walk && !rules.header_first {
+        walk_to_end()?;
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
+    reader.limits(decode_limits(limits, false));
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|_| PhotoError::Unreadable)?;
+    if width == 0 || height == 0 {
+        return Err(PhotoError::Unreadable);
+    }
+    let too_large = PhotoError::DimensionsTooLarge { width, height };
+    if width > limits.max_width || height > limits.max_height {
+        return Err(too_large);
+    }
+    if walk && rules.header_first {
+        walk_to_end()?;
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(too_large);
+    }
+    Ok(PhotoHeader {
+        kind,
+        width,
+        height,
     })
 }
 
@@ -442,12 +684,17 @@ fn perceptual_hash(upright: &RgbImage) -> String {
     hex::encode(hasher.hash_image(&source).as_bytes())
 }
 
-/// Limits for the decoder: the dimensions are ours; memory allows the largest accepted image at
-/// 8 bytes per pixel (16-bit RGBA PNG). `with_size` is false for reading the header only, where
-/// the dimension check is done by [`inspect`] itself so that it can report them.
+/// Limits for the decoder: the dimensions are ours; memory as [`PhotoLimits::max_decode_bytes`]
+/// says (by default the largest accepted image at 8 bytes per pixel, 16-bit RGBA PNG).
+/// `with_size` is false for reading the header only, where the dimension check is done by
+/// [`judge_header`] itself so that it can report them.
 fn decode_limits(limits: &PhotoLimits, with_size: bool) -> Limits {
     let mut l = Limits::default();
-    l.max_alloc = Some(limits.max_pixels.saturating_mul(8).max(64 * 1024 * 1024));
+    l.max_alloc = Some(
+        limits
+            .max_decode_bytes
+            .unwrap_or_else(|| limits.max_pixels.saturating_mul(8).max(64 * 1024 * 1024)),
+    );
     if with_size {
         l.max_image_width = Some(limits.max_width);
         l.max_image_height = Some(limits.max_height);
@@ -460,11 +707,7 @@ fn decode_limits(limits: &PhotoLimits, with_size: bool) -> Limits {
 
 /// RGB with any transparency composited over white (so a signature on a transparent background
 /// is black on white, not black on black).
-fn flatten_on_white(image: &DynamicImage) -> RgbImage {
-    if !image.color().has_alpha() {
-        return image.to_rgb8();
-    }
-    let rgba = image.to_rgba8();
+fn flatten_on_white(rgba: &RgbaImage) -> RgbImage {
     let (w, h) = rgba.dimensions();
     let mut out = RgbImage::new(w, h);
     for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
@@ -475,6 +718,22 @@ fn flatten_on_white(image: &DynamicImage) -> RgbImage {
         }
     }
     out
+}
+
+/// Every pixel looks the same; fully transparent pixels are alike whatever their colour
+/// channels say (a pad's untouched background), so white strokes on a transparent pad count.
+fn is_blank(rgba: &RgbaImage) -> bool {
+    all_alike(
+        rgba.pixels()
+            .map(|p| if p.0[3] == 0 { [0u8; 4] } else { p.0 }),
+    )
+}
+
+fn all_alike<T: PartialEq>(mut items: impl Iterator<Item = T>) -> bool {
+    match items.next() {
+        Some(first) => items.all(|p| p == first),
+        None => true,
+    }
 }
 
 fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, PhotoError> {
@@ -1483,6 +1742,174 @@ mod tests {
                 e.message_zh()
                     .chars()
                     .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+            );
+        }
+    }
+
+    // ---------- other uses: a payment authorisation's ID card photos and signature ----------
+
+    /// A transparent pad, with or without a black stroke across it.
+    fn pad(width: u32, height: u32, stroke: bool) -> Vec<u8> {
+        let mut img = RgbaImage::from_pixel(width, height, Rgba([255, 255, 255, 0]));
+        if stroke {
+            for x in 2..width.saturating_sub(2) {
+                img.put_pixel(x, height / 2, Rgba([0, 0, 0, 255]));
+            }
+        }
+        png_of(&DynamicImage::ImageRgba8(img))
+    }
+
+    const ID_CARD: PhotoRules = PhotoRules::ID_CARD_PHOTO;
+    const SIGNATURE: PhotoRules = PhotoRules::SIGNATURE;
+
+    #[test]
+    fn an_id_card_photo_passes_as_png_or_jpeg_with_its_dimensions_and_is_re_encoded() {
+        let header = check_with(&pad(40, 20, true), &ID_CARD).unwrap();
+        assert_eq!(
+            (header.kind, header.width, header.height),
+            (PhotoKind::Png, 40, 20)
+        );
+        let upload = with_exif(&jpeg_of(&marked_landscape(), 90), 6);
+        let header = check_with(&upload, &ID_CARD).unwrap();
+        assert_eq!(
+            (header.kind, header.width, header.height),
+            (PhotoKind::Jpeg, 120, 80)
+        );
+        let photo = process_with(&upload, &ID_CARD).unwrap();
+        assert_eq!(
+            (photo.kind, photo.width, photo.height),
+            (PhotoKind::Jpeg, 80, 120)
+        );
+        assert!(!find(&photo.stored, b"Exif") && !find(&photo.stored, &GPS_CANARY));
+    }
+
+    #[test]
+    fn a_jpeg_is_refused_where_only_png_is_allowed() {
+        let err = check_with(&jpeg_of(&marked_landscape(), 80), &SIGNATURE).unwrap_err();
+        assert_eq!(err.code(), "file_type_not_allowed");
+        let message = SIGNATURE.message(&err);
+        assert!(
+            message.contains("只接受 PNG") && message.contains("only PNG images"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn every_refused_type_is_not_allowed_for_an_id_card_photo_webp_too() {
+        let mut heic = vec![0, 0, 0, 0x18];
+        heic.extend(b"ftypheic\0\0\0\0mif1heic");
+        let webp = webp_of(&DynamicImage::ImageRgb8(marked_landscape()));
+        for bytes in [b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n".to_vec(), heic, webp] {
+            let err = process_with(&bytes, &ID_CARD).unwrap_err();
+            assert_eq!(
+                err,
+                PhotoError::NotAllowed {
+                    accepted: &[PhotoKind::Jpeg, PhotoKind::Png]
+                }
+            );
+            assert!(ID_CARD.message(&err).contains("JPEG、PNG"));
+            assert!(ID_CARD.message(&err).contains("only JPEG or PNG images"));
+        }
+        assert_eq!(check_with(&[], &ID_CARD).unwrap_err(), PhotoError::Empty);
+        assert_eq!(
+            ID_CARD.message(&PhotoError::Empty),
+            "文件为空 / the file is empty"
+        );
+    }
+
+    #[test]
+    fn a_file_cut_inside_its_header_is_unreadable_for_an_id_card_but_truncated_as_a_material() {
+        let bytes = pad(10, 10, true);
+        let cut = &bytes[..12];
+        assert_eq!(check_with(cut, &ID_CARD), Err(PhotoError::Unreadable));
+        assert_eq!(process_with(cut, &ID_CARD), Err(PhotoError::Unreadable));
+        assert_eq!(refused(cut), PhotoError::Truncated);
+        assert_eq!(PhotoError::Unreadable.code(), "image_unreadable");
+    }
+
+    #[test]
+    fn a_side_over_the_limit_is_refused_from_the_header_before_the_structure_is_walked() {
+        let err = check_with(&pad(9000, 10, false), &ID_CARD).unwrap_err();
+        assert_eq!(
+            err,
+            PhotoError::DimensionsTooLarge {
+                width: 9000,
+                height: 10
+            }
+        );
+        assert!(
+            ID_CARD.message(&err).contains("8000 像素"),
+            "{}",
+            ID_CARD.message(&err)
+        );
+        // Cut short as well: the header is read first for an ID card, the end first for a
+        // claim material.
+        let bomb = png_claiming(9000, 10);
+        let cut = &bomb[..bomb.len() - 12];
+        assert_eq!(process_with(cut, &ID_CARD), Err(err));
+        assert_eq!(refused(cut), PhotoError::Truncated);
+        // A pixel count over the limit with both sides allowed keeps the worker's wording.
+        let many = PhotoError::DimensionsTooLarge {
+            width: 7000,
+            height: 7000,
+        };
+        assert_eq!(ID_CARD.message(&many), many.message_zh());
+    }
+
+    #[test]
+    fn a_file_over_the_byte_limit_is_refused_before_it_is_read() {
+        let mut bytes = pad(4, 4, true);
+        bytes.resize(8 * 1024 * 1024 + 1, 0);
+        let err = check_with(&bytes, &SIGNATURE).unwrap_err();
+        assert_eq!(err.code(), "file_too_large");
+        assert_eq!(
+            SIGNATURE.message(&err),
+            "文件不能超过 8 MB / the file must not exceed 8 MB"
+        );
+    }
+
+    #[test]
+    fn a_blank_signature_is_refused_and_a_stroke_passes() {
+        assert_eq!(
+            check_with(&pad(100, 40, false), &SIGNATURE),
+            Err(PhotoError::Blank)
+        );
+        assert_eq!(PhotoError::Blank.code(), "signature_blank");
+        let all_white = png_of(&DynamicImage::ImageRgba8(RgbaImage::from_pixel(
+            30,
+            20,
+            Rgba([255, 255, 255, 255]),
+        )));
+        assert_eq!(check_with(&all_white, &SIGNATURE), Err(PhotoError::Blank));
+        assert!(check_with(&pad(100, 40, true), &SIGNATURE).is_ok());
+        // White strokes on a transparent pad are strokes.
+        let mut white = RgbaImage::from_pixel(30, 20, Rgba([0, 0, 0, 0]));
+        white.put_pixel(5, 5, Rgba([255, 255, 255, 255]));
+        assert!(check_with(&png_of(&DynamicImage::ImageRgba8(white)), &SIGNATURE).is_ok());
+        // Only where the rules refuse blank images.
+        assert!(check_with(&pad(100, 40, false), &ID_CARD).is_ok());
+    }
+
+    #[test]
+    fn the_new_refusals_have_a_code_and_a_message_in_both_wordings() {
+        let all = [
+            PhotoError::NotAllowed {
+                accepted: &[PhotoKind::Png],
+            },
+            PhotoError::Unreadable,
+            PhotoError::Blank,
+        ];
+        for e in all {
+            assert!(!e.code().is_empty() && e.code().is_ascii());
+            assert!(
+                e.message_zh()
+                    .chars()
+                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+            );
+            assert!(
+                SIGNATURE.message(&e).contains("/ "),
+                "{}",
+                SIGNATURE.message(&e)
             );
         }
     }

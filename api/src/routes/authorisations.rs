@@ -2,28 +2,22 @@
 //! photos, a hand-drawn signature, explicit consent), the member's own list, and revocation.
 //! No route edits a signed authorisation.
 
-use actix_multipart::{Field, Multipart};
-use actix_web::web::Bytes;
+use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::TryStreamExt;
 use serde::Serialize;
 use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::upload::{self, Caps, Form, FormError};
 use crate::auth::Principal;
-use crate::domain::BankCardNumber;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::formats::images::{self, ImageKind};
-use crate::service::audit::{self, Actor};
 use crate::service::authorisation::{
-    self, AuthorisationStatus, NewAuthorisation, PaymentAuthorisation, RevokeError, SignError,
-    StoredObjects,
+    self, AuthorisationStatus, PaymentAuthorisation, RevokeError, SignError, Signing, SigningImage,
 };
-use crate::service::{member, new_pid};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -153,161 +147,70 @@ impl From<&PaymentAuthorisation> for AuthorisationResponse {
 
 /// Largest text part accepted.
 const TEXT_LIMIT: usize = 1024;
-const PHOTO: &[ImageKind] = &[ImageKind::Jpeg, ImageKind::Png];
-const SIGNATURE: &[ImageKind] = &[ImageKind::Png];
 
-/// A checked upload, held in memory until it is stored.
-struct Upload {
-    bytes: Bytes,
-    kind: ImageKind,
-    checked: images::CheckedImage,
-}
+/// The fields of the signing form and their caps.
+const SIGN_FORM: [(&str, usize); 8] = [
+    ("scheme_code", TEXT_LIMIT),
+    ("text_version", TEXT_LIMIT),
+    ("text_sha256", TEXT_LIMIT),
+    ("consent", TEXT_LIMIT),
+    ("bank_card", TEXT_LIMIT),
+    (
+        SigningImage::IdCardFront.field(),
+        SigningImage::IdCardFront.max_bytes(),
+    ),
+    (
+        SigningImage::IdCardBack.field(),
+        SigningImage::IdCardBack.max_bytes(),
+    ),
+    (
+        SigningImage::Signature.field(),
+        SigningImage::Signature.max_bytes(),
+    ),
+];
 
-#[derive(Default)]
-struct SignForm {
-    scheme_code: Option<String>,
-    text_version: Option<String>,
-    text_sha256: Option<String>,
-    consent: Option<String>,
-    bank_card: Option<String>,
-    id_card_front: Option<Upload>,
-    id_card_back: Option<Upload>,
-    signature: Option<Upload>,
-}
-
-fn unreadable(e: actix_multipart::MultipartError) -> ApiError {
-    ApiError::BadRequest {
-        message: format!(
-            "请求须为 multipart/form-data，且内容完整 / expected a complete multipart/form-data body: {e}"
+fn form_error(e: FormError) -> ApiError {
+    match e {
+        FormError::Unreadable { cause, .. } => ApiError::BadRequest {
+            message: format!(
+                "请求须为 multipart/form-data，且内容完整 / expected a complete multipart/form-data body: {cause}"
+            ),
+            details: json!({}),
+        },
+        FormError::TooLarge { field, .. } => match SigningImage::of_field(&field) {
+            Some(image) => image.too_large().into(),
+            None => ApiError::invalid_field(field.clone(), format!("字段 {field} 过长 / too long")),
+        },
+        FormError::Duplicate(field) => ApiError::invalid_value(
+            "duplicate_field",
+            field.clone(),
+            format!("字段 {field} 重复 / the field {field} appears twice"),
         ),
-        details: json!({}),
+        FormError::Unknown(field) => ApiError::invalid_value(
+            "unknown_field",
+            field.clone(),
+            format!("不认识的字段 {field} / unknown field {field}"),
+        ),
     }
 }
 
-/// Reads one part, refusing it as soon as it passes `limit` bytes (`None`).
-async fn read_capped(field: &mut Field, limit: usize) -> Result<Option<Bytes>, ApiError> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = field.try_next().await.map_err(unreadable)? {
-        if buf.len() + chunk.len() > limit {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(Some(Bytes::from(buf)))
-}
-
-fn image_error(field: &str, problem: &images::ImageProblem) -> ApiError {
-    let mut details = json!({ "field": field });
-    if let images::ImageProblem::TooLarge { limit } = problem {
-        details["limit_bytes"] = json!(limit);
-    }
-    ApiError::Invalid {
-        code: problem.code(),
-        message: problem.message(),
-        details,
-    }
-}
-
-/// Streams the form, checking each file's type and dimensions as soon as it has arrived.
-async fn read_form(mut payload: Multipart) -> Result<SignForm, ApiError> {
-    let mut form = SignForm::default();
-    while let Some(mut field) = payload.try_next().await.map_err(unreadable)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        let duplicate = || {
-            ApiError::invalid_value(
-                "duplicate_field",
-                name.clone(),
-                format!("字段 {name} 重复 / the field {name} appears twice"),
-            )
-        };
-        let text_slot = match name.as_str() {
-            "scheme_code" => Some(&mut form.scheme_code),
-            "text_version" => Some(&mut form.text_version),
-            "text_sha256" => Some(&mut form.text_sha256),
-            "consent" => Some(&mut form.consent),
-            "bank_card" => Some(&mut form.bank_card),
-            _ => None,
-        };
-        if let Some(slot) = text_slot {
-            if slot.is_some() {
-                return Err(duplicate());
-            }
-            let bytes = read_capped(&mut field, TEXT_LIMIT).await?.ok_or_else(|| {
-                ApiError::invalid_field(name.clone(), format!("字段 {name} 过长 / too long"))
-            })?;
-            let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
-                ApiError::invalid_field(name.clone(), format!("字段 {name} 须为 UTF-8 文本"))
-            })?;
-            *slot = Some(text.trim().to_owned());
-            continue;
-        }
-        let (slot, allowed) = match name.as_str() {
-            "id_card_front" => (&mut form.id_card_front, PHOTO),
-            "id_card_back" => (&mut form.id_card_back, PHOTO),
-            "signature" => (&mut form.signature, SIGNATURE),
-            _ => {
-                return Err(ApiError::invalid_value(
-                    "unknown_field",
-                    name.clone(),
-                    format!("不认识的字段 {name} / unknown field {name}"),
-                ));
-            }
-        };
-        if slot.is_some() {
-            return Err(duplicate());
-        }
-        let bytes = read_capped(&mut field, images::MAX_BYTES)
-            .await?
-            .ok_or_else(|| {
-                image_error(
-                    &name,
-                    &images::ImageProblem::TooLarge {
-                        limit: images::MAX_BYTES,
-                    },
-                )
-            })?;
-        let checked = images::check(&bytes, allowed).map_err(|p| image_error(&name, &p))?;
-        *slot = Some(Upload {
-            bytes,
-            kind: checked.kind,
-            checked,
-        });
-    }
-    Ok(form)
-}
-
-/// An ID card photo as it is stored: re-encoded with its orientation applied and every EXIF
-/// field (phones write GPS) removed, nothing appended kept. Decoding is CPU work: off the
-/// async threads.
-async fn cleaned(field: &'static str, upload: Upload) -> Result<Upload, ApiError> {
-    let bytes = upload.bytes.clone();
-    let limits = crate::formats::photos::PhotoLimits {
-        max_bytes: images::MAX_BYTES,
-        ..Default::default()
-    };
-    let processed = web::block(move || crate::formats::photos::process(&bytes, &limits))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("photo processing: {e}")))?
-        .map_err(|e| ApiError::invalid_value(e.code(), field, e.message_zh()))?;
-    let kind = match processed.kind {
-        crate::formats::photos::PhotoKind::Png => ImageKind::Png,
-        _ => ImageKind::Jpeg,
-    };
-    Ok(Upload {
-        bytes: Bytes::from(processed.stored),
-        kind,
-        checked: upload.checked,
-    })
-}
-
-fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
-    value.ok_or_else(|| {
+/// A field the form must have (422 `field_missing`).
+fn required(form: &mut Form, field: &str) -> Result<Vec<u8>, ApiError> {
+    form.take(field).map(|part| part.bytes).ok_or_else(|| {
         ApiError::invalid_value(
             "field_missing",
             field,
             format!("缺少字段 {field} / the field {field} is required"),
         )
     })
+}
+
+/// A text field the form must have, trimmed.
+fn required_text(form: &mut Form, field: &str) -> Result<String, ApiError> {
+    let bytes = required(form, field)?;
+    String::from_utf8(bytes)
+        .map(|text| text.trim().to_owned())
+        .map_err(|_| ApiError::invalid_field(field, format!("字段 {field} 须为 UTF-8 文本")))
 }
 
 /// The client's network address: the peer, or — only behind a proxy the settings trust — the
@@ -341,14 +244,6 @@ fn user_agent(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
-async fn delete_objects(state: &AppState, keys: &[String]) {
-    for key in keys {
-        if let Err(e) = state.storage.delete(key).await {
-            tracing::error!(error = %e, key, "could not delete an object of a failed signature");
-        }
-    }
-}
-
 /// The member signs a payment authorisation. Files are checked by their bytes (type, size,
 /// dimensions; the signature must not be blank), stored under keys the server chooses, and the
 /// record is written with the audit entry in one transaction; if that fails the stored files
@@ -377,145 +272,38 @@ pub async fn sign(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Member])?;
-    let form = read_form(payload).await?;
-    let scheme_code = required(form.scheme_code, "scheme_code")?;
-    let text_version = required(form.text_version, "text_version")?;
-    let text_sha256 = required(form.text_sha256, "text_sha256")?;
-    let consent = required(form.consent, "consent")?;
-    let bank_card = required(form.bank_card, "bank_card")?;
-    let front = cleaned(
-        "id_card_front",
-        required(form.id_card_front, "id_card_front")?,
+    let mut form = upload::read(payload, Caps::Named(&SIGN_FORM))
+        .await
+        .map_err(form_error)?;
+    let signing = Signing {
+        scheme_code: required_text(&mut form, "scheme_code")?,
+        text_version: required_text(&mut form, "text_version")?,
+        text_sha256: required_text(&mut form, "text_sha256")?,
+        consent: required_text(&mut form, "consent")?,
+        bank_card: required_text(&mut form, "bank_card")?,
+        id_card_front: required(&mut form, SigningImage::IdCardFront.field())?,
+        id_card_back: required(&mut form, SigningImage::IdCardBack.field())?,
+        signature: required(&mut form, SigningImage::Signature.field())?,
+        ip_address: client_address(&req, state.settings.http.trust_forwarded_for),
+        user_agent: user_agent(&req),
+    };
+    let signed = authorisation::sign(
+        &state.db,
+        &state.storage,
+        &state.pii,
+        &principal.scope,
+        &principal.subject,
+        signing,
+        Some(request_id.to_string()),
     )
-    .await?;
-    let back = cleaned("id_card_back", required(form.id_card_back, "id_card_back")?).await?;
-    let signature = required(form.signature, "signature")?;
-
-    let text = authorisation::current_text(&state.db, &scheme_code)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if text_version.parse::<i32>().ok() != Some(text.version)
-        || !text_sha256.eq_ignore_ascii_case(&text.sha256)
-    {
-        return Err(ApiError::Conflict {
-            code: "text_changed",
-            message: "授权书已更新，请阅读新版本后重新签署 / the authorisation text has changed: read the new version and sign again".into(),
-            details: json!({ "current_version": text.version, "current_sha256": text.sha256 }),
-        });
-    }
-    if consent != "true" {
-        return Err(ApiError::invalid_value(
-            "consent_required",
-            "consent",
-            "请阅读并勾选同意付款授权书和代收协议 / you must consent to the authorisation and the collection agreement",
-        ));
-    }
-    let bank_card = BankCardNumber::parse(&bank_card)
-        .map_err(|e| ApiError::invalid_value(e.code(), "bank_card", e.to_string()))?;
-    // Decoding is CPU work: off the async threads.
-    let (signature_bytes, checked) = (signature.bytes.clone(), signature.checked);
-    web::block(move || images::ensure_not_blank(&signature_bytes, &checked))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("signature check: {e}")))?
-        .map_err(|p| image_error("signature", &p))?;
-
-    let m = member::get_within(&state.db, &state.pii, &principal.scope, &principal.subject)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let already = || {
-        ApiError::conflict(
-            "authorisation_active",
-            "您已签署该方案的付款授权，如需更换银行卡请先撤销 / an authorisation for this scheme is active; revoke it first to change the card",
-        )
-    };
-    if authorisation::active_for(&state.db, m.id, &scheme_code)
-        .await?
-        .is_some()
-    {
-        return Err(already());
-    }
-
-    let pid = new_pid();
-    let objects = StoredObjects {
-        id_card_front: format!(
-            "authorisations/{pid}/id-card-front.{}",
-            front.kind.extension()
-        ),
-        id_card_back: format!(
-            "authorisations/{pid}/id-card-back.{}",
-            back.kind.extension()
-        ),
-        signature: format!("authorisations/{pid}/signature.png"),
-    };
-    let signature_sha256 = authorisation::sha256_hex(&signature.bytes);
-    let mut stored: Vec<String> = Vec::new();
-    for (key, upload) in [
-        (&objects.id_card_front, &front),
-        (&objects.id_card_back, &back),
-        (&objects.signature, &signature),
-    ] {
-        let written = state
-            .storage
-            .write_with(key, upload.bytes.clone())
-            .content_type(upload.kind.mime())
-            .await;
-        if let Err(e) = written {
-            delete_objects(&state, &stored).await;
-            return Err(ApiError::Internal(
-                anyhow::Error::new(e).context("storing an authorisation file"),
-            ));
-        }
-        stored.push(key.clone());
-    }
-
-    let record = async {
-        let txn = crate::db::begin_write(&state.db).await?;
-        let signed = authorisation::sign(
-            &txn,
-            &state.pii,
-            NewAuthorisation {
-                pid: pid.clone(),
-                member_id: m.id,
-                text: &text,
-                bank_card,
-                objects: objects.clone(),
-                signature_sha256,
-                signed_at: Utc::now(),
-                ip_address: client_address(&req, state.settings.http.trust_forwarded_for),
-                user_agent: user_agent(&req),
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            SignError::AlreadyActive => already(),
-            SignError::NoMember => ApiError::NotFound,
-            SignError::Db(e) => e.into(),
-        })?;
-        audit::record(
-            &txn,
-            &Actor::Account { pid: m.pid.clone() },
-            "authorisation.signed",
-            ("payment_authorisation", Some(&signed.pid)),
-            json!({
-                "scheme_code": signed.scheme_code,
-                "text_version": signed.text_version,
-                "text_sha256": signed.text_sha256,
-                "signature_sha256": signed.signature_sha256,
-            }),
-            Some(request_id.to_string()),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok::<_, ApiError>(signed)
-    }
-    .await;
-    match record {
-        Ok(signed) => Ok(HttpResponse::Created().json(AuthorisationResponse::from(&signed))),
-        Err(e) => {
-            delete_objects(&state, &stored).await;
-            Err(e)
-        }
-    }
+    .await
+    .map_err(|e| match e {
+        SignError::NotFound => ApiError::NotFound,
+        SignError::Refused(problem) => problem.into(),
+        SignError::Db(e) => e.into(),
+        SignError::Internal(e) => ApiError::Internal(e),
+    })?;
+    Ok(HttpResponse::Created().json(AuthorisationResponse::from(&signed)))
 }
 
 /// The member's own payment authorisations, newest first (bank card masked).
@@ -562,28 +350,22 @@ pub async fn revoke(
     request_id: RequestId,
 ) -> Result<web::Json<AuthorisationResponse>, ApiError> {
     principal.require(&[Role::Member])?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let revoked = authorisation::revoke(&txn, &state.pii, &principal.subject, &id, Utc::now())
-        .await
-        .map_err(|e| match e {
-            RevokeError::NotFound => ApiError::NotFound,
-            RevokeError::AlreadyRevoked => ApiError::conflict(
-                "already_revoked",
-                "该授权已撤销 / this authorisation is already revoked",
-            ),
-            RevokeError::Db(e) => e.into(),
-        })?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "authorisation.revoked",
-        ("payment_authorisation", Some(&revoked.pid)),
-        json!({ "effective_until": revoked.effective_until }),
+    let revoked = authorisation::revoke_own(
+        &state.db,
+        &state.pii,
+        &principal.subject,
+        &id,
+        Utc::now(),
         Some(request_id.to_string()),
     )
-    .await?;
-    txn.commit().await?;
+    .await
+    .map_err(|e| match e {
+        RevokeError::NotFound => ApiError::NotFound,
+        RevokeError::AlreadyRevoked => ApiError::conflict(
+            "already_revoked",
+            "该授权已撤销 / this authorisation is already revoked",
+        ),
+        RevokeError::Db(e) => e.into(),
+    })?;
     Ok(web::Json(AuthorisationResponse::from(&revoked)))
 }

@@ -4,7 +4,6 @@
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -12,14 +11,15 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::validated;
+use super::{upload, validated};
 use crate::auth::Principal;
 use crate::domain::Money;
 use crate::domain::Role;
 use crate::engine::YearMonth;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
-use crate::service::deduction::{self, BatchError, BatchStatus, DeductionBatch, ImportError};
+use crate::service::deduction::{
+    self, BatchError, BatchStatus, DeductionBatch, FileError, ImportError,
+};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -124,13 +124,13 @@ pub async fn create(
             "月份格式应为 YYYY-MM / expected YYYY-MM",
         )
     })?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let batch = deduction::create_batch(
-        &txn,
+    let batch = deduction::start_batch(
+        &state.db,
         &body.scheme_code,
         month,
         &principal.subject,
         Utc::now(),
+        Some(request_id.to_string()),
     )
     .await
     .map_err(|e| match e {
@@ -157,23 +157,6 @@ pub async fn create(
         ),
         BatchError::Db(e) => e.into(),
     })?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "deduction.batch_created",
-        ("deduction_batch", Some(&batch.pid)),
-        json!({
-            "scheme_code": batch.scheme_code,
-            "month": batch.month,
-            "item_count": batch.item_count,
-            "total": batch.total,
-        }),
-        Some(request_id.to_string()),
-    )
-    .await?;
-    txn.commit().await?;
     Ok(HttpResponse::Created().json(DeductionBatchResponse::from(&batch)))
 }
 
@@ -226,23 +209,19 @@ pub async fn file(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(DEDUCTION_ROLES)?;
-    let batch = deduction::get(&state.db, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let lines = deduction::file_lines(&state.db, &state.pii, &batch).await?;
-    let bytes = deduction::render_file(&lines)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("deduction file")))?;
-    audit::record(
+    let (batch, bytes) = deduction::download_file(
         &state.db,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "deduction.file_downloaded",
-        ("deduction_batch", Some(&batch.pid)),
-        json!({ "lines": lines.len() }),
+        &state.pii,
+        &id,
+        &principal.subject,
         Some(request_id.to_string()),
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        FileError::NotFound => ApiError::NotFound,
+        FileError::Render(e) => ApiError::Internal(anyhow::Error::new(e).context("deduction file")),
+        FileError::Db(e) => e.into(),
+    })?;
     let filename = format!("deduction-{}-{}.csv", batch.scheme_code, batch.month);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -293,51 +272,29 @@ pub async fn import_result(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<String>,
-    mut payload: web::Payload,
+    payload: web::Payload,
     request_id: RequestId,
 ) -> Result<web::Json<DeductionResultResponse>, ApiError> {
     principal.require(DEDUCTION_ROLES)?;
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest {
-            message: format!("请求内容不完整 / incomplete body: {e}"),
-            details: json!({}),
-        })?;
-        if body.len() + chunk.len() > RESULT_LIMIT {
-            return Err(ApiError::PayloadTooLarge {
-                limit: RESULT_LIMIT,
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let txn = crate::db::begin_write(&state.db).await?;
-    let (batch, summary) = deduction::import_result(&txn, &id, &body, Utc::now())
-        .await
-        .map_err(|e| match e {
-            ImportError::NotFound => ApiError::NotFound,
-            ImportError::AlreadyImported => ApiError::conflict(
-                "result_already_imported",
-                "该批次的扣款结果已导入 / this batch's result was already imported",
-            ),
-            ImportError::Invalid(problems) => super::result_file_invalid(problems),
-            ImportError::Db(e) => e.into(),
-        })?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "deduction.result_imported",
-        ("deduction_batch", Some(&batch.pid)),
-        json!({
-            "succeeded": summary.succeeded,
-            "failed": summary.failed,
-            "already_enrolled": summary.already_enrolled,
-        }),
+    let body = upload::read_body(payload, RESULT_LIMIT).await?;
+    let (batch, summary) = deduction::record_result(
+        &state.db,
+        &id,
+        &body,
+        &principal.subject,
+        Utc::now(),
         Some(request_id.to_string()),
     )
-    .await?;
-    txn.commit().await?;
+    .await
+    .map_err(|e| match e {
+        ImportError::NotFound => ApiError::NotFound,
+        ImportError::AlreadyImported => ApiError::conflict(
+            "result_already_imported",
+            "该批次的扣款结果已导入 / this batch's result was already imported",
+        ),
+        ImportError::Invalid(problems) => super::result_file_invalid(problems),
+        ImportError::Db(e) => e.into(),
+    })?;
     Ok(web::Json(DeductionResultResponse {
         batch: DeductionBatchResponse::from(&batch),
         succeeded: summary.succeeded,

@@ -5,7 +5,6 @@ use actix_web::{get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -16,10 +15,9 @@ use crate::auth::Principal;
 use crate::domain::Money;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
-use crate::service::enrolment::{self, Batch, BatchStatus, EnrolmentError};
+use crate::service::enrolment::{self, Batch, BatchStatus, EnrolmentError, StepError};
+use crate::service::import::{self, SubmitError};
 use crate::service::page::{Page, PageQuery};
-use crate::service::{import, scheme};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -100,6 +98,13 @@ pub fn enrolment_error(e: EnrolmentError) -> ApiError {
     }
 }
 
+fn step_error(e: StepError) -> ApiError {
+    match e {
+        StepError::NotFound => ApiError::NotFound,
+        StepError::Refused(e) => enrolment_error(e),
+    }
+}
+
 /// The multipart form of `POST /enrolments` (for the document).
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
@@ -173,7 +178,7 @@ pub async fn submit(
     payload: actix_multipart::Multipart,
 ) -> Result<(web::Json<ImportJobResponse>, actix_web::http::StatusCode), ApiError> {
     principal.require(&[Role::UnionReviewer, Role::Admin])?;
-    let parts = upload::read_form(payload, MAX_ROSTER_BYTES).await?;
+    let mut parts = upload::read_form(payload, MAX_ROSTER_BYTES).await?;
     let organisation_id = upload::required(&parts, "organisation_id")?.text("organisation_id")?;
     let scheme_code = upload::required(&parts, "scheme_code")?.text("scheme_code")?;
     let head_count: u32 = upload::required(&parts, "head_count")?
@@ -184,48 +189,24 @@ pub async fn submit(
         .ok_or_else(|| {
             ApiError::invalid_field("head_count", "职工人数应为正整数 / a positive whole number")
         })?;
-    let file = upload::required(&parts, "file")?;
-    if !file.bytes.starts_with(b"PK\x03\x04") {
-        let hint = if file.bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-            "这是旧版 .xls 文件，请在 Excel 中“另存为” .xlsx 后上传 / save the .xls as .xlsx"
-        } else {
-            "请上传 Excel .xlsx 文件 / upload an .xlsx file"
-        };
-        return Err(ApiError::invalid_value("file_type", "file", hint));
-    }
-    let unit =
-        crate::service::organisation::get_within(&state.db, &principal.scope, &organisation_id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-    if scheme::latest(&state.db, &scheme_code).await?.is_none() {
-        return Err(ApiError::invalid_value(
-            "unknown_scheme",
-            "scheme_code",
-            format!("没有方案 {scheme_code} / no such scheme"),
-        ));
-    }
-    let key = format!("imports/{}.xlsx", crate::service::new_pid());
-    state
-        .storage
-        .write(&key, file.bytes.clone())
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("storing the roster")))?;
-    let params = import::RosterImport {
-        organisation_id: unit.id,
+    let file = upload::take(&mut parts, "file")?;
+    let roster = import::RosterUpload {
+        organisation_pid: organisation_id,
         scheme_code,
         head_count,
+        file: file.bytes,
         today: state.settings.today(),
     };
-    let (job_id, job) =
-        match import::create_roster_job(&state.db, &params, &key, &principal.subject).await {
-            Ok(created) => created,
-            Err(e) => {
-                // Nothing half-written: no job, no stray file.
-                let _ = state.storage.delete(&key).await;
-                return Err(e.into());
+    let job = import::submit_roster(&state, &principal.scope, &principal.subject, roster)
+        .await
+        .map_err(|e| match e {
+            SubmitError::NotFound => ApiError::NotFound,
+            SubmitError::Refused(problem) => problem.into(),
+            SubmitError::Db(e) => e.into(),
+            SubmitError::Storage(e) => {
+                ApiError::Internal(anyhow::Error::new(e).context("storing the roster"))
             }
-        };
-    tokio::spawn(import::run(state.get_ref().clone(), job_id));
+        })?;
     Ok((web::Json(job.into()), actix_web::http::StatusCode::ACCEPTED))
 }
 
@@ -345,28 +326,17 @@ pub async fn record_transfer(
 ) -> Result<web::Json<BatchResponse>, ApiError> {
     principal.require(&[Role::UnionReviewer, Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let batch = enrolment::get_within(&txn, &principal.scope, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    enrolment::record_transfer(&txn, &batch, body.version, body.reference.trim())
-        .await
-        .map_err(enrolment_error)?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "enrolment.transfer_recorded",
-        ("enrolment_batch", Some(&batch.pid)),
-        json!({ "reference": body.reference, "from": "submitted", "to": "payment_recorded" }),
+    let updated = enrolment::record_transfer_within(
+        &state.db,
+        &principal.scope,
+        &id,
+        body.version,
+        &body.reference,
+        &principal.subject,
         Some(request_id.to_string()),
     )
-    .await?;
-    let updated = enrolment::get_within(&txn, &principal.scope, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    txn.commit().await?;
+    .await
+    .map_err(step_error)?;
     Ok(web::Json(updated.into()))
 }
 
@@ -405,41 +375,17 @@ pub async fn confirm(
     request_id: RequestId,
 ) -> Result<web::Json<BatchResponse>, ApiError> {
     principal.require(&[Role::AssociationReviewer, Role::Admin])?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let batch = enrolment::get_within(&txn, &principal.scope, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let published = scheme::version(&txn, &batch.scheme_code, batch.scheme_version)
-        .await?
-        .ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!(
-                "scheme version of batch {} missing",
-                batch.pid
-            ))
-        })?;
-    let (start, end) = enrolment::confirm(
-        &txn,
-        &batch,
+    let updated = enrolment::confirm_within(
+        &state.db,
+        &principal.scope,
+        &id,
         body.version,
-        &published,
         &principal.subject,
         state.settings.today(),
-    )
-    .await
-    .map_err(enrolment_error)?;
-    audit::record(
-        &txn,
-        &Actor::Account { pid: principal.subject.clone() },
-        "enrolment.confirmed",
-        ("enrolment_batch", Some(&batch.pid)),
-        json!({ "from": "payment_recorded", "to": "confirmed", "coverage_start": start, "coverage_end": end, "members": batch.member_count }),
         Some(request_id.to_string()),
     )
-    .await?;
-    let updated = enrolment::get_within(&txn, &principal.scope, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    txn.commit().await?;
+    .await
+    .map_err(step_error)?;
     Ok(web::Json(updated.into()))
 }
 
@@ -475,10 +421,9 @@ pub async fn comparison(
     id: web::Path<String>,
 ) -> Result<web::Json<ComparisonResponse>, ApiError> {
     principal.require_staff()?;
-    let batch = enrolment::get_within(&state.db, &principal.scope, &id)
+    let c = enrolment::comparison_within(&state.db, &principal.scope, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let c = enrolment::compare_with_previous(&state.db, &batch).await?;
     let people = |v: Vec<(String, String)>| {
         v.into_iter()
             .map(|(member_id, name)| PersonRef { member_id, name })

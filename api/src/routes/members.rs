@@ -15,9 +15,7 @@ use crate::auth::Principal;
 use crate::domain::Role;
 use crate::domain::{BankCardNumber, IdNumber, PersonName, PhoneNumber, Sex};
 use crate::error::{ApiError, ErrorBody};
-use crate::service::audit::{self, Actor};
 use crate::service::member::{self, Member, MemberError, MemberFilter, NewMember};
-use crate::service::organisation;
 use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
 
@@ -226,37 +224,30 @@ pub async fn create(
             .map_err(|e| ApiError::invalid_value(e.code(), "bank_card", e.to_string()))?,
         retired: body.retired,
     };
-    let txn = crate::db::begin_write(&state.db).await?;
-    let unit = organisation::get_within(&txn, &principal.scope, &body.organisation_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let created = member::create(&txn, &state.pii, &unit, &new)
-        .await
-        .map_err(|e| match e {
-            MemberError::NotAUnitUnion => ApiError::invalid_value(
-                "not_a_unit_union",
-                "organisation_id",
-                "会员只能加入基层工会 / members belong to a unit union",
-            ),
-            MemberError::DuplicateIdNumber => ApiError::Conflict {
-                code: "duplicate_id_number",
-                message: "该身份证号已登记 / a member with this ID number exists".into(),
-                details: json!({ "field": "id_number" }),
-            },
-            MemberError::Db(e) => e.into(),
-        })?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: principal.subject.clone(),
-        },
-        "member.created",
-        ("member", Some(&created.pid)),
-        json!({ "organisation": unit.pid }),
+    let created = member::create_within(
+        &state.db,
+        &state.pii,
+        &principal.scope,
+        &body.organisation_id,
+        &new,
+        &principal.subject,
         Some(request_id.to_string()),
     )
-    .await?;
-    txn.commit().await?;
+    .await
+    .map_err(|e| match e {
+        MemberError::UnitNotFound => ApiError::NotFound,
+        MemberError::NotAUnitUnion => ApiError::invalid_value(
+            "not_a_unit_union",
+            "organisation_id",
+            "会员只能加入基层工会 / members belong to a unit union",
+        ),
+        MemberError::DuplicateIdNumber => ApiError::Conflict {
+            code: "duplicate_id_number",
+            message: "该身份证号已登记 / a member with this ID number exists".into(),
+            details: json!({ "field": "id_number" }),
+        },
+        MemberError::Db(e) => e.into(),
+    })?;
     Ok(HttpResponse::Created().json(MemberResponse::from_member(
         &created,
         principal.role.sees_full_personal_data(),

@@ -2,24 +2,33 @@
 //! the signed records. A record is written once and never edited; revocation only sets
 //! `revoked_at` and `effective_until` (the last day of the month it was revoked in, Beijing
 //! time), so the next month's deductions no longer use it.
+//!
+//! Signing judges the ID card photos and the signature through [`crate::formats::photos`],
+//! stores them through OpenDAL and writes the record with its audit entry; a failure on the way
+//! leaves no file behind.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
+use opendal::Operator;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use entity::{authorisation_text, member, payment_authorisation};
 
-use super::is_unique_violation;
+use super::audit::{self, Actor};
+use super::scope::Scope;
+use super::{Problem, is_unique_violation, new_pid};
 use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::BankCardNumber;
 use crate::engine::YearMonth;
+use crate::formats::photos::{self, PhotoError, PhotoKind, PhotoRules};
 
 /// The texts shipped with the product, published as version 1 of their scheme on first start.
 const SEED_TEXTS: &[(&str, &str)] = &[(
@@ -243,25 +252,80 @@ pub(crate) async fn open_all<C: ConnectionTrait>(
         .collect()
 }
 
-/// The objects stored for one authorisation, under keys the server chose.
-#[derive(Clone, Debug)]
-pub struct StoredObjects {
-    pub id_card_front: String,
-    pub id_card_back: String,
-    pub signature: String,
+/// The form fields that hold images, and how each is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningImage {
+    IdCardFront,
+    IdCardBack,
+    Signature,
 }
 
-/// Everything a signature records.
+impl SigningImage {
+    /// The form field.
+    pub const fn field(self) -> &'static str {
+        match self {
+            SigningImage::IdCardFront => "id_card_front",
+            SigningImage::IdCardBack => "id_card_back",
+            SigningImage::Signature => "signature",
+        }
+    }
+
+    /// The image of a form field.
+    pub fn of_field(field: &str) -> Option<SigningImage> {
+        [
+            SigningImage::IdCardFront,
+            SigningImage::IdCardBack,
+            SigningImage::Signature,
+        ]
+        .into_iter()
+        .find(|i| i.field() == field)
+    }
+
+    /// How it is judged: ID card photos are re-encoded, the signature is kept as drawn.
+    pub const fn rules(self) -> PhotoRules {
+        match self {
+            SigningImage::Signature => PhotoRules::SIGNATURE,
+            SigningImage::IdCardFront | SigningImage::IdCardBack => PhotoRules::ID_CARD_PHOTO,
+        }
+    }
+
+    /// Largest upload, in bytes (the form reader stops there).
+    pub const fn max_bytes(self) -> usize {
+        self.rules().limits.max_bytes
+    }
+
+    /// The refusal of an upload the form reader stopped at [`max_bytes`](Self::max_bytes), in
+    /// the judge's words.
+    pub fn too_large(self) -> Problem {
+        self.refusal(&PhotoError::TooLarge {
+            limit: self.max_bytes(),
+        })
+    }
+
+    fn refusal(self, error: &PhotoError) -> Problem {
+        let mut details = json!({ "field": self.field() });
+        if let PhotoError::TooLarge { limit } = error {
+            details["limit_bytes"] = json!(limit);
+        }
+        Problem::invalid(error.code(), self.rules().message(error), details)
+    }
+}
+
+/// What the member sent to sign: the form's text fields as sent, the images as uploaded, and
+/// where it came from.
 #[derive(Clone, Debug)]
-pub struct NewAuthorisation<'a> {
-    /// Chosen before the files were stored (their keys contain it).
-    pub pid: String,
-    pub member_id: i64,
-    pub text: &'a AuthorisationText,
-    pub bank_card: BankCardNumber,
-    pub objects: StoredObjects,
-    pub signature_sha256: String,
-    pub signed_at: DateTime<Utc>,
+pub struct Signing {
+    pub scheme_code: String,
+    /// The `version` of the text the member read.
+    pub text_version: String,
+    /// The `sha256` of the text the member read.
+    pub text_sha256: String,
+    /// `true` when the member ticked their consent.
+    pub consent: String,
+    pub bank_card: String,
+    pub id_card_front: Vec<u8>,
+    pub id_card_back: Vec<u8>,
+    pub signature: Vec<u8>,
     pub ip_address: String,
     pub user_agent: String,
 }
@@ -269,12 +333,48 @@ pub struct NewAuthorisation<'a> {
 /// Why a signature was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
-    #[error("an active authorisation for this scheme exists")]
-    AlreadyActive,
-    #[error("the member does not exist")]
-    NoMember,
+    /// The scheme has no authorisation text, or the signed-in member is not (or no longer) one.
+    #[error("not found")]
+    NotFound,
+    /// Refused, with the reason the member reads (`text_changed`, `authorisation_active`,
+    /// `consent_required`, `bank_card_*`, the images' codes).
+    #[error("{}", .0.message)]
+    Refused(Problem),
     #[error(transparent)]
     Db(#[from] DbErr),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The objects stored for one authorisation, under keys the server chose.
+#[derive(Clone, Debug)]
+struct StoredObjects {
+    id_card_front: String,
+    id_card_back: String,
+    signature: String,
+}
+
+/// Everything a signature records.
+#[derive(Clone, Debug)]
+struct NewAuthorisation<'a> {
+    /// Chosen before the files were stored (their keys contain it).
+    pid: String,
+    member_id: i64,
+    text: &'a AuthorisationText,
+    bank_card: BankCardNumber,
+    objects: StoredObjects,
+    signature_sha256: String,
+    signed_at: DateTime<Utc>,
+    ip_address: String,
+    user_agent: String,
+}
+
+fn already_active() -> SignError {
+    SignError::Refused(Problem::conflict(
+        "authorisation_active",
+        "您已签署该方案的付款授权，如需更换银行卡请先撤销 / an authorisation for this scheme is active; revoke it first to change the card",
+        json!({}),
+    ))
 }
 
 /// The text ids of a scheme, as a subquery.
@@ -301,10 +401,196 @@ pub async fn active_for<C: ConnectionTrait>(
         .map(|m| m.pid))
 }
 
+/// The member `member_pid` (inside `scope`) signs a payment authorisation. The images are
+/// judged by their bytes (type, size, dimensions; the ID card photos re-encoded without their
+/// metadata, the signature kept as drawn but not blank), the text must be the current one and
+/// consent given; the files are stored under keys the server chooses and the record is written
+/// with its audit entry in one transaction. If that fails the stored files are deleted, so a
+/// failed signature leaves nothing behind.
+#[allow(clippy::too_many_arguments)]
+pub async fn sign(
+    db: &DatabaseConnection,
+    storage: &Operator,
+    vault: &PiiVault,
+    scope: &Scope,
+    member_pid: &str,
+    signing: Signing,
+    request_id: Option<String>,
+) -> Result<PaymentAuthorisation, SignError> {
+    let Signing {
+        scheme_code,
+        text_version,
+        text_sha256,
+        consent,
+        bank_card,
+        id_card_front,
+        id_card_back,
+        signature,
+        ip_address,
+        user_agent,
+    } = signing;
+    // Decoding is CPU work: off the async threads.
+    let judged =
+        tokio::task::spawn_blocking(move || judge_images(id_card_front, id_card_back, signature))
+            .await
+            .map_err(|e| anyhow::anyhow!("judging the images: {e}"))??;
+    let [front, back, signature] = judged;
+
+    let text = current_text(db, &scheme_code)
+        .await?
+        .ok_or(SignError::NotFound)?;
+    if text_version.parse::<i32>().ok() != Some(text.version)
+        || !text_sha256.eq_ignore_ascii_case(&text.sha256)
+    {
+        return Err(SignError::Refused(Problem::conflict(
+            "text_changed",
+            "授权书已更新，请阅读新版本后重新签署 / the authorisation text has changed: read the new version and sign again",
+            json!({ "current_version": text.version, "current_sha256": text.sha256 }),
+        )));
+    }
+    if consent != "true" {
+        return Err(SignError::Refused(Problem::invalid_value(
+            "consent_required",
+            "consent",
+            "请阅读并勾选同意付款授权书和代收协议 / you must consent to the authorisation and the collection agreement",
+        )));
+    }
+    let bank_card = BankCardNumber::parse(&bank_card).map_err(|e| {
+        SignError::Refused(Problem::invalid_value(e.code(), "bank_card", e.to_string()))
+    })?;
+
+    let m = super::member::get_within(db, vault, scope, member_pid)
+        .await?
+        .ok_or(SignError::NotFound)?;
+    if active_for(db, m.id, &scheme_code).await?.is_some() {
+        return Err(already_active());
+    }
+
+    let pid = new_pid();
+    let objects = StoredObjects {
+        id_card_front: format!(
+            "authorisations/{pid}/id-card-front.{}",
+            front.kind.extension()
+        ),
+        id_card_back: format!(
+            "authorisations/{pid}/id-card-back.{}",
+            back.kind.extension()
+        ),
+        signature: format!(
+            "authorisations/{pid}/signature.{}",
+            signature.kind.extension()
+        ),
+    };
+    let signature_sha256 = sha256_hex(&signature.bytes);
+    let mut stored: Vec<String> = Vec::new();
+    for (key, image) in [
+        (&objects.id_card_front, front),
+        (&objects.id_card_back, back),
+        (&objects.signature, signature),
+    ] {
+        let written = storage
+            .write_with(key, image.bytes)
+            .content_type(image.kind.mime())
+            .await;
+        if let Err(e) = written {
+            delete_objects(storage, &stored).await;
+            return Err(anyhow::Error::new(e)
+                .context("storing an authorisation file")
+                .into());
+        }
+        stored.push(key.clone());
+    }
+
+    let recorded = async {
+        let txn = crate::db::begin_write(db).await?;
+        let signed = insert_signed(
+            &txn,
+            vault,
+            NewAuthorisation {
+                pid: pid.clone(),
+                member_id: m.id,
+                text: &text,
+                bank_card,
+                objects: objects.clone(),
+                signature_sha256,
+                signed_at: Utc::now(),
+                ip_address,
+                user_agent,
+            },
+        )
+        .await?;
+        audit::record(
+            &txn,
+            &Actor::Account { pid: m.pid.clone() },
+            "authorisation.signed",
+            ("payment_authorisation", Some(&signed.pid)),
+            json!({
+                "scheme_code": signed.scheme_code,
+                "text_version": signed.text_version,
+                "text_sha256": signed.text_sha256,
+                "signature_sha256": signed.signature_sha256,
+            }),
+            request_id,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok::<_, SignError>(signed)
+    }
+    .await;
+    if recorded.is_err() {
+        delete_objects(storage, &stored).await;
+    }
+    recorded
+}
+
+/// An image as it will be stored.
+struct StoredImage {
+    kind: PhotoKind,
+    bytes: Vec<u8>,
+}
+
+/// Judges the three images, in the order of the form: the ID card photos re-encoded, the
+/// signature kept.
+fn judge_images(
+    front: Vec<u8>,
+    back: Vec<u8>,
+    signature: Vec<u8>,
+) -> Result<[StoredImage; 3], SignError> {
+    let photo = |image: SigningImage, bytes: &[u8]| {
+        photos::process_with(bytes, &image.rules())
+            .map(|p| StoredImage {
+                kind: p.kind,
+                bytes: p.stored,
+            })
+            .map_err(|e| SignError::Refused(image.refusal(&e)))
+    };
+    let front = photo(SigningImage::IdCardFront, &front)?;
+    let back = photo(SigningImage::IdCardBack, &back)?;
+    let image = SigningImage::Signature;
+    let header = photos::check_with(&signature, &image.rules())
+        .map_err(|e| SignError::Refused(image.refusal(&e)))?;
+    Ok([
+        front,
+        back,
+        StoredImage {
+            kind: header.kind,
+            bytes: signature,
+        },
+    ])
+}
+
+async fn delete_objects(storage: &Operator, keys: &[String]) {
+    for key in keys {
+        if let Err(e) = storage.delete(key).await {
+            tracing::error!(error = %e, key, "could not delete an object of a failed signature");
+        }
+    }
+}
+
 /// Writes a signed authorisation. Run inside a transaction: the member row is locked so two
 /// signatures at once cannot both pass the one-active-authorisation check. The member's WeChat
 /// openid is taken from their row (empty for a demo sign-in, which has none).
-pub async fn sign<C: ConnectionTrait>(
+async fn insert_signed<C: ConnectionTrait>(
     db: &C,
     vault: &PiiVault,
     new: NewAuthorisation<'_>,
@@ -313,12 +599,12 @@ pub async fn sign<C: ConnectionTrait>(
         .lock_exclusive()
         .one(db)
         .await?
-        .ok_or(SignError::NoMember)?;
+        .ok_or(SignError::NotFound)?;
     if active_for(db, new.member_id, &new.text.scheme_code)
         .await?
         .is_some()
     {
-        return Err(SignError::AlreadyActive);
+        return Err(already_active());
     }
     let (cipher, lookup) = vault
         .seal(PiiKind::BankCard, new.bank_card.as_str())
@@ -441,6 +727,33 @@ pub async fn revoke<C: ConnectionTrait>(
         effective_until: Some(until),
         ..found
     })
+}
+
+/// The member revokes one of their own authorisations at `now` (see [`revoke`]), with its
+/// audit entry, in one transaction.
+pub async fn revoke_own(
+    db: &DatabaseConnection,
+    vault: &PiiVault,
+    member_pid: &str,
+    pid: &str,
+    now: DateTime<Utc>,
+    request_id: Option<String>,
+) -> Result<PaymentAuthorisation, RevokeError> {
+    let txn = crate::db::begin_write(db).await?;
+    let revoked = revoke(&txn, vault, member_pid, pid, now).await?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: member_pid.to_owned(),
+        },
+        "authorisation.revoked",
+        ("payment_authorisation", Some(&revoked.pid)),
+        json!({ "effective_until": revoked.effective_until }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(revoked)
 }
 
 #[cfg(test)]

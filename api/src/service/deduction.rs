@@ -9,13 +9,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::json;
 
 use entity::{deduction_batch, deduction_item, member, membership, payment_authorisation};
 
+use super::audit::{self, Actor};
 use super::authorisation::{last_day, local_date, open_all, start_of_local_day, texts_of};
 use super::outbox::{self, Occasion};
 use super::{is_unique_violation, new_pid, scheme};
@@ -262,6 +263,42 @@ pub async fn create_batch<C: ConnectionTrait>(
     Ok(to_batch(batch)?)
 }
 
+/// `actor_pid` creates `month`'s batch of a scheme (see [`create_batch`]), with its audit
+/// entry, in one transaction.
+pub async fn start_batch(
+    db: &DatabaseConnection,
+    scheme_code: &str,
+    month: YearMonth,
+    actor_pid: &str,
+    now: DateTime<Utc>,
+    request_id: Option<String>,
+) -> Result<DeductionBatch, BatchError> {
+    let txn = crate::db::begin_write(db).await?;
+    let batch = create_batch(&txn, scheme_code, month, actor_pid, now).await?;
+    audit::record(
+        &txn,
+        &account(actor_pid),
+        "deduction.batch_created",
+        ("deduction_batch", Some(&batch.pid)),
+        json!({
+            "scheme_code": batch.scheme_code,
+            "month": batch.month,
+            "item_count": batch.item_count,
+            "total": batch.total,
+        }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(batch)
+}
+
+fn account(pid: &str) -> Actor {
+    Actor::Account {
+        pid: pid.to_owned(),
+    }
+}
+
 /// One line of the deduction file, numbers in full.
 #[derive(Clone, Debug)]
 pub struct FileLine {
@@ -358,6 +395,41 @@ pub fn render_file(lines: &[FileLine]) -> Result<Vec<u8>, csv::Error> {
         lines.len(),
         lines.iter().map(|l| l.amount).sum(),
     )
+}
+
+/// Why a batch's deduction file was not handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("no such batch")]
+    NotFound,
+    #[error("writing the deduction file: {0}")]
+    Render(#[from] csv::Error),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The bank's deduction file of a batch (see [`render_file`]) as `actor_pid` downloads it: full
+/// numbers, so every download is audited.
+pub async fn download_file(
+    db: &DatabaseConnection,
+    vault: &PiiVault,
+    batch_pid: &str,
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<(DeductionBatch, Vec<u8>), FileError> {
+    let batch = get(db, batch_pid).await?.ok_or(FileError::NotFound)?;
+    let lines = file_lines(db, vault, &batch).await?;
+    let bytes = render_file(&lines)?;
+    audit::record(
+        db,
+        &account(actor_pid),
+        "deduction.file_downloaded",
+        ("deduction_batch", Some(&batch.pid)),
+        json!({ "lines": lines.len() }),
+        request_id,
+    )
+    .await?;
+    Ok((batch, bytes))
 }
 
 /// The columns of the bank's deduction result: `流水号,结果,失败原因`.
@@ -568,6 +640,35 @@ pub async fn import_result<C: ConnectionTrait>(
         result_imported_at: Some(now),
         ..batch
     };
+    Ok((batch, summary))
+}
+
+/// `actor_pid` imports the bank's result file of a batch (see [`import_result`]), with its
+/// audit entry, in one transaction.
+pub async fn record_result(
+    db: &DatabaseConnection,
+    batch_pid: &str,
+    file: &[u8],
+    actor_pid: &str,
+    now: DateTime<Utc>,
+    request_id: Option<String>,
+) -> Result<(DeductionBatch, ImportSummary), ImportError> {
+    let txn = crate::db::begin_write(db).await?;
+    let (batch, summary) = import_result(&txn, batch_pid, file, now).await?;
+    audit::record(
+        &txn,
+        &account(actor_pid),
+        "deduction.result_imported",
+        ("deduction_batch", Some(&batch.pid)),
+        json!({
+            "succeeded": summary.succeeded,
+            "failed": summary.failed,
+            "already_enrolled": summary.already_enrolled,
+        }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
     Ok((batch, summary))
 }
 

@@ -10,8 +10,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 
 use entity::{enrolment_batch, enrolment_entry, member, membership, organisation};
 
+use super::audit::{self, Actor};
 use super::member::{MemberError, NewMember};
 use super::organisation::{Organisation, OrganisationKind};
 use super::outbox::{self, Occasion};
@@ -816,6 +817,180 @@ pub async fn confirm<C: ConnectionTrait>(
     Ok((start, end))
 }
 
+/// Why a step on a batch (transfer, confirmation) did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("no such batch in the caller's subtree")]
+    NotFound,
+    #[error(transparent)]
+    Refused(#[from] EnrolmentError),
+}
+
+impl From<DbErr> for StepError {
+    fn from(e: DbErr) -> Self {
+        StepError::Refused(EnrolmentError::Db(e))
+    }
+}
+
+/// `actor_pid` records the union's bank transfer of batch `pid` (inside `scope`) read at
+/// `version`, with its audit entry, in one transaction; the batch as it now stands.
+pub async fn record_transfer_within(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    pid: &str,
+    version: i32,
+    reference: &str,
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<Batch, StepError> {
+    let (txn, batch) = begin_step(db, scope, pid).await?;
+    record_transfer(&txn, &batch, version, reference.trim()).await?;
+    let details = json!({ "reference": reference, "from": "submitted", "to": "payment_recorded" });
+    let step = ("enrolment.transfer_recorded", details);
+    finish_step(txn, scope, &batch, step, actor_pid, request_id).await
+}
+
+/// `actor_pid` confirms receipt of batch `pid`'s fees (inside `scope`) read at `version`, on
+/// `today` (see [`confirm`]), with its audit entry, in one transaction; the batch as it now
+/// stands.
+pub async fn confirm_within(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    pid: &str,
+    version: i32,
+    actor_pid: &str,
+    today: NaiveDate,
+    request_id: Option<String>,
+) -> Result<Batch, StepError> {
+    let (txn, batch) = begin_step(db, scope, pid).await?;
+    let published = super::scheme::version(&txn, &batch.scheme_code, batch.scheme_version)
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("scheme version of batch {} missing", batch.pid)))?;
+    let (start, end) = confirm(&txn, &batch, version, &published, actor_pid, today).await?;
+    let details = json!({ "from": "payment_recorded", "to": "confirmed", "coverage_start": start, "coverage_end": end, "members": batch.member_count });
+    let step = ("enrolment.confirmed", details);
+    finish_step(txn, scope, &batch, step, actor_pid, request_id).await
+}
+
+/// Opens the write transaction of a step and reads the batch inside it.
+async fn begin_step(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    pid: &str,
+) -> Result<(DatabaseTransaction, Batch), StepError> {
+    let txn = crate::db::begin_write(db).await?;
+    let batch = get_within(&txn, scope, pid)
+        .await?
+        .ok_or(StepError::NotFound)?;
+    Ok((txn, batch))
+}
+
+/// Records a step's audit entry (`action`, `details`), reads the batch as it now stands and
+/// commits.
+async fn finish_step(
+    txn: DatabaseTransaction,
+    scope: &Scope,
+    batch: &Batch,
+    (action, details): (&str, serde_json::Value),
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<Batch, StepError> {
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        action,
+        ("enrolment_batch", Some(&batch.pid)),
+        details,
+        request_id,
+    )
+    .await?;
+    let updated = get_within(&txn, scope, &batch.pid)
+        .await?
+        .ok_or(StepError::NotFound)?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// A roster compared with the unit's previous confirmed one for the same scheme family.
+#[derive(Clone, Debug, Default)]
+pub struct Comparison {
+    pub previous_pid: Option<String>,
+    /// (member public id, name), by name.
+    pub carried_over: Vec<(String, String)>,
+    pub left: Vec<(String, String)>,
+    pub new: Vec<(String, String)>,
+}
+
+/// What changed since the unit's last confirmed roster of the same scheme family: who was
+/// carried over, who left, who is new (what a union checks at renewal).
+pub async fn compare_with_previous<C: ConnectionTrait>(
+    db: &C,
+    batch: &Batch,
+) -> Result<Comparison, DbErr> {
+    let family = scheme_family(&batch.scheme_code).to_owned();
+    let previous = enrolment_batch::Entity::find()
+        .filter(enrolment_batch::Column::OrganisationId.eq(batch.organisation_id))
+        .filter(enrolment_batch::Column::Status.eq(BatchStatus::Confirmed.as_str()))
+        .filter(enrolment_batch::Column::Id.lt(batch.id))
+        .order_by_desc(enrolment_batch::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .find(|b| scheme_family(&b.scheme_code) == family);
+    let members_of = |batch_id: i64| async move {
+        enrolment_entry::Entity::find()
+            .filter(enrolment_entry::Column::BatchId.eq(batch_id))
+            .find_also_related(member::Entity)
+            .all(db)
+            .await
+            .map(|rows| {
+                rows.into_iter()
+                    .filter_map(|(_, m)| m.map(|m| (m.id, (m.pid, m.name))))
+                    .collect::<HashMap<i64, (String, String)>>()
+            })
+    };
+    let now = members_of(batch.id).await?;
+    let Some(previous) = previous else {
+        let mut new: Vec<(String, String)> = now.into_values().collect();
+        new.sort_by(|a, b| a.1.cmp(&b.1));
+        return Ok(Comparison {
+            new,
+            ..Default::default()
+        });
+    };
+    let before = members_of(previous.id).await?;
+    let pick = |from: &HashMap<i64, (String, String)>, keep: &dyn Fn(&i64) -> bool| {
+        let mut v: Vec<(String, String)> = from
+            .iter()
+            .filter(|(id, _)| keep(id))
+            .map(|(_, p)| p.clone())
+            .collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v
+    };
+    Ok(Comparison {
+        previous_pid: Some(previous.pid),
+        carried_over: pick(&now, &|id| before.contains_key(id)),
+        left: pick(&before, &|id| !now.contains_key(id)),
+        new: pick(&now, &|id| !before.contains_key(id)),
+    })
+}
+
+/// Batch `pid` (inside `scope`) compared with the unit's previous confirmed roster (see
+/// [`compare_with_previous`]); `None` outside the subtree.
+pub async fn comparison_within<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    pid: &str,
+) -> Result<Option<Comparison>, DbErr> {
+    match get_within(db, scope, pid).await? {
+        Some(batch) => Ok(Some(compare_with_previous(db, &batch).await?)),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -888,69 +1063,4 @@ mod tests {
         assert_eq!(scheme_family("custom"), "custom");
         assert_eq!(scheme_family("a-20x5"), "a-20x5");
     }
-}
-
-/// A roster compared with the unit's previous confirmed one for the same scheme family.
-#[derive(Clone, Debug, Default)]
-pub struct Comparison {
-    pub previous_pid: Option<String>,
-    /// (member public id, name), by name.
-    pub carried_over: Vec<(String, String)>,
-    pub left: Vec<(String, String)>,
-    pub new: Vec<(String, String)>,
-}
-
-/// What changed since the unit's last confirmed roster of the same scheme family: who was
-/// carried over, who left, who is new (what a union checks at renewal).
-pub async fn compare_with_previous<C: ConnectionTrait>(
-    db: &C,
-    batch: &Batch,
-) -> Result<Comparison, DbErr> {
-    let family = scheme_family(&batch.scheme_code).to_owned();
-    let previous = enrolment_batch::Entity::find()
-        .filter(enrolment_batch::Column::OrganisationId.eq(batch.organisation_id))
-        .filter(enrolment_batch::Column::Status.eq(BatchStatus::Confirmed.as_str()))
-        .filter(enrolment_batch::Column::Id.lt(batch.id))
-        .order_by_desc(enrolment_batch::Column::Id)
-        .all(db)
-        .await?
-        .into_iter()
-        .find(|b| scheme_family(&b.scheme_code) == family);
-    let members_of = |batch_id: i64| async move {
-        enrolment_entry::Entity::find()
-            .filter(enrolment_entry::Column::BatchId.eq(batch_id))
-            .find_also_related(member::Entity)
-            .all(db)
-            .await
-            .map(|rows| {
-                rows.into_iter()
-                    .filter_map(|(_, m)| m.map(|m| (m.id, (m.pid, m.name))))
-                    .collect::<HashMap<i64, (String, String)>>()
-            })
-    };
-    let now = members_of(batch.id).await?;
-    let Some(previous) = previous else {
-        let mut new: Vec<(String, String)> = now.into_values().collect();
-        new.sort_by(|a, b| a.1.cmp(&b.1));
-        return Ok(Comparison {
-            new,
-            ..Default::default()
-        });
-    };
-    let before = members_of(previous.id).await?;
-    let pick = |from: &HashMap<i64, (String, String)>, keep: &dyn Fn(&i64) -> bool| {
-        let mut v: Vec<(String, String)> = from
-            .iter()
-            .filter(|(id, _)| keep(id))
-            .map(|(_, p)| p.clone())
-            .collect();
-        v.sort_by(|a, b| a.1.cmp(&b.1));
-        v
-    };
-    Ok(Comparison {
-        previous_pid: Some(previous.pid),
-        carried_over: pick(&now, &|id| before.contains_key(id)),
-        left: pick(&before, &|id| !now.contains_key(id)),
-        new: pick(&now, &|id| !before.contains_key(id)),
-    })
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use entity::import_job;
 
 use super::enrolment::{self, EnrolmentError, RosterEntry};
-use super::{new_pid, organisation, scheme};
+use super::{Problem, new_pid, organisation, scheme};
 use crate::engine::primitives::coverage_period;
 use crate::formats::roster::{RosterError, RosterRules, parse_roster};
 use crate::service::scope::{Scope, Scoped};
@@ -52,6 +52,89 @@ fn to_job(m: import_job::Model) -> Job {
         report: m.report.and_then(|r| serde_json::from_str(&r).ok()),
         result_pid: m.result_pid,
     }
+}
+
+/// A roster as a unit union uploads it.
+#[derive(Clone, Debug)]
+pub struct RosterUpload {
+    /// Public id of the unit union.
+    pub organisation_pid: String,
+    pub scheme_code: String,
+    pub head_count: u32,
+    /// The `.xlsx` file.
+    pub file: Vec<u8>,
+    /// The day the roster counts from.
+    pub today: chrono::NaiveDate,
+}
+
+/// Why a roster was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("no such unit union in the caller's subtree")]
+    NotFound,
+    /// `file_type` (not an `.xlsx`), `unknown_scheme`.
+    #[error("{}", .0.message)]
+    Refused(Problem),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error("storing the roster: {0}")]
+    Storage(#[from] opendal::Error),
+}
+
+/// `actor_pid` submits a roster for a unit union inside `scope`: the file is stored, a queued
+/// job records it and is started in the background (poll it with [`get_within`]). Only the
+/// file's first bytes are looked at here; every row is checked by the job. When the job cannot
+/// be recorded the stored file is deleted again: nothing half-written.
+pub async fn submit_roster(
+    state: &AppState,
+    scope: &Scope,
+    actor_pid: &str,
+    upload: RosterUpload,
+) -> Result<Job, SubmitError> {
+    if !upload.file.starts_with(b"PK\x03\x04") {
+        let hint = if upload.file.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+            "这是旧版 .xls 文件，请在 Excel 中“另存为” .xlsx 后上传 / save the .xls as .xlsx"
+        } else {
+            "请上传 Excel .xlsx 文件 / upload an .xlsx file"
+        };
+        return Err(SubmitError::Refused(Problem::invalid_value(
+            "file_type",
+            "file",
+            hint,
+        )));
+    }
+    let unit = organisation::get_within(&state.db, scope, &upload.organisation_pid)
+        .await?
+        .ok_or(SubmitError::NotFound)?;
+    if scheme::latest(&state.db, &upload.scheme_code)
+        .await?
+        .is_none()
+    {
+        return Err(SubmitError::Refused(Problem::invalid_value(
+            "unknown_scheme",
+            "scheme_code",
+            format!("没有方案 {} / no such scheme", upload.scheme_code),
+        )));
+    }
+    let key = format!("imports/{}.xlsx", new_pid());
+    state.storage.write(&key, upload.file).await?;
+    let params = RosterImport {
+        organisation_id: unit.id,
+        scheme_code: upload.scheme_code,
+        head_count: upload.head_count,
+        today: upload.today,
+    };
+    let (job_id, job) = match create_roster_job(&state.db, &params, &key, actor_pid).await {
+        Ok(created) => created,
+        Err(e) => {
+            if let Err(deleted) = state.storage.delete(&key).await {
+                tracing::warn!(key, error = %deleted, "could not delete the roster of a job not recorded");
+            }
+            return Err(e.into());
+        }
+    };
+    tokio::spawn(run(state.clone(), job_id));
+    Ok(job)
 }
 
 /// Records a queued roster import whose file is stored at `object_key`.

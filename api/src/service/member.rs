@@ -4,12 +4,14 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
+use serde_json::json;
 
 use entity::{member, organisation};
 
+use super::audit::{self, Actor};
 use super::organisation::{Organisation, OrganisationKind};
 use super::page::{Page, page_from};
 use super::{is_unique_violation, new_pid};
@@ -52,6 +54,8 @@ pub struct NewMember {
 /// Why a member change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum MemberError {
+    #[error("no such unit union in the caller's subtree")]
+    UnitNotFound,
     #[error("members belong to a unit union")]
     NotAUnitUnion,
     #[error("a member with this ID number already exists")]
@@ -174,6 +178,37 @@ pub async fn create<C: ConnectionTrait>(
         retired: new.retired,
         wechat_bound: false,
     })
+}
+
+/// Adds one member to the unit union `organisation_pid` inside `scope`, with the audit entry of
+/// `actor_pid` who added them, in one transaction.
+pub async fn create_within(
+    db: &DatabaseConnection,
+    vault: &PiiVault,
+    scope: &Scope,
+    organisation_pid: &str,
+    new: &NewMember,
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<Member, MemberError> {
+    let txn = crate::db::begin_write(db).await?;
+    let unit = super::organisation::get_within(&txn, scope, organisation_pid)
+        .await?
+        .ok_or(MemberError::UnitNotFound)?;
+    let created = create(&txn, vault, &unit, new).await?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        "member.created",
+        ("member", Some(&created.pid)),
+        json!({ "organisation": unit.pid }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// Adds many new people to a unit union at once (roster imports): batched inserts, then one

@@ -14,6 +14,7 @@ pub mod authorisation;
 pub mod claim;
 pub mod deduction;
 pub mod enrolment;
+pub mod export;
 pub mod health;
 pub mod import;
 pub mod invitation;

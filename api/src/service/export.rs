@@ -1,0 +1,303 @@
+//! The spreadsheets clerks download: the ledger (参互单位台账) and the yearly summary of an
+//! organisation's subtree, the progress against targets, and the blank roster template. Each is
+//! read inside the caller's scope and written by [`crate::formats::workbook`].
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use sea_orm::{ConnectionTrait, DbErr};
+
+use super::membership::{self, Membership, MembershipFilter};
+use super::organisation::Organisation;
+use super::scope::Scope;
+use super::{member, organisation, targets};
+use crate::auth::crypto::PiiVault;
+use crate::formats::workbook::{self, Cell, Sheet, WorkbookError};
+
+/// A workbook to download.
+#[derive(Clone, Debug)]
+pub struct Export {
+    pub bytes: Vec<u8>,
+    /// What the file is called (Chinese, with its `.xlsx`).
+    pub filename: String,
+}
+
+/// Why an export was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The organisation is not in the caller's subtree.
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Workbook(#[from] WorkbookError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The organisation (inside `scope`) and the memberships of its subtree, of periods starting in
+/// `year` and of `scheme_code` when given.
+async fn memberships_of<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    organisation_pid: &str,
+    year: Option<i32>,
+    scheme_code: Option<String>,
+) -> Result<(Organisation, Vec<Membership>), ExportError> {
+    let org = organisation::get_within(db, scope, organisation_pid)
+        .await?
+        .ok_or(ExportError::NotFound)?;
+    let rows = membership::all_within(
+        db,
+        scope,
+        &MembershipFilter {
+            organisation_pid: Some(org.pid.clone()),
+            scheme_code,
+            year,
+        },
+    )
+    .await?;
+    Ok((org, rows))
+}
+
+/// One sheet, written as a workbook called `filename`.
+fn export(sheet: Sheet, filename: String) -> Result<Export, ExportError> {
+    Ok(Export {
+        bytes: workbook::write_workbook(&[sheet])?,
+        filename,
+    })
+}
+
+/// The ledger of organisation `organisation_pid`'s subtree (periods starting in `year`, of
+/// `scheme_code`, when given): every membership, one row each;
+/// personal numbers in full only when `full_personal_data` (the roles that need them).
+pub async fn ledger<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    scope: &Scope,
+    organisation_pid: &str,
+    year: Option<i32>,
+    scheme_code: Option<String>,
+    full_personal_data: bool,
+) -> Result<Export, ExportError> {
+    let (org, rows) = memberships_of(db, scope, organisation_pid, year, scheme_code).await?;
+    let full = full_personal_data;
+    let pids: Vec<String> = rows.iter().map(|m| m.member_pid.clone()).collect();
+    let people = member::get_many(db, vault, &pids).await?;
+    let mut sheet_rows = Vec::with_capacity(rows.len());
+    let mut fees = Decimal::ZERO;
+    for (i, m) in rows.iter().enumerate() {
+        // Identity numbers come from the member record (decrypted only here, for the export).
+        let person = people.get(&m.member_pid).ok_or(ExportError::NotFound)?;
+        let id_number = if full {
+            person.id_number.as_str().to_owned()
+        } else {
+            person.id_number.masked()
+        };
+        let phone = person
+            .phone
+            .as_ref()
+            .map(|p| {
+                if full {
+                    p.as_str().to_owned()
+                } else {
+                    p.masked()
+                }
+            })
+            .unwrap_or_default();
+        fees += m.fee.as_decimal();
+        sheet_rows.push(vec![
+            Cell::Int(i as i64 + 1),
+            Cell::Text(m.organisation_name.clone()),
+            Cell::Text(m.member_name.clone()),
+            Cell::Code(id_number),
+            Cell::Text(person.sex().label_zh().to_owned()),
+            Cell::Date(person.id_number.birth_date()),
+            Cell::Code(phone),
+            Cell::Text(if person.retired { "退休" } else { "在职" }.into()),
+            Cell::Code(m.scheme_code.clone()),
+            Cell::Date(m.coverage_start),
+            Cell::Date(m.coverage_end),
+            Cell::Int(i64::from(m.consecutive_periods)),
+            Cell::Text(if m.continuous_renewal { "是" } else { "否" }.into()),
+            Cell::Money(m.fee.as_decimal()),
+            Cell::Text(
+                if m.source == "individual" {
+                    "个人授权扣款"
+                } else {
+                    "单位团体"
+                }
+                .into(),
+            ),
+            Cell::Text(if m.extended { "是" } else { "" }.into()),
+        ]);
+    }
+    let sheet = Sheet {
+        name: "参互单位台账".into(),
+        title: Some(format!(
+            "{} 参互单位台账{}",
+            org.name,
+            year.map(|y| format!("（{y}年度）")).unwrap_or_default()
+        )),
+        headers: [
+            "序号",
+            "单位",
+            "姓名",
+            "身份证号码",
+            "性别",
+            "出生日期",
+            "手机号码",
+            "在职/退休",
+            "方案",
+            "保障期起",
+            "保障期止",
+            "连续参互期数",
+            "连续续互",
+            "会费(元)",
+            "参互方式",
+            "免费延期",
+        ]
+        .map(String::from)
+        .to_vec(),
+        totals: Some(vec![
+            Cell::Text("合计".into()),
+            Cell::Text(format!("{} 人", rows.len())),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Money(fees),
+            Cell::Empty,
+            Cell::Empty,
+        ]),
+        rows: sheet_rows,
+    };
+    export(sheet, format!("{}-参互单位台账.xlsx", org.name))
+}
+
+/// The summary of organisation `organisation_pid`'s subtree for `year`: per unit union and
+/// scheme, people enrolled and fees.
+pub async fn yearly_summary<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    organisation_pid: &str,
+    year: i32,
+    scheme_code: Option<String>,
+) -> Result<Export, ExportError> {
+    let (org, rows) = memberships_of(db, scope, organisation_pid, Some(year), scheme_code).await?;
+    // (unit, scheme) → (people, fees).
+    let mut groups: BTreeMap<(String, String), (i64, Decimal)> = BTreeMap::new();
+    for m in &rows {
+        let entry = groups
+            .entry((m.organisation_name.clone(), m.scheme_code.clone()))
+            .or_insert((0, Decimal::ZERO));
+        entry.0 += 1;
+        entry.1 += m.fee.as_decimal();
+    }
+    let (mut people, mut fees) = (0i64, Decimal::ZERO);
+    let sheet_rows: Vec<Vec<Cell>> = groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, ((unit, scheme), (n, fee)))| {
+            people += n;
+            fees += fee;
+            vec![
+                Cell::Int(i as i64 + 1),
+                Cell::Text(unit),
+                Cell::Code(scheme),
+                Cell::Int(n),
+                Cell::Money(fee),
+            ]
+        })
+        .collect();
+    let sheet = Sheet {
+        name: format!("{year}年度汇总"),
+        title: Some(format!("{} {year}年度职工医疗互助参互汇总表", org.name)),
+        headers: ["序号", "单位", "方案", "参互人数", "会费合计(元)"]
+            .map(String::from)
+            .to_vec(),
+        totals: Some(vec![
+            Cell::Text("合计".into()),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Int(people),
+            Cell::Money(fees),
+        ]),
+        rows: sheet_rows,
+    };
+    export(sheet, format!("{}-{year}年度汇总.xlsx", org.name))
+}
+
+/// Targets, enrolled, completion and renewal rates of the caller's subtree for `year`, as of
+/// `today`.
+pub async fn target_progress<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    year: i32,
+    scheme_code: Option<&str>,
+    today: NaiveDate,
+) -> Result<Export, ExportError> {
+    let lines = targets::progress(db, scope, year, scheme_code).await?;
+    let rows = lines
+        .iter()
+        .map(|p| {
+            vec![
+                Cell::Text(format!("{}{}", "　".repeat(p.depth), p.organisation_name)),
+                p.target.map(Cell::Int).unwrap_or(Cell::Empty),
+                p.target
+                    .map(|t| {
+                        Cell::Text(
+                            (Decimal::from(t) / Decimal::from(10_000))
+                                .round_dp(4)
+                                .normalize()
+                                .to_string(),
+                        )
+                    })
+                    .unwrap_or(Cell::Empty),
+                Cell::Int(p.enrolled),
+                p.completion_rate()
+                    .map(Cell::Percent)
+                    .unwrap_or(Cell::Empty),
+                Cell::Int(p.previous),
+                Cell::Int(p.renewed),
+                p.renewal_rate().map(Cell::Percent).unwrap_or(Cell::Empty),
+            ]
+        })
+        .collect();
+    let sheet = Sheet {
+        name: format!("{year}年度任务完成情况"),
+        title: Some(format!(
+            "{year}年度职工医疗互助参互任务完成情况（截至{today}）"
+        )),
+        headers: [
+            "单位",
+            "任务数(人)",
+            "任务数(万人)",
+            "已参互(人)",
+            "完成率",
+            "上年参互(人)",
+            "续互(人)",
+            "续会率",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        totals: None,
+    };
+    export(sheet, format!("{year}年度任务完成情况.xlsx"))
+}
+
+/// A blank roster with the standard headers.
+pub fn roster_template() -> Result<Export, ExportError> {
+    Ok(Export {
+        bytes: workbook::roster_template()?,
+        filename: "参互名单模板.xlsx".into(),
+    })
+}
