@@ -1,5 +1,10 @@
 //! The HTTP API. One module per resource, each with its own `configure`, mounted under
-//! `/api/v1`; request and response types live beside their routes.
+//! `/api/v1`; request types live beside their routes.
+//!
+//! The top of the layout and the only room that knows HTTP: a handler parses the request (the
+//! one capped multipart reader is [`upload`]), checks the role, calls one service function and
+//! maps its error to [`crate::error::ApiError`]. No transaction, audit entry, entity or call to
+//! the outside world starts here; nothing below imports this module.
 
 pub mod auth;
 pub mod authorisations;
