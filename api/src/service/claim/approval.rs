@@ -34,15 +34,6 @@ pub struct Adjustment {
     pub reason: String,
 }
 
-/// Statuses of claims whose judgement counts in the period's history.
-pub const JUDGED: [ClaimStatus; 5] = [
-    ClaimStatus::Approved,
-    ClaimStatus::Paying,
-    ClaimStatus::Paid,
-    ClaimStatus::PayoutFailed,
-    ClaimStatus::Closed,
-];
-
 /// Default service levels when a scheme states none: 5 working days, 15 at most.
 const PAY_WORKING_DAYS: u32 = 5;
 const PAY_MAX_WORKING_DAYS: u32 = 15;

@@ -9,12 +9,20 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use entity::{claim, claim_judgement};
 
-use super::approval::JUDGED;
 use super::timeline::{self, Step};
 use super::transition::level_of;
 use super::{Caller, ClaimError, ClaimStatus};
 use crate::domain::Money;
 use crate::engine::{Event, Judgement};
+
+/// Statuses of claims whose judgement counts in the period's history.
+pub const JUDGED: [ClaimStatus; 5] = [
+    ClaimStatus::Approved,
+    ClaimStatus::Paying,
+    ClaimStatus::Paid,
+    ClaimStatus::PayoutFailed,
+    ClaimStatus::Closed,
+];
 
 /// An approved claim of the period.
 #[derive(Clone, Debug)]
