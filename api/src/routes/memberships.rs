@@ -25,7 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// A membership.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "01a20a3f-c83b-7733-8bc8-55158766e562", "member": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "name": "李文博"}, "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}, "scheme_code": "nm-inpatient-2025", "coverage_start": "2025-01-01", "coverage_end": "2025-12-31", "state": "covered", "consecutive_periods": 2, "continuous_renewal": false, "fee": "0.00", "source": "group", "extended": false}))]
+#[schema(example = json!({"id": "01a20a3f-c83b-7733-8bc8-55158766e562", "member": {"id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3", "name": "李文博"}, "organisation": {"id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6", "name": "内蒙古电力（集团）有限责任公司工会"}, "scheme_code": "nm-inpatient-2025", "coverage_start": "2025-01-01", "coverage_end": "2025-12-31", "state": "covered", "consecutive_periods": 2, "continuous_renewal": false, "fee": "0.00", "source": "group", "extended": false, "open_offset": "0.00"}))]
 pub struct MembershipResponse {
     /// Public id.
     pub id: String,
@@ -46,6 +46,10 @@ pub struct MembershipResponse {
     pub source: String,
     /// Coverage was extended for free.
     pub extended: bool,
+    /// Granted to this period's claims beyond the period's total, because an earlier-filed claim
+    /// was approved after a later one (an allowance or bracket moved to it); the period's next
+    /// claims absorb it. `0.00` almost always.
+    pub open_offset: Money,
 }
 
 impl MembershipResponse {
@@ -70,6 +74,7 @@ impl MembershipResponse {
             fee: m.fee,
             source: m.source,
             extended: m.extended,
+            open_offset: m.open_offset,
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct Membership {
     pub fee: Money,
     pub source: String,
     pub extended: bool,
+    /// What the period's claims were granted beyond its total (see `engine::period`): absorbed
+    /// by its next claims.
+    pub open_offset: Money,
 }
 
 impl Membership {
@@ -106,6 +109,7 @@ async fn hydrate<C: ConnectionTrait>(
                 fee: Money::from_fen(m.fee_fen),
                 source: m.source,
                 extended: m.extension_id.is_some(),
+                open_offset: Money::from_fen(m.offset_fen),
             })
         })
         .collect()

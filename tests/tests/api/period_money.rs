@@ -113,7 +113,108 @@ async fn a_period_pays_its_simulation_when_the_stays_are_approved_in_filing_orde
     assert_eq!(granted, dec(&sim["period_total"]), "{sim}");
 }
 
+/// The membership's open offset, as the association sees it.
+async fn open_offset(app: &TestApp, p: &Period) -> Decimal {
+    let officer = app.login("association").await;
+    let (status, page) = app
+        .get(
+            "/api/v1/memberships?scheme=nm-inpatient-2025&limit=100",
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let m = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|m| m["id"] == p.membership_pid.as_str())
+        .unwrap_or_else(|| panic!("{} not in {page}", p.membership_pid));
+    dec(&m["open_offset"])
+}
+
+/// A (2 days, little to pay) is filed first and B (30 days) second; B is approved first and
+/// takes the first-stay allowance for 30 days. When A is approved, filing order gives the
+/// allowance to A (for its 2 days): the period's total falls below what B was granted. A is
+/// approved at 0.00, the period carries the overpaid amount, B's judgement is re-stated (kept
+/// in its timeline), and the next claim C absorbs the offset.
+async fn an_earlier_stay_approved_late_leaves_an_offset_the_next_claim_absorbs(app: TestApp) {
+    let p = reporters_period(&app).await;
+    let small_a = json!({"kind": "inpatient", "admitted_on": "2025-03-01", "discharged_on": "2025-03-03",
+           "billed_days": 2, "eligible_self_pay": "1100.00", "deductible": "1000.00"});
+    let long_b = json!({"kind": "inpatient", "admitted_on": "2025-05-01", "discharged_on": "2025-05-31",
+           "billed_days": 30, "eligible_self_pay": "6000.00", "deductible": "1000.00"});
+    let later_c = json!({"kind": "inpatient", "admitted_on": "2025-07-01", "discharged_on": "2025-07-03",
+           "billed_days": 2, "eligible_self_pay": "6000.00", "deductible": "1000.00"});
+    let a = at_association(&app, &p, small_a.clone(), 9500).await;
+    let b = at_association(&app, &p, long_b.clone(), 9600).await;
+    let c = at_association(&app, &p, later_c.clone(), 9700).await;
+    let officer = app.login("association").await;
+
+    let (status, body) = act(&app, &officer, &b, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let granted_b = dec(&body["claim"]["approved"]);
+    assert!(
+        body["claim"]["judgement"]["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|i| i["code"] == "daily_allowance"),
+        "B alone takes the allowance: {body}"
+    );
+
+    let (status, body) = act(&app, &officer, &a, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["claim"]["approved"], "0.00", "{body}");
+    assert_eq!(body["claim"]["status"], "closed");
+    let sim_ab = simulate(
+        &app,
+        "nm-inpatient-2025",
+        &p,
+        vec![small_a.clone(), long_b.clone()],
+    )
+    .await;
+    let offset = open_offset(&app, &p).await;
+    assert!(offset > Decimal::ZERO, "an offset is carried");
+    assert_eq!(granted_b - offset, dec(&sim_ab["period_total"]), "{sim_ab}");
+    // B now shows its judgement in filing order (no allowance), and says why.
+    let b_now = detail(&app, &officer, &b).await;
+    assert_eq!(
+        b_now["claim"]["judgement"]["items"],
+        sim_ab["results"][1]["items"]
+    );
+    assert_eq!(
+        dec(&b_now["claim"]["approved"]),
+        granted_b,
+        "a grant is never taken back"
+    );
+    assert!(
+        b_now["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .any(|s| s["action"] == "restated"),
+        "{b_now}"
+    );
+
+    let (status, body) = act(&app, &officer, &c, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let granted_c = dec(&body["claim"]["approved"]);
+    let sim_abc = simulate(
+        &app,
+        "nm-inpatient-2025",
+        &p,
+        vec![small_a, long_b, later_c],
+    )
+    .await;
+    let own_c = dec(&sim_abc["results"][2]["payable"]);
+    assert!(own_c > offset, "C adds more than the offset: {sim_abc}");
+    assert_eq!(granted_c, own_c - offset, "C absorbs the offset");
+    assert_eq!(open_offset(&app, &p).await, Decimal::ZERO);
+    assert_eq!(granted_b + granted_c, dec(&sim_abc["period_total"]));
+}
+
 on_both_backends_with!(money_by_period, in_2025 =>
+    an_earlier_stay_approved_late_leaves_an_offset_the_next_claim_absorbs,
     a_period_pays_its_simulation_when_the_later_stay_is_approved_first,
     a_period_pays_its_simulation_when_the_stays_are_approved_in_filing_order,
 );
