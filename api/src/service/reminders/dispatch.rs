@@ -24,6 +24,8 @@
 //!    (`uncertain`, see 2).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -105,6 +107,43 @@ pub struct RunReport {
     pub wechat_fallbacks: u64,
 }
 
+/// A point of a round between leasing (or reading) a message and writing its outcome, where
+/// [`Dispatcher::faults`] may stop the dispatcher as a crash would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// A message with an unknown outcome was read; the provider not yet asked.
+    Reconciling,
+    /// The provider answered a look-up; the answer not yet written.
+    LookedUp,
+    /// Due messages leased (committed); nothing else done.
+    Leased,
+    /// WeChat offers recorded; WeChat not yet called.
+    Offering,
+    /// WeChat answered the offers; the answers not yet written.
+    Offered,
+    /// A per-number slot taken for one message.
+    SlotTaken,
+    /// A call to the provider is about to be made.
+    Sending,
+    /// The provider answered a call; its outcomes not yet written.
+    Sent,
+    /// One outcome of a call written; the others not yet.
+    Recorded,
+}
+
+/// What a fault hook makes of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Continue,
+    /// Stop here, as if the process were killed: the round ends with an error and nothing
+    /// more is written.
+    Crash,
+}
+
+/// Called at every [`Step`] (tests inject crashes and orderings with it; `None` in service).
+pub type FaultHook =
+    Arc<dyn Fn(Step) -> Pin<Box<dyn Future<Output = Fault> + Send>> + Send + Sync>;
+
 /// Our id of an outbox message towards the providers.
 pub fn message_id(outbox_id: i64) -> String {
     format!("hz{outbox_id}")
@@ -123,6 +162,8 @@ pub struct Dispatcher {
     pub config: DispatchConfig,
     /// The WeChat subscribe-message channel, tried before SMS when set.
     pub wechat: Option<WeChatChannel>,
+    /// Fault injection for tests; `None` in service.
+    pub faults: Option<FaultHook>,
 }
 
 /// The WeChat subscribe-message channel.
@@ -173,6 +214,16 @@ fn backoff(base: Duration, attempts: i32) -> Duration {
 }
 
 impl Dispatcher {
+    /// Passes `step`, unless the fault hook stops the dispatcher there.
+    async fn step(&self, step: Step) -> Result<(), DbErr> {
+        match &self.faults {
+            Some(hook) if hook(step).await == Fault::Crash => {
+                Err(DbErr::Custom(format!("injected crash at {step:?}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn template_id(&self, t: &Template) -> Option<String> {
         match self.provider.name() {
             "tencent" => t.tencent_template_id.clone(),
@@ -216,6 +267,7 @@ impl Dispatcher {
         if leased.is_empty() {
             return Ok(report);
         }
+        self.step(Step::Leased).await?;
         let contacts = self.contacts(leased.iter().map(|c| c.member_id)).await?;
         let templates: HashMap<String, Template> = templates::all(&self.db)
             .await?
@@ -273,7 +325,7 @@ impl Dispatcher {
                 }
             };
             match self.limiter.take(lookup, now).await {
-                Ok(Permit::Granted) => {}
+                Ok(Permit::Granted) => self.step(Step::SlotTaken).await?,
                 Ok(Permit::NotBefore(at)) => {
                     self.defer(c.id, at, false, None, now).await?;
                     report.deferred += 1;
@@ -319,7 +371,9 @@ impl Dispatcher {
                         })
                         .collect(),
                 };
+                self.step(Step::Sending).await?;
                 let outcomes = self.provider.send(&batch).await;
+                self.step(Step::Sent).await?;
                 let mut answered: Vec<i64> = Vec::new();
                 for (mid, outcome) in outcomes {
                     let Some(id) = outbox_id(&mid) else { continue };
@@ -332,6 +386,7 @@ impl Dispatcher {
                     }
                     let tried = attempts.get(&id).copied().unwrap_or(1);
                     self.record(id, outcome, tried, now, &mut report).await?;
+                    self.step(Step::Recorded).await?;
                 }
                 // A message the provider's answer did not mention: its fate is unknown.
                 for r in chunk.iter().filter(|r| !answered.contains(&r.id)) {
@@ -634,6 +689,7 @@ impl Dispatcher {
             .map(|r| r.id)
             .collect();
         done.extend(ids.into_iter().filter(|id| !ours.contains(id)));
+        self.step(Step::Offering).await?;
         let calls = offers.into_iter().filter(|(id, _)| ours.contains(id)).map(
             |(id, message)| async move {
                 let outcome = match message {
@@ -650,6 +706,7 @@ impl Dispatcher {
                 .buffer_unordered(channel.concurrency.max(1))
                 .collect()
                 .await;
+        self.step(Step::Offered).await?;
         for (id, outcome) in outcomes {
             match outcome {
                 Ok(msgid) => {
@@ -727,7 +784,8 @@ impl Dispatcher {
                 continue;
             };
             let attempted_at = row.updated_at.unwrap_or(row.created_at);
-            match self
+            self.step(Step::Reconciling).await?;
+            let found = self
                 .provider
                 .lookup(
                     phone,
@@ -735,8 +793,9 @@ impl Dispatcher {
                     &message_id(row.id),
                     row.provider_id.as_deref(),
                 )
-                .await
-            {
+                .await;
+            self.step(Step::LookedUp).await?;
+            match found {
                 Lookup::Sent { provider_id } => {
                     self.accept(
                         row.id,
@@ -852,6 +911,7 @@ impl Dispatcher {
             limiter: Arc::new(limiter),
             config,
             wechat,
+            faults: None,
         }
     }
 
