@@ -1,7 +1,7 @@
 //! Reminders dispatched through local fake Tencent and Aliyun gateways that fail half of the
 //! calls and time out on some: every due message is delivered exactly once, a dispatcher
 //! stopped mid-batch and restarted sends no duplicate, quiet hours defer, per-number limits
-//! hold, receipts are recorded. Each test runs on SQLite and on PostgreSQL + Redis.
+//! hold over any 60 s, receipts are recorded. Each test runs on SQLite and on PostgreSQL + Redis.
 
 use std::sync::Arc;
 
@@ -21,6 +21,15 @@ const RECEIPT_SECRET: &str = "receipts-3c1f9a7e5b2d4c6a8e0f";
 fn shanghai(s: &str) -> DateTime<Utc> {
     Shanghai
         .from_local_datetime(&NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("time"))
+        .earliest()
+        .expect("local time")
+        .with_timezone(&Utc)
+}
+
+/// A moment in Asia/Shanghai to the second.
+fn shanghai_at(s: &str) -> DateTime<Utc> {
+    Shanghai
+        .from_local_datetime(&NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("time"))
         .earliest()
         .expect("local time")
         .with_timezone(&Utc)
@@ -248,6 +257,62 @@ async fn a_dispatcher_stopped_mid_batch_and_restarted_sends_no_duplicate(backend
         assert_eq!(gateway.delivered(id), 1, "{id} delivered once");
     }
     assert!(gateway.lookups() > 0, "the provider was asked");
+}
+
+async fn one_message_per_number_in_any_sixty_seconds(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let person = members(&app, 1).await[0];
+    let first = shanghai_at("2025-06-02 08:00:38");
+    let ids = queue_payouts(&app, &[person, person, person], first).await;
+    let d = pretend_time_dispatcher(&app, &gateway.settings());
+    let report = d.run(first).await.expect("dispatch");
+    assert_eq!(report.accepted, 1, "{report:?}");
+    // 22 s later, in the next calendar minute: still inside the 60 s after the first.
+    let report = d
+        .run(shanghai_at("2025-06-02 08:01:00"))
+        .await
+        .expect("dispatch");
+    assert_eq!(
+        report.accepted, 0,
+        "08:01:00 is 22 s after 08:00:38: {report:?}"
+    );
+    let waiting = entity::outbox::Entity::find()
+        .filter(entity::outbox::Column::Status.eq("pending"))
+        .all(&app.state.db)
+        .await
+        .expect("pending");
+    assert_eq!(waiting.len(), 2);
+    for w in &waiting {
+        assert_eq!(
+            w.due_at,
+            shanghai_at("2025-06-02 08:01:38"),
+            "60 s after the first"
+        );
+    }
+    let report = d
+        .run(shanghai_at("2025-06-02 08:01:38"))
+        .await
+        .expect("dispatch");
+    assert_eq!(report.accepted, 1, "{report:?}");
+    let report = d
+        .run(shanghai_at("2025-06-02 08:02:37"))
+        .await
+        .expect("dispatch");
+    assert_eq!(report.accepted, 0, "{report:?}");
+    let report = d
+        .run(shanghai_at("2025-06-02 08:02:38"))
+        .await
+        .expect("dispatch");
+    assert_eq!(report.accepted, 1, "{report:?}");
+    let sent: Vec<_> = gateway.sent();
+    assert_eq!(sent.len(), 3);
+    for id in &ids {
+        assert_eq!(gateway.delivered(id), 1);
+    }
 }
 
 async fn quiet_hours_defer_until_eight(backend: Backend) {
@@ -751,6 +816,7 @@ both!(
     every_due_message_is_delivered_exactly_once_through_tencent,
     every_due_message_is_delivered_exactly_once_through_aliyun,
     a_dispatcher_stopped_mid_batch_and_restarted_sends_no_duplicate,
+    one_message_per_number_in_any_sixty_seconds,
     quiet_hours_defer_until_eight,
     per_number_limits_hold,
     receipts_are_recorded_and_a_failed_message_can_be_resent,
