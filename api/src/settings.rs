@@ -239,7 +239,9 @@ pub struct SmsSettings {
     pub secret_id: Option<String>,
     /// Tencent `SecretKey` / Aliyun `AccessKey secret`.
     pub secret_key: Option<SecretString>,
-    /// Tencent `SmsSdkAppId` (the SMS application, e.g. `1400006666`).
+    /// Tencent `SmsSdkAppId` (the SMS application, e.g. `1400006666`), written as a number
+    /// or as a string.
+    #[serde(deserialize_with = "id_string")]
     pub sdk_app_id: Option<String>,
     /// Tencent `X-TC-Region` (default `ap-guangzhou`) / Aliyun `RegionId` (default
     /// `cn-hangzhou`).
@@ -281,6 +283,48 @@ impl Default for SmsSettings {
             receipt_secret: None,
         }
     }
+}
+
+/// Reads an id the provider defines as a number (`SmsSdkAppId`, `1400987654`) written either
+/// way: TOML and environment variables (`HUZHU_SMS__SDK_APP_ID=1400987654`) give unquoted
+/// digits as a number, and an id is text to us.
+fn id_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct Id;
+    impl<'de> serde::de::Visitor<'de> for Id {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or a whole number")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            if v < 0 {
+                return Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self));
+            }
+            Ok(Some(v.to_string()))
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(Id)
+        }
+    }
+    d.deserialize_any(Id)
 }
 
 /// The renewal-reminder scheduler (`service::reminders::schedule`).

@@ -112,6 +112,78 @@ fn settings_come_from_environment_variables_with_the_fixed_names() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment's Jail closure returns figment's own error type
+fn numeric_provider_ids_are_taken_as_numbers_or_as_strings() {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("HUZHU_SMS__SDK_APP_ID", "1400987654");
+        let s = Settings::from_figment(Figment::new().merge(Settings::environment()))
+            .expect("an unquoted SmsSdkAppId in the environment");
+        assert_eq!(s.sms.sdk_app_id.as_deref(), Some("1400987654"));
+        jail.set_env("HUZHU_SMS__SDK_APP_ID", "\"1400987654\"");
+        let s = Settings::from_figment(Figment::new().merge(Settings::environment()))
+            .expect("a quoted one");
+        assert_eq!(s.sms.sdk_app_id.as_deref(), Some("1400987654"));
+        Ok(())
+    });
+    for toml in [
+        "[sms]\nsdk_app_id = 1400987654",
+        "[sms]\nsdk_app_id = \"1400987654\"",
+    ] {
+        let s = Settings::from_figment(Figment::new().merge(Toml::string(toml)))
+            .unwrap_or_else(|e| panic!("{toml}: {e}"));
+        assert_eq!(s.sms.sdk_app_id.as_deref(), Some("1400987654"), "{toml}");
+    }
+    let err = Settings::from_figment(Figment::new().merge(Toml::string("[sms]\nsdk_app_id = 1.5")))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("sdk_app_id"), "a fraction is refused: {err}");
+}
+
+#[tokio::test]
+#[allow(clippy::result_large_err)] // figment's Jail closure returns figment's own error type
+async fn a_tencent_account_configured_with_an_unquoted_app_id_sends() {
+    use figment::Figment;
+    use huzhu::integrations::sms::{Outcome, Sms, SmsBatch};
+    use huzhu_tests::fake_sms::FakeTencent;
+    let gateway = FakeTencent::start().await;
+    // As an operator writes it in the environment: the digits, unquoted.
+    let mut settings = None;
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("HUZHU_SMS__PROVIDER", "tencent");
+        jail.set_env("HUZHU_SMS__SDK_APP_ID", &gateway.sdk_app_id);
+        settings = Some(
+            Settings::from_figment(Figment::new().merge(Settings::environment()))
+                .map_err(|e| e.to_string())?,
+        );
+        Ok(())
+    });
+    let mut settings = settings.expect("settings");
+    let from_env = settings.sms.sdk_app_id.clone();
+    settings.sms = gateway.settings();
+    settings.sms.sdk_app_id = from_env;
+    let provider = huzhu::integrations::sms::provider(&settings).expect("provider");
+    let outcomes = provider
+        .send(&SmsBatch {
+            template: "100001".into(),
+            params: vec![("amount".into(), "100.00".into())],
+            sign_name: gateway.sign_name.clone(),
+            messages: vec![Sms {
+                message_id: "hz1".into(),
+                phone: "13904710001".into(),
+            }],
+        })
+        .await;
+    assert!(
+        matches!(outcomes.as_slice(), [(_, Outcome::Accepted { .. })]),
+        "{outcomes:?}"
+    );
+    assert_eq!(gateway.delivered("hz1"), 1);
+}
+
+#[test]
 fn an_unknown_setting_is_refused() {
     use figment::Figment;
     use figment::providers::{Format, Toml};
