@@ -184,6 +184,77 @@ async fn a_tencent_account_configured_with_an_unquoted_app_id_sends() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment's Jail closure returns figment's own error type
+fn the_dispatcher_is_configured_within_bounds() {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    use huzhu::service::reminders::dispatch::DispatchConfig;
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("HUZHU_REMINDERS__LEASE_SECONDS", "300");
+        jail.set_env("HUZHU_REMINDERS__LOOKUP_AFTER_SECONDS", "90");
+        jail.set_env("HUZHU_REMINDERS__BACKOFF_BASE_SECONDS", "5");
+        jail.set_env("HUZHU_REMINDERS__BATCH_SIZE", "200");
+        let s = Settings::from_figment(Figment::new().merge(Settings::environment()))
+            .expect("settings");
+        let config = DispatchConfig::from_settings(&s.reminders);
+        assert_eq!(config.lease, chrono::Duration::seconds(300));
+        assert_eq!(config.lookup_after, chrono::Duration::seconds(90));
+        assert_eq!(config.backoff_base, chrono::Duration::seconds(5));
+        assert_eq!(config.batch, 200);
+        Ok(())
+    });
+    for (toml, named) in [
+        ("[reminders]\nlease_seconds = 5", "reminders.lease_seconds"),
+        (
+            "[reminders]\nlease_seconds = 86400",
+            "reminders.lease_seconds",
+        ),
+        (
+            "[reminders]\nlookup_after_seconds = 0",
+            "reminders.lookup_after_seconds",
+        ),
+        (
+            "[reminders]\nbackoff_base_seconds = 0",
+            "reminders.backoff_base_seconds",
+        ),
+        ("[reminders]\nbatch_size = 0", "reminders.batch_size"),
+        ("[reminders]\nbatch_size = 100000", "reminders.batch_size"),
+        // The lease must outlast a call to the provider.
+        (
+            "[reminders]\nlease_seconds = 30\n[sms]\ntimeout_ms = 20000",
+            "sms.timeout_ms",
+        ),
+    ] {
+        let err = Settings::from_figment(Figment::new().merge(Toml::string(toml)))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains(named),
+            "{toml:?} refused naming {named}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn out_of_bounds_dispatch_settings_stop_the_start() {
+    huzhu::integrations::tls::install_crypto_provider();
+    let dir = TempDir::new();
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.0.clone(),
+        ..Settings::default()
+    };
+    settings.reminders.batch_size = 0;
+    let err = Application::build(settings)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    assert!(err.contains("reminders.batch_size"), "{err}");
+}
+
+#[test]
 fn an_unknown_setting_is_refused() {
     use figment::Figment;
     use figment::providers::{Format, Toml};

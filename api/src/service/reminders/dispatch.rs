@@ -99,6 +99,21 @@ impl Default for DispatchConfig {
     }
 }
 
+impl DispatchConfig {
+    /// The configured lease, look-up delay, backoff and batch size (`reminders.*`, checked at
+    /// start-up); the rest as [`DispatchConfig::default`].
+    pub fn from_settings(reminders: &crate::settings::RemindersSettings) -> Self {
+        let seconds = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        DispatchConfig {
+            batch: reminders.batch_size,
+            lease: seconds(reminders.lease_seconds),
+            lookup_after: seconds(reminders.lookup_after_seconds),
+            backoff_base: seconds(reminders.backoff_base_seconds),
+            ..DispatchConfig::default()
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunReport {
@@ -1142,5 +1157,25 @@ impl Dispatcher {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_settings_give_the_default_dispatcher() {
+        let from = DispatchConfig::from_settings(&crate::settings::RemindersSettings::default());
+        let default = DispatchConfig::default();
+        assert_eq!(
+            (from.batch, from.lease, from.lookup_after, from.backoff_base),
+            (
+                default.batch,
+                default.lease,
+                default.lookup_after,
+                default.backoff_base
+            )
+        );
     }
 }
