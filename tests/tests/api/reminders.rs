@@ -127,27 +127,39 @@ async fn members(app: &TestApp, n: usize) -> Vec<i64> {
 async fn queue_payouts(app: &TestApp, people: &[i64], due: DateTime<Utc>) -> Vec<String> {
     let mut ids = Vec::new();
     for (i, member) in people.iter().enumerate() {
-        let key = format!("payout_sent:test-{i}");
-        let queued = outbox::enqueue(
-            &app.state.db,
-            Occasion::PayoutSent,
-            *member,
-            &key,
-            json!({ "claim": format!("c{i}"), "amount": format!("{}.00", 100 * (1 + i % 3)) }),
-            due,
-        )
-        .await
-        .expect("enqueue");
-        assert!(queued);
-        let row = entity::outbox::Entity::find()
-            .filter(entity::outbox::Column::DedupeKey.eq(key.as_str()))
-            .one(&app.state.db)
-            .await
-            .expect("row")
-            .expect("queued row");
-        ids.push(message_id(row.id));
+        let payload =
+            json!({ "claim": format!("c{i}"), "amount": format!("{}.00", 100 * (1 + i % 3)) });
+        ids.push(queue_payout(app, *member, &format!("payout_sent:test-{i}"), payload, due).await);
     }
     ids
+}
+
+/// Queues one payout message under `key`; its message id.
+async fn queue_payout(
+    app: &TestApp,
+    member: i64,
+    key: &str,
+    payload: serde_json::Value,
+    due: DateTime<Utc>,
+) -> String {
+    let queued = outbox::enqueue(
+        &app.state.db,
+        Occasion::PayoutSent,
+        member,
+        key,
+        payload,
+        due,
+    )
+    .await
+    .expect("enqueue");
+    assert!(queued);
+    let row = entity::outbox::Entity::find()
+        .filter(entity::outbox::Column::DedupeKey.eq(key))
+        .one(&app.state.db)
+        .await
+        .expect("row")
+        .expect("queued row");
+    message_id(row.id)
 }
 
 /// A dispatcher against the gateway. Providers are asked about unknown outcomes around the
@@ -582,25 +594,11 @@ async fn overlapping_dispatchers_that_crash_anywhere_send_each_message_once(back
         for i in 0..MESSAGES {
             let member = people[(iterations * MESSAGES + i) % people.len()];
             let key = format!("payout_sent:overlap-{iterations}-{i}");
-            assert!(
-                outbox::enqueue(
-                    &app.state.db,
-                    Occasion::PayoutSent,
-                    member,
-                    &key,
-                    json!({ "claim": format!("o{iterations}-{i}"), "amount": format!("{}.00", 10 * (1 + i % 3)) }),
-                    clock(jumped),
-                )
-                .await
-                .expect("enqueue")
-            );
-            let row = entity::outbox::Entity::find()
-                .filter(entity::outbox::Column::DedupeKey.eq(key.as_str()))
-                .one(&app.state.db)
-                .await
-                .expect("row")
-                .expect("queued row");
-            ids.push(message_id(row.id));
+            let payload = json!({
+                "claim": format!("o{iterations}-{i}"),
+                "amount": format!("{}.00", 10 * (1 + i % 3)),
+            });
+            ids.push(queue_payout(&app, member, &key, payload, clock(jumped)).await);
         }
         messages += MESSAGES;
         for round in 0.. {
