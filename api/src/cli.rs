@@ -364,7 +364,7 @@ async fn reminders_run_once(settings: Settings) -> anyhow::Result<ExitCode> {
     let dispatcher = dispatch::Dispatcher::from_state(
         &state,
         crate::integrations::sms::provider(&state.settings)?,
-        dispatch::DispatchConfig::default(),
+        dispatch::DispatchConfig::from_settings(r),
         limits::NumberLimits {
             per_minute: r.per_number_per_minute,
             per_day: r.per_number_per_day,

@@ -239,7 +239,9 @@ pub struct SmsSettings {
     pub secret_id: Option<String>,
     /// Tencent `SecretKey` / Aliyun `AccessKey secret`.
     pub secret_key: Option<SecretString>,
-    /// Tencent `SmsSdkAppId` (the SMS application, e.g. `1400006666`).
+    /// Tencent `SmsSdkAppId` (the SMS application, e.g. `1400006666`), written as a number
+    /// or as a string.
+    #[serde(deserialize_with = "id_string")]
     pub sdk_app_id: Option<String>,
     /// Tencent `X-TC-Region` (default `ap-guangzhou`) / Aliyun `RegionId` (default
     /// `cn-hangzhou`).
@@ -283,6 +285,48 @@ impl Default for SmsSettings {
     }
 }
 
+/// Reads an id the provider defines as a number (`SmsSdkAppId`, `1400987654`) written either
+/// way: TOML and environment variables (`HUZHU_SMS__SDK_APP_ID=1400987654`) give unquoted
+/// digits as a number, and an id is text to us.
+fn id_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct Id;
+    impl<'de> serde::de::Visitor<'de> for Id {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or a whole number")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            if v < 0 {
+                return Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self));
+            }
+            Ok(Some(v.to_string()))
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(Id)
+        }
+    }
+    d.deserialize_any(Id)
+}
+
 /// The renewal-reminder scheduler (`service::reminders::schedule`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -297,10 +341,20 @@ pub struct RemindersSettings {
     pub dispatch_enabled: bool,
     /// Seconds between dispatch rounds.
     pub dispatch_interval_seconds: u64,
-    /// Messages one number may get per minute.
+    /// Messages one number may get in any 60 s (rolling, from each message's own time).
     pub per_number_per_minute: u32,
-    /// Messages one number may get per day (Asia/Shanghai).
+    /// Messages one number may get per calendar day of Asia/Shanghai (as the providers count).
     pub per_number_per_day: u32,
+    /// Seconds a leased message is held before another dispatcher may look it up; it must
+    /// outlast one call to the provider (at least three times `sms.timeout_ms`).
+    pub lease_seconds: u64,
+    /// Seconds after an unknown outcome before the provider is asked (its records lag).
+    pub lookup_after_seconds: u64,
+    /// Seconds before the first retry after a provider error; each further attempt doubles
+    /// it (at most an hour), ±50 %.
+    pub backoff_base_seconds: u64,
+    /// Messages leased per dispatch round.
+    pub batch_size: u64,
     /// Offer each message first as a WeChat subscribe message, to members who signed in with
     /// the mini-program, on occasions whose template names one; SMS when WeChat refuses
     /// (43101: no subscription left) or cannot be reached. Needs `wechat.secret`.
@@ -331,6 +385,43 @@ impl MiniprogramState {
     }
 }
 
+impl RemindersSettings {
+    /// Refuses values the dispatcher cannot work with, naming the key and its bounds.
+    pub fn check(&self, sms: &SmsSettings) -> Result<(), String> {
+        let bounded = [
+            ("reminders.lease_seconds", self.lease_seconds, 30, 3600),
+            (
+                "reminders.lookup_after_seconds",
+                self.lookup_after_seconds,
+                10,
+                3600,
+            ),
+            (
+                "reminders.backoff_base_seconds",
+                self.backoff_base_seconds,
+                1,
+                3600,
+            ),
+            ("reminders.batch_size", self.batch_size, 1, 5000),
+        ];
+        for (key, value, min, max) in bounded {
+            if !(min..=max).contains(&value) {
+                return Err(format!("{key} = {value} is outside {min} to {max}"));
+            }
+        }
+        // A call must end well inside the lease, or a dispatcher could find the lease run
+        // out while the call is still on its way and send the message again.
+        if self.lease_seconds.saturating_mul(1000) < sms.timeout_ms.saturating_mul(3) {
+            return Err(format!(
+                "reminders.lease_seconds = {} must be at least three times sms.timeout_ms \
+                 ({} ms): a leased message must outlast its call to the provider",
+                self.lease_seconds, sms.timeout_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for RemindersSettings {
     fn default() -> Self {
         Self {
@@ -340,6 +431,10 @@ impl Default for RemindersSettings {
             dispatch_interval_seconds: 15,
             per_number_per_minute: 1,
             per_number_per_day: 10,
+            lease_seconds: 120,
+            lookup_after_seconds: 60,
+            backoff_base_seconds: 30,
+            batch_size: 500,
             wechat_subscribe: false,
             wechat_miniprogram_state: MiniprogramState::Formal,
         }
@@ -431,11 +526,21 @@ impl Settings {
             .split("__")
     }
 
-    /// Builds settings from an explicit figment (tests compose their own).
+    /// Builds settings from an explicit figment (tests compose their own), refusing values
+    /// out of their bounds ([`Settings::check`]).
     pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
-        figment
+        let settings: Settings = figment
             .extract()
-            .map_err(|e| SettingsError::Load(Box::new(e)))
+            .map_err(|e| SettingsError::Load(Box::new(e)))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Refuses values out of their bounds, naming the key (at start-up, before anything runs).
+    pub fn check(&self) -> Result<(), SettingsError> {
+        self.reminders
+            .check(&self.sms)
+            .map_err(SettingsError::Invalid)
     }
 
     /// The mode in force (see [`Settings::mode`]).

@@ -53,6 +53,7 @@ where
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     crate::integrations::tls::install_crypto_provider();
     let mode = settings.effective_mode();
+    settings.check()?;
     let keys = keys::resolve(&settings)?;
     let db = db::connect(&settings)
         .await
@@ -276,7 +277,7 @@ fn start_dispatcher(
     let dispatcher = crate::service::reminders::dispatch::Dispatcher::from_state(
         state,
         provider,
-        crate::service::reminders::dispatch::DispatchConfig::default(),
+        crate::service::reminders::dispatch::DispatchConfig::from_settings(r),
         crate::service::reminders::limits::NumberLimits {
             per_minute: r.per_number_per_minute,
             per_day: r.per_number_per_day,

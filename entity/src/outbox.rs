@@ -19,6 +19,9 @@ pub struct Model {
     /// pending, sending, uncertain, accepted, delivered, undelivered, failed, cancelled.
     pub status: String,
     pub lease_until: Option<DateTimeUtc>,
+    /// Written fresh by each lease; every later change of the message checks it, so a
+    /// dispatcher never overwrites a message another has leased since.
+    pub lease_token: Option<String>,
     pub channel: Option<String>,
     pub provider: Option<String>,
     pub template: Option<String>,

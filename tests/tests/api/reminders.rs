@@ -1,14 +1,18 @@
 //! Reminders dispatched through local fake Tencent and Aliyun gateways that fail half of the
 //! calls and time out on some: every due message is delivered exactly once, a dispatcher
-//! stopped mid-batch and restarted sends no duplicate, quiet hours defer, per-number limits
-//! hold, receipts are recorded. Each test runs on SQLite and on PostgreSQL + Redis.
+//! stopped mid-batch and restarted sends no duplicate, nor do dispatchers that overlap and
+//! crash at any step, quiet hours defer, per-number limits hold over any 60 s, receipts are
+//! recorded. Each test runs on SQLite and on PostgreSQL + Redis.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use huzhu::service::outbox::{self, Occasion};
-use huzhu::service::reminders::dispatch::{DispatchConfig, Dispatcher, message_id};
+use huzhu::service::reminders::dispatch::{
+    DispatchConfig, Dispatcher, Fault, FaultHook, Step, message_id,
+};
 use huzhu::service::reminders::limits::NumberLimits;
 use huzhu::settings::SmsSettings;
 use huzhu_tests::fake_sms::{FakeAliyun, FakeGateway, FakeTencent, Pattern};
@@ -24,6 +28,55 @@ fn shanghai(s: &str) -> DateTime<Utc> {
         .earliest()
         .expect("local time")
         .with_timezone(&Utc)
+}
+
+/// A moment in Asia/Shanghai to the second.
+fn shanghai_at(s: &str) -> DateTime<Utc> {
+    Shanghai
+        .from_local_datetime(&NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("time"))
+        .earliest()
+        .expect("local time")
+        .with_timezone(&Utc)
+}
+
+/// A fault hook from an async function of the step.
+fn hook<F, Fut>(f: F) -> FaultHook
+where
+    F: Fn(Step) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Fault> + Send + 'static,
+{
+    Arc::new(move |step| Box::pin(f(step)))
+}
+
+/// Something that has happened, for another dispatcher to wait on.
+#[derive(Clone)]
+struct Latch(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Latch {
+    fn new() -> Self {
+        Latch(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    fn set(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Waits until set, at most 10 s: a test whose order did not happen fails on its
+    /// assertions rather than hanging.
+    async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), rx.wait_for(|v| *v)).await;
+    }
+}
+
+/// The status of one message.
+async fn status_of(app: &TestApp, id: &str) -> String {
+    statuses(app)
+        .await
+        .into_iter()
+        .find(|(m, _)| m == id)
+        .map(|(_, s)| s)
+        .unwrap_or_default()
 }
 
 async fn app_with(backend: Backend, sms: SmsSettings) -> Option<TestApp> {
@@ -74,27 +127,39 @@ async fn members(app: &TestApp, n: usize) -> Vec<i64> {
 async fn queue_payouts(app: &TestApp, people: &[i64], due: DateTime<Utc>) -> Vec<String> {
     let mut ids = Vec::new();
     for (i, member) in people.iter().enumerate() {
-        let key = format!("payout_sent:test-{i}");
-        let queued = outbox::enqueue(
-            &app.state.db,
-            Occasion::PayoutSent,
-            *member,
-            &key,
-            json!({ "claim": format!("c{i}"), "amount": format!("{}.00", 100 * (1 + i % 3)) }),
-            due,
-        )
-        .await
-        .expect("enqueue");
-        assert!(queued);
-        let row = entity::outbox::Entity::find()
-            .filter(entity::outbox::Column::DedupeKey.eq(key.as_str()))
-            .one(&app.state.db)
-            .await
-            .expect("row")
-            .expect("queued row");
-        ids.push(message_id(row.id));
+        let payload =
+            json!({ "claim": format!("c{i}"), "amount": format!("{}.00", 100 * (1 + i % 3)) });
+        ids.push(queue_payout(app, *member, &format!("payout_sent:test-{i}"), payload, due).await);
     }
     ids
+}
+
+/// Queues one payout message under `key`; its message id.
+async fn queue_payout(
+    app: &TestApp,
+    member: i64,
+    key: &str,
+    payload: serde_json::Value,
+    due: DateTime<Utc>,
+) -> String {
+    let queued = outbox::enqueue(
+        &app.state.db,
+        Occasion::PayoutSent,
+        member,
+        key,
+        payload,
+        due,
+    )
+    .await
+    .expect("enqueue");
+    assert!(queued);
+    let row = entity::outbox::Entity::find()
+        .filter(entity::outbox::Column::DedupeKey.eq(key))
+        .one(&app.state.db)
+        .await
+        .expect("row")
+        .expect("queued row");
+    message_id(row.id)
 }
 
 /// A dispatcher against the gateway. Providers are asked about unknown outcomes around the
@@ -248,6 +313,365 @@ async fn a_dispatcher_stopped_mid_batch_and_restarted_sends_no_duplicate(backend
         assert_eq!(gateway.delivered(id), 1, "{id} delivered once");
     }
     assert!(gateway.lookups() > 0, "the provider was asked");
+}
+
+async fn two_dispatchers_reconciling_one_expired_lease_send_it_once(backend: Backend) {
+    let gateway = FakeAliyun::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let people = members(&app, 1).await;
+    let killed_at = Utc::now() - Duration::seconds(10);
+    let ids = queue_payouts(&app, &people, killed_at).await;
+    // A server killed right after leasing: the message stays `sending` under its lease.
+    let mut killed = dispatcher(&app, &gateway.settings());
+    killed.faults = Some(hook(|step| async move {
+        if step == Step::Leased {
+            Fault::Crash
+        } else {
+            Fault::Continue
+        }
+    }));
+    assert!(killed.run_once(killed_at).await.is_err(), "killed");
+    assert_eq!(status_of(&app, &ids[0]).await, "sending");
+    // After the lease, the restarted server (A) and `reminders run-once` (B) both reconcile.
+    // Both find the message expired; B's look-up answers only once A has put it back and
+    // leased it afresh, and A's call waits until B is done.
+    let (b_read, a_leased, b_done) = (Latch::new(), Latch::new(), Latch::new());
+    let mut a = dispatcher(&app, &gateway.settings());
+    a.faults = Some(hook({
+        let (b_read, a_leased, b_done) = (b_read.clone(), a_leased.clone(), b_done.clone());
+        move |step| {
+            let (b_read, a_leased, b_done) = (b_read.clone(), a_leased.clone(), b_done.clone());
+            async move {
+                match step {
+                    Step::Reconciling => b_read.wait().await,
+                    Step::Leased => a_leased.set(),
+                    Step::Sending => b_done.wait().await,
+                    _ => {}
+                }
+                Fault::Continue
+            }
+        }
+    }));
+    let mut b = dispatcher(&app, &gateway.settings());
+    b.faults = Some(hook({
+        let (b_read, a_leased) = (b_read.clone(), a_leased.clone());
+        move |step| {
+            let (b_read, a_leased) = (b_read.clone(), a_leased.clone());
+            async move {
+                match step {
+                    Step::Reconciling => b_read.set(),
+                    Step::LookedUp => a_leased.wait().await,
+                    _ => {}
+                }
+                Fault::Continue
+            }
+        }
+    }));
+    let now = Utc::now();
+    let a_run = tokio::spawn(async move { a.run_once(now).await });
+    let b_report = b.run_once(now).await.expect("B's round");
+    b_done.set();
+    let a_report = a_run.await.expect("A's task").expect("A's round");
+    assert_eq!(
+        gateway.delivered(&ids[0]),
+        1,
+        "sent once while both ran: A {a_report:?}, B {b_report:?}, {:?}",
+        statuses(&app).await
+    );
+    assert_eq!(
+        status_of(&app, &ids[0]).await,
+        "accepted",
+        "A's outcome kept"
+    );
+    dispatch_until_settled(&dispatcher(&app, &gateway.settings()), &app).await;
+    assert_eq!(gateway.delivered(&ids[0]), 1, "and never again");
+}
+
+async fn a_dispatcher_paused_past_its_lease_sends_nothing_another_took_over(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let people = members(&app, 2).await;
+    let ids = queue_payouts(&app, &people, Utc::now()).await;
+    // The holder stops after leasing (a long pause, a stalled connection) for longer than
+    // its lease of 1 s.
+    let resume = Latch::new();
+    let mut holder = dispatcher(&app, &gateway.settings());
+    holder.faults = Some(hook({
+        let resume = resume.clone();
+        move |step| {
+            let resume = resume.clone();
+            async move {
+                if step == Step::Leased {
+                    resume.wait().await;
+                }
+                Fault::Continue
+            }
+        }
+    }));
+    let held = tokio::spawn(async move { holder.run_once(Utc::now()).await });
+    for _ in 0..200 {
+        if status_of(&app, &ids[0]).await == "sending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(status_of(&app, &ids[0]).await, "sending", "leased");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    // Another dispatcher finds the lease run out, learns the messages never went, sends them.
+    let other = dispatcher(&app, &gateway.settings());
+    let report = other.run_once(Utc::now()).await.expect("the other's round");
+    assert_eq!(report.accepted, 2, "{report:?}");
+    resume.set();
+    let report = held.await.expect("holder's task").expect("holder's round");
+    for id in &ids {
+        assert_eq!(
+            gateway.delivered(id),
+            1,
+            "{id} once: the holder sent nothing it no longer held ({report:?})"
+        );
+        assert_eq!(status_of(&app, id).await, "accepted");
+    }
+}
+
+async fn one_message_per_number_in_any_sixty_seconds(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let person = members(&app, 1).await[0];
+    let first = shanghai_at("2025-06-02 08:00:38");
+    let ids = queue_payouts(&app, &[person, person, person], first).await;
+    let d = pretend_time_dispatcher(&app, &gateway.settings());
+    let report = d.run(first).await.expect("dispatch");
+    assert_eq!(report.accepted, 1, "{report:?}");
+    // 22 s later, in the next calendar minute: still inside the 60 s after the first.
+    let report = d
+        .run(shanghai_at("2025-06-02 08:01:00"))
+        .await
+        .expect("dispatch");
+    assert_eq!(
+        report.accepted, 0,
+        "08:01:00 is 22 s after 08:00:38: {report:?}"
+    );
+    let waiting = entity::outbox::Entity::find()
+        .filter(entity::outbox::Column::Status.eq("pending"))
+        .all(&app.state.db)
+        .await
+        .expect("pending");
+    assert_eq!(waiting.len(), 2);
+    for w in &waiting {
+        assert_eq!(
+            w.due_at,
+            shanghai_at("2025-06-02 08:01:38"),
+            "60 s after the first"
+        );
+    }
+    let report = d
+        .run(shanghai_at("2025-06-02 08:01:38"))
+        .await
+        .expect("dispatch");
+    assert_eq!(report.accepted, 1, "{report:?}");
+    let report = d
+        .run(shanghai_at("2025-06-02 08:02:37"))
+        .await
+        .expect("dispatch");
+    assert_eq!(report.accepted, 0, "{report:?}");
+    let report = d
+        .run(shanghai_at("2025-06-02 08:02:38"))
+        .await
+        .expect("dispatch");
+    assert_eq!(report.accepted, 1, "{report:?}");
+    let sent: Vec<_> = gateway.sent();
+    assert_eq!(sent.len(), 3);
+    for id in &ids {
+        assert_eq!(gateway.delivered(id), 1);
+    }
+}
+
+/// Crashes, at random steps, dispatchers leasing the same messages at the same time.
+struct Crashes {
+    /// Chance of a crash at each step.
+    chance: f64,
+    count: Arc<std::sync::atomic::AtomicUsize>,
+    /// Per step, how often one was injected there.
+    at: Arc<std::sync::Mutex<std::collections::HashMap<Step, usize>>>,
+}
+
+impl Crashes {
+    fn hook(&self) -> FaultHook {
+        let (chance, count, at) = (self.chance, self.count.clone(), self.at.clone());
+        Arc::new(move |step| {
+            let crash = rand::random::<f64>() < chance;
+            if crash {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                *at.lock().expect("steps").entry(step).or_default() += 1;
+            }
+            // Widen the interleavings: sometimes let the other dispatchers run first.
+            let pause = rand::random::<f64>() < 0.3;
+            let wait = std::time::Duration::from_micros(rand::random::<u64>() % 1500);
+            Box::pin(async move {
+                if crash {
+                    return Fault::Crash;
+                }
+                if pause {
+                    tokio::time::sleep(wait).await;
+                }
+                Fault::Continue
+            })
+        })
+    }
+}
+
+/// Any number of dispatchers over one database — replicas, `run-once`, restarted processes —
+/// crashing at any step between lease and outcome (and around look-ups), with a gateway that
+/// fails a third of its calls and sometimes times out before or after taking the messages:
+/// every message reaches its gateway exactly once. Rounds run the dispatchers together; time
+/// moves on between rounds (by a lease, so a crashed holder's messages are reconciled) on a
+/// clock set minutes behind the real one, where the gateways keep their records. Bounded in
+/// time, not in iterations.
+async fn overlapping_dispatchers_that_crash_anywhere_send_each_message_once(backend: Backend) {
+    const DISPATCHERS: usize = 3;
+    const MESSAGES: usize = 12;
+    const BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
+    let tencent = FakeTencent::start().await;
+    let aliyun = FakeAliyun::start().await;
+    let Some(app) = app_with(backend, tencent.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let people = members(&app, 24).await;
+    let lease = Duration::seconds(10);
+    let config = DispatchConfig {
+        lookup_after: Duration::zero(),
+        batch: 4,
+        quiet_hours: false,
+        backoff_base: Duration::zero(),
+        lease,
+        max_attempts: 1000,
+        ..DispatchConfig::default()
+    };
+    let limits = NumberLimits {
+        per_minute: 1000,
+        per_day: 1000,
+    };
+    let crashes = Crashes {
+        chance: 0.05,
+        count: Arc::default(),
+        at: Arc::default(),
+    };
+    let started = std::time::Instant::now();
+    let (mut iterations, mut rounds, mut messages) = (0usize, 0usize, 0usize);
+    while started.elapsed() < BUDGET {
+        iterations += 1;
+        let (gateway, other): (&FakeGateway, &FakeGateway) = if iterations % 2 == 0 {
+            (&tencent, &aliyun)
+        } else {
+            (&aliyun, &tencent)
+        };
+        gateway.fail_every(if iterations % 3 == 0 { 0 } else { 3 });
+        match iterations % 4 {
+            1 => gateway.time_out_after_accepting(Pattern::Next(1)),
+            3 => gateway.time_out_before_accepting(Pattern::Next(1)),
+            _ => {}
+        }
+        let mut settings = (*app.state.settings).clone();
+        settings.sms = gateway.settings();
+        // This iteration's clock: four minutes behind, moved on by whole leases.
+        let origin = Utc::now() - Duration::minutes(4);
+        let ticking = std::time::Instant::now();
+        let mut jumped = Duration::zero();
+        let clock = |jumped: Duration| {
+            origin + jumped + Duration::from_std(ticking.elapsed()).expect("elapsed")
+        };
+        let mut ids = Vec::new();
+        for i in 0..MESSAGES {
+            let member = people[(iterations * MESSAGES + i) % people.len()];
+            let key = format!("payout_sent:overlap-{iterations}-{i}");
+            let payload = json!({
+                "claim": format!("o{iterations}-{i}"),
+                "amount": format!("{}.00", 10 * (1 + i % 3)),
+            });
+            ids.push(queue_payout(&app, member, &key, payload, clock(jumped)).await);
+        }
+        messages += MESSAGES;
+        for round in 0.. {
+            rounds += 1;
+            // Crashes stop after a while, so that every iteration settles.
+            let chance = if round < 10 { crashes.chance } else { 0.0 };
+            let runs: Vec<_> = (0..DISPATCHERS)
+                .map(|_| {
+                    let provider = huzhu::integrations::sms::provider(&settings).expect("provider");
+                    let mut d =
+                        Dispatcher::from_state(&app.state, provider, config.clone(), limits);
+                    d.faults = Some(
+                        Crashes {
+                            chance,
+                            count: crashes.count.clone(),
+                            at: crashes.at.clone(),
+                        }
+                        .hook(),
+                    );
+                    let now = clock(jumped);
+                    tokio::spawn(async move { d.run_once(now).await })
+                })
+                .collect();
+            for run in runs {
+                match run.await.expect("dispatcher task") {
+                    Ok(_) => {}
+                    Err(e) if e.to_string().contains("injected crash") => {}
+                    Err(e) => panic!("dispatcher failed: {e}"),
+                }
+            }
+            let open: Vec<(String, String)> = statuses(&app)
+                .await
+                .into_iter()
+                .filter(|(id, s)| ids.contains(id) && s != "accepted")
+                .collect();
+            if open.is_empty() {
+                break;
+            }
+            assert!(
+                round < 40,
+                "iteration {iterations} does not settle: {open:?}"
+            );
+            // A crashed holder's messages wait for its lease to run out.
+            if open.iter().any(|(_, s)| s == "sending") {
+                jumped += lease + Duration::seconds(1);
+                assert!(
+                    clock(jumped) < Utc::now(),
+                    "the clock stays behind the gateways' (iteration {iterations})"
+                );
+            }
+        }
+        for id in &ids {
+            assert_eq!(
+                (gateway.delivered(id), other.delivered(id)),
+                (1, 0),
+                "{id} exactly once (iteration {iterations}; crashes at {:?})",
+                crashes.at.lock().expect("steps")
+            );
+        }
+    }
+    let crashed = crashes.count.load(std::sync::atomic::Ordering::Relaxed);
+    let at = crashes.at.lock().expect("steps").clone();
+    println!(
+        "{backend:?}: {iterations} iterations, {rounds} rounds of {DISPATCHERS} dispatchers, \
+         {messages} messages, {crashed} crashes at {at:?}, {} + {} look-ups",
+        tencent.lookups(),
+        aliyun.lookups()
+    );
+    assert!(iterations >= 3, "{iterations} iterations");
+    for step in [Step::Leased, Step::Sending, Step::Sent, Step::Recorded] {
+        assert!(at.contains_key(&step), "no crash at {step:?}: {at:?}");
+    }
+    assert!(tencent.lookups() > 0 && aliyun.lookups() > 0);
 }
 
 async fn quiet_hours_defer_until_eight(backend: Backend) {
@@ -751,6 +1175,10 @@ both!(
     every_due_message_is_delivered_exactly_once_through_tencent,
     every_due_message_is_delivered_exactly_once_through_aliyun,
     a_dispatcher_stopped_mid_batch_and_restarted_sends_no_duplicate,
+    two_dispatchers_reconciling_one_expired_lease_send_it_once,
+    a_dispatcher_paused_past_its_lease_sends_nothing_another_took_over,
+    one_message_per_number_in_any_sixty_seconds,
+    overlapping_dispatchers_that_crash_anywhere_send_each_message_once,
     quiet_hours_defer_until_eight,
     per_number_limits_hold,
     receipts_are_recorded_and_a_failed_message_can_be_resent,

@@ -8,8 +8,8 @@
 //!    sent → `accepted`; not sent → due again; the provider cannot tell → asked again next run,
 //!    and after a day marked `failed` (`outcome_unknown`) for an officer to resend by hand;
 //! 3. due `pending` messages are leased (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas
-//!    share the work; SQLite has one writer) and marked `sending` with a lease, the attempt
-//!    recorded *before* the provider is called;
+//!    share the work; SQLite has one writer) and marked `sending` with a lease and a fresh
+//!    lease token, the attempt recorded *before* the provider is called;
 //! 4. with the WeChat channel on, each leased message whose occasion has a subscribe message
 //!    and whose member signed in with the mini-program is offered to WeChat first — once: the
 //!    offer is recorded (`wechat_tried_at`) before the call, and a message already offered
@@ -22,16 +22,31 @@
 //! 6. each outcome is written: accepted (never sent again), rejected for good (`failed`), a
 //!    limit or provider error (due again after exponential backoff with jitter), unknown
 //!    (`uncertain`, see 2).
+//!
+//! Any number of dispatchers may overlap — replicas, `huzhu reminders run-once`, a restarted
+//! process — because every change of a message after it is leased is a compare-and-set: on
+//! the lease token for the holder (its outcome, a deferral, a failure), and on the status and
+//! token it was read with, its lease still run out, for a dispatcher reconciling it. A message
+//! leased afresh since it was read is therefore never put back nor overwritten. The holder
+//! confirms its lease (renewing it, same token) before its first call to the provider and
+//! again whenever a third of the lease has passed since, and sends only what it still holds:
+//! a holder that stalled past its lease sends nothing another dispatcher has taken over. The
+//! lease must outlast one call (`reminders.lease_seconds` is refused below three times
+//! `sms.timeout_ms`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use rand::Rng;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter,
 };
 use serde_json::Value;
 
@@ -84,6 +99,21 @@ impl Default for DispatchConfig {
     }
 }
 
+impl DispatchConfig {
+    /// The configured lease, look-up delay, backoff and batch size (`reminders.*`, checked at
+    /// start-up); the rest as [`DispatchConfig::default`].
+    pub fn from_settings(reminders: &crate::settings::RemindersSettings) -> Self {
+        let seconds = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        DispatchConfig {
+            batch: reminders.batch_size,
+            lease: seconds(reminders.lease_seconds),
+            lookup_after: seconds(reminders.lookup_after_seconds),
+            backoff_base: seconds(reminders.backoff_base_seconds),
+            ..DispatchConfig::default()
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunReport {
@@ -105,6 +135,42 @@ pub struct RunReport {
     pub wechat_fallbacks: u64,
 }
 
+/// A point of a round between leasing (or reading) a message and writing its outcome, where
+/// [`Dispatcher::faults`] may stop the dispatcher as a crash would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// A message with an unknown outcome was read; the provider not yet asked.
+    Reconciling,
+    /// The provider answered a look-up; the answer not yet written.
+    LookedUp,
+    /// Due messages leased (committed); nothing else done.
+    Leased,
+    /// WeChat offers recorded; WeChat not yet called.
+    Offering,
+    /// WeChat answered the offers; the answers not yet written.
+    Offered,
+    /// A per-number slot taken for one message.
+    SlotTaken,
+    /// A call to the provider is about to be made.
+    Sending,
+    /// The provider answered a call; its outcomes not yet written.
+    Sent,
+    /// One outcome of a call written; the others not yet.
+    Recorded,
+}
+
+/// What a fault hook makes of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Continue,
+    /// Stop here, as if the process were killed: the round ends with an error and nothing
+    /// more is written.
+    Crash,
+}
+
+/// Called at every [`Step`] (tests inject crashes and orderings with it; `None` in service).
+pub type FaultHook = Arc<dyn Fn(Step) -> Pin<Box<dyn Future<Output = Fault> + Send>> + Send + Sync>;
+
 /// Our id of an outbox message towards the providers.
 pub fn message_id(outbox_id: i64) -> String {
     format!("hz{outbox_id}")
@@ -123,6 +189,8 @@ pub struct Dispatcher {
     pub config: DispatchConfig,
     /// The WeChat subscribe-message channel, tried before SMS when set.
     pub wechat: Option<WeChatChannel>,
+    /// Fault injection for tests; `None` in service.
+    pub faults: Option<FaultHook>,
 }
 
 /// The WeChat subscribe-message channel.
@@ -163,6 +231,95 @@ struct Ready {
     params: Vec<(String, String)>,
 }
 
+/// The state of a message a write expects to find: every write after the lease is a
+/// compare-and-set on it.
+#[derive(Clone, Copy, Debug)]
+enum Expect<'a> {
+    /// Leased in this round under this token, still `sending`.
+    Held(&'a str),
+    /// As reconciling read it: this status and token, and a `sending` message only while its
+    /// lease is still run out at `expired_at` (a renewed lease means its holder is back).
+    Found {
+        status: &'a str,
+        token: Option<&'a str>,
+        expired_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl Expect<'_> {
+    fn condition(self) -> Condition {
+        match self {
+            Expect::Held(token) => Condition::all()
+                .add(outbox::Column::Status.eq("sending"))
+                .add(outbox::Column::LeaseToken.eq(token)),
+            Expect::Found {
+                status,
+                token,
+                expired_at,
+            } => {
+                let mut c =
+                    Condition::all()
+                        .add(outbox::Column::Status.eq(status))
+                        .add(match token {
+                            Some(t) => outbox::Column::LeaseToken.eq(t),
+                            None => outbox::Column::LeaseToken.is_null(),
+                        });
+                if let Some(at) = expired_at {
+                    c = c.add(outbox::Column::LeaseUntil.lt(at));
+                }
+                c
+            }
+        }
+    }
+}
+
+/// This round's lease on the messages it took.
+struct Lease {
+    /// Fresh for each lease; written on the messages and checked by every later write.
+    token: String,
+    /// When the lease was last known to be ours (taken or renewed).
+    confirmed: Instant,
+    /// The round's `now`, and when the round started.
+    now: DateTime<Utc>,
+    started: Instant,
+}
+
+impl Lease {
+    fn new(now: DateTime<Utc>) -> Self {
+        Lease {
+            token: uuid::Uuid::new_v4().simple().to_string(),
+            confirmed: Instant::now(),
+            now,
+            started: Instant::now(),
+        }
+    }
+
+    /// The round's `now` moved on by the real time passed: a lease runs from when it is taken
+    /// or renewed, however long the round has taken so far.
+    fn at(&self) -> DateTime<Utc> {
+        self.now + since(self.started)
+    }
+}
+
+/// Real time passed since `started`, to move a round's `now` on by.
+fn since(started: Instant) -> Duration {
+    Duration::from_std(started.elapsed()).unwrap_or(Duration::zero())
+}
+
+/// Back to `pending`: no longer held by anyone.
+fn released() -> [(outbox::Column, SimpleExpr); 2] {
+    [
+        (
+            outbox::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        ),
+        (
+            outbox::Column::LeaseToken,
+            Expr::value(Option::<String>::None),
+        ),
+    ]
+}
+
 fn backoff(base: Duration, attempts: i32) -> Duration {
     let grown = base
         .num_milliseconds()
@@ -173,6 +330,16 @@ fn backoff(base: Duration, attempts: i32) -> Duration {
 }
 
 impl Dispatcher {
+    /// Passes `step`, unless the fault hook stops the dispatcher there.
+    async fn step(&self, step: Step) -> Result<(), DbErr> {
+        match &self.faults {
+            Some(hook) if hook(step).await == Fault::Crash => {
+                Err(DbErr::Custom(format!("injected crash at {step:?}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn template_id(&self, t: &Template) -> Option<String> {
         match self.provider.name() {
             "tencent" => t.tencent_template_id.clone(),
@@ -182,11 +349,16 @@ impl Dispatcher {
         .filter(|s| !s.trim().is_empty())
     }
 
-    /// Runs until no due message is left (or a round leases nothing new), at `now`.
+    /// Runs until no due message is left (or a round leases nothing new), starting at `now`;
+    /// each later round at `now` plus the time that has passed, so a lease taken late in a long
+    /// run lasts from when it is taken.
     pub async fn run(&self, now: DateTime<Utc>) -> Result<RunReport, DbErr> {
+        let started = Instant::now();
         let mut total = RunReport::default();
+        let mut round_at = now;
         loop {
-            let r = self.run_once(now).await?;
+            let r = self.run_once(round_at).await?;
+            round_at = now + since(started);
             total.quiet |= r.quiet;
             total.leased += r.leased;
             total.accepted += r.accepted;
@@ -210,20 +382,25 @@ impl Dispatcher {
             report.quiet = true;
             return Ok(report);
         }
+        let mut lease = Lease::new(now);
         self.reconcile(now, &mut report).await?;
-        let leased = self.lease(now).await?;
+        let leased = self.lease(now, lease.at(), &lease.token).await?;
+        lease.confirmed = Instant::now();
         report.leased = leased.len() as u64;
         if leased.is_empty() {
             return Ok(report);
         }
+        self.step(Step::Leased).await?;
         let contacts = self.contacts(leased.iter().map(|c| c.member_id)).await?;
         let templates: HashMap<String, Template> = templates::all(&self.db)
             .await?
             .into_iter()
             .map(|t| (t.occasion.clone(), t))
             .collect();
+        let token = lease.token.clone();
+        let held = Expect::Held(&token);
         let done = self
-            .offer_to_wechat(&leased, &contacts, &templates, now, &mut report)
+            .offer_to_wechat(&leased, &contacts, &templates, &mut lease, &mut report)
             .await?;
         let mut ready = Vec::new();
         let mut keys: HashMap<i64, String> = HashMap::new();
@@ -232,6 +409,7 @@ impl Dispatcher {
             else {
                 self.fail(
                     c.id,
+                    held,
                     "no_phone",
                     "参互职工没有手机号码 / the member has no phone number",
                     now,
@@ -243,6 +421,7 @@ impl Dispatcher {
             let Some(template) = templates.get(&c.occasion) else {
                 self.fail(
                     c.id,
+                    held,
                     "template_missing",
                     "没有此类短信模板 / no template for this occasion",
                     now,
@@ -254,6 +433,7 @@ impl Dispatcher {
             let Some(template_id) = self.template_id(template) else {
                 self.fail(
                     c.id,
+                    held,
                     "template_not_configured",
                     "短信模板未填写服务商模板编号 / the template has no provider template id",
                     now,
@@ -266,22 +446,28 @@ impl Dispatcher {
             let params = match templates::fill(template, &payload, self.config.short_params) {
                 Ok(p) => p,
                 Err(missing) => {
-                    self.fail(c.id, "param_missing", &format!("缺少参数 {missing}"), now)
-                        .await?;
+                    self.fail(
+                        c.id,
+                        held,
+                        "param_missing",
+                        &format!("缺少参数 {missing}"),
+                        now,
+                    )
+                    .await?;
                     report.failed += 1;
                     continue;
                 }
             };
             match self.limiter.take(lookup, now).await {
-                Ok(Permit::Granted) => {}
+                Ok(Permit::Granted) => self.step(Step::SlotTaken).await?,
                 Ok(Permit::NotBefore(at)) => {
-                    self.defer(c.id, at, false, None, now).await?;
+                    self.defer(c.id, held, at, false, None, now).await?;
                     report.deferred += 1;
                     continue;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "per-number limits unavailable; message deferred");
-                    self.defer(c.id, now + Duration::minutes(1), false, None, now)
+                    self.defer(c.id, held, now + Duration::minutes(1), false, None, now)
                         .await?;
                     report.deferred += 1;
                     continue;
@@ -305,47 +491,82 @@ impl Dispatcher {
                 .push(r);
         }
         let max = self.provider.max_batch().max(1);
-        for ((template, params), members) in groups {
-            for chunk in members.chunks(max) {
-                let batch = SmsBatch {
-                    template: template.clone(),
-                    params: params.clone(),
-                    sign_name: self.config.sign_name.clone(),
-                    messages: chunk
-                        .iter()
-                        .map(|r| Sms {
-                            message_id: message_id(r.id),
-                            phone: r.phone.clone(),
-                        })
-                        .collect(),
-                };
-                let outcomes = self.provider.send(&batch).await;
-                let mut answered: Vec<i64> = Vec::new();
-                for (mid, outcome) in outcomes {
-                    let Some(id) = outbox_id(&mid) else { continue };
-                    answered.push(id);
-                    if let Outcome::Rejected { .. } = &outcome
-                        && let Some(key) = keys.get(&id)
+        let calls: Vec<(&BatchKey, &[Ready])> = groups
+            .iter()
+            .flat_map(|(key, members)| members.chunks(max).map(move |chunk| (key, chunk)))
+            .collect();
+        // A third of the lease: confirming this often leaves two thirds for the call itself.
+        let reconfirm = (self.config.lease / 3).to_std().unwrap_or_default();
+        let mut lost: HashSet<i64> = HashSet::new();
+        for (i, ((template, params), chunk)) in calls.iter().enumerate() {
+            if i == 0 || lease.confirmed.elapsed() > reconfirm {
+                let unsent: Vec<i64> = calls[i..]
+                    .iter()
+                    .flat_map(|(_, c)| c.iter().map(|r| r.id))
+                    .filter(|id| !lost.contains(id))
+                    .collect();
+                let ours = self.confirm(&unsent, &token, lease.at()).await?;
+                lease.confirmed = Instant::now();
+                for id in unsent.into_iter().filter(|id| !ours.contains(id)) {
+                    tracing::warn!(
+                        message = %message_id(id),
+                        "lease lost before the call (another dispatcher took the message over): not sent"
+                    );
+                    if let Some(key) = keys.get(&id)
                         && let Err(e) = self.limiter.give_back(key, now).await
                     {
                         tracing::warn!(error = %e, "could not give back a per-number slot");
                     }
-                    let tried = attempts.get(&id).copied().unwrap_or(1);
-                    self.record(id, outcome, tried, now, &mut report).await?;
+                    lost.insert(id);
                 }
-                // A message the provider's answer did not mention: its fate is unknown.
-                for r in chunk.iter().filter(|r| !answered.contains(&r.id)) {
-                    self.record(
-                        r.id,
-                        Outcome::Unknown {
-                            reason: "not in the provider's answer".into(),
-                        },
-                        attempts.get(&r.id).copied().unwrap_or(1),
-                        now,
-                        &mut report,
-                    )
+            }
+            let chunk: Vec<&Ready> = chunk.iter().filter(|r| !lost.contains(&r.id)).collect();
+            if chunk.is_empty() {
+                continue;
+            }
+            let batch = SmsBatch {
+                template: template.clone(),
+                params: params.clone(),
+                sign_name: self.config.sign_name.clone(),
+                messages: chunk
+                    .iter()
+                    .map(|r| Sms {
+                        message_id: message_id(r.id),
+                        phone: r.phone.clone(),
+                    })
+                    .collect(),
+            };
+            self.step(Step::Sending).await?;
+            let outcomes = self.provider.send(&batch).await;
+            self.step(Step::Sent).await?;
+            let mut answered: Vec<i64> = Vec::new();
+            for (mid, outcome) in outcomes {
+                let Some(id) = outbox_id(&mid) else { continue };
+                answered.push(id);
+                if let Outcome::Rejected { .. } = &outcome
+                    && let Some(key) = keys.get(&id)
+                    && let Err(e) = self.limiter.give_back(key, now).await
+                {
+                    tracing::warn!(error = %e, "could not give back a per-number slot");
+                }
+                let tried = attempts.get(&id).copied().unwrap_or(1);
+                self.record(id, held, outcome, tried, now, &mut report)
                     .await?;
-                }
+                self.step(Step::Recorded).await?;
+            }
+            // A message the provider's answer did not mention: its fate is unknown.
+            for r in chunk.iter().filter(|r| !answered.contains(&r.id)) {
+                self.record(
+                    r.id,
+                    held,
+                    Outcome::Unknown {
+                        reason: "not in the provider's answer".into(),
+                    },
+                    attempts.get(&r.id).copied().unwrap_or(1),
+                    now,
+                    &mut report,
+                )
+                .await?;
             }
         }
         Ok(report)
@@ -354,6 +575,7 @@ impl Dispatcher {
     async fn record(
         &self,
         id: i64,
+        held: Expect<'_>,
         outcome: Outcome,
         attempts: i32,
         now: DateTime<Utc>,
@@ -361,7 +583,7 @@ impl Dispatcher {
     ) -> Result<(), DbErr> {
         match outcome {
             Outcome::Accepted { provider_id } => {
-                self.accept(id, &["sending"], Some(provider_id), now, vec![], now)
+                self.accept(id, held, Some(provider_id), now, vec![], now)
                     .await?;
                 report.accepted += 1;
             }
@@ -370,12 +592,13 @@ impl Dispatcher {
                 message,
                 permanent: true,
             } => {
-                self.fail(id, &code, &message, now).await?;
+                self.fail(id, held, &code, &message, now).await?;
                 report.failed += 1;
             }
             Outcome::Rejected { code, message, .. } if attempts >= self.config.max_attempts => {
                 self.fail(
                     id,
+                    held,
                     &code,
                     &format!("gave up after {attempts} attempts: {message}"),
                     now,
@@ -386,6 +609,7 @@ impl Dispatcher {
             Outcome::Rejected { code, message, .. } => {
                 self.defer(
                     id,
+                    held,
                     now + backoff(self.config.backoff_base, attempts),
                     true,
                     Some((&code, &message)),
@@ -395,9 +619,10 @@ impl Dispatcher {
                 report.deferred += 1;
             }
             Outcome::Unknown { reason } => {
+                // The token stays: reconciling compares against it.
                 self.set(
                     id,
-                    &["sending"],
+                    held,
                     vec![
                         (outbox::Column::Status, Expr::value("uncertain")),
                         (
@@ -419,11 +644,12 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Writes `values` if the message is as `expect` says; whether it was.
     async fn set(
         &self,
         id: i64,
-        from: &[&str],
-        mut values: Vec<(outbox::Column, sea_orm::sea_query::SimpleExpr)>,
+        expect: Expect<'_>,
+        mut values: Vec<(outbox::Column, SimpleExpr)>,
         now: DateTime<Utc>,
     ) -> Result<bool, DbErr> {
         values.push((outbox::Column::UpdatedAt, Expr::value(now)));
@@ -433,9 +659,16 @@ impl Dispatcher {
         }
         let r = update
             .filter(outbox::Column::Id.eq(id))
-            .filter(outbox::Column::Status.is_in(from.iter().copied()))
+            .filter(expect.condition())
             .exec(&self.db)
             .await?;
+        if r.rows_affected == 0 && matches!(expect, Expect::Held(_)) {
+            // Only a holder stalled past its lease gets here; what it has to say is dropped.
+            tracing::warn!(
+                message = %message_id(id),
+                "lease lost: the outcome is left to the dispatcher holding the message now"
+            );
+        }
         Ok(r.rows_affected == 1)
     }
 
@@ -443,10 +676,10 @@ impl Dispatcher {
     async fn accept(
         &self,
         id: i64,
-        from: &[&str],
+        expect: Expect<'_>,
         provider_id: Option<String>,
         dispatched_at: DateTime<Utc>,
-        mut values: Vec<(outbox::Column, sea_orm::sea_query::SimpleExpr)>,
+        mut values: Vec<(outbox::Column, SimpleExpr)>,
         now: DateTime<Utc>,
     ) -> Result<bool, DbErr> {
         values.extend([
@@ -458,19 +691,20 @@ impl Dispatcher {
                 Expr::value(Option::<DateTime<Utc>>::None),
             ),
         ]);
-        self.set(id, from, values, now).await
+        self.set(id, expect, values, now).await
     }
 
     async fn fail(
         &self,
         id: i64,
+        expect: Expect<'_>,
         code: &str,
         message: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<bool, DbErr> {
         self.set(
             id,
-            &["sending", "uncertain"],
+            expect,
             vec![
                 (outbox::Column::Status, Expr::value("failed")),
                 (outbox::Column::LastErrorCode, Expr::value(code)),
@@ -482,8 +716,7 @@ impl Dispatcher {
             ],
             now,
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Back to `pending`, due at `at` (an attempt that never reached the provider is not
@@ -491,6 +724,7 @@ impl Dispatcher {
     async fn defer(
         &self,
         id: i64,
+        held: Expect<'_>,
         at: DateTime<Utc>,
         attempted: bool,
         error: Option<(&str, &str)>,
@@ -504,11 +738,8 @@ impl Dispatcher {
         let mut values = vec![
             (outbox::Column::Status, Expr::value("pending")),
             (outbox::Column::DueAt, Expr::value(at)),
-            (
-                outbox::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            ),
         ];
+        values.extend(released());
         if !attempted {
             values.push((
                 outbox::Column::Attempts,
@@ -519,13 +750,18 @@ impl Dispatcher {
             values.push((outbox::Column::LastErrorCode, Expr::value(code)));
             values.push((outbox::Column::LastError, Expr::value(message)));
         }
-        self.set(id, &["sending", "uncertain"], values, now).await?;
+        self.set(id, held, values, now).await?;
         Ok(())
     }
 
-    /// Leases due messages: marks them `sending` with a lease and counts the attempt, in one
-    /// statement.
-    async fn lease(&self, now: DateTime<Utc>) -> Result<Vec<Leased>, DbErr> {
+    /// Leases messages due at `now`: marks them `sending` under `token` with a lease from
+    /// `leased_at` and counts the attempt, in one statement.
+    async fn lease(
+        &self,
+        now: DateTime<Utc>,
+        leased_at: DateTime<Utc>,
+        token: &str,
+    ) -> Result<Vec<Leased>, DbErr> {
         let backend = self.db.get_database_backend();
         let skip_locked = if backend == DbBackend::Postgres {
             " FOR UPDATE SKIP LOCKED"
@@ -533,8 +769,8 @@ impl Dispatcher {
             ""
         };
         let sql = format!(
-            "UPDATE outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1, updated_at = ?, \
-             provider = ?, channel = 'sms' \
+            "UPDATE outbox SET status = 'sending', lease_until = ?, lease_token = ?, \
+             attempts = attempts + 1, updated_at = ?, provider = ?, channel = 'sms' \
              WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND due_at <= ? \
              ORDER BY due_at, id LIMIT ?{skip_locked}) \
              RETURNING id, occasion, member_id, payload, attempts, wechat_tried_at"
@@ -543,8 +779,9 @@ impl Dispatcher {
             backend,
             &sql,
             vec![
-                (now + self.config.lease).into(),
-                now.into(),
+                (leased_at + self.config.lease).into(),
+                token.into(),
+                leased_at.into(),
                 self.provider.name().into(),
                 now.into(),
                 (self.config.batch as i64).into(),
@@ -554,6 +791,32 @@ impl Dispatcher {
         let rows = Leased::find_by_statement(stmt).all(&txn).await?;
         txn.commit().await?;
         Ok(rows)
+    }
+
+    /// Renews the lease on those of `ids` still held under `token` (at `at`, which also
+    /// becomes the attempt's time) and returns them: only these may go to the provider.
+    async fn confirm(
+        &self,
+        ids: &[i64],
+        token: &str,
+        at: DateTime<Utc>,
+    ) -> Result<HashSet<i64>, DbErr> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        Ok(outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::LeaseUntil,
+                Expr::value(at + self.config.lease),
+            )
+            .col_expr(outbox::Column::UpdatedAt, Expr::value(at))
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+            .filter(Expect::Held(token).condition())
+            .exec_with_returning(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect())
     }
 
     /// Each member's phone (with its look-up hash) and WeChat openid.
@@ -590,9 +853,10 @@ impl Dispatcher {
         leased: &[Leased],
         contacts: &HashMap<i64, Contact>,
         templates: &HashMap<String, Template>,
-        now: DateTime<Utc>,
+        lease: &mut Lease,
         report: &mut RunReport,
     ) -> Result<HashSet<i64>, DbErr> {
+        let now = lease.now;
         let mut done = HashSet::new();
         let Some(channel) = &self.wechat else {
             return Ok(done);
@@ -621,19 +885,27 @@ impl Dispatcher {
         if offers.is_empty() {
             return Ok(done);
         }
-        // The offer is recorded before WeChat is called: a message is never offered twice.
+        // The offer is recorded before WeChat is called: a message is never offered twice. The
+        // lease is renewed with it, for the offers take a while.
         let ids: Vec<i64> = offers.iter().map(|(id, _)| *id).collect();
+        let at = lease.at();
         let ours: HashSet<i64> = outbox::Entity::update_many()
             .col_expr(outbox::Column::WechatTriedAt, Expr::value(now))
             .col_expr(outbox::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                outbox::Column::LeaseUntil,
+                Expr::value(at + self.config.lease),
+            )
             .filter(outbox::Column::Id.is_in(ids.clone()))
-            .filter(outbox::Column::Status.eq("sending"))
+            .filter(Expect::Held(&lease.token).condition())
             .exec_with_returning(&self.db)
             .await?
             .into_iter()
             .map(|r| r.id)
             .collect();
+        lease.confirmed = Instant::now();
         done.extend(ids.into_iter().filter(|id| !ours.contains(id)));
+        self.step(Step::Offering).await?;
         let calls = offers.into_iter().filter(|(id, _)| ours.contains(id)).map(
             |(id, message)| async move {
                 let outcome = match message {
@@ -650,12 +922,13 @@ impl Dispatcher {
                 .buffer_unordered(channel.concurrency.max(1))
                 .collect()
                 .await;
+        self.step(Step::Offered).await?;
         for (id, outcome) in outcomes {
             match outcome {
                 Ok(msgid) => {
                     self.accept(
                         id,
-                        &["sending"],
+                        Expect::Held(&lease.token),
                         msgid,
                         now,
                         vec![
@@ -677,7 +950,7 @@ impl Dispatcher {
                     };
                     self.set(
                         id,
-                        &["sending"],
+                        Expect::Held(&lease.token),
                         vec![
                             (outbox::Column::LastErrorCode, Expr::value(code)),
                             (outbox::Column::LastError, Expr::value(err.to_string())),
@@ -697,14 +970,14 @@ impl Dispatcher {
         let asked_before = now - self.config.lookup_after;
         let rows = outbox::Entity::find()
             .filter(
-                sea_orm::Condition::any()
+                Condition::any()
                     .add(
-                        sea_orm::Condition::all()
+                        Condition::all()
                             .add(outbox::Column::Status.eq("uncertain"))
                             .add(outbox::Column::UpdatedAt.lte(asked_before)),
                     )
                     .add(
-                        sea_orm::Condition::all()
+                        Condition::all()
                             .add(outbox::Column::Status.eq("sending"))
                             .add(outbox::Column::LeaseUntil.lt(now)),
                     ),
@@ -716,10 +989,12 @@ impl Dispatcher {
         }
         let contacts = self.contacts(rows.iter().map(|r| r.member_id)).await?;
         for row in rows {
-            let from: &[&str] = if row.status == "sending" {
-                &["sending"]
-            } else {
-                &["uncertain"]
+            // As read: a dispatcher that has since put it back, leased it afresh or renewed
+            // its lease makes every write below a no-op.
+            let from = Expect::Found {
+                status: &row.status,
+                token: row.lease_token.as_deref(),
+                expired_at: (row.status == "sending").then_some(now),
             };
             let Some((phone, number_key)) =
                 contacts.get(&row.member_id).and_then(|m| m.phone.as_ref())
@@ -727,7 +1002,8 @@ impl Dispatcher {
                 continue;
             };
             let attempted_at = row.updated_at.unwrap_or(row.created_at);
-            match self
+            self.step(Step::Reconciling).await?;
+            let found = self
                 .provider
                 .lookup(
                     phone,
@@ -735,60 +1011,55 @@ impl Dispatcher {
                     &message_id(row.id),
                     row.provider_id.as_deref(),
                 )
-                .await
-            {
+                .await;
+            self.step(Step::LookedUp).await?;
+            match found {
                 Lookup::Sent { provider_id } => {
-                    self.accept(
-                        row.id,
-                        from,
-                        provider_id.or(row.provider_id.clone()),
-                        attempted_at,
-                        vec![],
-                        now,
-                    )
-                    .await?;
-                    report.confirmed_sent += 1;
+                    if self
+                        .accept(
+                            row.id,
+                            from,
+                            provider_id.or(row.provider_id.clone()),
+                            attempted_at,
+                            vec![],
+                            now,
+                        )
+                        .await?
+                    {
+                        report.confirmed_sent += 1;
+                    }
                 }
                 Lookup::NotSent => {
-                    // It never reached the provider: its per-number slot is given back.
-                    if let Err(e) = self.limiter.give_back(number_key, attempted_at).await {
-                        tracing::warn!(error = %e, "could not give back a per-number slot");
+                    let mut values = vec![
+                        (outbox::Column::Status, Expr::value("pending")),
+                        (outbox::Column::DueAt, Expr::value(now)),
+                    ];
+                    values.extend(released());
+                    if self.set(row.id, from, values, now).await? {
+                        // It never reached the provider: its per-number slot is given back
+                        // (once: only by the dispatcher that put it back).
+                        if let Err(e) = self.limiter.give_back(number_key, attempted_at).await {
+                            tracing::warn!(error = %e, "could not give back a per-number slot");
+                        }
+                        report.confirmed_unsent += 1;
                     }
-                    self.set(
-                        row.id,
-                        from,
-                        vec![
-                            (outbox::Column::Status, Expr::value("pending")),
-                            (outbox::Column::DueAt, Expr::value(now)),
-                            (
-                                outbox::Column::LeaseUntil,
-                                Expr::value(Option::<DateTime<Utc>>::None),
-                            ),
-                        ],
-                        now,
-                    )
-                    .await?;
-                    report.confirmed_unsent += 1;
                 }
                 Lookup::Unknown { reason } => {
                     if now - attempted_at > self.config.give_up_unknown_after {
-                        self.set(
-                            row.id,
-                            from,
-                            vec![
-                                (outbox::Column::Status, Expr::value("failed")),
-                                (
-                                    outbox::Column::LastErrorCode,
-                                    Expr::value("outcome_unknown"),
-                                ),
-                                (outbox::Column::LastError, Expr::value(reason)),
-                            ],
-                            now,
-                        )
-                        .await?;
-                        report.failed += 1;
+                        let values = vec![
+                            (outbox::Column::Status, Expr::value("failed")),
+                            (
+                                outbox::Column::LastErrorCode,
+                                Expr::value("outcome_unknown"),
+                            ),
+                            (outbox::Column::LastError, Expr::value(reason)),
+                        ];
+                        if self.set(row.id, from, values, now).await? {
+                            report.failed += 1;
+                        }
                     } else if row.status == "sending" {
-                        // A stopped dispatcher's message: keep asking, without the lease.
+                        // A stopped dispatcher's message: keep asking, without the lease (the
+                        // token stays: the next look-up compares against it).
                         self.set(
                             row.id,
                             from,
@@ -852,6 +1123,7 @@ impl Dispatcher {
             limiter: Arc::new(limiter),
             config,
             wechat,
+            faults: None,
         }
     }
 
@@ -885,5 +1157,25 @@ impl Dispatcher {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_settings_give_the_default_dispatcher() {
+        let from = DispatchConfig::from_settings(&crate::settings::RemindersSettings::default());
+        let default = DispatchConfig::default();
+        assert_eq!(
+            (from.batch, from.lease, from.lookup_after, from.backoff_base),
+            (
+                default.batch,
+                default.lease,
+                default.lookup_after,
+                default.backoff_base
+            )
+        );
     }
 }

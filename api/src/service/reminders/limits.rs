@@ -1,6 +1,15 @@
-//! Per-number sending limits (one message a minute, ten a day by default), shared across
-//! replicas through Redis, in process without it. Quiet hours: messages go only between 08:00
-//! and 21:00 Asia/Shanghai.
+//! Per-number sending limits, shared across replicas through Redis, in process without it;
+//! and quiet hours: messages go only between 08:00 and 21:00 Asia/Shanghai.
+//!
+//! Two limits per number:
+//! - **rolling minute**: at most `per_minute` (default 1) messages in any 60 s, counted from
+//!   each message's own time — never by calendar minute, where 08:00:38 and 08:01:00 would both
+//!   go, 22 s apart, and Tencent refuses the second (`PhoneNumberThirtySecondLimit`). With one
+//!   a minute the providers' 30 s rule is never reached;
+//! - **calendar day**: at most `per_day` (default 10) messages per day of Asia/Shanghai, as both
+//!   providers count their daily limit (per natural day, Beijing time), so ours runs out no
+//!   later than theirs on the same day. Quiet hours keep messages away from midnight, where the
+//!   two counts could fall on different days.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +20,9 @@ use chrono_tz::Asia::Shanghai;
 /// How many messages one number may get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NumberLimits {
+    /// In any 60 s.
     pub per_minute: u32,
+    /// Per calendar day (Asia/Shanghai).
     pub per_day: u32,
 }
 
@@ -23,6 +34,9 @@ impl Default for NumberLimits {
         }
     }
 }
+
+/// The rolling window of [`NumberLimits::per_minute`].
+const WINDOW: Duration = Duration::seconds(60);
 
 /// The first moment at or after `now` inside 08:00–21:00 Asia/Shanghai.
 pub fn sending_window_start(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -58,6 +72,16 @@ pub enum Permit {
     NotBefore(DateTime<Utc>),
 }
 
+/// What the in-process limiter remembers of one number.
+#[derive(Debug, Default)]
+pub struct Recent {
+    /// Messages of the last 60 s, in order.
+    sent: Vec<DateTime<Utc>>,
+    /// The calendar day counted, and its count.
+    day: i64,
+    today: u32,
+}
+
 /// Counts messages per number.
 pub enum NumberLimiter {
     Redis {
@@ -66,13 +90,9 @@ pub enum NumberLimiter {
         limits: NumberLimits,
     },
     Memory {
-        counts: Mutex<HashMap<String, (i64, u32, i64, u32)>>,
+        counts: Mutex<HashMap<String, Recent>>,
         limits: NumberLimits,
     },
-}
-
-fn minute_of(now: DateTime<Utc>) -> i64 {
-    now.timestamp().div_euclid(60)
 }
 
 fn day_of(now: DateTime<Utc>) -> i64 {
@@ -80,10 +100,6 @@ fn day_of(now: DateTime<Utc>) -> i64 {
     local
         .signed_duration_since(chrono::NaiveDate::MIN)
         .num_days()
-}
-
-fn next_minute(now: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp((minute_of(now) + 1) * 60, 0).unwrap_or(now + Duration::minutes(1))
 }
 
 fn next_day(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -100,6 +116,43 @@ fn next_day(now: DateTime<Utc>) -> DateTime<Utc> {
             .unwrap_or(now + Duration::days(1)),
     )
 }
+
+/// Takes one slot atomically: drops what left the window, then answers 0 (granted, counted),
+/// 1 (the day is full) or 2 with the time (ms) of the message that must leave the window first.
+/// KEYS: the number's window (a sorted set scored by ms), its day counter. ARGV: now (ms),
+/// per_minute, per_day, a unique member, the window (ms), the day counter's lifetime (s).
+const TAKE: &str = r"
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then
+  return {1, 0}
+end
+local n = redis.call('ZCARD', KEYS[1])
+local per_minute = tonumber(ARGV[2])
+if n >= per_minute then
+  local first = redis.call('ZRANGE', KEYS[1], n - per_minute, n - per_minute, 'WITHSCORES')
+  return {2, tonumber(first[2] or now)}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], 2 * window)
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
+return {0, 0}
+";
+
+/// Gives one slot back: the latest message of the window at or before `at` (ms), and one of
+/// the day. KEYS: the window, the day counter. ARGV: at (ms).
+const GIVE_BACK: &str = r"
+local last = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'LIMIT', 0, 1)
+if last[1] then
+  redis.call('ZREM', KEYS[1], last[1])
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
+  redis.call('DECR', KEYS[2])
+end
+return 0
+";
 
 impl NumberLimiter {
     /// In process (the embedded default, or without Redis).
@@ -123,6 +176,13 @@ impl NumberLimiter {
         }
     }
 
+    fn keys(prefix: &str, number_key: &str, at: DateTime<Utc>) -> (String, String) {
+        (
+            format!("{prefix}sms:recent:{number_key}"),
+            format!("{prefix}sms:day:{number_key}:{}", day_of(at)),
+        )
+    }
+
     /// Takes one message for `number_key` (the number's look-up hash, never the number) at
     /// `now`, or says when it may go.
     pub async fn take(
@@ -130,29 +190,32 @@ impl NumberLimiter {
         number_key: &str,
         now: DateTime<Utc>,
     ) -> Result<Permit, redis::RedisError> {
-        let (minute, day) = (minute_of(now), day_of(now));
         match self {
             NumberLimiter::Memory { counts, limits } => {
                 let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
-                let entry = counts
-                    .entry(number_key.to_owned())
-                    .or_insert((minute, 0, day, 0));
-                if entry.0 != minute {
-                    entry.0 = minute;
-                    entry.1 = 0;
+                let recent = counts.entry(number_key.to_owned()).or_default();
+                recent.sent.retain(|t| *t + WINDOW > now);
+                let day = day_of(now);
+                if recent.day != day {
+                    recent.day = day;
+                    recent.today = 0;
                 }
-                if entry.2 != day {
-                    entry.2 = day;
-                    entry.3 = 0;
-                }
-                if entry.3 >= limits.per_day {
+                if recent.today >= limits.per_day {
                     return Ok(Permit::NotBefore(next_day(now)));
                 }
-                if entry.1 >= limits.per_minute {
-                    return Ok(Permit::NotBefore(next_minute(now)));
+                let per_minute = limits.per_minute as usize;
+                if recent.sent.len() >= per_minute {
+                    // The one whose leaving the window frees a slot.
+                    let first = recent
+                        .sent
+                        .get(recent.sent.len() - per_minute)
+                        .copied()
+                        .unwrap_or(now);
+                    return Ok(Permit::NotBefore(first + WINDOW));
                 }
-                entry.1 += 1;
-                entry.3 += 1;
+                let at = recent.sent.partition_point(|t| *t <= now);
+                recent.sent.insert(at, now);
+                recent.today += 1;
                 Ok(Permit::Granted)
             }
             NumberLimiter::Redis {
@@ -161,72 +224,65 @@ impl NumberLimiter {
                 limits,
             } => {
                 let mut conn = redis.clone();
-                let minute_key = format!("{prefix}sms:minute:{number_key}:{minute}");
-                let day_key = format!("{prefix}sms:day:{number_key}:{day}");
-                // Count first, then give the slot back when over: concurrent replicas never
-                // both get the last slot.
-                let (in_minute, in_day): (u32, u32) = redis::pipe()
-                    .atomic()
-                    .incr(&minute_key, 1)
-                    .expire(&minute_key, 120)
-                    .ignore()
-                    .incr(&day_key, 1)
-                    .expire(&day_key, 2 * 86_400)
-                    .ignore()
-                    .query_async(&mut conn)
+                let (window, day) = Self::keys(prefix, number_key, now);
+                let member = format!(
+                    "{}:{}",
+                    now.timestamp_millis(),
+                    uuid::Uuid::new_v4().simple()
+                );
+                let (answer, first_ms): (i64, i64) = redis::Script::new(TAKE)
+                    .key(window)
+                    .key(day)
+                    .arg(now.timestamp_millis())
+                    .arg(limits.per_minute)
+                    .arg(limits.per_day)
+                    .arg(member)
+                    .arg(WINDOW.num_milliseconds())
+                    .arg(2 * 86_400)
+                    .invoke_async(&mut conn)
                     .await?;
-                if in_day > limits.per_day || in_minute > limits.per_minute {
-                    let _: () = redis::pipe()
-                        .atomic()
-                        .decr(&minute_key, 1)
-                        .ignore()
-                        .decr(&day_key, 1)
-                        .ignore()
-                        .query_async(&mut conn)
-                        .await?;
-                    return Ok(Permit::NotBefore(if in_day > limits.per_day {
-                        next_day(now)
-                    } else {
-                        next_minute(now)
-                    }));
-                }
-                Ok(Permit::Granted)
+                Ok(match answer {
+                    0 => Permit::Granted,
+                    1 => Permit::NotBefore(next_day(now)),
+                    _ => Permit::NotBefore(
+                        DateTime::from_timestamp_millis(first_ms).unwrap_or(now) + WINDOW,
+                    ),
+                })
             }
         }
     }
 }
 
 impl NumberLimiter {
-    /// Gives back a message taken with [`NumberLimiter::take`] that never reached the provider
-    /// (it was refused or the call failed before it was taken), so it does not count.
+    /// Gives back a message taken with [`NumberLimiter::take`] at or before `at` that never
+    /// reached the provider (it was refused, the call failed before it was taken, or the
+    /// dispatcher lost it), so it does not count.
     pub async fn give_back(
         &self,
         number_key: &str,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<(), redis::RedisError> {
-        let (minute, day) = (minute_of(now), day_of(now));
         match self {
             NumberLimiter::Memory { counts, .. } => {
                 let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(entry) = counts.get_mut(number_key) {
-                    if entry.0 == minute {
-                        entry.1 = entry.1.saturating_sub(1);
+                if let Some(recent) = counts.get_mut(number_key) {
+                    if let Some(i) = recent.sent.iter().rposition(|t| *t <= at) {
+                        recent.sent.remove(i);
                     }
-                    if entry.2 == day {
-                        entry.3 = entry.3.saturating_sub(1);
+                    if recent.day == day_of(at) {
+                        recent.today = recent.today.saturating_sub(1);
                     }
                 }
                 Ok(())
             }
             NumberLimiter::Redis { redis, prefix, .. } => {
                 let mut conn = redis.clone();
-                let _: () = redis::pipe()
-                    .atomic()
-                    .decr(format!("{prefix}sms:minute:{number_key}:{minute}"), 1)
-                    .ignore()
-                    .decr(format!("{prefix}sms:day:{number_key}:{day}"), 1)
-                    .ignore()
-                    .query_async(&mut conn)
+                let (window, day) = Self::keys(prefix, number_key, at);
+                let _: i64 = redis::Script::new(GIVE_BACK)
+                    .key(window)
+                    .key(day)
+                    .arg(at.timestamp_millis())
+                    .invoke_async(&mut conn)
                     .await?;
                 Ok(())
             }
@@ -276,7 +332,8 @@ mod tests {
         assert_eq!(limiter.take("n", t).await.expect("take"), Permit::Granted);
         assert_eq!(
             limiter.take("n", t).await.expect("take"),
-            Permit::NotBefore(at("2025-06-01 09:01:00"))
+            Permit::NotBefore(at("2025-06-01 09:01:10")),
+            "60 s after the first"
         );
         assert_eq!(
             limiter.take("other", t).await.expect("take"),
@@ -295,6 +352,31 @@ mod tests {
                 .await
                 .expect("take"),
             Permit::NotBefore(at("2025-06-02 08:00:00"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_number_waits_sixty_seconds_not_for_the_next_calendar_minute() {
+        let limiter = NumberLimiter::in_memory(NumberLimits::default());
+        let first = at("2025-06-02 08:00:38");
+        assert_eq!(
+            limiter.take("n", first).await.expect("take"),
+            Permit::Granted
+        );
+        assert_eq!(
+            limiter
+                .take("n", at("2025-06-02 08:01:00"))
+                .await
+                .expect("take"),
+            Permit::NotBefore(at("2025-06-02 08:01:38")),
+            "22 s after the first: Tencent refuses it (PhoneNumberThirtySecondLimit)"
+        );
+        assert_eq!(
+            limiter
+                .take("n", at("2025-06-02 08:01:38"))
+                .await
+                .expect("take"),
+            Permit::Granted
         );
     }
 }
