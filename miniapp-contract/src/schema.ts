@@ -2365,6 +2365,7 @@ export interface components {
          *         "id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3",
          *         "name": "李文博"
          *       },
+         *       "open_offset": "0.00",
          *       "organisation": {
          *         "id": "01a20a3f-c837-71ba-ac19-f43e6b4f0bb6",
          *         "name": "内蒙古电力（集团）有限责任公司工会"
@@ -2399,6 +2400,12 @@ export interface components {
             source: string;
             /** @description Coverage was extended for free. */
             extended: boolean;
+            /**
+             * @description Granted to this period's claims beyond the period's total, because an earlier-filed claim
+             *     was approved after a later one (an allowance or bracket moved to it); the period's next
+             *     claims absorb it. `0.00` almost always.
+             */
+            open_offset: components["schemas"]["Money"];
         };
         /** @description One message of the send log. */
         Message: {
@@ -2774,6 +2781,12 @@ export interface components {
                 source: string;
                 /** @description Coverage was extended for free. */
                 extended: boolean;
+                /**
+                 * @description Granted to this period's claims beyond the period's total, because an earlier-filed claim
+                 *     was approved after a later one (an allowance or bracket moved to it); the period's next
+                 *     claims absorb it. `0.00` almost always.
+                 */
+                open_offset: components["schemas"]["Money"];
             }[];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string | null;
