@@ -11,6 +11,7 @@ use super::contract::simulate;
 use super::judge::round_money;
 use super::judge_event;
 use super::model::*;
+use super::period::{grant, judge_in_filing_order};
 use super::primitives::banded;
 use super::scheme::SchemeDefinition;
 use super::seeds::seed_schemes;
@@ -163,15 +164,7 @@ fn events() -> impl Strategy<Value = Vec<Event>> {
 }
 
 fn judge_all(s: &SchemeDefinition, m: &MemberPeriod, events: &[Event]) -> Vec<Judgement> {
-    let mut history: Vec<JudgedEvent> = Vec::new();
-    for e in events {
-        let judgement = judge_event(s, m, &history, e);
-        history.push(JudgedEvent {
-            event: e.clone(),
-            judgement,
-        });
-    }
-    history.into_iter().map(|h| h.judgement).collect()
+    judge_in_filing_order(s, m, events)
 }
 
 fn total(js: &[Judgement], code: ItemCode) -> Decimal {
@@ -397,5 +390,91 @@ proptest! {
         let a = simulate(&body, lookup).map(|r| serde_json::to_string(&r).ok());
         let b = simulate(&body, lookup).map(|r| serde_json::to_string(&r).ok());
         prop_assert_eq!(a, b);
+    }
+}
+
+/// Events (in filing order) and an order in which reviewers approve them.
+fn events_and_approval_order() -> impl Strategy<Value = (Vec<Event>, Vec<usize>)> {
+    events().prop_flat_map(|events| {
+        let order: Vec<usize> = (0..events.len()).collect();
+        (Just(events), Just(order).prop_shuffle())
+    })
+}
+
+/// Approves `events` in `order` as the association does: each approval judges the approved
+/// claims with this one in filing order and grants the difference. Checks after every step that
+/// Σ granted − open offset is the period's total, that no grant is negative, and at the end that
+/// the period's total is the judgement of the approved claims in filing order.
+fn check_period_rule(
+    code: &str,
+    m: &MemberPeriod,
+    events: &[Event],
+    order: &[usize],
+) -> Result<(), TestCaseError> {
+    let s = scheme(code);
+    let mut approved: Vec<usize> = Vec::new();
+    let mut granted = vec![Decimal::ZERO; events.len()];
+    let mut last_total = Decimal::ZERO;
+    for &i in order {
+        let mut with: Vec<usize> = approved.clone();
+        with.push(i);
+        with.sort_unstable();
+        let evs: Vec<Event> = with.iter().map(|&k| events[k].clone()).collect();
+        let js = judge_in_filing_order(s, m, &evs);
+        let at = with.iter().position(|&k| k == i).expect("in the set");
+        if js[at].refused.is_some() {
+            continue; // not approved: the reviewer rejects it
+        }
+        let total: Decimal = js.iter().map(Judgement::payable).sum();
+        let before: Decimal = approved.iter().map(|&k| granted[k]).sum();
+        let g = grant(total, before);
+        prop_assert!(g.granted >= Decimal::ZERO);
+        prop_assert!(g.open_offset >= Decimal::ZERO);
+        granted[i] = g.granted;
+        approved = with;
+        let sum: Decimal = approved.iter().map(|&k| granted[k]).sum();
+        prop_assert_eq!(
+            sum - g.open_offset,
+            total,
+            "Σ granted − offset = the period's total"
+        );
+        // Never more than the period owes: what is paid in all is the larger of what was paid
+        // before and the period's total now (so the offset is exactly the overpayment).
+        prop_assert_eq!(sum, before.max(total), "paid only what the period owes");
+        last_total = total;
+    }
+    let evs: Vec<Event> = approved.iter().map(|&k| events[k].clone()).collect();
+    let in_filing_order: Decimal = judge_all(s, m, &evs).iter().map(Judgement::payable).sum();
+    prop_assert_eq!(last_total, in_filing_order);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    #[test]
+    fn any_approval_order_pays_the_filing_order_total_nm_inpatient_2025((events, order) in events_and_approval_order(), m in member()) {
+        check_period_rule("nm-inpatient-2025", &m, &events, &order)?;
+    }
+
+    #[test]
+    fn any_approval_order_pays_the_filing_order_total_nm_inpatient_2022((events, order) in events_and_approval_order(), m in member()) {
+        check_period_rule("nm-inpatient-2022", &m, &events, &order)?;
+    }
+
+    #[test]
+    fn any_approval_order_pays_the_filing_order_total_xinkang((events, order) in events_and_approval_order(), m in member()) {
+        check_period_rule("nm-xinkang-2022", &m, &events, &order)?;
+        check_period_rule("nm-xinkang-2025", &m, &events, &order)?;
+    }
+
+    #[test]
+    fn any_approval_order_pays_the_filing_order_total_yinchuan((events, order) in events_and_approval_order(), m in member()) {
+        check_period_rule("yc-2022", &m, &events, &order)?;
+    }
+
+    #[test]
+    fn any_approval_order_pays_the_filing_order_total_wujin((events, order) in events_and_approval_order(), m in member()) {
+        check_period_rule("wj-2022", &m, &events, &order)?;
     }
 }
