@@ -14,6 +14,7 @@ mod m20261125_000007_create_reminders;
 mod m20261126_000008_index_membership_scheme_end;
 mod m20261203_000009_wechat_subscribe;
 mod m20261205_000010_period_money;
+mod m20261205_000012_idempotency_fingerprint;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_index_membership_scheme_end::Migration),
             Box::new(m20261203_000009_wechat_subscribe::Migration),
             Box::new(m20261205_000010_period_money::Migration),
+            Box::new(m20261205_000012_idempotency_fingerprint::Migration),
         ]
     }
 }
