@@ -22,7 +22,11 @@ pub struct Model {
     pub filed_by_kind: String,
     pub filed_by_pid: String,
     pub idempotency_key: Option<String>,
+    /// SHA-256 (hex) of the filing request made under `idempotency_key`.
+    pub idempotency_fingerprint: Option<String>,
     pub submit_key: Option<String>,
+    /// SHA-256 (hex) of the submission made under `submit_key`.
+    pub submit_fingerprint: Option<String>,
     pub beneficiary_name: Option<String>,
     pub beneficiary_id_number_cipher: Option<String>,
     pub beneficiary_relationship: Option<String>,

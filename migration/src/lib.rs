@@ -15,6 +15,7 @@ mod m20261126_000008_index_membership_scheme_end;
 mod m20261203_000009_wechat_subscribe;
 mod m20261205_000010_period_money;
 mod m20261205_000011_outbox_lease_token;
+mod m20261205_000012_idempotency_fingerprint;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_wechat_subscribe::Migration),
             Box::new(m20261205_000010_period_money::Migration),
             Box::new(m20261205_000011_outbox_lease_token::Migration),
+            Box::new(m20261205_000012_idempotency_fingerprint::Migration),
         ]
     }
 }

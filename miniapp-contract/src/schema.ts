@@ -117,7 +117,8 @@ export interface paths {
         /**
          * Files a claim as a draft: the member for themselves, or a unit-union clerk for a member
          *     without a smartphone or for a deceased member's beneficiary (then paid to the beneficiary).
-         *     With an `Idempotency-Key`, a retry returns the claim already made (200).
+         *     With an `Idempotency-Key`, a retry returns the claim already made (200); the same key with a
+         *     different body is refused (422 `idempotency_key_reused`).
          */
         post: operations["createClaim"];
         delete?: never;
@@ -269,7 +270,7 @@ export interface paths {
          * Submits a draft into review, or a returned claim back to the stage that returned it.
          *     Refused while a required material is missing (each named), after the scheme's window
          *     (with the day it closed), or without a bank card. A retry with the same `Idempotency-Key`
-         *     returns the submitted claim.
+         *     returns the submitted claim; the same key with a different body is refused.
          */
         post: operations["submitClaim"];
         delete?: never;
@@ -4346,7 +4347,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description a retried request with the same key yields the same claim */
+                /** @description a retried request with the same key and body yields the same claim; another body under the same key is refused */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
@@ -4473,7 +4474,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `scheme_incomplete`, `invalid_bank_card` */
+            /** @description `invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `scheme_incomplete`, `invalid_bank_card`, `idempotency_key_reused` (details.header; the key already made a claim from another body) */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4485,7 +4486,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "invalid_request",
                      *         "details": {},
-                     *         "message": "`invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `scheme_incomplete`, `invalid_bank_card`"
+                     *         "message": "`invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `scheme_incomplete`, `invalid_bank_card`, `idempotency_key_reused` (details.header; the key already made a claim from another body)"
                      *       }
                      *     }
                      */
@@ -5872,7 +5873,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `materials_missing` (details.missing), `claim_window_closed` (details.closed_on), `bank_card_missing`, `invalid_request` */
+            /** @description `materials_missing` (details.missing), `claim_window_closed` (details.closed_on), `bank_card_missing`, `invalid_request`, `idempotency_key_reused` (details.header; the key already submitted another body) */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5884,7 +5885,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "materials_missing",
                      *         "details": {},
-                     *         "message": "`materials_missing` (details.missing), `claim_window_closed` (details.closed_on), `bank_card_missing`, `invalid_request`"
+                     *         "message": "`materials_missing` (details.missing), `claim_window_closed` (details.closed_on), `bank_card_missing`, `invalid_request`, `idempotency_key_reused` (details.header; the key already submitted another body)"
                      *       }
                      *     }
                      */

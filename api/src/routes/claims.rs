@@ -114,6 +114,12 @@ impl From<ClaimError> for ApiError {
                 ),
                 details: json!({ "refused": refused }),
             },
+            ClaimError::IdempotencyKeyReused => ApiError::Invalid {
+                code: "idempotency_key_reused",
+                message: "此 Idempotency-Key 已用于另一请求，请为新请求使用新的键 / this Idempotency-Key was used for a different request; use a new key for a new request"
+                    .into(),
+                details: json!({ "header": "Idempotency-Key" }),
+            },
             ClaimError::Facts(e) => ApiError::Invalid {
                 code: e.code.as_str(),
                 message: e.message,
@@ -206,20 +212,21 @@ fn bank_card(field: &str, value: &str) -> Result<BankCardNumber, ApiError> {
 
 /// Files a claim as a draft: the member for themselves, or a unit-union clerk for a member
 /// without a smartphone or for a deceased member's beneficiary (then paid to the beneficiary).
-/// With an `Idempotency-Key`, a retry returns the claim already made (200).
+/// With an `Idempotency-Key`, a retry returns the claim already made (200); the same key with a
+/// different body is refused (422 `idempotency_key_reused`).
 #[utoipa::path(
     operation_id = "createClaim",
     tag = "claims",
     security(("bearer" = [])),
     request_body = NewClaimRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "a retried request with the same key yields the same claim")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retried request with the same key and body yields the same claim; another body under the same key is refused")),
     responses(
         (status = 201, body = ClaimDetail),
         (status = 200, description = "a retry: the claim the key already made", body = ClaimDetail),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, description = "no such membership in your scope", body = ErrorBody),
-        (status = 422, description = "`invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `scheme_incomplete`, `invalid_bank_card`", body = ErrorBody),
+        (status = 422, description = "`invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `scheme_incomplete`, `invalid_bank_card`, `idempotency_key_reused` (details.header; the key already made a claim from another body)", body = ErrorBody),
     )
 )]
 #[post("/claims")]
@@ -494,7 +501,7 @@ pub struct VersionRequest {
 /// Submits a draft into review, or a returned claim back to the stage that returned it.
 /// Refused while a required material is missing (each named), after the scheme's window
 /// (with the day it closed), or without a bank card. A retry with the same `Idempotency-Key`
-/// returns the submitted claim.
+/// returns the submitted claim; the same key with a different body is refused.
 #[utoipa::path(
     operation_id = "submitClaim",
     tag = "claims",
@@ -510,7 +517,7 @@ pub struct VersionRequest {
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`version_conflict`, `invalid_transition`", body = ErrorBody),
-        (status = 422, description = "`materials_missing` (details.missing), `claim_window_closed` (details.closed_on), `bank_card_missing`, `invalid_request`", body = ErrorBody),
+        (status = 422, description = "`materials_missing` (details.missing), `claim_window_closed` (details.closed_on), `bank_card_missing`, `invalid_request`, `idempotency_key_reused` (details.header; the key already submitted another body)", body = ErrorBody),
     )
 )]
 #[post("/claims/{id}/submit")]

@@ -332,6 +332,7 @@ on_both_backends_with!(in2025, in_2025 =>
     fifty_concurrent_approvals_near_the_cap_pay_exactly_up_to_it,
     one_transition_sent_twenty_times_at_once_succeeds_once,
     a_submission_retried_with_the_same_key_yields_one_claim,
+    an_idempotency_key_reused_with_another_body_is_refused,
     refused_uploads_leave_nothing_stored,
     the_stored_photo_has_no_exif_and_links_are_signed,
     the_same_bill_in_another_claim_is_flagged_to_reviewers,
@@ -790,6 +791,102 @@ async fn a_submission_retried_with_the_same_key_yields_one_claim(app: TestApp) {
         .await,
         1
     );
+}
+
+/// Stripe's rule: a key names one request. The same key with another body is a client bug
+/// (or a key reused across screens), answered 422, never with the first request's claim.
+async fn an_idempotency_key_reused_with_another_body_is_refused(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 6).await;
+    let member = app.login(&p.member_pid).await;
+    let stay = json!({"kind": "inpatient", "admitted_on": "2025-08-01",
+                      "discharged_on": "2025-08-03", "eligible_self_pay": "1500.00"});
+    let body = json!({"membership_id": p.membership_pid, "bank_card": BANK_CARD, "event": stay});
+    let (first, created) = post_with_key(&app, "/api/v1/claims", &member, Some("k-1"), &body).await;
+    assert_eq!(first, 201, "{created}");
+    let other_facts = json!({"membership_id": p.membership_pid, "bank_card": BANK_CARD,
+                             "event": {"kind": "inpatient", "admitted_on": "2025-08-01",
+                                       "discharged_on": "2025-08-03", "eligible_self_pay": "9500.00"}});
+    let (status, refused) =
+        post_with_key(&app, "/api/v1/claims", &member, Some("k-1"), &other_facts).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["error"]["code"], "idempotency_key_reused",
+        "{refused}"
+    );
+    assert_eq!(
+        refused["error"]["details"]["header"], "Idempotency-Key",
+        "{refused}"
+    );
+    // The same body with the same key is still the first claim.
+    let (again, retried) = post_with_key(&app, "/api/v1/claims", &member, Some("k-1"), &body).await;
+    assert_eq!(again, 200, "{retried}");
+    assert_eq!(created["claim"]["id"], retried["claim"]["id"]);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM claim c JOIN member m ON m.id = c.member_id WHERE m.pid = '{}'",
+            p.member_pid
+        ))
+        .await,
+        1
+    );
+
+    // A clerk reusing a key for another member's period.
+    let q = period(&app, "union-power", "nm-inpatient-2025", 7).await;
+    let clerk = app.login("union-power").await;
+    let for_p = json!({"membership_id": p.membership_pid, "bank_card": BANK_CARD, "event": stay});
+    let (status, filed) = post_with_key(&app, "/api/v1/claims", &clerk, Some("c-1"), &for_p).await;
+    assert_eq!(status, 201, "{filed}");
+    let for_q = json!({"membership_id": q.membership_pid, "bank_card": BANK_CARD, "event": stay});
+    let (status, refused) =
+        post_with_key(&app, "/api/v1/claims", &clerk, Some("c-1"), &for_q).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["error"]["code"], "idempotency_key_reused",
+        "{refused}"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM claim c JOIN member m ON m.id = c.member_id WHERE m.pid = '{}'",
+            q.member_pid
+        ))
+        .await,
+        0
+    );
+
+    // A submission key names one submission too: another version under it is refused.
+    let claim = created["claim"]["id"].as_str().expect("id").to_owned();
+    upload_required(&app, &member, &created, 56).await;
+    let version = created["claim"]["version"].as_i64().expect("version");
+    let path = format!("/api/v1/claims/{claim}/submit");
+    let (s1, b1) = post_with_key(
+        &app,
+        &path,
+        &member,
+        Some("s-1"),
+        &json!({ "version": version }),
+    )
+    .await;
+    assert_eq!(s1, 200, "{b1}");
+    let (s2, b2) = post_with_key(
+        &app,
+        &path,
+        &member,
+        Some("s-1"),
+        &json!({ "version": version + 7 }),
+    )
+    .await;
+    assert_eq!(s2, 422, "{b2}");
+    assert_eq!(b2["error"]["code"], "idempotency_key_reused", "{b2}");
+    let (s3, b3) = post_with_key(
+        &app,
+        &path,
+        &member,
+        Some("s-1"),
+        &json!({ "version": version }),
+    )
+    .await;
+    assert_eq!(s3, 200, "{b3}");
+    assert_eq!(b1["claim"]["version"], b3["claim"]["version"]);
 }
 
 // ---- uploads -----------------------------------------------------------------------------

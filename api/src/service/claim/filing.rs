@@ -6,12 +6,13 @@ use chrono::{NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use entity::{claim, member, membership};
 
 use super::store::{
-    self, Draft, SealedBeneficiary, ancestor_kinds, by_idempotency_key, material_categories,
-    reload, to_claim,
+    self, Draft, SealedBeneficiary, ancestor_kinds, by_idempotency_key, canonical_json,
+    material_categories, reload, to_claim,
 };
 use super::transition::{self, Move, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy};
@@ -49,8 +50,39 @@ pub struct NewClaim {
     /// Pay to this card instead of the member's card on file.
     pub bank_card: Option<BankCardNumber>,
     pub beneficiary: Option<NewBeneficiary>,
-    /// `Idempotency-Key`: the same key from the same filer yields the same claim.
+    /// `Idempotency-Key`: the same key from the same filer with the same request yields the
+    /// same claim; with another request it is refused.
     pub idempotency_key: Option<String>,
+}
+
+impl NewClaim {
+    /// The request's fingerprint, kept with its idempotency key: a keyed HMAC-SHA-256 (the
+    /// lookup hasher's) of the request as canonical JSON. Keyed because the request holds a
+    /// bank card and perhaps an id number, which a plain hash would let anyone guess back.
+    fn fingerprint(&self, pii: &PiiVault) -> String {
+        let request = json!({
+            "membership_id": self.membership_pid,
+            "event": self.event,
+            "bank_card": self.bank_card.as_ref().map(BankCardNumber::as_str),
+            "beneficiary": self.beneficiary.as_ref().map(|b| json!({
+                "name": b.name.as_str(),
+                "id_number": b.id_number.as_str(),
+                "relationship": b.relationship,
+                "bank_card": b.bank_card.as_str(),
+            })),
+        });
+        pii.hasher
+            .hash("claim.idempotency", &canonical_json(&request))
+    }
+}
+
+/// What a retry under an idempotency key is answered: the first request's claim when the
+/// request is the same (or was filed before fingerprints were kept), else `idempotency_key_reused`.
+fn replay(existing: Claim, fingerprint: &str) -> Result<(Claim, bool), ClaimError> {
+    match &existing.idempotency_fingerprint {
+        Some(kept) if kept != fingerprint => Err(ClaimError::IdempotencyKeyReused),
+        _ => Ok((existing, false)),
+    }
 }
 
 /// Changes to a draft (or a returned claim).
@@ -152,7 +184,8 @@ fn seal_card(pii: &PiiVault, card: &BankCardNumber) -> Result<String, ClaimError
 }
 
 /// Creates a draft. With an idempotency key, a retry returns the claim the first request made
-/// (`false` in the pair: nothing new was created).
+/// (`false` in the pair: nothing new was created); the same key with another request is
+/// refused (`idempotency_key_reused`).
 pub async fn create(
     db: &DatabaseConnection,
     pii: &PiiVault,
@@ -161,10 +194,11 @@ pub async fn create(
     today: NaiveDate,
     request_id: Option<String>,
 ) -> Result<(Claim, bool), ClaimError> {
-    if let Some(key) = &new.idempotency_key
+    let fingerprint = new.idempotency_key.as_ref().map(|_| new.fingerprint(pii));
+    if let (Some(key), Some(fingerprint)) = (&new.idempotency_key, &fingerprint)
         && let Some(existing) = by_idempotency_key(db, &caller.pid, key).await?
     {
-        return Ok((existing, false));
+        return replay(existing, fingerprint);
     }
     let filed_by = match (caller.role, new.beneficiary.is_some()) {
         (Role::Member, false) => FiledBy::Member,
@@ -237,6 +271,7 @@ pub async fn create(
             filed_by,
             filed_by_pid: &caller.pid,
             idempotency_key: new.idempotency_key.clone(),
+            idempotency_fingerprint: fingerprint.clone(),
             beneficiary,
             payee_name,
             payee_bank_card_cipher: payee_card,
@@ -249,10 +284,10 @@ pub async fn create(
         Err(e) if is_unique_violation(&e) => {
             // A concurrent retry with the same key won the race.
             txn.rollback().await?;
-            if let Some(key) = &new.idempotency_key
+            if let (Some(key), Some(fingerprint)) = (&new.idempotency_key, &fingerprint)
                 && let Some(existing) = by_idempotency_key(db, &caller.pid, key).await?
             {
-                return Ok((existing, false));
+                return replay(existing, fingerprint);
             }
             return Err(ClaimError::Db(e));
         }
@@ -357,10 +392,21 @@ pub async fn submit(
 ) -> Result<Submitted, ClaimError> {
     let c = get(db, caller, pid).await?;
     may_file(caller, &c)?;
+    // The submission's whole request is the claim (in the path) and the version it was read at.
+    let fingerprint = key.as_ref().map(|_| {
+        hex::encode(Sha256::digest(canonical_json(
+            &json!({ "claim": pid, "version": version }),
+        )))
+    });
     if let (Some(key), Some(done)) = (&key, &c.submit_key)
         && key == done
         && !EDITABLE.contains(&c.status)
     {
+        if let (Some(kept), Some(fingerprint)) = (&c.submit_fingerprint, &fingerprint)
+            && kept != fingerprint
+        {
+            return Err(ClaimError::IdempotencyKeyReused);
+        }
         return Ok(Submitted {
             claim: c,
             replayed: true,
@@ -424,6 +470,7 @@ pub async fn submit(
         (claim::Column::Stage, Expr::value(target.as_str())),
         (claim::Column::Stages, Expr::value(stages_json)),
         (claim::Column::SubmitKey, Expr::value(key.clone())),
+        (claim::Column::SubmitFingerprint, Expr::value(fingerprint)),
         (claim::Column::SubmittedAt, Expr::value(now)),
         (
             claim::Column::ReturnRequests,

@@ -262,7 +262,11 @@ pub struct Claim {
     pub version: i32,
     pub filed_by: FiledBy,
     pub filed_by_pid: String,
+    /// Fingerprint of the filing request made under its `Idempotency-Key`.
+    pub idempotency_fingerprint: Option<String>,
     pub submit_key: Option<String>,
+    /// Fingerprint of the submission made under `submit_key`.
+    pub submit_fingerprint: Option<String>,
     pub beneficiary_name: Option<String>,
     pub beneficiary_relationship: Option<String>,
     pub payee_name: Option<String>,
@@ -335,6 +339,10 @@ pub enum ClaimError {
     /// 422 `claim_not_payable`: the engine refuses the claim; reject it with this reason.
     #[error("the engine refuses the claim: {refused}")]
     NotPayable { refused: String },
+    /// 422 `idempotency_key_reused`: the `Idempotency-Key` already names another request (a
+    /// different body); answering with the first request's claim would hide the client's bug.
+    #[error("the Idempotency-Key was used for another request")]
+    IdempotencyKeyReused,
     /// 422 from the engine's validation of the facts.
     #[error("{0:?}")]
     Facts(SimulationError),

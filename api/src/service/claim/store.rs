@@ -59,7 +59,9 @@ pub fn to_claim(m: claim::Model) -> Result<Claim, DbErr> {
         scheme_code: m.scheme_code,
         version: m.version,
         filed_by_pid: m.filed_by_pid,
+        idempotency_fingerprint: m.idempotency_fingerprint,
         submit_key: m.submit_key,
+        submit_fingerprint: m.submit_fingerprint,
         beneficiary_name: m.beneficiary_name,
         beneficiary_relationship: m.beneficiary_relationship,
         payee_name: m.payee_name,
@@ -105,6 +107,8 @@ pub(crate) struct Draft<'a> {
     pub filed_by: FiledBy,
     pub filed_by_pid: &'a str,
     pub idempotency_key: Option<String>,
+    /// The filing request's fingerprint, kept with the key.
+    pub idempotency_fingerprint: Option<String>,
     pub beneficiary: Option<SealedBeneficiary>,
     pub payee_name: String,
     pub payee_bank_card_cipher: Option<String>,
@@ -136,6 +140,7 @@ pub(crate) async fn insert_draft<C: ConnectionTrait>(
         filed_by_kind: Set(draft.filed_by.as_str().to_owned()),
         filed_by_pid: Set(draft.filed_by_pid.to_owned()),
         idempotency_key: Set(draft.idempotency_key),
+        idempotency_fingerprint: Set(draft.idempotency_fingerprint),
         beneficiary_name: Set(beneficiary_name),
         beneficiary_id_number_cipher: Set(beneficiary_id_number_cipher),
         beneficiary_relationship: Set(beneficiary_relationship),
@@ -149,6 +154,28 @@ pub(crate) async fn insert_draft<C: ConnectionTrait>(
     .insert(db)
     .await?;
     to_claim(row)
+}
+
+/// A request as canonical JSON: object keys sorted at every depth and no spaces, so the same
+/// request gives the same bytes however the client ordered its fields.
+pub(crate) fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
 }
 
 /// The claim a filer made with an idempotency key.
