@@ -1,0 +1,424 @@
+//! Four eyes on money: whoever filed a claim or changed its payee card cannot approve it, the
+//! same staff account never approves two stages of one claim (`403 same_reviewer`), and a
+//! payee card set by anyone but the member is its own timeline step, masked, told to the member
+//! by SMS through the dispatcher.
+
+use chrono::Duration;
+use huzhu::service::reminders::dispatch::{DispatchConfig, Dispatcher};
+use huzhu::service::reminders::limits::NumberLimits;
+use huzhu::settings::Settings;
+use huzhu_tests::claim_flow::{BANK_CARD, Period, act, detail, file, period, upload, upload_required};
+use huzhu_tests::fake_sms::FakeTencent;
+use huzhu_tests::harness::{Backend, TestApp, spawn_app_with};
+use huzhu_tests::on_both_backends_with;
+use huzhu_tests::pictures;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+
+/// The unit union of `union-power`.
+const POWER: &str = "内蒙古电力（集团）有限责任公司工会";
+
+/// Another card that passes the Luhn check.
+const OTHER_CARD: &str = "6217000000000000012";
+
+fn in_2025(s: &mut Settings) {
+    s.clock.today = chrono::NaiveDate::from_ymd_opt(2025, 9, 15);
+}
+
+fn in_2021(s: &mut Settings) {
+    s.clock.today = chrono::NaiveDate::from_ymd_opt(2021, 6, 15);
+}
+
+fn stay() -> Value {
+    json!({"kind": "inpatient", "admitted_on": "2025-05-01", "discharged_on": "2025-05-04",
+           "eligible_self_pay": "2000.00"})
+}
+
+fn steps(detail: &Value, action: &str) -> Vec<Value> {
+    detail["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|s| s["action"] == action)
+        .cloned()
+        .collect()
+}
+
+fn assert_same_reviewer(status: u16, body: &Value) {
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "same_reviewer", "{body}");
+}
+
+/// A second staff account of `role` at the organisation `org` (public id).
+async fn second_reviewer(app: &TestApp, org: &str, role: &str, login: &str) -> String {
+    let admin = app.login("admin").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/staff",
+            Some(&admin),
+            &json!({"organisation_id": org, "role": role, "name": "第二审核员", "login": login}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.login(login).await
+}
+
+async fn a_clerk_who_filed_a_claim_cannot_approve_it(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 2).await;
+    let clerk = app.login("union-power").await;
+    let draft = file(&app, &clerk, &p, stay()).await;
+    assert_eq!(draft["claim"]["filed_by"], "clerk");
+    let claim = draft["claim"]["id"].as_str().expect("id").to_owned();
+    upload_required(&app, &clerk, &draft, 41).await;
+    assert_eq!(act(&app, &clerk, &claim, "submit", json!({})).await.0, 200);
+    let before = detail(&app, &clerk, &claim).await;
+
+    let (status, body) = act(&app, &clerk, &claim, "approve", json!({})).await;
+    assert_same_reviewer(status, &body);
+    let after = detail(&app, &clerk, &claim).await;
+    assert_eq!(after["claim"]["status"], "union_review");
+    assert_eq!(after["claim"]["version"], before["claim"]["version"]);
+    assert_eq!(after["timeline"], before["timeline"]);
+
+    // Another clerk of the same union may.
+    let unit = app.unit_id(&clerk, POWER).await;
+    let other = second_reviewer(&app, &unit, "union_reviewer", "union-power-2").await;
+    let (status, body) = act(&app, &other, &claim, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["claim"]["status"], "service_point_review");
+}
+
+/// The member files and submits; the union returns it for a new invoice.
+async fn returned_claim(app: &TestApp, p: &Period, union: &str) -> String {
+    let member = app.login(&p.member_pid).await;
+    let draft = file(app, &member, p, stay()).await;
+    let claim = draft["claim"]["id"].as_str().expect("id").to_owned();
+    upload_required(app, &member, &draft, 43).await;
+    assert_eq!(act(app, &member, &claim, "submit", json!({})).await.0, 200);
+    let (status, body) = act(
+        app,
+        union,
+        &claim,
+        "return",
+        json!({"message": "发票不清晰", "materials": [{"category": "invoice", "note": "请重拍发票"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = upload(
+        app,
+        &member,
+        &claim,
+        "invoice",
+        pictures::document_jpeg(4301),
+        "invoice.jpg",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    claim
+}
+
+async fn a_clerk_who_changed_the_payee_cannot_approve_it(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 3).await;
+    let clerk = app.login("union-power").await;
+    let claim = returned_claim(&app, &p, &clerk).await;
+    let current = detail(&app, &clerk, &claim).await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/claims/{claim}"),
+            Some(&clerk),
+            &json!({"version": current["claim"]["version"], "bank_card": OTHER_CARD}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(act(&app, &clerk, &claim, "submit", json!({})).await.0, 200);
+    let before = detail(&app, &clerk, &claim).await;
+    assert_eq!(before["claim"]["status"], "union_review");
+
+    let (status, body) = act(&app, &clerk, &claim, "approve", json!({})).await;
+    assert_same_reviewer(status, &body);
+    let after = detail(&app, &clerk, &claim).await;
+    assert_eq!(after["claim"]["version"], before["claim"]["version"]);
+    assert_eq!(after["claim"]["status"], "union_review");
+}
+
+async fn one_account_never_approves_two_stages_of_a_claim(app: TestApp) {
+    // A Hengyang period (stays of 7000 and over go through the appraisal, then the
+    // association's review: both stages are the association's).
+    let dairy = period(&app, "union-dairy", "yc-2022", 1).await;
+    let member_row = entity::member::Entity::find()
+        .filter(entity::member::Column::Pid.eq(dairy.member_pid.as_str()))
+        .one(&app.state.db)
+        .await
+        .expect("query")
+        .expect("member");
+    let hy_pid = uuid::Uuid::now_v7().to_string();
+    entity::membership::ActiveModel {
+        pid: Set(hy_pid.clone()),
+        member_id: Set(member_row.id),
+        organisation_id: Set(member_row.organisation_id),
+        scheme_code: Set("hy-2021".into()),
+        coverage_start: Set(chrono::NaiveDate::from_ymd_opt(2021, 1, 1).expect("date")),
+        coverage_end: Set(chrono::NaiveDate::from_ymd_opt(2021, 12, 31).expect("date")),
+        status: Set("active".into()),
+        consecutive_periods: Set(1),
+        continuous_renewal: Set(false),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("hy membership");
+    let p = Period {
+        membership_pid: hy_pid,
+        coverage_start: "2021-01-01".into(),
+        coverage_end: "2021-12-31".into(),
+        consecutive_periods: 1,
+        continuous_renewal: false,
+        ..dairy
+    };
+    let mut def = huzhu::engine::seed_schemes()
+        .expect("seeds")
+        .into_iter()
+        .find(|d| d.code == "hy-2021")
+        .expect("hy seed");
+    let mut as_json = serde_json::to_value(&def).expect("json");
+    as_json["missing"] = json!([]);
+    as_json["inpatient"]["bands"] = json!([
+        {"from": "0", "to": "5000", "rate": "0.40"},
+        {"from": "5000", "rate": "0.60"}
+    ]);
+    as_json["diagnosis"]["benefits"] = json!({"default_amount": "10000.00"});
+    def = serde_json::from_value(as_json).expect("complete definition");
+    let admin = app.login("admin").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/schemes/hy-2021/versions",
+            Some(&admin),
+            &serde_json::to_value(&def).expect("json"),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let member = app.login(&p.member_pid).await;
+    let draft = file(
+        &app,
+        &member,
+        &p,
+        json!({"kind": "inpatient", "admitted_on": "2021-05-01",
+               "discharged_on": "2021-05-11", "eligible_self_pay": "8000.00"}),
+    )
+    .await;
+    let claim = draft["claim"]["id"].as_str().expect("id").to_owned();
+    upload_required(&app, &member, &draft, 47).await;
+    assert_eq!(act(&app, &member, &claim, "submit", json!({})).await.0, 200);
+    let union = app.login("union-dairy").await;
+    let sp = app.login("sp-saihan").await;
+    let association = app.login("association").await;
+    for token in [&union, &sp, &association] {
+        let (status, body) = act(&app, token, &claim, "approve", json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let before = detail(&app, &association, &claim).await;
+    assert_eq!(before["claim"]["status"], "association_review");
+
+    let (status, body) = act(&app, &association, &claim, "approve", json!({})).await;
+    assert_same_reviewer(status, &body);
+    let after = detail(&app, &association, &claim).await;
+    assert_eq!(after["claim"]["version"], before["claim"]["version"]);
+    assert_eq!(after["claim"]["status"], "association_review");
+
+    // A second association reviewer may.
+    let (_, associations) = app
+        .get("/api/v1/organisations?kind=association", Some(&admin))
+        .await;
+    let org = associations["items"][0]["id"].as_str().expect("association");
+    let other = second_reviewer(&app, org, "association_reviewer", "association-2").await;
+    let (status, body) = act(&app, &other, &claim, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["claim"]["status"], "approved");
+}
+
+on_both_backends_with!(in2025, in_2025 =>
+    a_clerk_who_filed_a_claim_cannot_approve_it,
+    a_clerk_who_changed_the_payee_cannot_approve_it,
+);
+on_both_backends_with!(in2021, in_2021 =>
+    one_account_never_approves_two_stages_of_a_claim,
+);
+
+// ---- the member is told ------------------------------------------------------------------
+
+async fn a_payee_change_is_a_masked_step_and_an_sms_to_the_member(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let sms = gateway.settings();
+    let Some(app) = spawn_app_with(backend, {
+        let sms = sms.clone();
+        move |s| {
+            in_2025(s);
+            s.sms = sms;
+        }
+    })
+    .await
+    else {
+        return;
+    };
+    // Every template gets an id at the gateway.
+    let admin = app.login("admin").await;
+    let (status, templates) = app.get("/api/v1/sms-templates", Some(&admin)).await;
+    assert_eq!(status, 200, "{templates}");
+    let templates = templates.as_array().expect("templates").clone();
+    assert!(
+        templates.iter().any(|t| t["occasion"] == "payee_changed"),
+        "{templates:?}"
+    );
+    let mut payee_template = String::new();
+    for (i, t) in templates.iter().enumerate() {
+        let occasion = t["occasion"].as_str().expect("occasion");
+        let id = format!("{}", 100_000 + i);
+        if occasion == "payee_changed" {
+            payee_template = id.clone();
+        }
+        let (status, body) = app
+            .send_json(
+                reqwest::Method::PUT,
+                &format!("/api/v1/sms-templates/{occasion}"),
+                Some(&admin),
+                &json!({
+                    "tencent_template_id": id,
+                    "aliyun_template_code": format!("SMS_{}", 100_000 + i),
+                    "body_zh": t["body_zh"],
+                    "params": t["params"],
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // A clerk files with a card: a step of its own, the card masked.
+    let p = period(&app, "union-power", "nm-inpatient-2025", 4).await;
+    let clerk = app.login("union-power").await;
+    let draft = file(&app, &clerk, &p, stay()).await;
+    let claim = draft["claim"]["id"].as_str().expect("id").to_owned();
+    let member = app.login(&p.member_pid).await;
+    let seen = detail(&app, &member, &claim).await;
+    let changed = steps(&seen, "payee_changed");
+    assert_eq!(changed.len(), 1, "{seen}");
+    let note = changed[0]["note"].as_str().expect("note");
+    assert!(note.contains("6217***********0004"), "{note}");
+    assert!(!note.contains(BANK_CARD), "{note}");
+
+    // The clerk edits the card of the returned claim: another step, old and new masked.
+    upload_required(&app, &clerk, &draft, 45).await;
+    assert_eq!(act(&app, &clerk, &claim, "submit", json!({})).await.0, 200);
+    let sp_unit = app.unit_id(&clerk, POWER).await;
+    let other = second_reviewer(&app, &sp_unit, "union_reviewer", "union-power-2").await;
+    let (status, body) = act(
+        &app,
+        &other,
+        &claim,
+        "return",
+        json!({"message": "发票不清晰", "materials": []}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let current = detail(&app, &clerk, &claim).await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/claims/{claim}"),
+            Some(&clerk),
+            &json!({"version": current["claim"]["version"], "bank_card": OTHER_CARD}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let seen = detail(&app, &member, &claim).await;
+    let changed = steps(&seen, "payee_changed");
+    assert_eq!(changed.len(), 2, "{seen}");
+    let note = changed[1]["note"].as_str().expect("note");
+    assert!(
+        note.contains("6217***********0004") && note.contains("6217***********0012"),
+        "{note}"
+    );
+    assert!(!note.contains(OTHER_CARD) && !note.contains(BANK_CARD), "{note}");
+    assert_eq!(changed[1]["level"], "union");
+
+    // The member's own change is no such step.
+    let current = detail(&app, &member, &claim).await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/claims/{claim}"),
+            Some(&member),
+            &json!({"version": current["claim"]["version"], "bank_card": BANK_CARD}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(steps(&body, "payee_changed").len(), 2, "{body}");
+
+    // Two messages queued, both sent to the member's phone by the dispatcher.
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'payee_changed'")
+            .await,
+        2
+    );
+    let mut settings = (*app.state.settings).clone();
+    settings.sms = sms;
+    let provider = huzhu::integrations::sms::provider(&settings).expect("provider");
+    let d = Dispatcher::from_state(
+        &app.state,
+        provider,
+        DispatchConfig {
+            lookup_after: Duration::zero(),
+            batch: 50,
+            quiet_hours: false,
+            backoff_base: Duration::zero(),
+            lease: Duration::seconds(1),
+            ..DispatchConfig::default()
+        },
+        NumberLimits {
+            per_minute: 100,
+            per_day: 100,
+        },
+    );
+    for _ in 0..20 {
+        d.run(chrono::Utc::now()).await.expect("dispatch");
+        if app
+            .count("SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'payee_changed' AND status = 'accepted'")
+            .await
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sent: Vec<_> = gateway
+        .sent()
+        .into_iter()
+        .filter(|s| s.template == payee_template)
+        .collect();
+    assert_eq!(sent.len(), 2, "{:?}", gateway.sent());
+    let params = format!("{:?}", sent.iter().map(|s| &s.params).collect::<Vec<_>>());
+    assert!(params.contains("0004") && params.contains("0012"), "{params}");
+    assert!(!params.contains(OTHER_CARD), "{params}");
+}
+
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(huzhu_tests::harness::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(huzhu_tests::harness::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+both!(a_payee_change_is_a_masked_step_and_an_sms_to_the_member);
