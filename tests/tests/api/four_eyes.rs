@@ -7,7 +7,9 @@ use chrono::Duration;
 use huzhu::service::reminders::dispatch::{DispatchConfig, Dispatcher};
 use huzhu::service::reminders::limits::NumberLimits;
 use huzhu::settings::Settings;
-use huzhu_tests::claim_flow::{BANK_CARD, Period, act, detail, file, period, upload, upload_required};
+use huzhu_tests::claim_flow::{
+    BANK_CARD, Period, act, detail, file, period, upload, upload_required,
+};
 use huzhu_tests::fake_sms::FakeTencent;
 use huzhu_tests::harness::{Backend, TestApp, spawn_app_with};
 use huzhu_tests::on_both_backends_with;
@@ -231,7 +233,9 @@ async fn one_account_never_approves_two_stages_of_a_claim(app: TestApp) {
     let (_, associations) = app
         .get("/api/v1/organisations?kind=association", Some(&admin))
         .await;
-    let org = associations["items"][0]["id"].as_str().expect("association");
+    let org = associations["items"][0]["id"]
+        .as_str()
+        .expect("association");
     let other = second_reviewer(&app, org, "association_reviewer", "association-2").await;
     let (status, body) = act(&app, &other, &claim, "approve", json!({})).await;
     assert_eq!(status, 200, "{body}");
@@ -338,7 +342,10 @@ async fn a_payee_change_is_a_masked_step_and_an_sms_to_the_member(backend: Backe
         note.contains("6217***********0004") && note.contains("6217***********0012"),
         "{note}"
     );
-    assert!(!note.contains(OTHER_CARD) && !note.contains(BANK_CARD), "{note}");
+    assert!(
+        !note.contains(OTHER_CARD) && !note.contains(BANK_CARD),
+        "{note}"
+    );
     assert_eq!(changed[1]["level"], "union");
 
     // The member's own change is no such step.
@@ -396,7 +403,10 @@ async fn a_payee_change_is_a_masked_step_and_an_sms_to_the_member(backend: Backe
         .collect();
     assert_eq!(sent.len(), 2, "{:?}", gateway.sent());
     let params = format!("{:?}", sent.iter().map(|s| &s.params).collect::<Vec<_>>());
-    assert!(params.contains("0004") && params.contains("0012"), "{params}");
+    assert!(
+        params.contains("0004") && params.contains("0012"),
+        "{params}"
+    );
     assert!(!params.contains(OTHER_CARD), "{params}");
 }
 
