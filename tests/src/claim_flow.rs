@@ -257,3 +257,33 @@ pub async fn pay(app: &TestApp, claim: &str) -> Value {
     assert_eq!(status, 200, "{body}");
     detail(app, &officer, claim).await
 }
+
+/// Another staff account of `role` at the organisation `org` (public id), created by the
+/// administrator; returns its token. Four eyes: whoever filed a claim or approved one of its
+/// stages needs a colleague to approve the next.
+pub async fn second_reviewer(app: &TestApp, org: &str, role: &str, login: &str) -> String {
+    let admin = app.login("admin").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/staff",
+            Some(&admin),
+            &json!({"organisation_id": org, "role": role, "name": "第二审核员", "login": login}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.login(login).await
+}
+
+/// A second association reviewer (`association-2`), so that one claim's appraisal and the
+/// association's review are approved by two people.
+pub async fn second_association_reviewer(app: &TestApp) -> String {
+    let admin = app.login("admin").await;
+    let (status, associations) = app
+        .get("/api/v1/organisations?kind=association", Some(&admin))
+        .await;
+    assert_eq!(status, 200, "{associations}");
+    let org = associations["items"][0]["id"]
+        .as_str()
+        .expect("association");
+    second_reviewer(app, org, "association_reviewer", "association-2").await
+}

@@ -6,8 +6,9 @@
 
 use huzhu::settings::Settings;
 use huzhu_tests::claim_flow::{
-    BANK_CARD, Period, act, approve_through, detail, file, pay, period, post_with_key, simulate,
-    upload, upload_required, upload_required_small,
+    BANK_CARD, Period, act, approve_through, detail, file, pay, period, post_with_key,
+    second_association_reviewer, second_reviewer, simulate, upload, upload_required,
+    upload_required_small,
 };
 use huzhu_tests::harness::TestApp;
 use huzhu_tests::pictures;
@@ -301,7 +302,9 @@ async fn a_hengyang_stay_of_7000_goes_through_the_appraisal_once_the_scheme_is_c
         .await;
     assert_eq!(status, 201, "{body}");
 
-    let reviewers = saihan_reviewers(&app, "union-dairy").await;
+    // Four eyes: the appraisal and the association's review are two people's.
+    let mut reviewers = saihan_reviewers(&app, "union-dairy").await;
+    reviewers[3].1 = second_association_reviewer(&app).await;
     let approved = walk(
         &app,
         &p,
@@ -549,7 +552,12 @@ async fn a_beneficiary_claim_needs_the_kinship_papers_and_pays_the_beneficiary(a
         json!(["death_certificate", "kinship_proof"])
     );
     upload_required(&app, &clerk, &draft, 32).await;
-    let reviewers = xincheng_reviewers(&app, "union-power").await;
+    // Four eyes: the clerk who filed it cannot approve it; a colleague of the union does.
+    let mut reviewers = xincheng_reviewers(&app, "union-power").await;
+    let unit = app
+        .unit_id(&clerk, "内蒙古电力（集团）有限责任公司工会")
+        .await;
+    reviewers[0].1 = second_reviewer(&app, &unit, "union_reviewer", "union-power-2").await;
     assert_eq!(act(&app, &clerk, &claim, "submit", json!({})).await.0, 200);
     let approved = approve_through(&app, &claim, &reviewers).await;
     assert_eq!(approved["claim"]["status"], "approved");

@@ -8,7 +8,8 @@ use huzhu::service::reminders::dispatch::{DispatchConfig, Dispatcher};
 use huzhu::service::reminders::limits::NumberLimits;
 use huzhu::settings::Settings;
 use huzhu_tests::claim_flow::{
-    BANK_CARD, Period, act, detail, file, period, upload, upload_required,
+    BANK_CARD, Period, act, detail, file, period, second_association_reviewer, second_reviewer,
+    upload, upload_required,
 };
 use huzhu_tests::fake_sms::FakeTencent;
 use huzhu_tests::harness::{Backend, TestApp, spawn_app_with};
@@ -49,20 +50,6 @@ fn steps(detail: &Value, action: &str) -> Vec<Value> {
 fn assert_same_reviewer(status: u16, body: &Value) {
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "same_reviewer", "{body}");
-}
-
-/// A second staff account of `role` at the organisation `org` (public id).
-async fn second_reviewer(app: &TestApp, org: &str, role: &str, login: &str) -> String {
-    let admin = app.login("admin").await;
-    let (status, body) = app
-        .post(
-            "/api/v1/staff",
-            Some(&admin),
-            &json!({"organisation_id": org, "role": role, "name": "第二审核员", "login": login}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    app.login(login).await
 }
 
 async fn a_clerk_who_filed_a_claim_cannot_approve_it(app: TestApp) {
@@ -230,13 +217,7 @@ async fn one_account_never_approves_two_stages_of_a_claim(app: TestApp) {
     assert_eq!(after["claim"]["status"], "association_review");
 
     // A second association reviewer may.
-    let (_, associations) = app
-        .get("/api/v1/organisations?kind=association", Some(&admin))
-        .await;
-    let org = associations["items"][0]["id"]
-        .as_str()
-        .expect("association");
-    let other = second_reviewer(&app, org, "association_reviewer", "association-2").await;
+    let other = second_association_reviewer(&app).await;
     let (status, body) = act(&app, &other, &claim, "approve", json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["claim"]["status"], "approved");

@@ -157,6 +157,16 @@ pub(crate) async fn check_four_eyes<C: ConnectionTrait>(
             }
         })
     };
+    if why.is_some() {
+        // A step taken since the claim was read (this caller's own approval, sent twice) makes
+        // the request stale, not a second pair of eyes missing.
+        let now = reload(db, c.id).await?;
+        if now.version != c.version {
+            return Err(ClaimError::VersionConflict {
+                current: now.version,
+            });
+        }
+    }
     match why {
         Some(why) => Err(ClaimError::SameReviewer(format!(
             "{why}，须由其他审核员审批 / you filed this claim, changed its payee or approved another of its stages: another reviewer must approve it"
