@@ -8,14 +8,13 @@ use huzhu::service::reminders::dispatch::{DispatchConfig, Dispatcher};
 use huzhu::service::reminders::limits::NumberLimits;
 use huzhu::settings::Settings;
 use huzhu_tests::claim_flow::{
-    BANK_CARD, Period, act, detail, file, period, second_association_reviewer, second_reviewer,
-    upload, upload_required,
+    BANK_CARD, Period, act, complete_hengyang, detail, file, hengyang_period, period,
+    second_association_reviewer, second_reviewer, upload, upload_required,
 };
 use huzhu_tests::fake_sms::FakeTencent;
 use huzhu_tests::harness::{Backend, TestApp, spawn_app_with};
 use huzhu_tests::on_both_backends_with;
 use huzhu_tests::pictures;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 /// The unit union of `union-power`.
@@ -77,6 +76,20 @@ async fn a_clerk_who_filed_a_claim_cannot_approve_it(app: TestApp) {
     assert_eq!(body["claim"]["status"], "service_point_review");
 }
 
+/// The clerk sets the claim's card to `card`.
+async fn change_card(app: &TestApp, token: &str, claim: &str, card: &str) -> Value {
+    let current = detail(app, token, claim).await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/claims/{claim}"),
+            Some(token),
+            &json!({"version": current["claim"]["version"], "bank_card": card}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 /// The member files and submits; the union returns it for a new invoice.
 async fn returned_claim(app: &TestApp, p: &Period, union: &str) -> String {
     let member = app.login(&p.member_pid).await;
@@ -110,15 +123,7 @@ async fn a_clerk_who_changed_the_payee_cannot_approve_it(app: TestApp) {
     let p = period(&app, "union-power", "nm-inpatient-2025", 3).await;
     let clerk = app.login("union-power").await;
     let claim = returned_claim(&app, &p, &clerk).await;
-    let current = detail(&app, &clerk, &claim).await;
-    let (status, body) = app
-        .patch(
-            &format!("/api/v1/claims/{claim}"),
-            Some(&clerk),
-            &json!({"version": current["claim"]["version"], "bank_card": OTHER_CARD}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    change_card(&app, &clerk, &claim, OTHER_CARD).await;
     assert_eq!(act(&app, &clerk, &claim, "submit", json!({})).await.0, 200);
     let before = detail(&app, &clerk, &claim).await;
     assert_eq!(before["claim"]["status"], "union_review");
@@ -133,60 +138,8 @@ async fn a_clerk_who_changed_the_payee_cannot_approve_it(app: TestApp) {
 async fn one_account_never_approves_two_stages_of_a_claim(app: TestApp) {
     // A Hengyang period (stays of 7000 and over go through the appraisal, then the
     // association's review: both stages are the association's).
-    let dairy = period(&app, "union-dairy", "yc-2022", 1).await;
-    let member_row = entity::member::Entity::find()
-        .filter(entity::member::Column::Pid.eq(dairy.member_pid.as_str()))
-        .one(&app.state.db)
-        .await
-        .expect("query")
-        .expect("member");
-    let hy_pid = uuid::Uuid::now_v7().to_string();
-    entity::membership::ActiveModel {
-        pid: Set(hy_pid.clone()),
-        member_id: Set(member_row.id),
-        organisation_id: Set(member_row.organisation_id),
-        scheme_code: Set("hy-2021".into()),
-        coverage_start: Set(chrono::NaiveDate::from_ymd_opt(2021, 1, 1).expect("date")),
-        coverage_end: Set(chrono::NaiveDate::from_ymd_opt(2021, 12, 31).expect("date")),
-        status: Set("active".into()),
-        consecutive_periods: Set(1),
-        continuous_renewal: Set(false),
-        created_at: Set(chrono::Utc::now()),
-        ..Default::default()
-    }
-    .insert(&app.state.db)
-    .await
-    .expect("hy membership");
-    let p = Period {
-        membership_pid: hy_pid,
-        coverage_start: "2021-01-01".into(),
-        coverage_end: "2021-12-31".into(),
-        consecutive_periods: 1,
-        continuous_renewal: false,
-        ..dairy
-    };
-    let mut def = huzhu::engine::seed_schemes()
-        .expect("seeds")
-        .into_iter()
-        .find(|d| d.code == "hy-2021")
-        .expect("hy seed");
-    let mut as_json = serde_json::to_value(&def).expect("json");
-    as_json["missing"] = json!([]);
-    as_json["inpatient"]["bands"] = json!([
-        {"from": "0", "to": "5000", "rate": "0.40"},
-        {"from": "5000", "rate": "0.60"}
-    ]);
-    as_json["diagnosis"]["benefits"] = json!({"default_amount": "10000.00"});
-    def = serde_json::from_value(as_json).expect("complete definition");
-    let admin = app.login("admin").await;
-    let (status, body) = app
-        .post(
-            "/api/v1/schemes/hy-2021/versions",
-            Some(&admin),
-            &serde_json::to_value(&def).expect("json"),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let p = hengyang_period(&app).await;
+    complete_hengyang(&app).await;
 
     let member = app.login(&p.member_pid).await;
     let draft = file(
@@ -306,15 +259,7 @@ async fn a_payee_change_is_a_masked_step_and_an_sms_to_the_member(backend: Backe
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let current = detail(&app, &clerk, &claim).await;
-    let (status, body) = app
-        .patch(
-            &format!("/api/v1/claims/{claim}"),
-            Some(&clerk),
-            &json!({"version": current["claim"]["version"], "bank_card": OTHER_CARD}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    change_card(&app, &clerk, &claim, OTHER_CARD).await;
     let seen = detail(&app, &member, &claim).await;
     let changed = steps(&seen, "payee_changed");
     assert_eq!(changed.len(), 2, "{seen}");
@@ -330,15 +275,7 @@ async fn a_payee_change_is_a_masked_step_and_an_sms_to_the_member(backend: Backe
     assert_eq!(changed[1]["level"], "union");
 
     // The member's own change is no such step.
-    let current = detail(&app, &member, &claim).await;
-    let (status, body) = app
-        .patch(
-            &format!("/api/v1/claims/{claim}"),
-            Some(&member),
-            &json!({"version": current["claim"]["version"], "bank_card": BANK_CARD}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = change_card(&app, &member, &claim, BANK_CARD).await;
     assert_eq!(steps(&body, "payee_changed").len(), 2, "{body}");
 
     // Two messages queued, both sent to the member's phone by the dispatcher.
