@@ -46,6 +46,10 @@ pub enum ApiError {
     /// 403: signed in, but the role may not do this at all (never used to hide existence).
     #[error("{0}")]
     Forbidden(String),
+    /// 403 with its own code: the role may act, but not this person on this item (four eyes:
+    /// `same_reviewer`).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// 404: nothing there — or nothing the caller may see.
     #[error("not found")]
     NotFound,
@@ -114,6 +118,7 @@ impl ApiError {
             ApiError::Invalid { code, .. } => code,
             ApiError::Unauthenticated { code, .. } => code,
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Refused { code, .. } => code,
             ApiError::NotFound => "not_found",
             ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -137,6 +142,7 @@ impl ApiError {
             } => (message.clone(), details.clone()),
             ApiError::Unauthenticated { message, .. } => (message.clone(), json!({})),
             ApiError::Forbidden(message) => (message.clone(), json!({})),
+            ApiError::Refused { message, .. } => (message.clone(), json!({})),
             ApiError::NotFound => ("未找到 / not found".into(), json!({})),
             ApiError::Conflict {
                 message, details, ..
@@ -169,7 +175,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -4933,7 +4933,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description not your stage */
+            /** @description `same_reviewer`: four eyes — you filed the claim, changed its payee card or approved another of its stages, so another reviewer of the stage must approve; `forbidden`: not your stage */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4943,9 +4943,9 @@ export interface operations {
                     /**
                      * @example {
                      *       "error": {
-                     *         "code": "forbidden",
+                     *         "code": "same_reviewer",
                      *         "details": {},
-                     *         "message": "not your stage"
+                     *         "message": "four eyes — you filed the claim, changed its payee card or approved another of its stages, so another reviewer of the stage must approve; `forbidden`: not your stage"
                      *       }
                      *     }
                      */

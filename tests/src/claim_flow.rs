@@ -257,3 +257,98 @@ pub async fn pay(app: &TestApp, claim: &str) -> Value {
     assert_eq!(status, 200, "{body}");
     detail(app, &officer, claim).await
 }
+
+/// Another staff account of `role` at the organisation `org` (public id), created by the
+/// administrator; returns its token. Four eyes: whoever filed a claim or approved one of its
+/// stages needs a colleague to approve the next.
+pub async fn second_reviewer(app: &TestApp, org: &str, role: &str, login: &str) -> String {
+    let admin = app.login("admin").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/staff",
+            Some(&admin),
+            &json!({"organisation_id": org, "role": role, "name": "第二审核员", "login": login}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.login(login).await
+}
+
+/// A second association reviewer (`association-2`), so that one claim's appraisal and the
+/// association's review are approved by two people.
+pub async fn second_association_reviewer(app: &TestApp) -> String {
+    let admin = app.login("admin").await;
+    let (status, associations) = app
+        .get("/api/v1/organisations?kind=association", Some(&admin))
+        .await;
+    assert_eq!(status, 200, "{associations}");
+    let org = associations["items"][0]["id"]
+        .as_str()
+        .expect("association");
+    second_reviewer(app, org, "association_reviewer", "association-2").await
+}
+
+/// A Hengyang (`hy-2021`) period for a demo member of 呼和浩特乳业 (the demo enrols nobody in
+/// hy-2021): a stay of 7000 or more goes through the appraisal.
+pub async fn hengyang_period(app: &TestApp) -> Period {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let dairy = period(app, "union-dairy", "yc-2022", 1).await;
+    let member_row = entity::member::Entity::find()
+        .filter(entity::member::Column::Pid.eq(dairy.member_pid.as_str()))
+        .one(&app.state.db)
+        .await
+        .expect("query")
+        .expect("member");
+    let hy_pid = uuid::Uuid::now_v7().to_string();
+    entity::membership::ActiveModel {
+        pid: Set(hy_pid.clone()),
+        member_id: Set(member_row.id),
+        organisation_id: Set(member_row.organisation_id),
+        scheme_code: Set("hy-2021".into()),
+        coverage_start: Set(chrono::NaiveDate::from_ymd_opt(2021, 1, 1).expect("date")),
+        coverage_end: Set(chrono::NaiveDate::from_ymd_opt(2021, 12, 31).expect("date")),
+        status: Set("active".into()),
+        consecutive_periods: Set(1),
+        continuous_renewal: Set(false),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("hy membership");
+    Period {
+        membership_pid: hy_pid,
+        coverage_start: "2021-01-01".into(),
+        coverage_end: "2021-12-31".into(),
+        consecutive_periods: 1,
+        continuous_renewal: false,
+        ..dairy
+    }
+}
+
+/// The administrator completes Hengyang (rates chosen for the tests) and publishes it.
+pub async fn complete_hengyang(app: &TestApp) {
+    let def = huzhu::engine::seed_schemes()
+        .expect("seeds")
+        .into_iter()
+        .find(|d| d.code == "hy-2021")
+        .expect("hy seed");
+    let mut as_json = serde_json::to_value(&def).expect("json");
+    as_json["missing"] = json!([]);
+    as_json["inpatient"]["bands"] = json!([
+        {"from": "0", "to": "5000", "rate": "0.40"},
+        {"from": "5000", "rate": "0.60"}
+    ]);
+    as_json["diagnosis"]["benefits"] = json!({"default_amount": "10000.00"});
+    let def: huzhu::engine::SchemeDefinition =
+        serde_json::from_value(as_json).expect("complete definition");
+    let admin = app.login("admin").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/schemes/hy-2021/versions",
+            Some(&admin),
+            &serde_json::to_value(&def).expect("json"),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}

@@ -48,7 +48,7 @@ pub struct ApproveRequest {
     responses(
         (status = 200, body = ClaimDetail),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "not your stage", body = ErrorBody),
+        (status = 403, description = "`same_reviewer`: four eyes — you filed the claim, changed its payee card or approved another of its stages, so another reviewer of the stage must approve; `forbidden`: not your stage", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`version_conflict`, `invalid_transition`", body = ErrorBody),
         (status = 422, description = "`claim_not_payable` (details.refused: reject it), `scheme_incomplete`, `adjustment_out_of_range`, `reason_required`, `materials_missing` (appraisal certificate)", body = ErrorBody),

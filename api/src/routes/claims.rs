@@ -60,6 +60,10 @@ impl From<ClaimError> for ApiError {
         match e {
             ClaimError::NotFound => ApiError::NotFound,
             ClaimError::Forbidden(m) => ApiError::Forbidden(m),
+            ClaimError::SameReviewer(message) => ApiError::Refused {
+                code: "same_reviewer",
+                message,
+            },
             ClaimError::VersionConflict { current } => ApiError::Conflict {
                 code: "version_conflict",
                 message: "申领已被他人处理，请刷新后重试 / the claim changed; reload it".into(),

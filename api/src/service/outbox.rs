@@ -20,6 +20,8 @@ pub enum Occasion {
     DeductionFailed,
     /// A reviewer returned a claim for more material.
     ClaimReturned,
+    /// Someone other than the member set or changed the card a claim pays to.
+    PayeeChanged,
     /// 补助到账: the bank paid a claim.
     PayoutSent,
     /// 续互临期: the coverage period ends in 30 days (or fewer, when a scan was missed).
@@ -39,6 +41,7 @@ impl Occasion {
             Occasion::CoverageExtended => "coverage_extended",
             Occasion::DeductionFailed => "deduction_failed",
             Occasion::ClaimReturned => "claim_returned",
+            Occasion::PayeeChanged => "payee_changed",
             Occasion::PayoutSent => "payout_sent",
             Occasion::RenewalDue30 => "renewal_due_30",
             Occasion::RenewalDue7 => "renewal_due_7",

@@ -6,8 +6,9 @@
 
 use huzhu::settings::Settings;
 use huzhu_tests::claim_flow::{
-    BANK_CARD, Period, act, approve_through, detail, file, pay, period, post_with_key, simulate,
-    upload, upload_required, upload_required_small,
+    BANK_CARD, Period, act, approve_through, complete_hengyang, detail, file, hengyang_period, pay,
+    period, post_with_key, second_association_reviewer, second_reviewer, simulate, upload,
+    upload_required, upload_required_small,
 };
 use huzhu_tests::harness::TestApp;
 use huzhu_tests::pictures;
@@ -229,38 +230,7 @@ async fn a_hengyang_stay_of_7000_goes_through_the_appraisal_once_the_scheme_is_c
     app: TestApp,
 ) {
     // A Hengyang period for a demo member (the demo enrols nobody in hy-2021).
-    let dairy = period(&app, "union-dairy", "yc-2022", 1).await;
-    let member_row = entity::member::Entity::find()
-        .filter(entity::member::Column::Pid.eq(dairy.member_pid.as_str()))
-        .one(&app.state.db)
-        .await
-        .expect("query")
-        .expect("member");
-    let hy_pid = uuid::Uuid::now_v7().to_string();
-    entity::membership::ActiveModel {
-        pid: Set(hy_pid.clone()),
-        member_id: Set(member_row.id),
-        organisation_id: Set(member_row.organisation_id),
-        scheme_code: Set("hy-2021".into()),
-        coverage_start: Set(chrono::NaiveDate::from_ymd_opt(2021, 1, 1).expect("date")),
-        coverage_end: Set(chrono::NaiveDate::from_ymd_opt(2021, 12, 31).expect("date")),
-        status: Set("active".into()),
-        consecutive_periods: Set(1),
-        continuous_renewal: Set(false),
-        created_at: Set(chrono::Utc::now()),
-        ..Default::default()
-    }
-    .insert(&app.state.db)
-    .await
-    .expect("hy membership");
-    let p = Period {
-        membership_pid: hy_pid,
-        coverage_start: "2021-01-01".into(),
-        coverage_end: "2021-12-31".into(),
-        consecutive_periods: 1,
-        continuous_renewal: false,
-        ..dairy
-    };
+    let p = hengyang_period(&app).await;
     let member = app.login(&p.member_pid).await;
     let event = json!({"kind": "inpatient", "admitted_on": "2021-05-01",
                        "discharged_on": "2021-05-11", "eligible_self_pay": "8000.00"});
@@ -278,30 +248,11 @@ async fn a_hengyang_stay_of_7000_goes_through_the_appraisal_once_the_scheme_is_c
     assert!(body["error"]["details"]["missing"].is_array());
 
     // The administrator completes it (rates chosen for the test).
-    let mut def = huzhu::engine::seed_schemes()
-        .expect("seeds")
-        .into_iter()
-        .find(|d| d.code == "hy-2021")
-        .expect("hy seed");
-    let mut as_json = serde_json::to_value(&def).expect("json");
-    as_json["missing"] = json!([]);
-    as_json["inpatient"]["bands"] = json!([
-        {"from": "0", "to": "5000", "rate": "0.40"},
-        {"from": "5000", "rate": "0.60"}
-    ]);
-    as_json["diagnosis"]["benefits"] = json!({"default_amount": "10000.00"});
-    def = serde_json::from_value(as_json).expect("complete definition");
-    let admin = app.login("admin").await;
-    let (status, body) = app
-        .post(
-            "/api/v1/schemes/hy-2021/versions",
-            Some(&admin),
-            &serde_json::to_value(&def).expect("json"),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    complete_hengyang(&app).await;
 
-    let reviewers = saihan_reviewers(&app, "union-dairy").await;
+    // Four eyes: the appraisal and the association's review are two people's.
+    let mut reviewers = saihan_reviewers(&app, "union-dairy").await;
+    reviewers[3].1 = second_association_reviewer(&app).await;
     let approved = walk(
         &app,
         &p,
@@ -550,7 +501,12 @@ async fn a_beneficiary_claim_needs_the_kinship_papers_and_pays_the_beneficiary(a
         json!(["death_certificate", "kinship_proof"])
     );
     upload_required(&app, &clerk, &draft, 32).await;
-    let reviewers = xincheng_reviewers(&app, "union-power").await;
+    // Four eyes: the clerk who filed it cannot approve it; a colleague of the union does.
+    let mut reviewers = xincheng_reviewers(&app, "union-power").await;
+    let unit = app
+        .unit_id(&clerk, "内蒙古电力（集团）有限责任公司工会")
+        .await;
+    reviewers[0].1 = second_reviewer(&app, &unit, "union_reviewer", "union-power-2").await;
     assert_eq!(act(&app, &clerk, &claim, "submit", json!({})).await.0, 200);
     let approved = approve_through(&app, &claim, &reviewers).await;
     assert_eq!(approved["claim"]["status"], "approved");

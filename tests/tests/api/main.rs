@@ -8,6 +8,7 @@ mod claim_figures;
 mod claims;
 mod config;
 mod enrolment;
+mod four_eyes;
 mod health;
 mod migrations;
 mod openapi;

@@ -18,7 +18,7 @@ use entity::{claim, membership};
 
 use super::filing::{current_scheme, parse_facts};
 use super::period::{Cause, PeriodClaim, approved_claims, fen, keep, restate};
-use super::review::reviewable;
+use super::review::{check_four_eyes, reviewable};
 use super::store::reload;
 use super::transition::{self, Move, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus};
@@ -80,6 +80,7 @@ pub async fn approve(
     if c.status != ClaimStatus::AssociationReview {
         return super::review::approve_stage(db, caller, &c, None, request_id).await;
     }
+    check_four_eyes(db, caller, &c).await?;
     if let Some(a) = &adjustment
         && a.reason.trim().is_empty()
     {

@@ -14,7 +14,7 @@ use super::store::{
     self, Draft, SealedBeneficiary, ancestor_kinds, by_idempotency_key, canonical_json,
     material_categories, reload, to_claim,
 };
-use super::transition::{self, Move, Transition};
+use super::transition::{self, Move, Notice, PayeeChange, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy};
 use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::Role;
@@ -25,6 +25,7 @@ use crate::engine::claim_rules::{
 use crate::engine::contract::parse_event_at;
 use crate::engine::scheme::{Material, SchemeDefinition};
 use crate::engine::{Event, EventKind};
+use crate::service::outbox::Occasion;
 use crate::service::scope::Scoped;
 use crate::service::{is_unique_violation, new_pid, scheme};
 
@@ -183,6 +184,44 @@ fn seal_card(pii: &PiiVault, card: &BankCardNumber) -> Result<String, ClaimError
         .0)
 }
 
+/// A sealed card as a person may see it (`6217***********0004`), or `无` when there is none.
+fn masked_card(pii: &PiiVault, cipher: Option<&str>) -> String {
+    cipher
+        .and_then(|c| pii.open(PiiKind::BankCard, c).ok())
+        .and_then(|plain| BankCardNumber::parse(&plain).ok())
+        .map_or_else(|| "无".to_owned(), |card| card.masked())
+}
+
+/// The payee change a staff member makes when setting `new` where `old` (sealed) was, or
+/// `None` when the member acts or the card stays the same. `key` tells this change apart in
+/// the outbox.
+fn payee_change(
+    pii: &PiiVault,
+    caller: &Caller,
+    member_id: i64,
+    claim_pid: &str,
+    old: Option<&str>,
+    new: &BankCardNumber,
+    key: String,
+) -> Option<PayeeChange> {
+    if caller.role == Role::Member {
+        return None;
+    }
+    let before = old.and_then(|c| pii.open(PiiKind::BankCard, c).ok());
+    if before.as_deref() == Some(new.as_str()) {
+        return None;
+    }
+    Some(PayeeChange {
+        note: format!("收款卡由 {} 改为 {}", masked_card(pii, old), new.masked()),
+        notice: Notice {
+            occasion: Occasion::PayeeChanged,
+            member_id,
+            key,
+            payload: json!({ "claim": claim_pid, "card_last4": new.last_four() }),
+        },
+    })
+}
+
 /// Creates a draft. With an idempotency key, a retry returns the claim the first request made
 /// (`false` in the pair: nothing new was created); the same key with another request is
 /// refused (`idempotency_key_reused`).
@@ -293,11 +332,25 @@ pub async fn create(
         }
         Err(e) => return Err(ClaimError::Db(e)),
     };
+    // A beneficiary's card is theirs, set with the papers of the death; the member is not told.
+    let payee = match (&new.bank_card, filed_by) {
+        (Some(card), FiledBy::Clerk) => payee_change(
+            pii,
+            caller,
+            ms.member_id,
+            &pid,
+            person.bank_card_cipher.as_deref(),
+            card,
+            format!("payee_changed:{pid}:filed"),
+        ),
+        _ => None,
+    };
     transition::filed(
         &txn,
         caller,
         &draft,
         json!({ "filed_by": filed_by.as_str(), "membership": ms.pid, "kind": event.kind().as_str() }),
+        payee,
         now,
         request_id,
     )
@@ -321,6 +374,7 @@ pub async fn edit(
     let c = get(db, caller, pid).await?;
     may_file(caller, &c)?;
     let mut set = Vec::new();
+    let mut payee = None;
     if let Some(value) = &edit.event {
         let (_, def) = current_scheme(db, &c.scheme_code).await?;
         let event = parse_facts(value, &def)?;
@@ -346,6 +400,15 @@ pub async fn edit(
             claim::Column::PayeeBankCardCipher,
             Expr::value(seal_card(pii, card)?),
         ));
+        payee = payee_change(
+            pii,
+            caller,
+            c.member_id,
+            &c.pid,
+            c.payee_bank_card_cipher.as_deref(),
+            card,
+            format!("payee_changed:{}:{}", c.pid, version + 1),
+        );
     }
     let txn = crate::db::begin_write(db).await?;
     transition::apply(
@@ -355,9 +418,14 @@ pub async fn edit(
             claim: &c,
             version,
             from: EDITABLE,
-            to: None,
+            // The status stays; a staff member's card change is a step of its own.
+            to: payee.as_ref().map(|p| Move {
+                to: c.status,
+                action: "payee_changed",
+                note: Some(p.note.clone()),
+            }),
             set,
-            notice: None,
+            notice: payee.map(|p| p.notice),
             audit: (
                 "claim.edit",
                 json!({ "facts": edit.event.is_some(), "bank_card": edit.bank_card.is_some() }),

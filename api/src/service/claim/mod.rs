@@ -314,6 +314,10 @@ pub enum ClaimError {
     /// 403: the caller's role may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// 403 `same_reviewer`: the caller filed the claim, changed its payee card or approved
+    /// another stage of it; another reviewer must approve (four eyes on money).
+    #[error("{0}")]
+    SameReviewer(String),
     /// 409 `version_conflict`: the claim changed since the caller read it.
     #[error("the claim changed: version is now {current}")]
     VersionConflict { current: i32 },

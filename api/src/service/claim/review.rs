@@ -130,6 +130,51 @@ pub(crate) async fn reviewable<C: ConnectionTrait>(
     Ok(c)
 }
 
+/// The timeline steps that bar their actor from approving the claim.
+const BARRING_STEPS: [&str; 2] = ["approved", "payee_changed"];
+
+/// Four eyes on money: whoever filed the claim, changed its payee card or approved an earlier
+/// stage of it may not approve it; another reviewer of the stage must.
+pub(crate) async fn check_four_eyes<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    c: &Claim,
+) -> Result<(), ClaimError> {
+    let why = if c.filed_by_pid == caller.pid {
+        Some("您代为提交了此申领")
+    } else {
+        let step = entity::claim_event::Entity::find()
+            .filter(entity::claim_event::Column::ClaimId.eq(c.id))
+            .filter(entity::claim_event::Column::ActorPid.eq(caller.pid.as_str()))
+            .filter(entity::claim_event::Column::Action.is_in(BARRING_STEPS))
+            .one(db)
+            .await?;
+        step.map(|s| {
+            if s.action == "payee_changed" {
+                "您变更过此申领的收款卡"
+            } else {
+                "您已审批过此申领的另一环节"
+            }
+        })
+    };
+    if why.is_some() {
+        // A step taken since the claim was read (this caller's own approval, sent twice) makes
+        // the request stale, not a second pair of eyes missing.
+        let now = reload(db, c.id).await?;
+        if now.version != c.version {
+            return Err(ClaimError::VersionConflict {
+                current: now.version,
+            });
+        }
+    }
+    match why {
+        Some(why) => Err(ClaimError::SameReviewer(format!(
+            "{why}，须由其他审核员审批 / you filed this claim, changed its payee or approved another of its stages: another reviewer must approve it"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Moves a claim to the next stage (any stage but the association's, whose approval judges the
 /// money: see [`super::approval`]). An appraisal needs the appraisal certificate.
 pub async fn approve_stage(
@@ -139,6 +184,7 @@ pub async fn approve_stage(
     note: Option<String>,
     request_id: Option<String>,
 ) -> Result<Claim, ClaimError> {
+    check_four_eyes(db, caller, c).await?;
     let position = c.stages.iter().position(|s| *s == c.status);
     let next = position
         .and_then(|i| c.stages.get(i + 1))

@@ -49,7 +49,7 @@ pub(crate) type Change = (claim::Column, SimpleExpr);
 pub(crate) struct Move {
     pub to: ClaimStatus,
     /// `submitted`, `resubmitted`, `approved`, `returned`, `rejected`, `withdrawn`, `batched`,
-    /// `paid`, `payout_failed`.
+    /// `paid`, `payout_failed`, `payee_changed` (the status stays).
     pub action: &'static str,
     /// What the member reads beside the step (a return message, a rejection reason).
     pub note: Option<String>,
@@ -129,13 +129,23 @@ pub(crate) async fn apply<C: ConnectionTrait + TransactionTrait>(
     Ok(())
 }
 
-/// What filing a new draft leaves behind: the `filed` step and the `claim.create` entry. The
-/// draft's row is written by [`super::store::insert_draft`] in the same transaction.
+/// A payee card set by someone other than the member: its own step (the cards masked in the
+/// note) and the member's message.
+#[derive(Clone, Debug)]
+pub(crate) struct PayeeChange {
+    pub note: String,
+    pub notice: Notice,
+}
+
+/// What filing a new draft leaves behind: the `filed` step and the `claim.create` entry, and
+/// the `payee_changed` step and message when the filer set the card. The draft's row is
+/// written by [`super::store::insert_draft`] in the same transaction.
 pub(crate) async fn filed<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     caller: &Caller,
     draft: &Claim,
     details: Value,
+    payee: Option<PayeeChange>,
     now: DateTime<Utc>,
     request_id: Option<String>,
 ) -> Result<(), ClaimError> {
@@ -153,6 +163,23 @@ pub(crate) async fn filed<C: ConnectionTrait + TransactionTrait>(
         },
     )
     .await?;
+    if let Some(p) = payee {
+        timeline::record(
+            db,
+            draft.id,
+            Step {
+                action: "payee_changed",
+                from: Some(ClaimStatus::Draft),
+                to: ClaimStatus::Draft,
+                level: level_of(caller.role),
+                note: Some(p.note),
+                actor_pid: Some(caller.pid.clone()),
+                at: now,
+            },
+        )
+        .await?;
+        notify(db, p.notice, now).await?;
+    }
     record_audit(
         db,
         caller,

@@ -101,6 +101,11 @@ pub fn defaults() -> Vec<Template> {
             &[],
         ),
         t(
+            "payee_changed",
+            "您的职工医疗互助金申领收款卡已由工会改为尾号{card_last4}的银行卡，如有疑问请联系单位工会。",
+            &["card_last4"],
+        ),
+        t(
             "payout_sent",
             "您的职工医疗互助金{amount}元已拨付至预留银行卡，请注意查收。",
             &["amount"],
