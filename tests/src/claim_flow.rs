@@ -288,25 +288,26 @@ pub async fn second_association_reviewer(app: &TestApp) -> String {
     second_reviewer(app, org, "association_reviewer", "association-2").await
 }
 
-/// A Hengyang (`hy-2021`) period for a demo member of 呼和浩特乳业 (the demo enrols nobody in
-/// hy-2021): a stay of 7000 or more goes through the appraisal.
-pub async fn hengyang_period(app: &TestApp) -> Period {
+/// A first coverage period (no renewal) of `scheme` for the calendar `year`, written straight
+/// into the database for a member the demo did not enrol in that scheme.
+pub async fn first_period_of(app: &TestApp, member_pid: &str, scheme: &str, year: i32) -> Period {
     use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
-    let dairy = period(app, "union-dairy", "yc-2022", 1).await;
     let member_row = entity::member::Entity::find()
-        .filter(entity::member::Column::Pid.eq(dairy.member_pid.as_str()))
+        .filter(entity::member::Column::Pid.eq(member_pid))
         .one(&app.state.db)
         .await
         .expect("query")
         .expect("member");
-    let hy_pid = uuid::Uuid::now_v7().to_string();
+    let start = chrono::NaiveDate::from_ymd_opt(year, 1, 1).expect("date");
+    let end = chrono::NaiveDate::from_ymd_opt(year, 12, 31).expect("date");
+    let membership_pid = uuid::Uuid::now_v7().to_string();
     entity::membership::ActiveModel {
-        pid: Set(hy_pid.clone()),
+        pid: Set(membership_pid.clone()),
         member_id: Set(member_row.id),
         organisation_id: Set(member_row.organisation_id),
-        scheme_code: Set("hy-2021".into()),
-        coverage_start: Set(chrono::NaiveDate::from_ymd_opt(2021, 1, 1).expect("date")),
-        coverage_end: Set(chrono::NaiveDate::from_ymd_opt(2021, 12, 31).expect("date")),
+        scheme_code: Set(scheme.into()),
+        coverage_start: Set(start),
+        coverage_end: Set(end),
         status: Set("active".into()),
         consecutive_periods: Set(1),
         continuous_renewal: Set(false),
@@ -315,15 +316,22 @@ pub async fn hengyang_period(app: &TestApp) -> Period {
     }
     .insert(&app.state.db)
     .await
-    .expect("hy membership");
+    .expect("membership");
     Period {
-        membership_pid: hy_pid,
-        coverage_start: "2021-01-01".into(),
-        coverage_end: "2021-12-31".into(),
+        member_pid: member_pid.to_owned(),
+        membership_pid,
+        coverage_start: start.to_string(),
+        coverage_end: end.to_string(),
         consecutive_periods: 1,
         continuous_renewal: false,
-        ..dairy
     }
+}
+
+/// A Hengyang (`hy-2021`) period for a demo member of 呼和浩特乳业 (the demo enrols nobody in
+/// hy-2021): a stay of 7000 or more goes through the appraisal.
+pub async fn hengyang_period(app: &TestApp) -> Period {
+    let dairy = period(app, "union-dairy", "yc-2022", 1).await;
+    first_period_of(app, &dairy.member_pid, "hy-2021", 2021).await
 }
 
 /// The administrator completes Hengyang (rates chosen for the tests) and publishes it.

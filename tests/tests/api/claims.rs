@@ -6,15 +6,15 @@
 
 use huzhu::settings::Settings;
 use huzhu_tests::claim_flow::{
-    BANK_CARD, Period, act, approve_through, complete_hengyang, detail, file, hengyang_period, pay,
-    period, post_with_key, second_association_reviewer, second_reviewer, simulate, upload,
-    upload_required, upload_required_small,
+    BANK_CARD, Period, act, approve_through, complete_hengyang, detail, file, first_period_of,
+    hengyang_period, pay, period, post_with_key, second_association_reviewer, second_reviewer,
+    simulate, upload, upload_required, upload_required_small,
 };
 use huzhu_tests::harness::TestApp;
 use huzhu_tests::pictures;
 use huzhu_tests::{on_both_backends, on_both_backends_with};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 fn in_2025(s: &mut Settings) {
@@ -1442,37 +1442,7 @@ async fn a_unit_without_a_service_point_skips_that_stage(app: TestApp) {
         .await;
     assert_eq!(status, 201, "{member}");
     let member_pid = member["id"].as_str().expect("member").to_owned();
-    let row = entity::member::Entity::find()
-        .filter(entity::member::Column::Pid.eq(member_pid.as_str()))
-        .one(&app.state.db)
-        .await
-        .expect("query")
-        .expect("member");
-    let membership_pid = uuid::Uuid::now_v7().to_string();
-    entity::membership::ActiveModel {
-        pid: Set(membership_pid.clone()),
-        member_id: Set(row.id),
-        organisation_id: Set(row.organisation_id),
-        scheme_code: Set("yc-2022".into()),
-        coverage_start: Set(chrono::NaiveDate::from_ymd_opt(2022, 1, 1).expect("date")),
-        coverage_end: Set(chrono::NaiveDate::from_ymd_opt(2022, 12, 31).expect("date")),
-        status: Set("active".into()),
-        consecutive_periods: Set(1),
-        continuous_renewal: Set(false),
-        created_at: Set(chrono::Utc::now()),
-        ..Default::default()
-    }
-    .insert(&app.state.db)
-    .await
-    .expect("membership");
-    let p = Period {
-        member_pid,
-        membership_pid,
-        coverage_start: "2022-01-01".into(),
-        coverage_end: "2022-12-31".into(),
-        consecutive_periods: 1,
-        continuous_renewal: false,
-    };
+    let p = first_period_of(&app, &member_pid, "yc-2022", 2022).await;
     let reviewers = vec![
         ("union_review", app.login("union-direct").await),
         ("association_review", app.login("association").await),
