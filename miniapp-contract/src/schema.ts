@@ -1471,6 +1471,7 @@ export interface components {
          *         "version": 2
          *       },
          *       "filing_deadline": "2026-03-31",
+         *       "judgements": [],
          *       "materials": [
          *         {
          *           "byte_size": 1851,
@@ -1486,6 +1487,10 @@ export interface components {
          *           "width": 240
          *         }
          *       ],
+         *       "period": {
+         *         "granted": "0.00",
+         *         "open_offset": "0.00"
+         *       },
          *       "required_materials": [
          *         "id_card_front",
          *         "id_card_back",
@@ -1525,6 +1530,9 @@ export interface components {
              */
             filing_deadline?: string | null;
             timeline: components["schemas"]["TimelineStep"][];
+            /** @description Its judgements, oldest first (empty before approval). */
+            judgements: components["schemas"]["JudgementRecord"][];
+            period?: components["schemas"]["PeriodMoneyResponse"] | null;
         };
         /**
          * @description `PATCH /claims/{id}`.
@@ -2099,6 +2107,12 @@ export interface components {
              * @example 7.7
              */
             average_days?: string | null;
+            /**
+             * @description Open offsets of the periods starting in the year: what their approved claims were
+             *     granted beyond their filing-order total (an earlier-filed claim approved after a later
+             *     one took an allowance or bracket), absorbed by the periods' next claims.
+             */
+            open_offset: components["schemas"]["Money"];
         };
         /** @description The whole subtree's figures for a scheme and year. */
         FiguresTotal: components["schemas"]["Figures"] & {
@@ -2218,6 +2232,30 @@ export interface components {
          * @enum {string}
          */
         ItemOutcome: "pending" | "paid" | "failed";
+        /**
+         * @description One judgement of the claim: the one it was approved on, or a re-statement after an
+         *     earlier-filed claim of its period was approved later (its grant does not change: the
+         *     difference is carried by the claim approved).
+         */
+        JudgementRecord: {
+            /**
+             * @description `approved` or `restated`.
+             * @example restated
+             */
+            cause: string;
+            /** @description The earlier-filed claim whose approval re-stated this one. */
+            caused_by?: string | null;
+            /**
+             * Format: int32
+             * @description The scheme version that judged it (in force at the claim's first submission).
+             */
+            scheme_version: number;
+            /** @description What the period rule gives this claim in filing order. */
+            payable: components["schemas"]["Money"];
+            items: components["schemas"]["Item"][];
+            /** Format: date-time */
+            at: string;
+        };
         /** @description One payout component. */
         JudgementResponse: {
             /** @description The engine's refusal code, when refused. */
@@ -2964,6 +3002,17 @@ export interface components {
              *     optional; 结果 is 成功 or 失败, a failure needs its reason), last line `合计,<count>`.
              */
             file: string;
+        };
+        /** @description The money of the claim's coverage period (reviewers only). */
+        PeriodMoneyResponse: {
+            /** @description What the period's approved claims were granted, together. */
+            granted: components["schemas"]["Money"];
+            /**
+             * @description Granted beyond what the period's approved claims are due in filing order (an
+             *     earlier-filed claim approved after a later one took an allowance or a bracket); the
+             *     period's next claims absorb it. Never forgiven, never clawed back.
+             */
+            open_offset: components["schemas"]["Money"];
         };
         /** @description A person in a comparison. */
         PersonRef: {

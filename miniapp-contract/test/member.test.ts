@@ -90,6 +90,7 @@ test('the member sees their memberships', async () => {
   const period = mine.items.find((p) => p.id === membership.id);
   assert.ok(period, 'the membership the union sees');
   assert.equal(period.scheme_code, 'nm-inpatient-2025');
+  assert.equal(period.open_offset, '0.00');
   const authorisations = await phone.get('/api/v1/me/authorisations');
   assert.ok(Array.isArray(authorisations));
 });
@@ -136,6 +137,9 @@ test('the member follows the claim: list, detail with timeline, counts and photo
   assert.equal(detail.claim.status, 'union_review');
   assert.equal(detail.claim.flagged, false);
   assert.ok(detail.timeline.some((s) => s.status === 'union_review'));
+  // Not yet judged; the period's money is for reviewers only.
+  assert.deepEqual(detail.judgements, []);
+  assert.equal(detail.period, null);
 
   const material = detail.materials[0];
   const link = new URL(material.thumbnail_url, world.server.baseUrl);

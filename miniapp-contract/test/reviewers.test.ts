@@ -115,6 +115,15 @@ test('the service point and the association approve; the association pays throug
   assert.equal(detail.claim.status, 'approved');
   assert.match(detail.claim.approved ?? '', /^\d+\.\d\d$/);
   assert.ok(detail.claim.pay_due_on);
+  // The judgement it was approved on, and its period's money (filing order, no offset).
+  assert.equal(detail.judgements.length, 1);
+  assert.equal(detail.judgements[0].cause, 'approved');
+  assert.equal(detail.judgements[0].caused_by, null);
+  assert.equal(detail.judgements[0].payable, detail.claim.payable);
+  assert.equal(detail.judgements[0].scheme_version, detail.claim.scheme_version);
+  assert.ok(detail.period);
+  assert.equal(detail.period.open_offset, '0.00');
+  assert.match(detail.period.granted, /^\d+\.\d\d$/);
 
   const batch = await association.post('/api/v1/payout-batches', { body: {} });
   assert.ok(batch.item_count >= 1);
@@ -165,6 +174,7 @@ test('the union rejects a claim with a reason code; the member sees why', async 
   assert.equal(rejected.claim.status, 'rejected');
   const seen = await m.phone.get('/api/v1/claims/{id}', { path: { id } });
   assert.equal(seen.claim.reject_reason, 'excluded_traffic_accident');
-  const figures = await association.get('/api/v1/claim-figures', { query: { year: 2025 } });
-  assert.ok(figures);
+  const figures = await association.get('/api/v1/claim-figures');
+  assert.ok(figures.totals.length > 0);
+  for (const total of figures.totals) assert.match(total.open_offset, /^\d+\.\d\d$/);
 });

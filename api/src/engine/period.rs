@@ -23,8 +23,18 @@ pub fn judge_in_filing_order(
     member: &MemberPeriod,
     events: &[Event],
 ) -> Vec<Judgement> {
+    let each: Vec<(&SchemeDefinition, &Event)> = events.iter().map(|e| (scheme, e)).collect();
+    judge_each_in_filing_order(member, &each)
+}
+
+/// [`judge_in_filing_order`] where each claim is judged under its own scheme version (the one
+/// in force when it was filed), still knowing every claim filed before it.
+pub fn judge_each_in_filing_order(
+    member: &MemberPeriod,
+    events: &[(&SchemeDefinition, &Event)],
+) -> Vec<Judgement> {
     let mut history: Vec<JudgedEvent> = Vec::with_capacity(events.len());
-    for event in events {
+    for (scheme, event) in events.iter().copied() {
         let judgement = judge_event(scheme, member, &history, event);
         history.push(JudgedEvent {
             event: event.clone(),

@@ -78,6 +78,10 @@ pub struct Figures {
     /// was paid.
     #[schema(value_type = Option<String>, example = "7.7")]
     pub average_days: Option<Decimal>,
+    /// Open offsets of the periods starting in the year: what their approved claims were
+    /// granted beyond their filing-order total (an earlier-filed claim approved after a later
+    /// one took an allowance or bracket), absorbed by the periods' next claims.
+    pub open_offset: Money,
 }
 
 impl From<&Tally> for Figures {
@@ -97,6 +101,7 @@ impl From<&Tally> for Figures {
             people_helped: t.people_helped,
             amount_paid: t.amount_paid,
             average_days: t.average_days(),
+            open_offset: t.open_offset,
         }
     }
 }

@@ -403,6 +403,7 @@ async fn the_workbook_holds_the_figures_with_chinese_headers_and_refusals_by_rea
         "受助人数",
         "给付金额",
         "平均办结天数",
+        "待冲抵多付金额",
     ]
     .map(text)
     .to_vec();
@@ -417,7 +418,8 @@ async fn the_workbook_holds_the_figures_with_chinese_headers_and_refusals_by_rea
             n(3.0),
             n(2.0),
             n(3123.45),
-            n(7.7)
+            n(7.7),
+            n(0.0)
         ]
     );
     assert_eq!(
@@ -429,12 +431,22 @@ async fn the_workbook_holds_the_figures_with_chinese_headers_and_refusals_by_rea
             n(3.0),
             n(2.0),
             n(3133.45),
-            n(8.3)
+            n(8.3),
+            n(0.0)
         ]
     );
     assert_eq!(
         find(&rows, WUJIN, EDUCATION)[2..],
-        [n(2025.0), n(2.0), n(1.0), n(1.0), n(1.0), n(200.0), n(20.0)]
+        [
+            n(2025.0),
+            n(2.0),
+            n(1.0),
+            n(1.0),
+            n(1.0),
+            n(200.0),
+            n(20.0),
+            n(0.0)
+        ]
     );
     // Every unit row of a scheme comes before its total.
     let position = |scheme: &str, unit: &str| {

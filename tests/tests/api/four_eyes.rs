@@ -59,6 +59,9 @@ async fn a_clerk_who_filed_a_claim_cannot_approve_it(app: TestApp) {
     let claim = draft["claim"]["id"].as_str().expect("id").to_owned();
     upload_required(&app, &clerk, &draft, 41).await;
     assert_eq!(act(&app, &clerk, &claim, "submit", json!({})).await.0, 200);
+    // The union has another clerk: the claim waits for her.
+    let unit = app.unit_id(&clerk, POWER).await;
+    let other = second_reviewer(&app, &unit, "union_reviewer", "union-power-2").await;
     let before = detail(&app, &clerk, &claim).await;
 
     let (status, body) = act(&app, &clerk, &claim, "approve", json!({})).await;
@@ -68,12 +71,42 @@ async fn a_clerk_who_filed_a_claim_cannot_approve_it(app: TestApp) {
     assert_eq!(after["claim"]["version"], before["claim"]["version"]);
     assert_eq!(after["timeline"], before["timeline"]);
 
-    // Another clerk of the same union may.
-    let unit = app.unit_id(&clerk, POWER).await;
-    let other = second_reviewer(&app, &unit, "union_reviewer", "union-power-2").await;
+    // The other clerk of the same union may.
     let (status, body) = act(&app, &other, &claim, "approve", json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["claim"]["status"], "service_point_review");
+}
+
+/// A union with a single clerk, who filed the claim: no one at the union may approve it, so her
+/// approval moves it up to the service point unapproved (an `escalated` step); the levels above
+/// review it as usual.
+async fn a_claim_moves_up_when_its_level_has_no_other_reviewer(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 3).await;
+    let clerk = app.login("union-power").await;
+    let draft = file(&app, &clerk, &p, stay()).await;
+    let claim = draft["claim"]["id"].as_str().expect("id").to_owned();
+    upload_required(&app, &clerk, &draft, 42).await;
+    assert_eq!(act(&app, &clerk, &claim, "submit", json!({})).await.0, 200);
+
+    let (status, body) = act(&app, &clerk, &claim, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["claim"]["status"], "service_point_review", "{body}");
+    let d = detail(&app, &clerk, &claim).await;
+    let escalated = steps(&d, "escalated");
+    assert_eq!(escalated.len(), 1, "{d}");
+    assert_eq!(escalated[0]["level"], "union");
+    assert!(
+        steps(&d, "approved").is_empty(),
+        "nobody approved the union stage: {d}"
+    );
+
+    let sp = app.login("sp-xincheng").await;
+    let (status, body) = act(&app, &sp, &claim, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let officer = app.login("association").await;
+    let (status, body) = act(&app, &officer, &claim, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["claim"]["status"], "approved", "{body}");
 }
 
 /// The clerk sets the claim's card to `card`.
@@ -125,6 +158,8 @@ async fn a_clerk_who_changed_the_payee_cannot_approve_it(app: TestApp) {
     let claim = returned_claim(&app, &p, &clerk).await;
     change_card(&app, &clerk, &claim, OTHER_CARD).await;
     assert_eq!(act(&app, &clerk, &claim, "submit", json!({})).await.0, 200);
+    let unit = app.unit_id(&clerk, POWER).await;
+    second_reviewer(&app, &unit, "union_reviewer", "union-power-2").await;
     let before = detail(&app, &clerk, &claim).await;
     assert_eq!(before["claim"]["status"], "union_review");
 
@@ -178,6 +213,7 @@ async fn one_account_never_approves_two_stages_of_a_claim(app: TestApp) {
 
 on_both_backends_with!(in2025, in_2025 =>
     a_clerk_who_filed_a_claim_cannot_approve_it,
+    a_claim_moves_up_when_its_level_has_no_other_reviewer,
     a_clerk_who_changed_the_payee_cannot_approve_it,
 );
 on_both_backends_with!(in2021, in_2021 =>

@@ -14,6 +14,7 @@ mod migrations;
 mod openapi;
 mod payouts;
 mod period_money;
+mod period_property;
 mod reminder_schedule;
 mod reminders;
 mod scope;

@@ -195,6 +195,40 @@ async fn an_earlier_stay_approved_late_leaves_an_offset_the_next_claim_absorbs(a
             .any(|s| s["action"] == "restated"),
         "{b_now}"
     );
+    // The detail keeps both judgements of B: the approval's and the re-statement A caused.
+    let kept = b_now["judgements"].as_array().expect("judgements");
+    assert_eq!(kept.len(), 2, "{b_now}");
+    assert_eq!(kept[0]["cause"], "approved");
+    assert_eq!(dec(&kept[0]["payable"]), granted_b);
+    assert_eq!(kept[1]["cause"], "restated");
+    assert_eq!(kept[1]["caused_by"], a.as_str());
+    assert_eq!(kept[1]["items"], sim_ab["results"][1]["items"]);
+    // The association sees the open offset on the claims of the period and in the figures.
+    let a_now = detail(&app, &officer, &a).await;
+    assert_eq!(dec(&a_now["period"]["open_offset"]), offset, "{a_now}");
+    assert_eq!(dec(&b_now["period"]["open_offset"]), offset, "{b_now}");
+    assert_eq!(dec(&a_now["period"]["granted"]), granted_b);
+    let year = &p.coverage_start[..4];
+    let (status, figures) = app
+        .get(
+            &format!("/api/v1/claim-figures?year={year}&scheme=nm-inpatient-2025"),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(status, 200, "{figures}");
+    let total = figures["totals"]
+        .as_array()
+        .expect("totals")
+        .iter()
+        .map(|t| dec(&t["open_offset"]))
+        .sum::<Decimal>();
+    assert_eq!(total, offset, "{figures}");
+    let member = app.login(&p.member_pid).await;
+    let mine = detail(&app, &member, &a).await;
+    assert!(
+        mine["period"].is_null(),
+        "members do not see period money: {mine}"
+    );
 
     let (status, body) = act(&app, &officer, &c, "approve", json!({})).await;
     assert_eq!(status, 200, "{body}");
@@ -213,7 +247,73 @@ async fn an_earlier_stay_approved_late_leaves_an_offset_the_next_claim_absorbs(a
     assert_eq!(granted_b + granted_c, dec(&sim_abc["period_total"]));
 }
 
+/// Which scheme version judges a claim: the one in force when it was first submitted, recorded
+/// on the claim then. The simulation judges by the version in force now — what a claim filed
+/// now would get. Publishing a later version changes no claim already submitted or granted;
+/// a claim filed after it is judged by it, knowing the period's earlier claims.
+async fn a_claim_is_judged_by_the_version_in_force_at_its_first_submission(app: TestApp) {
+    let p = reporters_period(&app).await;
+    let (_, current) = app.get("/api/v1/schemes/nm-inpatient-2025", None).await;
+    let v1 = current["version"].as_i64().expect("version");
+    let a = at_association(&app, &p, stay_a(), 9800).await;
+    let sim_v1 = simulate(&app, "nm-inpatient-2025", &p, vec![stay_a(), stay_b()]).await;
+    assert_eq!(sim_v1["scheme_version"], v1);
+
+    // The administrator halves every band's rate.
+    let admin = app.login("admin").await;
+    let mut def = current["definition"].clone();
+    for band in def["inpatient"]["bands"].as_array_mut().expect("bands") {
+        let rate: Decimal = dec(&band["rate"]);
+        band["rate"] = json!((rate / Decimal::TWO).round_dp(2).to_string());
+    }
+    let (status, published) = app
+        .post(
+            "/api/v1/schemes/nm-inpatient-2025/versions",
+            Some(&admin),
+            &def,
+        )
+        .await;
+    assert_eq!(status, 201, "{published}");
+    let v2 = published["version"].as_i64().expect("version");
+    assert_eq!(v2, v1 + 1);
+    let sim_v2 = simulate(&app, "nm-inpatient-2025", &p, vec![stay_a(), stay_b()]).await;
+    assert_eq!(
+        sim_v2["scheme_version"], v2,
+        "the simulation judges by the version in force now"
+    );
+    assert_ne!(
+        sim_v1["results"][0]["payable"],
+        sim_v2["results"][0]["payable"]
+    );
+
+    // A was submitted under v1: approved after v2 was published, it is judged by v1.
+    let officer = app.login("association").await;
+    let (status, body) = act(&app, &officer, &a, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["claim"]["scheme_version"], v1, "{body}");
+    assert_eq!(body["claim"]["approved"], sim_v1["results"][0]["payable"]);
+
+    // B is filed after v2: judged by v2, knowing A (judged by v1) was filed before it.
+    let b = at_association(&app, &p, stay_b(), 9900).await;
+    let (status, body) = act(&app, &officer, &b, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["claim"]["scheme_version"], v2, "{body}");
+    assert_eq!(body["claim"]["approved"], sim_v2["results"][1]["payable"]);
+
+    // A's grant and judgement did not move.
+    let a_now = detail(&app, &officer, &a).await;
+    assert_eq!(a_now["claim"]["approved"], sim_v1["results"][0]["payable"]);
+    assert_eq!(a_now["claim"]["scheme_version"], v1);
+    assert_eq!(
+        a_now["judgements"].as_array().expect("judgements").len(),
+        1,
+        "{a_now}"
+    );
+    assert_eq!(a_now["judgements"][0]["scheme_version"], v1);
+}
+
 on_both_backends_with!(money_by_period, in_2025 =>
+    a_claim_is_judged_by_the_version_in_force_at_its_first_submission,
     an_earlier_stay_approved_late_leaves_an_offset_the_next_claim_absorbs,
     a_period_pays_its_simulation_when_the_later_stay_is_approved_first,
     a_period_pays_its_simulation_when_the_stays_are_approved_in_filing_order,

@@ -8,6 +8,8 @@
 //! membership's ledger counter), so concurrent approvals are judged one after another: no cap
 //! is passed, no first-stay allowance or bracket paid twice, whatever order reviewers click in.
 
+use std::collections::BTreeMap;
+
 use chrono::{Datelike, NaiveDate, Utc, Weekday};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -16,7 +18,7 @@ use serde_json::json;
 
 use entity::{claim, membership};
 
-use super::filing::{current_scheme, parse_facts};
+use super::filing::{claim_scheme, parse_facts};
 use super::period::{Cause, PeriodClaim, approved_claims, fen, keep, restate};
 use super::review::{check_four_eyes, reviewable};
 use super::store::reload;
@@ -24,8 +26,8 @@ use super::transition::{self, Move, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus};
 use crate::domain::Money;
 use crate::domain::workdays::WorkdayCalendar;
-use crate::engine::period::judge_in_filing_order;
-use crate::engine::{self, Event, ItemCode, Judgement, MemberPeriod};
+use crate::engine::period::judge_each_in_filing_order;
+use crate::engine::{self, Event, ItemCode, Judgement, MemberPeriod, SchemeDefinition};
 
 /// An amount the association sets instead of the engine's, with its written reason.
 #[derive(Clone, Debug)]
@@ -90,7 +92,8 @@ pub async fn approve(
             message: "调整金额须写明原因 / an adjusted amount needs a written reason".into(),
         });
     }
-    let (scheme_version, def) = current_scheme(db, &c.scheme_code).await?;
+    // The version in force when the claim was first submitted judges it (see `claim_scheme`).
+    let (scheme_version, def) = claim_scheme(db, &c.scheme_code, c.scheme_version).await?;
     if !def.missing_parameters().is_empty() {
         return Err(ClaimError::SchemeIncomplete {
             missing: def.missing_parameters().to_vec(),
@@ -136,9 +139,21 @@ pub async fn approve(
     // This claim's place among the period's approved claims: its first submission.
     let filed = (c.first_submitted_at.unwrap_or(now), c.id);
     let at = others.partition_point(|o| o.filed < filed);
-    let mut events: Vec<Event> = others.iter().map(|o| o.event.clone()).collect();
-    events.insert(at, event);
-    let mut judgements = judge_in_filing_order(&def, &period, &events);
+    // Each claim of the period is judged under its own version, knowing those filed before it.
+    let mut defs: BTreeMap<i32, SchemeDefinition> = BTreeMap::new();
+    for o in &others {
+        if o.scheme_version != scheme_version && !defs.contains_key(&o.scheme_version) {
+            let (v, d) = claim_scheme(&txn, &c.scheme_code, Some(o.scheme_version)).await?;
+            defs.insert(v, d);
+        }
+    }
+    let def_of = |v: i32| defs.get(&v).unwrap_or(&def);
+    let mut events: Vec<(&SchemeDefinition, &Event)> = others
+        .iter()
+        .map(|o| (def_of(o.scheme_version), &o.event))
+        .collect();
+    events.insert(at, (&def, &event));
+    let mut judgements = judge_each_in_filing_order(&period, &events);
     let judgement = judgements.remove(at);
     if let Some(refused) = judgement.refused {
         txn.rollback().await?;
@@ -299,7 +314,7 @@ pub async fn approve(
             new,
             (c.id, &c.pid),
             ms.id,
-            scheme_version,
+            other.scheme_version,
             now,
         )
         .await?;

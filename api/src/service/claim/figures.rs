@@ -89,6 +89,9 @@ pub struct Tally {
     pub days_to_pay: i64,
     /// How many paid claims `days_to_pay` adds up (those with a first submission).
     pub timed: i64,
+    /// Open offsets of the periods starting in the year: granted beyond what their approved
+    /// claims are due in filing order, still to be absorbed by their next claims.
+    pub open_offset: Money,
 }
 
 impl Tally {
@@ -114,6 +117,7 @@ impl Tally {
         self.amount_paid = self.amount_paid + other.amount_paid;
         self.days_to_pay += other.days_to_pay;
         self.timed += other.timed;
+        self.open_offset = self.open_offset + other.open_offset;
     }
 }
 
@@ -386,6 +390,39 @@ pub async fn figures<C: ConnectionTrait + StreamTrait>(
         }
     }
 
+    // Open offsets are rare (an earlier-filed claim approved after a later one took an
+    // allowance or a bracket): read the few periods that carry one and count each in the year
+    // its coverage starts.
+    let mut sql = String::from(
+        "SELECT m.scheme_code AS scheme_code, o.id AS unit_id, o.pid AS unit_pid, \
+         o.name AS unit_name, o.path AS unit_path, m.coverage_start AS coverage_start, \
+         m.offset_fen AS offset_fen FROM membership m \
+         JOIN organisation o ON o.id = m.organisation_id \
+         WHERE m.offset_fen > 0 AND o.path LIKE ?",
+    );
+    let mut values: Vec<Value> = vec![claims.subtree.clone().into()];
+    if let Some(code) = scheme_code {
+        sql.push_str(" AND m.scheme_code = ?");
+        values.push(code.into());
+    }
+    for row in db
+        .query_all_raw(raw_statement(claims.backend, &sql, values))
+        .await?
+    {
+        let start: NaiveDate = row.try_get("", "coverage_start")?;
+        if !years.contains(&start.year()) {
+            continue;
+        }
+        remember_unit(&mut units, &row)?;
+        let key = (
+            row.try_get("", "scheme_code")?,
+            row.try_get("", "unit_id")?,
+            start.year(),
+        );
+        let tally = rows.entry(key).or_default();
+        tally.open_offset = tally.open_offset + Money::from_fen(row.try_get("", "offset_fen")?);
+    }
+
     let people = claims.statement(
         "c.scheme_code AS scheme_code, y.yr AS yr, COUNT(DISTINCT c.member_id) AS people",
         YearOf::Payment,
@@ -470,6 +507,7 @@ fn figure_cells(scheme_code: &str, unit: &str, year: i32, t: &Tally) -> Vec<Cell
         Cell::Int(t.people_helped),
         Cell::Money(t.amount_paid.as_decimal()),
         t.average_days().map(Cell::Tenths).unwrap_or(Cell::Empty),
+        Cell::Money(t.open_offset.as_decimal()),
     ]
 }
 
@@ -544,6 +582,7 @@ fn sheets(f: &ClaimFigures, year: Option<i32>) -> [Sheet; 2] {
                 "受助人数",
                 "给付金额",
                 "平均办结天数",
+                "待冲抵多付金额",
             ]),
             rows: figure_rows,
             totals: None,
@@ -602,6 +641,7 @@ mod tests {
             amount_paid: Money::from_fen(150),
             days_to_pay: 7,
             timed: 2,
+            open_offset: Money::from_fen(25),
         };
         let mut total = Tally::default();
         total.add_counts(&row);
@@ -609,6 +649,7 @@ mod tests {
         assert_eq!(total.filed, 6);
         assert_eq!(total.refusals.get("late"), Some(&2));
         assert_eq!(total.amount_paid, Money::from_fen(300));
+        assert_eq!(total.open_offset, Money::from_fen(50));
         assert_eq!(total.people_helped, 0);
         assert_eq!(total.average_days(), Some(dec!(3.5)));
     }

@@ -93,7 +93,7 @@ pub struct ClaimEdit {
     pub bank_card: Option<BankCardNumber>,
 }
 
-/// The scheme version claims are judged against now (the newest published).
+/// The scheme version a claim filed now is judged against (the newest published).
 pub async fn current_scheme<C: ConnectionTrait>(
     db: &C,
     code: &str,
@@ -102,6 +102,25 @@ pub async fn current_scheme<C: ConnectionTrait>(
         .await?
         .ok_or_else(|| anyhow::anyhow!("membership names unknown scheme {code}"))?;
     Ok((published.version, published.definition))
+}
+
+/// The scheme version that judges a claim: the one in force when it was first submitted,
+/// recorded on the claim then (a draft, or a claim from before the rule, takes the newest).
+/// Publishing a later version never changes it.
+pub async fn claim_scheme<C: ConnectionTrait>(
+    db: &C,
+    code: &str,
+    recorded: Option<i32>,
+) -> Result<(i32, SchemeDefinition), ClaimError> {
+    match recorded {
+        Some(v) => {
+            let published = scheme::version(db, code, v)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("claim names unknown scheme version {code} v{v}"))?;
+            Ok((published.version, published.definition))
+        }
+        None => current_scheme(db, code).await,
+    }
 }
 
 /// Parses a claim's facts against the scheme (field paths start with `event`).
@@ -376,7 +395,7 @@ pub async fn edit(
     let mut set = Vec::new();
     let mut payee = None;
     if let Some(value) = &edit.event {
-        let (_, def) = current_scheme(db, &c.scheme_code).await?;
+        let (_, def) = claim_scheme(db, &c.scheme_code, c.scheme_version).await?;
         let event = parse_facts(value, &def)?;
         if event.kind() != c.kind {
             return Err(ClaimError::invalid(
@@ -486,7 +505,18 @@ pub async fn submit(
     if c.version != version {
         return Err(ClaimError::VersionConflict { current: c.version });
     }
-    let (_, def) = current_scheme(db, &c.scheme_code).await?;
+    let first = c.status == ClaimStatus::Draft;
+    // The version in force at the first submission judges the claim; a resubmission keeps it.
+    let (scheme_version, def) = if first {
+        current_scheme(db, &c.scheme_code).await?
+    } else {
+        claim_scheme(db, &c.scheme_code, c.scheme_version).await?
+    };
+    if !def.missing_parameters().is_empty() {
+        return Err(ClaimError::SchemeIncomplete {
+            missing: def.missing_parameters().to_vec(),
+        });
+    }
     let event = parse_facts(&c.event, &def)?;
     let present = material_categories(db, c.id).await?;
     let appraisal = needs_appraisal(&def, &event);
@@ -518,7 +548,6 @@ pub async fn submit(
         .one(db)
         .await?
         .ok_or(ClaimError::NotFound)?;
-    let first = c.status == ClaimStatus::Draft;
     let (stages, target) = if first {
         check_window(&def, ms.coverage_end, &event, today)?;
         let kinds = ancestor_kinds(db, c.organisation_id).await?;
@@ -547,6 +576,7 @@ pub async fn submit(
     ];
     if first {
         set.push((claim::Column::FirstSubmittedAt, Expr::value(now)));
+        set.push((claim::Column::SchemeVersion, Expr::value(scheme_version)));
     }
     let (action, audit) = if first {
         ("submitted", "claim.submit")

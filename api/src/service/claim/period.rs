@@ -37,6 +37,8 @@ pub struct PeriodClaim {
     pub judgement: Judgement,
     /// What the period rule granted it at its approval (before any adjustment).
     pub granted_fen: i64,
+    /// The scheme version that judges it (in force at its first submission).
+    pub scheme_version: i32,
 }
 
 /// The period's approved claims other than `except`, in filing order.
@@ -75,6 +77,9 @@ pub async fn approved_claims<C: ConnectionTrait>(
                 event,
                 judgement,
                 granted_fen: row.payable_fen.ok_or_else(|| broken("no grant"))?,
+                scheme_version: row
+                    .scheme_version
+                    .ok_or_else(|| broken("no scheme version"))?,
             })
         })
         .collect::<Result<Vec<_>, ClaimError>>()?;
@@ -189,4 +194,81 @@ pub fn fen(judgement: &Judgement) -> Result<i64, ClaimError> {
     amount
         .to_fen()
         .map_err(|e| ClaimError::Internal(anyhow::anyhow!("amount {amount}: {e:?}")))
+}
+
+/// One judgement of a claim's history, as the detail shows it.
+#[derive(Clone, Debug)]
+pub struct KeptJudgement {
+    /// `approved` or `restated`.
+    pub cause: String,
+    /// The earlier-filed claim whose approval re-stated this one (its public id).
+    pub caused_by: Option<String>,
+    pub scheme_version: i32,
+    pub judgement: Judgement,
+    pub payable_fen: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// A claim's judgements, oldest first.
+pub async fn history<C: ConnectionTrait>(
+    db: &C,
+    claim_id: i64,
+) -> Result<Vec<KeptJudgement>, ClaimError> {
+    use sea_orm::QueryOrder;
+    let rows = claim_judgement::Entity::find()
+        .filter(claim_judgement::Column::ClaimId.eq(claim_id))
+        .order_by_asc(claim_judgement::Column::Id)
+        .all(db)
+        .await?;
+    let causes: Vec<i64> = rows.iter().filter_map(|r| r.caused_by_claim_id).collect();
+    let pids: std::collections::HashMap<i64, String> = if causes.is_empty() {
+        Default::default()
+    } else {
+        claim::Entity::find()
+            .filter(claim::Column::Id.is_in(causes))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.pid))
+            .collect()
+    };
+    rows.into_iter()
+        .map(|r| {
+            let judgement: Judgement = serde_json::from_str(&r.judgement)
+                .map_err(|e| anyhow::anyhow!("judgement {} of claim {claim_id}: {e}", r.id))?;
+            Ok(KeptJudgement {
+                cause: r.cause,
+                caused_by: r.caused_by_claim_id.and_then(|id| pids.get(&id).cloned()),
+                scheme_version: r.scheme_version,
+                judgement,
+                payable_fen: r.payable_fen,
+                at: r.created_at,
+            })
+        })
+        .collect()
+}
+
+/// The money of a claim's period: what its approved claims were granted and what it still owes
+/// back (the open offset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeriodMoney {
+    pub granted_fen: i64,
+    pub open_offset_fen: i64,
+}
+
+/// The period money of membership `membership_id`.
+pub async fn money<C: ConnectionTrait>(
+    db: &C,
+    membership_id: i64,
+) -> Result<PeriodMoney, ClaimError> {
+    let granted = approved_claims(db, membership_id, 0).await?;
+    let offset = entity::membership::Entity::find_by_id(membership_id)
+        .one(db)
+        .await?
+        .map(|m| m.offset_fen)
+        .unwrap_or(0);
+    Ok(PeriodMoney {
+        granted_fen: granted.iter().map(|c| c.granted_fen).sum(),
+        open_offset_fen: offset,
+    })
 }

@@ -175,8 +175,48 @@ pub(crate) async fn check_four_eyes<C: ConnectionTrait>(
     }
 }
 
+/// Whether an active reviewer of the claim's stage other than the barred ones (whoever filed
+/// it, changed its payee or approved another of its stages) covers the claim's unit.
+async fn another_reviewer<C: ConnectionTrait>(db: &C, c: &Claim) -> Result<bool, ClaimError> {
+    let Some(role) = role_for(c.status) else {
+        return Ok(false);
+    };
+    let unit = entity::organisation::Entity::find_by_id(c.organisation_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("claim {} names no unit", c.pid))?;
+    // The unit and its ancestors: a reviewer's scope is the subtree of their organisation.
+    let covering: Vec<i64> = unit
+        .path
+        .split('/')
+        .filter_map(|id| id.parse().ok())
+        .collect();
+    let mut barred: Vec<String> = entity::claim_event::Entity::find()
+        .filter(entity::claim_event::Column::ClaimId.eq(c.id))
+        .filter(entity::claim_event::Column::Action.is_in(BARRING_STEPS))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|e| e.actor_pid)
+        .collect();
+    barred.push(c.filed_by_pid.clone());
+    let other = entity::staff::Entity::find()
+        .filter(entity::staff::Column::Role.eq(role.as_str()))
+        .filter(entity::staff::Column::Active.eq(true))
+        .filter(entity::staff::Column::OrganisationId.is_in(covering))
+        .filter(entity::staff::Column::Pid.is_not_in(barred))
+        .one(db)
+        .await?;
+    Ok(other.is_some())
+}
+
 /// Moves a claim to the next stage (any stage but the association's, whose approval judges the
 /// money: see [`super::approval`]). An appraisal needs the appraisal certificate.
+///
+/// Four eyes: a reviewer barred from this claim ([`check_four_eyes`]) is refused while another
+/// reviewer of the stage covers it; when none does (a union with one clerk who filed for the
+/// member), the claim moves up to the next stage unapproved — an `escalated` step — and the
+/// level above reviews it. The association's stage never moves up: it waits for a colleague.
 pub async fn approve_stage(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -184,12 +224,51 @@ pub async fn approve_stage(
     note: Option<String>,
     request_id: Option<String>,
 ) -> Result<Claim, ClaimError> {
-    check_four_eyes(db, caller, c).await?;
     let position = c.stages.iter().position(|s| *s == c.status);
     let next = position
         .and_then(|i| c.stages.get(i + 1))
         .copied()
         .ok_or_else(|| anyhow::anyhow!("claim {} has no stage after {:?}", c.pid, c.status))?;
+    let escalate = match check_four_eyes(db, caller, c).await {
+        Ok(()) => false,
+        Err(ClaimError::SameReviewer(why))
+            if role_for(next) != role_for(c.status) && !another_reviewer(db, c).await? =>
+        {
+            tracing::debug!(claim = %c.pid, %why, "no other reviewer at the level: moved up");
+            true
+        }
+        Err(e) => return Err(e),
+    };
+    if escalate {
+        let txn = crate::db::begin_write(db).await?;
+        transition::apply(
+            &txn,
+            caller,
+            Transition {
+                claim: c,
+                version: c.version,
+                from: &[c.status],
+                to: Some(Move {
+                    to: next,
+                    action: "escalated",
+                    note: Some(
+                        "本级无其他审核员可审批（经办人须回避），移交上一级审核 / no other reviewer at this level may approve it: moved up to the next level".into(),
+                    ),
+                }),
+                set: vec![(claim::Column::Stage, Expr::value(next.as_str()))],
+                notice: None,
+                audit: (
+                    "claim.escalate",
+                    json!({ "from": c.status.as_str(), "to": next.as_str(), "reason": "four_eyes" }),
+                ),
+            },
+            Utc::now(),
+            request_id,
+        )
+        .await?;
+        txn.commit().await?;
+        return reload(db, c.id).await;
+    }
     if c.status == ClaimStatus::Appraisal {
         let has_certificate = entity::claim_material::Entity::find()
             .filter(entity::claim_material::Column::ClaimId.eq(c.id))

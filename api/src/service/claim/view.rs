@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 use super::approval::{self, Adjustment};
 use super::filing::{self, ClaimEdit, NewClaim};
 use super::materials::{self, StoredMaterial, UploadError, Variant};
+use super::period;
 use super::review::{self, ClaimFilter, Refs, RejectReason};
 use super::timeline::{self, RecordedStep};
 use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level, ReturnRequest};
@@ -169,6 +170,35 @@ pub struct TimelineStep {
     pub at: DateTime<Utc>,
 }
 
+/// One judgement of the claim: the one it was approved on, or a re-statement after an
+/// earlier-filed claim of its period was approved later (its grant does not change: the
+/// difference is carried by the claim approved).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JudgementRecord {
+    /// `approved` or `restated`.
+    #[schema(example = "restated")]
+    pub cause: String,
+    /// The earlier-filed claim whose approval re-stated this one.
+    pub caused_by: Option<String>,
+    /// The scheme version that judged it (in force at the claim's first submission).
+    pub scheme_version: i32,
+    /// What the period rule gives this claim in filing order.
+    pub payable: Money,
+    pub items: Vec<Component>,
+    pub at: DateTime<Utc>,
+}
+
+/// The money of the claim's coverage period (reviewers only).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodMoneyResponse {
+    /// What the period's approved claims were granted, together.
+    pub granted: Money,
+    /// Granted beyond what the period's approved claims are due in filing order (an
+    /// earlier-filed claim approved after a later one took an allowance or a bracket); the
+    /// period's next claims absorb it. Never forgiven, never clawed back.
+    pub open_offset: Money,
+}
+
 /// A claim with its materials, what it still needs, and its timeline.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -257,7 +287,9 @@ pub struct TimelineStep {
             "note": null,
             "at": "2025-09-15T02:13:00Z"
         }
-    ]
+    ],
+    "judgements": [],
+    "period": {"granted": "0.00", "open_offset": "0.00"}
 }))]
 pub struct ClaimDetail {
     pub claim: ClaimResponse,
@@ -267,6 +299,10 @@ pub struct ClaimDetail {
     /// The last day it may be filed.
     pub filing_deadline: Option<NaiveDate>,
     pub timeline: Vec<TimelineStep>,
+    /// Its judgements, oldest first (empty before approval).
+    pub judgements: Vec<JudgementRecord>,
+    /// Its period's money, for reviewers (null for the member).
+    pub period: Option<PeriodMoneyResponse>,
 }
 
 /// Opens the one consistent read a detail or a page is assembled in (see the module doc).
@@ -307,7 +343,28 @@ pub async fn assemble<C: ConnectionTrait>(
 ) -> Result<ClaimDetail, ClaimError> {
     let stored = materials::of_claim(db, c.id).await?;
     let steps = timeline::of_claim(db, c.id).await?;
-    let (_, def) = filing::current_scheme(db, &c.scheme_code).await?;
+    let judgements = period::history(db, c.id)
+        .await?
+        .into_iter()
+        .map(|k| JudgementRecord {
+            cause: k.cause,
+            caused_by: k.caused_by,
+            scheme_version: k.scheme_version,
+            payable: Money::from_fen(k.payable_fen),
+            items: k.judgement.items,
+            at: k.at,
+        })
+        .collect();
+    let period = if viewer.is_staff() {
+        let m = period::money(db, c.membership_id).await?;
+        Some(PeriodMoneyResponse {
+            granted: Money::from_fen(m.granted_fen),
+            open_offset: Money::from_fen(m.open_offset_fen),
+        })
+    } else {
+        None
+    };
+    let (_, def) = filing::claim_scheme(db, &c.scheme_code, c.scheme_version).await?;
     let coverage_end = membership::coverage_end(db, c.membership_id).await?;
     let refs = review::refs(db, std::slice::from_ref(&c)).await?;
     // Facts the current scheme no longer reads still show; they just fix no deadline.
@@ -330,6 +387,8 @@ pub async fn assemble<C: ConnectionTrait>(
         required_materials,
         filing_deadline,
         timeline: steps.into_iter().map(timeline_step).collect(),
+        judgements,
+        period,
     })
 }
 
