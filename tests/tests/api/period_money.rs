@@ -102,6 +102,65 @@ async fn a_period_pays_its_simulation_when_the_later_stay_is_approved_first(app:
     if p.consecutive_periods == 3 && p.continuous_renewal {
         assert_eq!(granted, Decimal::new(590_000, 2));
     }
+    // B's detail explains why its breakdown changed: re-stated when A, filed before it, was
+    // approved (the allowance moved to A), its grant unchanged.
+    let officer = app.login("association").await;
+    let b_now = detail(&app, &officer, &b).await;
+    let kept = b_now["judgements"].as_array().expect("judgements");
+    assert_eq!(kept.len(), 2, "{b_now}");
+    assert_eq!(kept[1]["cause"], "restated");
+    assert_eq!(kept[1]["caused_by"], a.as_str());
+    assert_eq!(kept[1]["items"], sim["results"][1]["items"]);
+    assert_eq!(
+        b_now["claim"]["judgement"]["items"],
+        sim["results"][1]["items"]
+    );
+    let restated = b_now["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .find(|s| s["action"] == "restated")
+        .unwrap_or_else(|| panic!("{b_now}"))
+        .clone();
+    assert!(
+        restated["note"]
+            .as_str()
+            .expect("note")
+            .contains("重新核算"),
+        "{restated}"
+    );
+}
+
+/// An adjustment is a recorded reduction, not a new judgement: the association lowers A with a
+/// written reason; B, approved next, is granted what it adds to A's *judged* grant, so the
+/// reduction is never granted back. Σ approved + reductions − offset = the simulation.
+async fn an_adjustment_is_a_reduction_later_claims_do_not_grant_back(app: TestApp) {
+    let p = reporters_period(&app).await;
+    let a = at_association(&app, &p, stay_a(), 9910).await;
+    let b = at_association(&app, &p, stay_b(), 9920).await;
+    let sim = simulate(&app, "nm-inpatient-2025", &p, vec![stay_a(), stay_b()]).await;
+    let officer = app.login("association").await;
+    let (status, body) = act(
+        &app,
+        &officer,
+        &a,
+        "approve",
+        json!({"amount": "1000.00", "adjustment_reason": "部分费用不属于本次住院"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["claim"]["approved"], "1000.00");
+    assert_eq!(body["claim"]["payable"], sim["results"][0]["payable"]);
+    let (status, body) = act(&app, &officer, &b, "approve", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["claim"]["approved"], sim["results"][1]["payable"],
+        "{body}"
+    );
+    let reduction = dec(&sim["results"][0]["payable"]) - Decimal::new(100_000, 2);
+    let approved = Decimal::new(100_000, 2) + dec(&body["claim"]["approved"]);
+    assert_eq!(approved + reduction, dec(&sim["period_total"]));
+    assert_eq!(open_offset(&app, &p).await, Decimal::ZERO);
 }
 
 async fn a_period_pays_its_simulation_when_the_stays_are_approved_in_filing_order(app: TestApp) {
@@ -313,6 +372,7 @@ async fn a_claim_is_judged_by_the_version_in_force_at_its_first_submission(app: 
 }
 
 on_both_backends_with!(money_by_period, in_2025 =>
+    an_adjustment_is_a_reduction_later_claims_do_not_grant_back,
     a_claim_is_judged_by_the_version_in_force_at_its_first_submission,
     an_earlier_stay_approved_late_leaves_an_offset_the_next_claim_absorbs,
     a_period_pays_its_simulation_when_the_later_stay_is_approved_first,
