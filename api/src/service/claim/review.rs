@@ -506,32 +506,6 @@ async fn filter_condition<C: ConnectionTrait>(
     Ok(cond)
 }
 
-/// A page of the claims the caller may see, oldest first (queues are worked in order).
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    caller: &Caller,
-    filter: &ClaimFilter,
-    today: NaiveDate,
-    after_id: Option<i64>,
-    limit: u64,
-) -> Result<Page<Claim>, ClaimError> {
-    let mut cond = filter_condition(db, caller, filter, today).await?;
-    if let Some(after) = after_id {
-        cond = cond.add(claim::Column::Id.gt(after));
-    }
-    let rows = claim::Entity::find()
-        .filter(cond)
-        .order_by_asc(claim::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let claims = rows
-        .into_iter()
-        .map(to_claim)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page_from(claims, limit, |c| c.id))
-}
-
 #[derive(FromQueryResult)]
 struct StatusCount {
     status: String,
@@ -566,6 +540,68 @@ pub async fn counts<C: ConnectionTrait>(
         out.insert(r.status, r.n);
     }
     Ok(out)
+}
+
+/// A claim row with the names and public ids its response shows, read in the same statement.
+#[derive(Debug, FromQueryResult)]
+struct ListedRow {
+    #[sea_orm(nested)]
+    claim: claim::Model,
+    listed_member_pid: String,
+    listed_member_name: String,
+    listed_membership_pid: String,
+    listed_unit_pid: String,
+    listed_unit_name: String,
+}
+
+/// A page of the claims the caller may see, oldest first (queues are worked in order), with the names and public ids their
+/// responses show — one statement (the claim page joined to its member, coverage period and
+/// unit), so the parts agree without a transaction and a page costs one round trip.
+pub async fn list_with_refs<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    filter: &ClaimFilter,
+    today: NaiveDate,
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<(Page<Claim>, Refs), ClaimError> {
+    use entity::{member, membership};
+    use sea_orm::{JoinType, RelationTrait};
+    let mut cond = filter_condition(db, caller, filter, today).await?;
+    if let Some(after) = after_id {
+        cond = cond.add(claim::Column::Id.gt(after));
+    }
+    let rows = claim::Entity::find()
+        .join(JoinType::InnerJoin, claim::Relation::Member.def())
+        .join(JoinType::InnerJoin, claim::Relation::Membership.def())
+        .join(JoinType::InnerJoin, claim::Relation::Organisation.def())
+        .column_as(member::Column::Pid, "listed_member_pid")
+        .column_as(member::Column::Name, "listed_member_name")
+        .column_as(membership::Column::Pid, "listed_membership_pid")
+        .column_as(organisation::Column::Pid, "listed_unit_pid")
+        .column_as(organisation::Column::Name, "listed_unit_name")
+        .filter(cond)
+        .order_by_asc(claim::Column::Id)
+        .limit(limit + 1)
+        .into_model::<ListedRow>()
+        .all(db)
+        .await?;
+    let mut refs = Refs::default();
+    let mut claims = Vec::with_capacity(rows.len());
+    for row in rows {
+        refs.members.insert(
+            row.claim.member_id,
+            (row.listed_member_pid, row.listed_member_name),
+        );
+        refs.memberships
+            .insert(row.claim.membership_id, row.listed_membership_pid);
+        refs.units.insert(
+            row.claim.organisation_id,
+            (row.listed_unit_pid, row.listed_unit_name),
+        );
+        claims.push(to_claim(row.claim)?);
+    }
+    Ok((page_from(claims, limit, |c| c.id), refs))
 }
 
 /// Names and public ids that claim responses show, fetched for a page in three queries.

@@ -2,8 +2,10 @@
 //! that assembles them ([`assemble`]), the claim actions answered with the claim as it now
 //! stands, and the signed photo links the detail hands out and [`photo`] redeems.
 //!
-//! A detail is the claim row with its materials, timeline, scheme, coverage period and the names
-//! it refers to. They are read in one transaction so the parts agree with each other: on
+//! A page of the list is one statement: the claims joined to the names and public ids their
+//! responses show ([`review::list_with_refs`]). A detail is the claim row with its materials,
+//! timeline, judgements, scheme, coverage period and the names it refers to. They are read in
+//! one transaction so the parts agree with each other: on
 //! PostgreSQL at repeatable read (one snapshot for every statement), on SQLite as a deferred
 //! read transaction (WAL keeps the snapshot of its first read). After a change the detail is
 //! read that way straight after the change commits. [`assemble`] takes any connection, so it
@@ -512,10 +514,8 @@ pub async fn list(
     after_id: Option<i64>,
     limit: u64,
 ) -> Result<Page<ClaimResponse>, ClaimError> {
-    let txn = begin_read(db).await?;
-    let page = review::list(&txn, &viewer.caller, filter, viewer.today, after_id, limit).await?;
-    let refs = review::refs(&txn, &page.items).await?;
-    txn.commit().await?;
+    let (page, refs) =
+        review::list_with_refs(db, &viewer.caller, filter, viewer.today, after_id, limit).await?;
     Ok(page.map(|c| claim_response(c, &refs, viewer)))
 }
 
