@@ -7,3 +7,4 @@
 //! - `jwt`: forged, altered, expired and not-yet-valid tokens are refused.
 
 mod jwt;
+mod ranges;
