@@ -7,4 +7,5 @@
 //! - `jwt`: forged, altered, expired and not-yet-valid tokens are refused.
 
 mod jwt;
+mod pii;
 mod ranges;
