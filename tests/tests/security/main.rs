@@ -9,3 +9,4 @@
 mod jwt;
 mod pii;
 mod ranges;
+mod secrets;
