@@ -145,6 +145,17 @@ pub enum AdminTask {
         #[arg(long)]
         login: String,
     },
+    /// Print three fresh random keys as `HUZHU_*` environment lines (signing key, PII
+    /// encryption key, PII look-up key); needs no configuration or database.
+    GenSecrets,
+    /// Re-encrypt every personal-data value under the current `pii.encryption_key`
+    /// (`pii.key_id`), reading old values with `pii.previous_keys`; batches with progress.
+    /// Safe beside running replicas and to repeat. Afterwards the previous keys can go.
+    RotatePii {
+        /// Rows read and written per batch.
+        #[arg(long, default_value_t = 500)]
+        batch_size: u64,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -398,11 +409,56 @@ async fn reminders_run_once(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `huzhu admin rotate-pii`: the database and the keys only (no migration, no seeding).
+async fn rotate_pii(settings: Settings, batch_size: u64) -> anyhow::Result<()> {
+    use crate::service::pii_rotation;
+    crate::integrations::tls::install_crypto_provider();
+    let keys = crate::auth::keys::resolve(&settings)?;
+    let vault = crate::auth::keys::vault(&keys)?;
+    let db = db::connect(&settings).await?;
+    let total = pii_rotation::count_values(&db).await?;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} values {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut done_before = 0u64;
+    let mut current = ("", "");
+    let mut column_seen = 0u64;
+    let report = pii_rotation::rotate(&db, &vault, batch_size, |p| {
+        if (p.table, p.column) != current {
+            done_before += column_seen;
+            current = (p.table, p.column);
+        }
+        column_seen = p.seen;
+        bar.set_position(done_before + p.seen);
+        bar.set_message(format!(
+            "{}.{} ({} re-encrypted)",
+            p.table, p.column, p.resealed
+        ));
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "re-encrypted {} of {} values under key {} ({} changed meanwhile and left as written)",
+        report.resealed, report.seen, keys.key_id, report.skipped
+    );
+    Ok(())
+}
+
 fn bad(message: String) -> anyhow::Error {
     anyhow::anyhow!(message)
 }
 
 async fn admin(task: AdminTask, mut settings: Settings) -> anyhow::Result<()> {
+    match task {
+        AdminTask::GenSecrets => {
+            print!("{}", crate::auth::keys::generate_env_lines());
+            return Ok(());
+        }
+        AdminTask::RotatePii { batch_size } => return rotate_pii(settings, batch_size).await,
+        _ => {}
+    }
     settings.migrate_on_start = true;
     let state = crate::startup::build_state(settings).await?;
     let txn = crate::db::begin_write(&state.db).await?;
@@ -489,6 +545,7 @@ async fn admin(task: AdminTask, mut settings: Settings) -> anyhow::Result<()> {
             .await?;
             println!("{}  (valid until {})", issued.code, issued.expires_at);
         }
+        AdminTask::GenSecrets | AdminTask::RotatePii { .. } => {}
     }
     txn.commit().await?;
     Ok(())

@@ -33,6 +33,10 @@ pub enum ApiError {
     /// 400: the request could not be read (malformed JSON, wrong content type).
     #[error("{message}")]
     BadRequest { message: String, details: Value },
+    /// 400 `pii_in_url`: a personal number (ID, phone, bank card) given as a query parameter,
+    /// where access logs and proxies would keep it; look-ups take it in a POST body.
+    #[error("personal data in the URL")]
+    PersonalDataInUrl { parameter: String },
     /// 422: the request was read but a value is invalid (`details.field` names it).
     #[error("{message}")]
     Invalid {
@@ -115,6 +119,7 @@ impl ApiError {
     pub fn code(&self) -> &str {
         match self {
             ApiError::BadRequest { .. } => "bad_request",
+            ApiError::PersonalDataInUrl { .. } => "pii_in_url",
             ApiError::Invalid { code, .. } => code,
             ApiError::Unauthenticated { code, .. } => code,
             ApiError::Forbidden(_) => "forbidden",
@@ -137,6 +142,14 @@ impl ApiError {
     fn body(&self) -> ErrorBody {
         let (message, details) = match self {
             ApiError::BadRequest { message, details } => (message.clone(), details.clone()),
+            ApiError::PersonalDataInUrl { parameter } => (
+                format!(
+                    "身份证号、手机号和银行卡号不能放在网址中，请用 POST /api/v1/members/search 查询 / \
+                     `{parameter}` may not be a query parameter: personal numbers go in a request \
+                     body (POST /api/v1/members/search)"
+                ),
+                json!({ "parameter": parameter, "use": "POST /api/v1/members/search" }),
+            ),
             ApiError::Invalid {
                 message, details, ..
             } => (message.clone(), details.clone()),
@@ -172,7 +185,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } | ApiError::PersonalDataInUrl { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::Refused { .. } => StatusCode::FORBIDDEN,

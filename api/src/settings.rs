@@ -185,13 +185,30 @@ impl Default for AuthSettings {
 }
 
 /// Keys protecting personal data at rest.
-#[derive(Clone, Debug, Deserialize, Default)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PiiSettings {
-    /// AES-256-GCM key, base64 of 32 bytes.
+    /// AES-256-GCM key, base64 of 32 bytes: encrypts every new value.
     pub encryption_key: Option<SecretString>,
+    /// The id of `encryption_key`, written into each value it encrypts (`v<id>:…`); raise it
+    /// with every new key.
+    pub key_id: u32,
+    /// Retired encryption keys by id (`HUZHU_PII__PREVIOUS_KEYS__1=…`): they still decrypt
+    /// values written under them until `huzhu admin rotate-pii` has re-encrypted those.
+    pub previous_keys: std::collections::BTreeMap<String, SecretString>,
     /// HMAC-SHA256 key for look-up hashes, base64 of 32 bytes.
     pub lookup_key: Option<SecretString>,
+}
+
+impl Default for PiiSettings {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            key_id: 1,
+            previous_keys: Default::default(),
+            lookup_key: None,
+        }
+    }
 }
 
 /// The WeChat mini-program.

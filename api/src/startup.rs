@@ -16,7 +16,6 @@ use utoipa_actix_web::{AppExt, UtoipaApp, scope};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::JwtKeys;
-use crate::auth::crypto::{FieldCipher, LookupHasher, PiiVault};
 use crate::auth::keys;
 use crate::error::{ApiError, extractors};
 use crate::integrations::storage;
@@ -91,11 +90,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         None => None,
     };
     let storage = storage::operator(&settings).context("object storage")?;
-    let pii = PiiVault::new(
-        FieldCipher::from_base64(keys.encryption_key.expose_secret())
-            .context("pii.encryption_key")?,
-        LookupHasher::from_base64(keys.lookup_key.expose_secret()).context("pii.lookup_key")?,
-    );
+    let pii = keys::vault(&keys)?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_millis(settings.wechat.timeout_ms))
         .build()
@@ -199,6 +194,7 @@ impl Application {
                     .app_data(web::PayloadConfig::default().limit(json_limit))
                     .app_data(web::QueryConfig::default().error_handler(extractors::query_error))
                     .app_data(web::PathConfig::default().error_handler(extractors::path_error))
+                    .wrap_fn(refuse_personal_parameters)
                     .wrap_fn(request_id_header)
                     .wrap(TracingLogger::default())
                     .wrap(prometheus.clone())
@@ -290,6 +286,36 @@ fn start_dispatcher(
 }
 
 /// Adds `x-request-id` (the id on every log line of the request) to every response.
+/// Refuses a request whose query string names a personal number (`pii_in_url`, 400) before
+/// any handler runs (see [`routes::personal_parameter`]).
+fn refuse_personal_parameters<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: actix_web::dev::Service<
+            ServiceRequest,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: MessageBody,
+{
+    let refused = routes::personal_parameter(req.query_string());
+    let fut = match refused {
+        None => Some(srv.call(req)),
+        Some(_) => None,
+    };
+    async move {
+        match (fut, refused) {
+            (Some(fut), _) => fut.await,
+            (None, parameter) => Err(ApiError::PersonalDataInUrl {
+                parameter: parameter.unwrap_or_default(),
+            }
+            .into()),
+        }
+    }
+}
+
 fn request_id_header<S, B>(
     req: ServiceRequest,
     srv: &S,

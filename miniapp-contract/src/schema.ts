@@ -643,6 +643,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/members/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Members in the caller's subtree with these personal numbers (staff). */
+        post: operations["searchMembers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/members/{id}": {
         parameters: {
             query?: never;
@@ -2389,6 +2406,30 @@ export interface components {
             bank_card?: string | null;
             retired: boolean;
             wechat_bound: boolean;
+        };
+        /**
+         * @description `POST /members/search`: look-up by personal numbers, in the body so they never reach a
+         *     URL, an access log or a proxy. At least one number; all given must match.
+         * @example {
+         *       "id_number": "11010519491231002X"
+         *     }
+         */
+        MemberSearchRequest: {
+            /** @description Exact 18-character resident ID number. */
+            id_number?: string | null;
+            /** @description Exact mobile number. */
+            phone?: string | null;
+            /** @description Exact bank card number. */
+            bank_card?: string | null;
+            /** @description Only members of this unit union (public id). */
+            organisation_id?: string | null;
+            /** @description Opaque cursor from the previous page's `next_cursor`. */
+            cursor?: string | null;
+            /**
+             * Format: int64
+             * @description Page size, 1–100 (default 20).
+             */
+            limit?: number | null;
         };
         /**
          * @description A membership.
@@ -4523,7 +4564,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `scheme_incomplete`, `invalid_bank_card`, `idempotency_key_reused` (details.header; the key already made a claim from another body) */
+            /** @description `invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `event_in_future`, `event_outside_period`, `amount_out_of_range` (over 10,000,000.00), `scheme_incomplete`, `invalid_bank_card`, `idempotency_key_reused` (details.header; the key already made a claim from another body) */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4535,7 +4576,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "invalid_request",
                      *         "details": {},
-                     *         "message": "`invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `scheme_incomplete`, `invalid_bank_card`, `idempotency_key_reused` (details.header; the key already made a claim from another body)"
+                     *         "message": "`invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `event_in_future`, `event_outside_period`, `amount_out_of_range` (over 10,000,000.00), `scheme_incomplete`, `invalid_bank_card`, `idempotency_key_reused` (details.header; the key already made a claim from another body)"
                      *       }
                      *     }
                      */
@@ -4878,7 +4919,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `invalid_request`, `kind_changed`, `payee_fixed`, `invalid_bank_card` */
+            /** @description `invalid_request`, `kind_changed`, `event_in_future`, `event_outside_period`, `amount_out_of_range`, `payee_fixed`, `invalid_bank_card` */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4890,7 +4931,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "invalid_request",
                      *         "details": {},
-                     *         "message": "`invalid_request`, `kind_changed`, `payee_fixed`, `invalid_bank_card`"
+                     *         "message": "`invalid_request`, `kind_changed`, `event_in_future`, `event_outside_period`, `amount_out_of_range`, `payee_fixed`, `invalid_bank_card`"
                      *       }
                      *     }
                      */
@@ -7718,7 +7759,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            /** @description `invalid_request`, `extension_too_long` (`new_end` more than one coverage term after the earliest coverage end it extends; details.latest) */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7730,7 +7771,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "invalid_request",
                      *         "details": {},
-                     *         "message": "a value is invalid (details.field names it)"
+                     *         "message": "`invalid_request`, `extension_too_long` (`new_end` more than one coverage term after the earliest coverage end it extends; details.latest)"
                      *       }
                      *     }
                      */
@@ -8612,8 +8653,6 @@ export interface operations {
             query?: {
                 /** @description Only members of this unit union (public id). */
                 organisation?: string;
-                /** @description Exact ID number. */
-                id_number?: string;
                 /** @description Opaque cursor from the previous page's `next_cursor`. */
                 cursor?: string;
                 /** @description Page size, 1–100 (default 20). */
@@ -8633,6 +8672,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_MemberResponse"];
+                };
+            };
+            /** @description `pii_in_url`: an ID, phone or card number as a query parameter (`id_number=`, `phone=`, `bank_card=`); use `POST /api/v1/members/search` */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "pii_in_url",
+                     *         "details": {},
+                     *         "message": "an ID, phone or card number as a query parameter (`id_number=`, `phone=`, `bank_card=`); use `POST /api/v1/members/search`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
@@ -8863,6 +8921,145 @@ export interface operations {
                      *         "code": "invalid_request",
                      *         "details": {},
                      *         "message": "`invalid_request`, `id_number_*`, `phone_invalid`, `bank_card_*`, `name_invalid`, `not_a_unit_union`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    searchMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberSearchRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_MemberResponse"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request` (no number given), `id_number_*`, `phone_invalid`, `bank_card_*` */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "`invalid_request` (no number given), `id_number_*`, `phone_invalid`, `bank_card_*`"
                      *       }
                      *     }
                      */

@@ -178,3 +178,13 @@ test('the union rejects a claim with a reason code; the member sees why', async 
   assert.ok(figures.totals.length > 0);
   for (const total of figures.totals) assert.match(total.open_offset, /^\d+\.\d\d$/);
 });
+
+test('staff look members up by personal numbers in a POST body, never in the URL', async () => {
+  const admin = await world.staff('admin');
+  const page = await admin.get('/api/v1/members', { query: { limit: 1 } });
+  const someone = page.items[0];
+  assert.ok(someone && !someone.id_number.includes('*'), 'the administrator sees full numbers');
+  const found = await admin.post('/api/v1/members/search', { body: { id_number: someone.id_number } });
+  assert.deepEqual(found.items.map((m) => m.id), [someone.id]);
+  await assert.rejects(admin.post('/api/v1/members/search', { body: {} }), isApiError(422));
+});

@@ -293,18 +293,56 @@ impl PiiKind {
 
 /// A [`FieldCipher`] and a [`LookupHasher`] together, for storing a piece of
 /// personal data as ciphertext plus blind index.
+///
+/// Key rotation: the current cipher encrypts everything new; retired ciphers (`previous`,
+/// each with its own key version) still decrypt the values written under them, chosen by the
+/// version in the stored value, until `huzhu admin rotate-pii` has re-encrypted those.
 #[derive(Clone, Debug)]
 pub struct PiiVault {
-    /// Encrypts and decrypts the stored values.
+    /// Encrypts new values and decrypts those of its version.
     pub cipher: FieldCipher,
     /// Computes the blind indexes.
     pub hasher: LookupHasher,
+    /// Retired ciphers, decrypting only.
+    previous: Vec<FieldCipher>,
 }
 
 impl PiiVault {
     /// Bundles a cipher and a hasher (which must have different keys).
     pub fn new(cipher: FieldCipher, hasher: LookupHasher) -> PiiVault {
-        PiiVault { cipher, hasher }
+        PiiVault {
+            cipher,
+            hasher,
+            previous: Vec::new(),
+        }
+    }
+
+    /// As [`PiiVault::new`], with retired ciphers that still decrypt their versions.
+    pub fn with_previous(
+        cipher: FieldCipher,
+        hasher: LookupHasher,
+        previous: Vec<FieldCipher>,
+    ) -> PiiVault {
+        PiiVault {
+            cipher,
+            hasher,
+            previous,
+        }
+    }
+
+    /// Whether a stored value was written under another key than the current one (and so
+    /// is due for re-encryption).
+    pub fn needs_rotation(&self, ciphertext: &str) -> bool {
+        stored_key_version(ciphertext).is_ok_and(|v| v != self.cipher.key_version())
+    }
+
+    /// Re-encrypts a stored value under the current key (unchanged values keep their form).
+    pub fn reseal(&self, kind: PiiKind, ciphertext: &str) -> Result<String, CryptoError> {
+        if !self.needs_rotation(ciphertext) {
+            return Ok(ciphertext.to_owned());
+        }
+        let plain = self.open(kind, ciphertext)?;
+        self.cipher.encrypt(&plain, kind.context())
     }
 
     /// Encrypts `value` and computes its blind index, returning
@@ -315,9 +353,19 @@ impl PiiVault {
         Ok((ciphertext, self.lookup_hash(kind, value)))
     }
 
-    /// Decrypts a ciphertext produced by [`PiiVault::seal`] for `kind`.
+    /// Decrypts a ciphertext produced by [`PiiVault::seal`] for `kind`, with the current key
+    /// or the retired one of the value's version.
     pub fn open(&self, kind: PiiKind, ciphertext: &str) -> Result<String, CryptoError> {
-        self.cipher.decrypt(ciphertext, kind.context())
+        let version = stored_key_version(ciphertext)?;
+        let cipher = if version == self.cipher.key_version() {
+            &self.cipher
+        } else {
+            self.previous
+                .iter()
+                .find(|c| c.key_version() == version)
+                .ok_or(CryptoError::KeyVersion(version, self.cipher.key_version()))?
+        };
+        cipher.decrypt(ciphertext, kind.context())
     }
 
     /// The blind index to search for `value` (normalised) of `kind`.
@@ -604,6 +652,36 @@ mod tests {
         assert_ne!(
             vault.lookup_hash(PiiKind::Phone, "13812345678"),
             vault.lookup_hash(PiiKind::IdNumber, "13812345678")
+        );
+    }
+
+    #[test]
+    fn a_rotated_vault_decrypts_old_values_and_reseals_them_under_the_new_key() {
+        let old = PiiVault::new(FieldCipher::new(&KEY_A, 1), hasher());
+        let (stored, _) = old.seal(PiiKind::Phone, "13812345678").unwrap();
+        let new_key = [11u8; 32];
+        let rotated = PiiVault::with_previous(
+            FieldCipher::new(&new_key, 2),
+            hasher(),
+            vec![FieldCipher::new(&KEY_A, 1)],
+        );
+        assert!(rotated.needs_rotation(&stored));
+        assert_eq!(
+            rotated.open(PiiKind::Phone, &stored).unwrap(),
+            "13812345678"
+        );
+        let resealed = rotated.reseal(PiiKind::Phone, &stored).unwrap();
+        assert!(resealed.starts_with("v2:"));
+        assert!(!rotated.needs_rotation(&resealed));
+        // Once the old key is gone, the resealed value still opens; the old one does not.
+        let new_only = PiiVault::new(FieldCipher::new(&new_key, 2), hasher());
+        assert_eq!(
+            new_only.open(PiiKind::Phone, &resealed).unwrap(),
+            "13812345678"
+        );
+        assert_eq!(
+            new_only.open(PiiKind::Phone, &stored),
+            Err(CryptoError::KeyVersion(1, 2))
         );
     }
 

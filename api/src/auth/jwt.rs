@@ -25,6 +25,9 @@ pub struct Claims {
     pub scope: Option<String>,
 }
 
+/// Clock skew tolerated between replicas (and for `exp`, `nbf`, `iat`), in seconds.
+pub const LEEWAY_SECONDS: u64 = 5;
+
 /// Why a token was not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
@@ -62,7 +65,9 @@ impl JwtKeys {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS;
+        // A token not valid yet is refused: `nbf` is ours to check (jsonwebtoken leaves it off).
+        validation.validate_nbf = true;
         Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
@@ -99,14 +104,20 @@ impl JwtKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
-    /// Checks signature, issuer, audience and expiry.
+    /// Checks the algorithm (HS256 only: `none` and RS/ES headers are refused), signature,
+    /// issuer, audience, expiry, and that neither `nbf` nor `iat` lies in the future beyond
+    /// [`LEEWAY_SECONDS`] (a token "issued tomorrow" was not issued by us).
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })
+            })?;
+        if claims.iat > Utc::now().timestamp() + LEEWAY_SECONDS as i64 {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
     }
 }
 
@@ -152,6 +163,49 @@ mod tests {
         );
         let token = other.issue("p-1", Role::Admin, None).expect("issue");
         assert_eq!(keys(60).verify(&token), Err(TokenError::Invalid));
+    }
+
+    /// Signs arbitrary claims with the test key (HS256).
+    fn signed(claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .expect("encode")
+    }
+
+    fn claims_at(iat: i64, nbf: Option<i64>) -> serde_json::Value {
+        let now = Utc::now().timestamp();
+        let mut claims = serde_json::json!({
+            "iss": "huzhu", "aud": "huzhu-miniapp", "sub": "p-1", "role": "member",
+            "iat": iat, "exp": now + 600,
+        });
+        if let Some(nbf) = nbf {
+            claims["nbf"] = nbf.into();
+        }
+        claims
+    }
+
+    #[test]
+    fn a_token_not_valid_before_a_future_time_is_invalid() {
+        let now = Utc::now().timestamp();
+        assert_eq!(
+            keys(60).verify(&signed(&claims_at(now, Some(now + 120)))),
+            Err(TokenError::Invalid)
+        );
+        assert!(keys(60).verify(&signed(&claims_at(now, Some(now)))).is_ok());
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_invalid_beyond_the_leeway() {
+        let now = Utc::now().timestamp();
+        assert_eq!(
+            keys(60).verify(&signed(&claims_at(now + 120, None))),
+            Err(TokenError::Invalid)
+        );
+        // Within the leeway (replicas' clocks differ by a second or two) it passes.
+        assert!(keys(60).verify(&signed(&claims_at(now + 2, None))).is_ok());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! May use: `domain/`. Never: the database, the clock (`today` is passed in), `service/`,
 //! `formats/`, `integrations/`, `routes/` or actix.
 
+pub mod bounds;
 pub mod claim_rules;
 pub mod contract;
 pub mod judge;

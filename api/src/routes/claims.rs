@@ -230,7 +230,7 @@ fn bank_card(field: &str, value: &str) -> Result<BankCardNumber, ApiError> {
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, description = "no such membership in your scope", body = ErrorBody),
-        (status = 422, description = "`invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `scheme_incomplete`, `invalid_bank_card`, `idempotency_key_reused` (details.header; the key already made a claim from another body)", body = ErrorBody),
+        (status = 422, description = "`invalid_request` (details.field), `wrong_event_kind`, `claim_window_closed` (details.closed_on), `event_in_future`, `event_outside_period`, `amount_out_of_range` (over 10,000,000.00), `scheme_incomplete`, `invalid_bank_card`, `idempotency_key_reused` (details.header; the key already made a claim from another body)", body = ErrorBody),
     )
 )]
 #[post("/claims")]
@@ -459,7 +459,7 @@ pub struct ClaimEditRequest {
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`version_conflict`, `invalid_transition`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `kind_changed`, `payee_fixed`, `invalid_bank_card`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `kind_changed`, `event_in_future`, `event_outside_period`, `amount_out_of_range`, `payee_fixed`, `invalid_bank_card`", body = ErrorBody),
     )
 )]
 #[patch("/claims/{id}")]

@@ -20,7 +20,11 @@ use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list).service(get_one).service(create);
+    // `search` before `get_one`, whose `{id}` would otherwise take the path `search`.
+    cfg.service(list)
+        .service(search)
+        .service(get_one)
+        .service(create);
 }
 
 /// A member.
@@ -80,14 +84,13 @@ impl MemberResponse {
     }
 }
 
-/// Filters of `GET /members`.
+/// Filters of `GET /members`. Personal numbers are never query parameters (they would sit in
+/// access logs and proxies): look members up by them with `POST /members/search`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MemberQuery {
     /// Only members of this unit union (public id).
     pub organisation: Option<String>,
-    /// Exact ID number.
-    pub id_number: Option<String>,
 }
 
 /// Members in the caller's subtree (staff).
@@ -98,6 +101,7 @@ pub struct MemberQuery {
     params(MemberQuery, PageQuery),
     responses(
         (status = 200, body = Page<MemberResponse>),
+        (status = 400, description = "`pii_in_url`: an ID, phone or card number as a query parameter (`id_number=`, `phone=`, `bank_card=`); use `POST /api/v1/members/search`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody),
@@ -111,21 +115,104 @@ pub async fn list(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<MemberResponse>>, ApiError> {
     principal.require_staff()?;
-    let filter = filter.into_inner();
-    let id_number = filter
-        .id_number
-        .as_deref()
-        .map(IdNumber::parse)
-        .transpose()
-        .map_err(|e| ApiError::invalid_value(e.code(), "id_number", e.message_zh()))?;
     let found = member::list_within(
         &state.db,
         &state.pii,
         &principal.scope,
         &MemberFilter {
-            organisation_pid: filter.organisation,
-            id_number,
+            organisation_pid: filter.into_inner().organisation,
+            ..MemberFilter::default()
         },
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?;
+    let full = principal.role.sees_full_personal_data();
+    Ok(web::Json(
+        found.map(|m| MemberResponse::from_member(&m, full)),
+    ))
+}
+
+/// `POST /members/search`: look-up by personal numbers, in the body so they never reach a
+/// URL, an access log or a proxy. At least one number; all given must match.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"id_number": "11010519491231002X"}))]
+pub struct MemberSearchRequest {
+    /// Exact 18-character resident ID number.
+    #[validate(length(max = 64))]
+    pub id_number: Option<String>,
+    /// Exact mobile number.
+    #[validate(length(max = 64))]
+    pub phone: Option<String>,
+    /// Exact bank card number.
+    #[validate(length(max = 64))]
+    pub bank_card: Option<String>,
+    /// Only members of this unit union (public id).
+    pub organisation_id: Option<String>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<u64>,
+}
+
+/// Members in the caller's subtree with these personal numbers (staff).
+#[utoipa::path(
+    operation_id = "searchMembers",
+    tag = "members",
+    security(("bearer" = [])),
+    request_body = MemberSearchRequest,
+    responses(
+        (status = 200, body = Page<MemberResponse>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "`invalid_request` (no number given), `id_number_*`, `phone_invalid`, `bank_card_*`", body = ErrorBody),
+    )
+)]
+#[post("/members/search")]
+pub async fn search(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<MemberSearchRequest>,
+) -> Result<web::Json<Page<MemberResponse>>, ApiError> {
+    principal.require_staff()?;
+    let body = validated(body.into_inner())?;
+    if body.id_number.is_none() && body.phone.is_none() && body.bank_card.is_none() {
+        return Err(ApiError::invalid_field(
+            "id_number",
+            "请给出身份证号、手机号或银行卡号 / give an id_number, phone or bank_card",
+        ));
+    }
+    let filter = MemberFilter {
+        organisation_pid: body.organisation_id,
+        id_number: body
+            .id_number
+            .as_deref()
+            .map(IdNumber::parse)
+            .transpose()
+            .map_err(|e| ApiError::invalid_value(e.code(), "id_number", e.message_zh()))?,
+        phone: body
+            .phone
+            .as_deref()
+            .map(PhoneNumber::parse)
+            .transpose()
+            .map_err(|e| ApiError::invalid_value(e.code(), "phone", e.to_string()))?,
+        bank_card: body
+            .bank_card
+            .as_deref()
+            .map(BankCardNumber::parse)
+            .transpose()
+            .map_err(|e| ApiError::invalid_value(e.code(), "bank_card", e.to_string()))?,
+    };
+    let page = PageQuery {
+        cursor: body.cursor,
+        limit: body.limit,
+    };
+    let found = member::list_within(
+        &state.db,
+        &state.pii,
+        &principal.scope,
+        &filter,
         page.after_id()?,
         page.limit()?,
     )

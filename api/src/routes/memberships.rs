@@ -194,7 +194,7 @@ pub struct ExtensionResponse {
         (status = 201, body = ExtensionResponse),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `extension_too_long` (`new_end` more than one coverage term after the earliest coverage end it extends; details.latest)", body = ErrorBody),
     )
 )]
 #[post("/extensions")]

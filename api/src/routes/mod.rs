@@ -62,6 +62,29 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     messages::configure(cfg);
 }
 
+/// Query parameters that would carry a personal number (any spelling of their names).
+const PERSONAL_PARAMETERS: &[&str] = &[
+    "id_number",
+    "idnumber",
+    "id_card",
+    "phone",
+    "mobile",
+    "bank_card",
+    "card_number",
+    "card",
+];
+
+/// The first query parameter of `query` named for a personal number, if any: such a request
+/// is refused (`pii_in_url`) before any handler runs, on every route, so the number goes no
+/// further than the access log's redaction.
+pub fn personal_parameter(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split('=').next())
+        .map(|name| name.trim().to_ascii_lowercase().replace('-', "_"))
+        .find(|name| PERSONAL_PARAMETERS.contains(&name.as_str()))
+}
+
 /// Runs `validator` rules and turns the first failure into a 422 naming the field.
 pub fn validated<T: Validate>(value: T) -> Result<T, ApiError> {
     match value.validate() {

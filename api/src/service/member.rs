@@ -385,6 +385,10 @@ pub struct MemberFilter {
     pub organisation_pid: Option<String>,
     /// Exact ID number (matched by its look-up hash).
     pub id_number: Option<IdNumber>,
+    /// Exact mobile number (matched by its look-up hash).
+    pub phone: Option<PhoneNumber>,
+    /// Exact bank card number (matched by its look-up hash).
+    pub bank_card: Option<BankCardNumber>,
 }
 
 /// Members inside `scope`, in id order.
@@ -412,6 +416,16 @@ pub async fn list_within<C: ConnectionTrait>(
         query = query.filter(
             member::Column::IdNumberLookup
                 .eq(vault.lookup_hash(PiiKind::IdNumber, id_number.as_str())),
+        );
+    }
+    if let Some(phone) = &filter.phone {
+        query = query.filter(
+            member::Column::PhoneLookup.eq(vault.lookup_hash(PiiKind::Phone, phone.as_str())),
+        );
+    }
+    if let Some(card) = &filter.bank_card {
+        query = query.filter(
+            member::Column::BankCardLookup.eq(vault.lookup_hash(PiiKind::BankCard, card.as_str())),
         );
     }
     if let Some(after) = after_id {

@@ -18,6 +18,7 @@ use super::outbox::{self, MembershipSet, Occasion};
 use super::page::{Page, page_from};
 use super::{Problem, Requester, new_pid};
 use crate::domain::Money;
+use crate::engine::bounds::{self, OutOfRange};
 use crate::service::scope::{Scope, Scoped};
 
 /// Whether a membership covers today, is still to come, or has ended.
@@ -268,7 +269,14 @@ pub async fn extend(
         request.reason.trim(),
         &requester.pid,
     )
-    .await?;
+    .await?
+    .map_err(|out| {
+        ExtensionError::Refused(Problem::invalid(
+            out.code(),
+            out.message(),
+            json!({ "field": out.field(), "latest": latest_of(&out) }),
+        ))
+    })?;
     requester.audit(&txn, "coverage.extended",
         ("coverage_extension", Some(&done.pid)),
         json!({ "new_end": done.new_end, "count": done.membership_count, "reason": request.reason, "scheme_code": request.scheme_code, "organisation_id": request.organisation_pid })).await?;
@@ -284,8 +292,17 @@ pub struct Extension {
     pub membership_count: u64,
 }
 
+fn latest_of(out: &OutOfRange) -> Option<NaiveDate> {
+    match out {
+        OutOfRange::ExtensionTooLong { latest } => Some(*latest),
+        _ => None,
+    }
+}
+
 /// Extends, in one action, the coverage end of the selected memberships that end before
 /// `new_end` (set-based: one UPDATE and one INSERT … SELECT for the outbox, whatever the size).
+/// Refused (nothing written) when `new_end` lies more than one coverage term after the
+/// earliest end it would extend ([`bounds::check_extension`]).
 async fn extend_selection<C: ConnectionTrait>(
     db: &C,
     scope: &Scope,
@@ -293,8 +310,24 @@ async fn extend_selection<C: ConnectionTrait>(
     new_end: NaiveDate,
     reason: &str,
     created_by: &str,
-) -> Result<Extension, DbErr> {
+) -> Result<Result<Extension, OutOfRange>, DbErr> {
     let now = Utc::now();
+    let selected = selected_memberships(db, scope, selection)
+        .await?
+        .filter(membership::Column::CoverageEnd.lt(new_end))
+        .filter(membership::Column::Status.eq("active"));
+    let earliest: Option<NaiveDate> = selected
+        .select_only()
+        .column_as(membership::Column::CoverageEnd.min(), "earliest")
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    if let Some(earliest) = earliest
+        && let Err(out) = bounds::check_extension(earliest, new_end)
+    {
+        return Ok(Err(out));
+    }
     let extension = coverage_extension::ActiveModel {
         pid: Set(new_pid()),
         new_end: Set(new_end),
@@ -307,26 +340,8 @@ async fn extend_selection<C: ConnectionTrait>(
     .insert(db)
     .await?;
 
-    let mut q = match selection {
-        ExtensionSelection::Memberships(pids) => membership::Entity::find_within(scope)
-            .filter(membership::Column::Pid.is_in(pids.clone())),
-        ExtensionSelection::Scheme {
-            scheme_code,
-            organisation_pid,
-        } => {
-            filtered(
-                db,
-                scope,
-                &MembershipFilter {
-                    organisation_pid: organisation_pid.clone(),
-                    scheme_code: Some(scheme_code.clone()),
-                    year: None,
-                },
-            )
-            .await?
-        }
-    };
-    q = q
+    let q = selected_memberships(db, scope, selection)
+        .await?
         .filter(membership::Column::CoverageEnd.lt(new_end))
         .filter(membership::Column::Status.eq("active"));
     let ids = q.select_only().column(membership::Column::Id).into_query();
@@ -351,10 +366,37 @@ async fn extend_selection<C: ConnectionTrait>(
     let mut active: coverage_extension::ActiveModel = extension.into();
     active.membership_count = Set(i32::try_from(updated).unwrap_or(i32::MAX));
     let extension = active.update(db).await?;
-    Ok(Extension {
+    Ok(Ok(Extension {
         pid: extension.pid,
         new_end,
         membership_count: updated,
+    }))
+}
+
+/// The memberships a selection names, in the caller's scope.
+async fn selected_memberships<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    selection: &ExtensionSelection,
+) -> Result<sea_orm::Select<membership::Entity>, DbErr> {
+    Ok(match selection {
+        ExtensionSelection::Memberships(pids) => membership::Entity::find_within(scope)
+            .filter(membership::Column::Pid.is_in(pids.clone())),
+        ExtensionSelection::Scheme {
+            scheme_code,
+            organisation_pid,
+        } => {
+            filtered(
+                db,
+                scope,
+                &MembershipFilter {
+                    organisation_pid: organisation_pid.clone(),
+                    scheme_code: Some(scheme_code.clone()),
+                    year: None,
+                },
+            )
+            .await?
+        }
     })
 }
 

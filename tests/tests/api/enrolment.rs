@@ -289,9 +289,10 @@ async fn a_calendar_year_scheme_covers_the_year(app: TestApp) {
 async fn earlier_period(app: &TestApp, id_number: &str, end: NaiveDate, consecutive: i32) {
     let admin = app.login("admin").await;
     let (_, found) = app
-        .get(
-            &format!("/api/v1/members?id_number={id_number}"),
+        .post(
+            "/api/v1/members/search",
             Some(&admin),
+            &serde_json::json!({ "id_number": id_number }),
         )
         .await;
     let member = found["items"][0]["id"].as_str().expect("member").to_owned();
@@ -338,9 +339,10 @@ async fn renewal_within_fifteen_days_is_continuous_and_on_the_sixteenth_is_not(a
         (&people[2], false, 1),
     ] {
         let (_, m) = app
-            .get(
-                &format!("/api/v1/members?id_number={}", line.id_number),
+            .post(
+                "/api/v1/members/search",
                 Some(&admin),
+                &serde_json::json!({ "id_number": line.id_number }),
             )
             .await;
         let member = m["items"][0]["id"].as_str().unwrap().to_owned();

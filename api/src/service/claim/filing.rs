@@ -19,6 +19,7 @@ use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy};
 use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::Role;
 use crate::domain::{BankCardNumber, IdNumber, PersonName};
+use crate::engine::bounds;
 use crate::engine::claim_rules::{
     self, claimed_amount, needs_appraisal, stages_for, window_closed,
 };
@@ -153,6 +154,13 @@ fn check_window(
     }
 }
 
+/// Dates and amounts in their sane ranges ([`bounds::check_event`]): nothing in the future,
+/// something inside the period, no absurd amount — each refusal with its own code.
+fn check_bounds(event: &Event, ms: &membership::Model, today: NaiveDate) -> Result<(), ClaimError> {
+    bounds::check_event(event, ms.coverage_start, ms.coverage_end, today)
+        .map_err(|out| ClaimError::invalid(out.code(), out.field(), out.message()))
+}
+
 /// The materials a claim needs before it can be submitted (see
 /// [`claim_rules::required_materials`]; a beneficiary's claim needs death and kinship papers).
 pub fn required_materials(
@@ -285,6 +293,7 @@ pub async fn create(
         });
     }
     let event = parse_facts(&new.event, &def)?;
+    check_bounds(&event, &ms, today)?;
     check_window(&def, ms.coverage_end, &event, today)?;
     let person = member::Entity::find_by_id(ms.member_id)
         .one(db)
@@ -380,7 +389,9 @@ pub async fn create(
 
 const EDITABLE: &[ClaimStatus] = &[ClaimStatus::Draft, ClaimStatus::Returned];
 
-/// Changes the facts or the bank card of a draft or returned claim.
+/// Changes the facts or the bank card of a draft or returned claim (new facts within their
+/// sane ranges as of `today`).
+#[allow(clippy::too_many_arguments)]
 pub async fn edit(
     db: &DatabaseConnection,
     pii: &PiiVault,
@@ -388,6 +399,7 @@ pub async fn edit(
     pid: &str,
     version: i32,
     edit: ClaimEdit,
+    today: NaiveDate,
     request_id: Option<String>,
 ) -> Result<Claim, ClaimError> {
     let c = get(db, caller, pid).await?;
@@ -404,6 +416,11 @@ pub async fn edit(
                 "申领类别不能修改，请另行申领 / the kind of a claim cannot change; file a new claim",
             ));
         }
+        let ms = membership::Entity::find_by_id(c.membership_id)
+            .one(db)
+            .await?
+            .ok_or(ClaimError::NotFound)?;
+        check_bounds(&event, &ms, today)?;
         let facts = serde_json::to_string(&event).map_err(|e| anyhow::anyhow!(e))?;
         set.push((claim::Column::Facts, Expr::value(facts)));
     }

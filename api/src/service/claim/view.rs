@@ -542,7 +542,17 @@ pub async fn edit(
     change: ClaimEdit,
     request_id: Option<String>,
 ) -> Result<ClaimDetail, ClaimError> {
-    filing::edit(db, pii, &viewer.caller, pid, version, change, request_id).await?;
+    filing::edit(
+        db,
+        pii,
+        &viewer.caller,
+        pid,
+        version,
+        change,
+        viewer.today,
+        request_id,
+    )
+    .await?;
     get(db, viewer, pid).await
 }
 
