@@ -168,3 +168,16 @@ test('the union rejects a claim with a reason code; the member sees why', async 
   const figures = await association.get('/api/v1/claim-figures', { query: { year: 2025 } });
   assert.ok(figures);
 });
+
+test('the association reads the send log: a pending message says when it will actually go', async () => {
+  const page = await association.get('/api/v1/messages', { query: { limit: 100 } });
+  assert.ok(page.items.length > 0);
+  for (const m of page.items) {
+    if (m.status === 'pending') {
+      assert.ok(m.sends_at, `${m.id} has sends_at`);
+      assert.ok(Date.parse(m.sends_at) >= Date.parse(m.due_at) - 1000);
+    } else {
+      assert.equal(m.sends_at ?? null, null);
+    }
+  }
+});
