@@ -45,8 +45,8 @@ use futures_util::StreamExt;
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter,
 };
 use serde_json::Value;
 
@@ -447,7 +447,7 @@ impl Dispatcher {
                 &mut report,
             )
             .await?;
-        let mut ready = Vec::new();
+        let mut candidates = Vec::new();
         let mut keys: HashMap<i64, String> = HashMap::new();
         for c in leased.iter().filter(|c| !done.contains(&c.id)) {
             let Some((phone, lookup)) = contacts.get(&c.member_id).and_then(|m| m.phone.as_ref())
@@ -497,28 +497,43 @@ impl Dispatcher {
                     continue;
                 }
             };
-            match self.limiter.take(lookup, now).await {
-                Ok(Permit::Granted) => self.step(Step::SlotTaken).await?,
-                Ok(Permit::NotBefore(at)) => {
-                    self.defer(c.id, held, at, false, None, now).await?;
-                    report.deferred += 1;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "per-number limits unavailable; message deferred");
-                    self.defer(c.id, held, now + Duration::minutes(1), false, None, now)
-                        .await?;
-                    report.deferred += 1;
-                    continue;
-                }
-            }
             keys.insert(c.id, lookup.clone());
-            ready.push(Ready {
+            candidates.push(Ready {
                 id: c.id,
                 phone: phone.clone(),
                 template: template_id,
                 params,
             });
+        }
+        // Per-number slots for the whole batch in one go (one Redis script call).
+        let numbers: Vec<&str> = candidates
+            .iter()
+            .map(|r| keys.get(&r.id).map_or("", String::as_str))
+            .collect();
+        let permits: Vec<Option<Permit>> = match self.limiter.take_many(&numbers, now).await {
+            Ok(permits) => permits.into_iter().map(Some).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "per-number limits unavailable; messages deferred");
+                vec![None; candidates.len()]
+            }
+        };
+        let mut ready = Vec::new();
+        for (r, permit) in candidates.into_iter().zip(permits) {
+            match permit {
+                Some(Permit::Granted) => {
+                    self.step(Step::SlotTaken).await?;
+                    ready.push(r);
+                }
+                Some(Permit::NotBefore(at)) => {
+                    self.defer(r.id, held, at, false, None, now).await?;
+                    report.deferred += 1;
+                }
+                None => {
+                    self.defer(r.id, held, now + Duration::minutes(1), false, None, now)
+                        .await?;
+                    report.deferred += 1;
+                }
+            }
         }
         let attempts: HashMap<i64, i32> = leased.iter().map(|c| (c.id, c.attempts)).collect();
         // Messages sharing template and parameters go together.
@@ -579,13 +594,21 @@ impl Dispatcher {
             let outcomes = self.provider.send(&batch).await;
             self.step(Step::Sent).await?;
             let mut answered: Vec<i64> = Vec::new();
-            let mut accepted: Vec<String> = Vec::new();
+            let mut accepted: Vec<(i64, String)> = Vec::new();
+            let mut others: Vec<(i64, Outcome)> = Vec::new();
             for (mid, outcome) in outcomes {
                 let Some(id) = outbox_id(&mid) else { continue };
                 answered.push(id);
-                if let Outcome::Accepted { provider_id } = &outcome {
-                    accepted.push(provider_id.clone());
+                match outcome {
+                    Outcome::Accepted { provider_id } => accepted.push((id, provider_id)),
+                    other => others.push((id, other)),
                 }
+            }
+            // Everything the provider took: one statement.
+            self.accept_all(&accepted, &token, now).await?;
+            report.accepted += accepted.len() as u64;
+            self.step(Step::Recorded).await?;
+            for (id, outcome) in others {
                 if let Outcome::Rejected { .. } = &outcome
                     && let Some(key) = keys.get(&id)
                     && let Err(e) = self.limiter.give_back(key, now).await
@@ -597,6 +620,7 @@ impl Dispatcher {
                     .await?;
                 self.step(Step::Recorded).await?;
             }
+            let accepted: Vec<String> = accepted.into_iter().map(|(_, pid)| pid).collect();
             // Receipts that overtook this call's answer.
             receipts::apply_kept(&self.db, self.provider.name(), &answered, &accepted, now).await?;
             // A message the provider's answer did not mention: its fate is unknown.
@@ -692,6 +716,53 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+
+    /// The provider took these messages (id, its id for the message): all `accepted` in one
+    /// statement, each only if still held under `token`. How many were.
+    async fn accept_all(
+        &self,
+        accepted: &[(i64, String)],
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DbErr> {
+        if accepted.is_empty() {
+            return Ok(0);
+        }
+        let backend = self.db.get_database_backend();
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(accepted.len() * 3 + 3);
+        let mut sql = String::from("UPDATE outbox SET status = 'accepted', provider_id = CASE id");
+        for (id, provider_id) in accepted {
+            sql.push_str(" WHEN ? THEN ?");
+            values.push((*id).into());
+            values.push(provider_id.clone().into());
+        }
+        sql.push_str(
+            " END, dispatched_at = ?, lease_until = NULL, updated_at = ? \
+             WHERE status = 'sending' AND lease_token = ? AND id IN (",
+        );
+        values.push(now.into());
+        values.push(now.into());
+        values.push(token.into());
+        for (i, (id, _)) in accepted.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            values.push((*id).into());
+        }
+        sql.push(')');
+        let written = self
+            .db
+            .execute_raw(raw_statement(backend, &sql, values))
+            .await?
+            .rows_affected();
+        if written < accepted.len() as u64 {
+            // Only a holder stalled past its lease gets here; what it has to say is dropped.
+            tracing::warn!(
+                accepted = accepted.len(),
+                written,
+                "lease lost on some messages: their outcome is left to the dispatcher holding them now"
+            );
+        }
+        Ok(written)
     }
 
     /// Writes `values` if the message is as `expect` says; whether it was.
