@@ -5,8 +5,11 @@
 //! 2. messages whose outcome is unknown — a timeout or broken connection after the request
 //!    left (`uncertain`), or a dispatcher that stopped while holding them (`sending` with an
 //!    expired lease) — are looked up at the provider by our message id before anything else:
-//!    sent → `accepted`; not sent → due again; the provider cannot tell → asked again next run,
-//!    and after a day marked `failed` (`outcome_unknown`) for an officer to resend by hand;
+//!    sent → `accepted` (or `delivered` / `undelivered` when the provider's record holds the
+//!    operator's report, and any receipt kept for it applied: see `super::receipts`); not
+//!    sent → due again; the provider cannot tell → asked again later, backing off (at about
+//!    t, 2t, 4t … after the attempt), and after a day marked `failed` (`outcome_unknown`) for
+//!    an officer to resend by hand;
 //! 3. due `pending` messages are leased (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas
 //!    share the work; SQLite has one writer) and marked `sending` with a lease and a fresh
 //!    lease token, the attempt recorded *before* the provider is called;
@@ -17,11 +20,13 @@
 //!    left; any other errcode) or silence sends it by SMS in the same round. WeChat has no
 //!    look-up, so an offer whose answer was lost may reach the member in WeChat *and* by SMS
 //!    — on two channels, never twice on one;
-//! 5. per-number limits defer what would exceed them; messages sharing template and
-//!    parameters go in one call, up to the provider's maximum;
-//! 6. each outcome is written: accepted (never sent again), rejected for good (`failed`), a
-//!    limit or provider error (due again after exponential backoff with jitter), unknown
-//!    (`uncertain`, see 2).
+//! 5. per-number limits (slots for the whole batch taken at once) defer what would exceed
+//!    them; a template without the provider's template id holds its messages
+//!    (`waiting_template`) until it is set; messages sharing template and parameters go in one
+//!    call, up to the provider's maximum;
+//! 6. each outcome is written: accepted (never sent again; all of a call's in one statement),
+//!    rejected for good (`failed`), a limit or provider error (due again after exponential
+//!    backoff with jitter), unknown (`uncertain`, see 2).
 //!
 //! Any number of dispatchers may overlap — replicas, `huzhu reminders run-once`, a restarted
 //! process — because every change of a message after it is leased is a compare-and-set: on
