@@ -982,8 +982,9 @@ impl Dispatcher {
     }
 
     /// `scheme_name` of each leased message whose payload names a scheme (renewal reminders):
-    /// the scheme's display name where the member holds active memberships of several schemes,
-    /// so that their reminders tell which is meant; [`GENERIC_SCHEME_NAME`] otherwise.
+    /// the scheme's display name where the member holds active memberships of several schemes
+    /// (families: yearly versions count as one), so that their reminders tell which is meant;
+    /// [`GENERIC_SCHEME_NAME`] otherwise.
     async fn scheme_names(&self, leased: &[Leased]) -> Result<HashMap<i64, String>, DbErr> {
         let named: Vec<(i64, i64, String)> = leased
             .iter()
@@ -1003,10 +1004,11 @@ impl Dispatcher {
             .all(&self.db)
             .await?
         {
+            // Yearly versions of one product are one scheme to the member.
             schemes_of
                 .entry(m.member_id)
                 .or_default()
-                .insert(m.scheme_code);
+                .insert(crate::service::enrolment::scheme_family(&m.scheme_code).to_owned());
         }
         let display: HashMap<String, String> = crate::service::scheme::all_latest(&self.db)
             .await?
