@@ -1,6 +1,7 @@
 //! The command line: `huzhu [serve]`, `huzhu migrate up|down|status`, `huzhu admin …`,
 //! `huzhu audit verify`, `huzhu reminders scan|preview|run-once`, `huzhu openapi`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -352,25 +353,13 @@ async fn reminders(task: RemindersTask, settings: Settings) -> anyhow::Result<Ex
 /// `huzhu reminders run-once`.
 async fn reminders_run_once(settings: Settings) -> anyhow::Result<ExitCode> {
     use crate::service::reminders::{dispatch, limits, schedule};
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use std::io::IsTerminal;
     let state = crate::startup::build_state(settings).await?;
     let today = state.settings.today();
     let now = chrono::Utc::now();
     if let Some(report) = schedule::run_once_as_leader(&state.db, today, now).await? {
         println!("queued {} renewal reminders for {today}", report.total());
     }
-    let due = || {
-        entity::outbox::Entity::find()
-            .filter(entity::outbox::Column::Status.is_in(["pending", "uncertain"]))
-            .filter(entity::outbox::Column::DueAt.lte(chrono::Utc::now()))
-            .count(&state.db)
-    };
-    let total = due().await?;
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
     let r = &state.settings.reminders;
     let dispatcher = dispatch::Dispatcher::from_state(
         &state,
@@ -381,32 +370,137 @@ async fn reminders_run_once(settings: Settings) -> anyhow::Result<ExitCode> {
             per_day: r.per_number_per_day,
         },
     );
-    let mut sent = 0u64;
-    let mut by_wechat = 0u64;
-    let summary = |sent: u64, by_wechat: u64| {
-        if by_wechat > 0 {
-            format!("{sent} sent ({by_wechat} in WeChat)")
-        } else {
-            format!("{sent} sent")
+    let stdout = std::io::stdout();
+    let output = if stdout.is_terminal() {
+        DispatchOutput::Bar
+    } else {
+        DispatchOutput::Lines {
+            out: Box::new(stdout),
+            every: PROGRESS_EVERY,
         }
     };
+    dispatch_reporting(&dispatcher, output).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Messages between two progress lines of `run-once` when its output is not a terminal.
+pub const PROGRESS_EVERY: u64 = 500;
+
+/// How `run-once` shows its progress.
+pub enum DispatchOutput {
+    /// A progress bar (on a terminal).
+    Bar,
+    /// Plain lines (cron, a pipe, a log file): one per `every` messages settled, and a summary.
+    Lines {
+        out: Box<dyn std::io::Write + Send>,
+        every: u64,
+    },
+}
+
+/// The totals of a dispatch as one line: what was sent, and what is left and why.
+pub fn dispatch_summary(r: &crate::service::reminders::dispatch::RunReport) -> String {
+    let mut parts = vec![format!("{} sent", r.accepted + r.confirmed_sent)];
+    if r.wechat > 0 {
+        parts[0].push_str(&format!(" ({} in WeChat)", r.wechat));
+    }
+    for (n, what) in [
+        (r.failed, "failed"),
+        (r.deferred, "deferred (limits, provider errors)"),
+        (r.uncertain, "uncertain (to be looked up)"),
+        (r.waiting_template, "waiting for a template id"),
+        (r.confirmed_unsent, "found unsent and due again"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// Dispatches until nothing due is left, showing progress as `output` says; the totals.
+///
+/// # Errors
+/// A database error of a round (the rounds before it stand).
+pub async fn dispatch_reporting(
+    dispatcher: &crate::service::reminders::dispatch::Dispatcher,
+    output: DispatchOutput,
+) -> anyhow::Result<crate::service::reminders::dispatch::RunReport> {
+    use crate::service::reminders::dispatch::RunReport;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let db = &dispatcher.db;
+    let due = || {
+        entity::outbox::Entity::find()
+            .filter(entity::outbox::Column::Status.is_in(["pending", "uncertain"]))
+            .filter(entity::outbox::Column::DueAt.lte(chrono::Utc::now()))
+            .count(db)
+    };
+    let total = due().await?;
+    let (bar, mut lines) = match output {
+        DispatchOutput::Bar => {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            (Some(bar), None)
+        }
+        DispatchOutput::Lines { out, every } => (None, Some((out, every.max(1)))),
+    };
+    let mut sum = RunReport::default();
+    let mut next_line = lines.as_ref().map_or(u64::MAX, |(_, every)| *every);
+    let started = std::time::Instant::now();
+    if let Some((out, _)) = &mut lines {
+        writeln!(out, "dispatching: {total} messages due")?;
+    }
     loop {
         let round = dispatcher.run_once(chrono::Utc::now()).await?;
         if round.quiet {
-            bar.abandon_with_message("quiet hours (08:00–21:00 Asia/Shanghai): nothing sent");
-            return Ok(ExitCode::SUCCESS);
+            let text = "quiet hours (08:00–21:00 Asia/Shanghai): nothing sent";
+            match (&bar, &mut lines) {
+                (Some(bar), _) => bar.abandon_with_message(text),
+                (_, Some((out, _))) => writeln!(out, "{text}")?,
+                _ => {}
+            }
+            sum.quiet = true;
+            return Ok(sum);
         }
-        sent += round.accepted + round.confirmed_sent;
-        by_wechat += round.wechat;
-        let left = due().await?;
-        bar.set_position(total.saturating_sub(left));
-        bar.set_message(summary(sent, by_wechat));
+        sum.add(&round);
+        let done = sum.leased;
+        if let Some(bar) = &bar {
+            let left = due().await?;
+            bar.set_position(total.saturating_sub(left));
+            bar.set_message(dispatch_summary(&sum));
+        }
+        if let Some((out, every)) = &mut lines
+            && done >= next_line
+        {
+            writeln!(
+                out,
+                "progress: {done} of {total} handled in {:.0?}: {}",
+                started.elapsed(),
+                dispatch_summary(&sum)
+            )?;
+            next_line = (done / *every + 1) * *every;
+        }
         if round.leased == 0 {
             break;
         }
     }
-    bar.finish_with_message(summary(sent, by_wechat));
-    Ok(ExitCode::SUCCESS)
+    let text = dispatch_summary(&sum);
+    match (&bar, &mut lines) {
+        (Some(bar), _) => bar.finish_with_message(text),
+        (_, Some((out, _))) => {
+            writeln!(
+                out,
+                "done in {:.1?}: {} handled; {text}",
+                started.elapsed(),
+                sum.leased
+            )?;
+            out.flush()?;
+        }
+        _ => {}
+    }
+    Ok(sum)
 }
 
 /// `huzhu admin rotate-pii`: the database and the keys only (no migration, no seeding).

@@ -16,7 +16,8 @@ pub struct Model {
     pub due_at: DateTimeUtc,
     pub dispatched_at: Option<DateTimeUtc>,
     pub attempts: i32,
-    /// pending, sending, uncertain, accepted, delivered, undelivered, failed, cancelled.
+    /// pending, waiting_template (held until the template has the provider's id), sending,
+    /// uncertain, accepted, delivered, undelivered, failed, cancelled.
     pub status: String,
     pub lease_until: Option<DateTimeUtc>,
     /// Written fresh by each lease; every later change of the message checks it, so a

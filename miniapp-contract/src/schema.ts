@@ -2499,15 +2499,25 @@ export interface components {
             /** @description Public id of the member. */
             member_id: string;
             member_name: string;
-            /** @description pending, sending, uncertain, accepted, delivered, undelivered, failed, cancelled. */
+            /**
+             * @description pending, waiting_template (held until the template has the provider's id), sending,
+             *     uncertain, accepted, delivered, undelivered, failed, cancelled.
+             */
             status: string;
             /** Format: int32 */
             attempts: number;
             /**
              * Format: date-time
-             * @description Not before this moment.
+             * @description Not before this moment (of an `uncertain` message: when the provider is asked next).
              */
             due_at: string;
+            /**
+             * Format: date-time
+             * @description When a `pending` message will actually go: its `due_at`, or the end of the quiet hours
+             *     (08:00 Asia/Shanghai) it falls in; a message deferred by a per-number limit or a
+             *     provider error is due when it may go. Absent for the other statuses.
+             */
+            sends_at?: string | null;
             /**
              * Format: date-time
              * @description When the provider accepted it.
@@ -2884,15 +2894,25 @@ export interface components {
                 /** @description Public id of the member. */
                 member_id: string;
                 member_name: string;
-                /** @description pending, sending, uncertain, accepted, delivered, undelivered, failed, cancelled. */
+                /**
+                 * @description pending, waiting_template (held until the template has the provider's id), sending,
+                 *     uncertain, accepted, delivered, undelivered, failed, cancelled.
+                 */
                 status: string;
                 /** Format: int32 */
                 attempts: number;
                 /**
                  * Format: date-time
-                 * @description Not before this moment.
+                 * @description Not before this moment (of an `uncertain` message: when the provider is asked next).
                  */
                 due_at: string;
+                /**
+                 * Format: date-time
+                 * @description When a `pending` message will actually go: its `due_at`, or the end of the quiet hours
+                 *     (08:00 Asia/Shanghai) it falls in; a message deferred by a per-number limit or a
+                 *     provider error is due when it may go. Absent for the other statuses.
+                 */
+                sends_at?: string | null;
                 /**
                  * Format: date-time
                  * @description When the provider accepted it.
@@ -9278,7 +9298,7 @@ export interface operations {
     listMessages: {
         parameters: {
             query?: {
-                /** @description pending, sending, uncertain, accepted, delivered, undelivered, failed. */
+                /** @description pending, waiting_template, sending, uncertain, accepted, delivered, undelivered, failed. */
                 status?: string;
                 /** @description e.g. `renewal_due_30`. */
                 occasion?: string;

@@ -188,3 +188,16 @@ test('staff look members up by personal numbers in a POST body, never in the URL
   assert.deepEqual(found.items.map((m) => m.id), [someone.id]);
   await assert.rejects(admin.post('/api/v1/members/search', { body: {} }), isApiError(422));
 });
+
+test('the association reads the send log: a pending message says when it will actually go', async () => {
+  const page = await association.get('/api/v1/messages', { query: { limit: 100 } });
+  assert.ok(page.items.length > 0);
+  for (const m of page.items) {
+    if (m.status === 'pending') {
+      assert.ok(m.sends_at, `${m.id} has sends_at`);
+      assert.ok(Date.parse(m.sends_at) >= Date.parse(m.due_at) - 1000);
+    } else {
+      assert.equal(m.sends_at ?? null, null);
+    }
+  }
+});

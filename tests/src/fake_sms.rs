@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Simplifications: every accepted message is listed by the status queries at once, as if
-//! its delivery report had arrived (`ReportStatus: SUCCESS` / `SendStatus: 3`); Tencent
+//! its delivery report had arrived (`ReportStatus: SUCCESS` / `SendStatus: 3`, or the failure
+//! [`FakeGateway::fail_delivery`] sets); Tencent
 //! echoes `SessionContext` in them unless [`FakeGateway::hide_session_context`] is called
 //! (the real default, until Tencent's SMS helper enables it).
 
@@ -98,6 +99,8 @@ struct State {
     max_param_chars: Option<usize>,
     hide_session_context: bool,
     nonces: HashSet<String>,
+    /// Numbers whose messages the operator reports undelivered, with the report's code.
+    undelivered: HashMap<String, String>,
 }
 
 impl State {
@@ -238,6 +241,53 @@ impl FakeGateway {
     /// Tencent status records come with an empty `SessionContext` (Tencent's default).
     pub fn hide_session_context(&self) {
         self.state().hide_session_context = true;
+    }
+
+    /// Messages to `phone` are accepted but the operator reports them undelivered with `code`
+    /// (e.g. `MK:0001`): status records say `FAIL` / `SendStatus: 2`, and so do the receipts
+    /// [`FakeGateway::receipt`] writes.
+    pub fn fail_delivery(&self, phone: &str, code: &str) {
+        self.state()
+            .undelivered
+            .insert(phone.to_owned(), code.to_owned());
+    }
+
+    /// The delivery receipt callback body the provider would post for our message
+    /// `message_id` (the last time it was accepted), in its dialect: Tencent names the message
+    /// by `sid` only, Aliyun by `biz_id` and `out_id`.
+    ///
+    /// # Panics
+    /// If the fake never accepted that message (test-support code).
+    pub fn receipt(&self, message_id: &str) -> Value {
+        let state = self.state();
+        let sent = state
+            .sent
+            .iter()
+            .rev()
+            .find(|s| s.message_id == message_id)
+            .unwrap_or_else(|| panic!("fake SMS: {message_id} was never accepted"));
+        let failure = state.undelivered.get(&sent.phone);
+        let at = sent
+            .at
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        match self.provider {
+            SmsProvider::Aliyun => json!([{
+                "phone_number": sent.phone, "send_time": at, "report_time": at,
+                "success": failure.is_none(),
+                "err_code": failure.map_or("DELIVERED", String::as_str),
+                "err_msg": if failure.is_some() { "用户接收失败" } else { "用户接收成功" },
+                "sms_size": "1", "biz_id": sent.provider_id, "out_id": sent.context,
+            }]),
+            _ => json!([{
+                "user_receive_time": at, "nationcode": "86", "mobile": sent.phone,
+                "report_status": if failure.is_some() { "FAIL" } else { "SUCCESS" },
+                "errmsg": failure.map_or("DELIVRD", String::as_str),
+                "description": if failure.is_some() { "用户接收失败" } else { "用户短信送达成功" },
+                "sid": sent.provider_id,
+            }]),
+        }
     }
 
     /// How many times our message `message_id` was accepted by the fake.
@@ -717,14 +767,15 @@ fn tencent_pull(state: &Mutex<State>, body: &Value) -> HttpResponse {
         .rev()
         .take(limit)
         .map(|s| {
+            let failure = state.undelivered.get(&s.phone);
             json!({
                 "UserReceiveTime": s.at.timestamp(),
                 "CountryCode": "86",
                 "SubscriberNumber": s.phone,
                 "PhoneNumber": format!("+86{}", s.phone),
                 "SerialNo": s.provider_id,
-                "ReportStatus": "SUCCESS",
-                "Description": "DELIVRD",
+                "ReportStatus": if failure.is_some() { "FAIL" } else { "SUCCESS" },
+                "Description": failure.map_or("DELIVRD", String::as_str),
                 "SessionContext": if hide { "" } else { s.context.as_str() },
             })
         })
@@ -979,10 +1030,11 @@ fn aliyun_query(state: &mut State, params: &HashMap<String, String>) -> HttpResp
         .take(page_size)
         .map(|s| {
             let at = shanghai(s.at).format("%Y-%m-%d %H:%M:%S").to_string();
+            let failure = state.undelivered.get(&s.phone);
             json!({
                 "PhoneNum": s.phone,
-                "SendStatus": 3,
-                "ErrCode": "DELIVERED",
+                "SendStatus": if failure.is_some() { 2 } else { 3 },
+                "ErrCode": failure.map_or("DELIVERED", String::as_str),
                 "TemplateCode": s.template,
                 "Content": format!("【{}】{:?}", s.sign_name, s.params),
                 "SendDate": at,

@@ -38,7 +38,7 @@ const LOG_ROLES: &[Role] = &[Role::AssociationReviewer, Role::Admin];
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MessageQuery {
-    /// pending, sending, uncertain, accepted, delivered, undelivered, failed.
+    /// pending, waiting_template, sending, uncertain, accepted, delivered, undelivered, failed.
     pub status: Option<String>,
     /// e.g. `renewal_due_30`.
     pub occasion: Option<String>,

@@ -251,7 +251,11 @@ async fn exactly_once_through(app: TestApp, gateway: &FakeGateway) {
         assert_eq!(gateway.delivered(id), 1, "{id} delivered once: {settled:?}");
     }
     assert!(
-        statuses(&app).await.iter().all(|(_, s)| s == "accepted"),
+        // Looked-up messages carry the delivery report the gateway's record holds.
+        statuses(&app)
+            .await
+            .iter()
+            .all(|(_, s)| s == "accepted" || s == "delivered"),
         "{:?}",
         statuses(&app).await
     );
@@ -632,7 +636,8 @@ async fn overlapping_dispatchers_that_crash_anywhere_send_each_message_once(back
             let open: Vec<(String, String)> = statuses(&app)
                 .await
                 .into_iter()
-                .filter(|(id, s)| ids.contains(id) && s != "accepted")
+                // A look-up finds the gateway's delivery report: `delivered`.
+                .filter(|(id, s)| ids.contains(id) && s != "accepted" && s != "delivered")
                 .collect();
             if open.is_empty() {
                 break;
@@ -851,6 +856,373 @@ async fn receipts_are_recorded_and_a_failed_message_can_be_resent(backend: Backe
         .map(|l| l["messages"].as_u64().expect("count"))
         .sum();
     assert!(due_30 > 0, "{preview}");
+}
+
+/// A member's phone number, opened.
+async fn phone_of(app: &TestApp, member: i64) -> String {
+    let m = entity::member::Entity::find_by_id(member)
+        .one(&app.state.db)
+        .await
+        .expect("member")
+        .expect("member row");
+    app.state
+        .pii
+        .open(
+            huzhu::auth::crypto::PiiKind::Phone,
+            &m.phone_cipher.expect("phone"),
+        )
+        .expect("open")
+}
+
+/// Receipts kept until their message's outcome is known.
+async fn kept_receipts(app: &TestApp) -> u64 {
+    use sea_orm::PaginatorTrait;
+    entity::sms_receipt::Entity::find()
+        .count(&app.state.db)
+        .await
+        .expect("kept receipts")
+}
+
+/// A message whose send timed out after the gateway took it, reported undelivered by the
+/// operator: with `receipt_first`, the receipt is posted before anyone asked the gateway.
+async fn failed_delivery_after_a_timeout(app: TestApp, gateway: &FakeGateway, receipt_first: bool) {
+    configure_templates(&app).await;
+    let people = members(&app, 1).await;
+    let ids = queue_payouts(&app, &people, Utc::now()).await;
+    let phone = phone_of(&app, people[0]).await;
+    gateway.fail_delivery(&phone, "MK:0001");
+    gateway.time_out_after_accepting(Pattern::Next(1));
+    let d = dispatcher(&app, &gateway.settings());
+    d.run_once(Utc::now()).await.expect("dispatch");
+    assert_eq!(status_of(&app, &ids[0]).await, "uncertain");
+    if receipt_first {
+        let provider = match gateway.settings().provider {
+            huzhu::settings::SmsProvider::Aliyun => "aliyun",
+            _ => "tencent",
+        };
+        let (status, _) = app
+            .post(
+                &format!("/api/v1/sms/receipts/{provider}/{RECEIPT_SECRET}"),
+                None,
+                &gateway.receipt(&ids[0]),
+            )
+            .await;
+        assert_eq!(status, 200);
+        // Tencent's receipt names the message by a SerialNo we do not know yet: kept, not
+        // dropped. Aliyun's names it by our id: applied at once.
+        let now = status_of(&app, &ids[0]).await;
+        let kept = kept_receipts(&app).await;
+        assert!(
+            (now == "uncertain" && kept == 1) || (now == "undelivered" && kept == 0),
+            "{now}, {kept} kept"
+        );
+    }
+    dispatch_until_settled(&d, &app).await;
+    assert_eq!(gateway.delivered(&ids[0]), 1);
+    let officer = app.login("association").await;
+    let (_, message) = app
+        .get(&format!("/api/v1/messages/{}", ids[0]), Some(&officer))
+        .await;
+    assert_eq!(message["status"], "undelivered", "{message}");
+    assert_eq!(message["receipt_status"], "undelivered", "{message}");
+    assert_eq!(message["receipt_code"], "MK:0001", "{message}");
+    assert_eq!(kept_receipts(&app).await, 0, "every receipt applied");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/messages/{}/resend", ids[0]),
+            Some(&officer),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "pending");
+}
+
+async fn a_receipt_before_the_send_outcome_is_kept_and_applied_through_tencent(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    failed_delivery_after_a_timeout(app, &gateway, true).await;
+}
+
+async fn a_receipt_before_the_send_outcome_is_kept_and_applied_through_aliyun(backend: Backend) {
+    let gateway = FakeAliyun::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    failed_delivery_after_a_timeout(app, &gateway, true).await;
+}
+
+async fn a_look_up_stores_the_failed_delivery_it_finds_through_tencent(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    failed_delivery_after_a_timeout(app, &gateway, false).await;
+}
+
+async fn a_look_up_stores_the_failed_delivery_it_finds_through_aliyun(backend: Backend) {
+    let gateway = FakeAliyun::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    failed_delivery_after_a_timeout(app, &gateway, false).await;
+}
+
+async fn a_template_without_its_provider_id_holds_messages_until_it_is_set(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    // The shipped templates carry no provider ids.
+    let people = members(&app, 2).await;
+    let ids = queue_payouts(&app, &people, Utc::now()).await;
+    let d = dispatcher(&app, &gateway.settings());
+    let report = d.run(Utc::now()).await.expect("dispatch");
+    assert_eq!(report.waiting_template, 2, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
+    for id in &ids {
+        assert_eq!(status_of(&app, id).await, "waiting_template");
+        assert_eq!(gateway.delivered(id), 0);
+    }
+    let officer = app.login("association").await;
+    let (status, log) = app
+        .get("/api/v1/messages?status=waiting_template", Some(&officer))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let held = log["items"].as_array().expect("items");
+    assert_eq!(held.len(), 2, "{log}");
+    assert_eq!(held[0]["last_error_code"], "template_not_configured");
+    assert_eq!(held[0]["attempts"], 0, "holding is not an attempt");
+    // Another round leaves them held (nothing due).
+    let report = d.run(Utc::now()).await.expect("dispatch");
+    assert_eq!(report.leased, 0, "{report:?}");
+    configure_templates(&app).await;
+    for id in &ids {
+        assert_eq!(status_of(&app, id).await, "pending");
+    }
+    dispatch_until_settled(&d, &app).await;
+    for id in &ids {
+        assert_eq!(status_of(&app, id).await, "accepted");
+        assert_eq!(gateway.delivered(id), 1);
+    }
+}
+
+/// Output written to memory, readable after the writer is given away.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("captured").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().expect("captured"))
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+async fn run_once_prints_progress_lines_and_a_summary_when_not_on_a_terminal(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let people = members(&app, 5).await;
+    queue_payouts(&app, &people, Utc::now()).await;
+    let mut d = dispatcher(&app, &gateway.settings());
+    d.config.batch = 2;
+    let captured = Captured::default();
+    let report = huzhu::cli::dispatch_reporting(
+        &d,
+        huzhu::cli::DispatchOutput::Lines {
+            out: Box::new(captured.clone()),
+            every: 2,
+        },
+    )
+    .await
+    .expect("dispatch");
+    assert_eq!(report.accepted, 5, "{report:?}");
+    let lines = captured.lines();
+    assert_eq!(lines[0], "dispatching: 5 messages due", "{lines:?}");
+    let progress: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert!(
+        progress.len() >= 2 && progress[0].starts_with("progress: 2 of 5 handled"),
+        "{lines:?}"
+    );
+    let last = lines.last().expect("summary");
+    assert!(
+        last.starts_with("done in ") && last.ends_with("5 handled; 5 sent"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains('\r')),
+        "no progress bar: {lines:?}"
+    );
+}
+
+async fn the_send_log_shows_when_a_message_held_by_quiet_hours_will_go(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    let people = members(&app, 1).await;
+    // Queued at night (as the renewal scan may): due at 02:00, sent at 08:00.
+    let night = queue_payout(
+        &app,
+        people[0],
+        "payout_sent:night",
+        json!({ "claim": "c1", "amount": "100.00" }),
+        shanghai("2030-06-02 02:00"),
+    )
+    .await;
+    let officer = app.login("association").await;
+    let (status, message) = app
+        .get(&format!("/api/v1/messages/{night}"), Some(&officer))
+        .await;
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(message["due_at"], "2030-06-01T18:00:00Z", "{message}");
+    assert_eq!(message["sends_at"], "2030-06-02T00:00:00Z", "{message}");
+    // In the day, it goes when due.
+    let day = queue_payout(
+        &app,
+        people[0],
+        "payout_sent:day",
+        json!({ "claim": "c2", "amount": "100.00" }),
+        shanghai("2030-06-02 10:30"),
+    )
+    .await;
+    let (_, message) = app
+        .get(&format!("/api/v1/messages/{day}"), Some(&officer))
+        .await;
+    assert_eq!(message["sends_at"], "2030-06-02T02:30:00Z", "{message}");
+}
+
+async fn uncertain_look_ups_back_off(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let people = members(&app, 1).await;
+    let ids = queue_payouts(&app, &people, Utc::now()).await;
+    // The gateway's records cannot be told apart: every look-up is inconclusive.
+    gateway.hide_session_context();
+    gateway.time_out_after_accepting(Pattern::Next(1));
+    let d = dispatcher(&app, &gateway.settings());
+    let t0 = Utc::now();
+    d.run_once(t0).await.expect("dispatch");
+    assert_eq!(status_of(&app, &ids[0]).await, "uncertain");
+    let mut asked = Vec::new();
+    for seconds in [10, 15, 23, 35] {
+        d.run_once(t0 + Duration::seconds(seconds))
+            .await
+            .expect("dispatch");
+        asked.push(gateway.lookups());
+    }
+    // Asked at +10 s (then not before +17.5 s), at +23 s (then not before +40 s).
+    assert_eq!(asked, [1, 1, 2, 2], "look-ups per round");
+    assert_eq!(status_of(&app, &ids[0]).await, "uncertain");
+    assert_eq!(gateway.delivered(&ids[0]), 1);
+}
+
+async fn renewal_reminders_name_the_scheme_for_a_member_in_two(backend: Backend) {
+    let gateway = FakeTencent::start().await;
+    let Some(app) = app_with(backend, gateway.settings()).await else {
+        return;
+    };
+    configure_templates(&app).await;
+    let active = entity::membership::Entity::find()
+        .filter(entity::membership::Column::Status.eq("active"))
+        .order_by_asc(entity::membership::Column::Id)
+        .all(&app.state.db)
+        .await
+        .expect("memberships");
+    let with_phone: std::collections::HashSet<i64> = entity::member::Entity::find()
+        .filter(entity::member::Column::PhoneCipher.is_not_null())
+        .all(&app.state.db)
+        .await
+        .expect("members")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    let mut schemes: std::collections::BTreeMap<i64, Vec<&entity::membership::Model>> =
+        std::collections::BTreeMap::new();
+    for m in active.iter().filter(|m| with_phone.contains(&m.member_id)) {
+        schemes.entry(m.member_id).or_default().push(m);
+    }
+    let (two, one) = {
+        let two = schemes
+            .values()
+            .find(|ms| {
+                ms.iter()
+                    .map(|m| &m.scheme_code)
+                    .collect::<std::collections::HashSet<_>>()
+                    .len()
+                    == 2
+            })
+            .expect("a demo member in two schemes");
+        let one = schemes
+            .values()
+            .find(|ms| ms.len() == 1)
+            .expect("a demo member in one scheme");
+        (two.clone(), one[0])
+    };
+    let mut ids = Vec::new();
+    for m in two.iter().chain([&one]) {
+        let key = format!("renewal_due_30:{}", m.pid);
+        outbox::enqueue(
+            &app.state.db,
+            Occasion::RenewalDue30,
+            m.member_id,
+            &key,
+            json!({ "membership": m.pid, "scheme": m.scheme_code, "coverage_end": m.coverage_end.to_string() }),
+            Utc::now(),
+        )
+        .await
+        .expect("enqueue");
+        let row = entity::outbox::Entity::find()
+            .filter(entity::outbox::Column::DedupeKey.eq(key))
+            .one(&app.state.db)
+            .await
+            .expect("row")
+            .expect("queued");
+        ids.push(message_id(row.id));
+    }
+    dispatch_until_settled(&dispatcher(&app, &gateway.settings()), &app).await;
+    let sent = gateway.sent();
+    let name_in = |id: &str| {
+        sent.iter()
+            .find(|s| s.message_id == id)
+            .unwrap_or_else(|| panic!("{id} sent: {sent:?}"))
+            .params[0]
+            .1
+            .clone()
+    };
+    let (a, b, single) = (name_in(&ids[0]), name_in(&ids[1]), name_in(&ids[2]));
+    assert_ne!(a, b, "two schemes, two texts");
+    for (id, scheme) in [(&a, &two[0].scheme_code), (&b, &two[1].scheme_code)] {
+        let (_, current) = app.get(&format!("/api/v1/schemes/{scheme}"), None).await;
+        let display = current["definition"]["display"]["display_name_zh"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("display name in {current}"));
+        assert_eq!(id, &display);
+    }
+    assert_eq!(single, "职工医疗互助保障", "one scheme: the generic name");
 }
 
 // --- The WeChat subscribe-message channel -------------------------------------------------
@@ -1185,4 +1557,13 @@ both!(
     members_who_subscribed_are_told_in_wechat_and_the_others_by_sms,
     a_wechat_offer_is_made_once_even_when_its_answer_is_lost,
     a_subscribe_message_that_wechat_cannot_take_is_refused_when_configured,
+    a_receipt_before_the_send_outcome_is_kept_and_applied_through_tencent,
+    a_receipt_before_the_send_outcome_is_kept_and_applied_through_aliyun,
+    a_look_up_stores_the_failed_delivery_it_finds_through_tencent,
+    a_look_up_stores_the_failed_delivery_it_finds_through_aliyun,
+    a_template_without_its_provider_id_holds_messages_until_it_is_set,
+    run_once_prints_progress_lines_and_a_summary_when_not_on_a_terminal,
+    the_send_log_shows_when_a_message_held_by_quiet_hours_will_go,
+    uncertain_look_ups_back_off,
+    renewal_reminders_name_the_scheme_for_a_member_in_two,
 );

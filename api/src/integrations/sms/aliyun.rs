@@ -20,8 +20,9 @@ use serde::Deserialize;
 
 use super::signing::{aliyun_percent_encode, aliyun_rpc_signature};
 use super::{
-    CodeBook, CodeGroup, Lookup, Outcome, ProviderError, Receipt, ReceiptDialect, ReceiptError,
-    SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, past_grace, transport_outcome,
+    CodeBook, CodeGroup, DeliveryReport, Lookup, Outcome, ProviderError, Receipt, ReceiptDialect,
+    ReceiptError, SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, past_grace,
+    transport_outcome,
 };
 use crate::domain::PhoneNumber;
 use crate::settings::SmsSettings;
@@ -81,6 +82,32 @@ struct Details {
 struct Detail {
     #[serde(rename = "OutId", default)]
     out_id: Option<String>,
+    /// 1 waiting for the operator's report, 2 failed, 3 delivered.
+    #[serde(rename = "SendStatus", default)]
+    send_status: Option<serde_json::Value>,
+    #[serde(rename = "ErrCode", default)]
+    err_code: Option<String>,
+    /// `YYYY-MM-DD HH:MM:SS`, Asia/Shanghai.
+    #[serde(rename = "ReceiveDate", default)]
+    receive_date: Option<String>,
+}
+
+impl Detail {
+    /// The delivery report the record holds (none while Aliyun waits for the operator's).
+    fn report(&self) -> Option<DeliveryReport> {
+        let delivered = match self.send_status.as_ref().and_then(count)? {
+            3 => true,
+            2 => false,
+            _ => return None,
+        };
+        let code = self.err_code.clone().filter(|c| !c.is_empty());
+        Some(DeliveryReport {
+            delivered,
+            code: code.clone().filter(|_| !delivered),
+            description: code,
+            at: self.receive_date.as_deref().and_then(super::shanghai_time),
+        })
+    }
 }
 
 impl AliyunSms {
@@ -164,13 +191,13 @@ impl AliyunSms {
         }
     }
 
-    /// The `OutId`s of one number's records on `date` (all pages), or why they are unknown.
+    /// One number's records on `date` (all pages), or why they are unknown.
     async fn records(
         &self,
         phone: &PhoneNumber,
         date: NaiveDate,
         biz_id: Option<&str>,
-    ) -> Result<Vec<Option<String>>, String> {
+    ) -> Result<Vec<Detail>, String> {
         let send_date = date.format("%Y%m%d").to_string();
         let page_size = PAGE_SIZE.to_string();
         let mut out_ids = Vec::new();
@@ -196,7 +223,7 @@ impl AliyunSms {
             };
             let items = answer.details.unwrap_or_default().items;
             let got = items.len();
-            out_ids.extend(items.into_iter().map(|d| d.out_id));
+            out_ids.extend(items);
             let total = answer.total_count.as_ref().and_then(count).unwrap_or(0);
             if got < PAGE_SIZE || out_ids.len() >= total {
                 return Ok(out_ids);
@@ -303,10 +330,14 @@ impl SmsProvider for AliyunSms {
                         reason: format!("{PROVIDER} could not be asked: {reason}"),
                     };
                 }
-                Ok(out_ids) => {
-                    if out_ids.iter().any(|id| id.as_deref() == Some(message_id)) {
+                Ok(records) => {
+                    if let Some(record) = records
+                        .iter()
+                        .find(|d| d.out_id.as_deref() == Some(message_id))
+                    {
                         return Lookup::Sent {
                             provider_id: provider_id.map(str::to_owned),
+                            report: record.report(),
                         };
                     }
                 }

@@ -82,6 +82,7 @@ impl SmsProvider for LogSms {
         match accepted.get(message_id) {
             Some(provider_id) => Lookup::Sent {
                 provider_id: Some(provider_id.clone()),
+                report: None,
             },
             None => Lookup::NotSent,
         }

@@ -92,12 +92,26 @@ pub enum Lookup {
         /// Tencent `SerialNo`; Aliyun's `QuerySendDetails` does not return the `BizId`, so
         /// there it is the one passed in, if any.
         provider_id: Option<String>,
+        /// The operator's delivery report, when the provider's record already holds one.
+        report: Option<DeliveryReport>,
     },
     /// The provider has no record of it and the grace period has passed (it is safe to send
     /// again).
     NotSent,
     /// The provider could not be asked, or cannot tell yet (try later).
     Unknown { reason: String },
+}
+
+/// What a provider's record says of a message's delivery (a look-up's copy of the receipt).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// The handset received it.
+    pub delivered: bool,
+    /// The operator's code when it was not delivered.
+    pub code: Option<String>,
+    pub description: Option<String>,
+    /// When the handset received it (or the report was made).
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// A delivery receipt, as the provider posts it to our callback.

@@ -24,9 +24,9 @@ use serde::de::DeserializeOwned;
 
 use super::signing::{Tc3Request, tc3_sign};
 use super::{
-    CodeBook, CodeGroup, Lookup, Outcome, ProviderError, Receipt, ReceiptDialect, ReceiptError,
-    Sms, SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, masked, past_grace,
-    transport_outcome,
+    CodeBook, CodeGroup, DeliveryReport, Lookup, Outcome, ProviderError, Receipt, ReceiptDialect,
+    ReceiptError, Sms, SmsBatch, SmsProvider, Verdict, checked_phone, fit_params, masked,
+    past_grace, transport_outcome,
 };
 use crate::domain::PhoneNumber;
 use crate::settings::SmsSettings;
@@ -342,6 +342,7 @@ impl SmsProvider for TencentSms {
         if let Some(record) = ours {
             return Lookup::Sent {
                 provider_id: Some(record.serial_no.clone()).filter(|id| !id.is_empty()),
+                report: record.report(),
             };
         }
         if records
@@ -609,6 +610,37 @@ struct PullStatus {
     serial_no: String,
     #[serde(rename = "SessionContext", default)]
     session_context: Option<String>,
+    /// `SUCCESS` or `FAIL`: the operator's delivery report (Tencent lists a message only once
+    /// it has one).
+    #[serde(rename = "ReportStatus", default)]
+    report_status: Option<String>,
+    /// The operator's status code, e.g. `DELIVRD`, `MK:0001`.
+    #[serde(rename = "Description", default)]
+    description: Option<String>,
+    /// Unix seconds.
+    #[serde(rename = "UserReceiveTime", default)]
+    user_receive_time: Option<i64>,
+}
+
+impl PullStatus {
+    /// The delivery report the record holds.
+    fn report(&self) -> Option<DeliveryReport> {
+        let delivered = match self.report_status.as_deref()? {
+            "SUCCESS" => true,
+            "FAIL" => false,
+            _ => return None,
+        };
+        let description = self.description.clone().filter(|d| !d.is_empty());
+        Some(DeliveryReport {
+            delivered,
+            code: description.clone().filter(|_| !delivered),
+            description,
+            at: self
+                .user_receive_time
+                .filter(|t| *t > 0)
+                .and_then(|t| DateTime::from_timestamp(t, 0)),
+        })
+    }
 }
 
 #[cfg(test)]

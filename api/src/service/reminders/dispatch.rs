@@ -5,8 +5,11 @@
 //! 2. messages whose outcome is unknown — a timeout or broken connection after the request
 //!    left (`uncertain`), or a dispatcher that stopped while holding them (`sending` with an
 //!    expired lease) — are looked up at the provider by our message id before anything else:
-//!    sent → `accepted`; not sent → due again; the provider cannot tell → asked again next run,
-//!    and after a day marked `failed` (`outcome_unknown`) for an officer to resend by hand;
+//!    sent → `accepted` (or `delivered` / `undelivered` when the provider's record holds the
+//!    operator's report, and any receipt kept for it applied: see `super::receipts`); not
+//!    sent → due again; the provider cannot tell → asked again later, backing off (at about
+//!    t, 2t, 4t … after the attempt), and after a day marked `failed` (`outcome_unknown`) for
+//!    an officer to resend by hand;
 //! 3. due `pending` messages are leased (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas
 //!    share the work; SQLite has one writer) and marked `sending` with a lease and a fresh
 //!    lease token, the attempt recorded *before* the provider is called;
@@ -17,11 +20,13 @@
 //!    left; any other errcode) or silence sends it by SMS in the same round. WeChat has no
 //!    look-up, so an offer whose answer was lost may reach the member in WeChat *and* by SMS
 //!    — on two channels, never twice on one;
-//! 5. per-number limits defer what would exceed them; messages sharing template and
-//!    parameters go in one call, up to the provider's maximum;
-//! 6. each outcome is written: accepted (never sent again), rejected for good (`failed`), a
-//!    limit or provider error (due again after exponential backoff with jitter), unknown
-//!    (`uncertain`, see 2).
+//! 5. per-number limits (slots for the whole batch taken at once) defer what would exceed
+//!    them; a template without the provider's template id holds its messages
+//!    (`waiting_template`) until it is set; messages sharing template and parameters go in one
+//!    call, up to the provider's maximum;
+//! 6. each outcome is written: accepted (never sent again; all of a call's in one statement),
+//!    rejected for good (`failed`), a limit or provider error (due again after exponential
+//!    backoff with jitter), unknown (`uncertain`, see 2).
 //!
 //! Any number of dispatchers may overlap — replicas, `huzhu reminders run-once`, a restarted
 //! process — because every change of a message after it is leased is a compare-and-set: on
@@ -45,14 +50,15 @@ use futures_util::StreamExt;
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter,
 };
 use serde_json::Value;
 
-use entity::{member, outbox};
+use entity::{member, membership, outbox};
 
 use super::limits::{NumberLimiter, Permit, in_sending_hours, sending_window_start};
+use super::receipts;
 use super::templates::{self, Template};
 use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::integrations::sms::{Lookup, Outcome, Sms, SmsBatch, SmsProvider};
@@ -129,10 +135,29 @@ pub struct RunReport {
     pub confirmed_sent: u64,
     /// Unknown outcomes the provider had no record of (due again).
     pub confirmed_unsent: u64,
+    /// Held until their template's provider id is set (`waiting_template`).
+    pub waiting_template: u64,
     /// Of `accepted`, those WeChat took as subscribe messages.
     pub wechat: u64,
     /// Offered to WeChat, refused or unanswered, and so sent by SMS.
     pub wechat_fallbacks: u64,
+}
+
+impl RunReport {
+    /// Adds another round's counts to these.
+    pub fn add(&mut self, r: &RunReport) {
+        self.quiet |= r.quiet;
+        self.leased += r.leased;
+        self.accepted += r.accepted;
+        self.failed += r.failed;
+        self.deferred += r.deferred;
+        self.uncertain += r.uncertain;
+        self.confirmed_sent += r.confirmed_sent;
+        self.confirmed_unsent += r.confirmed_unsent;
+        self.waiting_template += r.waiting_template;
+        self.wechat += r.wechat;
+        self.wechat_fallbacks += r.wechat_fallbacks;
+    }
 }
 
 /// A point of a round between leasing (or reading) a message and writing its outcome, where
@@ -170,6 +195,23 @@ pub enum Fault {
 
 /// Called at every [`Step`] (tests inject crashes and orderings with it; `None` in service).
 pub type FaultHook = Arc<dyn Fn(Step) -> Pin<Box<dyn Future<Output = Fault> + Send>> + Send + Sync>;
+
+/// What a renewal reminder calls the protection of a member with one scheme.
+pub const GENERIC_SCHEME_NAME: &str = "职工医疗互助保障";
+
+/// A message's payload, with `scheme_name` added when it is known.
+fn with_scheme_name(payload: &str, name: Option<&String>) -> Value {
+    let mut payload: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+    if let (Some(name), Some(object)) = (name, payload.as_object_mut()) {
+        object
+            .entry("scheme_name")
+            .or_insert_with(|| Value::String(name.clone()));
+    }
+    payload
+}
+
+/// The status of a message held because its template has no id at the provider yet.
+pub const WAITING_TEMPLATE: &str = "waiting_template";
 
 /// Our id of an outbox message towards the providers.
 pub fn message_id(outbox_id: i64) -> String {
@@ -320,6 +362,15 @@ fn released() -> [(outbox::Column, SimpleExpr); 2] {
     ]
 }
 
+/// How long until an uncertain message is looked up again, `age` after its attempt: as long
+/// as it has been (so the gaps double), at least `lookup_after`, at most an hour, ±25 %.
+fn lookup_backoff(lookup_after: Duration, age: Duration) -> Duration {
+    let gap = std::cmp::Ord::min(age, Duration::hours(1));
+    let gap = std::cmp::Ord::max(gap, lookup_after);
+    let jitter = rand::rng().random_range(0.75..1.25);
+    Duration::milliseconds((gap.num_milliseconds() as f64 * jitter) as i64)
+}
+
 fn backoff(base: Duration, attempts: i32) -> Duration {
     let grown = base
         .num_milliseconds()
@@ -359,16 +410,7 @@ impl Dispatcher {
         loop {
             let r = self.run_once(round_at).await?;
             round_at = now + since(started);
-            total.quiet |= r.quiet;
-            total.leased += r.leased;
-            total.accepted += r.accepted;
-            total.failed += r.failed;
-            total.deferred += r.deferred;
-            total.uncertain += r.uncertain;
-            total.confirmed_sent += r.confirmed_sent;
-            total.confirmed_unsent += r.confirmed_unsent;
-            total.wechat += r.wechat;
-            total.wechat_fallbacks += r.wechat_fallbacks;
+            total.add(&r);
             if r.quiet || r.leased == 0 {
                 return Ok(total);
             }
@@ -399,10 +441,18 @@ impl Dispatcher {
             .collect();
         let token = lease.token.clone();
         let held = Expect::Held(&token);
+        let schemes = self.scheme_names(&leased).await?;
         let done = self
-            .offer_to_wechat(&leased, &contacts, &templates, &mut lease, &mut report)
+            .offer_to_wechat(
+                &leased,
+                &contacts,
+                &templates,
+                &schemes,
+                &mut lease,
+                &mut report,
+            )
             .await?;
-        let mut ready = Vec::new();
+        let mut candidates = Vec::new();
         let mut keys: HashMap<i64, String> = HashMap::new();
         for c in leased.iter().filter(|c| !done.contains(&c.id)) {
             let Some((phone, lookup)) = contacts.get(&c.member_id).and_then(|m| m.phone.as_ref())
@@ -431,18 +481,12 @@ impl Dispatcher {
                 continue;
             };
             let Some(template_id) = self.template_id(template) else {
-                self.fail(
-                    c.id,
-                    held,
-                    "template_not_configured",
-                    "短信模板未填写服务商模板编号 / the template has no provider template id",
-                    now,
-                )
-                .await?;
-                report.failed += 1;
+                // Held, not failed: the messages go once an administrator enters the id.
+                self.hold_for_template(c.id, held, now).await?;
+                report.waiting_template += 1;
                 continue;
             };
-            let payload: Value = serde_json::from_str(&c.payload).unwrap_or(Value::Null);
+            let payload = with_scheme_name(&c.payload, schemes.get(&c.id));
             let params = match templates::fill(template, &payload, self.config.short_params) {
                 Ok(p) => p,
                 Err(missing) => {
@@ -458,28 +502,43 @@ impl Dispatcher {
                     continue;
                 }
             };
-            match self.limiter.take(lookup, now).await {
-                Ok(Permit::Granted) => self.step(Step::SlotTaken).await?,
-                Ok(Permit::NotBefore(at)) => {
-                    self.defer(c.id, held, at, false, None, now).await?;
-                    report.deferred += 1;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "per-number limits unavailable; message deferred");
-                    self.defer(c.id, held, now + Duration::minutes(1), false, None, now)
-                        .await?;
-                    report.deferred += 1;
-                    continue;
-                }
-            }
             keys.insert(c.id, lookup.clone());
-            ready.push(Ready {
+            candidates.push(Ready {
                 id: c.id,
                 phone: phone.clone(),
                 template: template_id,
                 params,
             });
+        }
+        // Per-number slots for the whole batch in one go (one Redis script call).
+        let numbers: Vec<&str> = candidates
+            .iter()
+            .map(|r| keys.get(&r.id).map_or("", String::as_str))
+            .collect();
+        let permits: Vec<Option<Permit>> = match self.limiter.take_many(&numbers, now).await {
+            Ok(permits) => permits.into_iter().map(Some).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "per-number limits unavailable; messages deferred");
+                vec![None; candidates.len()]
+            }
+        };
+        let mut ready = Vec::new();
+        for (r, permit) in candidates.into_iter().zip(permits) {
+            match permit {
+                Some(Permit::Granted) => {
+                    self.step(Step::SlotTaken).await?;
+                    ready.push(r);
+                }
+                Some(Permit::NotBefore(at)) => {
+                    self.defer(r.id, held, at, false, None, now).await?;
+                    report.deferred += 1;
+                }
+                None => {
+                    self.defer(r.id, held, now + Duration::minutes(1), false, None, now)
+                        .await?;
+                    report.deferred += 1;
+                }
+            }
         }
         let attempts: HashMap<i64, i32> = leased.iter().map(|c| (c.id, c.attempts)).collect();
         // Messages sharing template and parameters go together.
@@ -540,9 +599,21 @@ impl Dispatcher {
             let outcomes = self.provider.send(&batch).await;
             self.step(Step::Sent).await?;
             let mut answered: Vec<i64> = Vec::new();
+            let mut accepted: Vec<(i64, String)> = Vec::new();
+            let mut others: Vec<(i64, Outcome)> = Vec::new();
             for (mid, outcome) in outcomes {
                 let Some(id) = outbox_id(&mid) else { continue };
                 answered.push(id);
+                match outcome {
+                    Outcome::Accepted { provider_id } => accepted.push((id, provider_id)),
+                    other => others.push((id, other)),
+                }
+            }
+            // Everything the provider took: one statement.
+            self.accept_all(&accepted, &token, now).await?;
+            report.accepted += accepted.len() as u64;
+            self.step(Step::Recorded).await?;
+            for (id, outcome) in others {
                 if let Outcome::Rejected { .. } = &outcome
                     && let Some(key) = keys.get(&id)
                     && let Err(e) = self.limiter.give_back(key, now).await
@@ -554,6 +625,9 @@ impl Dispatcher {
                     .await?;
                 self.step(Step::Recorded).await?;
             }
+            let accepted: Vec<String> = accepted.into_iter().map(|(_, pid)| pid).collect();
+            // Receipts that overtook this call's answer.
+            receipts::apply_kept(&self.db, self.provider.name(), &answered, &accepted, now).await?;
             // A message the provider's answer did not mention: its fate is unknown.
             for r in chunk.iter().filter(|r| !answered.contains(&r.id)) {
                 self.record(
@@ -619,12 +693,17 @@ impl Dispatcher {
                 report.deferred += 1;
             }
             Outcome::Unknown { reason } => {
-                // The token stays: reconciling compares against it.
+                // The token stays: reconciling compares against it. `due_at` is when the
+                // provider is first asked.
                 self.set(
                     id,
                     held,
                     vec![
                         (outbox::Column::Status, Expr::value("uncertain")),
+                        (
+                            outbox::Column::DueAt,
+                            Expr::value(now + self.config.lookup_after),
+                        ),
                         (
                             outbox::Column::LastErrorCode,
                             Expr::value("outcome_unknown"),
@@ -644,6 +723,53 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// The provider took these messages (id, its id for the message): all `accepted` in one
+    /// statement, each only if still held under `token`. How many were.
+    async fn accept_all(
+        &self,
+        accepted: &[(i64, String)],
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DbErr> {
+        if accepted.is_empty() {
+            return Ok(0);
+        }
+        let backend = self.db.get_database_backend();
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(accepted.len() * 3 + 3);
+        let mut sql = String::from("UPDATE outbox SET status = 'accepted', provider_id = CASE id");
+        for (id, provider_id) in accepted {
+            sql.push_str(" WHEN ? THEN ?");
+            values.push((*id).into());
+            values.push(provider_id.clone().into());
+        }
+        sql.push_str(
+            " END, dispatched_at = ?, lease_until = NULL, updated_at = ? \
+             WHERE status = 'sending' AND lease_token = ? AND id IN (",
+        );
+        values.push(now.into());
+        values.push(now.into());
+        values.push(token.into());
+        for (i, (id, _)) in accepted.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            values.push((*id).into());
+        }
+        sql.push(')');
+        let written = self
+            .db
+            .execute_raw(raw_statement(backend, &sql, values))
+            .await?
+            .rows_affected();
+        if written < accepted.len() as u64 {
+            // Only a holder stalled past its lease gets here; what it has to say is dropped.
+            tracing::warn!(
+                accepted = accepted.len(),
+                written,
+                "lease lost on some messages: their outcome is left to the dispatcher holding them now"
+            );
+        }
+        Ok(written)
+    }
+
     /// Writes `values` if the message is as `expect` says; whether it was.
     async fn set(
         &self,
@@ -652,7 +778,12 @@ impl Dispatcher {
         mut values: Vec<(outbox::Column, SimpleExpr)>,
         now: DateTime<Utc>,
     ) -> Result<bool, DbErr> {
-        values.push((outbox::Column::UpdatedAt, Expr::value(now)));
+        if !values
+            .iter()
+            .any(|(c, _)| matches!(c, outbox::Column::UpdatedAt))
+        {
+            values.push((outbox::Column::UpdatedAt, Expr::value(now)));
+        }
         let mut update = outbox::Entity::update_many();
         for (c, v) in values {
             update = update.col_expr(c, v);
@@ -717,6 +848,37 @@ impl Dispatcher {
             now,
         )
         .await
+    }
+
+    /// `waiting_template`: the occasion's template has no id at this provider yet. The attempt
+    /// is not counted; setting the id puts the message back (`templates::update`).
+    async fn hold_for_template(
+        &self,
+        id: i64,
+        held: Expect<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        let mut values = vec![
+            (outbox::Column::Status, Expr::value(WAITING_TEMPLATE)),
+            (
+                outbox::Column::LastErrorCode,
+                Expr::value("template_not_configured"),
+            ),
+            (
+                outbox::Column::LastError,
+                Expr::value(format!(
+                    "短信模板未填写{}模板编号，填写后自动发送 / waiting for the template's {} id",
+                    self.provider.name(),
+                    self.provider.name()
+                )),
+            ),
+            (
+                outbox::Column::Attempts,
+                Expr::col(outbox::Column::Attempts).sub(1),
+            ),
+        ];
+        values.extend(released());
+        self.set(id, held, values, now).await
     }
 
     /// Back to `pending`, due at `at` (an attempt that never reached the provider is not
@@ -819,6 +981,54 @@ impl Dispatcher {
             .collect())
     }
 
+    /// `scheme_name` of each leased message whose payload names a scheme (renewal reminders):
+    /// the scheme's display name where the member holds active memberships of several schemes
+    /// (families: yearly versions count as one), so that their reminders tell which is meant;
+    /// [`GENERIC_SCHEME_NAME`] otherwise.
+    async fn scheme_names(&self, leased: &[Leased]) -> Result<HashMap<i64, String>, DbErr> {
+        let named: Vec<(i64, i64, String)> = leased
+            .iter()
+            .filter_map(|c| {
+                let payload: Value = serde_json::from_str(&c.payload).ok()?;
+                let code = payload.get("scheme")?.as_str()?.to_owned();
+                Some((c.id, c.member_id, code))
+            })
+            .collect();
+        if named.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut schemes_of: HashMap<i64, HashSet<String>> = HashMap::new();
+        for m in membership::Entity::find()
+            .filter(membership::Column::MemberId.is_in(named.iter().map(|(_, m, _)| *m)))
+            .filter(membership::Column::Status.eq("active"))
+            .all(&self.db)
+            .await?
+        {
+            // Yearly versions of one product are one scheme to the member.
+            schemes_of
+                .entry(m.member_id)
+                .or_default()
+                .insert(crate::service::enrolment::scheme_family(&m.scheme_code).to_owned());
+        }
+        let display: HashMap<String, String> = crate::service::scheme::all_latest(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| (s.definition.code, s.definition.display.display_name_zh))
+            .collect();
+        Ok(named
+            .into_iter()
+            .map(|(id, member, code)| {
+                let several = schemes_of.get(&member).is_some_and(|s| s.len() > 1);
+                let name = match display.get(&code) {
+                    Some(name) if several => name.clone(),
+                    None if several => code,
+                    _ => GENERIC_SCHEME_NAME.to_owned(),
+                };
+                (id, name)
+            })
+            .collect())
+    }
+
     /// Each member's phone (with its look-up hash) and WeChat openid.
     async fn contacts(
         &self,
@@ -853,6 +1063,7 @@ impl Dispatcher {
         leased: &[Leased],
         contacts: &HashMap<i64, Contact>,
         templates: &HashMap<String, Template>,
+        schemes: &HashMap<i64, String>,
         lease: &mut Lease,
         report: &mut RunReport,
     ) -> Result<HashSet<i64>, DbErr> {
@@ -870,7 +1081,7 @@ impl Dispatcher {
             ) else {
                 continue;
             };
-            let payload: Value = serde_json::from_str(&c.payload).unwrap_or(Value::Null);
+            let payload = with_scheme_name(&c.payload, schemes.get(&c.id));
             let message =
                 templates::fill_wechat(template, &payload).map(|content| SubscribeMessage {
                     touser: openid.clone(),
@@ -967,14 +1178,14 @@ impl Dispatcher {
 
     /// Looks up messages whose outcome is unknown.
     async fn reconcile(&self, now: DateTime<Utc>, report: &mut RunReport) -> Result<(), DbErr> {
-        let asked_before = now - self.config.lookup_after;
         let rows = outbox::Entity::find()
             .filter(
                 Condition::any()
                     .add(
+                        // `due_at` of an uncertain message: when to ask (next).
                         Condition::all()
                             .add(outbox::Column::Status.eq("uncertain"))
-                            .add(outbox::Column::UpdatedAt.lte(asked_before)),
+                            .add(outbox::Column::DueAt.lte(now)),
                     )
                     .add(
                         Condition::all()
@@ -1014,19 +1225,38 @@ impl Dispatcher {
                 .await;
             self.step(Step::LookedUp).await?;
             match found {
-                Lookup::Sent { provider_id } => {
+                Lookup::Sent {
+                    provider_id,
+                    report: delivery,
+                } => {
+                    let provider_id = provider_id.or(row.provider_id.clone());
                     if self
-                        .accept(
-                            row.id,
-                            from,
-                            provider_id.or(row.provider_id.clone()),
-                            attempted_at,
-                            vec![],
-                            now,
-                        )
+                        .accept(row.id, from, provider_id.clone(), attempted_at, vec![], now)
                         .await?
                     {
                         report.confirmed_sent += 1;
+                        // What the provider's record says of delivery, then any receipt that
+                        // came before we knew the message was sent (Tencent's name it by the
+                        // SerialNo the look-up has just told us).
+                        if let Some(delivery) = &delivery {
+                            receipts::apply_report(
+                                &self.db,
+                                self.provider.name(),
+                                row.id,
+                                phone,
+                                delivery,
+                                now,
+                            )
+                            .await?;
+                        }
+                        receipts::apply_kept(
+                            &self.db,
+                            self.provider.name(),
+                            &[row.id],
+                            &provider_id.into_iter().collect::<Vec<_>>(),
+                            now,
+                        )
+                        .await?;
                     }
                 }
                 Lookup::NotSent => {
@@ -1057,17 +1287,28 @@ impl Dispatcher {
                         if self.set(row.id, from, values, now).await? {
                             report.failed += 1;
                         }
-                    } else if row.status == "sending" {
-                        // A stopped dispatcher's message: keep asking, without the lease (the
-                        // token stays: the next look-up compares against it).
+                    } else {
+                        // Asked again later, backing off: the gap grows with the time since
+                        // the attempt (so look-ups go at about t, 2t, 4t … after it, at least
+                        // `lookup_after` and at most an hour apart). A stopped dispatcher's
+                        // message becomes `uncertain`, without the lease (the token stays: the
+                        // next look-up compares against it). The attempt's time
+                        // (`updated_at`) is kept: the look-up's window starts there.
+                        let next =
+                            now + lookup_backoff(self.config.lookup_after, now - attempted_at);
                         self.set(
                             row.id,
                             from,
                             vec![
                                 (outbox::Column::Status, Expr::value("uncertain")),
+                                (outbox::Column::DueAt, Expr::value(next)),
                                 (
                                     outbox::Column::LeaseUntil,
                                     Expr::value(Option::<DateTime<Utc>>::None),
+                                ),
+                                (
+                                    outbox::Column::UpdatedAt,
+                                    Expr::col(outbox::Column::UpdatedAt),
                                 ),
                             ],
                             now,
@@ -1142,6 +1383,7 @@ impl Dispatcher {
                     failed = r.failed,
                     deferred = r.deferred,
                     uncertain = r.uncertain,
+                    waiting_template = r.waiting_template,
                     "reminders dispatched"
                 ),
                 Ok(_) => {}

@@ -117,28 +117,44 @@ fn next_day(now: DateTime<Utc>) -> DateTime<Utc> {
     )
 }
 
-/// Takes one slot atomically: drops what left the window, then answers 0 (granted, counted),
-/// 1 (the day is full) or 2 with the time (ms) of the message that must leave the window first.
-/// KEYS: the number's window (a sorted set scored by ms), its day counter. ARGV: now (ms),
-/// per_minute, per_day, a unique member, the window (ms), the day counter's lifetime (s).
-const TAKE: &str = r"
+/// Takes one slot for each of a batch's messages atomically, in order (a number twice in the
+/// batch sees its first slot): for each, drops what left the window, then answers 0 (granted,
+/// counted), 1 (the day is full) or 2 with the time (ms) of the message that must leave the
+/// window first — a flat list of two numbers per message. One call per batch, not per message.
+/// KEYS: per message its number's window (a sorted set scored by ms) and day counter. ARGV: now
+/// (ms), per_minute, per_day, the window (ms), the day counter's lifetime (s), then a unique
+/// member per message.
+const TAKE_MANY: &str = r"
 local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then
-  return {1, 0}
-end
-local n = redis.call('ZCARD', KEYS[1])
 local per_minute = tonumber(ARGV[2])
-if n >= per_minute then
-  local first = redis.call('ZRANGE', KEYS[1], n - per_minute, n - per_minute, 'WITHSCORES')
-  return {2, tonumber(first[2] or now)}
+local per_day = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
+local lifetime = tonumber(ARGV[5])
+local out = {}
+for i = 1, #KEYS / 2 do
+  local recent = KEYS[2 * i - 1]
+  local day = KEYS[2 * i]
+  redis.call('ZREMRANGEBYSCORE', recent, '-inf', now - window)
+  if tonumber(redis.call('GET', day) or '0') >= per_day then
+    out[#out + 1] = 1
+    out[#out + 1] = 0
+  else
+    local n = redis.call('ZCARD', recent)
+    if n >= per_minute then
+      local first = redis.call('ZRANGE', recent, n - per_minute, n - per_minute, 'WITHSCORES')
+      out[#out + 1] = 2
+      out[#out + 1] = tonumber(first[2] or now)
+    else
+      redis.call('ZADD', recent, now, ARGV[5 + i])
+      redis.call('PEXPIRE', recent, 2 * window)
+      redis.call('INCR', day)
+      redis.call('EXPIRE', day, lifetime)
+      out[#out + 1] = 0
+      out[#out + 1] = 0
+    end
+  end
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], 2 * window)
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
-return {0, 0}
+return out
 ";
 
 /// Gives one slot back: the latest message of the window at or before `at` (ms), and one of
@@ -190,33 +206,33 @@ impl NumberLimiter {
         number_key: &str,
         now: DateTime<Utc>,
     ) -> Result<Permit, redis::RedisError> {
+        Ok(self
+            .take_many(&[number_key], now)
+            .await?
+            .pop()
+            .unwrap_or(Permit::Granted))
+    }
+
+    /// Takes one message for each of `number_keys` at `now`, in order, or says when each may
+    /// go: one round trip to Redis for the whole batch.
+    pub async fn take_many(
+        &self,
+        number_keys: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Permit>, redis::RedisError> {
+        if number_keys.is_empty() {
+            return Ok(Vec::new());
+        }
         match self {
             NumberLimiter::Memory { counts, limits } => {
                 let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
-                let recent = counts.entry(number_key.to_owned()).or_default();
-                recent.sent.retain(|t| *t + WINDOW > now);
-                let day = day_of(now);
-                if recent.day != day {
-                    recent.day = day;
-                    recent.today = 0;
-                }
-                if recent.today >= limits.per_day {
-                    return Ok(Permit::NotBefore(next_day(now)));
-                }
-                let per_minute = limits.per_minute as usize;
-                if recent.sent.len() >= per_minute {
-                    // The one whose leaving the window frees a slot.
-                    let first = recent
-                        .sent
-                        .get(recent.sent.len() - per_minute)
-                        .copied()
-                        .unwrap_or(now);
-                    return Ok(Permit::NotBefore(first + WINDOW));
-                }
-                let at = recent.sent.partition_point(|t| *t <= now);
-                recent.sent.insert(at, now);
-                recent.today += 1;
-                Ok(Permit::Granted)
+                Ok(number_keys
+                    .iter()
+                    .map(|key| {
+                        let recent = counts.entry((*key).to_owned()).or_default();
+                        take_in_memory(recent, limits, now)
+                    })
+                    .collect())
             }
             NumberLimiter::Redis {
                 redis,
@@ -224,33 +240,67 @@ impl NumberLimiter {
                 limits,
             } => {
                 let mut conn = redis.clone();
-                let (window, day) = Self::keys(prefix, number_key, now);
-                let member = format!(
-                    "{}:{}",
-                    now.timestamp_millis(),
-                    uuid::Uuid::new_v4().simple()
-                );
-                let (answer, first_ms): (i64, i64) = redis::Script::new(TAKE)
-                    .key(window)
-                    .key(day)
+                let script = redis::Script::new(TAKE_MANY);
+                let mut invocation = script.prepare_invoke();
+                for key in number_keys {
+                    let (window, day) = Self::keys(prefix, key, now);
+                    invocation.key(window).key(day);
+                }
+                invocation
                     .arg(now.timestamp_millis())
                     .arg(limits.per_minute)
                     .arg(limits.per_day)
-                    .arg(member)
                     .arg(WINDOW.num_milliseconds())
-                    .arg(2 * 86_400)
-                    .invoke_async(&mut conn)
-                    .await?;
-                Ok(match answer {
-                    0 => Permit::Granted,
-                    1 => Permit::NotBefore(next_day(now)),
-                    _ => Permit::NotBefore(
-                        DateTime::from_timestamp_millis(first_ms).unwrap_or(now) + WINDOW,
-                    ),
-                })
+                    .arg(2 * 86_400);
+                for _ in number_keys {
+                    invocation.arg(format!(
+                        "{}:{}",
+                        now.timestamp_millis(),
+                        uuid::Uuid::new_v4().simple()
+                    ));
+                }
+                let flat: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+                Ok(flat
+                    .chunks(2)
+                    .map(|answer| match answer {
+                        [0, _] => Permit::Granted,
+                        [1, _] => Permit::NotBefore(next_day(now)),
+                        [_, first_ms] => Permit::NotBefore(
+                            DateTime::from_timestamp_millis(*first_ms).unwrap_or(now) + WINDOW,
+                        ),
+                        _ => Permit::NotBefore(now + WINDOW),
+                    })
+                    .collect())
             }
         }
     }
+}
+
+/// One message for a number counted in process, or when it may go.
+fn take_in_memory(recent: &mut Recent, limits: &NumberLimits, now: DateTime<Utc>) -> Permit {
+    recent.sent.retain(|t| *t + WINDOW > now);
+    let day = day_of(now);
+    if recent.day != day {
+        recent.day = day;
+        recent.today = 0;
+    }
+    if recent.today >= limits.per_day {
+        return Permit::NotBefore(next_day(now));
+    }
+    let per_minute = limits.per_minute as usize;
+    if recent.sent.len() >= per_minute {
+        // The one whose leaving the window frees a slot.
+        let first = recent
+            .sent
+            .get(recent.sent.len() - per_minute)
+            .copied()
+            .unwrap_or(now);
+        return Permit::NotBefore(first + WINDOW);
+    }
+    let at = recent.sent.partition_point(|t| *t <= now);
+    recent.sent.insert(at, now);
+    recent.today += 1;
+    Permit::Granted
 }
 
 impl NumberLimiter {

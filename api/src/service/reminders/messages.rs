@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 use entity::{member, outbox};
 
 use super::dispatch::message_id;
-use crate::integrations::sms::{Receipt, ReceiptError, ReceiptSource, receipt_token_matches};
+use super::limits::sending_window_start;
+use crate::integrations::sms::{ReceiptError, ReceiptSource, receipt_token_matches};
 use crate::service::Requester;
 use crate::service::page::{Page, page_from};
 use crate::service::scope::{Scope, Scoped};
@@ -31,11 +32,16 @@ pub struct Message {
     /// Public id of the member.
     pub member_id: String,
     pub member_name: String,
-    /// pending, sending, uncertain, accepted, delivered, undelivered, failed, cancelled.
+    /// pending, waiting_template (held until the template has the provider's id), sending,
+    /// uncertain, accepted, delivered, undelivered, failed, cancelled.
     pub status: String,
     pub attempts: i32,
-    /// Not before this moment.
+    /// Not before this moment (of an `uncertain` message: when the provider is asked next).
     pub due_at: DateTime<Utc>,
+    /// When a `pending` message will actually go: its `due_at`, or the end of the quiet hours
+    /// (08:00 Asia/Shanghai) it falls in; a message deferred by a per-number limit or a
+    /// provider error is due when it may go. Absent for the other statuses.
+    pub sends_at: Option<DateTime<Utc>>,
     /// When the provider accepted it.
     pub sent_at: Option<DateTime<Utc>>,
     /// `sms`, or `wechat` when a subscribe message carried it.
@@ -73,6 +79,7 @@ async fn to_messages<C: ConnectionTrait>(
     db: &C,
     rows: Vec<outbox::Model>,
 ) -> Result<Vec<Message>, DbErr> {
+    let now = Utc::now();
     let ids: Vec<i64> = rows.iter().map(|r| r.member_id).collect();
     let people: std::collections::HashMap<i64, (String, String)> = member::Entity::find()
         .filter(member::Column::Id.is_in(ids))
@@ -85,7 +92,10 @@ async fn to_messages<C: ConnectionTrait>(
         .into_iter()
         .map(|r| {
             let (pid, name) = people.get(&r.member_id).cloned().unwrap_or_default();
+            let sends_at = (r.status == "pending")
+                .then(|| sending_window_start(std::cmp::Ord::max(r.due_at, now)));
             Message {
+                sends_at,
                 id: message_id(r.id),
                 occasion: r.occasion,
                 member_id: pid,
@@ -277,7 +287,8 @@ pub enum ReceiptCallbackError {
 }
 
 /// Takes a delivery receipt callback: checks the token the URL carries, reads the reports in
-/// `provider`'s dialect and stores each on its message. Returns the acknowledgement the
+/// `provider`'s dialect and stores each on its message (or keeps it until the message's send
+/// outcome is known: see `super::receipts`). Returns the acknowledgement the
 /// provider expects.
 pub async fn take_receipts<C: ConnectionTrait>(
     db: &C,
@@ -291,75 +302,15 @@ pub async fn take_receipts<C: ConnectionTrait>(
     }
     let source = ReceiptSource::from_name(provider).ok_or(ReceiptCallbackError::NotFound)?;
     let receipts = source.read(body)?;
-    let matched = record_receipts(db, source.name(), &receipts, Utc::now()).await?;
-    if matched < receipts.len() as u64 {
-        tracing::warn!(
+    let recorded = super::receipts::record(db, source.name(), &receipts, Utc::now()).await?;
+    if recorded.kept > 0 {
+        tracing::info!(
             provider = %provider,
             reports = receipts.len(),
-            matched,
-            "delivery receipts for unknown messages"
+            applied = recorded.applied,
+            kept = recorded.kept,
+            "delivery receipts kept until their message's send outcome is known"
         );
     }
     Ok(source.answer())
-}
-
-/// Records delivery receipts; returns how many matched a message. A receipt also settles a
-/// message whose sending outcome was unknown (it was sent).
-async fn record_receipts<C: ConnectionTrait>(
-    db: &C,
-    provider: &str,
-    receipts: &[Receipt],
-    now: DateTime<Utc>,
-) -> Result<u64, DbErr> {
-    let mut matched = 0;
-    for r in receipts {
-        let mut which = Condition::any();
-        if let Some(pid) = &r.provider_id {
-            which = which.add(
-                Condition::all()
-                    .add(outbox::Column::ProviderId.eq(pid.as_str()))
-                    .add(outbox::Column::Provider.eq(provider)),
-            );
-        }
-        if let Some(n) = r.message_id.as_deref().and_then(parse_message_id) {
-            which = which.add(outbox::Column::Id.eq(n));
-        }
-        if r.provider_id.is_none() && r.message_id.is_none() {
-            continue;
-        }
-        let status = if r.delivered {
-            "delivered"
-        } else {
-            "undelivered"
-        };
-        let detail = serde_json::json!({
-            "phone_tail": r.phone.chars().rev().take(4).collect::<String>().chars().rev().collect::<String>(),
-            "code": r.code,
-            "description": r.description,
-        })
-        .to_string();
-        let mut update = outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value(status))
-            .col_expr(outbox::Column::ReceiptStatus, Expr::value(status))
-            .col_expr(outbox::Column::ReceiptCode, Expr::value(r.code.clone()))
-            .col_expr(outbox::Column::ReceiptAt, Expr::value(r.at.unwrap_or(now)))
-            .col_expr(outbox::Column::ReceiptDetail, Expr::value(detail))
-            .col_expr(outbox::Column::UpdatedAt, Expr::value(now));
-        if let Some(pid) = &r.provider_id {
-            update = update.col_expr(outbox::Column::ProviderId, Expr::value(pid.clone()));
-        }
-        let done = update
-            .filter(which)
-            .filter(outbox::Column::Status.is_in([
-                "accepted",
-                "delivered",
-                "undelivered",
-                "uncertain",
-                "sending",
-            ]))
-            .exec(db)
-            .await?;
-        matched += done.rows_affected;
-    }
-    Ok(matched)
 }

@@ -4,5 +4,6 @@
 pub mod dispatch;
 pub mod limits;
 pub mod messages;
+pub mod receipts;
 pub mod schedule;
 pub mod templates;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set,
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use entity::sms_template;
+use entity::{outbox, sms_template};
 
 use crate::service::{Problem, Requester};
 
@@ -75,20 +75,22 @@ pub fn defaults() -> Vec<Template> {
             "您的职工医疗互助保障期已免费延长至{new_end}。",
             &["new_end"],
         ),
+        // `scheme_name`: the scheme's name for a member in several schemes, else
+        // 职工医疗互助保障 (filled by the dispatcher).
         t(
             "renewal_due_30",
-            "您的职工医疗互助保障将于{coverage_end}到期，请及时通过单位工会续互。",
-            &["coverage_end"],
+            "您参加的{scheme_name}将于{coverage_end}到期，请及时通过单位工会续互。",
+            &["scheme_name", "coverage_end"],
         ),
         t(
             "renewal_due_7",
-            "您的职工医疗互助保障将于{coverage_end}到期，请及时通过单位工会续互。",
-            &["coverage_end"],
+            "您参加的{scheme_name}将于{coverage_end}到期，请及时通过单位工会续互。",
+            &["scheme_name", "coverage_end"],
         ),
         t(
             "renewal_grace",
-            "您的职工医疗互助保障已于{coverage_end}到期，宽限期内续互可保持连续参互。",
-            &["coverage_end"],
+            "您参加的{scheme_name}已于{coverage_end}到期，宽限期内续互可保持连续参互。",
+            &["scheme_name", "coverage_end"],
         ),
         t(
             "deduction_failed",
@@ -292,7 +294,19 @@ pub async fn update<C: ConnectionTrait>(
         .filter(sms_template::Column::Occasion.eq(template.occasion.as_str()))
         .exec(db)
         .await?;
-    Ok(result.rows_affected == 1)
+    if result.rows_affected != 1 {
+        return Ok(false);
+    }
+    // Messages held for want of a provider template id go again (held again by the dispatcher
+    // if the id for the provider in use is still missing).
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value("pending"))
+        .col_expr(outbox::Column::UpdatedAt, Expr::value(now))
+        .filter(outbox::Column::Occasion.eq(template.occasion.as_str()))
+        .filter(outbox::Column::Status.eq(super::dispatch::WAITING_TEMPLATE))
+        .exec(db)
+        .await?;
+    Ok(true)
 }
 
 /// A payload value as SMS text: dates as `2025年12月31日` (or `12月31日` where variables are
