@@ -287,11 +287,14 @@ fn start_dispatcher(
 
 /// Adds `x-request-id` (the id on every log line of the request) to every response.
 /// Refuses a request whose query string names a personal number (`pii_in_url`, 400) before
-/// any handler runs (see [`routes::personal_parameter`]).
+/// any handler runs (see [`routes::personal_parameter`]). Answered as a response carrying the
+/// error, so the outer layers add the request id and log it like any other refusal.
 fn refuse_personal_parameters<S, B>(
     req: ServiceRequest,
     srv: &S,
-) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+) -> impl std::future::Future<
+    Output = Result<ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error>,
+> + use<S, B>
 where
     S: actix_web::dev::Service<
             ServiceRequest,
@@ -300,18 +303,14 @@ where
         >,
     B: MessageBody,
 {
-    let refused = routes::personal_parameter(req.query_string());
-    let fut = match refused {
-        None => Some(srv.call(req)),
-        Some(_) => None,
+    let outcome = match routes::personal_parameter(req.query_string()) {
+        None => Ok(srv.call(req)),
+        Some(parameter) => Err(req.error_response(ApiError::PersonalDataInUrl { parameter })),
     };
     async move {
-        match (fut, refused) {
-            (Some(fut), _) => fut.await,
-            (None, parameter) => Err(ApiError::PersonalDataInUrl {
-                parameter: parameter.unwrap_or_default(),
-            }
-            .into()),
+        match outcome {
+            Ok(fut) => fut.await.map(ServiceResponse::map_into_left_body),
+            Err(refused) => Ok(refused.map_into_right_body()),
         }
     }
 }

@@ -248,7 +248,7 @@ pub fn resolve(settings: &Settings) -> Result<Keys, SettingsError> {
         settings.pii.encryption_key.clone(),
         settings.pii.lookup_key.clone(),
     );
-    let keys = match (settings.effective_mode(), configured) {
+    let mut keys = match (settings.effective_mode(), configured) {
         (_, (Some(jwt), Some(enc), Some(lookup))) => Keys {
             jwt_secret: jwt,
             encryption_key: enc,
@@ -281,7 +281,6 @@ pub fn resolve(settings: &Settings) -> Result<Keys, SettingsError> {
             }
         }
     };
-    let mut keys = keys;
     keys.key_id = settings.pii.key_id;
     keys.previous_keys = previous_keys(settings)?;
     check_key32("pii.encryption_key", &keys.encryption_key)?;

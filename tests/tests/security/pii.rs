@@ -59,11 +59,21 @@ async fn a_personal_number_as_a_query_parameter_is_refused_naming_the_search(app
             "{body}"
         );
     }
-    // Without a token too: nothing about the caller is needed to refuse it.
-    let (status, _) = app
-        .get(&format!("/api/v1/members?id_number={ID_NUMBER}"), None)
-        .await;
-    assert_eq!(status, 400);
+    // Without a token too (nothing about the caller is needed to refuse it), as JSON with the
+    // request id like every answer.
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/members?id_number={ID_NUMBER}")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().contains_key("x-request-id"));
+    assert!(
+        res.headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    );
 }
 
 async fn members_are_found_by_id_phone_or_card_in_a_post_body(app: TestApp) {
