@@ -3,8 +3,8 @@
 
 use chrono::{Datelike, Duration, NaiveDate};
 use huzhu_tests::harness::TestApp;
-use huzhu_tests::on_both_backends;
 use huzhu_tests::roster::{self, Line};
+use huzhu_tests::{on_both_backends, on_both_backends_with};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
@@ -86,6 +86,7 @@ async fn upload(
 }
 
 const POWER: &str = "内蒙古电力（集团）有限责任公司工会";
+const DAIRY: &str = "呼和浩特乳业集团工会";
 
 async fn a_roster_is_enrolled_paid_and_confirmed_with_coverage_from_the_day_after(app: TestApp) {
     open_window(&app, "nm-inpatient-2022", false).await;
@@ -794,4 +795,122 @@ on_both_backends!(
     a_ten_thousand_row_roster_with_twenty_bad_rows_imports_nothing_until_corrected,
     at_renewal_the_union_sees_who_was_carried_over_who_left_and_who_is_new,
     the_ledger_read_back_with_calamine_holds_every_member,
+);
+
+// ---- one clock: the whole enrolment year on the service's pinned date -----------------------
+
+/// The service's clock pinned inside nm-inpatient-2025's enrolment window (2024-09-01 …
+/// 2024-11-30); the real date is long past it.
+fn in_autumn_2024(s: &mut huzhu::settings::Settings) {
+    s.clock.today = NaiveDate::from_ymd_opt(2024, 10, 15);
+}
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// The member's newest membership of `scheme`, as the member sees it.
+async fn my_membership(app: &TestApp, id_number: &str, scheme: &str) -> Value {
+    let admin = app.login("admin").await;
+    let (_, m) = app
+        .get(
+            &format!("/api/v1/members?id_number={id_number}"),
+            Some(&admin),
+        )
+        .await;
+    let member = m["items"][0]["id"].as_str().unwrap().to_owned();
+    let token = app.login(&member).await;
+    let (_, mine) = app.get("/api/v1/me/memberships", Some(&token)).await;
+    mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["scheme_code"] == scheme)
+        .cloned()
+        .expect("membership")
+}
+
+/// GETs a workbook and opens it with calamine.
+async fn workbook(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
+    let res = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{path}");
+    let bytes = res.bytes().await.unwrap().to_vec();
+    calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("xlsx")
+}
+
+async fn with_the_clock_pinned_a_whole_enrolment_year_runs_on_that_date(app: TestApp) {
+    use calamine::Reader;
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let people = roster::people(4, 21);
+    // The window is open on the pinned date (the real clock would say enrolment_closed).
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        4,
+        roster::xlsx(&people),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let id = job["enrolment_id"].as_str().unwrap().to_owned();
+    // Continuity at confirmation is judged on the pinned date: 15 days after an end keeps
+    // it, 16 do not (on the real date both would be long broken); one period still running.
+    earlier_period(&app, &people[0].id_number, d("2024-12-31"), 2).await;
+    earlier_period(&app, &people[1].id_number, d("2024-09-30"), 2).await;
+    earlier_period(&app, &people[2].id_number, d("2024-09-29"), 2).await;
+    let (status, b) = transfer_and_confirm(&app, &union, &id).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["coverage_start"], "2025-01-01");
+    assert_eq!(b["coverage_end"], "2025-12-31");
+    for (line, continuous, consecutive) in [
+        (&people[0], true, 3),
+        (&people[1], true, 3),
+        (&people[2], false, 1),
+        (&people[3], false, 1),
+    ] {
+        let m = my_membership(&app, &line.id_number, "nm-inpatient-2025").await;
+        assert_eq!(m["continuous_renewal"], continuous, "{}", line.name);
+        assert_eq!(m["consecutive_periods"], consecutive, "{}", line.name);
+        // Coverage starts after the pinned date: upcoming, not ended.
+        assert_eq!(m["state"], "upcoming", "{}", line.name);
+    }
+
+    // The exports are dated by the same clock.
+    let mut progress = workbook(&app, &union, "/api/v1/targets/progress.xlsx?year=2025").await;
+    let first = progress.sheet_names()[0].clone();
+    let sheet = progress.worksheet_range(&first).expect("sheet");
+    let title = sheet.get((0, 0)).map(|c| c.to_string()).unwrap_or_default();
+    assert!(title.contains("2024-10-15"), "{title}");
+    let mut ledger = workbook(
+        &app,
+        &union,
+        &format!("/api/v1/organisations/{unit}/ledger.xlsx?year=2025"),
+    )
+    .await;
+    let sheet = ledger.worksheet_range("参互单位台账").expect("sheet");
+    let names: Vec<String> = sheet
+        .rows()
+        .skip(2)
+        .filter_map(|r| r.get(2).map(|c| c.to_string()))
+        .collect();
+    for line in &people {
+        assert!(names.contains(&line.name), "{} in the ledger", line.name);
+    }
+}
+
+on_both_backends_with!(
+    clock,
+    in_autumn_2024 => with_the_clock_pinned_a_whole_enrolment_year_runs_on_that_date,
 );
