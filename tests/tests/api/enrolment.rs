@@ -795,6 +795,7 @@ on_both_backends!(
     a_ten_thousand_row_roster_with_twenty_bad_rows_imports_nothing_until_corrected,
     at_renewal_the_union_sees_who_was_carried_over_who_left_and_who_is_new,
     the_ledger_read_back_with_calamine_holds_every_member,
+    a_roster_with_bad_rows_people_enrolled_elsewhere_and_too_few_people_is_told_everything_at_once,
 );
 
 // ---- one clock: the whole enrolment year on the service's pinned date -----------------------
@@ -914,3 +915,171 @@ on_both_backends_with!(
     clock,
     in_autumn_2024 => with_the_clock_pinned_a_whole_enrolment_year_runs_on_that_date,
 );
+
+// ---- every problem in one pass ------------------------------------------------------------
+
+/// (row, code) of every row problem of a refused job, sorted.
+fn row_problems(job: &Value) -> Vec<(u64, String)> {
+    let mut got: Vec<(u64, String)> = job["report"]["details"]["problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("problems in {job}"))
+        .iter()
+        .map(|p| {
+            (
+                p["row"].as_u64().unwrap(),
+                p["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+fn batch_codes(job: &Value) -> Vec<String> {
+    job["report"]["details"]["batch_problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("batch_problems in {job}"))
+        .iter()
+        .map(|p| p["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn a_roster_with_bad_rows_people_enrolled_elsewhere_and_too_few_people_is_told_everything_at_once(
+    app: TestApp,
+) {
+    use calamine::Reader;
+    open_window(&app, "nm-inpatient-2022", false).await;
+    // Someone already on the 电力 union's roster of this scheme.
+    let elsewhere = roster::people(1, 31);
+    let power = app.login("union-power").await;
+    let power_unit = unit_id(&app, &power, POWER).await;
+    let job = upload(
+        &app,
+        &power,
+        &power_unit,
+        "nm-inpatient-2022",
+        1,
+        roster::xlsx(&elsewhere),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let mut lines = roster::people(6, 32);
+    // Row 4: a wrong check character; row 7: the same person as row 5; row 8: enrolled
+    // elsewhere. 6 of 10 is under 75%.
+    let last = if lines[1].id_number.ends_with('1') {
+        '2'
+    } else {
+        '1'
+    };
+    lines[1].id_number.replace_range(17..18, &last.to_string());
+    lines[4].id_number = lines[2].id_number.clone();
+    lines[5] = elsewhere[0].clone();
+    let members_before = count(&app, "SELECT COUNT(*) AS n FROM member").await;
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        10,
+        roster::xlsx(&lines),
+    )
+    .await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["report"]["code"], "roster_invalid", "{job}");
+    assert_eq!(
+        row_problems(&job),
+        vec![
+            (4, "id_number_checksum".to_owned()),
+            (7, "duplicate_in_file".to_owned()),
+            (8, "already_enrolled".to_owned()),
+        ]
+    );
+    assert_eq!(batch_codes(&job), vec!["participation_too_low"]);
+    let batch = &job["report"]["details"]["batch_problems"][0];
+    assert_eq!(batch["details"]["required_people"], 8, "{batch}");
+    assert!(!batch["message_zh"].as_str().unwrap().is_empty());
+    assert_eq!(job["report"]["details"]["rows_with_problems"], 3);
+    for p in job["report"]["details"]["problems"].as_array().unwrap() {
+        assert!(!p["column"].as_str().unwrap().is_empty(), "{p}");
+        assert!(!p["message_zh"].as_str().unwrap().is_empty(), "{p}");
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM member").await,
+        members_before,
+        "nothing imported"
+    );
+
+    // The report as the clerk's own workbook: a 问题 column filled on each bad row.
+    let id = job["id"].as_str().unwrap();
+    let mut book = workbook(
+        &app,
+        &union,
+        &format!("/api/v1/import-jobs/{id}/problems.xlsx"),
+    )
+    .await;
+    let first = book.sheet_names()[0].clone();
+    let sheet = book.worksheet_range(&first).expect("sheet");
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .position(|r| r.iter().any(|c| c == "身份证号码"))
+        .expect("the header row");
+    let problem_col = rows[header]
+        .iter()
+        .position(|c| c == "问题")
+        .expect("a 问题 column");
+    // The clerk's cells are kept as they were.
+    assert_eq!(rows[header + 1][1], lines[0].name);
+    assert_eq!(rows[header + 1][2], lines[0].id_number);
+    for (excel_row, bad) in [
+        (3, false),
+        (4, true),
+        (5, false),
+        (6, false),
+        (7, true),
+        (8, true),
+    ] {
+        let cell = rows[excel_row - 1]
+            .get(problem_col)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(!cell.is_empty(), bad, "row {excel_row}: {cell:?}");
+    }
+    assert!(
+        rows[7][problem_col].contains("电力"),
+        "{}",
+        rows[7][problem_col]
+    );
+    // The batch problems are in the workbook too.
+    let all: String = book
+        .sheet_names()
+        .iter()
+        .filter_map(|n| book.worksheet_range(n).ok())
+        .flat_map(|r| {
+            r.rows()
+                .flat_map(|c| c.iter().map(|x| x.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        all.contains("参互率"),
+        "the participation problem is in the workbook"
+    );
+
+    // Another union cannot read it; a job that succeeded has no problems to download.
+    let other = app.login("union-hospital").await;
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/import-jobs/{id}/problems.xlsx")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}

@@ -16,6 +16,9 @@
 mod check;
 mod header;
 mod read;
+mod report;
+
+pub use report::{PROBLEM_COLUMN, ProblemWorkbookError, RowProblem, problem_workbook};
 
 #[cfg(test)]
 mod tests;
@@ -141,6 +144,23 @@ impl RosterError {
     }
 }
 
+/// Every person of a roster checked: the good rows, and every problem found on the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedRoster {
+    /// The rows without a problem, in file order.
+    pub rows: Vec<RosterRow>,
+    /// The problems, in row order; at most [`MAX_PROBLEMS`].
+    pub problems: Vec<RosterProblem>,
+    /// How many rows have at least one problem (all of them, even past the cap).
+    pub rows_with_problems: u32,
+    /// How many person rows the file holds, good or not (what the union means to enrol).
+    pub people: u32,
+    /// The file's own headers of the ID number and the in-service/retired columns (or the
+    /// standard ones), for problems found later on these rows.
+    pub id_number_column: String,
+    pub status_column: String,
+}
+
 /// Parses and checks every row; all or nothing. `progress(done, total)` is called every few
 /// hundred rows (and once at the end) while the rows are checked.
 ///
@@ -153,6 +173,17 @@ pub fn parse_roster(
     parse_roster_limited(bytes, rules, progress, MAX_ROWS)
 }
 
+/// Reads and checks every row, keeping the good rows beside the problems of the others, so
+/// that checks needing the database or the whole batch can run on the same file in the same
+/// pass. Errors only when the file itself cannot be read as a roster.
+pub fn check_roster(
+    bytes: &[u8],
+    rules: &RosterRules,
+    progress: &mut dyn FnMut(u32, u32),
+) -> Result<CheckedRoster, RosterError> {
+    check_roster_limited(bytes, rules, progress, MAX_ROWS)
+}
+
 /// [`parse_roster`] with the row limit as a parameter (tests use a small one).
 fn parse_roster_limited(
     bytes: &[u8],
@@ -160,6 +191,22 @@ fn parse_roster_limited(
     progress: &mut dyn FnMut(u32, u32),
     limit: u32,
 ) -> Result<Vec<RosterRow>, RosterError> {
+    let checked = check_roster_limited(bytes, rules, progress, limit)?;
+    if checked.rows_with_problems > 0 {
+        return Err(RosterError::Invalid {
+            problems: checked.problems,
+            rows: checked.rows_with_problems,
+        });
+    }
+    Ok(checked.rows)
+}
+
+fn check_roster_limited(
+    bytes: &[u8],
+    rules: &RosterRules,
+    progress: &mut dyn FnMut(u32, u32),
+    limit: u32,
+) -> Result<CheckedRoster, RosterError> {
     let sheet = read::read_roster_sheet(bytes, limit)?;
     let people: Vec<&read::RawRow> = sheet
         .rows
@@ -184,11 +231,12 @@ fn parse_roster_limited(
     }
     progress(total, total);
 
-    if problems.total > 0 {
-        return Err(RosterError::Invalid {
-            problems: problems.list,
-            rows: problems.rows,
-        });
-    }
-    Ok(rows)
+    Ok(CheckedRoster {
+        rows,
+        problems: problems.list,
+        rows_with_problems: problems.rows,
+        people: total,
+        id_number_column: sheet.columns.header(header::Field::IdNumber).to_owned(),
+        status_column: sheet.columns.header(header::Field::Status).to_owned(),
+    })
 }
