@@ -1974,6 +1974,8 @@ export interface components {
             all_eligible_below?: number | null;
             /** @description How to enrol, in words. */
             how_zh: string;
+            /** @description What a roster must hold beyond 姓名 and 身份证号码. */
+            roster?: components["schemas"]["RosterRequirements"];
         };
         /**
          * @description How members enrol.
@@ -2181,6 +2183,11 @@ export interface components {
             report?: Record<string, unknown> | null;
             /** @description The enrolment batch created, when it succeeded. */
             enrolment_id?: string | null;
+            /**
+             * @description What to look at without being refused (`phone_landline`, `name_rare_character`): each
+             *     with `row`, `column`, `code`, `message_zh`.
+             */
+            warnings: Record<string, unknown>[];
         };
         /** @description Rules for hospital stays. */
         InpatientRules: {
@@ -3153,6 +3160,22 @@ export interface components {
          * @enum {string}
          */
         Role: "member" | "union_reviewer" | "service_point_reviewer" | "association_reviewer" | "admin";
+        /**
+         * @description A roster column a scheme may require.
+         * @enum {string}
+         */
+        RosterColumn: "phone" | "insured" | "status" | "employer";
+        /**
+         * @description The columns a scheme's roster must fill in every row, and why (the insured flag where
+         *     the scheme requires basic medical insurance, the mobile number where members are told by
+         *     SMS). A file without such a column is refused; an empty cell is a problem of its row.
+         */
+        RosterRequirements: {
+            /** @description Columns every row must fill. */
+            required?: components["schemas"]["RosterColumn"][];
+            /** @description Why, in words, for the clerk. */
+            reason_zh?: string | null;
+        };
         /** @description The multipart form of `POST /enrolments` (for the document). */
         RosterUpload: {
             /** @description Public id of the unit union. */

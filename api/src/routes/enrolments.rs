@@ -142,6 +142,10 @@ pub struct ImportJobResponse {
     pub report: Option<serde_json::Value>,
     /// The enrolment batch created, when it succeeded.
     pub enrolment_id: Option<String>,
+    /// What to look at without being refused (`phone_landline`, `name_rare_character`): each
+    /// with `row`, `column`, `code`, `message_zh`.
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<serde_json::Value>,
 }
 
 impl From<import::Job> for ImportJobResponse {
@@ -153,6 +157,7 @@ impl From<import::Job> for ImportJobResponse {
             processed_rows: j.processed_rows,
             report: j.report,
             enrolment_id: j.result_pid,
+            warnings: j.warnings,
         }
     }
 }

@@ -43,16 +43,26 @@ pub struct Job {
     pub report: Option<Value>,
     /// The enrolment batch created.
     pub result_pid: Option<String>,
+    /// Row warnings that did not refuse the roster (`row`, `column`, `code`, `message_zh`).
+    pub warnings: Vec<Value>,
 }
 
 fn to_job(m: import_job::Model) -> Job {
+    let report: Option<Value> = m.report.and_then(|r| serde_json::from_str(&r).ok());
+    let warnings = report
+        .as_ref()
+        .and_then(|r| r["details"]["warnings"].as_array().cloned())
+        .unwrap_or_default();
+    // A roster that went in with warnings only keeps them; its report is no refusal.
+    let report = report.filter(|r| r["code"] != "imported");
     Job {
         pid: m.pid,
         status: m.status,
         total_rows: m.total_rows,
         processed_rows: m.processed_rows,
-        report: m.report.and_then(|r| serde_json::from_str(&r).ok()),
+        report,
         result_pid: m.result_pid,
+        warnings,
     }
 }
 
@@ -351,6 +361,7 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
         status_column: checked.status_column,
     };
     let total = i32::try_from(roster.entries.len()).unwrap_or(i32::MAX);
+    let warnings = json!(checked.warnings);
 
     let txn = crate::db::begin_write(&state.db).await?;
     let submitted = enrolment::submit(
@@ -383,13 +394,21 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
             }
             .update(&txn)
             .await?;
-            finish(&txn, job_id, "succeeded", None, Some(batch.pid)).await?;
+            let report = (warnings.as_array().is_some_and(|w| !w.is_empty())).then(|| {
+                refusal(
+                    "imported",
+                    "已导入，有需核对的提示 / imported, with warnings to look at".into(),
+                    json!({ "warnings": warnings }),
+                )
+            });
+            finish(&txn, job_id, "succeeded", report, Some(batch.pid)).await?;
             txn.commit().await?;
         }
         Err(EnrolmentError::Db(e)) => return Err(e.into()),
         Err(refused) => {
             txn.rollback().await?;
-            let body = refused.into_problem()?.body_value();
+            let mut body = refused.into_problem()?.body_value();
+            body["details"]["warnings"] = warnings;
             finish(&state.db, job_id, "failed", Some(body), None).await?;
         }
     }

@@ -796,6 +796,7 @@ on_both_backends!(
     at_renewal_the_union_sees_who_was_carried_over_who_left_and_who_is_new,
     the_ledger_read_back_with_calamine_holds_every_member,
     a_roster_with_bad_rows_people_enrolled_elsewhere_and_too_few_people_is_told_everything_at_once,
+    a_landline_where_a_mobile_is_optional_is_a_warning,
 );
 
 // ---- one clock: the whole enrolment year on the service's pinned date -----------------------
@@ -911,9 +912,164 @@ async fn with_the_clock_pinned_a_whole_enrolment_year_runs_on_that_date(app: Tes
     }
 }
 
+// ---- the scheme says which columns a roster must fill -------------------------------------
+
+/// A roster with exactly these headers (row 2, under a title) and rows.
+fn sheet(headers: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "参互名单").unwrap();
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string(1, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                ws.write_string(r as u32 + 2, c as u16, v).unwrap();
+            }
+        }
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+/// A full row: 序号, 姓名, 身份证号码, 性别 (as the ID says), 手机号码, 是否参加医保, 在职/退休.
+fn full_row(i: usize, l: &Line) -> Vec<String> {
+    let sex_digit = l.id_number.as_bytes()[16] - b'0';
+    let sex = if sex_digit % 2 == 1 { "男" } else { "女" };
+    vec![
+        (i + 1).to_string(),
+        l.name.clone(),
+        l.id_number.clone(),
+        sex.into(),
+        l.phone.clone(),
+        l.insured.clone(),
+        l.status.clone(),
+    ]
+}
+
+const FULL: [&str; 7] = [
+    "序号",
+    "姓名",
+    "身份证号码",
+    "性别",
+    "手机号码",
+    "是否参加医保",
+    "在职/退休",
+];
+
+async fn the_scheme_says_which_columns_a_roster_must_fill_and_sex_must_match_the_id_number(
+    app: TestApp,
+) {
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let people = roster::people(5, 41);
+    // nm-inpatient-2025 needs the insured flag, a mobile number (SMS) and the status.
+    let bare: Vec<Vec<String>> = people
+        .iter()
+        .enumerate()
+        .map(|(i, l)| vec![(i + 1).to_string(), l.name.clone(), l.id_number.clone()])
+        .collect();
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        5,
+        sheet(&FULL[..3], &bare),
+    )
+    .await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["report"]["code"], "roster_missing_columns", "{job}");
+    let missing = job["report"]["details"]["missing_columns"].to_string();
+    for column in ["手机号码", "是否参加医保", "在职/退休"] {
+        assert!(missing.contains(column), "{column} in {missing}");
+    }
+
+    let mut rows: Vec<Vec<String>> = people
+        .iter()
+        .enumerate()
+        .map(|(i, l)| full_row(i, l))
+        .collect();
+    rows[0][5] = String::new(); // row 3: insured left empty
+    rows[1][4] = String::new(); // row 4: no phone
+    rows[2][3] = if rows[2][3] == "男" { "女" } else { "男" }.into(); // row 5: sex contradicts
+    rows[3][4] = "0471-6281234".into(); // row 6: a landline where SMS needs a mobile
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        5,
+        sheet(&FULL, &rows),
+    )
+    .await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(
+        row_problems(&job),
+        vec![
+            (3, "insured_missing".to_owned()),
+            (4, "phone_missing".to_owned()),
+            (5, "sex_mismatch".to_owned()),
+            (6, "phone_not_mobile".to_owned()),
+        ],
+        "{job}"
+    );
+    assert_eq!(job["report"]["details"]["rows_with_problems"], 4);
+
+    // Fixed, and with a name of a rare character: it goes in, the warning shown.
+    let mut rows: Vec<Vec<String>> = people
+        .iter()
+        .enumerate()
+        .map(|(i, l)| full_row(i, l))
+        .collect();
+    rows[4][1] = "王䶮".into();
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        5,
+        sheet(&FULL, &rows),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(job["report"].is_null(), "{job}");
+    let warnings = job["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{job}");
+    assert_eq!(warnings[0]["row"], 7);
+    assert_eq!(warnings[0]["code"], "name_rare_character");
+}
+
+/// Where the number is optional (nm-inpatient-2022), a landline is a warning, not a refusal.
+async fn a_landline_where_a_mobile_is_optional_is_a_warning(app: TestApp) {
+    open_window(&app, "nm-inpatient-2022", false).await;
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let people = roster::people(3, 42);
+    let mut rows: Vec<Vec<String>> = people
+        .iter()
+        .enumerate()
+        .map(|(i, l)| full_row(i, l))
+        .collect();
+    rows[1][4] = "0471-6281234".into();
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        3,
+        sheet(&FULL, &rows),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["warnings"][0]["code"], "phone_landline", "{job}");
+    assert_eq!(job["warnings"][0]["row"], 4);
+}
+
 on_both_backends_with!(
     clock,
     in_autumn_2024 => with_the_clock_pinned_a_whole_enrolment_year_runs_on_that_date,
+    the_scheme_says_which_columns_a_roster_must_fill_and_sex_must_match_the_id_number,
 );
 
 // ---- every problem in one pass ------------------------------------------------------------

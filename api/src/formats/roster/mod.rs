@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::domain::{IdNumber, PersonName, PhoneNumber};
 use crate::engine::SchemeDefinition;
+use crate::engine::scheme::RosterColumn;
 
 use check::{Problems, RowKind, Seen};
 
@@ -149,6 +150,9 @@ impl RosterError {
 pub struct CheckedRoster {
     /// The rows without a problem, in file order.
     pub rows: Vec<RosterRow>,
+    /// Things to look at that do not refuse the row (a landline, a rare character in a name);
+    /// at most [`MAX_PROBLEMS`].
+    pub warnings: Vec<RosterProblem>,
     /// The problems, in row order; at most [`MAX_PROBLEMS`].
     pub problems: Vec<RosterProblem>,
     /// How many rows have at least one problem (all of them, even past the cap).
@@ -208,6 +212,21 @@ fn check_roster_limited(
     limit: u32,
 ) -> Result<CheckedRoster, RosterError> {
     let sheet = read::read_roster_sheet(bytes, limit)?;
+    let missing: Vec<String> = [
+        (header::Field::Phone, RosterColumn::Phone),
+        (header::Field::Insured, RosterColumn::Insured),
+        (header::Field::Status, RosterColumn::Status),
+        (header::Field::Employer, RosterColumn::Employer),
+    ]
+    .into_iter()
+    .filter(|(field, column)| {
+        rules.scheme.enrolment.roster.requires(*column) && sheet.columns.column(*field).is_none()
+    })
+    .map(|(field, _)| field.canonical().to_owned())
+    .collect();
+    if !missing.is_empty() {
+        return Err(RosterError::MissingColumns(missing));
+    }
     let people: Vec<&read::RawRow> = sheet
         .rows
         .iter()
@@ -219,10 +238,18 @@ fn check_roster_limited(
     }
 
     let mut problems = Problems::new(MAX_PROBLEMS);
+    let mut warnings = Problems::new(MAX_PROBLEMS);
     let mut seen = Seen::default();
     let mut rows = Vec::with_capacity(people.len());
     for (done, raw) in (1u32..).zip(people) {
-        if let Some(row) = check::check_row(raw, &sheet.columns, rules, &mut seen, &mut problems) {
+        if let Some(row) = check::check_row(
+            raw,
+            &sheet.columns,
+            rules,
+            &mut seen,
+            &mut problems,
+            &mut warnings,
+        ) {
             rows.push(row);
         }
         if done % PROGRESS_EVERY == 0 && done != total {
@@ -233,6 +260,7 @@ fn check_roster_limited(
 
     Ok(CheckedRoster {
         rows,
+        warnings: warnings.list,
         problems: problems.list,
         rows_with_problems: problems.rows,
         people: total,
