@@ -3036,8 +3036,17 @@ export interface components {
             target?: number | null;
             /** @example 2.5000 */
             target_ten_thousands?: string | null;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Confirmed: coverage fixed, periods starting in the year.
+             */
             enrolled: number;
+            /**
+             * Format: int64
+             * @description On rosters submitted for the year, awaiting the union's transfer or the association's
+             *     confirmation (not counted in `enrolled` yet).
+             */
+            awaiting: number;
             /**
              * @description enrolled / target.
              * @example 0.8125

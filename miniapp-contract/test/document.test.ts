@@ -98,4 +98,7 @@ test('a roster import reports warnings, and a refused one downloads as the clerk
   const roster = document.components.schemas.RosterRequirements as Json;
   assert.deepEqual(document.components.schemas.RosterColumn.enum.sort(), ['employer', 'insured', 'phone', 'status']);
   assert.ok(roster.properties.required);
+  // Progress shows rosters awaiting transfer or confirmation apart from the confirmed.
+  const line = document.components.schemas.ProgressLine as Json;
+  assert.ok(line.required.includes('awaiting') && line.required.includes('enrolled'));
 });

@@ -45,7 +45,8 @@ pub enum BatchStatus {
 }
 
 impl BatchStatus {
-    fn as_str(self) -> &'static str {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Submitted => "submitted",
             Self::PaymentRecorded => "payment_recorded",

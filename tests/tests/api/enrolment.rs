@@ -1066,10 +1066,70 @@ async fn a_landline_where_a_mobile_is_optional_is_a_warning(app: TestApp) {
     assert_eq!(job["warnings"][0]["row"], 4);
 }
 
+// ---- progress tells the truth -------------------------------------------------------------
+
+/// The union's own progress line for 2025.
+async fn own_progress(app: &TestApp, token: &str) -> Value {
+    let (status, lines) = app
+        .get("/api/v1/targets/progress?year=2025", Some(token))
+        .await;
+    assert_eq!(status, 200, "{lines}");
+    lines[0].clone()
+}
+
+async fn progress_shows_a_submitted_roster_as_awaiting_until_it_is_confirmed(app: TestApp) {
+    use calamine::Reader;
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let before = own_progress(&app, &union).await;
+    assert_eq!(before["awaiting"], 0, "{before}");
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        3,
+        roster::xlsx(&roster::people(3, 51)),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    // Submitted for the 2025 calendar year: awaiting transfer and confirmation.
+    let line = own_progress(&app, &union).await;
+    assert_eq!(line["awaiting"], 3, "{line}");
+    assert_eq!(line["enrolled"], before["enrolled"]);
+    let mut book = workbook(&app, &union, "/api/v1/targets/progress.xlsx?year=2025").await;
+    let first = book.sheet_names()[0].clone();
+    let sheet = book.worksheet_range(&first).expect("sheet");
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .position(|r| r.iter().any(|c| c == "已提交待确认(人)"))
+        .expect("an awaiting column");
+    let col = rows[header]
+        .iter()
+        .position(|c| c == "已提交待确认(人)")
+        .unwrap();
+    assert_eq!(rows[header + 1][col], "3");
+
+    let id = job["enrolment_id"].as_str().unwrap();
+    let (status, _) = transfer_and_confirm(&app, &union, id).await;
+    assert_eq!(status, 200);
+    let line = own_progress(&app, &union).await;
+    assert_eq!(line["awaiting"], 0, "{line}");
+    assert_eq!(
+        line["enrolled"].as_i64().unwrap(),
+        before["enrolled"].as_i64().unwrap() + 3
+    );
+}
+
 on_both_backends_with!(
     clock,
     in_autumn_2024 => with_the_clock_pinned_a_whole_enrolment_year_runs_on_that_date,
     the_scheme_says_which_columns_a_roster_must_fill_and_sex_must_match_the_id_number,
+    progress_shows_a_submitted_roster_as_awaiting_until_it_is_confirmed,
 );
 
 // ---- every problem in one pass ------------------------------------------------------------
