@@ -531,6 +531,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/import-jobs/{id}/problems.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A refused roster as the clerk's own workbook: every cell as uploaded, a 问题 column filled on
+         *     each bad row, the cells at fault highlighted, the batch's problems on a second sheet. Fix it
+         *     in Excel and upload it again (staff).
+         */
+        get: operations["getImportProblemWorkbook"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -1978,6 +1999,8 @@ export interface components {
             all_eligible_below?: number | null;
             /** @description How to enrol, in words. */
             how_zh: string;
+            /** @description What a roster must hold beyond 姓名 and 身份证号码. */
+            roster?: components["schemas"]["RosterRequirements"];
         };
         /**
          * @description How members enrol.
@@ -2179,12 +2202,23 @@ export interface components {
             /** Format: int32 */
             processed_rows: number;
             /**
-             * @description When refused: `{code, message, details}`; `details.problems` lists every row
-             *     (`row`, `column`, `code`, `message_zh`). Nothing was imported.
+             * @description When refused: `{code, message, details}`. Every problem is found in one pass:
+             *     `details.problems` lists every row problem — the file's own checks, duplicates inside it,
+             *     and the database's (already enrolled elsewhere, retirees' continuity) — each with `row`
+             *     (Excel's), `column`, `code`, `message_zh`; `details.batch_problems` the batch's
+             *     (`participation_too_low`, `head_count_too_small`: `code`, `message_zh`, `details`);
+             *     `details.rows_with_problems` how many rows are bad. `code` is `roster_invalid` when a row
+             *     is bad, else the first batch problem's. Nothing was imported; the same report as the
+             *     clerk's workbook: `GET /import-jobs/{id}/problems.xlsx`.
              */
             report?: Record<string, unknown> | null;
             /** @description The enrolment batch created, when it succeeded. */
             enrolment_id?: string | null;
+            /**
+             * @description What to look at without being refused (`phone_landline`, `name_rare_character`): each
+             *     with `row`, `column`, `code`, `message_zh`.
+             */
+            warnings: Record<string, unknown>[];
         };
         /** @description Rules for hospital stays. */
         InpatientRules: {
@@ -3112,8 +3146,17 @@ export interface components {
             target?: number | null;
             /** @example 2.5000 */
             target_ten_thousands?: string | null;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Confirmed: coverage fixed, periods starting in the year.
+             */
             enrolled: number;
+            /**
+             * Format: int64
+             * @description On rosters submitted for the year, awaiting the union's transfer or the association's
+             *     confirmation (not counted in `enrolled` yet).
+             */
+            awaiting: number;
             /**
              * @description enrolled / target.
              * @example 0.8125
@@ -3236,6 +3279,22 @@ export interface components {
          * @enum {string}
          */
         Role: "member" | "union_reviewer" | "service_point_reviewer" | "association_reviewer" | "admin";
+        /**
+         * @description A roster column a scheme may require.
+         * @enum {string}
+         */
+        RosterColumn: "phone" | "insured" | "status" | "employer";
+        /**
+         * @description The columns a scheme's roster must fill in every row, and why (the insured flag where
+         *     the scheme requires basic medical insurance, the mobile number where members are told by
+         *     SMS). A file without such a column is refused; an empty cell is a problem of its row.
+         */
+        RosterRequirements: {
+            /** @description Columns every row must fill. */
+            required?: components["schemas"]["RosterColumn"][];
+            /** @description Why, in words, for the clerk. */
+            reason_zh?: string | null;
+        };
         /** @description The multipart form of `POST /enrolments` (for the document). */
         RosterUpload: {
             /** @description Public id of the unit union. */
@@ -7891,6 +7950,124 @@ export interface operations {
                      *         "code": "not_found",
                      *         "details": {},
                      *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getImportProblemWorkbook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the .xlsx file */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `no_problems`: the import was not refused for its rows or batch */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "no_problems",
+                     *         "details": {},
+                     *         "message": "the import was not refused for its rows or batch"
                      *       }
                      *     }
                      */

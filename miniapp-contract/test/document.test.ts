@@ -83,3 +83,22 @@ test('every example in the document is valid against its schema', () => {
   assert.deepEqual(problems, []);
   assert.ok(checked > 100, `only ${checked} examples`);
 });
+
+test('a roster import reports warnings, and a refused one downloads as the clerk\'s workbook', () => {
+  const job = document.components.schemas.ImportJobResponse as Json;
+  assert.ok(job.required.includes('warnings'), 'warnings is always there');
+  assert.equal(job.properties.warnings.type, 'array');
+  assert.match(job.properties.report.description, /batch_problems/);
+  assert.match(job.properties.report.description, /rows_with_problems/);
+  const workbook = (document.paths as Json)['/api/v1/import-jobs/{id}/problems.xlsx']?.get;
+  assert.equal(workbook?.operationId, 'getImportProblemWorkbook');
+  assert.ok(workbook.responses['200'].content['application/vnd.openxmlformats-officedocument.spreadsheetml.sheet']);
+  assert.ok(workbook.responses['409'], '409 no_problems');
+  // The schema of a scheme says which roster columns it requires.
+  const roster = document.components.schemas.RosterRequirements as Json;
+  assert.deepEqual(document.components.schemas.RosterColumn.enum.sort(), ['employer', 'insured', 'phone', 'status']);
+  assert.ok(roster.properties.required);
+  // Progress shows rosters awaiting transfer or confirmation apart from the confirmed.
+  const line = document.components.schemas.ProgressLine as Json;
+  assert.ok(line.required.includes('awaiting') && line.required.includes('enrolled'));
+});

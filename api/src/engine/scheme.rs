@@ -196,6 +196,49 @@ pub struct Enrolment {
     pub all_eligible_below: Option<u32>,
     /// How to enrol, in words.
     pub how_zh: String,
+    /// What a roster must hold beyond 姓名 and 身份证号码.
+    #[serde(default, skip_serializing_if = "RosterRequirements::is_empty")]
+    pub roster: RosterRequirements,
+}
+
+/// The columns a scheme's roster must fill in every row, and why (the insured flag where
+/// the scheme requires basic medical insurance, the mobile number where members are told by
+/// SMS). A file without such a column is refused; an empty cell is a problem of its row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RosterRequirements {
+    /// Columns every row must fill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required: Vec<RosterColumn>,
+    /// Why, in words, for the clerk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_zh: Option<String>,
+}
+
+impl RosterRequirements {
+    /// Nothing beyond name and ID number.
+    pub fn is_empty(&self) -> bool {
+        self.required.is_empty() && self.reason_zh.is_none()
+    }
+
+    /// Whether `column` must be filled.
+    pub fn requires(&self, column: RosterColumn) -> bool {
+        self.required.contains(&column)
+    }
+}
+
+/// A roster column a scheme may require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RosterColumn {
+    /// 手机号码 (a mobile number: SMS).
+    Phone,
+    /// 是否参加医保.
+    Insured,
+    /// 在职/退休.
+    Status,
+    /// 工作单位.
+    Employer,
 }
 
 /// Participation ratio for units of at least `min_employees`.

@@ -16,13 +16,14 @@ use crate::domain::Money;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::enrolment::{self, Batch, BatchStatus, EnrolmentError, StepError};
-use crate::service::import::{self, SubmitError};
+use crate::service::import::{self, ProblemReportError, SubmitError};
 use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(submit)
         .service(import_job)
+        .service(problem_report)
         .service(list)
         .service(get_one)
         .service(comparison)
@@ -129,12 +130,22 @@ pub struct ImportJobResponse {
     pub status: String,
     pub total_rows: i32,
     pub processed_rows: i32,
-    /// When refused: `{code, message, details}`; `details.problems` lists every row
-    /// (`row`, `column`, `code`, `message_zh`). Nothing was imported.
+    /// When refused: `{code, message, details}`. Every problem is found in one pass:
+    /// `details.problems` lists every row problem — the file's own checks, duplicates inside it,
+    /// and the database's (already enrolled elsewhere, retirees' continuity) — each with `row`
+    /// (Excel's), `column`, `code`, `message_zh`; `details.batch_problems` the batch's
+    /// (`participation_too_low`, `head_count_too_small`: `code`, `message_zh`, `details`);
+    /// `details.rows_with_problems` how many rows are bad. `code` is `roster_invalid` when a row
+    /// is bad, else the first batch problem's. Nothing was imported; the same report as the
+    /// clerk's workbook: `GET /import-jobs/{id}/problems.xlsx`.
     #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
     /// The enrolment batch created, when it succeeded.
     pub enrolment_id: Option<String>,
+    /// What to look at without being refused (`phone_landline`, `name_rare_character`): each
+    /// with `row`, `column`, `code`, `message_zh`.
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<serde_json::Value>,
 }
 
 impl From<import::Job> for ImportJobResponse {
@@ -146,6 +157,7 @@ impl From<import::Job> for ImportJobResponse {
             processed_rows: j.processed_rows,
             report: j.report,
             enrolment_id: j.result_pid,
+            warnings: j.warnings,
         }
     }
 }
@@ -229,6 +241,43 @@ pub async fn import_job(
         .await?
         .map(|j| web::Json(j.into()))
         .ok_or(ApiError::NotFound)
+}
+
+/// A refused roster as the clerk's own workbook: every cell as uploaded, a 问题 column filled on
+/// each bad row, the cells at fault highlighted, the batch's problems on a second sheet. Fix it
+/// in Excel and upload it again (staff).
+#[utoipa::path(
+    operation_id = "getImportProblemWorkbook",
+    tag = "enrolments",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "the .xlsx file", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`no_problems`: the import was not refused for its rows or batch", body = ErrorBody),
+    )
+)]
+#[get("/import-jobs/{id}/problems.xlsx")]
+pub async fn problem_report(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    principal.require_staff()?;
+    let (bytes, filename) = import::problem_report_within(&state, &principal.scope, &id)
+        .await
+        .map_err(|e| match e {
+            ProblemReportError::NotFound => ApiError::NotFound,
+            ProblemReportError::Refused(problem) => problem.into(),
+            ProblemReportError::Db(e) => e.into(),
+            ProblemReportError::Storage(e) => {
+                ApiError::Internal(anyhow::Error::new(e).context("reading the roster"))
+            }
+            ProblemReportError::Workbook(e) => {
+                ApiError::Internal(anyhow::Error::new(e).context("writing the problem workbook"))
+            }
+        })?;
+    Ok(super::xlsx(bytes, &filename))
 }
 
 /// Filters of `GET /enrolments`.

@@ -104,7 +104,11 @@ pub struct ProgressLine {
     pub target: Option<i64>,
     #[schema(value_type = Option<String>, example = "2.5000")]
     pub target_ten_thousands: Option<Decimal>,
+    /// Confirmed: coverage fixed, periods starting in the year.
     pub enrolled: i64,
+    /// On rosters submitted for the year, awaiting the union's transfer or the association's
+    /// confirmation (not counted in `enrolled` yet).
+    pub awaiting: i64,
     /// enrolled / target.
     #[schema(value_type = Option<String>, example = "0.8125")]
     pub completion_rate: Option<Decimal>,
@@ -132,6 +136,7 @@ impl From<Progress> for ProgressLine {
                 .target
                 .map(|t| (Decimal::from(t) / Decimal::from(10_000)).round_dp(4)),
             enrolled: p.enrolled,
+            awaiting: p.awaiting,
             completion_rate,
             previous_year: p.previous,
             renewed: p.renewed,

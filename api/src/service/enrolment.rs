@@ -45,7 +45,8 @@ pub enum BatchStatus {
 }
 
 impl BatchStatus {
-    fn as_str(self) -> &'static str {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Submitted => "submitted",
             Self::PaymentRecorded => "payment_recorded",
@@ -71,7 +72,7 @@ pub struct RosterEntry {
     pub retired: bool,
 }
 
-/// A problem with one roster row that only the database can see.
+/// A problem with one roster row.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct EntryProblem {
     pub row: u32,
@@ -79,6 +80,41 @@ pub struct EntryProblem {
     pub code: &'static str,
     pub message_zh: String,
 }
+
+/// A problem of the roster as a whole (participation ratio, head-count), apart from the rows.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BatchProblem {
+    /// `participation_too_low`, `head_count_too_small`.
+    pub code: &'static str,
+    pub message_zh: String,
+    /// The numbers behind it (`enrolled`, `head_count`, `required_people` …).
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// A roster as checked so far: its good rows, and the problems already found on the others
+/// (by the file's own checks), so that one report holds every problem.
+#[derive(Clone, Debug, Default)]
+pub struct CheckedRoster {
+    /// The rows without a problem of their own.
+    pub entries: Vec<RosterEntry>,
+    /// Person rows in the file, good or not: what the union means to enrol.
+    pub people: u32,
+    /// Of them, rows the scheme cannot count towards participation (men on a women-only
+    /// scheme).
+    pub not_counted: u32,
+    /// Problems found on the rows by the file's checks.
+    pub problems: Vec<EntryProblem>,
+    /// How many rows those problems are on.
+    pub rows_with_problems: u32,
+    /// The file's header of the ID number column, to name in a problem.
+    pub id_number_column: String,
+    /// The file's header of the in-service/retired column.
+    pub status_column: String,
+}
+
+/// Most row problems one report lists (all rows are still counted).
+pub const MAX_REPORTED_PROBLEMS: usize = 1000;
 
 /// An enrolment batch.
 #[derive(Clone, Debug)]
@@ -119,17 +155,14 @@ pub enum EnrolmentError {
     },
     #[error("the roster is empty")]
     EmptyRoster,
-    #[error("participation too low")]
-    ParticipationTooLow {
-        enrolled: u32,
-        head_count: u32,
-        required_ratio: Decimal,
-        required_people: u32,
+    /// Every problem of the roster at once: its rows' (from the file and the database) and
+    /// the batch's.
+    #[error("the roster has problems")]
+    Refused {
+        rows: Vec<EntryProblem>,
+        rows_with_problems: u32,
+        batch: Vec<BatchProblem>,
     },
-    #[error("more people on the roster than the declared head-count")]
-    HeadCountTooSmall { enrolled: u32, head_count: u32 },
-    #[error("rows conflict with the database")]
-    Rows(Vec<EntryProblem>),
     #[error("the batch is not in the state this step needs")]
     WrongState { status: BatchStatus },
     #[error("the batch changed since it was read")]
@@ -172,45 +205,42 @@ impl EnrolmentError {
             EnrolmentError::EmptyRoster => {
                 Problem::invalid_field("file", "名单为空 / the roster is empty")
             }
-            EnrolmentError::HeadCountTooSmall {
-                enrolled,
-                head_count,
-            } => Problem {
-                kind: ProblemKind::Invalid,
-                code: "head_count_too_small",
-                message: format!(
-                    "名单人数 {enrolled} 超过申报的职工人数 {head_count} / more people than the declared head-count"
-                ),
-                details: json!({ "field": "head_count", "enrolled": enrolled, "head_count": head_count }),
-            },
-            EnrolmentError::ParticipationTooLow {
-                enrolled,
-                head_count,
-                required_ratio,
-                required_people,
-            } => Problem {
-                kind: ProblemKind::Invalid,
-                code: "participation_too_low",
-                message: format!(
-                    "参互率不足：{enrolled}/{head_count}，至少需 {required_people} 人（{}%）/ participation below the scheme's threshold",
-                    (required_ratio * Decimal::from(100)).normalize()
-                ),
-                details: json!({
-                    "enrolled": enrolled,
-                    "head_count": head_count,
-                    "required_ratio": required_ratio.to_string(),
-                    "required_people": required_people,
-                }),
-            },
-            EnrolmentError::Rows(problems) => Problem {
-                kind: ProblemKind::Invalid,
-                code: "roster_invalid",
-                message: format!(
-                    "名单有 {} 处问题，未导入任何人 / the roster has problems; nothing was imported",
-                    problems.len()
-                ),
-                details: json!({ "problems": problems }),
-            },
+            EnrolmentError::Refused {
+                rows,
+                rows_with_problems,
+                batch,
+            } => {
+                // Rows first: a clerk fixes those in the file. With only batch problems, the
+                // first one is the code (what clients matched on before), its numbers kept.
+                let (code, message, mut details) = match batch.first() {
+                    Some(first) if rows.is_empty() => (
+                        first.code,
+                        format!("{}，未导入任何人", first.message_zh),
+                        first.details.clone(),
+                    ),
+                    _ => (
+                        "roster_invalid",
+                        format!(
+                            "名单中有{rows_with_problems}行存在问题{}，请修改后重新上传，本次未导入任何人员 / the roster has problems; nothing was imported",
+                            if batch.is_empty() {
+                                ""
+                            } else {
+                                "，另有整体问题"
+                            }
+                        ),
+                        json!({}),
+                    ),
+                };
+                details["problems"] = json!(rows);
+                details["rows_with_problems"] = json!(rows_with_problems);
+                details["batch_problems"] = json!(batch);
+                Problem {
+                    kind: ProblemKind::Invalid,
+                    code,
+                    message,
+                    details,
+                }
+            }
             EnrolmentError::WrongState { status } => Problem {
                 kind: ProblemKind::Conflict,
                 code: "wrong_state",
@@ -302,8 +332,51 @@ pub fn fee_for(scheme: &PublishedScheme, retired: bool) -> (Money, Money) {
     )
 }
 
+/// The batch rules, on the people the file holds: participation ratio (for a women-only
+/// scheme, the share of the unit's women) and the declared head-count.
+pub fn batch_problems(
+    scheme: &PublishedScheme,
+    head_count: u32,
+    people: u32,
+    not_counted: u32,
+) -> Vec<BatchProblem> {
+    let mut found = Vec::new();
+    if people > head_count {
+        found.push(BatchProblem {
+            code: "head_count_too_small",
+            message_zh: format!("名单人数 {people} 超过申报的职工人数 {head_count}"),
+            details: json!({ "field": "head_count", "enrolled": people, "head_count": head_count }),
+        });
+    }
+    let enrolled = people.saturating_sub(not_counted);
+    let (required_ratio, required_people) = required_participation(scheme, head_count);
+    if enrolled < required_people {
+        let whose = if scheme.definition.eligibility.women_only {
+            "女职工参互率不足"
+        } else {
+            "参互率不足"
+        };
+        found.push(BatchProblem {
+            code: "participation_too_low",
+            message_zh: format!(
+                "{whose}：{enrolled}/{head_count}，至少需 {required_people} 人（{}%）",
+                (required_ratio * Decimal::from(100)).normalize()
+            ),
+            details: json!({
+                "enrolled": enrolled,
+                "head_count": head_count,
+                "required_ratio": required_ratio.to_string(),
+                "required_people": required_people,
+            }),
+        });
+    }
+    found
+}
+
 /// Submits a unit union's roster for `scheme`: checks window, rows against the database,
-/// the participation ratio, computes fees, adds new people as members, and writes the batch.
+/// the batch rules, computes fees, adds new people as members, and writes the batch. Every
+/// problem — the ones `roster` already carries from the file, the database's, the batch's — is
+/// reported together in one [`EnrolmentError::Refused`].
 /// Run it inside a transaction: on any refusal nothing is written.
 #[allow(clippy::too_many_arguments)]
 pub async fn submit<C: ConnectionTrait>(
@@ -312,7 +385,7 @@ pub async fn submit<C: ConnectionTrait>(
     unit: &Organisation,
     scheme: &PublishedScheme,
     head_count: u32,
-    entries: &[RosterEntry],
+    roster: CheckedRoster,
     created_by: &str,
     today: NaiveDate,
 ) -> Result<Batch, EnrolmentError> {
@@ -332,25 +405,15 @@ pub async fn submit<C: ConnectionTrait>(
             closes: def.enrolment.closes,
         });
     }
-    if entries.is_empty() {
+    let people = roster
+        .people
+        .max(u32::try_from(roster.entries.len()).unwrap_or(u32::MAX));
+    if people == 0 {
         return Err(EnrolmentError::EmptyRoster);
     }
+    let entries = roster.entries.as_slice();
     let enrolled = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-    let (required_ratio, required_people) = required_participation(scheme, head_count);
-    if enrolled > head_count {
-        return Err(EnrolmentError::HeadCountTooSmall {
-            enrolled,
-            head_count,
-        });
-    }
-    if enrolled < required_people {
-        return Err(EnrolmentError::ParticipationTooLow {
-            enrolled,
-            head_count,
-            required_ratio,
-            required_people,
-        });
-    }
+    let batch = batch_problems(scheme, head_count, people, roster.not_counted);
 
     // Who is already known, and who is already in a batch of this scheme elsewhere.
     let lookups: Vec<String> = entries
@@ -394,7 +457,7 @@ pub async fn submit<C: ConnectionTrait>(
             let unit_name = elsewhere.get(&m.id)?;
             Some(EntryProblem {
                 row: e.row,
-                column: "身份证号码".into(),
+                column: roster.id_number_column.clone(),
                 code: "already_enrolled",
                 message_zh: format!(
                     "此人已在「{unit_name}」本期{}的参互名单中",
@@ -451,15 +514,30 @@ pub async fn submit<C: ConnectionTrait>(
             ) {
                 problems.push(EntryProblem {
                     row: e.row,
-                    column: "在职/退休".into(),
+                    column: roster.status_column.clone(),
                     code: "retiree_not_continuous",
                     message_zh: format!("退休人员须连续参互：{}", rule.condition_zh),
                 });
             }
         }
     }
-    if !problems.is_empty() {
-        return Err(EnrolmentError::Rows(problems));
+    if !problems.is_empty() || !roster.problems.is_empty() || !batch.is_empty() {
+        // The database's problems are on rows the file found good: the counts add up.
+        let mut db_rows: Vec<u32> = problems.iter().map(|p| p.row).collect();
+        db_rows.sort_unstable();
+        db_rows.dedup();
+        let rows_with_problems = roster
+            .rows_with_problems
+            .saturating_add(u32::try_from(db_rows.len()).unwrap_or(u32::MAX));
+        let mut rows = roster.problems;
+        rows.append(&mut problems);
+        rows.sort_by_key(|p| p.row);
+        rows.truncate(MAX_REPORTED_PROBLEMS);
+        return Err(EnrolmentError::Refused {
+            rows,
+            rows_with_problems,
+            batch,
+        });
     }
 
     let now = Utc::now();

@@ -262,6 +262,7 @@ pub async fn target_progress<C: ConnectionTrait>(
                     })
                     .unwrap_or(Cell::Empty),
                 Cell::Int(p.enrolled),
+                Cell::Int(p.awaiting),
                 p.completion_rate()
                     .map(Cell::Percent)
                     .unwrap_or(Cell::Empty),
@@ -281,6 +282,7 @@ pub async fn target_progress<C: ConnectionTrait>(
             "任务数(人)",
             "任务数(万人)",
             "已参互(人)",
+            "已提交待确认(人)",
             "完成率",
             "上年参互(人)",
             "续互(人)",

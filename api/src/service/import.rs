@@ -13,10 +13,12 @@ use serde_json::{Value, json};
 
 use entity::import_job;
 
-use super::enrolment::{self, EnrolmentError, RosterEntry};
+use super::enrolment::{self, CheckedRoster, EnrolmentError, EntryProblem, RosterEntry};
 use super::{Problem, new_pid, organisation, scheme};
 use crate::engine::primitives::coverage_period;
-use crate::formats::roster::{RosterError, RosterRules, parse_roster};
+use crate::formats::roster::{
+    ProblemWorkbookError, RosterError, RosterRules, RowProblem, check_roster, problem_workbook,
+};
 use crate::service::scope::{Scope, Scoped};
 use crate::state::AppState;
 
@@ -41,16 +43,26 @@ pub struct Job {
     pub report: Option<Value>,
     /// The enrolment batch created.
     pub result_pid: Option<String>,
+    /// Row warnings that did not refuse the roster (`row`, `column`, `code`, `message_zh`).
+    pub warnings: Vec<Value>,
 }
 
 fn to_job(m: import_job::Model) -> Job {
+    let report: Option<Value> = m.report.and_then(|r| serde_json::from_str(&r).ok());
+    let warnings = report
+        .as_ref()
+        .and_then(|r| r["details"]["warnings"].as_array().cloned())
+        .unwrap_or_default();
+    // A roster that went in with warnings only keeps them; its report is no refusal.
+    let report = report.filter(|r| r["code"] != "imported");
     Job {
         pid: m.pid,
         status: m.status,
         total_rows: m.total_rows,
         processed_rows: m.processed_rows,
-        report: m.report.and_then(|r| serde_json::from_str(&r).ok()),
+        report,
         result_pid: m.result_pid,
+        warnings,
     }
 }
 
@@ -268,7 +280,7 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
             age_on,
         };
         let mut last = std::time::Instant::now();
-        parse_roster(&bytes, &rules, &mut |done, total| {
+        check_roster(&bytes, &rules, &mut |done, total| {
             if last.elapsed() >= std::time::Duration::from_millis(200) || done == total {
                 last = std::time::Instant::now();
                 let _ = tx.send((done, total));
@@ -292,8 +304,8 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
     let parsed = parser.await?;
     let _ = reporter.await;
 
-    let rows = match parsed {
-        Ok(rows) => rows,
+    let checked = match parsed {
+        Ok(checked) => checked,
         Err(e) => {
             let details = match &e {
                 RosterError::Invalid { problems, rows } => {
@@ -314,17 +326,42 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
             return Ok(());
         }
     };
-    let entries: Vec<RosterEntry> = rows
-        .into_iter()
-        .map(|r| RosterEntry {
-            row: r.row,
-            name: r.name,
-            id_number: r.id_number,
-            phone: r.phone,
-            retired: r.retired,
-        })
-        .collect();
-    let total = i32::try_from(entries.len()).unwrap_or(i32::MAX);
+    // Men on a women-only scheme are already reported; they do not count towards its share.
+    let not_counted = checked
+        .problems
+        .iter()
+        .filter(|p| p.code == "women_only")
+        .count();
+    let roster = CheckedRoster {
+        entries: checked
+            .rows
+            .into_iter()
+            .map(|r| RosterEntry {
+                row: r.row,
+                name: r.name,
+                id_number: r.id_number,
+                phone: r.phone,
+                retired: r.retired,
+            })
+            .collect(),
+        people: checked.people,
+        not_counted: u32::try_from(not_counted).unwrap_or(u32::MAX),
+        problems: checked
+            .problems
+            .into_iter()
+            .map(|p| EntryProblem {
+                row: p.row,
+                column: p.column,
+                code: p.code,
+                message_zh: p.message_zh,
+            })
+            .collect(),
+        rows_with_problems: checked.rows_with_problems,
+        id_number_column: checked.id_number_column,
+        status_column: checked.status_column,
+    };
+    let total = i32::try_from(roster.entries.len()).unwrap_or(i32::MAX);
+    let warnings = json!(checked.warnings);
 
     let txn = crate::db::begin_write(&state.db).await?;
     let submitted = enrolment::submit(
@@ -333,7 +370,7 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
         &unit,
         &published,
         params.head_count,
-        &entries,
+        roster,
         &job.created_by,
         params.today,
     )
@@ -357,13 +394,21 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
             }
             .update(&txn)
             .await?;
-            finish(&txn, job_id, "succeeded", None, Some(batch.pid)).await?;
+            let report = (warnings.as_array().is_some_and(|w| !w.is_empty())).then(|| {
+                refusal(
+                    "imported",
+                    "已导入，有需核对的提示 / imported, with warnings to look at".into(),
+                    json!({ "warnings": warnings }),
+                )
+            });
+            finish(&txn, job_id, "succeeded", report, Some(batch.pid)).await?;
             txn.commit().await?;
         }
         Err(EnrolmentError::Db(e)) => return Err(e.into()),
         Err(refused) => {
             txn.rollback().await?;
-            let body = refused.into_problem()?.body_value();
+            let mut body = refused.into_problem()?.body_value();
+            body["details"]["warnings"] = warnings;
             finish(&state.db, job_id, "failed", Some(body), None).await?;
         }
     }
@@ -399,4 +444,73 @@ pub async fn resume(state: AppState) {
         }
         tokio::spawn(run(state.clone(), job.id));
     }
+}
+
+/// Why there is no problem workbook for a job.
+#[derive(Debug, thiserror::Error)]
+pub enum ProblemReportError {
+    #[error("no such import job in the caller's subtree")]
+    NotFound,
+    /// `no_problems`: the job did not end refused with problems.
+    #[error("{}", .0.message)]
+    Refused(Problem),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error("reading the roster: {0}")]
+    Storage(#[from] opendal::Error),
+    #[error(transparent)]
+    Workbook(#[from] ProblemWorkbookError),
+}
+
+/// The refused roster of job `pid` (inside `scope`) as the clerk's own workbook with every
+/// problem written in (see [`problem_workbook`]): `(bytes, filename)`.
+pub async fn problem_report_within(
+    state: &AppState,
+    scope: &Scope,
+    pid: &str,
+) -> Result<(Vec<u8>, String), ProblemReportError> {
+    let job = import_job::Entity::find_pid_within(&state.db, scope, pid)
+        .await?
+        .ok_or(ProblemReportError::NotFound)?;
+    let report: Option<Value> = job
+        .report
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
+    let details = report.as_ref().map(|r| &r["details"]);
+    let rows: Vec<RowProblem> = details
+        .and_then(|d| d["problems"].as_array())
+        .map(|list| {
+            list.iter()
+                .map(|p| RowProblem {
+                    row: p["row"]
+                        .as_u64()
+                        .and_then(|r| u32::try_from(r).ok())
+                        .unwrap_or(0),
+                    column: p["column"].as_str().unwrap_or_default().to_owned(),
+                    message_zh: p["message_zh"].as_str().unwrap_or_default().to_owned(),
+                })
+                .filter(|p| p.row > 0)
+                .collect()
+        })
+        .unwrap_or_default();
+    let batch: Vec<String> = details
+        .and_then(|d| d["batch_problems"].as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| p["message_zh"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if job.status != "failed" || (rows.is_empty() && batch.is_empty()) {
+        return Err(ProblemReportError::Refused(Problem::conflict(
+            "no_problems",
+            "该导入没有问题报告 / this import has no problem report",
+            json!({ "status": job.status }),
+        )));
+    }
+    let bytes = state.storage.read(&job.object_key).await?.to_vec();
+    let workbook = tokio::task::spawn_blocking(move || problem_workbook(&bytes, &rows, &batch))
+        .await
+        .map_err(|e| DbErr::Custom(format!("the problem workbook task: {e}")))??;
+    Ok((workbook, "名单问题报告.xlsx".to_owned()))
 }

@@ -1,11 +1,12 @@
 //! Enrolment targets (the seeds' task-allocation tables) and progress: for every organisation
-//! of a subtree, the year's target, the people enrolled, the completion rate and the renewal
+//! of a subtree, the year's target, the people enrolled (and those on rosters awaiting
+//! transfer or confirmation), the completion rate and the renewal
 //! rate (续会率). Counts are aggregated once per unit union in SQL and rolled up the tree by
 //! materialised path, so every level adds up.
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -14,11 +15,13 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use entity::{enrolment_target, organisation};
+use entity::{enrolment_batch, enrolment_target, organisation};
 
 use super::Requester;
-use super::enrolment::scheme_family;
+use super::enrolment::{BatchStatus, scheme_family};
 use super::organisation::{self as organisations, Organisation, OrganisationKind};
+use crate::engine::primitives::coverage_period;
+use crate::engine::scheme::Coverage;
 use crate::service::scope::{Scope, Scoped};
 
 /// An enrolment target as an association officer sets it.
@@ -114,6 +117,9 @@ pub struct Progress {
     pub previous: i64,
     /// Of those, people enrolled again this year.
     pub renewed: i64,
+    /// People on rosters submitted for the year and not yet confirmed (awaiting the union's
+    /// transfer or the association's confirmation): not enrolled yet, not forgotten either.
+    pub awaiting: i64,
 }
 
 impl Progress {
@@ -177,6 +183,46 @@ async fn counts_by_unit<C: ConnectionTrait>(
         .collect()
 }
 
+/// People on rosters not yet confirmed, per unit union, whose coverage starts in `year`: the
+/// period each batch would get were it confirmed on the day it was submitted (a calendar-year
+/// scheme: its year).
+async fn awaiting_by_unit<C: ConnectionTrait>(
+    db: &C,
+    year: i32,
+    family: Option<&str>,
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let pending = enrolment_batch::Entity::find()
+        .filter(enrolment_batch::Column::Status.is_in([
+            BatchStatus::Submitted.as_str(),
+            BatchStatus::PaymentRecorded.as_str(),
+        ]))
+        .all(db)
+        .await?;
+    let mut coverage: HashMap<(String, i32), Option<Coverage>> = HashMap::new();
+    let mut counts: HashMap<i64, i64> = HashMap::new();
+    for b in pending {
+        if family.is_some_and(|f| scheme_family(&b.scheme_code) != f) {
+            continue;
+        }
+        let key = (b.scheme_code.clone(), b.scheme_version);
+        if !coverage.contains_key(&key) {
+            let found = super::scheme::version(db, &b.scheme_code, b.scheme_version)
+                .await?
+                .map(|p| p.definition.coverage);
+            coverage.insert(key.clone(), found);
+        }
+        let starts = coverage
+            .get(&key)
+            .and_then(Option::as_ref)
+            .and_then(|c| coverage_period(c, b.created_at.date_naive()))
+            .map(|(start, _)| start.year());
+        if starts == Some(year) {
+            *counts.entry(b.organisation_id).or_default() += i64::from(b.member_count);
+        }
+    }
+    Ok(counts)
+}
+
 /// Progress of every organisation inside `scope` for `year` (and a scheme family).
 pub async fn progress<C: ConnectionTrait>(
     db: &C,
@@ -192,6 +238,7 @@ pub async fn progress<C: ConnectionTrait>(
     let enrolled = counts_by_unit(db, year, family, None).await?;
     let previous = counts_by_unit(db, year - 1, family, None).await?;
     let renewed = counts_by_unit(db, year - 1, family, Some(year)).await?;
+    let awaiting = awaiting_by_unit(db, year, family).await?;
     let targets: HashMap<i64, i64> = enrolment_target::Entity::find()
         .filter(enrolment_target::Column::Year.eq(year))
         .filter(enrolment_target::Column::SchemeCode.eq(family.unwrap_or("")))
@@ -222,6 +269,7 @@ pub async fn progress<C: ConnectionTrait>(
         totals
     };
     let (enrolled, previous, renewed) = (roll_up(&enrolled), roll_up(&previous), roll_up(&renewed));
+    let awaiting = roll_up(&awaiting);
     // Deepest first, so a parent without a target of its own can add up its children's.
     let mut derived_targets: HashMap<i64, Option<i64>> = HashMap::new();
     let mut children_of: HashMap<i64, Vec<i64>> = HashMap::new();
@@ -263,6 +311,7 @@ pub async fn progress<C: ConnectionTrait>(
                 enrolled: enrolled.get(&o.id).copied().unwrap_or(0),
                 previous: previous.get(&o.id).copied().unwrap_or(0),
                 renewed: renewed.get(&o.id).copied().unwrap_or(0),
+                awaiting: awaiting.get(&o.id).copied().unwrap_or(0),
             })
         })
         .collect()

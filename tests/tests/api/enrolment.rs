@@ -3,8 +3,8 @@
 
 use chrono::{Datelike, Duration, NaiveDate};
 use huzhu_tests::harness::TestApp;
-use huzhu_tests::on_both_backends;
 use huzhu_tests::roster::{self, Line};
+use huzhu_tests::{on_both_backends, on_both_backends_with};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
@@ -86,6 +86,7 @@ async fn upload(
 }
 
 const POWER: &str = "内蒙古电力（集团）有限责任公司工会";
+const DAIRY: &str = "呼和浩特乳业集团工会";
 
 async fn a_roster_is_enrolled_paid_and_confirmed_with_coverage_from_the_day_after(app: TestApp) {
     open_window(&app, "nm-inpatient-2022", false).await;
@@ -796,4 +797,507 @@ on_both_backends!(
     a_ten_thousand_row_roster_with_twenty_bad_rows_imports_nothing_until_corrected,
     at_renewal_the_union_sees_who_was_carried_over_who_left_and_who_is_new,
     the_ledger_read_back_with_calamine_holds_every_member,
+    a_roster_with_bad_rows_people_enrolled_elsewhere_and_too_few_people_is_told_everything_at_once,
+    a_landline_where_a_mobile_is_optional_is_a_warning,
 );
+
+// ---- one clock: the whole enrolment year on the service's pinned date -----------------------
+
+/// The service's clock pinned inside nm-inpatient-2025's enrolment window (2024-09-01 …
+/// 2024-11-30); the real date is long past it.
+fn in_autumn_2024(s: &mut huzhu::settings::Settings) {
+    s.clock.today = NaiveDate::from_ymd_opt(2024, 10, 15);
+}
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// The member's newest membership of `scheme`, as the member sees it.
+async fn my_membership(app: &TestApp, id_number: &str, scheme: &str) -> Value {
+    let admin = app.login("admin").await;
+    let (_, m) = app
+        .get(
+            &format!("/api/v1/members?id_number={id_number}"),
+            Some(&admin),
+        )
+        .await;
+    let member = m["items"][0]["id"].as_str().unwrap().to_owned();
+    let token = app.login(&member).await;
+    let (_, mine) = app.get("/api/v1/me/memberships", Some(&token)).await;
+    mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["scheme_code"] == scheme)
+        .cloned()
+        .expect("membership")
+}
+
+/// GETs a workbook and opens it with calamine.
+async fn workbook(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
+    let res = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{path}");
+    let bytes = res.bytes().await.unwrap().to_vec();
+    calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("xlsx")
+}
+
+async fn with_the_clock_pinned_a_whole_enrolment_year_runs_on_that_date(app: TestApp) {
+    use calamine::Reader;
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let people = roster::people(4, 21);
+    // The window is open on the pinned date (the real clock would say enrolment_closed).
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        4,
+        roster::xlsx(&people),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let id = job["enrolment_id"].as_str().unwrap().to_owned();
+    // Continuity at confirmation is judged on the pinned date: 15 days after an end keeps
+    // it, 16 do not (on the real date both would be long broken); one period still running.
+    earlier_period(&app, &people[0].id_number, d("2024-12-31"), 2).await;
+    earlier_period(&app, &people[1].id_number, d("2024-09-30"), 2).await;
+    earlier_period(&app, &people[2].id_number, d("2024-09-29"), 2).await;
+    let (status, b) = transfer_and_confirm(&app, &union, &id).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["coverage_start"], "2025-01-01");
+    assert_eq!(b["coverage_end"], "2025-12-31");
+    for (line, continuous, consecutive) in [
+        (&people[0], true, 3),
+        (&people[1], true, 3),
+        (&people[2], false, 1),
+        (&people[3], false, 1),
+    ] {
+        let m = my_membership(&app, &line.id_number, "nm-inpatient-2025").await;
+        assert_eq!(m["continuous_renewal"], continuous, "{}", line.name);
+        assert_eq!(m["consecutive_periods"], consecutive, "{}", line.name);
+        // Coverage starts after the pinned date: upcoming, not ended.
+        assert_eq!(m["state"], "upcoming", "{}", line.name);
+    }
+
+    // The exports are dated by the same clock.
+    let mut progress = workbook(&app, &union, "/api/v1/targets/progress.xlsx?year=2025").await;
+    let first = progress.sheet_names()[0].clone();
+    let sheet = progress.worksheet_range(&first).expect("sheet");
+    let title = sheet.get((0, 0)).map(|c| c.to_string()).unwrap_or_default();
+    assert!(title.contains("2024-10-15"), "{title}");
+    let mut ledger = workbook(
+        &app,
+        &union,
+        &format!("/api/v1/organisations/{unit}/ledger.xlsx?year=2025"),
+    )
+    .await;
+    let sheet = ledger.worksheet_range("参互单位台账").expect("sheet");
+    let names: Vec<String> = sheet
+        .rows()
+        .skip(2)
+        .filter_map(|r| r.get(2).map(|c| c.to_string()))
+        .collect();
+    for line in &people {
+        assert!(names.contains(&line.name), "{} in the ledger", line.name);
+    }
+}
+
+// ---- the scheme says which columns a roster must fill -------------------------------------
+
+/// A roster with exactly these headers (row 2, under a title) and rows.
+fn sheet(headers: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "参互名单").unwrap();
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string(1, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                ws.write_string(r as u32 + 2, c as u16, v).unwrap();
+            }
+        }
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+/// A full row: 序号, 姓名, 身份证号码, 性别 (as the ID says), 手机号码, 是否参加医保, 在职/退休.
+fn full_row(i: usize, l: &Line) -> Vec<String> {
+    let sex_digit = l.id_number.as_bytes()[16] - b'0';
+    let sex = if sex_digit % 2 == 1 { "男" } else { "女" };
+    vec![
+        (i + 1).to_string(),
+        l.name.clone(),
+        l.id_number.clone(),
+        sex.into(),
+        l.phone.clone(),
+        l.insured.clone(),
+        l.status.clone(),
+    ]
+}
+
+const FULL: [&str; 7] = [
+    "序号",
+    "姓名",
+    "身份证号码",
+    "性别",
+    "手机号码",
+    "是否参加医保",
+    "在职/退休",
+];
+
+async fn the_scheme_says_which_columns_a_roster_must_fill_and_sex_must_match_the_id_number(
+    app: TestApp,
+) {
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let people = roster::people(5, 41);
+    // nm-inpatient-2025 needs the insured flag, a mobile number (SMS) and the status.
+    let bare: Vec<Vec<String>> = people
+        .iter()
+        .enumerate()
+        .map(|(i, l)| vec![(i + 1).to_string(), l.name.clone(), l.id_number.clone()])
+        .collect();
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        5,
+        sheet(&FULL[..3], &bare),
+    )
+    .await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["report"]["code"], "roster_missing_columns", "{job}");
+    let missing = job["report"]["details"]["missing_columns"].to_string();
+    for column in ["手机号码", "是否参加医保", "在职/退休"] {
+        assert!(missing.contains(column), "{column} in {missing}");
+    }
+
+    let mut rows: Vec<Vec<String>> = people
+        .iter()
+        .enumerate()
+        .map(|(i, l)| full_row(i, l))
+        .collect();
+    rows[0][5] = String::new(); // row 3: insured left empty
+    rows[1][4] = String::new(); // row 4: no phone
+    rows[2][3] = if rows[2][3] == "男" { "女" } else { "男" }.into(); // row 5: sex contradicts
+    rows[3][4] = "0471-6281234".into(); // row 6: a landline where SMS needs a mobile
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        5,
+        sheet(&FULL, &rows),
+    )
+    .await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(
+        row_problems(&job),
+        vec![
+            (3, "insured_missing".to_owned()),
+            (4, "phone_missing".to_owned()),
+            (5, "sex_mismatch".to_owned()),
+            (6, "phone_not_mobile".to_owned()),
+        ],
+        "{job}"
+    );
+    assert_eq!(job["report"]["details"]["rows_with_problems"], 4);
+
+    // Fixed, and with a name of a rare character: it goes in, the warning shown.
+    let mut rows: Vec<Vec<String>> = people
+        .iter()
+        .enumerate()
+        .map(|(i, l)| full_row(i, l))
+        .collect();
+    rows[4][1] = "王䶮".into();
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        5,
+        sheet(&FULL, &rows),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(job["report"].is_null(), "{job}");
+    let warnings = job["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{job}");
+    assert_eq!(warnings[0]["row"], 7);
+    assert_eq!(warnings[0]["code"], "name_rare_character");
+}
+
+/// Where the number is optional (nm-inpatient-2022), a landline is a warning, not a refusal.
+async fn a_landline_where_a_mobile_is_optional_is_a_warning(app: TestApp) {
+    open_window(&app, "nm-inpatient-2022", false).await;
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let people = roster::people(3, 42);
+    let mut rows: Vec<Vec<String>> = people
+        .iter()
+        .enumerate()
+        .map(|(i, l)| full_row(i, l))
+        .collect();
+    rows[1][4] = "0471-6281234".into();
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        3,
+        sheet(&FULL, &rows),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["warnings"][0]["code"], "phone_landline", "{job}");
+    assert_eq!(job["warnings"][0]["row"], 4);
+}
+
+// ---- progress tells the truth -------------------------------------------------------------
+
+/// The union's own progress line for 2025.
+async fn own_progress(app: &TestApp, token: &str) -> Value {
+    let (status, lines) = app
+        .get("/api/v1/targets/progress?year=2025", Some(token))
+        .await;
+    assert_eq!(status, 200, "{lines}");
+    lines[0].clone()
+}
+
+async fn progress_shows_a_submitted_roster_as_awaiting_until_it_is_confirmed(app: TestApp) {
+    use calamine::Reader;
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let before = own_progress(&app, &union).await;
+    assert_eq!(before["awaiting"], 0, "{before}");
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        3,
+        roster::xlsx(&roster::people(3, 51)),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    // Submitted for the 2025 calendar year: awaiting transfer and confirmation.
+    let line = own_progress(&app, &union).await;
+    assert_eq!(line["awaiting"], 3, "{line}");
+    assert_eq!(line["enrolled"], before["enrolled"]);
+    let mut book = workbook(&app, &union, "/api/v1/targets/progress.xlsx?year=2025").await;
+    let first = book.sheet_names()[0].clone();
+    let sheet = book.worksheet_range(&first).expect("sheet");
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .position(|r| r.iter().any(|c| c == "已提交待确认(人)"))
+        .expect("an awaiting column");
+    let col = rows[header]
+        .iter()
+        .position(|c| c == "已提交待确认(人)")
+        .unwrap();
+    assert_eq!(rows[header + 1][col], "3");
+
+    let id = job["enrolment_id"].as_str().unwrap();
+    let (status, _) = transfer_and_confirm(&app, &union, id).await;
+    assert_eq!(status, 200);
+    let line = own_progress(&app, &union).await;
+    assert_eq!(line["awaiting"], 0, "{line}");
+    assert_eq!(
+        line["enrolled"].as_i64().unwrap(),
+        before["enrolled"].as_i64().unwrap() + 3
+    );
+}
+
+on_both_backends_with!(
+    clock,
+    in_autumn_2024 => with_the_clock_pinned_a_whole_enrolment_year_runs_on_that_date,
+    the_scheme_says_which_columns_a_roster_must_fill_and_sex_must_match_the_id_number,
+    progress_shows_a_submitted_roster_as_awaiting_until_it_is_confirmed,
+);
+
+// ---- every problem in one pass ------------------------------------------------------------
+
+/// (row, code) of every row problem of a refused job, sorted.
+fn row_problems(job: &Value) -> Vec<(u64, String)> {
+    let mut got: Vec<(u64, String)> = job["report"]["details"]["problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("problems in {job}"))
+        .iter()
+        .map(|p| {
+            (
+                p["row"].as_u64().unwrap(),
+                p["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+fn batch_codes(job: &Value) -> Vec<String> {
+    job["report"]["details"]["batch_problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("batch_problems in {job}"))
+        .iter()
+        .map(|p| p["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn a_roster_with_bad_rows_people_enrolled_elsewhere_and_too_few_people_is_told_everything_at_once(
+    app: TestApp,
+) {
+    use calamine::Reader;
+    open_window(&app, "nm-inpatient-2022", false).await;
+    // Someone already on the 电力 union's roster of this scheme.
+    let elsewhere = roster::people(1, 31);
+    let power = app.login("union-power").await;
+    let power_unit = unit_id(&app, &power, POWER).await;
+    let job = upload(
+        &app,
+        &power,
+        &power_unit,
+        "nm-inpatient-2022",
+        1,
+        roster::xlsx(&elsewhere),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let mut lines = roster::people(6, 32);
+    // Row 4: a wrong check character; row 7: the same person as row 5; row 8: enrolled
+    // elsewhere. 6 of 10 is under 75%.
+    let last = if lines[1].id_number.ends_with('1') {
+        '2'
+    } else {
+        '1'
+    };
+    lines[1].id_number.replace_range(17..18, &last.to_string());
+    lines[4].id_number = lines[2].id_number.clone();
+    lines[5] = elsewhere[0].clone();
+    let members_before = count(&app, "SELECT COUNT(*) AS n FROM member").await;
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        10,
+        roster::xlsx(&lines),
+    )
+    .await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["report"]["code"], "roster_invalid", "{job}");
+    assert_eq!(
+        row_problems(&job),
+        vec![
+            (4, "id_number_checksum".to_owned()),
+            (7, "duplicate_in_file".to_owned()),
+            (8, "already_enrolled".to_owned()),
+        ]
+    );
+    assert_eq!(batch_codes(&job), vec!["participation_too_low"]);
+    let batch = &job["report"]["details"]["batch_problems"][0];
+    assert_eq!(batch["details"]["required_people"], 8, "{batch}");
+    assert!(!batch["message_zh"].as_str().unwrap().is_empty());
+    assert_eq!(job["report"]["details"]["rows_with_problems"], 3);
+    for p in job["report"]["details"]["problems"].as_array().unwrap() {
+        assert!(!p["column"].as_str().unwrap().is_empty(), "{p}");
+        assert!(!p["message_zh"].as_str().unwrap().is_empty(), "{p}");
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM member").await,
+        members_before,
+        "nothing imported"
+    );
+
+    // The report as the clerk's own workbook: a 问题 column filled on each bad row.
+    let id = job["id"].as_str().unwrap();
+    let mut book = workbook(
+        &app,
+        &union,
+        &format!("/api/v1/import-jobs/{id}/problems.xlsx"),
+    )
+    .await;
+    let first = book.sheet_names()[0].clone();
+    let sheet = book.worksheet_range(&first).expect("sheet");
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .position(|r| r.iter().any(|c| c == "身份证号码"))
+        .expect("the header row");
+    let problem_col = rows[header]
+        .iter()
+        .position(|c| c == "问题")
+        .expect("a 问题 column");
+    // The clerk's cells are kept as they were.
+    assert_eq!(rows[header + 1][1], lines[0].name);
+    assert_eq!(rows[header + 1][2], lines[0].id_number);
+    for (excel_row, bad) in [
+        (3, false),
+        (4, true),
+        (5, false),
+        (6, false),
+        (7, true),
+        (8, true),
+    ] {
+        let cell = rows[excel_row - 1]
+            .get(problem_col)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(!cell.is_empty(), bad, "row {excel_row}: {cell:?}");
+    }
+    assert!(
+        rows[7][problem_col].contains("电力"),
+        "{}",
+        rows[7][problem_col]
+    );
+    // The batch problems are in the workbook too.
+    let all: String = book
+        .sheet_names()
+        .iter()
+        .filter_map(|n| book.worksheet_range(n).ok())
+        .flat_map(|r| {
+            r.rows()
+                .flat_map(|c| c.iter().map(|x| x.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        all.contains("参互率"),
+        "the participation problem is in the workbook"
+    );
+
+    // Another union cannot read it; a job that succeeded has no problems to download.
+    let other = app.login("union-hospital").await;
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/import-jobs/{id}/problems.xlsx")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}

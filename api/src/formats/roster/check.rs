@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::{Datelike, NaiveDate};
 
 use crate::domain::{IdNumber, IdNumberError, PersonName, PhoneNumber, Sex};
+use crate::engine::scheme::RosterColumn;
 
 use super::header::{Columns, Field};
 use super::read::{RawCell, RawRow};
@@ -114,17 +115,51 @@ pub(super) fn check_row(
     rules: &RosterRules<'_>,
     seen: &mut Seen,
     problems: &mut Problems,
+    warnings: &mut Problems,
 ) -> Option<RosterRow> {
     let row = raw.index.saturating_add(1);
     let before = problems.total;
     let text = |field: Field| raw.cell(columns.column(field));
+    let mut warn = |field: Field, code: &'static str, message: String| {
+        warnings.push(row, columns.header(field), code, message);
+    };
+    let required = &rules.scheme.enrolment.roster;
+    let why = required
+        .reason_zh
+        .clone()
+        .unwrap_or_else(|| "本项目要求填写此项".to_owned());
+    // A required cell left empty.
+    for (field, column, code) in [
+        (Field::Phone, RosterColumn::Phone, "phone_missing"),
+        (Field::Insured, RosterColumn::Insured, "insured_missing"),
+        (Field::Status, RosterColumn::Status, "status_missing"),
+        (Field::Employer, RosterColumn::Employer, "employer_missing"),
+    ] {
+        if required.requires(column) && text(field).is_none() {
+            problems.push(
+                row,
+                columns.header(field),
+                code,
+                format!("请填写“{}”：{why}", columns.header(field)),
+            );
+        }
+    }
     let mut report = |field: Field, code: &'static str, message: String| {
         problems.push(row, columns.header(field), code, message);
     };
 
     // 姓名
     let name = match PersonName::parse(text(Field::Name).map_or("", |c| c.text.as_str())) {
-        Ok(name) => Some(name),
+        Ok(name) => {
+            if let Some(rare) = name.as_str().chars().find(|c| is_rare_character(*c)) {
+                warn(
+                    Field::Name,
+                    "name_rare_character",
+                    format!("姓名含生僻字“{rare}”，请核对与身份证一致（部分系统可能无法显示）"),
+                );
+            }
+            Some(name)
+        }
         Err(e) => {
             report(Field::Name, "name_invalid", e.message_zh().to_owned());
             None
@@ -159,11 +194,28 @@ pub(super) fn check_row(
         },
     };
 
-    // 手机号码 (optional)
+    // 手机号码 (optional unless the scheme tells members by SMS). A landline is kept out of the
+    // record with a warning where the number is optional; where SMS needs it, it is a problem.
     let phone = match text(Field::Phone) {
         None => None,
         Some(cell) => match PhoneNumber::parse(cell.text.trim_start_matches('\'')) {
             Ok(phone) => Some(phone),
+            Err(_) if looks_like_landline(&cell.text) => {
+                if required.requires(RosterColumn::Phone) {
+                    report(
+                        Field::Phone,
+                        "phone_not_mobile",
+                        "这是固定电话：本项目以短信通知，请填写11位手机号码".to_owned(),
+                    );
+                } else {
+                    warn(
+                        Field::Phone,
+                        "phone_landline",
+                        "这是固定电话，无法接收短信通知；未记录，建议改填手机号码".to_owned(),
+                    );
+                }
+                None
+            }
             Err(e) => {
                 report(Field::Phone, "phone_invalid", e.message_zh().to_owned());
                 None
@@ -256,6 +308,26 @@ pub(super) fn check_row(
             // The status itself is already reported.
             None => {}
         }
+        // 性别, when the file has it, must be the sex the ID number says.
+        if let Some(cell) = text(Field::Sex) {
+            match parse_sex(&cell.text) {
+                Some(sex) if sex != id.sex() => report(
+                    Field::Sex,
+                    "sex_mismatch",
+                    format!(
+                        "性别填写为“{}”，与身份证号码（{}）不符",
+                        sex.label_zh(),
+                        id.sex().label_zh()
+                    ),
+                ),
+                Some(_) => {}
+                None => report(
+                    Field::Sex,
+                    "sex_invalid",
+                    "“性别”请填写“男”或“女”".to_owned(),
+                ),
+            }
+        }
         // A women-only scheme (馨康) also takes spouses of enrolled men; a spouse is a woman
         // too, so the sex check holds for both. What the file cannot tell is whether a woman is
         // an employee or a spouse: she is checked as an employee (same age rule).
@@ -292,6 +364,41 @@ pub(super) fn check_row(
         retired: retired?,
         note: text(Field::Note).map(|c| c.text.clone()),
     })
+}
+
+/// `男`/`女` in the ways clerks write them.
+fn parse_sex(text: &str) -> Option<Sex> {
+    match text.trim() {
+        "男" | "男性" | "M" | "m" => Some(Sex::Male),
+        "女" | "女性" | "F" | "f" => Some(Sex::Female),
+        _ => None,
+    }
+}
+
+/// A fixed-line number (`0471-6281234`, `6281234`, `(0471)6281234`): digits only after
+/// separators, 7–8 local digits, optionally after a 3–4 digit area code starting with 0.
+fn looks_like_landline(text: &str) -> bool {
+    let digits: String = text
+        .chars()
+        .filter(|c| !matches!(c, '-' | '－' | ' ' | '(' | ')' | '（' | '）'))
+        .collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    match digits.len() {
+        7 | 8 => !digits.starts_with('0') && !digits.starts_with('1'),
+        10..=12 => digits.starts_with('0'),
+        _ => false,
+    }
+}
+
+/// A character outside the common CJK block (extension A and beyond, compatibility
+/// ideographs): real in names, but many systems and fonts cannot show it.
+fn is_rare_character(c: char) -> bool {
+    matches!(c,
+        '\u{3400}'..='\u{4DBF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{20000}'..='\u{3134F}')
 }
 
 enum IdProblem {
@@ -455,5 +562,20 @@ mod tests {
         assert!(age_rule_zh(Some(16), Some(60), 15).is_some());
         assert!(age_rule_zh(None, Some(60), 61).is_some());
         assert_eq!(age_rule_zh(None, None, 99), None);
+    }
+
+    #[test]
+    fn landlines_and_rare_characters_are_recognised() {
+        for landline in ["0471-6281234", "6281234", "(0471)62812345", "047162812345"] {
+            assert!(looks_like_landline(landline), "{landline}");
+        }
+        for other in ["13812345678", "12345", "abc", ""] {
+            assert!(!looks_like_landline(other), "{other}");
+        }
+        assert!(is_rare_character('㐀'));
+        assert!(is_rare_character('𠀀'));
+        assert!(!is_rare_character('王'));
+        assert_eq!(parse_sex(" 女 "), Some(Sex::Female));
+        assert_eq!(parse_sex("未知"), None);
     }
 }

@@ -17,11 +17,13 @@ pub(super) enum Field {
     Status,
     /// 备注
     Note,
+    /// 性别 (checked against the ID number)
+    Sex,
 }
 
 impl Field {
     /// Every field, in the order of the standard template.
-    pub(super) const ALL: [Field; 7] = [
+    pub(super) const ALL: [Field; 8] = [
         Field::Name,
         Field::IdNumber,
         Field::Phone,
@@ -29,6 +31,7 @@ impl Field {
         Field::Insured,
         Field::Status,
         Field::Note,
+        Field::Sex,
     ];
 
     /// The standard header, used in the template and when a column is absent.
@@ -41,6 +44,7 @@ impl Field {
             Field::Insured => "是否参加医保",
             Field::Status => "在职/退休",
             Field::Note => "备注",
+            Field::Sex => "性别",
         }
     }
 
@@ -76,6 +80,7 @@ impl Field {
                 "在职/离退休",
             ],
             Field::Note => &["备注"],
+            Field::Sex => &["性别"],
         }
     }
 
@@ -88,6 +93,7 @@ impl Field {
             Field::Insured => 4,
             Field::Status => 5,
             Field::Note => 6,
+            Field::Sex => 7,
         }
     }
 }
@@ -132,7 +138,7 @@ pub(super) fn field_of(raw: &str) -> Option<Field> {
 /// Where each field is: its zero-based column and its header as written in the file.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Columns {
-    found: [Option<(u32, String)>; 7],
+    found: [Option<(u32, String)>; 8],
 }
 
 impl Columns {
@@ -204,7 +210,7 @@ mod tests {
     fn a_title_or_an_unknown_header_names_no_field() {
         assert_eq!(field_of("XX单位2025年职工医疗互助参保名单"), None);
         assert_eq!(field_of("序号"), None);
-        assert_eq!(field_of("性别"), None);
+        assert_eq!(field_of("民族"), None);
         assert_eq!(field_of(""), None);
     }
 

@@ -16,6 +16,9 @@
 mod check;
 mod header;
 mod read;
+mod report;
+
+pub use report::{PROBLEM_COLUMN, ProblemWorkbookError, RowProblem, problem_workbook};
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +28,7 @@ use serde::Serialize;
 
 use crate::domain::{IdNumber, PersonName, PhoneNumber};
 use crate::engine::SchemeDefinition;
+use crate::engine::scheme::RosterColumn;
 
 use check::{Problems, RowKind, Seen};
 
@@ -141,6 +145,26 @@ impl RosterError {
     }
 }
 
+/// Every person of a roster checked: the good rows, and every problem found on the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedRoster {
+    /// The rows without a problem, in file order.
+    pub rows: Vec<RosterRow>,
+    /// Things to look at that do not refuse the row (a landline, a rare character in a name);
+    /// at most [`MAX_PROBLEMS`].
+    pub warnings: Vec<RosterProblem>,
+    /// The problems, in row order; at most [`MAX_PROBLEMS`].
+    pub problems: Vec<RosterProblem>,
+    /// How many rows have at least one problem (all of them, even past the cap).
+    pub rows_with_problems: u32,
+    /// How many person rows the file holds, good or not (what the union means to enrol).
+    pub people: u32,
+    /// The file's own headers of the ID number and the in-service/retired columns (or the
+    /// standard ones), for problems found later on these rows.
+    pub id_number_column: String,
+    pub status_column: String,
+}
+
 /// Parses and checks every row; all or nothing. `progress(done, total)` is called every few
 /// hundred rows (and once at the end) while the rows are checked.
 ///
@@ -153,6 +177,17 @@ pub fn parse_roster(
     parse_roster_limited(bytes, rules, progress, MAX_ROWS)
 }
 
+/// Reads and checks every row, keeping the good rows beside the problems of the others, so
+/// that checks needing the database or the whole batch can run on the same file in the same
+/// pass. Errors only when the file itself cannot be read as a roster.
+pub fn check_roster(
+    bytes: &[u8],
+    rules: &RosterRules,
+    progress: &mut dyn FnMut(u32, u32),
+) -> Result<CheckedRoster, RosterError> {
+    check_roster_limited(bytes, rules, progress, MAX_ROWS)
+}
+
 /// [`parse_roster`] with the row limit as a parameter (tests use a small one).
 fn parse_roster_limited(
     bytes: &[u8],
@@ -160,7 +195,38 @@ fn parse_roster_limited(
     progress: &mut dyn FnMut(u32, u32),
     limit: u32,
 ) -> Result<Vec<RosterRow>, RosterError> {
+    let checked = check_roster_limited(bytes, rules, progress, limit)?;
+    if checked.rows_with_problems > 0 {
+        return Err(RosterError::Invalid {
+            problems: checked.problems,
+            rows: checked.rows_with_problems,
+        });
+    }
+    Ok(checked.rows)
+}
+
+fn check_roster_limited(
+    bytes: &[u8],
+    rules: &RosterRules,
+    progress: &mut dyn FnMut(u32, u32),
+    limit: u32,
+) -> Result<CheckedRoster, RosterError> {
     let sheet = read::read_roster_sheet(bytes, limit)?;
+    let missing: Vec<String> = [
+        (header::Field::Phone, RosterColumn::Phone),
+        (header::Field::Insured, RosterColumn::Insured),
+        (header::Field::Status, RosterColumn::Status),
+        (header::Field::Employer, RosterColumn::Employer),
+    ]
+    .into_iter()
+    .filter(|(field, column)| {
+        rules.scheme.enrolment.roster.requires(*column) && sheet.columns.column(*field).is_none()
+    })
+    .map(|(field, _)| field.canonical().to_owned())
+    .collect();
+    if !missing.is_empty() {
+        return Err(RosterError::MissingColumns(missing));
+    }
     let people: Vec<&read::RawRow> = sheet
         .rows
         .iter()
@@ -172,10 +238,18 @@ fn parse_roster_limited(
     }
 
     let mut problems = Problems::new(MAX_PROBLEMS);
+    let mut warnings = Problems::new(MAX_PROBLEMS);
     let mut seen = Seen::default();
     let mut rows = Vec::with_capacity(people.len());
     for (done, raw) in (1u32..).zip(people) {
-        if let Some(row) = check::check_row(raw, &sheet.columns, rules, &mut seen, &mut problems) {
+        if let Some(row) = check::check_row(
+            raw,
+            &sheet.columns,
+            rules,
+            &mut seen,
+            &mut problems,
+            &mut warnings,
+        ) {
             rows.push(row);
         }
         if done % PROGRESS_EVERY == 0 && done != total {
@@ -184,11 +258,13 @@ fn parse_roster_limited(
     }
     progress(total, total);
 
-    if problems.total > 0 {
-        return Err(RosterError::Invalid {
-            problems: problems.list,
-            rows: problems.rows,
-        });
-    }
-    Ok(rows)
+    Ok(CheckedRoster {
+        rows,
+        warnings: warnings.list,
+        problems: problems.list,
+        rows_with_problems: problems.rows,
+        people: total,
+        id_number_column: sheet.columns.header(header::Field::IdNumber).to_owned(),
+        status_column: sheet.columns.header(header::Field::Status).to_owned(),
+    })
 }

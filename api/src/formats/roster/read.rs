@@ -55,6 +55,10 @@ impl RawRow {
 /// The roster sheet found in a workbook: its header row and the rows below it.
 #[derive(Debug)]
 pub(super) struct RosterSheet {
+    /// The worksheet's name.
+    pub(super) name: String,
+    /// Zero-based index of the header row.
+    pub(super) header_index: u32,
     /// Where each field is.
     pub(super) columns: Columns,
     /// Non-blank rows below the header row, in sheet order, holding only the used columns.
@@ -245,11 +249,75 @@ fn scan_sheet(
     drop(reader);
 
     Ok(match header {
-        Some((_, columns, _)) => Scan::Found(Box::new(RosterSheet { columns, rows })),
+        Some((header_index, columns, _)) => Scan::Found(Box::new(RosterSheet {
+            name: name.to_owned(),
+            header_index,
+            columns,
+            rows,
+        })),
         None => Scan::NotFound {
             missing: best_missing,
         },
     })
+}
+
+/// Columns copied into a problem workbook: far more than any roster has, few enough that a
+/// stray cell in column XFD cannot blow it up.
+const COPY_MAX_COLUMNS: u32 = 256;
+
+/// A cell copied as the clerk typed it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum CopiedCell {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+}
+
+/// A copied cell at `(row, column)`, zero-based.
+pub(super) type PlacedCell = (u32, u32, CopiedCell);
+
+/// Every non-empty cell of the roster sheet (as [`read_roster_sheet`] finds it) from the top
+/// down to its last non-blank row, unchanged: `(sheet, header row index, (row, column, cell))`.
+pub(super) fn read_sheet_cells(
+    bytes: &[u8],
+    limit: u32,
+) -> Result<(RosterSheet, Vec<PlacedCell>), RosterError> {
+    let sheet = read_roster_sheet(bytes, limit)?;
+    let last_row = sheet.rows.last().map_or(sheet.header_index, |r| r.index);
+    std::panic::catch_unwind(|| {
+        let mut workbook: Xlsx<_> =
+            calamine::open_workbook_from_rs(Cursor::new(bytes)).map_err(unreadable)?;
+        let mut reader = workbook
+            .worksheet_cells_reader(&sheet.name)
+            .map_err(unreadable)?;
+        let mut cells = Vec::new();
+        while let Some(cell) = reader.next_cell().map_err(unreadable)? {
+            let (row, col) = cell.get_position();
+            if row > last_row || col >= COPY_MAX_COLUMNS {
+                continue;
+            }
+            let copied = match cell.get_value() {
+                DataRef::Empty => continue,
+                DataRef::Float(f) => CopiedCell::Number(*f),
+                DataRef::Int(i) => CopiedCell::Number(*i as f64),
+                DataRef::DateTime(d) => CopiedCell::Number(d.as_f64()),
+                DataRef::Bool(b) => CopiedCell::Bool(*b),
+                DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => {
+                    CopiedCell::Text(s.clone())
+                }
+                DataRef::SharedString(s) => CopiedCell::Text((*s).to_owned()),
+                DataRef::Error(e) => CopiedCell::Text(e.to_string()),
+            };
+            cells.push((row, col, copied));
+        }
+        Ok(cells)
+    })
+    .unwrap_or_else(|_| {
+        Err(RosterError::Unreadable(
+            "无法读取该文件：文件已损坏或格式不受支持".to_owned(),
+        ))
+    })
+    .map(|cells| (sheet, cells))
 }
 
 /// The cleaned text of a cell; `None` when it is empty or holds only spaces.
