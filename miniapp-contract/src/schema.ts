@@ -625,6 +625,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/sessions/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Signs the account out everywhere: every token issued to it so far — on every phone, this
+         *     one included — answers `401 token_revoked` from now on (on every replica at once when Redis
+         *     is configured, within 5 s otherwise). Sign in again for a new token.
+         */
+        post: operations["revokeMySessions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/members": {
         parameters: {
             query?: never;
@@ -1211,7 +1232,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The database, Redis (when configured) and the object store all answer. */
+        /**
+         * Whether this replica can serve: `503` only without the database (a load balancer then
+         *     takes it out); Redis or the object store not answering is reported as `degraded` with `200`,
+         *     so one shared dependency's outage does not take every replica out at once.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -3025,11 +3050,16 @@ export interface components {
              */
             renewal_rate?: string | null;
         };
-        /** @description Readiness: every dependency answered. */
+        /** @description Readiness: the database answered; `degraded` when an optional dependency did not. */
         Readiness: {
-            /** @example ready */
+            /**
+             * @description `ready`, or `degraded` when Redis or the object store does not answer (the replica still
+             *     serves: the in-process fallbacks stand in for Redis, and only photos and exports need
+             *     the store).
+             * @example ready
+             */
             status: string;
-            /** @description `ok` or `not_configured` per dependency. */
+            /** @description `ok`, `unreachable` or `not_configured` per dependency. */
             checks: Record<string, unknown>;
         };
         /**
@@ -3361,7 +3391,10 @@ export interface components {
          *     }
          */
         StaffChange: {
-            /** @description Deactivating also unbinds WeChat: a new invitation is needed to return. */
+            /**
+             * @description Deactivating also unbinds WeChat (a new invitation is needed to return) and revokes
+             *     every token of the account at once (`401 token_revoked`).
+             */
             active: boolean;
         };
         /** @description A staff account. */
@@ -3763,6 +3796,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     signInWithWeChat: {
@@ -4040,6 +4092,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getClaimFigures: {
@@ -4066,7 +4137,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClaimFiguresResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4078,7 +4149,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -4136,6 +4207,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -4247,6 +4337,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listClaims: {
@@ -4284,7 +4393,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ClaimResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4296,7 +4405,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -4335,6 +4444,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -4398,7 +4526,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4410,7 +4538,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -4512,6 +4640,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     countClaims: {
@@ -4549,7 +4696,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClaimCounts"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4561,7 +4708,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -4606,6 +4753,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getClaim: {
@@ -4630,7 +4796,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClaimDetail"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4642,7 +4808,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -4681,6 +4847,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -4734,7 +4919,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4746,7 +4931,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -4867,6 +5052,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     approveClaim: {
@@ -4914,7 +5118,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4926,7 +5130,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -5047,6 +5251,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     uploadClaimMaterial: {
@@ -5097,7 +5320,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5109,7 +5332,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -5230,7 +5453,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `storage_unavailable` */
+            /** @description `storage_unavailable`, or `photo_queue_full`: every photo worker is busy and the queue is full (`Retry-After`) */
             503: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5242,7 +5465,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "storage_unavailable",
                      *         "details": {},
-                     *         "message": "`storage_unavailable`"
+                     *         "message": "every photo worker is busy and the queue is full (`Retry-After`)"
                      *       }
                      *     }
                      */
@@ -5273,7 +5496,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5285,7 +5508,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -5368,6 +5591,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     rejectClaim: {
@@ -5415,7 +5657,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5427,7 +5669,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -5548,6 +5790,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     returnClaim: {
@@ -5595,7 +5856,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5607,7 +5868,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -5728,6 +5989,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     submitClaim: {
@@ -5778,7 +6058,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5790,7 +6070,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -5911,6 +6191,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     withdrawClaim: {
@@ -5958,7 +6257,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5970,7 +6269,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -6091,6 +6390,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     createDeductionBatch: {
@@ -6135,7 +6453,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6147,7 +6465,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -6268,6 +6586,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getDeductionBatch: {
@@ -6292,7 +6629,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeductionBatchResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6304,7 +6641,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -6362,6 +6699,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -6392,7 +6748,7 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6404,7 +6760,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -6462,6 +6818,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -6515,7 +6890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6527,7 +6902,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -6648,6 +7023,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listEnrolments: {
@@ -6676,7 +7070,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_BatchResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6688,7 +7082,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -6752,6 +7146,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     submitEnrolment: {
@@ -6796,7 +7209,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6808,7 +7221,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -6910,6 +7323,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getEnrolment: {
@@ -6933,7 +7365,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6945,7 +7377,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7003,6 +7435,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -7032,7 +7483,7 @@ export interface operations {
                     "application/json": components["schemas"]["ComparisonResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7044,7 +7495,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7102,6 +7553,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -7154,7 +7624,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7166,7 +7636,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7281,6 +7751,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -7333,7 +7822,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7345,7 +7834,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7466,6 +7955,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     exportClaimFigures: {
@@ -7492,7 +8000,7 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7504,7 +8012,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7568,6 +8076,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     extendMembership: {
@@ -7612,7 +8139,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7624,7 +8151,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7707,6 +8234,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getImportJob: {
@@ -7730,7 +8276,7 @@ export interface operations {
                     "application/json": components["schemas"]["ImportJobResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7742,7 +8288,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7806,6 +8352,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getMe: {
@@ -7827,7 +8392,7 @@ export interface operations {
                     "application/json": components["schemas"]["MeResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7839,7 +8404,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7859,6 +8424,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -7886,7 +8470,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuthorisationResponse"][];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7898,7 +8482,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7937,6 +8521,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -7987,7 +8590,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7999,7 +8602,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -8120,6 +8723,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     revokeAuthorisation: {
@@ -8144,7 +8766,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuthorisationResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8156,7 +8778,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -8239,6 +8861,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listMyMemberships: {
@@ -8265,7 +8906,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_MembershipResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8277,7 +8918,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -8335,6 +8976,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -8558,6 +9218,101 @@ export interface operations {
             };
         };
     };
+    revokeMySessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done: every earlier token is refused */
+            204: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: the account no longer exists */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "the account no longer exists"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listMembers: {
         parameters: {
             query?: {
@@ -8586,7 +9341,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_MemberResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8598,7 +9353,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -8662,6 +9417,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     createMember: {
@@ -8706,7 +9480,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8718,7 +9492,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -8839,6 +9613,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getMember: {
@@ -8863,7 +9656,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8875,7 +9668,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -8920,6 +9713,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listMemberships: {
@@ -8951,7 +9763,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_MembershipResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8963,7 +9775,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -9027,6 +9839,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listMessages: {
@@ -9057,7 +9888,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Message"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -9069,7 +9900,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -9133,6 +9964,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getMessage: {
@@ -9157,7 +10007,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -9169,7 +10019,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -9233,6 +10083,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     resendMessage: {
@@ -9257,7 +10126,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -9269,7 +10138,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -9352,6 +10221,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listOrganisations: {
@@ -9381,7 +10269,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_OrganisationResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -9393,7 +10281,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -9457,6 +10345,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     createOrganisation: {
@@ -9501,7 +10408,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -9513,7 +10420,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -9615,6 +10522,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getOrganisation: {
@@ -9639,7 +10565,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrganisationResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -9651,7 +10577,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -9715,6 +10641,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     updateOrganisation: {
@@ -9762,7 +10707,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -9774,7 +10719,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -9876,6 +10821,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     exportLedger: {
@@ -9903,7 +10867,7 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -9915,7 +10879,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -9992,6 +10956,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -10025,7 +11008,7 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10037,7 +11020,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -10120,6 +11103,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listPayoutBatches: {
@@ -10146,7 +11148,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_PayoutBatchResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10158,7 +11160,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -10222,6 +11224,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     createPayoutBatch: {
@@ -10266,7 +11287,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10278,7 +11299,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -10361,6 +11382,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getPayoutBatch: {
@@ -10385,7 +11425,7 @@ export interface operations {
                     "application/json": components["schemas"]["PayoutBatchDetailResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10397,7 +11437,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -10455,6 +11495,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -10485,7 +11544,7 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10497,7 +11556,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -10555,6 +11614,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -10585,7 +11663,7 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10597,7 +11675,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -10655,6 +11733,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -10708,7 +11805,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10720,7 +11817,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -10841,6 +11938,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     preview: {
@@ -10865,7 +11981,7 @@ export interface operations {
                     "application/json": components["schemas"]["PreviewLine"][];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10877,7 +11993,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -10941,6 +12057,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getRosterTemplate: {
@@ -10981,6 +12116,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listSchemes: {
@@ -11015,6 +12169,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -11083,6 +12256,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listSchemeVersions: {
@@ -11106,7 +12298,7 @@ export interface operations {
                     "application/json": components["schemas"]["SchemeVersionInfo"][];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -11118,7 +12310,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -11182,6 +12374,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     publishSchemeVersion: {
@@ -11228,7 +12439,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -11240,7 +12451,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -11361,6 +12572,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     simulate: {
@@ -11462,6 +12692,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listSmsTemplates: {
@@ -11483,7 +12732,7 @@ export interface operations {
                     "application/json": components["schemas"]["Template"][];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -11495,7 +12744,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -11534,6 +12783,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -11587,7 +12855,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -11599,7 +12867,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -11695,6 +12963,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -11825,6 +13112,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listStaff: {
@@ -11851,7 +13157,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_StaffResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -11863,7 +13169,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -11927,6 +13233,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     createStaff: {
@@ -11971,7 +13296,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -11983,7 +13308,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -12104,6 +13429,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getStaff: {
@@ -12128,7 +13472,7 @@ export interface operations {
                     "application/json": components["schemas"]["StaffResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -12140,7 +13484,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -12204,6 +13548,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     updateStaff: {
@@ -12251,7 +13614,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -12263,7 +13626,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -12384,6 +13747,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     inviteStaff: {
@@ -12408,7 +13790,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvitationResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -12420,7 +13802,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -12503,6 +13885,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     setTarget: {
@@ -12545,7 +13946,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -12557,7 +13958,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -12659,6 +14060,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getTargetProgress: {
@@ -12683,7 +14103,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProgressLine"][];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -12695,7 +14115,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -12753,6 +14173,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -12783,7 +14222,7 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -12795,7 +14234,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -12853,6 +14292,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -12939,7 +14397,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unreachable (`not_ready`, `details.checks`) */
+            /** @description `not_ready`: the database is unreachable (`details.checks`) */
             503: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -12951,7 +14409,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "not_ready",
                      *         "details": {},
-                     *         "message": "a dependency is unreachable (`not_ready`, `details.checks`)"
+                     *         "message": "the database is unreachable (`details.checks`)"
                      *       }
                      *     }
                      */

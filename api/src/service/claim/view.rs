@@ -593,6 +593,7 @@ pub async fn upload(
     category: Material,
     bytes: Vec<u8>,
     limits: PhotoLimits,
+    ticket: &crate::service::photo_work::Ticket,
     request_id: Option<String>,
 ) -> Result<MaterialResponse, UploadError> {
     let stored = materials::upload(
@@ -603,6 +604,7 @@ pub async fn upload(
         category,
         bytes,
         limits,
+        ticket,
         request_id,
     )
     .await?;
