@@ -198,7 +198,11 @@ impl ResponseError for ApiError {
                     "服务暂时不可用，请稍后再试 / the database is unavailable, try again shortly"
                         .into(),
             };
-            return outage.error_response();
+            let mut response = outage.error_response();
+            response
+                .extensions_mut()
+                .insert(crate::middleware::DatabaseOutage);
+            return response;
         }
         if let ApiError::Internal(cause) = self {
             tracing::error!(error.cause_chain = ?cause, "request failed");

@@ -204,3 +204,62 @@ pub fn came_over_tls(req: &ServiceRequest, settings: &Settings) -> bool {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
+
+/// Marks a response that reports an unreachable database (set by `ApiError`), so the
+/// [`Breaker`] opens.
+#[derive(Clone, Copy, Debug)]
+pub struct DatabaseOutage;
+
+/// How often an open [`Breaker`] asks the database whether it is back.
+pub const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A circuit breaker in front of the database: once a request found it unreachable, every
+/// `/api/v1` request answers `503 service_unavailable` at once — instead of each waiting for
+/// the pool's acquire timeout — while one background probe pings the database every
+/// [`PROBE_INTERVAL`] and closes the breaker when it answers.
+#[derive(Clone, Debug, Default)]
+pub struct Breaker {
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Breaker {
+    /// Whether requests are being refused.
+    pub fn is_open(&self) -> bool {
+        self.open.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Opens the breaker (if closed) and starts the probe that closes it again.
+    pub fn trip(&self, db: sea_orm::DatabaseConnection) {
+        use std::sync::atomic::Ordering;
+        if self
+            .open
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        tracing::warn!("the database is unreachable: answering 503 until it is back");
+        let open = self.open.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                let back = tokio::time::timeout(std::time::Duration::from_secs(2), db.ping())
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                if back {
+                    open.store(false, Ordering::Release);
+                    tracing::info!("the database answers again");
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The answer while the [`Breaker`] is open.
+pub fn outage_response() -> HttpResponse {
+    let (code, message, details) = describe(StatusCode::SERVICE_UNAVAILABLE, None);
+    HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
+        .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
+        .json(json!({ "error": { "code": code, "message": message, "details": details } }))
+}

@@ -99,7 +99,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     pub connect_timeout_seconds: u64,
     /// Longest wait for a connection from the pool: past it the request answers `503
-    /// service_unavailable` with `Retry-After`, so an outage is told quickly, not after a hang.
+    /// service_unavailable` with `Retry-After`. The first request to meet an outage waits this
+    /// long; the breaker then answers the others at once until the database is back.
     pub acquire_timeout_ms: u64,
 }
 
@@ -109,7 +110,7 @@ impl Default for DatabaseSettings {
             url: None,
             max_connections: 16,
             connect_timeout_seconds: 5,
-            acquire_timeout_ms: 2000,
+            acquire_timeout_ms: 5000,
         }
     }
 }

@@ -136,6 +136,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         settings.http.photo_queue,
     );
     Ok(AppState {
+        breaker: crate::middleware::Breaker::default(),
         photo_work,
         sessions,
         db,
@@ -378,12 +379,17 @@ where
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let (tls, refusal) = match &state {
         Some(state) => {
-            let refusal = middleware::oversized_headers(&req).or_else(|| {
-                middleware::is_ops_path(req.path())
-                    .then(|| middleware::ops_refusal(&req, &state.settings, state.mode))
-                    .flatten()
-                    .map(|e| middleware::refuse(&e))
-            });
+            let refusal = middleware::oversized_headers(&req)
+                .or_else(|| {
+                    middleware::is_ops_path(req.path())
+                        .then(|| middleware::ops_refusal(&req, &state.settings, state.mode))
+                        .flatten()
+                        .map(|e| middleware::refuse(&e))
+                })
+                .or_else(|| {
+                    (state.breaker.is_open() && req.path().starts_with("/api/v1/"))
+                        .then(middleware::outage_response)
+                });
             (middleware::came_over_tls(&req, &state.settings), refusal)
         }
         None => (false, None),
@@ -396,6 +402,15 @@ where
     let fut = srv.call(req);
     Box::pin(async move {
         let mut res = fut.await?.map_into_left_body();
+        if let Some(state) = &state
+            && res
+                .response()
+                .extensions()
+                .get::<middleware::DatabaseOutage>()
+                .is_some()
+        {
+            state.breaker.trip(state.db.clone());
+        }
         middleware::add_security_headers(&mut res, tls);
         Ok(res)
     })

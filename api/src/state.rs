@@ -26,6 +26,8 @@ pub struct AppState {
     pub wechat: WeChatClient,
     /// Token generations per account (revocable sessions), cached in Redis or in process.
     pub sessions: Sessions,
+    /// Open while the database is unreachable (see `middleware::Breaker`).
+    pub breaker: crate::middleware::Breaker,
     /// The bound on photo decoding (claim material uploads).
     pub photo_work: crate::service::photo_work::PhotoWork,
     /// The official working-day calendar (service levels); `None` if its data failed to load.

@@ -8723,7 +8723,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            /** @description `photo_queue_full`: every photo worker is busy and the queue is full (`Retry-After`); or `service_unavailable` */
             503: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8733,9 +8733,9 @@ export interface operations {
                     /**
                      * @example {
                      *       "error": {
-                     *         "code": "service_unavailable",
+                     *         "code": "photo_queue_full",
                      *         "details": {},
-                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *         "message": "every photo worker is busy and the queue is full (`Retry-After`); or `service_unavailable`"
                      *       }
                      *     }
                      */
