@@ -29,8 +29,8 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(
             settings.database.connect_timeout_seconds,
         ))
-        .acquire_timeout(Duration::from_secs(
-            settings.database.connect_timeout_seconds,
+        .acquire_timeout(Duration::from_millis(
+            settings.database.acquire_timeout_ms.max(1),
         ))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {

@@ -197,15 +197,39 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) if self.is_outage() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if self.is_outage() {
+            if let ApiError::Internal(cause) = self {
+                tracing::warn!(error.cause_chain = ?cause, "the database is unreachable");
+            }
+            let outage = ApiError::Unavailable {
+                code: "service_unavailable",
+                message:
+                    "服务暂时不可用，请稍后再试 / the database is unavailable, try again shortly"
+                        .into(),
+            };
+            let mut response = outage.error_response();
+            response
+                .extensions_mut()
+                .insert(crate::middleware::DatabaseOutage);
+            return response;
+        }
         if let ApiError::Internal(cause) = self {
             tracing::error!(error.cause_chain = ?cause, "request failed");
         }
-        HttpResponse::build(self.status_code()).json(self.body())
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                crate::middleware::RETRY_AFTER_SECONDS,
+            ));
+        }
+        response.json(self.body())
     }
 }
 
@@ -230,6 +254,43 @@ impl From<crate::service::Problem> for ApiError {
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         ApiError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+/// Whether a database error says the database cannot be reached — a pool that found no
+/// connection in time, a refused or dropped connection, a server shutting down — rather than a
+/// bug: answered `503 service_unavailable` with `Retry-After`, so a client can tell an outage
+/// from a defect.
+pub fn database_unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+                // Class 08: connection exception; 57P01–57P03: the server is shutting down or
+                // starting.
+                Sqlx::Database(db) => db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+impl ApiError {
+    /// Whether this is an internal error caused by an unreachable database.
+    fn is_outage(&self) -> bool {
+        match self {
+            ApiError::Internal(cause) => cause.chain().any(|c| {
+                c.downcast_ref::<sea_orm::DbErr>()
+                    .is_some_and(database_unreachable)
+            }),
+            _ => false,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use crate::settings::Mode;
 #[openapi(
     info(
         title = "Huzhu API",
-        description = "Backend of the WeChat mini-program for trade unions' workers' medical mutual-aid schemes (职工医疗互助保障). Every error answers `{\"error\":{\"code\",\"message\",\"details\"}}`. Money is a string with two decimals.",
+        description = "Backend of the WeChat mini-program for trade unions' workers' medical mutual-aid schemes (职工医疗互助保障). Every error answers `{\"error\":{\"code\",\"message\",\"details\"}}` — the framework's own refusals too: 404 `not_found` for an unknown route, 405 `method_not_allowed` for a wrong method, 413 `payload_too_large` for a body over the cap, 431 `headers_too_large` for request headers over 16 KiB or 64 headers, 400 `bad_request` for an unreadable request. 503 `service_unavailable` (with `Retry-After`) when the database is unreachable. Money is a string with two decimals.",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
@@ -135,7 +135,7 @@ impl CommonResponses {
                 "`bad_request`: the body could not be read (malformed JSON or form, wrong content type)"
             }
             "401" => {
-                "`token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                "`token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
             }
             "403" => "`forbidden`: the caller's role may not do this",
             "404" => "`not_found`: nothing there, or nothing the caller may see",
@@ -147,7 +147,9 @@ impl CommonResponses {
                 "`internal_error`: an unexpected failure, logged under the response's `x-request-id`"
             }
             "502" => "an outside service (WeChat) answered with an error",
-            "503" => "a dependency is unavailable; try again shortly",
+            "503" => {
+                "`service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+            }
             _ => "",
         }
     }
@@ -177,6 +179,10 @@ impl CommonResponses {
             }
         }
         let mut wanted = vec!["500"];
+        // Any operation but liveness may meet a database outage.
+        if operation.operation_id.as_deref() != Some("healthz") {
+            wanted.push("503");
+        }
         if secured {
             wanted.push("401");
         }

@@ -42,6 +42,7 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub reminders: RemindersSettings,
     pub http: HttpSettings,
+    pub ops: OpsSettings,
     pub log: LogSettings,
     pub clock: ClockSettings,
 }
@@ -82,6 +83,7 @@ impl Default for Settings {
             sms: SmsSettings::default(),
             reminders: RemindersSettings::default(),
             http: HttpSettings::default(),
+            ops: OpsSettings::default(),
             log: LogSettings::default(),
             clock: ClockSettings::default(),
         }
@@ -96,6 +98,10 @@ pub struct DatabaseSettings {
     pub url: Option<SecretString>,
     pub max_connections: u32,
     pub connect_timeout_seconds: u64,
+    /// Longest wait for a connection from the pool: past it the request answers `503
+    /// service_unavailable` with `Retry-After`. The first request to meet an outage waits this
+    /// long; the breaker then answers the others at once until the database is back.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -104,6 +110,7 @@ impl Default for DatabaseSettings {
             url: None,
             max_connections: 16,
             connect_timeout_seconds: 5,
+            acquire_timeout_ms: 5000,
         }
     }
 }
@@ -469,6 +476,14 @@ pub struct HttpSettings {
     /// Whether a reverse proxy in front sets `X-Forwarded-For` (then its first entry is the
     /// client's address); otherwise the header could be forged and the peer address is used.
     pub trust_forwarded_for: bool,
+    /// Send `Strict-Transport-Security` on every answer (the service is only reached over
+    /// HTTPS); without it, only on requests a proxy marks `X-Forwarded-Proto: https`.
+    pub hsts: bool,
+    /// Photo decodings and re-encodings run at once (each holds a decoded 12 MP image,
+    /// ≈ 36–48 MB); 0: one per core.
+    pub photo_workers: usize,
+    /// Uploads that may wait for a photo worker; beyond them `503` with `Retry-After`.
+    pub photo_queue: usize,
 }
 
 impl Default for HttpSettings {
@@ -477,8 +492,22 @@ impl Default for HttpSettings {
             json_limit_bytes: 256 * 1024,
             workers: 0,
             trust_forwarded_for: false,
+            hsts: false,
+            photo_workers: 0,
+            photo_queue: 64,
         }
     }
+}
+
+/// Operators' pages: `/metrics`, `/api/docs/` and `/api/v1/openapi.json`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsSettings {
+    /// When set, those pages answer only `Authorization: Bearer <token>` (else `401`).
+    pub token: Option<SecretString>,
+    /// Without a token: whether they are open to anyone. Default: open on the demo, closed
+    /// (`404`) in production.
+    pub public: Option<bool>,
 }
 
 /// Log output.

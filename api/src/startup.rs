@@ -4,11 +4,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
+use futures_util::future::LocalBoxFuture;
 use secrecy::ExposeSecret;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa::OpenApi;
@@ -25,7 +27,7 @@ use crate::routes::{self, health};
 use crate::service::reminders::schedule::Scheduler;
 use crate::settings::{Mode, Settings};
 use crate::state::AppState;
-use crate::{db, demo};
+use crate::{db, demo, middleware};
 
 /// A built, bound, not-yet-running server.
 pub struct Application {
@@ -122,7 +124,16 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         &settings.auth.audience,
         settings.auth.token_ttl_seconds,
     );
+    let sessions =
+        crate::service::session::Sessions::new(redis.clone(), &settings.redis.key_prefix);
+    let photo_work = crate::service::photo_work::PhotoWork::new(
+        settings.http.photo_workers,
+        settings.http.photo_queue,
+    );
     Ok(AppState {
+        breaker: crate::middleware::Breaker::default(),
+        photo_work,
+        sessions,
         db,
         settings: Arc::new(settings),
         mode,
@@ -154,8 +165,58 @@ async fn openapi_document(doc: Option<web::Data<OpenApiDocument>>) -> actix_web:
     }
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+/// Every documented path with its methods, to tell a wrong method (`405` with `Allow`) from an
+/// unknown route (`404`): each `#[get]`/`#[post]` is its own resource, so actix itself answers
+/// a wrong method like an unknown path.
+pub struct KnownRoutes(Vec<(actix_web::dev::ResourceDef, Vec<&'static str>)>);
+
+impl KnownRoutes {
+    fn from_document(document: &serde_json::Value) -> Self {
+        const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+        let paths = document["paths"].as_object().cloned().unwrap_or_default();
+        KnownRoutes(
+            paths
+                .iter()
+                .map(|(path, item)| {
+                    let methods = METHODS
+                        .into_iter()
+                        .filter(|m| item.get(m.to_ascii_lowercase()).is_some())
+                        .collect();
+                    (actix_web::dev::ResourceDef::new(path.as_str()), methods)
+                })
+                .collect(),
+        )
+    }
+
+    /// The methods `path` answers, when it is a known route.
+    fn methods(&self, path: &str) -> Option<Vec<&'static str>> {
+        let methods: Vec<&'static str> = self
+            .0
+            .iter()
+            .filter(|(def, _)| def.is_match(path))
+            .flat_map(|(_, methods)| methods.iter().copied())
+            .collect();
+        (!methods.is_empty()).then_some(methods)
+    }
+}
+
+async fn not_found(
+    req: actix_web::HttpRequest,
+    routes: Option<web::Data<KnownRoutes>>,
+) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    match routes.and_then(|r| r.methods(req.path())) {
+        Some(methods) => actix_web::HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, methods.join(", ")))
+            .json(serde_json::json!({
+                "error": {
+                    "code": "method_not_allowed",
+                    "message": "此路径不支持该方法 / this method is not allowed here",
+                    "details": { "allow": methods },
+                }
+            })),
+        None => ApiError::NotFound.error_response(),
+    }
 }
 
 impl Application {
@@ -172,20 +233,25 @@ impl Application {
                 .await
                 .context("seeding the demo")?;
         }
+        // Labels by route pattern only: every path no route matches shares one label, so
+        // unknown paths cannot grow the registry (or the process) without bound.
         let prometheus = actix_web_prom::PrometheusMetricsBuilder::new("huzhu")
             .endpoint("/metrics")
+            .mask_unmatched_patterns(UNMATCHED_LABEL)
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let data = web::Data::new(state.clone());
         let document_json = crate::openapi::document_json_for(state.mode);
         let document: serde_json::Value = serde_json::from_str(&document_json)?;
         let document_data = web::Data::new(OpenApiDocument(Arc::new(document_json)));
+        let known_routes = web::Data::new(KnownRoutes::from_document(&document));
         let mode = state.mode;
         let mut server = HttpServer::new(move || {
             let (app, _) = mount(
                 App::new()
                     .app_data(data.clone())
                     .app_data(document_data.clone())
+                    .app_data(known_routes.clone())
                     .app_data(
                         web::JsonConfig::default()
                             .limit(json_limit)
@@ -198,6 +264,8 @@ impl Application {
                     .wrap_fn(request_id_header)
                     .wrap(TracingLogger::default())
                     .wrap(prometheus.clone())
+                    .wrap(ErrorHandlers::new().default_handler(middleware::json_errors))
+                    .wrap_fn(guard)
                     .into_utoipa_app(),
                 mode,
             )
@@ -283,6 +351,65 @@ fn start_dispatcher(
     let interval = Duration::from_secs(r.dispatch_interval_seconds.max(1));
     let task = tokio::spawn(dispatcher.run_every(interval, stopped));
     Some((stop, task))
+}
+
+/// The metrics label of every request no route matched.
+pub const UNMATCHED_LABEL: &str = "unmatched";
+
+/// In front of everything: refuses oversized headers (`431`) and operators' pages the request
+/// may not see ([`middleware::ops_refusal`]) in our error shape, and adds the security headers
+/// to every answer, refusals included.
+fn guard<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
+where
+    S: actix_web::dev::Service<
+            ServiceRequest,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (tls, refusal) = match &state {
+        Some(state) => {
+            let refusal = middleware::oversized_headers(&req)
+                .or_else(|| {
+                    middleware::is_ops_path(req.path())
+                        .then(|| middleware::ops_refusal(&req, &state.settings, state.mode))
+                        .flatten()
+                        .map(|e| middleware::refuse(&e))
+                })
+                .or_else(|| {
+                    (state.breaker.is_open() && req.path().starts_with("/api/v1/"))
+                        .then(middleware::outage_response)
+                });
+            (middleware::came_over_tls(&req, &state.settings), refusal)
+        }
+        None => (false, None),
+    };
+    if let Some(response) = refusal {
+        let mut res = req.into_response(response).map_into_right_body();
+        middleware::add_security_headers(&mut res, tls);
+        return Box::pin(async move { Ok(res) });
+    }
+    let fut = srv.call(req);
+    Box::pin(async move {
+        let mut res = fut.await?.map_into_left_body();
+        if let Some(state) = &state
+            && res
+                .response()
+                .extensions()
+                .get::<middleware::DatabaseOutage>()
+                .is_some()
+        {
+            state.breaker.trip(state.db.clone());
+        }
+        middleware::add_security_headers(&mut res, tls);
+        Ok(res)
+    })
 }
 
 /// Adds `x-request-id` (the id on every log line of the request) to every response.

@@ -17,6 +17,9 @@ pub struct Model {
     #[sea_orm(unique)]
     pub wechat_openid: Option<String>,
     pub active: bool,
+    /// Bumped to refuse every token issued before (disabled, role or organisation changed,
+    /// signed out everywhere); each token carries the generation it was issued under.
+    pub token_generation: i64,
     pub created_at: DateTimeUtc,
 }
 

@@ -18,6 +18,7 @@ mod m20261205_000011_outbox_lease_token;
 mod m20261205_000012_idempotency_fingerprint;
 mod m20261205_100001_sms_receipt;
 mod m20261205_100002_renewal_names_scheme;
+mod m20261205_200001_token_generation;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000012_idempotency_fingerprint::Migration),
             Box::new(m20261205_100001_sms_receipt::Migration),
             Box::new(m20261205_100002_renewal_names_scheme::Migration),
+            Box::new(m20261205_200001_token_generation::Migration),
         ]
     }
 }

@@ -382,7 +382,9 @@ export class HuzhuClient {
   }
 
   /**
-   * Runs `request`; on 401 `token_expired` signs in again and repeats it once. Requests that
+   * Runs `request`; on 401 `token_expired` (or `token_revoked`: the account signed out
+   * everywhere, so a stolen token is dead while this phone's WeChat still signs in) signs in
+   * again and repeats it once. Requests that
    * were waiting with the same expired token share one sign-in; one whose token was already
    * renewed meanwhile just repeats.
    */
@@ -391,7 +393,7 @@ export class HuzhuClient {
     try {
       return await request();
     } catch (e) {
-      if (!isApiError(e, 'token_expired')) throw e;
+      if (!isApiError(e, 'token_expired') && !isApiError(e, 'token_revoked')) throw e;
       if (this.tokens.get() === used) {
         this.signingIn ??= this.signIn().finally(() => {
           this.signingIn = undefined;

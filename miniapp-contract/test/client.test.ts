@@ -32,6 +32,18 @@ test('an expired token is renewed with wx.login and the request repeated, once f
   assert.ok(world.checker.seen.get('GET /api/v1/me')?.has(401));
 });
 
+test('after signing out everywhere the phone signs in again silently; the old token stays dead', async () => {
+  const old = phone.token;
+  assert.ok(old);
+  const logins = world.wechat.calls.jscode2session;
+  await phone.post('/api/v1/me/sessions/revoke', {});
+  const me = await phone.get('/api/v1/me');
+  assert.equal(me.role, 'member');
+  assert.equal(world.wechat.calls.jscode2session, logins + 1, 'one wx.login');
+  assert.notEqual(phone.token, old);
+  assert.ok(world.checker.seen.get('GET /api/v1/me')?.has(401));
+});
+
 test('without a WeChat user to sign in again, the expiry reaches the caller as a typed error', async () => {
   const token = phone.token;
   assert.ok(token);

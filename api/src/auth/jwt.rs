@@ -23,6 +23,11 @@ pub struct Claims {
     /// Materialised path of that organisation: the subtree the caller may see.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The account's token generation when this was issued: a later bump (disabled, role or
+    /// organisation changed, signed out everywhere) refuses it. Tokens from before
+    /// generations existed read as 0, the generation every account started with.
+    #[serde(default)]
+    pub generation: i64,
 }
 
 /// Clock skew tolerated between replicas (and for `exp`, `nbf`, `iat`), in seconds.
@@ -89,6 +94,7 @@ impl JwtKeys {
         subject: &str,
         role: Role,
         organisation: Option<(&str, &str)>,
+        generation: i64,
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
         let claims = Claims {
@@ -100,6 +106,7 @@ impl JwtKeys {
             role,
             org: organisation.map(|(pid, _)| pid.to_owned()),
             scope: organisation.map(|(_, path)| path.to_owned()),
+            generation,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -138,18 +145,19 @@ mod tests {
     fn an_issued_token_verifies_with_its_role_and_scope() {
         let k = keys(60);
         let token = k
-            .issue("p-1", Role::UnionReviewer, Some(("org-1", "/1/2/")))
+            .issue("p-1", Role::UnionReviewer, Some(("org-1", "/1/2/")), 3)
             .expect("issue");
         let claims = k.verify(&token).expect("verify");
         assert_eq!(claims.sub, "p-1");
         assert_eq!(claims.role, Role::UnionReviewer);
         assert_eq!(claims.scope.as_deref(), Some("/1/2/"));
+        assert_eq!(claims.generation, 3);
     }
 
     #[test]
     fn an_expired_token_is_refused_as_expired() {
         let k = keys(-60);
-        let token = k.issue("p-1", Role::Member, None).expect("issue");
+        let token = k.issue("p-1", Role::Member, None, 0).expect("issue");
         assert_eq!(k.verify(&token), Err(TokenError::Expired));
     }
 
@@ -161,7 +169,7 @@ mod tests {
             "huzhu-miniapp",
             60,
         );
-        let token = other.issue("p-1", Role::Admin, None).expect("issue");
+        let token = other.issue("p-1", Role::Admin, None, 0).expect("issue");
         assert_eq!(keys(60).verify(&token), Err(TokenError::Invalid));
     }
 
@@ -216,7 +224,7 @@ mod tests {
             "someone-else",
             60,
         );
-        let token = other.issue("p-1", Role::Admin, None).expect("issue");
+        let token = other.issue("p-1", Role::Admin, None, 0).expect("issue");
         assert_eq!(keys(60).verify(&token), Err(TokenError::Invalid));
     }
 }

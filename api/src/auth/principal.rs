@@ -1,13 +1,13 @@
 //! The authenticated caller, extracted from `Authorization: Bearer <token>`.
 
-use std::future::{Ready, ready};
-
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use futures_util::future::LocalBoxFuture;
 
 use super::TokenError;
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::service::scope::Scope;
+use crate::service::session::AccountKind;
 use crate::state::AppState;
 
 /// A caller with a valid token.
@@ -56,7 +56,34 @@ fn unauthenticated(code: &'static str, message: &str) -> ApiError {
     }
 }
 
-fn principal_from(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
+/// Reads the bearer token (signature, issuer, audience, expiry) and then asks whether the
+/// account still accepts tokens of its generation (see `service::session`): a disabled
+/// account, a changed role or organisation, or "sign out everywhere" answer 401
+/// `token_revoked`.
+async fn principal_from(req: HttpRequest) -> Result<Option<Principal>, ApiError> {
+    let Some((principal, generation, state)) = verified(&req)? else {
+        return Ok(None);
+    };
+    let kind = if principal.role.is_staff() {
+        AccountKind::Staff
+    } else {
+        AccountKind::Member
+    };
+    let accepted = state
+        .sessions
+        .accepts(&state.db, kind, &principal.subject, generation)
+        .await?;
+    if !accepted {
+        return Err(unauthenticated(
+            "token_revoked",
+            "登录已失效，请重新登录 / this sign-in was revoked; sign in again",
+        ));
+    }
+    Ok(Some(principal))
+}
+
+/// The principal a well-formed, correctly signed token names, with its generation.
+fn verified(req: &HttpRequest) -> Result<Option<(Principal, i64, web::Data<AppState>)>, ApiError> {
     let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -95,22 +122,29 @@ fn principal_from(req: &HttpRequest) -> Result<Option<Principal>, ApiError> {
             ));
         }
     };
-    Ok(Some(Principal {
-        subject: claims.sub,
-        role: claims.role,
-        organisation: claims.org,
-        scope,
-    }))
+    Ok(Some((
+        Principal {
+            subject: claims.sub,
+            role: claims.role,
+            organisation: claims.org,
+            scope,
+        },
+        claims.generation,
+        state.clone(),
+    )))
 }
 
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(principal_from(req).and_then(|p| {
-            p.ok_or_else(|| unauthenticated("unauthenticated", "请先登录 / sign in first"))
-        }))
+        let req = req.clone();
+        Box::pin(async move {
+            principal_from(req)
+                .await?
+                .ok_or_else(|| unauthenticated("unauthenticated", "请先登录 / sign in first"))
+        })
     }
 }
 
@@ -121,9 +155,10 @@ pub struct MaybePrincipal(pub Option<Principal>);
 
 impl FromRequest for MaybePrincipal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(principal_from(req).map(MaybePrincipal))
+        let req = req.clone();
+        Box::pin(async move { principal_from(req).await.map(MaybePrincipal) })
     }
 }

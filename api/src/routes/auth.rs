@@ -14,6 +14,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::integrations::wechat::WeChatError;
 use crate::service::account::{self, Account, AccountError};
 use crate::service::member::Member;
+use crate::service::session::{self, AccountKind};
 use crate::service::staff::StaffAccount;
 use crate::settings::Mode;
 use crate::state::AppState;
@@ -68,13 +69,18 @@ pub struct AccountSummary {
     pub organisation: Option<OrganisationRef>,
 }
 
-fn issue_for_staff(state: &AppState, s: &StaffAccount) -> Result<TokenResponse, ApiError> {
+fn issue_for_staff(
+    state: &AppState,
+    s: &StaffAccount,
+    generation: i64,
+) -> Result<TokenResponse, ApiError> {
     let token = state
         .jwt
         .issue(
             &s.pid,
             s.role,
             Some((&s.organisation_pid, &s.organisation_path)),
+            generation,
         )
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(TokenResponse {
@@ -93,10 +99,14 @@ fn issue_for_staff(state: &AppState, s: &StaffAccount) -> Result<TokenResponse, 
     })
 }
 
-fn issue_for_member(state: &AppState, m: &Member) -> Result<TokenResponse, ApiError> {
+fn issue_for_member(
+    state: &AppState,
+    m: &Member,
+    generation: i64,
+) -> Result<TokenResponse, ApiError> {
     let token = state
         .jwt
-        .issue(&m.pid, Role::Member, None)
+        .issue(&m.pid, Role::Member, None, generation)
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(TokenResponse {
         token,
@@ -114,11 +124,22 @@ fn issue_for_member(state: &AppState, m: &Member) -> Result<TokenResponse, ApiEr
     })
 }
 
-/// Our token for a signed-in account.
-fn issue(state: &AppState, account: &Account) -> Result<web::Json<TokenResponse>, ApiError> {
+/// Our token for a signed-in account, under the account's current token generation.
+pub(super) async fn issue(
+    state: &AppState,
+    account: &Account,
+) -> Result<web::Json<TokenResponse>, ApiError> {
+    let (kind, pid) = match account {
+        Account::Staff(s) => (AccountKind::Staff, &s.pid),
+        Account::Member(m) => (AccountKind::Member, &m.pid),
+    };
+    // Absent: the account was disabled between signing in and here.
+    let generation = session::generation_of(&state.db, kind, pid)
+        .await?
+        .ok_or_else(|| account_error(AccountError::Disabled))?;
     match account {
-        Account::Staff(s) => issue_for_staff(state, s),
-        Account::Member(m) => issue_for_member(state, m),
+        Account::Staff(s) => issue_for_staff(state, s, generation),
+        Account::Member(m) => issue_for_member(state, m, generation),
     }
     .map(web::Json)
 }
@@ -215,7 +236,7 @@ pub async fn wechat_sign_in(
     )
     .await
     .map_err(account_error)?;
-    issue(&state, &signed_in)
+    issue(&state, &signed_in).await
 }
 
 /// `POST /auth/dev-login` (demo only).
@@ -254,7 +275,7 @@ pub async fn dev_login(
         .await
         .map_err(account_error)?
     {
-        Some(found) => issue(&state, &found),
+        Some(found) => issue(&state, &found).await,
         None => Err(ApiError::NotFound),
     }
 }

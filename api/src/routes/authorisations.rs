@@ -261,6 +261,7 @@ fn user_agent(req: &HttpRequest) -> String {
         (status = 404, description = "the scheme has no authorisation text", body = ErrorBody),
         (status = 409, description = "`text_changed` (details carry the current version and sha256), `authorisation_active`", body = ErrorBody),
         (status = 422, description = "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`", body = ErrorBody),
+        (status = 503, description = "`photo_queue_full`: every photo worker is busy and the queue is full (`Retry-After`); or `service_unavailable`", body = ErrorBody),
     )
 )]
 #[post("/me/authorisations")]
@@ -272,6 +273,16 @@ pub async fn sign(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Member])?;
+    // A place in the photo queue before the body is read (three images are decoded).
+    let ticket = state
+        .photo_work
+        .admit()
+        .map_err(|_| ApiError::Unavailable {
+            code: "photo_queue_full",
+            message:
+                "上传人数较多，请稍后重试 / too many photos are being processed, try again shortly"
+                    .into(),
+        })?;
     let mut form = upload::read(payload, Caps::Named(&SIGN_FORM))
         .await
         .map_err(form_error)?;
@@ -294,6 +305,7 @@ pub async fn sign(
         &principal.scope,
         &principal.subject,
         signing,
+        &ticket,
         Some(request_id.to_string()),
     )
     .await

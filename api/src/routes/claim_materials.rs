@@ -33,6 +33,7 @@ impl From<UploadError> for ApiError {
                 details: json!({ "field": "file" }),
             },
             UploadError::Claim(c) => c.into(),
+            UploadError::Busy(_) => photo_queue_full(),
             UploadError::Storage(s) => ApiError::Unavailable {
                 code: "storage_unavailable",
                 message: format!(
@@ -41,6 +42,16 @@ impl From<UploadError> for ApiError {
                 ),
             },
         }
+    }
+}
+
+/// `503 photo_queue_full` (with `Retry-After`): every photo worker is busy and the queue full.
+fn photo_queue_full() -> ApiError {
+    ApiError::Unavailable {
+        code: "photo_queue_full",
+        message:
+            "上传人数较多，请稍后重试 / too many photos are being processed, try again shortly"
+                .into(),
     }
 }
 
@@ -80,7 +91,7 @@ pub struct PhotoUpload {
         (status = 409, description = "`invalid_transition`: the claim no longer accepts materials", body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 422, description = "`unknown_category`, `file_empty`, `file_too_large`, `unsupported_type` and the other photo codes (details.field = file)", body = ErrorBody),
-        (status = 503, description = "`storage_unavailable`", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`, or `photo_queue_full`: every photo worker is busy and the queue is full (`Retry-After`)", body = ErrorBody),
     )
 )]
 #[post("/claims/{id}/materials")]
@@ -102,17 +113,21 @@ pub async fn upload_material(
             ),
         )
     })?;
+    // A place in the photo queue before the body is read: past the bound, nothing is read.
+    let ticket = state.photo_work.admit().map_err(|_| photo_queue_full())?;
     let limits = PhotoLimits::default();
-    let parts = read_form(payload, limits.max_bytes).await?;
-    let file = required(&parts, "file")?;
+    let mut parts = read_form(payload, limits.max_bytes).await?;
+    required(&parts, "file")?;
+    let file = parts.remove("file").map(|p| p.bytes).unwrap_or_default();
     let stored = view::upload(
         &state.db,
         &state.storage,
         &viewer(&state, &principal),
         &id,
         category,
-        file.bytes.clone(),
+        file,
         limits,
+        &ticket,
         Some(request_id.to_string()),
     )
     .await?;
@@ -201,6 +216,6 @@ pub async fn photo(
         view::photo(&state.db, &state.storage, &state.pii.hasher, link).await?;
     Ok(HttpResponse::Ok()
         .content_type(content_type)
-        .insert_header(("cache-control", "private, max-age=600"))
+        .insert_header(("cache-control", "no-store"))
         .body(bytes))
 }

@@ -16,12 +16,15 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// Readiness: every dependency answered.
+/// Readiness: the database answered; `degraded` when an optional dependency did not.
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
+    /// `ready`, or `degraded` when Redis or the object store does not answer (the replica still
+    /// serves: the in-process fallbacks stand in for Redis, and only photos and exports need
+    /// the store).
     #[schema(example = "ready")]
     pub status: &'static str,
-    /// `ok` or `not_configured` per dependency.
+    /// `ok`, `unreachable` or `not_configured` per dependency.
     #[schema(value_type = Object)]
     pub checks: serde_json::Value,
 }
@@ -33,13 +36,15 @@ pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-/// The database, Redis (when configured) and the object store all answer.
+/// Whether this replica can serve: `503` only without the database (a load balancer then
+/// takes it out); Redis or the object store not answering is reported as `degraded` with `200`,
+/// so one shared dependency's outage does not take every replica out at once.
 #[utoipa::path(
     operation_id = "readyz",
     tag = "health",
     responses(
         (status = 200, body = Readiness),
-        (status = 503, description = "a dependency is unreachable (`not_ready`, `details.checks`)", body = ErrorBody)
+        (status = 503, description = "`not_ready`: the database is unreachable (`details.checks`)", body = ErrorBody)
     )
 )]
 #[get("/readyz")]
@@ -55,19 +60,31 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         "storage": describe(&readiness.storage),
     });
     let failures = readiness.failures();
-    if failures.is_empty() {
+    if readiness.database.is_ok() {
+        if !failures.is_empty() {
+            tracing::warn!(failures = ?failures, "degraded");
+        }
         Ok(HttpResponse::Ok().json(Readiness {
-            status: "ready",
+            status: if failures.is_empty() {
+                "ready"
+            } else {
+                "degraded"
+            },
             checks,
         }))
     } else {
         tracing::warn!(failures = ?failures, "not ready");
-        Ok(HttpResponse::ServiceUnavailable().json(json!({
-            "error": {
-                "code": "not_ready",
-                "message": "a dependency is unreachable",
-                "details": { "checks": checks }
-            }
-        })))
+        Ok(HttpResponse::ServiceUnavailable()
+            .insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                crate::middleware::RETRY_AFTER_SECONDS,
+            ))
+            .json(json!({
+                "error": {
+                    "code": "not_ready",
+                    "message": "a dependency is unreachable",
+                    "details": { "checks": checks }
+                }
+            })))
     }
 }

@@ -1,6 +1,6 @@
 //! The signed-in account: who am I, and binding my phone number through WeChat.
 
-use actix_web::{get, post, web};
+use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
@@ -14,10 +14,11 @@ use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::account::{self, Account};
+use crate::service::session::{self, AccountKind};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(me).service(bind_phone);
+    cfg.service(me).service(bind_phone).service(revoke_sessions);
 }
 
 /// The signed-in account.
@@ -133,4 +134,38 @@ pub async fn bind_phone(
     Ok(web::Json(BindPhoneResponse {
         phone: phone.masked(),
     }))
+}
+
+/// Signs the account out everywhere: every token issued to it so far — on every phone, this
+/// one included — answers `401 token_revoked` from now on (on every replica at once when Redis
+/// is configured, within 5 s otherwise). Sign in again for a new token.
+#[utoipa::path(
+    operation_id = "revokeMySessions",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done: every earlier token is refused"),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "`not_found`: the account no longer exists", body = ErrorBody),
+    )
+)]
+#[post("/me/sessions/revoke")]
+pub async fn revoke_sessions(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let kind = if principal.role.is_staff() {
+        AccountKind::Staff
+    } else {
+        AccountKind::Member
+    };
+    let generation = session::revoke_all(&state.db, &requester(&principal, &request_id), kind)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    state
+        .sessions
+        .revoked(kind, &principal.subject, generation)
+        .await;
+    Ok(HttpResponse::NoContent().finish())
 }

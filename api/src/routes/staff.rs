@@ -14,6 +14,7 @@ use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::page::{Page, PageQuery};
+use crate::service::session::AccountKind;
 use crate::service::staff::{self, NewAccount, StaffAccount, StaffError};
 use crate::state::AppState;
 
@@ -204,7 +205,8 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"active": false}))]
 pub struct StaffChange {
-    /// Deactivating also unbinds WeChat: a new invitation is needed to return.
+    /// Deactivating also unbinds WeChat (a new invitation is needed to return) and revokes
+    /// every token of the account at once (`401 token_revoked`).
     pub active: bool,
 }
 
@@ -234,15 +236,21 @@ pub async fn update(
 ) -> Result<web::Json<StaffResponse>, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    staff::change_active(
+    let changed = staff::change_active(
         &state.db,
         &requester(&principal, &request_id),
         &id,
         body.active,
     )
     .await
-    .map(|updated| web::Json(updated.into()))
-    .map_err(staff_error)
+    .map_err(staff_error)?;
+    if let Some(generation) = changed.revoked_generation {
+        state
+            .sessions
+            .revoked(AccountKind::Staff, &changed.account.pid, generation)
+            .await;
+    }
+    Ok(web::Json(changed.account.into()))
 }
 
 /// A new invitation code, shown once.

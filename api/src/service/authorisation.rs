@@ -415,6 +415,7 @@ pub async fn sign(
     scope: &Scope,
     member_pid: &str,
     signing: Signing,
+    ticket: &crate::service::photo_work::Ticket,
     request_id: Option<String>,
 ) -> Result<PaymentAuthorisation, SignError> {
     let Signing {
@@ -429,11 +430,11 @@ pub async fn sign(
         ip_address,
         user_agent,
     } = signing;
-    // Decoding is CPU work: off the async threads.
-    let judged =
-        tokio::task::spawn_blocking(move || judge_images(id_card_front, id_card_back, signature))
-            .await
-            .map_err(|e| anyhow::anyhow!("judging the images: {e}"))??;
+    // Decoding is CPU work and memory: off the async threads, under the photo limit.
+    let judged = ticket
+        .run(move || judge_images(id_card_front, id_card_back, signature))
+        .await
+        .map_err(|e| e.context("judging the images"))??;
     let [front, back, signature] = judged;
 
     let text = current_text(db, &scheme_code)

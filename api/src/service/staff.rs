@@ -96,14 +96,23 @@ pub async fn add(
     Ok(created)
 }
 
+/// An account after a change, with the token generation the change moved it to (publish it
+/// with `Sessions::revoked`, so older tokens are refused on every replica at once).
+#[derive(Clone, Debug)]
+pub struct Changed {
+    pub account: StaffAccount,
+    /// `Some` when the change revoked the account's tokens.
+    pub revoked_generation: Option<i64>,
+}
+
 /// Activates or deactivates an account of the requester's subtree (audited); see
-/// [`set_active`].
+/// [`set_active`]. Deactivating revokes every token of the account.
 pub async fn change_active(
     db: &DatabaseConnection,
     requester: &Requester,
     pid: &str,
     active: bool,
-) -> Result<StaffAccount, StaffError> {
+) -> Result<Changed, StaffError> {
     let txn = crate::db::begin_write(db).await?;
     let account = get_within(&txn, &requester.scope, pid)
         .await?
@@ -112,6 +121,11 @@ pub async fn change_active(
         return Err(StaffError::CannotDeactivateSelf);
     }
     set_active(&txn, account.id, active).await?;
+    let revoked_generation = if active {
+        None
+    } else {
+        super::session::bump(&txn, super::session::AccountKind::Staff, &account.pid).await?
+    };
     requester
         .audit(
             &txn,
@@ -128,7 +142,10 @@ pub async fn change_active(
         .await?
         .ok_or(StaffError::NotFound)?;
     txn.commit().await?;
-    Ok(updated)
+    Ok(Changed {
+        account: updated,
+        revoked_generation,
+    })
 }
 
 /// Issues an invitation code, valid `ttl_hours`, for an active account of the requester's
@@ -348,7 +365,8 @@ pub async fn bind_openid<C: ConnectionTrait>(
 }
 
 /// Activates or deactivates an account; deactivation also unbinds WeChat, so a new invitation
-/// is needed to come back.
+/// is needed to come back. Whoever deactivates an account, or changes its role or organisation,
+/// also bumps its token generation ([`super::session::bump`]) in the same transaction.
 pub async fn set_active<C: ConnectionTrait>(
     db: &C,
     staff_id: i64,

@@ -27,6 +27,7 @@ use crate::engine::scheme::Material;
 use crate::formats::photos::{self, PhotoError, PhotoLimits, SAME_DOCUMENT_MAX_DISTANCE};
 use crate::service::audit::{self, Actor};
 use crate::service::new_pid;
+use crate::service::photo_work::Ticket;
 
 /// Categories compared for duplicates.
 pub const BILLS: [Material; 3] = [
@@ -65,6 +66,9 @@ pub enum UploadError {
     Claim(#[from] ClaimError),
     #[error("storage: {0}")]
     Storage(#[from] opendal::Error),
+    /// Every photo worker is busy and the queue is full: try again shortly.
+    #[error(transparent)]
+    Busy(#[from] crate::service::photo_work::Busy),
 }
 
 /// Parses a material category name.
@@ -169,13 +173,16 @@ pub async fn upload(
     category: Material,
     bytes: Vec<u8>,
     limits: PhotoLimits,
+    ticket: &Ticket,
     request_id: Option<String>,
 ) -> Result<StoredMaterial, UploadError> {
     let c = get(db, caller, claim_pid).await?;
     check_editable(caller, &c)?;
-    let processed = tokio::task::spawn_blocking(move || photos::process(&bytes, &limits))
+    // At most `http.photo_workers` decodings at once; the admitted uploads queue here.
+    let processed = ticket
+        .run(move || photos::process(&bytes, &limits))
         .await
-        .map_err(|e| ClaimError::Internal(anyhow::anyhow!("photo task: {e}")))??;
+        .map_err(ClaimError::Internal)??;
     let duplicate = if BILLS.contains(&category) {
         find_duplicate(db, &c, &processed.sha256, &processed.perceptual_hash).await?
     } else {

@@ -662,6 +662,7 @@ pub async fn upload(
     category: Material,
     bytes: Vec<u8>,
     limits: PhotoLimits,
+    ticket: &crate::service::photo_work::Ticket,
     request_id: Option<String>,
 ) -> Result<MaterialResponse, UploadError> {
     let stored = materials::upload(
@@ -672,6 +673,7 @@ pub async fn upload(
         category,
         bytes,
         limits,
+        ticket,
         request_id,
     )
     .await?;
