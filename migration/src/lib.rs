@@ -16,6 +16,7 @@ mod m20261203_000009_wechat_subscribe;
 mod m20261205_000010_period_money;
 mod m20261205_000011_outbox_lease_token;
 mod m20261205_000012_idempotency_fingerprint;
+mod m20261205_500001_wujin_year;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_period_money::Migration),
             Box::new(m20261205_000011_outbox_lease_token::Migration),
             Box::new(m20261205_000012_idempotency_fingerprint::Migration),
+            Box::new(m20261205_500001_wujin_year::Migration),
         ]
     }
 }

@@ -260,7 +260,7 @@ fn user_agent(req: &HttpRequest) -> String {
         (status = 403, description = "members only", body = ErrorBody),
         (status = 404, description = "the scheme has no authorisation text", body = ErrorBody),
         (status = 409, description = "`text_changed` (details carry the current version and sha256), `authorisation_active`", body = ErrorBody),
-        (status = 422, description = "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`", body = ErrorBody),
+        (status = 422, description = "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`, `scheme_not_offered` (the member's unit union does not take part in the scheme)", body = ErrorBody),
     )
 )]
 #[post("/me/authorisations")]
@@ -356,6 +356,7 @@ pub async fn revoke(
         &principal.subject,
         &id,
         Utc::now(),
+        state.settings.today(),
         Some(request_id.to_string()),
     )
     .await

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
 use opendal::Operator;
 use sea_orm::sea_query::{Expr, Query};
@@ -465,6 +465,7 @@ pub async fn sign(
     if active_for(db, m.id, &scheme_code).await?.is_some() {
         return Err(already_active());
     }
+    offered_to(db, m.id, &scheme_code).await?;
 
     let pid = new_pid();
     let objects = StoredObjects {
@@ -541,6 +542,33 @@ pub async fn sign(
         delete_objects(storage, &stored).await;
     }
     recorded
+}
+
+/// Refuses (`scheme_not_offered`) unless the member's unit union takes part in the scheme for
+/// the coverage period its authorisation pays for (see [`super::participation`]).
+async fn offered_to<C: ConnectionTrait>(
+    db: &C,
+    member_id: i64,
+    scheme_code: &str,
+) -> Result<(), SignError> {
+    let scheme = super::scheme::latest(db, scheme_code)
+        .await?
+        .ok_or(SignError::NotFound)?;
+    let (start, end) = super::deduction::period_of(&scheme.definition)
+        .ok_or_else(|| DbErr::Custom(format!("scheme {scheme_code}: no coverage period")))?;
+    let union = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or(SignError::NotFound)?
+        .organisation_id;
+    if super::participation::takes_part(db, union, scheme_code, start.year()).await? {
+        return Ok(());
+    }
+    Err(SignError::Refused(Problem::invalid(
+        "scheme_not_offered",
+        "您所在的单位工会未参加该方案，不能签署付款授权 / your unit union does not take part in this scheme",
+        json!({ "field": "scheme_code", "coverage_start": start, "coverage_end": end }),
+    )))
 }
 
 /// An image as it will be stored.
@@ -695,19 +723,21 @@ pub enum RevokeError {
     Db(#[from] DbErr),
 }
 
-/// Revokes one of the member's own authorisations at `now`: it stays usable until the last day
-/// of that month (Beijing time), so it takes effect on the first day of the next month.
+/// Revokes one of the member's own authorisations at `now` (stamped) on `today` (the service's
+/// calendar day): it stays usable until the last day of today's month, so it takes effect on
+/// the first day of the next month.
 pub async fn revoke<C: ConnectionTrait>(
     db: &C,
     vault: &PiiVault,
     member_pid: &str,
     pid: &str,
     now: DateTime<Utc>,
+    today: NaiveDate,
 ) -> Result<PaymentAuthorisation, RevokeError> {
     let found = get_for_member(db, vault, member_pid, pid)
         .await?
         .ok_or(RevokeError::NotFound)?;
-    let until = last_day(YearMonth::from(local_date(now)));
+    let until = last_day(YearMonth::from(today));
     // The conditional update is the claim: only one revocation turns revoked_at from NULL.
     let updated = payment_authorisation::Entity::update_many()
         .col_expr(payment_authorisation::Column::RevokedAt, Expr::value(now))
@@ -737,10 +767,11 @@ pub async fn revoke_own(
     member_pid: &str,
     pid: &str,
     now: DateTime<Utc>,
+    today: NaiveDate,
     request_id: Option<String>,
 ) -> Result<PaymentAuthorisation, RevokeError> {
     let txn = crate::db::begin_write(db).await?;
-    let revoked = revoke(&txn, vault, member_pid, pid, now).await?;
+    let revoked = revoke(&txn, vault, member_pid, pid, now, today).await?;
     audit::record(
         &txn,
         &Actor::Account {

@@ -23,6 +23,7 @@ pub mod membership;
 pub mod organisation;
 pub mod outbox;
 pub mod page;
+pub mod participation;
 pub mod reminders;
 pub mod scheme;
 pub mod scope;
