@@ -178,3 +178,20 @@ test('the union rejects a claim with a reason code; the member sees why', async 
   assert.ok(figures.totals.length > 0);
   for (const total of figures.totals) assert.match(total.open_offset, /^\d+\.\d\d$/);
 });
+
+test("the association's deduction desk: batches with totals, failures per union, refunds; no batch outside the enrolment window", async () => {
+  const list = await association.get('/api/v1/deductions', { query: { scheme_code: 'wj-2022' } });
+  assert.ok(Array.isArray(list.items));
+  assert.equal(list.totals.batches, list.items.length);
+  assert.match(list.totals.amount, /^\d+\.\d\d$/);
+  const failed = await association.get('/api/v1/deductions/failed', { query: { scheme_code: 'wj-2022' } });
+  assert.ok(Array.isArray(failed));
+  const refunds = await association.get('/api/v1/deduction-refunds', { query: { status: 'due' } });
+  assert.ok(Array.isArray(refunds));
+  // The server's calendar is today: wj-2022's window closed on 2021-12-25, so no batch (and no bank file).
+  await assert.rejects(
+    association.post('/api/v1/deductions', { body: { scheme_code: 'wj-2022', month: '2021-11' } }),
+    isApiError(422, 'enrolment_closed'),
+  );
+  await assert.rejects(association.get('/api/v1/deductions', { query: { status: 'lost' } }), isApiError(422));
+});
