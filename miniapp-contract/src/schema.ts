@@ -59,6 +59,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/authorisations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Signed authorisations for disputes and audits (newest first, at most 500), searchable by
+         *     scheme and the member's name.
+         */
+        get: operations["listAuthorisationsForStaff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/authorisations/{id}/evidence/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One evidence image of a signed authorisation (`signature`, `id-card-front`,
+         *     `id-card-back`), byte for byte as stored; `Cache-Control: no-store`; every view audited.
+         */
+        get: operations["getAuthorisationEvidence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/authorisations/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The association revokes a worker's authorisation on their behalf, with a written reason
+         *     (audited as on behalf; the worker is told): effective from the first day of next month.
+         */
+        post: operations["revokeAuthorisationOnBehalf"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/claim-figures": {
         parameters: {
             query?: never;
@@ -3443,6 +3503,11 @@ export interface components {
             /** Format: date-time */
             returned_at: string;
         };
+        /** @description `POST /authorisations/{id}/revoke`. */
+        RevokeOnBehalf: {
+            /** @description Why (e.g. the worker's phone call), kept in the audit trail. */
+            reason: string;
+        };
         /**
          * @description The roles of `workflow.md`.
          * @enum {string}
@@ -3675,6 +3740,18 @@ export interface components {
              * @example 6900.00
              */
             period_total: string;
+        };
+        /** @description A signed authorisation with who signed it, where from, and links to its evidence. */
+        StaffAuthorisationResponse: components["schemas"]["AuthorisationResponse"] & {
+            member_id: string;
+            member_name: string;
+            union_name: string;
+            /** @description The network address it was signed from. */
+            ip_address: string;
+            /** @description The device (user agent) it was signed on. */
+            user_agent: string;
+            /** @description Paths of the signature image and the ID card photos (association only, `no-store`). */
+            evidence: string[];
         };
         /**
          * @description `PATCH /staff/{id}`.
@@ -4337,6 +4414,389 @@ export interface operations {
                      *         "code": "not_found",
                      *         "details": {},
                      *         "message": "the scheme has no authorisation text"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listAuthorisationsForStaff: {
+        parameters: {
+            query?: {
+                scheme_code?: string;
+                /** @description Part of the member's name. */
+                name?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaffAuthorisationResponse"][];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "a value is invalid (details.field names it)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAuthorisationEvidence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id */
+                id: string;
+                /** @description `signature`, `id-card-front` or `id-card-back` */
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": number[];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revokeAuthorisationOnBehalf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevokeOnBehalf"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorisationResponse"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `already_revoked` */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "already_revoked",
+                     *         "details": {},
+                     *         "message": "`already_revoked`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `reason_required` */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "reason_required",
+                     *         "details": {},
+                     *         "message": "`reason_required`"
                      *       }
                      *     }
                      */

@@ -194,4 +194,13 @@ test("the association's deduction desk: batches with totals, failures per union,
     isApiError(422, 'enrolment_closed'),
   );
   await assert.rejects(association.get('/api/v1/deductions', { query: { status: 'lost' } }), isApiError(422));
+  // Signed authorisations with their evidence, for disputes and audits (the association only).
+  const signed = await association.get('/api/v1/authorisations', { query: { scheme_code: 'wj-2022' } });
+  assert.ok(Array.isArray(signed));
+  for (const a of signed) assert.equal(a.evidence.length, 3);
+  await assert.rejects(union.get('/api/v1/authorisations'), isApiError(403));
+  await assert.rejects(
+    association.post('/api/v1/authorisations/{id}/revoke', { path: { id: 'no-such-authorisation' }, body: { reason: '职工来电' } }),
+    isApiError(404),
+  );
 });

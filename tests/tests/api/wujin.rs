@@ -1323,6 +1323,109 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
     );
 }
 
+/// Finding 3 of issue 22 (the officer's side of signatures), reproduced: there was no staff
+/// view of signed authorisations and no revocation on a worker's behalf
+/// (`GET /api/v1/authorisations` was 404). Now the association lists and searches them with
+/// who, when, where from and on what device, views the signature and ID photos byte for byte
+/// (`no-store`, audited), and revokes for a worker with a written reason (audited as on
+/// behalf; the worker told through the outbox). Unions see none of it.
+async fn the_association_sees_the_evidence_and_revokes_on_a_workers_behalf(app: TestApp) {
+    let worker = new_member(&app, 41, "郑海燕").await;
+    let auth = signed(&app, &worker).await;
+    let auth_id = auth["id"].as_str().unwrap();
+    let association = app.login("association").await;
+    let clerk = app.login("union-education").await;
+    assert_eq!(app.get("/api/v1/authorisations", Some(&clerk)).await.0, 403);
+
+    let (status, found) = app
+        .get(
+            "/api/v1/authorisations?scheme_code=wj-2022&name=海燕",
+            Some(&association),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let row = &found[0];
+    assert_eq!(
+        (
+            row["id"].as_str(),
+            row["member_name"].as_str(),
+            row["union_name"].as_str()
+        ),
+        (Some(auth_id), Some("郑海燕"), Some(UNIT))
+    );
+    assert_eq!(row["user_agent"], PHONE_UA);
+    assert_eq!(row["text_version"], 1);
+    let (_, none) = app
+        .get("/api/v1/authorisations?name=没有这个人", Some(&association))
+        .await;
+    assert_eq!(none, json!([]));
+
+    let signature_path = row["evidence"][0].as_str().unwrap().to_owned();
+    let res = app
+        .client
+        .get(app.url(&signature_path))
+        .bearer_auth(&association)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["content-type"], "image/png");
+    let bytes = res.bytes().await.unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        auth["signature_sha256"].as_str().unwrap()
+    );
+    let res = app
+        .client
+        .get(app.url(&signature_path))
+        .bearer_auth(&clerk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let viewed = app
+        .count(
+            "SELECT COUNT(*) AS n FROM audit_event WHERE action = 'authorisation.evidence_viewed'",
+        )
+        .await;
+    assert_eq!(viewed, 1);
+
+    let path = format!("/api/v1/authorisations/{auth_id}/revoke");
+    let (status, err) = app
+        .post(&path, Some(&association), &json!({ "reason": "  " }))
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("reason_required"))
+    );
+    let (status, revoked) = app
+        .post(
+            &path,
+            Some(&association),
+            &json!({ "reason": "职工来电要求撤销（换卡）" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(revoked["effective_until"], "2021-11-30");
+    let (status, err) = app
+        .post(&path, Some(&association), &json!({ "reason": "再次" }))
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("already_revoked"))
+    );
+    let told = outbox_of(&app, &worker.pid).await;
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].occasion, "authorisation_revoked");
+    let payload: Value = serde_json::from_str(&told[0].payload).unwrap();
+    assert_eq!(payload["effective_from"], "2021-12-01");
+    let on_behalf = app.count("SELECT COUNT(*) AS n FROM audit_event WHERE action = 'authorisation.revoked' AND details LIKE '%on_behalf_of%'").await;
+    assert_eq!(on_behalf, 1);
+}
+
 on_both_backends_with!(
     in_the_window, rehearsal =>
     two_signatures_at_once_leave_one_record_and_no_stray_files,
@@ -1332,6 +1435,7 @@ on_both_backends_with!(
     a_revocation_stops_deductions_from_the_next_month,
     a_member_whose_union_does_not_take_part_cannot_sign_and_is_never_deducted,
     a_wujin_year_from_the_text_to_the_refund,
+    the_association_sees_the_evidence_and_revokes_on_a_workers_behalf,
 );
 
 on_both_backends_with!(
