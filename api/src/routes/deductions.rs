@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(get_one)
         .service(batch_lines)
         .service(file)
+        .service(file_xlsx)
         .service(import_result);
 }
 
@@ -249,23 +250,65 @@ pub async fn file(
     id: web::Path<String>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
+    download(&state, &principal, &id, request_id, false).await
+}
+
+/// The same deduction file as an `.xlsx` workbook (ID and card numbers as text, a totals row),
+/// for banks that take Excel. Every download is audited.
+#[utoipa::path(
+    operation_id = "getDeductionFileXlsx",
+    tag = "deductions",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "public id")),
+    responses(
+        (status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/deductions/{id}/file.xlsx")]
+pub async fn file_xlsx(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    download(&state, &principal, &id, request_id, true).await
+}
+
+async fn download(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    request_id: RequestId,
+    xlsx: bool,
+) -> Result<HttpResponse, ApiError> {
     principal.require(DEDUCTION_ROLES)?;
     let (batch, bytes) = deduction::download_file(
         &state.db,
         &state.pii,
-        &id,
+        id,
         &principal.subject,
+        xlsx,
         Some(request_id.to_string()),
     )
     .await
-    .map_err(|e| match e {
-        FileError::NotFound => ApiError::NotFound,
-        FileError::Render(e) => ApiError::Internal(anyhow::Error::new(e).context("deduction file")),
-        FileError::Db(e) => e.into(),
-    })?;
-    let filename = format!("deduction-{}-{}.csv", batch.scheme_code, batch.month);
+    .map_err(file_error)?;
+    let (extension, content_type) = if xlsx {
+        (
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    } else {
+        ("csv", "text/csv; charset=utf-8")
+    };
+    let filename = format!(
+        "deduction-{}-{}.{extension}",
+        batch.scheme_code, batch.month
+    );
     Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
+        .content_type(content_type)
         .insert_header(ContentDisposition {
             disposition: DispositionType::Attachment,
             parameters: vec![DispositionParam::Filename(filename)],
@@ -843,11 +886,7 @@ pub async fn refund_file(
         Some(request_id.to_string()),
     )
     .await
-    .map_err(|e| match e {
-        FileError::NotFound => ApiError::NotFound,
-        FileError::Render(e) => ApiError::Internal(anyhow::Error::new(e).context("refund file")),
-        FileError::Db(e) => e.into(),
-    })?;
+    .map_err(file_error)?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(ContentDisposition {
@@ -897,4 +936,15 @@ pub async fn mark_refunded(
         RefundError::Db(e) => e.into(),
     })?;
     Ok(web::Json(RefundResponse::from(&refund)))
+}
+
+fn file_error(e: FileError) -> ApiError {
+    match e {
+        FileError::NotFound => ApiError::NotFound,
+        FileError::Render(e) => ApiError::Internal(anyhow::Error::new(e).context("bank file")),
+        FileError::Workbook(e) => {
+            ApiError::Internal(anyhow::Error::new(e).context("bank workbook"))
+        }
+        FileError::Db(e) => e.into(),
+    }
 }

@@ -1074,6 +1074,19 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
         (nov["coverage_start"].as_str(), nov["coverage_end"].as_str()),
         (Some("2022-01-01"), Some("2022-12-31"))
     );
+    // The bank's file as a workbook too.
+    let (status, content_type, bytes) = app
+        .download(
+            &format!(
+                "/api/v1/deductions/{}/file.xlsx",
+                nov["id"].as_str().unwrap()
+            ),
+            &association,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(content_type.contains("spreadsheetml"), "{content_type}");
+    assert!(bytes.starts_with(b"PK"), "an xlsx is a zip");
     let nov = deduction::get(&app.state.db, nov["id"].as_str().unwrap())
         .await
         .unwrap()
