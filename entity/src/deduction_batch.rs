@@ -17,6 +17,8 @@ pub struct Model {
     pub exported_at: DateTimeUtc,
     pub exported_by: String,
     pub result_imported_at: Option<DateTimeUtc>,
+    pub coverage_start: Option<Date>,
+    pub coverage_end: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,8 @@ pub mod claim_material;
 pub mod coverage_extension;
 pub mod deduction_batch;
 pub mod deduction_item;
+pub mod deduction_refund;
+pub mod deduction_window;
 pub mod enrolment_batch;
 pub mod enrolment_entry;
 pub mod enrolment_target;

@@ -59,6 +59,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/authorisations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Signed authorisations for disputes and audits (newest first, at most 500), searchable by
+         *     scheme and the member's name.
+         */
+        get: operations["listAuthorisationsForStaff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/authorisations/{id}/evidence/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One evidence image of a signed authorisation (`signature`, `id-card-front`,
+         *     `id-card-back`), byte for byte as stored; `Cache-Control: no-store`; every view audited.
+         */
+        get: operations["getAuthorisationEvidence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/authorisations/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The association revokes a worker's authorisation on their behalf, with a written reason
+         *     (audited as on behalf; the worker is told): effective from the first day of next month.
+         */
+        post: operations["revokeAuthorisationOnBehalf"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/claim-figures": {
         parameters: {
             query?: never;
@@ -296,7 +356,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/deductions": {
+    "/api/v1/deduction-refunds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The refund records, oldest first. */
+        get: operations["listDeductionRefunds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deduction-refunds/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The refunds due as the bank's file: CSV with a byte-order mark, columns
+         *     序号,退款编号,姓名,身份证号,银行卡号,金额,原因 (the card the fee came from, full numbers), last line
+         *     `合计,<count>,<total>`. Audited.
+         */
+        get: operations["getDeductionRefundFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deduction-refunds/{id}/refunded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Records that a refund was paid back (once; audited). */
+        post: operations["markDeductionRefunded"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deduction-windows": {
         parameters: {
             query?: never;
             header?: never;
@@ -306,12 +421,53 @@ export interface paths {
         get?: never;
         put?: never;
         /**
+         * Opens a late window for a scheme's deductions (recorded with who, when and why): batches for
+         *     the same coverage period may be created until `closes`.
+         */
+        post: operations["openDeductionLateWindow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deductions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The deduction batches (newest month first; a scheme has at most one a month, so the list is
+         *     answered whole), filtered, with each batch's outcome and the totals.
+         */
+        get: operations["listDeductionBatches"];
+        put?: never;
+        /**
          * Creates the month's deduction batch of an individual scheme: every authorisation signed
          *     before the month's end and in force on its first day, leaving out members already enrolled
          *     for the coverage period (and those whose earlier deduction awaits the bank). One batch per
          *     scheme and month.
          */
         post: operations["createDeductionBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deductions/failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The failed deductions, per unit union (by name), each with the bank's reason. */
+        get: operations["listFailedDeductions"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -348,6 +504,43 @@ export interface paths {
          *     Every download is audited.
          */
         get: operations["getDeductionFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deductions/{id}/file.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The same deduction file as an `.xlsx` workbook (ID and card numbers as text, a totals row),
+         *     for banks that take Excel. Every download is audited.
+         */
+        get: operations["getDeductionFileXlsx"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deductions/{id}/lines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A batch's deductions and their results, in the file's order. */
+        get: operations["listDeductionLines"];
         put?: never;
         post?: never;
         delete?: never;
@@ -606,6 +799,23 @@ export interface paths {
          *     month (Beijing time): this month's deduction may still use it.
          */
         post: operations["revokeAuthorisation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/deductions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in member's deductions and refunds. */
+        get: operations["listMyDeductions"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1848,6 +2058,11 @@ export interface components {
             /** @description When the stay's own insurance deductible is taken off the amount before the bands. */
             stay_deductible?: components["schemas"]["StayDeductible"];
         };
+        /** @description The officer's list of batches. */
+        DeductionBatchList: {
+            items: components["schemas"]["DeductionBatchSummary"][];
+            totals: components["schemas"]["DeductionTotals"];
+        };
         /** @description A month's deduction batch. */
         DeductionBatchResponse: {
             /** @description Public id. */
@@ -1863,12 +2078,60 @@ export interface components {
             exported_at: string;
             /** Format: date-time */
             result_imported_at?: string | null;
+            /**
+             * Format: date
+             * @description First day of the coverage period the batch pays for.
+             * @example 2022-01-01
+             */
+            coverage_start?: string | null;
+            /**
+             * Format: date
+             * @description Last day of that period.
+             * @example 2022-12-31
+             */
+            coverage_end?: string | null;
         };
         /**
          * @description Where a batch stands.
          * @enum {string}
          */
         DeductionBatchStatus: "exported" | "result_imported";
+        /** @description A batch in the officer's list, with how its deductions ended. */
+        DeductionBatchSummary: components["schemas"]["DeductionBatchResponse"] & {
+            /** Format: int64 */
+            pending: number;
+            /** Format: int64 */
+            succeeded: number;
+            /** Format: int64 */
+            failed: number;
+            succeeded_amount: components["schemas"]["Money"];
+            failed_amount: components["schemas"]["Money"];
+        };
+        /** @description One deduction (no personal numbers). */
+        DeductionLineResponse: {
+            /** @description Place in the bank's file. */
+            seq: number;
+            /** @description 流水号. */
+            serial: string;
+            /** @description Public id of the batch. */
+            batch_id: string;
+            scheme_code: string;
+            /** @example 2021-11 */
+            month: string;
+            /** @description Public id of the member. */
+            member_id: string;
+            member_name: string;
+            /** @description The member's unit union. */
+            union_name: string;
+            amount: components["schemas"]["Money"];
+            status: components["schemas"]["DeductionStatus"];
+            /** @description The bank's reason, for a failure. */
+            failure_reason?: string | null;
+            /** Format: date */
+            coverage_start?: string | null;
+            /** Format: date */
+            coverage_end?: string | null;
+        };
         /** @description What importing the bank's result did. */
         DeductionResultResponse: {
             batch: components["schemas"]["DeductionBatchResponse"];
@@ -1878,9 +2141,31 @@ export interface components {
             failed: number;
             /**
              * @description Serial numbers deducted although the member was already enrolled for the period (no new
-             *     membership; refund them).
+             *     membership; a refund record is due for each).
              */
             already_enrolled: string[];
+            /** @description Public ids of the refund records created (see `GET /deduction-refunds`). */
+            refunds: string[];
+        };
+        /**
+         * @description Where a deduction stands.
+         * @enum {string}
+         */
+        DeductionStatus: "pending" | "succeeded" | "failed";
+        /** @description The totals of the listed batches. */
+        DeductionTotals: {
+            batches: number;
+            /** Format: int64 */
+            items: number;
+            amount: components["schemas"]["Money"];
+            /** Format: int64 */
+            succeeded: number;
+            succeeded_amount: components["schemas"]["Money"];
+            /** Format: int64 */
+            failed: number;
+            failed_amount: components["schemas"]["Money"];
+            /** Format: int64 */
+            pending: number;
         };
         /** @description `POST /auth/dev-login` (demo only). */
         DevLogin: {
@@ -2118,6 +2403,13 @@ export interface components {
              */
             membership_count: number;
         };
+        /** @description Failed deductions grouped by unit union, for each union's follow-up. */
+        FailedByUnion: {
+            union_name: string;
+            count: number;
+            amount: components["schemas"]["Money"];
+            lines: components["schemas"]["DeductionLineResponse"][];
+        };
         /** @description Fees of one share for one period (money strings). */
         Fees: {
             /**
@@ -2351,6 +2643,16 @@ export interface components {
              * @example 0.70
              */
             min_participation: string;
+        };
+        /** @description The late window as opened. */
+        LateWindowResponse: {
+            scheme_code: string;
+            /** Format: date */
+            closes: string;
+            /** Format: date */
+            coverage_start: string;
+            /** Format: date */
+            coverage_end: string;
         };
         /**
          * @description Who acts at a point of a claim's life, as the member sees it (levels, never names).
@@ -2603,6 +2905,16 @@ export interface components {
          * @example 1234.50
          */
         Money: string;
+        /**
+         * @description The member's money: every bank deduction (month, amount, status, the bank's reason) and
+         *     every refund due or made.
+         */
+        MyDeductionsResponse: {
+            /** @description Newest first. */
+            deductions: components["schemas"]["DeductionLineResponse"][];
+            /** @description Newest first. */
+            refunds: components["schemas"]["RefundResponse"][];
+        };
         /** @description The beneficiary of a deceased member. */
         NewBeneficiaryRequest: {
             /** @example 王芳 */
@@ -2650,6 +2962,20 @@ export interface components {
              * @example 2021-11
              */
             month: string;
+        };
+        /** @description `POST /deduction-windows`: a late window for late payers. */
+        NewLateWindow: {
+            /** @example wj-2022 */
+            scheme_code: string;
+            /**
+             * Format: date
+             * @description Last day (inclusive) batches may be created, after the scheme's window and before the
+             *     coverage period ends.
+             * @example 2022-01-15
+             */
+            closes: string;
+            /** @description Why (kept with the record). */
+            reason: string;
         };
         /** @description `POST /members`. */
         NewMemberRequest: {
@@ -3216,6 +3542,33 @@ export interface components {
             checks: Record<string, unknown>;
         };
         /**
+         * @description Why a fee goes back.
+         * @enum {string}
+         */
+        RefundReason: "already_enrolled" | "charged_twice";
+        /** @description A fee to give back. */
+        RefundResponse: {
+            id: string;
+            member_id: string;
+            member_name: string;
+            scheme_code: string;
+            /** @description Public id of the batch that deducted it. */
+            batch_id: string;
+            month: string;
+            amount: components["schemas"]["Money"];
+            reason: components["schemas"]["RefundReason"];
+            status: components["schemas"]["RefundStatus"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            refunded_at?: string | null;
+        };
+        /**
+         * @description Where a refund stands.
+         * @enum {string}
+         */
+        RefundStatus: "due" | "refunded";
+        /**
          * @description Why an event pays nothing.
          * @enum {string}
          */
@@ -3303,6 +3656,11 @@ export interface components {
             materials: components["schemas"]["ReturnRequest"][];
             /** Format: date-time */
             returned_at: string;
+        };
+        /** @description `POST /authorisations/{id}/revoke`. */
+        RevokeOnBehalf: {
+            /** @description Why (e.g. the worker's phone call), kept in the audit trail. */
+            reason: string;
         };
         /**
          * @description The roles of `workflow.md`.
@@ -3552,6 +3910,18 @@ export interface components {
              * @example 6900.00
              */
             period_total: string;
+        };
+        /** @description A signed authorisation with who signed it, where from, and links to its evidence. */
+        StaffAuthorisationResponse: components["schemas"]["AuthorisationResponse"] & {
+            member_id: string;
+            member_name: string;
+            union_name: string;
+            /** @description The network address it was signed from. */
+            ip_address: string;
+            /** @description The device (user agent) it was signed on. */
+            user_agent: string;
+            /** @description Paths of the signature image and the ID card photos (association only, `no-store`). */
+            evidence: string[];
         };
         /**
          * @description `PATCH /staff/{id}`.
@@ -4274,6 +4644,389 @@ export interface operations {
                      *         "code": "service_unavailable",
                      *         "details": {},
                      *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listAuthorisationsForStaff: {
+        parameters: {
+            query?: {
+                scheme_code?: string;
+                /** @description Part of the member's name. */
+                name?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaffAuthorisationResponse"][];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "a value is invalid (details.field names it)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAuthorisationEvidence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id */
+                id: string;
+                /** @description `signature`, `id-card-front` or `id-card-back` */
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": number[];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revokeAuthorisationOnBehalf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevokeOnBehalf"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorisationResponse"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `already_revoked` */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "already_revoked",
+                     *         "details": {},
+                     *         "message": "`already_revoked`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `reason_required` */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "reason_required",
+                     *         "details": {},
+                     *         "message": "`reason_required`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
                      *       }
                      *     }
                      */
@@ -6580,6 +7333,566 @@ export interface operations {
             };
         };
     };
+    listDeductionRefunds: {
+        parameters: {
+            query?: {
+                /** @description `due` or `refunded`; absent: both. */
+                status?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefundResponse"][];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "a value is invalid (details.field names it)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getDeductionRefundFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    markDeductionRefunded: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id of the refund */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefundResponse"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `already_refunded` */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "already_refunded",
+                     *         "details": {},
+                     *         "message": "`already_refunded`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    openDeductionLateWindow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewLateWindow"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LateWindowResponse"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `closes_out_of_range` (`details.earliest`, `details.latest`), `reason_required`, `not_individual_scheme` */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "closes_out_of_range",
+                     *         "details": {},
+                     *         "message": "`closes_out_of_range` (`details.earliest`, `details.latest`), `reason_required`, `not_individual_scheme`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listDeductionBatches: {
+        parameters: {
+            query?: {
+                scheme_code?: string;
+                /** @description `exported` or `result_imported`. */
+                status?: string;
+                /** @description `YYYY-MM`, inclusive. */
+                month_from?: string;
+                /** @description `YYYY-MM`, inclusive. */
+                month_to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeductionBatchList"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `month_invalid`, `invalid_request` (status) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "month_invalid",
+                     *         "details": {},
+                     *         "message": "`month_invalid`, `invalid_request` (status)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     createDeductionBatch: {
         parameters: {
             query?: never;
@@ -6717,7 +8030,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `month_invalid`, `month_not_started`, `not_individual_scheme`, `nothing_to_deduct` */
+            /** @description `month_invalid`, `month_not_started`, `not_individual_scheme`, `nothing_to_deduct`; `enrolment_not_open` (`details.opens`) or `enrolment_closed` (`details.closes`, `details.coverage_start`, `details.coverage_end`): today (the service's calendar) is outside the scheme version's enrolment window and any late window, so no batch and no bank file exist */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6729,7 +8042,108 @@ export interface operations {
                      *       "error": {
                      *         "code": "month_invalid",
                      *         "details": {},
-                     *         "message": "`month_invalid`, `month_not_started`, `not_individual_scheme`, `nothing_to_deduct`"
+                     *         "message": "today (the service's calendar) is outside the scheme version's enrolment window and any late window, so no batch and no bank file exist"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listFailedDeductions: {
+        parameters: {
+            query?: {
+                scheme_code?: string;
+                /** @description `YYYY-MM`; absent: every month. */
+                month?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FailedByUnion"][];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `month_invalid` */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "month_invalid",
+                     *         "details": {},
+                     *         "message": "`month_invalid`"
                      *       }
                      *     }
                      */
@@ -7006,6 +8420,206 @@ export interface operations {
                      *         "code": "service_unavailable",
                      *         "details": {},
                      *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getDeductionFileXlsx: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": number[];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listDeductionLines: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeductionLineResponse"][];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
                      *       }
                      *     }
                      */
@@ -8991,7 +10605,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank` */
+            /** @description `consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`, `scheme_not_offered` (the member's unit union does not take part in the scheme) */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -9003,7 +10617,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "consent_required",
                      *         "details": {},
-                     *         "message": "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`"
+                     *         "message": "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`, `scheme_not_offered` (the member's unit union does not take part in the scheme)"
                      *       }
                      *     }
                      */
@@ -9180,6 +10794,84 @@ export interface operations {
                      *         "code": "service_unavailable",
                      *         "details": {},
                      *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listMyDeductions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyDeductionsResponse"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description members only */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "members only"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
                      *       }
                      *     }
                      */

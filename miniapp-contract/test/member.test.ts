@@ -93,6 +93,10 @@ test('the member sees their memberships', async () => {
   assert.equal(period.open_offset, '0.00');
   const authorisations = await phone.get('/api/v1/me/authorisations');
   assert.ok(Array.isArray(authorisations));
+  // The worker's money: deductions (month, amount, status, the bank's reason) and refunds.
+  const money = await phone.get('/api/v1/me/deductions');
+  assert.ok(Array.isArray(money.deductions));
+  assert.ok(Array.isArray(money.refunds));
 });
 
 test('the member files a claim, photographs every required material and submits it', async () => {

@@ -5,10 +5,10 @@
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::upload::{self, Caps, Form, FormError};
@@ -16,7 +16,8 @@ use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::authorisation::{
-    self, AuthorisationStatus, PaymentAuthorisation, RevokeError, SignError, Signing, SigningImage,
+    self, AuthorisationStatus, Evidence, PaymentAuthorisation, RevokeError, SignError, Signing,
+    SigningImage,
 };
 use crate::state::AppState;
 
@@ -24,7 +25,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(current_text)
         .service(sign)
         .service(list_mine)
-        .service(revoke);
+        .service(revoke)
+        .service(list_for_staff)
+        .service(evidence)
+        .service(revoke_on_behalf);
 }
 
 /// The authorisation text a member reads before signing.
@@ -260,7 +264,7 @@ fn user_agent(req: &HttpRequest) -> String {
         (status = 403, description = "members only", body = ErrorBody),
         (status = 404, description = "the scheme has no authorisation text", body = ErrorBody),
         (status = 409, description = "`text_changed` (details carry the current version and sha256), `authorisation_active`", body = ErrorBody),
-        (status = 422, description = "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`", body = ErrorBody),
+        (status = 422, description = "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`, `scheme_not_offered` (the member's unit union does not take part in the scheme)", body = ErrorBody),
         (status = 503, description = "`photo_queue_full`: every photo worker is busy and the queue is full (`Retry-After`); or `service_unavailable`", body = ErrorBody),
     )
 )]
@@ -368,16 +372,198 @@ pub async fn revoke(
         &principal.subject,
         &id,
         Utc::now(),
+        state.settings.today(),
         Some(request_id.to_string()),
     )
     .await
-    .map_err(|e| match e {
+    .map_err(revoke_error)?;
+    Ok(web::Json(AuthorisationResponse::from(&revoked)))
+}
+
+fn revoke_error(e: RevokeError) -> ApiError {
+    match e {
         RevokeError::NotFound => ApiError::NotFound,
         RevokeError::AlreadyRevoked => ApiError::conflict(
             "already_revoked",
             "该授权已撤销 / this authorisation is already revoked",
         ),
+        RevokeError::ReasonMissing => ApiError::invalid_value(
+            "reason_required",
+            "reason",
+            "请写明撤销原因 / a written reason is required",
+        ),
         RevokeError::Db(e) => e.into(),
-    })?;
+    }
+}
+
+/// Who sees signed authorisations and their evidence: the association only.
+const EVIDENCE_ROLES: &[Role] = &[Role::AssociationReviewer, Role::Admin];
+
+/// `GET /authorisations?scheme_code=&name=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StaffAuthorisationQuery {
+    pub scheme_code: Option<String>,
+    /// Part of the member's name.
+    pub name: Option<String>,
+}
+
+/// A signed authorisation with who signed it, where from, and links to its evidence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffAuthorisationResponse {
+    #[serde(flatten)]
+    pub authorisation: AuthorisationResponse,
+    pub member_id: String,
+    pub member_name: String,
+    pub union_name: String,
+    /// The network address it was signed from.
+    pub ip_address: String,
+    /// The device (user agent) it was signed on.
+    pub user_agent: String,
+    /// Paths of the signature image and the ID card photos (association only, `no-store`).
+    pub evidence: Vec<String>,
+}
+
+/// Signed authorisations for disputes and audits (newest first, at most 500), searchable by
+/// scheme and the member's name.
+#[utoipa::path(
+    operation_id = "listAuthorisationsForStaff",
+    tag = "authorisations",
+    security(("bearer" = [])),
+    params(StaffAuthorisationQuery),
+    responses(
+        (status = 200, body = [StaffAuthorisationResponse]),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    )
+)]
+#[get("/authorisations")]
+pub async fn list_for_staff(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<StaffAuthorisationQuery>,
+) -> Result<web::Json<Vec<StaffAuthorisationResponse>>, ApiError> {
+    principal.require(EVIDENCE_ROLES)?;
+    let found = authorisation::list_for_staff(
+        &state.db,
+        &state.pii,
+        query.scheme_code.as_deref(),
+        query.name.as_deref(),
+    )
+    .await?;
+    Ok(web::Json(
+        found
+            .iter()
+            .map(|s| StaffAuthorisationResponse {
+                authorisation: AuthorisationResponse::from(&s.authorisation),
+                member_id: s.member_pid.clone(),
+                member_name: s.member_name.clone(),
+                union_name: s.union_name.clone(),
+                ip_address: s.ip_address.clone(),
+                user_agent: s.user_agent.clone(),
+                evidence: ["signature", "id-card-front", "id-card-back"]
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "/api/v1/authorisations/{}/evidence/{k}",
+                            s.authorisation.pid
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+    ))
+}
+
+/// One evidence image of a signed authorisation (`signature`, `id-card-front`,
+/// `id-card-back`), byte for byte as stored; `Cache-Control: no-store`; every view audited.
+#[utoipa::path(
+    operation_id = "getAuthorisationEvidence",
+    tag = "authorisations",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "public id"),
+        ("kind" = String, Path, description = "`signature`, `id-card-front` or `id-card-back`"),
+    ),
+    responses(
+        (status = 200, content_type = "image/*", body = Vec<u8>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/authorisations/{id}/evidence/{kind}")]
+pub async fn evidence(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(EVIDENCE_ROLES)?;
+    let (id, kind) = path.into_inner();
+    let which = Evidence::parse(&kind).ok_or(ApiError::NotFound)?;
+    let (bytes, mime) = authorisation::evidence(
+        &state.db,
+        &state.storage,
+        &id,
+        which,
+        &principal.subject,
+        Some(request_id.to_string()),
+    )
+    .await
+    .map_err(ApiError::Internal)?
+    .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .content_type(mime)
+        .insert_header(("cache-control", "no-store"))
+        .body(bytes))
+}
+
+/// `POST /authorisations/{id}/revoke`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeOnBehalf {
+    /// Why (e.g. the worker's phone call), kept in the audit trail.
+    pub reason: String,
+}
+
+/// The association revokes a worker's authorisation on their behalf, with a written reason
+/// (audited as on behalf; the worker is told): effective from the first day of next month.
+#[utoipa::path(
+    operation_id = "revokeAuthorisationOnBehalf",
+    tag = "authorisations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "public id")),
+    request_body = RevokeOnBehalf,
+    responses(
+        (status = 200, body = AuthorisationResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`already_revoked`", body = ErrorBody),
+        (status = 422, description = "`reason_required`", body = ErrorBody),
+    )
+)]
+#[post("/authorisations/{id}/revoke")]
+pub async fn revoke_on_behalf(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    body: web::Json<RevokeOnBehalf>,
+    request_id: RequestId,
+) -> Result<web::Json<AuthorisationResponse>, ApiError> {
+    principal.require(EVIDENCE_ROLES)?;
+    let revoked = authorisation::revoke_on_behalf(
+        &state.db,
+        &state.pii,
+        &id,
+        &body.reason,
+        &principal.subject,
+        Utc::now(),
+        state.settings.today(),
+        Some(request_id.to_string()),
+    )
+    .await
+    .map_err(revoke_error)?;
     Ok(web::Json(AuthorisationResponse::from(&revoked)))
 }

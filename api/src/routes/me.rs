@@ -8,17 +8,22 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::auth::account_error;
+use super::deductions::{DeductionLineResponse, RefundResponse};
 use super::members::MemberResponse;
 use super::{OrganisationRef, requester, validated};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::account::{self, Account};
+use crate::service::deduction;
 use crate::service::session::{self, AccountKind};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(me).service(bind_phone).service(revoke_sessions);
+    cfg.service(me)
+        .service(bind_phone)
+        .service(revoke_sessions)
+        .service(my_deductions);
 }
 
 /// The signed-in account.
@@ -168,4 +173,38 @@ pub async fn revoke_sessions(
         .revoked(kind, &principal.subject, generation)
         .await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The member's money: every bank deduction (month, amount, status, the bank's reason) and
+/// every refund due or made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyDeductionsResponse {
+    /// Newest first.
+    pub deductions: Vec<DeductionLineResponse>,
+    /// Newest first.
+    pub refunds: Vec<RefundResponse>,
+}
+
+/// The signed-in member's deductions and refunds.
+#[utoipa::path(
+    operation_id = "listMyDeductions",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = MyDeductionsResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "members only", body = ErrorBody),
+    )
+)]
+#[get("/me/deductions")]
+pub async fn my_deductions(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<web::Json<MyDeductionsResponse>, ApiError> {
+    principal.require(&[Role::Member])?;
+    let (lines, refunds) = deduction::for_member(&state.db, &principal.subject).await?;
+    Ok(web::Json(MyDeductionsResponse {
+        deductions: lines.iter().map(Into::into).collect(),
+        refunds: refunds.iter().map(Into::into).collect(),
+    }))
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
 use opendal::Operator;
 use sea_orm::sea_query::{Expr, Query};
@@ -466,6 +466,7 @@ pub async fn sign(
     if active_for(db, m.id, &scheme_code).await?.is_some() {
         return Err(already_active());
     }
+    offered_to(db, m.id, &scheme_code).await?;
 
     let pid = new_pid();
     let objects = StoredObjects {
@@ -542,6 +543,33 @@ pub async fn sign(
         delete_objects(storage, &stored).await;
     }
     recorded
+}
+
+/// Refuses (`scheme_not_offered`) unless the member's unit union takes part in the scheme for
+/// the coverage period its authorisation pays for (see [`super::participation`]).
+async fn offered_to<C: ConnectionTrait>(
+    db: &C,
+    member_id: i64,
+    scheme_code: &str,
+) -> Result<(), SignError> {
+    let scheme = super::scheme::latest(db, scheme_code)
+        .await?
+        .ok_or(SignError::NotFound)?;
+    let (start, end) = super::deduction::period_of(&scheme.definition)
+        .ok_or_else(|| DbErr::Custom(format!("scheme {scheme_code}: no coverage period")))?;
+    let union = member::Entity::find_by_id(member_id)
+        .one(db)
+        .await?
+        .ok_or(SignError::NotFound)?
+        .organisation_id;
+    if super::participation::takes_part(db, union, scheme_code, start.year()).await? {
+        return Ok(());
+    }
+    Err(SignError::Refused(Problem::invalid(
+        "scheme_not_offered",
+        "您所在的单位工会未参加该方案，不能签署付款授权 / your unit union does not take part in this scheme",
+        json!({ "field": "scheme_code", "coverage_start": start, "coverage_end": end }),
+    )))
 }
 
 /// An image as it will be stored.
@@ -692,23 +720,27 @@ pub enum RevokeError {
     NotFound,
     #[error("already revoked")]
     AlreadyRevoked,
+    #[error("a written reason is required")]
+    ReasonMissing,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
 
-/// Revokes one of the member's own authorisations at `now`: it stays usable until the last day
-/// of that month (Beijing time), so it takes effect on the first day of the next month.
+/// Revokes one of the member's own authorisations at `now` (stamped) on `today` (the service's
+/// calendar day): it stays usable until the last day of today's month, so it takes effect on
+/// the first day of the next month.
 pub async fn revoke<C: ConnectionTrait>(
     db: &C,
     vault: &PiiVault,
     member_pid: &str,
     pid: &str,
     now: DateTime<Utc>,
+    today: NaiveDate,
 ) -> Result<PaymentAuthorisation, RevokeError> {
     let found = get_for_member(db, vault, member_pid, pid)
         .await?
         .ok_or(RevokeError::NotFound)?;
-    let until = last_day(YearMonth::from(local_date(now)));
+    let until = last_day(YearMonth::from(today));
     // The conditional update is the claim: only one revocation turns revoked_at from NULL.
     let updated = payment_authorisation::Entity::update_many()
         .col_expr(payment_authorisation::Column::RevokedAt, Expr::value(now))
@@ -738,10 +770,11 @@ pub async fn revoke_own(
     member_pid: &str,
     pid: &str,
     now: DateTime<Utc>,
+    today: NaiveDate,
     request_id: Option<String>,
 ) -> Result<PaymentAuthorisation, RevokeError> {
     let txn = crate::db::begin_write(db).await?;
-    let revoked = revoke(&txn, vault, member_pid, pid, now).await?;
+    let revoked = revoke(&txn, vault, member_pid, pid, now, today).await?;
     audit::record(
         &txn,
         &Actor::Account {
@@ -751,6 +784,211 @@ pub async fn revoke_own(
         ("payment_authorisation", Some(&revoked.pid)),
         json!({ "effective_until": revoked.effective_until }),
         request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(revoked)
+}
+
+/// A signed authorisation as the association's officer sees it for disputes and audits.
+#[derive(Clone, Debug)]
+pub struct StaffAuthorisation {
+    pub authorisation: PaymentAuthorisation,
+    pub member_pid: String,
+    pub member_name: String,
+    pub union_name: String,
+    pub ip_address: String,
+    pub user_agent: String,
+}
+
+/// Signed authorisations, newest first, optionally of one scheme and/or members whose name
+/// contains `name`.
+pub async fn list_for_staff<C: ConnectionTrait>(
+    db: &C,
+    vault: &PiiVault,
+    scheme_code: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<StaffAuthorisation>, DbErr> {
+    let mut q = payment_authorisation::Entity::find();
+    if let Some(code) = scheme_code {
+        q = q.filter(payment_authorisation::Column::TextId.in_subquery(texts_of(code)));
+    }
+    if let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) {
+        q = q.filter(
+            payment_authorisation::Column::MemberId.in_subquery(
+                Query::select()
+                    .column(member::Column::Id)
+                    .from(member::Entity)
+                    .and_where(member::Column::Name.contains(name))
+                    .to_owned(),
+            ),
+        );
+    }
+    let rows = q
+        .order_by_desc(payment_authorisation::Column::SignedAt)
+        .order_by_desc(payment_authorisation::Column::Id)
+        .limit(500)
+        .all(db)
+        .await?;
+    let origin: HashMap<i64, (String, String)> = rows
+        .iter()
+        .map(|r| (r.id, (r.ip_address.clone(), r.user_agent.clone())))
+        .collect();
+    let members: HashMap<i64, member::Model> = member::Entity::find()
+        .filter(member::Column::Id.is_in(rows.iter().map(|r| r.member_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    let unions: HashMap<i64, String> = entity::organisation::Entity::find()
+        .filter(entity::organisation::Column::Id.is_in(members.values().map(|m| m.organisation_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect();
+    open_all(db, vault, rows)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let m = members
+                .get(&a.member_id)
+                .ok_or_else(|| DbErr::Custom(format!("authorisation {}: member missing", a.pid)))?;
+            let (ip_address, user_agent) = origin.get(&a.id).cloned().unwrap_or_default();
+            Ok(StaffAuthorisation {
+                member_pid: m.pid.clone(),
+                member_name: m.name.clone(),
+                union_name: unions.get(&m.organisation_id).cloned().unwrap_or_default(),
+                ip_address,
+                user_agent,
+                authorisation: a,
+            })
+        })
+        .collect()
+}
+
+/// The evidence kept with a signed authorisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    Signature,
+    IdCardFront,
+    IdCardBack,
+}
+
+impl Evidence {
+    /// From its name in the path.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "signature" => Some(Evidence::Signature),
+            "id-card-front" => Some(Evidence::IdCardFront),
+            "id-card-back" => Some(Evidence::IdCardBack),
+            _ => None,
+        }
+    }
+}
+
+/// One evidence image of an authorisation as `actor_pid` views it (audited), with its media
+/// type; `None` when there is no such authorisation.
+pub async fn evidence(
+    db: &DatabaseConnection,
+    storage: &Operator,
+    pid: &str,
+    which: Evidence,
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<Option<(Vec<u8>, &'static str)>, anyhow::Error> {
+    let Some(row) = payment_authorisation::Entity::find()
+        .filter(payment_authorisation::Column::Pid.eq(pid))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let key = match which {
+        Evidence::Signature => row.signature_key,
+        Evidence::IdCardFront => row.id_front_key,
+        Evidence::IdCardBack => row.id_back_key,
+    };
+    let bytes = storage.read(&key).await?.to_vec();
+    let mime = if key.ends_with(".png") {
+        "image/png"
+    } else if key.ends_with(".webp") {
+        "image/webp"
+    } else {
+        "image/jpeg"
+    };
+    audit::record(
+        db,
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        "authorisation.evidence_viewed",
+        ("payment_authorisation", Some(pid)),
+        json!({ "evidence": key.rsplit('/').next() }),
+        request_id,
+    )
+    .await?;
+    Ok(Some((bytes, mime)))
+}
+
+/// The association revokes a member's authorisation on their behalf (a call to the centre),
+/// with a written reason: the same effect as the member's own revocation (from the first day of
+/// next month on the service's calendar), audited as on behalf, and the member is told through
+/// the outbox, in one transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn revoke_on_behalf(
+    db: &DatabaseConnection,
+    vault: &PiiVault,
+    pid: &str,
+    reason: &str,
+    actor_pid: &str,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    request_id: Option<String>,
+) -> Result<PaymentAuthorisation, RevokeError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(RevokeError::ReasonMissing);
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let member_pid = payment_authorisation::Entity::find()
+        .filter(payment_authorisation::Column::Pid.eq(pid))
+        .one(&txn)
+        .await?
+        .ok_or(RevokeError::NotFound)?;
+    let member_row = member::Entity::find_by_id(member_pid.member_id)
+        .one(&txn)
+        .await?
+        .ok_or(RevokeError::NotFound)?;
+    let revoked = revoke(&txn, vault, &member_row.pid, pid, now, today).await?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        "authorisation.revoked",
+        ("payment_authorisation", Some(&revoked.pid)),
+        json!({
+            "on_behalf_of": member_row.pid,
+            "reason": reason,
+            "effective_until": revoked.effective_until,
+        }),
+        request_id,
+    )
+    .await?;
+    let effective_from = revoked.effective_until.and_then(|d| d.succ_opt());
+    super::outbox::enqueue(
+        &txn,
+        super::outbox::Occasion::AuthorisationRevoked,
+        member_row.id,
+        &format!("authorisation:{}:revoked", revoked.pid),
+        json!({
+            "scheme_code": revoked.scheme_code,
+            "effective_from": effective_from,
+            "reason": reason,
+        }),
+        now,
     )
     .await?;
     txn.commit().await?;

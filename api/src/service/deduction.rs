@@ -3,28 +3,42 @@
 //! the bank's result file. Each successful deduction enrols the member (a membership for the
 //! scheme's coverage period) and each failure is kept with the bank's reason; both tell the
 //! member through the outbox, in the same transaction.
+//!
+//! The year comes from the scheme version, never from the clock or the code: a version states
+//! its enrolment window and its coverage period ([`period_of`]); a batch is created only inside
+//! the window (or a late window the association opened, recorded in `deduction_window`), holds
+//! only members whose unit union takes part in the scheme for that period
+//! ([`super::participation`]), records the period, and its result enrols into that period
+//! whatever day it is imported. Today is the caller's (`Settings::today()`). A fee taken from
+//! someone already enrolled for the period becomes a refund record (`deduction_refund`).
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, Set,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 
-use entity::{deduction_batch, deduction_item, member, membership, payment_authorisation};
+use entity::{
+    deduction_batch, deduction_item, deduction_refund, deduction_window, member, membership,
+    payment_authorisation,
+};
 
 use super::audit::{self, Actor};
-use super::authorisation::{last_day, local_date, open_all, start_of_local_day, texts_of};
+use super::authorisation::{open_all, texts_of};
 use super::outbox::{self, Occasion};
+use super::participation::Participation;
 use super::{is_unique_violation, new_pid, scheme};
 use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::{IdNumber, Money, PersonName};
+use crate::engine::SchemeDefinition;
 use crate::engine::scheme::EnrolmentMode;
 use crate::engine::{YearMonth, coverage_period};
 use crate::formats::bank_file::{self, LineProblem, Outcome, ResultColumn, ResultLine, problem};
+use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
 
 /// Where a batch stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +71,14 @@ const ITEM_PENDING: &str = "pending";
 const ITEM_SUCCEEDED: &str = "succeeded";
 const ITEM_FAILED: &str = "failed";
 
+/// A refund is due: the member was already enrolled for the period by other means.
+pub const REFUND_ALREADY_ENROLLED: &str = "already_enrolled";
+/// A refund is due: an earlier deduction already enrolled the member for the period.
+pub const REFUND_CHARGED_TWICE: &str = "charged_twice";
+/// Refund statuses.
+pub const REFUND_DUE: &str = "due";
+pub const REFUND_DONE: &str = "refunded";
+
 /// A month's deduction batch.
 #[derive(Clone, Debug)]
 pub struct DeductionBatch {
@@ -70,6 +92,8 @@ pub struct DeductionBatch {
     pub exported_at: DateTime<Utc>,
     pub exported_by: String,
     pub result_imported_at: Option<DateTime<Utc>>,
+    /// The coverage period the batch pays for (absent only on batches made before it was kept).
+    pub period: Option<(NaiveDate, NaiveDate)>,
 }
 
 fn to_batch(m: deduction_batch::Model) -> Result<DeductionBatch, DbErr> {
@@ -85,7 +109,32 @@ fn to_batch(m: deduction_batch::Model) -> Result<DeductionBatch, DbErr> {
         exported_at: m.exported_at,
         exported_by: m.exported_by,
         result_imported_at: m.result_imported_at,
+        period: m.coverage_start.zip(m.coverage_end),
     })
+}
+
+/// The coverage period a scheme version's enrolment pays for: the period of an enrolment
+/// completed on the window's last day (for Wujin 2022: the calendar year 2022).
+pub fn period_of(definition: &SchemeDefinition) -> Option<(NaiveDate, NaiveDate)> {
+    coverage_period(&definition.coverage, definition.enrolment.closes)
+}
+
+/// The last day batches may be created for a scheme: its window's close, or the latest late
+/// window the association opened.
+pub async fn window_closes<C: ConnectionTrait>(
+    db: &C,
+    scheme_code: &str,
+    definition: &SchemeDefinition,
+) -> Result<NaiveDate, DbErr> {
+    let late = deduction_window::Entity::find()
+        .filter(deduction_window::Column::SchemeCode.eq(scheme_code))
+        .order_by_desc(deduction_window::Column::Closes)
+        .one(db)
+        .await?
+        .map(|w| w.closes);
+    Ok(late
+        .filter(|l| *l > definition.enrolment.closes)
+        .unwrap_or(definition.enrolment.closes))
 }
 
 /// The serial number (流水号) of the `seq`-th item (1-based) of a batch, as the bank sees it:
@@ -103,6 +152,16 @@ pub enum BatchError {
     NotIndividual,
     #[error("the month has not begun")]
     MonthNotStarted,
+    /// Today is before the scheme's enrolment window opens.
+    #[error("the enrolment window opens on {opens}")]
+    WindowNotOpen { opens: NaiveDate },
+    /// Today is after the window (and any late window) closed: the period is closed.
+    #[error("the enrolment window for {period_start}..{period_end} closed on {closes}")]
+    WindowClosed {
+        closes: NaiveDate,
+        period_start: NaiveDate,
+        period_end: NaiveDate,
+    },
     #[error("this month's batch exists")]
     Exists,
     #[error("no authorisation to deduct")]
@@ -121,18 +180,21 @@ pub async fn get<C: ConnectionTrait>(db: &C, pid: &str) -> Result<Option<Deducti
         .transpose()
 }
 
-/// Creates `month`'s batch for a scheme: every authorisation signed before the month ended
-/// and still in force on its first day (not revoked, or revoked no earlier than that month),
-/// one per member (the newest), leaving out members already enrolled for the scheme's coverage
-/// period and members whose deduction in another batch still awaits the bank's result. Each
-/// item is the scheme's in-service fee. Run inside a transaction; `now` is the clock (a month
-/// that has not begun in Beijing time is refused, since revocations may still come).
+/// Creates `month`'s batch for a scheme's coverage period ([`period_of`]), only while its
+/// enrolment window (or a late window) is open on `today`: every authorisation still in force
+/// on the month's first day (not revoked, or revoked no earlier than that month), one per
+/// member (the newest), of members whose unit union takes part in the scheme for the period,
+/// leaving out members already enrolled for the period and members whose deduction in another
+/// batch still awaits the bank's result. Each item is the scheme's in-service fee. Run inside a
+/// transaction; `today` is the service's calendar day (a month that has not begun is refused,
+/// since revocations may still come), `now` only stamps the record.
 pub async fn create_batch<C: ConnectionTrait>(
     db: &C,
     scheme_code: &str,
     month: YearMonth,
     created_by: &str,
     now: DateTime<Utc>,
+    today: NaiveDate,
 ) -> Result<DeductionBatch, BatchError> {
     let scheme = scheme::latest(db, scheme_code)
         .await?
@@ -142,8 +204,23 @@ pub async fn create_batch<C: ConnectionTrait>(
         return Err(BatchError::NotIndividual);
     }
     let first = month.first_day();
-    if first > local_date(now) {
+    if first > today {
         return Err(BatchError::MonthNotStarted);
+    }
+    let (period_start, period_end) = period_of(definition)
+        .ok_or_else(|| DbErr::Custom(format!("scheme {scheme_code}: no coverage period")))?;
+    if let Some(opens) = definition.enrolment.opens
+        && today < opens
+    {
+        return Err(BatchError::WindowNotOpen { opens });
+    }
+    let closes = window_closes(db, scheme_code, definition).await?;
+    if today > closes {
+        return Err(BatchError::WindowClosed {
+            closes,
+            period_start,
+            period_end,
+        });
     }
     if deduction_batch::Entity::find()
         .filter(deduction_batch::Column::SchemeCode.eq(scheme_code))
@@ -154,21 +231,11 @@ pub async fn create_batch<C: ConnectionTrait>(
     {
         return Err(BatchError::Exists);
     }
-    let (period_start, period_end) = coverage_period(&definition.coverage, first)
-        .ok_or_else(|| DbErr::Custom(format!("scheme {scheme_code}: no coverage period")))?;
     let fee_fen = Money::from_decimal(definition.fees.in_service)
         .to_fen()
         .map_err(|e| DbErr::Custom(format!("scheme {scheme_code}: fee {e}")))?;
-    let month_end = last_day(month);
-    let signed_before = start_of_local_day(
-        month_end
-            .checked_add_days(Days::new(1))
-            .unwrap_or(month_end),
-    );
-
     let candidates = payment_authorisation::Entity::find()
         .filter(payment_authorisation::Column::TextId.in_subquery(texts_of(scheme_code)))
-        .filter(payment_authorisation::Column::SignedAt.lt(signed_before))
         .filter(
             Condition::any()
                 .add(payment_authorisation::Column::EffectiveUntil.is_null())
@@ -203,13 +270,34 @@ pub async fn create_batch<C: ConnectionTrait>(
         .into_iter()
         .map(|i| i.member_id)
         .collect();
-    let mut seen = HashSet::new();
-    let mut chosen: Vec<&payment_authorisation::Model> = candidates
-        .iter()
-        .filter(|a| !enrolled.contains(&a.member_id) && !awaiting.contains(&a.member_id))
-        // Newest first, so a member who re-signed is deducted once, on the newest card.
-        .filter(|a| seen.insert(a.member_id))
+    let unions: HashMap<i64, i64> = member::Entity::find()
+        .filter(member::Column::Id.is_in(candidates.iter().map(|a| a.member_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m.organisation_id))
         .collect();
+    let mut participation = Participation::default();
+    let mut seen = HashSet::new();
+    let mut chosen: Vec<&payment_authorisation::Model> = Vec::new();
+    // Newest first, so a member who re-signed is deducted once, on the newest card.
+    for a in &candidates {
+        if enrolled.contains(&a.member_id)
+            || awaiting.contains(&a.member_id)
+            || !seen.insert(a.member_id)
+        {
+            continue;
+        }
+        let Some(union) = unions.get(&a.member_id) else {
+            continue;
+        };
+        if participation
+            .of(db, *union, scheme_code, period_start.year())
+            .await?
+        {
+            chosen.push(a);
+        }
+    }
     if chosen.is_empty() {
         return Err(BatchError::NothingToDeduct);
     }
@@ -230,6 +318,8 @@ pub async fn create_batch<C: ConnectionTrait>(
         exported_at: Set(now),
         exported_by: Set(created_by.to_owned()),
         result_imported_at: Set(None),
+        coverage_start: Set(Some(period_start)),
+        coverage_end: Set(Some(period_end)),
         ..Default::default()
     }
     .insert(db)
@@ -271,10 +361,11 @@ pub async fn start_batch(
     month: YearMonth,
     actor_pid: &str,
     now: DateTime<Utc>,
+    today: NaiveDate,
     request_id: Option<String>,
 ) -> Result<DeductionBatch, BatchError> {
     let txn = crate::db::begin_write(db).await?;
-    let batch = create_batch(&txn, scheme_code, month, actor_pid, now).await?;
+    let batch = create_batch(&txn, scheme_code, month, actor_pid, now, today).await?;
     audit::record(
         &txn,
         &account(actor_pid),
@@ -285,6 +376,8 @@ pub async fn start_batch(
             "month": batch.month,
             "item_count": batch.item_count,
             "total": batch.total,
+            "coverage_period": batch.period,
+            "today": today,
         }),
         request_id,
     )
@@ -397,6 +490,42 @@ pub fn render_file(lines: &[FileLine]) -> Result<Vec<u8>, csv::Error> {
     )
 }
 
+/// The same deduction file as an `.xlsx` workbook (sheet 扣款明细): the same columns, ID and card
+/// numbers as text (never as numbers Excel would round), amounts as numbers, a totals row.
+pub fn render_file_xlsx(lines: &[FileLine]) -> Result<Vec<u8>, WorkbookError> {
+    let total: Money = lines.iter().map(|l| l.amount).sum();
+    let sheet = Sheet {
+        name: "扣款明细".into(),
+        title: None,
+        headers: ["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"]
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect(),
+        rows: lines
+            .iter()
+            .map(|l| {
+                vec![
+                    Cell::Int(i64::try_from(l.seq).unwrap_or(i64::MAX)),
+                    Cell::Code(l.serial.clone()),
+                    Cell::Text(l.name.as_str().to_owned()),
+                    Cell::Code(l.id_number.as_str().to_owned()),
+                    Cell::Code(l.bank_card.as_str().to_owned()),
+                    Cell::Money(l.amount.as_decimal()),
+                ]
+            })
+            .collect(),
+        totals: Some(vec![
+            Cell::Text("合计".into()),
+            Cell::Text(format!("{} 笔", lines.len())),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Money(total.as_decimal()),
+        ]),
+    };
+    write_workbook(&[sheet])
+}
+
 /// Why a batch's deduction file was not handed out.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -404,6 +533,8 @@ pub enum FileError {
     NotFound,
     #[error("writing the deduction file: {0}")]
     Render(#[from] csv::Error),
+    #[error("writing the deduction workbook: {0}")]
+    Workbook(#[from] WorkbookError),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -415,17 +546,22 @@ pub async fn download_file(
     vault: &PiiVault,
     batch_pid: &str,
     actor_pid: &str,
+    xlsx: bool,
     request_id: Option<String>,
 ) -> Result<(DeductionBatch, Vec<u8>), FileError> {
     let batch = get(db, batch_pid).await?.ok_or(FileError::NotFound)?;
     let lines = file_lines(db, vault, &batch).await?;
-    let bytes = render_file(&lines)?;
+    let bytes = if xlsx {
+        render_file_xlsx(&lines)?
+    } else {
+        render_file(&lines)?
+    };
     audit::record(
         db,
         &account(actor_pid),
         "deduction.file_downloaded",
         ("deduction_batch", Some(&batch.pid)),
-        json!({ "lines": lines.len() }),
+        json!({ "lines": lines.len(), "format": if xlsx { "xlsx" } else { "csv" } }),
         request_id,
     )
     .await?;
@@ -445,8 +581,10 @@ pub struct ImportSummary {
     pub succeeded: usize,
     pub failed: usize,
     /// Deducted, but the member already held a membership for the period (nothing new was
-    /// created; the aid centre should refund).
+    /// created; a refund record is due for each).
     pub already_enrolled: Vec<String>,
+    /// Public ids of the refund records created.
+    pub refunds: Vec<String>,
 }
 
 /// Why a result was not imported.
@@ -520,9 +658,11 @@ fn match_results(
 }
 
 /// Imports the bank's result for a batch, all or nothing. Run inside a transaction. Each
-/// success enrols the member (membership `individual`, the member's unit union, the scheme's
-/// coverage period for a deduction completed on `now`'s day) and queues `enrolment_confirmed`;
-/// each failure keeps the bank's reason and queues `deduction_failed`.
+/// success enrols the member (membership `individual`, the member's unit union, the batch's
+/// coverage period — whatever day the result is imported) and queues `enrolment_confirmed`, or,
+/// when the member already holds a membership for that period, records a refund due
+/// (`already_enrolled`, or `charged_twice` when that membership came from a deduction); each
+/// failure keeps the bank's reason and queues `deduction_failed`.
 pub async fn import_result<C: ConnectionTrait>(
     db: &C,
     batch_pid: &str,
@@ -560,8 +700,10 @@ pub async fn import_result<C: ConnectionTrait>(
                 batch.scheme_code, batch.pid
             ))
         })?;
-    let (start, end) =
-        coverage_period(&scheme.definition.coverage, local_date(now)).ok_or_else(|| {
+    let (start, end) = batch
+        .period
+        .or_else(|| period_of(&scheme.definition))
+        .ok_or_else(|| {
             DbErr::Custom(format!("scheme {}: no coverage period", batch.scheme_code))
         })?;
     let members: HashMap<i64, member::Model> = member::Entity::find()
@@ -590,6 +732,28 @@ pub async fn import_result<C: ConnectionTrait>(
                 let membership_id = match existing {
                     Some(found) => {
                         summary.already_enrolled.push(serial.clone());
+                        let reason = if found.source == "individual" {
+                            REFUND_CHARGED_TWICE
+                        } else {
+                            REFUND_ALREADY_ENROLLED
+                        };
+                        let refund = deduction_refund::ActiveModel {
+                            pid: Set(new_pid()),
+                            member_id: Set(m.id),
+                            item_id: Set(item.id),
+                            batch_id: Set(batch.id),
+                            scheme_code: Set(batch.scheme_code.clone()),
+                            amount_fen: Set(item.amount_fen),
+                            reason: Set(reason.to_owned()),
+                            status: Set(REFUND_DUE.to_owned()),
+                            created_at: Set(now),
+                            refunded_at: Set(None),
+                            refunded_by: Set(None),
+                            ..Default::default()
+                        }
+                        .insert(db)
+                        .await?;
+                        summary.refunds.push(refund.pid);
                         found.id
                     }
                     None => {
@@ -664,6 +828,7 @@ pub async fn record_result(
             "succeeded": summary.succeeded,
             "failed": summary.failed,
             "already_enrolled": summary.already_enrolled,
+            "refunds": summary.refunds,
         }),
         request_id,
     )
@@ -721,6 +886,548 @@ async fn mark_item<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Why a late window was not opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LateWindowError {
+    #[error("no such scheme")]
+    SchemeNotFound,
+    #[error("members of this scheme do not enrol by bank deduction")]
+    NotIndividual,
+    #[error("a written reason is required")]
+    ReasonMissing,
+    /// The late window must close after the scheme's window, not in the past, and before the
+    /// coverage period ends.
+    #[error("the late window must close between {earliest} and {latest}")]
+    ClosesOutOfRange {
+        earliest: NaiveDate,
+        latest: NaiveDate,
+    },
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The association opens a late window for a scheme's deductions (for late payers): batches may
+/// be created until `closes`, for the same coverage period. Recorded with who, when and why, and
+/// audited, in one transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_late_window(
+    db: &DatabaseConnection,
+    scheme_code: &str,
+    closes: NaiveDate,
+    reason: &str,
+    actor_pid: &str,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    request_id: Option<String>,
+) -> Result<(NaiveDate, NaiveDate), LateWindowError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(LateWindowError::ReasonMissing);
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let scheme = scheme::latest(&txn, scheme_code)
+        .await?
+        .ok_or(LateWindowError::SchemeNotFound)?;
+    let definition = &scheme.definition;
+    if definition.enrolment.mode != EnrolmentMode::Individual {
+        return Err(LateWindowError::NotIndividual);
+    }
+    let (period_start, period_end) = period_of(definition)
+        .ok_or_else(|| DbErr::Custom(format!("scheme {scheme_code}: no coverage period")))?;
+    let earliest = definition
+        .enrolment
+        .closes
+        .succ_opt()
+        .unwrap_or(definition.enrolment.closes)
+        .max(today);
+    if closes < earliest || closes > period_end {
+        return Err(LateWindowError::ClosesOutOfRange {
+            earliest,
+            latest: period_end,
+        });
+    }
+    deduction_window::ActiveModel {
+        scheme_code: Set(scheme_code.to_owned()),
+        closes: Set(closes),
+        reason: Set(reason.to_owned()),
+        opened_by: Set(actor_pid.to_owned()),
+        opened_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        &account(actor_pid),
+        "deduction.late_window_opened",
+        ("scheme", Some(scheme_code)),
+        json!({
+            "closes": closes,
+            "reason": reason,
+            "coverage_period": [period_start, period_end],
+        }),
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((period_start, period_end))
+}
+
+/// What the officer filters batches by.
+#[derive(Clone, Debug, Default)]
+pub struct BatchFilter {
+    pub scheme_code: Option<String>,
+    pub status: Option<BatchStatus>,
+    /// Months from (inclusive).
+    pub month_from: Option<YearMonth>,
+    /// Months to (inclusive).
+    pub month_to: Option<YearMonth>,
+}
+
+/// The batches matching a filter, newest month first (a scheme has at most one a month, so the
+/// list stays short enough to answer whole), with each batch's outcome counts.
+pub async fn list_batches<C: ConnectionTrait>(
+    db: &C,
+    filter: &BatchFilter,
+) -> Result<Vec<(DeductionBatch, Outcomes)>, DbErr> {
+    let mut q = deduction_batch::Entity::find();
+    if let Some(code) = &filter.scheme_code {
+        q = q.filter(deduction_batch::Column::SchemeCode.eq(code.as_str()));
+    }
+    if let Some(status) = filter.status {
+        q = q.filter(deduction_batch::Column::Status.eq(status.as_str()));
+    }
+    if let Some(from) = filter.month_from {
+        q = q.filter(deduction_batch::Column::Month.gte(from.to_string()));
+    }
+    if let Some(to) = filter.month_to {
+        q = q.filter(deduction_batch::Column::Month.lte(to.to_string()));
+    }
+    let batches = q
+        .order_by_desc(deduction_batch::Column::Month)
+        .order_by_desc(deduction_batch::Column::Id)
+        .all(db)
+        .await?;
+    let items = deduction_item::Entity::find()
+        .filter(deduction_item::Column::BatchId.is_in(batches.iter().map(|b| b.id)))
+        .all(db)
+        .await?;
+    let mut outcomes: HashMap<i64, Outcomes> = HashMap::new();
+    for item in &items {
+        outcomes.entry(item.batch_id).or_default().add(item);
+    }
+    batches
+        .into_iter()
+        .map(|b| {
+            let o = outcomes.remove(&b.id).unwrap_or_default();
+            Ok((to_batch(b)?, o))
+        })
+        .collect()
+}
+
+/// How a batch's deductions ended, in counts and money.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outcomes {
+    pub pending: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub succeeded_amount: Money,
+    pub failed_amount: Money,
+}
+
+impl Outcomes {
+    fn add(&mut self, item: &deduction_item::Model) {
+        let amount = Money::from_fen(item.amount_fen);
+        match item.status.as_str() {
+            ITEM_SUCCEEDED => {
+                self.succeeded += 1;
+                self.succeeded_amount = self.succeeded_amount + amount;
+            }
+            ITEM_FAILED => {
+                self.failed += 1;
+                self.failed_amount = self.failed_amount + amount;
+            }
+            _ => self.pending += 1,
+        }
+    }
+}
+
+/// One deduction as the officer or the member sees it (personal numbers left out).
+#[derive(Clone, Debug)]
+pub struct DeductionLine {
+    pub seq: usize,
+    pub serial: String,
+    pub batch_pid: String,
+    pub scheme_code: String,
+    pub month: YearMonth,
+    pub member_pid: String,
+    pub member_name: String,
+    pub union_name: String,
+    pub amount: Money,
+    /// `pending`, `succeeded`, `failed`.
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub period: Option<(NaiveDate, NaiveDate)>,
+}
+
+async fn lines_of<C: ConnectionTrait>(
+    db: &C,
+    items: Vec<deduction_item::Model>,
+) -> Result<Vec<DeductionLine>, DbErr> {
+    let batches: HashMap<i64, DeductionBatch> = deduction_batch::Entity::find()
+        .filter(deduction_batch::Column::Id.is_in(items.iter().map(|i| i.batch_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| to_batch(b).map(|b| (b.id, b)))
+        .collect::<Result<_, _>>()?;
+    let members: HashMap<i64, member::Model> = member::Entity::find()
+        .filter(member::Column::Id.is_in(items.iter().map(|i| i.member_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    let unions: HashMap<i64, String> = entity::organisation::Entity::find()
+        .filter(entity::organisation::Column::Id.is_in(members.values().map(|m| m.organisation_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect();
+    // The sequence in the file is the item's place among its batch's items, in id order.
+    let mut seq_of: HashMap<i64, usize> = HashMap::new();
+    for batch_id in batches.keys() {
+        let ids: Vec<i64> = deduction_item::Entity::find()
+            .select_only()
+            .column(deduction_item::Column::Id)
+            .filter(deduction_item::Column::BatchId.eq(*batch_id))
+            .order_by_asc(deduction_item::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (i, id) in ids.into_iter().enumerate() {
+            seq_of.insert(id, i + 1);
+        }
+    }
+    items
+        .into_iter()
+        .map(|item| {
+            let corrupt =
+                |what: &str| DbErr::Custom(format!("deduction item {}: {what} missing", item.id));
+            let batch = batches
+                .get(&item.batch_id)
+                .ok_or_else(|| corrupt("batch"))?;
+            let m = members
+                .get(&item.member_id)
+                .ok_or_else(|| corrupt("member"))?;
+            let seq = seq_of.get(&item.id).copied().unwrap_or_default();
+            Ok(DeductionLine {
+                seq,
+                serial: serial(batch, seq),
+                batch_pid: batch.pid.clone(),
+                scheme_code: batch.scheme_code.clone(),
+                month: batch.month,
+                member_pid: m.pid.clone(),
+                member_name: m.name.clone(),
+                union_name: unions.get(&m.organisation_id).cloned().unwrap_or_default(),
+                amount: Money::from_fen(item.amount_fen),
+                status: item.status,
+                failure_reason: item.failure_reason,
+                period: batch.period,
+            })
+        })
+        .collect()
+}
+
+/// A batch's deductions and their results, in file order (`None`: no such batch).
+pub async fn batch_lines<C: ConnectionTrait>(
+    db: &C,
+    batch_pid: &str,
+) -> Result<Option<Vec<DeductionLine>>, DbErr> {
+    let Some(batch) = get(db, batch_pid).await? else {
+        return Ok(None);
+    };
+    let items = items_of(db, batch.id).await?;
+    lines_of(db, items).await.map(Some)
+}
+
+/// Failed deductions of a scheme (every batch, or one month), for follow-up by each union.
+pub async fn failed_lines<C: ConnectionTrait>(
+    db: &C,
+    scheme_code: Option<&str>,
+    month: Option<YearMonth>,
+) -> Result<Vec<DeductionLine>, DbErr> {
+    let mut batches = Query::select()
+        .column(deduction_batch::Column::Id)
+        .from(deduction_batch::Entity)
+        .to_owned();
+    if let Some(code) = scheme_code {
+        batches.and_where(deduction_batch::Column::SchemeCode.eq(code));
+    }
+    if let Some(month) = month {
+        batches.and_where(deduction_batch::Column::Month.eq(month.to_string()));
+    }
+    let items = deduction_item::Entity::find()
+        .filter(deduction_item::Column::Status.eq(ITEM_FAILED))
+        .filter(deduction_item::Column::BatchId.in_subquery(batches))
+        .order_by_asc(deduction_item::Column::Id)
+        .all(db)
+        .await?;
+    let mut lines = lines_of(db, items).await?;
+    lines.sort_by(|a, b| {
+        (&a.union_name, a.month, &a.member_name).cmp(&(&b.union_name, b.month, &b.member_name))
+    });
+    Ok(lines)
+}
+
+/// A fee to give back.
+#[derive(Clone, Debug)]
+pub struct Refund {
+    pub pid: String,
+    pub member_pid: String,
+    pub member_name: String,
+    pub scheme_code: String,
+    pub batch_pid: String,
+    pub month: YearMonth,
+    pub amount: Money,
+    /// `already_enrolled` or `charged_twice`.
+    pub reason: String,
+    /// `due` or `refunded`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub refunded_at: Option<DateTime<Utc>>,
+}
+
+async fn refunds_of<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<deduction_refund::Model>,
+) -> Result<Vec<Refund>, DbErr> {
+    let batches: HashMap<i64, DeductionBatch> = deduction_batch::Entity::find()
+        .filter(deduction_batch::Column::Id.is_in(rows.iter().map(|r| r.batch_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| to_batch(b).map(|b| (b.id, b)))
+        .collect::<Result<_, _>>()?;
+    let members: HashMap<i64, member::Model> = member::Entity::find()
+        .filter(member::Column::Id.is_in(rows.iter().map(|r| r.member_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    rows.into_iter()
+        .map(|r| {
+            let corrupt = |what: &str| DbErr::Custom(format!("refund {}: {what} missing", r.pid));
+            let batch = batches.get(&r.batch_id).ok_or_else(|| corrupt("batch"))?;
+            let m = members.get(&r.member_id).ok_or_else(|| corrupt("member"))?;
+            Ok(Refund {
+                pid: r.pid,
+                member_pid: m.pid.clone(),
+                member_name: m.name.clone(),
+                scheme_code: r.scheme_code,
+                batch_pid: batch.pid.clone(),
+                month: batch.month,
+                amount: Money::from_fen(r.amount_fen),
+                reason: r.reason,
+                status: r.status,
+                created_at: r.created_at,
+                refunded_at: r.refunded_at,
+            })
+        })
+        .collect()
+}
+
+/// Refund records, oldest first, optionally of one status.
+pub async fn list_refunds<C: ConnectionTrait>(
+    db: &C,
+    status: Option<&str>,
+) -> Result<Vec<Refund>, DbErr> {
+    let mut q = deduction_refund::Entity::find();
+    if let Some(status) = status {
+        q = q.filter(deduction_refund::Column::Status.eq(status));
+    }
+    let rows = q.order_by_asc(deduction_refund::Column::Id).all(db).await?;
+    refunds_of(db, rows).await
+}
+
+/// Why a refund was not marked.
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    #[error("no such refund")]
+    NotFound,
+    #[error("already refunded")]
+    AlreadyRefunded,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// `actor_pid` records that a refund was paid back (audited, once).
+pub async fn mark_refunded(
+    db: &DatabaseConnection,
+    refund_pid: &str,
+    actor_pid: &str,
+    now: DateTime<Utc>,
+    request_id: Option<String>,
+) -> Result<Refund, RefundError> {
+    let txn = crate::db::begin_write(db).await?;
+    let row = deduction_refund::Entity::find()
+        .filter(deduction_refund::Column::Pid.eq(refund_pid))
+        .one(&txn)
+        .await?
+        .ok_or(RefundError::NotFound)?;
+    // The conditional update is the claim: only one marking turns `due` into `refunded`.
+    let updated = deduction_refund::Entity::update_many()
+        .col_expr(deduction_refund::Column::Status, Expr::value(REFUND_DONE))
+        .col_expr(deduction_refund::Column::RefundedAt, Expr::value(now))
+        .col_expr(deduction_refund::Column::RefundedBy, Expr::value(actor_pid))
+        .filter(deduction_refund::Column::Id.eq(row.id))
+        .filter(deduction_refund::Column::Status.eq(REFUND_DUE))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(RefundError::AlreadyRefunded);
+    }
+    audit::record(
+        &txn,
+        &account(actor_pid),
+        "deduction.refunded",
+        ("deduction_refund", Some(refund_pid)),
+        json!({ "amount": Money::from_fen(row.amount_fen), "reason": row.reason }),
+        request_id,
+    )
+    .await?;
+    let refund = refunds_of(
+        &txn,
+        vec![deduction_refund::Model {
+            status: REFUND_DONE.to_owned(),
+            refunded_at: Some(now),
+            refunded_by: Some(actor_pid.to_owned()),
+            ..row
+        }],
+    )
+    .await?
+    .into_iter()
+    .next()
+    .ok_or_else(|| DbErr::Custom("refund vanished".into()))?;
+    txn.commit().await?;
+    Ok(refund)
+}
+
+/// The refunds due as the bank's file: columns 序号,退款编号,姓名,身份证号,银行卡号,金额,原因 (the card
+/// the fee was deducted from), and the control line. Full numbers: audited.
+pub async fn refund_file(
+    db: &DatabaseConnection,
+    vault: &PiiVault,
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<Vec<u8>, FileError> {
+    let rows = deduction_refund::Entity::find()
+        .filter(deduction_refund::Column::Status.eq(REFUND_DUE))
+        .order_by_asc(deduction_refund::Column::Id)
+        .all(db)
+        .await?;
+    let items: HashMap<i64, deduction_item::Model> = deduction_item::Entity::find()
+        .filter(deduction_item::Column::Id.is_in(rows.iter().map(|r| r.item_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|i| (i.id, i))
+        .collect();
+    let members: HashMap<i64, member::Model> = member::Entity::find()
+        .filter(member::Column::Id.is_in(rows.iter().map(|r| r.member_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    let auth_rows = payment_authorisation::Entity::find()
+        .filter(payment_authorisation::Column::Id.is_in(items.values().map(|i| i.authorisation_id)))
+        .all(db)
+        .await?;
+    let cards: HashMap<i64, String> = open_all(db, vault, auth_rows)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.bank_card.as_str().to_owned()))
+        .collect();
+    let mut lines = Vec::new();
+    let mut total = Money::ZERO;
+    for (i, r) in rows.iter().enumerate() {
+        let corrupt = |what: &str| DbErr::Custom(format!("refund {}: {what} missing", r.pid));
+        let m = members.get(&r.member_id).ok_or_else(|| corrupt("member"))?;
+        let item = items.get(&r.item_id).ok_or_else(|| corrupt("deduction"))?;
+        let id_number = vault
+            .open(PiiKind::IdNumber, &m.id_number_cipher)
+            .map_err(|_| corrupt("ID number"))?;
+        let card = cards
+            .get(&item.authorisation_id)
+            .ok_or_else(|| corrupt("card"))?;
+        let amount = Money::from_fen(r.amount_fen);
+        total = total + amount;
+        lines.push(vec![
+            (i + 1).to_string(),
+            r.pid.clone(),
+            m.name.clone(),
+            id_number,
+            card.clone(),
+            amount.to_string(),
+            r.reason.clone(),
+        ]);
+    }
+    let count = lines.len();
+    let bytes = bank_file::render_csv(
+        &[
+            "序号",
+            "退款编号",
+            "姓名",
+            "身份证号",
+            "银行卡号",
+            "金额",
+            "原因",
+        ],
+        lines,
+        count,
+        total,
+    )?;
+    audit::record(
+        db,
+        &account(actor_pid),
+        "deduction.refund_file_downloaded",
+        ("deduction_refund", None),
+        json!({ "lines": count }),
+        request_id,
+    )
+    .await?;
+    Ok(bytes)
+}
+
+/// A member's own deductions (newest first) and refunds.
+pub async fn for_member<C: ConnectionTrait>(
+    db: &C,
+    member_pid: &str,
+) -> Result<(Vec<DeductionLine>, Vec<Refund>), DbErr> {
+    let Some(m) = member::Entity::find()
+        .filter(member::Column::Pid.eq(member_pid))
+        .one(db)
+        .await?
+    else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let items = deduction_item::Entity::find()
+        .filter(deduction_item::Column::MemberId.eq(m.id))
+        .order_by_desc(deduction_item::Column::Id)
+        .all(db)
+        .await?;
+    let lines = lines_of(db, items).await?;
+    let refunds = deduction_refund::Entity::find()
+        .filter(deduction_refund::Column::MemberId.eq(m.id))
+        .order_by_desc(deduction_refund::Column::Id)
+        .all(db)
+        .await?;
+    Ok((lines, refunds_of(db, refunds).await?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -741,6 +1448,7 @@ mod tests {
             exported_at: Utc::now(),
             exported_by: "x".into(),
             result_imported_at: None,
+            period: None,
         }
     }
 

@@ -18,6 +18,8 @@ pub enum Occasion {
     CoverageExtended,
     /// The bank could not deduct the fee.
     DeductionFailed,
+    /// The association revoked the member's payment authorisation on their behalf.
+    AuthorisationRevoked,
     /// A reviewer returned a claim for more material.
     ClaimReturned,
     /// Someone other than the member set or changed the card a claim pays to.
@@ -40,6 +42,7 @@ impl Occasion {
             Occasion::EnrolmentConfirmed => "enrolment_confirmed",
             Occasion::CoverageExtended => "coverage_extended",
             Occasion::DeductionFailed => "deduction_failed",
+            Occasion::AuthorisationRevoked => "authorisation_revoked",
             Occasion::ClaimReturned => "claim_returned",
             Occasion::PayeeChanged => "payee_changed",
             Occasion::PayoutSent => "payout_sent",

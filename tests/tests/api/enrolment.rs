@@ -817,9 +817,10 @@ fn d(s: &str) -> NaiveDate {
 async fn my_membership(app: &TestApp, id_number: &str, scheme: &str) -> Value {
     let admin = app.login("admin").await;
     let (_, m) = app
-        .get(
-            &format!("/api/v1/members?id_number={id_number}"),
+        .post(
+            "/api/v1/members/search",
             Some(&admin),
+            &json!({ "id_number": id_number }),
         )
         .await;
     let member = m["items"][0]["id"].as_str().unwrap().to_owned();

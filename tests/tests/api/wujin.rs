@@ -8,8 +8,9 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Utc};
 use huzhu::domain::IdNumber;
 use huzhu::engine::YearMonth;
 use huzhu::service::{authorisation, deduction};
+use huzhu_tests::claim_flow::first_period_of;
 use huzhu_tests::harness::TestApp;
-use huzhu_tests::on_both_backends;
+use huzhu_tests::on_both_backends_with;
 use huzhu_tests::roster::bank_card;
 use image::{ImageBuffer, ImageFormat, Rgb, Rgba};
 use reqwest::multipart::{Form, Part};
@@ -19,6 +20,28 @@ use sha2::{Digest, Sha256};
 
 const UNIT: &str = "赛罕区教育局工会";
 const SCHEME: &str = "wj-2022";
+/// The day the Wujin tests rehearse (Beijing time): inside wj-2022's enrolment window
+/// (2021-10-11 … 2021-12-25), for coverage year 2022.
+const REHEARSAL: &str = "2021-11-15";
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn ym(s: &str) -> YearMonth {
+    YearMonth::parse(s).unwrap()
+}
+
+/// The service's calendar pinned inside the enrolment window.
+fn rehearsal(s: &mut huzhu::settings::Settings) {
+    s.clock.today = Some(d(REHEARSAL));
+}
+
+/// The service's calendar pinned to the day the issue was reported, years after the window.
+fn years_later(s: &mut huzhu::settings::Settings) {
+    s.clock.today = Some(d("2026-12-05"));
+}
+
 const PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) MicroMessenger/8.0.50";
 
 // ---- pictures, made here so they are real --------------------------------------------------
@@ -81,8 +104,14 @@ async fn unit_id(app: &TestApp) -> String {
 
 /// A new worker of the unit (not enrolled in anything yet), added by the union's clerk.
 async fn new_member(app: &TestApp, seq: u32, name: &str) -> Person {
-    let clerk = app.login("union-education").await;
-    let unit = unit_id(app).await;
+    new_member_in(app, "union-education", UNIT, seq, name).await
+}
+
+/// A new worker of another unit union, added by that union's clerk.
+async fn new_member_in(app: &TestApp, clerk: &str, unit: &str, seq: u32, name: &str) -> Person {
+    let clerk = app.login(clerk).await;
+    let admin = app.login("admin").await;
+    let unit = app.unit_id(&admin, unit).await;
     let id_number = id_number(seq);
     let (status, created) = app
         .post(
@@ -263,15 +292,14 @@ async fn outbox_of(app: &TestApp, pid: &str) -> Vec<entity::outbox::Model> {
         .unwrap()
 }
 
-fn beijing(at: &str) -> DateTime<FixedOffset> {
-    at.parse::<DateTime<Utc>>()
-        .unwrap()
-        .with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap())
-}
-
 fn next_month(m: YearMonth) -> YearMonth {
     let first = m.first_day();
     YearMonth::from(first + chrono::Days::new(u64::from(m.days())))
+}
+
+/// A day of a month.
+fn day(m: YearMonth, day: u32) -> NaiveDate {
+    m.first_day().with_day(day).unwrap()
 }
 
 /// An instant on a day of a month, Beijing time.
@@ -491,7 +519,8 @@ async fn the_association_deducts_and_each_result_enrols_or_tells_why(app: TestAp
     let (status, _) = sign(&app, &demo_token, Signing::valid(&text, &bank_card(99))).await;
     assert_eq!(status, 201);
 
-    let month = YearMonth::from(beijing(signed_zhou["signed_at"].as_str().unwrap()).date_naive());
+    assert!(signed_zhou["signed_at"].is_string());
+    let month = ym("2021-11");
     let association = app.login("association").await;
     let clerk = app.login("union-education").await;
     let request = json!({ "scheme_code": SCHEME, "month": month.to_string() });
@@ -729,11 +758,9 @@ async fn a_revocation_stops_deductions_from_the_next_month(app: TestApp) {
         .await;
     assert_eq!(status, 404);
 
-    // Dates under the test's control: month M is the month after signing. 郑 revokes on
-    // the 15th of M; 王 keeps the authorisation.
-    let m = next_month(YearMonth::from(
-        beijing(signed_zheng["signed_at"].as_str().unwrap()).date_naive(),
-    ));
+    // Dates under the test's control, inside the enrolment window: month M is 2021-11. 郑
+    // revokes on the 15th of M; 王 keeps the authorisation.
+    let m = ym("2021-11");
     let m1 = next_month(m);
     let revoked = authorisation::revoke(
         db,
@@ -741,6 +768,7 @@ async fn a_revocation_stops_deductions_from_the_next_month(app: TestApp) {
         &zheng.pid,
         signed_zheng["id"].as_str().unwrap(),
         on(m, 15),
+        day(m, 15),
     )
     .await
     .unwrap();
@@ -748,7 +776,7 @@ async fn a_revocation_stops_deductions_from_the_next_month(app: TestApp) {
 
     // Month M still deducts 郑 (and 王).
     let txn = db.begin().await.unwrap();
-    let batch_m = deduction::create_batch(&txn, SCHEME, m, "test", on(m, 20))
+    let batch_m = deduction::create_batch(&txn, SCHEME, m, "test", on(m, 20), day(m, 20))
         .await
         .unwrap();
     txn.commit().await.unwrap();
@@ -769,11 +797,11 @@ async fn a_revocation_stops_deductions_from_the_next_month(app: TestApp) {
     // A month that has not begun has no batch yet.
     let txn = db.begin().await.unwrap();
     assert!(matches!(
-        deduction::create_batch(&txn, SCHEME, m1, "test", on(m, 28)).await,
+        deduction::create_batch(&txn, SCHEME, m1, "test", on(m, 28), day(m, 28)).await,
         Err(deduction::BatchError::MonthNotStarted)
     ));
     // Month M+1 deducts 王 only.
-    let batch_m1 = deduction::create_batch(&txn, SCHEME, m1, "test", on(m1, 3))
+    let batch_m1 = deduction::create_batch(&txn, SCHEME, m1, "test", on(m1, 3), day(m1, 3))
         .await
         .unwrap();
     txn.commit().await.unwrap();
@@ -792,16 +820,13 @@ async fn a_revocation_stops_deductions_from_the_next_month(app: TestApp) {
         authorisation::last_day(m).to_string()
     );
 
-    // Through the API, with the real clock: effective until the end of this month in Beijing.
+    // Through the API, on the service's calendar (2021-11-15): effective until 30 November,
+    // whatever the wall clock says.
     let path = format!("/api/v1/me/authorisations/{wang_auth}/revoke");
     let (status, body) = app.post(&path, Some(&wang_token), &json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "revoked");
-    let revoked_month = YearMonth::from(beijing(body["revoked_at"].as_str().unwrap()).date_naive());
-    assert_eq!(
-        body["effective_until"],
-        authorisation::last_day(revoked_month).to_string()
-    );
+    assert_eq!(body["effective_until"], "2021-11-30");
     let (status, err) = app.post(&path, Some(&wang_token), &json!({})).await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
@@ -837,10 +862,596 @@ async fn two_signatures_at_once_leave_one_record_and_no_stray_files(app: TestApp
     assert!(objects.iter().all(|k| k.contains(&row.pid)), "{objects:?}");
 }
 
-on_both_backends!(
+/// Finding 1 of issue 22, reproduced: a worker of 内蒙古电力（集团）有限责任公司工会 — a union that does
+/// not take part in wj-2022 — signed the Wujin authorisation (`POST /api/v1/me/authorisations`,
+/// 201) and was then in the wj-2022 deduction batch for 30.00. Now signing is refused with
+/// `scheme_not_offered` and leaves nothing; once the association allocates wj-2022 to the union
+/// (an enrolment target for 2022) the worker may sign; a batch holds only members whose union
+/// takes part when it is made.
+async fn a_member_whose_union_does_not_take_part_cannot_sign_and_is_never_deducted(app: TestApp) {
+    let outsider = new_member_in(
+        &app,
+        "union-power",
+        "内蒙古电力（集团）有限责任公司工会",
+        11,
+        "钱建国",
+    )
+    .await;
+    let token = app.login(&outsider.pid).await;
+    let text = current_text(&app).await;
+    let (status, err) = sign(&app, &token, Signing::valid(&text, &outsider.card)).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("scheme_not_offered")),
+        "{err}"
+    );
+    assert_eq!(err["error"]["details"]["coverage_start"], "2022-01-01");
+    assert!(stored_objects(&app).await.is_empty());
+    assert_eq!(count(&app, "payment_authorisation").await, 0);
+
+    // A member of the Wujin union signs; the batch holds them alone.
+    let insider = new_member(&app, 12, "孙立新").await;
+    signed(&app, &insider).await;
+    let association = app.login("association").await;
+    let request = json!({ "scheme_code": SCHEME, "month": "2021-11" });
+    let (status, batch) = app
+        .post("/api/v1/deductions", Some(&association), &request)
+        .await;
+    assert_eq!(status, 201, "{batch}");
+    assert_eq!(batch["item_count"], 1);
+
+    // The association allocates wj-2022 to the power union for 2022: its worker may sign.
+    let power = app
+        .unit_id(&association, "内蒙古电力（集团）有限责任公司工会")
+        .await;
+    let res = app
+        .client
+        .put(app.url("/api/v1/targets"))
+        .bearer_auth(&association)
+        .json(&json!({ "organisation_id": power, "year": 2022, "scheme_code": SCHEME, "target_people": 10 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let (status, body) = sign(&app, &token, Signing::valid(&text, &outsider.card)).await;
+    assert_eq!(status, 201, "{body}");
+
+    // The allocation is withdrawn before December's batch: the signed worker is left out.
+    entity::enrolment_target::Entity::delete_many()
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let txn = app.state.db.begin().await.unwrap();
+    assert!(matches!(
+        deduction::create_batch(
+            &txn,
+            SCHEME,
+            ym("2021-12"),
+            "test",
+            on(ym("2021-12"), 2),
+            d("2021-12-02")
+        )
+        .await,
+        Err(deduction::BatchError::NothingToDeduct)
+    ));
+    txn.commit().await.unwrap();
+}
+
+/// Finding 2 of issue 22, reproduced: on 2026-12-05 a worker signs, the officer creates the
+/// batch for month 2026-12 (201), the bank answers 成功 and the worker is enrolled for
+/// 2022-01-01..2022-12-31 — a year that ended four years earlier. Now the batch is refused
+/// (`enrolment_closed`, naming the window's close and the period) and no batch, hence no bank
+/// file, exists.
+async fn a_deduction_for_a_closed_period_is_refused_before_any_bank_file_exists(app: TestApp) {
+    let worker = new_member(&app, 21, "周晓东").await;
+    signed(&app, &worker).await;
+    let association = app.login("association").await;
+    let (status, err) = app
+        .post(
+            "/api/v1/deductions",
+            Some(&association),
+            &json!({ "scheme_code": SCHEME, "month": "2026-12" }),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("enrolment_closed")),
+        "{err}"
+    );
+    assert_eq!(err["error"]["details"]["closes"], "2021-12-25");
+    assert_eq!(err["error"]["details"]["coverage_start"], "2022-01-01");
+    assert_eq!(err["error"]["details"]["coverage_end"], "2022-12-31");
+    assert_eq!(count(&app, "deduction_batch").await, 0);
+    assert_eq!(count(&app, "deduction_item").await, 0);
+    // A late window cannot be opened into a period that is over either.
+    let (status, err) = app
+        .post(
+            "/api/v1/deduction-windows",
+            Some(&association),
+            &json!({ "scheme_code": SCHEME, "closes": "2026-12-31", "reason": "迟交" }),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("closes_out_of_range")),
+        "{err}"
+    );
+    let (status, list) = app.get("/api/v1/deductions", Some(&association)).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["items"], json!([]));
+}
+
+async fn import(
+    app: &TestApp,
+    batch: &deduction::DeductionBatch,
+    results: &[(&str, &str)],
+    on_day: DateTime<Utc>,
+) -> deduction::ImportSummary {
+    let lines = deduction::file_lines(&app.state.db, &app.state.pii, batch)
+        .await
+        .unwrap();
+    let mut csv = String::from("流水号,结果,失败原因\n");
+    for l in &lines {
+        let (_, outcome) = results
+            .iter()
+            .find(|(name, _)| *name == l.name.as_str())
+            .unwrap_or_else(|| panic!("{} has no result", l.name.as_str()));
+        if *outcome == "成功" {
+            csv.push_str(&format!("{},成功,\n", l.serial));
+        } else {
+            csv.push_str(&format!("{},失败,{outcome}\n", l.serial));
+        }
+    }
+    csv.push_str(&format!("合计,{}\n", lines.len()));
+    let txn = app.state.db.begin().await.unwrap();
+    let (_, summary) = deduction::import_result(&txn, &batch.pid, csv.as_bytes(), on_day)
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    summary
+}
+
+async fn batch_on(
+    app: &TestApp,
+    month: &str,
+    today: &str,
+) -> Result<deduction::DeductionBatch, deduction::BatchError> {
+    let today = d(today);
+    let txn = app.state.db.begin().await.unwrap();
+    let at = on(YearMonth::from(today), today.day());
+    let made = deduction::create_batch(&txn, SCHEME, ym(month), "officer", at, today).await;
+    txn.commit().await.unwrap();
+    made
+}
+
+async fn periods_of(app: &TestApp, pid: &str) -> Vec<(NaiveDate, NaiveDate)> {
+    let m = member_row(app, pid).await;
+    entity::membership::Entity::find()
+        .filter(entity::membership::Column::MemberId.eq(m.id))
+        .filter(entity::membership::Column::SchemeCode.eq(SCHEME))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.coverage_start, m.coverage_end))
+        .collect()
+}
+
+/// A whole Wujin year on pinned dates: the text is published, workers sign, the first batch is
+/// made inside the window (not before it opens), the bank's result enrols or fails, a
+/// revocation keeps a worker out of December, the window closes, the association opens a late
+/// window (recorded), December's result is imported across the new year and still enrols into
+/// 2022, a late payer already enrolled by other means is refunded (record, bank file, marked),
+/// and the officer's and the worker's views show it all.
+async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
+    let year = (d("2022-01-01"), d("2022-12-31"));
+    current_text(&app).await;
+    let zhou = new_member(&app, 31, "周晓东").await;
+    let wu = new_member(&app, 32, "吴丽娜").await;
+    let zheng = new_member(&app, 33, "郑文博").await;
+    signed(&app, &zhou).await;
+    signed(&app, &wu).await;
+    let zheng_auth = signed(&app, &zheng).await;
+
+    // Before the window opens there is no batch.
+    assert!(matches!(
+        batch_on(&app, "2021-10", "2021-10-08").await,
+        Err(deduction::BatchError::WindowNotOpen { opens }) if opens == d("2021-10-11")
+    ));
+
+    // November, through the officer's API on the pinned day (2021-11-15).
+    let association = app.login("association").await;
+    let (status, nov) = app
+        .post(
+            "/api/v1/deductions",
+            Some(&association),
+            &json!({ "scheme_code": SCHEME, "month": "2021-11" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{nov}");
+    assert_eq!(nov["item_count"], 3);
+    assert_eq!(
+        (nov["coverage_start"].as_str(), nov["coverage_end"].as_str()),
+        (Some("2022-01-01"), Some("2022-12-31"))
+    );
+    // The bank's file as a workbook too.
+    let (status, content_type, bytes) = app
+        .download(
+            &format!(
+                "/api/v1/deductions/{}/file.xlsx",
+                nov["id"].as_str().unwrap()
+            ),
+            &association,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(content_type.contains("spreadsheetml"), "{content_type}");
+    assert!(bytes.starts_with(b"PK"), "an xlsx is a zip");
+    let nov = deduction::get(&app.state.db, nov["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let summary = import(
+        &app,
+        &nov,
+        &[
+            ("周晓东", "成功"),
+            ("吴丽娜", "账户余额不足"),
+            ("郑文博", "成功"),
+        ],
+        on(ym("2021-11"), 25),
+    )
+    .await;
+    assert_eq!((summary.succeeded, summary.failed), (2, 1));
+    assert_eq!(periods_of(&app, &zhou.pid).await, [year]);
+    assert!(periods_of(&app, &wu.pid).await.is_empty());
+
+    // 郑 revokes on the pinned day: effective until 30 November.
+    let zheng_token = app.login(&zheng.pid).await;
+    let (status, revoked) = app
+        .post(
+            &format!(
+                "/api/v1/me/authorisations/{}/revoke",
+                zheng_auth["id"].as_str().unwrap()
+            ),
+            Some(&zheng_token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["effective_until"], "2021-11-30");
+
+    // December: 吴 only (周 and 郑 are enrolled; 郑 also revoked). Made on 20 December.
+    let dec = batch_on(&app, "2021-12", "2021-12-20").await.unwrap();
+    assert_eq!(dec.item_count, 1);
+    assert_eq!(dec.period, Some(year));
+    // A late payer signs after December's batch was made.
+    let sun = new_member(&app, 34, "孙慧敏").await;
+    let feng = new_member(&app, 35, "冯春花").await;
+    signed(&app, &sun).await;
+    signed(&app, &feng).await;
+
+    // The window closes on 25 December: a batch on the 26th is refused.
+    assert!(matches!(
+        batch_on(&app, "2021-12", "2021-12-26").await,
+        Err(deduction::BatchError::WindowClosed { closes, period_start, .. })
+            if closes == d("2021-12-25") && period_start == year.0
+    ));
+    // The association opens a late window until 15 January, recorded with its reason.
+    let late = deduction::open_late_window(
+        &app.state.db,
+        SCHEME,
+        d("2022-01-15"),
+        "部分职工12月银行卡余额不足，补扣一次",
+        "officer",
+        on(ym("2021-12"), 27),
+        d("2021-12-27"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(late, year);
+    let window = entity::deduction_window::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (window.closes, window.reason.as_str()),
+        (d("2022-01-15"), "部分职工12月银行卡余额不足，补扣一次")
+    );
+
+    // December's result comes back on 5 January 2022: 吴 is enrolled into 2022 all the same.
+    let summary = import(&app, &dec, &[("吴丽娜", "成功")], on(ym("2022-01"), 5)).await;
+    assert_eq!(summary.succeeded, 1);
+    assert_eq!(periods_of(&app, &wu.pid).await, [year]);
+
+    // January's late batch (10 January): 孙 and 冯. Before its result, 冯's union enrols her
+    // for 2022 by other means; her deduction then becomes a refund.
+    let jan = batch_on(&app, "2022-01", "2022-01-10").await.unwrap();
+    assert_eq!(jan.item_count, 2);
+    first_period_of(&app, &feng.pid, SCHEME, 2022).await;
+    let summary = import(
+        &app,
+        &jan,
+        &[("孙慧敏", "成功"), ("冯春花", "成功")],
+        on(ym("2022-01"), 20),
+    )
+    .await;
+    assert_eq!(summary.succeeded, 2);
+    assert_eq!(summary.refunds.len(), 1);
+    assert_eq!(periods_of(&app, &sun.pid).await, [year]);
+    assert_eq!(
+        periods_of(&app, &feng.pid).await.len(),
+        1,
+        "no second period for 冯"
+    );
+
+    // After the late window: refused.
+    assert!(matches!(
+        batch_on(&app, "2022-02", "2022-02-03").await,
+        Err(deduction::BatchError::WindowClosed { closes, .. }) if closes == d("2022-01-15")
+    ));
+
+    // The officer's desk: batches with totals, lines, failures per union, refunds.
+    let (status, list) = app.get("/api/v1/deductions", Some(&association)).await;
+    assert_eq!(status, 200, "{list}");
+    let months: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["month"].as_str().unwrap())
+        .collect();
+    assert_eq!(months, ["2022-01", "2021-12", "2021-11"]);
+    assert_eq!(list["totals"]["items"], 6);
+    assert_eq!(list["totals"]["amount"], "180.00");
+    assert_eq!(list["totals"]["succeeded"], 5);
+    assert_eq!(list["totals"]["failed"], 1);
+    assert_eq!(list["totals"]["failed_amount"], "30.00");
+    let (_, only_nov) = app
+        .get(
+            "/api/v1/deductions?month_from=2021-11&month_to=2021-11",
+            Some(&association),
+        )
+        .await;
+    assert_eq!(only_nov["items"].as_array().unwrap().len(), 1);
+    assert_eq!(only_nov["items"][0]["failed"], 1);
+    let (status, err) = app
+        .get("/api/v1/deductions?status=lost", Some(&association))
+        .await;
+    assert_eq!(status, 422, "{err}");
+    let clerk = app.login("union-education").await;
+    assert_eq!(app.get("/api/v1/deductions", Some(&clerk)).await.0, 403);
+
+    let (status, lines) = app
+        .get(
+            &format!("/api/v1/deductions/{}/lines", nov.pid),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(status, 200, "{lines}");
+    let wu_line = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["member_name"] == "吴丽娜")
+        .unwrap();
+    assert_eq!(
+        (
+            wu_line["status"].as_str(),
+            wu_line["failure_reason"].as_str()
+        ),
+        (Some("failed"), Some("账户余额不足"))
+    );
+    assert_eq!(wu_line["union_name"], UNIT);
+    let (status, failed) = app
+        .get(
+            &format!("/api/v1/deductions/failed?scheme_code={SCHEME}"),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(status, 200, "{failed}");
+    assert_eq!(failed[0]["union_name"], UNIT);
+    assert_eq!(failed[0]["count"], 1);
+    assert_eq!(failed[0]["lines"][0]["member_name"], "吴丽娜");
+
+    let (status, refunds) = app
+        .get("/api/v1/deduction-refunds?status=due", Some(&association))
+        .await;
+    assert_eq!(status, 200, "{refunds}");
+    assert_eq!(refunds.as_array().unwrap().len(), 1);
+    let refund = &refunds[0];
+    assert_eq!(
+        (
+            refund["member_name"].as_str(),
+            refund["amount"].as_str(),
+            refund["reason"].as_str(),
+            refund["status"].as_str()
+        ),
+        (
+            Some("冯春花"),
+            Some("30.00"),
+            Some("already_enrolled"),
+            Some("due")
+        )
+    );
+    assert_eq!(refund["month"], "2022-01");
+    let (status, content_type, bytes) = app
+        .download("/api/v1/deduction-refunds/file", &association)
+        .await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/csv"));
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows[0], "序号,退款编号,姓名,身份证号,银行卡号,金额,原因");
+    assert_eq!(
+        rows[1],
+        format!(
+            "1,{},冯春花,{},{},30.00,already_enrolled",
+            refund["id"].as_str().unwrap(),
+            feng.id_number,
+            feng.card
+        )
+    );
+    assert_eq!(rows[2], "合计,1,30.00");
+    let path = format!(
+        "/api/v1/deduction-refunds/{}/refunded",
+        refund["id"].as_str().unwrap()
+    );
+    let (status, marked) = app.post(&path, Some(&association), &json!({})).await;
+    assert_eq!(status, 200, "{marked}");
+    assert_eq!(marked["status"], "refunded");
+    let (status, err) = app.post(&path, Some(&association), &json!({})).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("already_refunded"))
+    );
+    let (_, due) = app
+        .get("/api/v1/deduction-refunds?status=due", Some(&association))
+        .await;
+    assert_eq!(due, json!([]));
+
+    // The workers' views.
+    let wu_token = app.login(&wu.pid).await;
+    let (status, mine) = app.get("/api/v1/me/deductions", Some(&wu_token)).await;
+    assert_eq!(status, 200, "{mine}");
+    let months: Vec<(&str, &str)> = mine["deductions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["month"].as_str().unwrap(), l["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(months, [("2021-12", "succeeded"), ("2021-11", "failed")]);
+    assert_eq!(mine["deductions"][1]["failure_reason"], "账户余额不足");
+    assert_eq!(mine["deductions"][0]["amount"], "30.00");
+    assert_eq!(mine["deductions"][0]["coverage_start"], "2022-01-01");
+    assert_eq!(mine["refunds"], json!([]));
+    let feng_token = app.login(&feng.pid).await;
+    let (_, hers) = app.get("/api/v1/me/deductions", Some(&feng_token)).await;
+    assert_eq!(hers["refunds"][0]["status"], "refunded");
+    assert_eq!(hers["deductions"][0]["status"], "succeeded");
+    assert_eq!(
+        app.get("/api/v1/me/deductions", Some(&association)).await.0,
+        403
+    );
+}
+
+/// Finding 3 of issue 22 (the officer's side of signatures), reproduced: there was no staff
+/// view of signed authorisations and no revocation on a worker's behalf
+/// (`GET /api/v1/authorisations` was 404). Now the association lists and searches them with
+/// who, when, where from and on what device, views the signature and ID photos byte for byte
+/// (`no-store`, audited), and revokes for a worker with a written reason (audited as on
+/// behalf; the worker told through the outbox). Unions see none of it.
+async fn the_association_sees_the_evidence_and_revokes_on_a_workers_behalf(app: TestApp) {
+    let worker = new_member(&app, 41, "郑海燕").await;
+    let auth = signed(&app, &worker).await;
+    let auth_id = auth["id"].as_str().unwrap();
+    let association = app.login("association").await;
+    let clerk = app.login("union-education").await;
+    assert_eq!(app.get("/api/v1/authorisations", Some(&clerk)).await.0, 403);
+
+    let (status, found) = app
+        .get(
+            "/api/v1/authorisations?scheme_code=wj-2022&name=海燕",
+            Some(&association),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let row = &found[0];
+    assert_eq!(
+        (
+            row["id"].as_str(),
+            row["member_name"].as_str(),
+            row["union_name"].as_str()
+        ),
+        (Some(auth_id), Some("郑海燕"), Some(UNIT))
+    );
+    assert_eq!(row["user_agent"], PHONE_UA);
+    assert_eq!(row["text_version"], 1);
+    let (_, none) = app
+        .get("/api/v1/authorisations?name=没有这个人", Some(&association))
+        .await;
+    assert_eq!(none, json!([]));
+
+    let signature_path = row["evidence"][0].as_str().unwrap().to_owned();
+    let res = app
+        .client
+        .get(app.url(&signature_path))
+        .bearer_auth(&association)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["content-type"], "image/png");
+    let bytes = res.bytes().await.unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        auth["signature_sha256"].as_str().unwrap()
+    );
+    let res = app
+        .client
+        .get(app.url(&signature_path))
+        .bearer_auth(&clerk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let viewed = app
+        .count(
+            "SELECT COUNT(*) AS n FROM audit_event WHERE action = 'authorisation.evidence_viewed'",
+        )
+        .await;
+    assert_eq!(viewed, 1);
+
+    let path = format!("/api/v1/authorisations/{auth_id}/revoke");
+    let (status, err) = app
+        .post(&path, Some(&association), &json!({ "reason": "  " }))
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("reason_required"))
+    );
+    let (status, revoked) = app
+        .post(
+            &path,
+            Some(&association),
+            &json!({ "reason": "职工来电要求撤销（换卡）" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(revoked["effective_until"], "2021-11-30");
+    let (status, err) = app
+        .post(&path, Some(&association), &json!({ "reason": "再次" }))
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("already_revoked"))
+    );
+    let told = outbox_of(&app, &worker.pid).await;
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].occasion, "authorisation_revoked");
+    let payload: Value = serde_json::from_str(&told[0].payload).unwrap();
+    assert_eq!(payload["effective_from"], "2021-12-01");
+    let on_behalf = app.count("SELECT COUNT(*) AS n FROM audit_event WHERE action = 'authorisation.revoked' AND details LIKE '%on_behalf_of%'").await;
+    assert_eq!(on_behalf, 1);
+}
+
+on_both_backends_with!(
+    in_the_window, rehearsal =>
     two_signatures_at_once_leave_one_record_and_no_stray_files,
     the_authorisation_text_is_published_with_its_hash,
     a_signature_is_refused_until_every_part_is_right_and_then_kept_unaltered,
     the_association_deducts_and_each_result_enrols_or_tells_why,
     a_revocation_stops_deductions_from_the_next_month,
+    a_member_whose_union_does_not_take_part_cannot_sign_and_is_never_deducted,
+    a_wujin_year_from_the_text_to_the_refund,
+    the_association_sees_the_evidence_and_revokes_on_a_workers_behalf,
+);
+
+on_both_backends_with!(
+    years_after_the_window, years_later =>
+    a_deduction_for_a_closed_period_is_refused_before_any_bank_file_exists,
 );

@@ -98,6 +98,11 @@ pub fn defaults() -> Vec<Template> {
             &["month"],
         ),
         t(
+            "authorisation_revoked",
+            "您的职工医疗互助付款授权已按您的要求由服务中心撤销，自{effective_from}起不再扣款。",
+            &["effective_from"],
+        ),
+        t(
             "claim_returned",
             "您的职工医疗互助金申领需补充材料，请打开小程序查看。",
             &[],
