@@ -102,3 +102,12 @@ test('a roster import reports warnings, and a refused one downloads as the clerk
   const line = document.components.schemas.ProgressLine as Json;
   assert.ok(line.required.includes('awaiting') && line.required.includes('enrolled'));
 });
+
+test('next year\'s roster downloads in one click, for staff, as a workbook', () => {
+  const renewal = (document.paths as Json)['/api/v1/organisations/{id}/renewal-roster.xlsx']?.get;
+  assert.equal(renewal?.operationId, 'exportRenewalRoster');
+  assert.ok(renewal.responses['200'].content['application/vnd.openxmlformats-officedocument.spreadsheetml.sheet']);
+  assert.ok(renewal.responses['404'], '404 outside the caller\'s scope');
+  assert.deepEqual(renewal.security, [{ bearer: [] }]);
+  assert.ok(renewal.parameters.some((p: Json) => p.name === 'scheme' && p.in === 'query'));
+});

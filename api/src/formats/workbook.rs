@@ -387,6 +387,10 @@ const TEMPLATE_COLUMNS: [(&str, &str, bool); 8] = [
     ("备注", "选填", false),
 ];
 
+/// One person's row in a filled roster, in the template's column order: 序号, 姓名, 身份证号码,
+/// 手机号码, 工作单位, 是否参加医保, 在职/退休, 备注.
+pub type RosterLine = [String; 8];
+
 /// A blank roster template with the standard headers (and a note row explaining each column).
 ///
 /// Layout: row 1 a merged title, row 2 the notes, row 3 the header (bold, frozen); rows from 4
@@ -394,6 +398,18 @@ const TEMPLATE_COLUMNS: [(&str, &str, bool); 8] = [
 /// so numbers typed there keep every digit, and the yes/no and status columns offer drop-down
 /// lists. The note row sits above the header, so a filled-in template reads back as a roster.
 pub fn roster_template() -> Result<Vec<u8>, WorkbookError> {
+    roster_workbook("职工医疗互助保障参互人员名单", None, &[])
+}
+
+/// The roster template filled with `lines`, under `title`; `instruction`, when given, is a
+/// merged row between the title and the column notes (what the clerk is to do with the file).
+/// Still a roster: the header row stays within the rows the importer searches, so the file
+/// uploads as it is.
+pub fn roster_workbook(
+    title: &str,
+    instruction: Option<&str>,
+    lines: &[RosterLine],
+) -> Result<Vec<u8>, WorkbookError> {
     const ROWS_WITH_LISTS: u32 = 50_003;
     let f = Formats::new(false);
     let note = Format::new()
@@ -408,12 +424,24 @@ pub fn roster_template() -> Result<Vec<u8>, WorkbookError> {
     let mut workbook = Workbook::new();
     let ws = workbook.add_worksheet();
     ws.set_name("参互名单")?;
-    ws.merge_range(0, 0, 0, last_col, "职工医疗互助保障参互人员名单", &f.title)?;
+    ws.merge_range(0, 0, 0, last_col, title, &f.title)?;
     ws.set_row_height(0, 28)?;
-    ws.set_row_height(1, 30)?;
+    let mut row = 1u32;
+    if let Some(instruction) = instruction {
+        let emphasis = Format::new()
+            .set_bold()
+            .set_font_color(0x00C0_0000)
+            .set_text_wrap()
+            .set_align(FormatAlign::VerticalCenter);
+        ws.merge_range(row, 0, row, last_col, instruction, &emphasis)?;
+        ws.set_row_height(row, 48)?;
+        row += 1;
+    }
+    let (notes_row, header_row) = (row, row + 1);
+    ws.set_row_height(notes_row, 30)?;
     for (c, (header, hint, is_code)) in (0u16..).zip(TEMPLATE_COLUMNS) {
-        ws.write_string_with_format(1, c, hint, &note)?;
-        ws.write_string_with_format(2, c, header, &f.header)?;
+        ws.write_string_with_format(notes_row, c, hint, &note)?;
+        ws.write_string_with_format(header_row, c, header, &f.header)?;
         if is_code {
             ws.set_column_format(c, &text_column)?;
         }
@@ -427,13 +455,32 @@ pub fn roster_template() -> Result<Vec<u8>, WorkbookError> {
         };
         ws.set_column_width(c, width)?;
     }
-    ws.set_freeze_panes(3, 0)?;
+    let first_data = header_row + 1;
+    if lines.len() > MAX_ROSTER_LINES {
+        return Err(WorkbookError::TooManyRows {
+            sheet: "参互名单".into(),
+        });
+    }
+    for (r, line) in (first_data..).zip(lines) {
+        for (c, value) in (0u16..).zip(line) {
+            if value.is_empty() {
+                continue;
+            }
+            let is_code = TEMPLATE_COLUMNS[usize::from(c)].2;
+            let format = if is_code { &f.code } else { &f.text };
+            ws.write_string_with_format(r, c, value, format)?;
+        }
+    }
+    ws.set_freeze_panes(first_data, 0)?;
     let yes_no = DataValidation::new().allow_list_strings(&["是", "否"])?;
     let status = DataValidation::new().allow_list_strings(&["在职", "退休"])?;
-    ws.add_data_validation(3, 5, ROWS_WITH_LISTS, 5, &yes_no)?;
-    ws.add_data_validation(3, 6, ROWS_WITH_LISTS, 6, &status)?;
+    ws.add_data_validation(first_data, 5, ROWS_WITH_LISTS, 5, &yes_no)?;
+    ws.add_data_validation(first_data, 6, ROWS_WITH_LISTS, 6, &status)?;
     Ok(workbook.save_to_buffer()?)
 }
+
+/// Most people a filled roster holds (what the importer takes in one file).
+const MAX_ROSTER_LINES: usize = 50_000;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,9 @@
 //! Spreadsheets for clerks who live in Excel: the ledger (参互单位台账), the yearly summary,
-//! the progress against targets, and the blank roster template.
+//! the progress against targets, the blank roster template and next year's roster.
 
 use actix_web::{HttpResponse, get, web};
 use serde::Deserialize;
+use tracing_actix_web::RequestId;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -17,7 +18,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(ledger)
         .service(summary)
         .service(progress)
-        .service(template);
+        .service(template)
+        .service(renewal_roster);
 }
 
 /// A workbook that could not be written: a 500, the cause logged.
@@ -164,4 +166,51 @@ pub async fn progress(
 #[get("/roster-template.xlsx")]
 pub async fn template() -> Result<HttpResponse, ApiError> {
     download(export::roster_template())
+}
+
+/// `?scheme=` of the renewal roster.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RenewalRosterQuery {
+    /// Only the people of this scheme's enrolments.
+    pub scheme: Option<String>,
+}
+
+/// Next year's roster of a unit union (续互名单): this year's people of its group enrolments in
+/// the roster template's columns, with full ID numbers, and a note telling the clerk to delete
+/// leavers and append joiners; uploaded back, it is an ordinary roster and the people carried
+/// over renew continuously. Staff of the union or above; every download is audited; never
+/// cached.
+#[utoipa::path(
+    operation_id = "exportRenewalRoster",
+    tag = "exports",
+    security(("bearer" = [])),
+    params(("id" = String, Path), RenewalRosterQuery),
+    responses(
+        (status = 200, description = "the .xlsx file", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)
+    )
+)]
+#[get("/organisations/{id}/renewal-roster.xlsx")]
+pub async fn renewal_roster(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    query: web::Query<RenewalRosterQuery>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_staff()?;
+    download(
+        export::renewal_roster(
+            &state.db,
+            &state.pii,
+            &principal.scope,
+            &id,
+            query.into_inner().scheme,
+            state.settings.today(),
+            &principal.subject,
+            Some(request_id.to_string()),
+        )
+        .await,
+    )
 }

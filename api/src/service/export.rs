@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use serde_json::json;
 
+use super::audit::{self, Actor};
 use super::membership::{self, Membership, MembershipFilter};
 use super::organisation::Organisation;
 use super::scope::Scope;
 use super::{member, organisation, targets};
 use crate::auth::crypto::PiiVault;
-use crate::formats::workbook::{self, Cell, Sheet, WorkbookError};
+use crate::formats::workbook::{self, Cell, RosterLine, Sheet, WorkbookError};
 
 /// A workbook to download.
 #[derive(Clone, Debug)]
@@ -301,5 +303,91 @@ pub fn roster_template() -> Result<Export, ExportError> {
     Ok(Export {
         bytes: workbook::roster_template()?,
         filename: "参互名单模板.xlsx".into(),
+    })
+}
+
+/// How long after a period's end its people still belong on next year's roster: the schemes'
+/// grace window (15 days, `coverage.grace_days` of every scheme), inside which renewing keeps
+/// them continuous.
+const RENEWABLE_DAYS: i64 = 15;
+
+/// What the clerk is told at the top of the renewal roster.
+const RENEWAL_INSTRUCTION: &str = "续互名单：以下为本单位本年度参互人员。请整行删除不再参互（离职、调出、去世等）的人员，\
+     在末尾追加新参互人员，核对手机号码、是否参加医保和在职/退休后，作为下一年度的参互名单上传。\
+     本表含完整身份证号码，请妥善保管，用后删除。";
+
+/// Next year's roster of unit union `organisation_pid` (inside `scope`), in the roster
+/// template's columns: the people of its group enrolments (of `scheme_code` when given) whose
+/// period is running, upcoming or ended within the grace window on `today` — one row each, the
+/// newest period — with full ID and phone numbers, so the clerk deletes leavers, appends
+/// joiners and uploads it back as an ordinary roster. Every download is audited.
+#[allow(clippy::too_many_arguments)]
+pub async fn renewal_roster(
+    db: &DatabaseConnection,
+    vault: &PiiVault,
+    scope: &Scope,
+    organisation_pid: &str,
+    scheme_code: Option<String>,
+    today: NaiveDate,
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<Export, ExportError> {
+    let (org, rows) =
+        memberships_of(db, scope, organisation_pid, None, scheme_code.clone()).await?;
+    let renewable_from = today - chrono::Duration::days(RENEWABLE_DAYS);
+    // Newest period per person, of the union itself (not its sub-units), from group rosters.
+    let mut newest: BTreeMap<String, &Membership> = BTreeMap::new();
+    for m in rows.iter().filter(|m| {
+        m.organisation_pid == org.pid
+            && m.source != "individual"
+            && m.coverage_end >= renewable_from
+    }) {
+        let slot = newest.entry(m.member_pid.clone()).or_insert(m);
+        if m.coverage_start > slot.coverage_start {
+            *slot = m;
+        }
+    }
+    let mut chosen: Vec<&Membership> = newest.into_values().collect();
+    chosen.sort_by_key(|m| m.id);
+    let pids: Vec<String> = chosen.iter().map(|m| m.member_pid.clone()).collect();
+    let people = member::get_many(db, vault, &pids).await?;
+    let mut lines: Vec<RosterLine> = Vec::with_capacity(chosen.len());
+    for (i, m) in chosen.iter().enumerate() {
+        let person = people.get(&m.member_pid).ok_or(ExportError::NotFound)?;
+        lines.push([
+            (i + 1).to_string(),
+            person.name.as_str().to_owned(),
+            person.id_number.as_str().to_owned(),
+            person
+                .phone
+                .as_ref()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            String::new(),
+            // They were on a roster the scheme accepted; the clerk corrects any change.
+            "是".into(),
+            if person.retired { "退休" } else { "在职" }.into(),
+            String::new(),
+        ]);
+    }
+    let bytes = workbook::roster_workbook(
+        &format!("{} 职工医疗互助保障参互人员名单（续互）", org.name),
+        Some(RENEWAL_INSTRUCTION),
+        &lines,
+    )?;
+    audit::record(
+        db,
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        "roster.renewal_downloaded",
+        ("organisation", Some(&org.pid)),
+        json!({ "people": lines.len(), "scheme_code": scheme_code, "on": today.to_string() }),
+        request_id,
+    )
+    .await?;
+    Ok(Export {
+        bytes,
+        filename: format!("{}-续互名单.xlsx", org.name),
     })
 }

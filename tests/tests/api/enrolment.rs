@@ -799,6 +799,7 @@ on_both_backends!(
     the_ledger_read_back_with_calamine_holds_every_member,
     a_roster_with_bad_rows_people_enrolled_elsewhere_and_too_few_people_is_told_everything_at_once,
     a_landline_where_a_mobile_is_optional_is_a_warning,
+    the_renewal_roster_round_trips_leavers_deleted_a_joiner_appended_continuity_kept,
 );
 
 // ---- one clock: the whole enrolment year on the service's pinned date -----------------------
@@ -1301,4 +1302,215 @@ async fn a_roster_with_bad_rows_people_enrolled_elsewhere_and_too_few_people_is_
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+}
+
+// ---- next year's roster in one click ---------------------------------------------------------
+
+/// Every cell of the first sheet, as text, row by row (what Excel shows the clerk).
+fn cells_of(bytes: &[u8]) -> Vec<Vec<String>> {
+    use calamine::{Reader, Xlsx};
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    let first = book.sheet_names()[0].clone();
+    let range = book.worksheet_range(&first).expect("sheet");
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
+
+/// The rows written back as a workbook, as the clerk saves it from Excel.
+fn cells_to_xlsx(rows: &[Vec<String>]) -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                ws.write_string(r as u32, c as u16, v).unwrap();
+            }
+        }
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+async fn the_renewal_roster_round_trips_leavers_deleted_a_joiner_appended_continuity_kept(
+    app: TestApp,
+) {
+    open_window(&app, "nm-inpatient-2022", false).await;
+    let this_year = roster::people(5, 31);
+    enrol(&app, "union-power", POWER, "nm-inpatient-2022", &this_year).await;
+    // A year on: their period is running and ends in ten days.
+    let backend = app.state.db.get_database_backend();
+    let sql = format!(
+        "UPDATE membership SET coverage_start = '{}', coverage_end = '{}' \
+         WHERE scheme_code = 'nm-inpatient-2022' AND coverage_start > '{}'",
+        today() - Duration::days(355),
+        today() + Duration::days(10),
+        today()
+    );
+    let moved = app
+        .state
+        .db
+        .execute_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap();
+    assert_eq!(moved.rows_affected(), 5);
+    let union = app.login("union-power").await;
+    let unit = unit_id(&app, &union, POWER).await;
+    let path = format!("/api/v1/organisations/{unit}/renewal-roster.xlsx");
+
+    // Another union's staff do not see it.
+    let dairy = app.login("union-dairy").await;
+    let res = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&dairy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    let res = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&union)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let bytes = res.bytes().await.unwrap().to_vec();
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM audit_event WHERE action = 'roster.renewal_downloaded'"
+        )
+        .await,
+        1
+    );
+    let rows = cells_of(&bytes);
+    // The template's headers, under a note telling the clerk what to do.
+    let header_at = rows
+        .iter()
+        .position(|r| r.first().is_some_and(|c| c == "序号"))
+        .expect("header row");
+    let template = app
+        .client
+        .get(app.url("/api/v1/roster-template.xlsx"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let template_rows = cells_of(&template);
+    let template_header = template_rows
+        .iter()
+        .find(|r| r.first().is_some_and(|c| c == "序号"))
+        .unwrap();
+    assert_eq!(&rows[header_at], template_header);
+    assert!(
+        rows[..header_at]
+            .iter()
+            .flatten()
+            .any(|c| c.contains("删除") && c.contains("追加")),
+        "{:?}",
+        &rows[..header_at]
+    );
+    // Every one of this year's people, with the full ID number.
+    let data: Vec<Vec<String>> = rows[header_at + 1..].to_vec();
+    let mut ids: Vec<&str> = data.iter().map(|r| r[2].as_str()).collect();
+    ids.sort();
+    let mut expected: Vec<&str> = this_year.iter().map(|l| l.id_number.as_str()).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    // The clerk deletes two leavers and appends one joiner, then uploads it for next year.
+    let leavers = [&this_year[1].id_number, &this_year[3].id_number];
+    let joiner = roster::people(1, 32).remove(0);
+    let mut edited: Vec<Vec<String>> = rows[..=header_at].to_vec();
+    edited.extend(data.into_iter().filter(|r| !leavers.contains(&&r[2])));
+    edited.push(vec![
+        "6".into(),
+        joiner.name.clone(),
+        joiner.id_number.clone(),
+        joiner.phone.clone(),
+        String::new(),
+        joiner.insured.clone(),
+        joiner.status.clone(),
+        String::new(),
+    ]);
+    // Next year's scheme: enrolment open now, coverage the next calendar year.
+    let admin = app.login("admin").await;
+    let (_, current) = app.get("/api/v1/schemes/nm-inpatient-2025", None).await;
+    let mut def = current["definition"].clone();
+    def["enrolment"]["opens"] = json!((today() - Duration::days(30)).to_string());
+    def["enrolment"]["closes"] = json!((today() + Duration::days(30)).to_string());
+    def["coverage"]["style"] = json!("calendar_year");
+    def["coverage"]["year"] = json!(today().year() + 1);
+    let (status, body) = app
+        .post(
+            "/api/v1/schemes/nm-inpatient-2025/versions",
+            Some(&admin),
+            &def,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        4,
+        cells_to_xlsx(&edited),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let id = job["enrolment_id"].as_str().unwrap().to_owned();
+    let (status, b) = transfer_and_confirm(&app, &union, &id).await;
+    assert_eq!(status, 200, "{b}");
+
+    // The batch holds exactly those people: three carried over, the two leavers left, one new.
+    let (_, c) = app
+        .get(&format!("/api/v1/enrolments/{id}/comparison"), Some(&union))
+        .await;
+    let names = |key: &str| -> Vec<String> {
+        let mut v: Vec<String> = c[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names("carried_over"),
+        sorted(vec![
+            this_year[0].name.clone(),
+            this_year[2].name.clone(),
+            this_year[4].name.clone()
+        ])
+    );
+    assert_eq!(
+        names("left"),
+        sorted(vec![this_year[1].name.clone(), this_year[3].name.clone()])
+    );
+    assert_eq!(names("new"), vec![joiner.name.clone()]);
+    // Renewal: those carried over are continuous, in their second consecutive period.
+    for (line, continuous, consecutive) in [
+        (&this_year[0], true, 2),
+        (&this_year[2], true, 2),
+        (&this_year[4], true, 2),
+        (&joiner, false, 1),
+    ] {
+        let m = my_membership(&app, &line.id_number, "nm-inpatient-2025").await;
+        assert_eq!(m["continuous_renewal"], continuous, "{}", line.name);
+        assert_eq!(m["consecutive_periods"], consecutive, "{}", line.name);
+    }
 }
