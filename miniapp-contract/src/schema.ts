@@ -4698,7 +4698,7 @@ export interface operations {
                     "application/json": components["schemas"]["StaffAuthorisationResponse"][];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4710,7 +4710,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -4774,6 +4774,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getAuthorisationEvidence: {
@@ -4800,7 +4819,7 @@ export interface operations {
                     "image/*": number[];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4812,7 +4831,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -4876,6 +4895,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     revokeAuthorisationOnBehalf: {
@@ -4923,7 +4961,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4935,7 +4973,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -5050,6 +5088,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -7378,7 +7435,7 @@ export interface operations {
                     "application/json": components["schemas"]["RefundResponse"][];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7390,7 +7447,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7454,6 +7511,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getDeductionRefundFile: {
@@ -7475,7 +7551,7 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7487,7 +7563,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7532,6 +7608,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     markDeductionRefunded: {
@@ -7556,7 +7651,7 @@ export interface operations {
                     "application/json": components["schemas"]["RefundResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7568,7 +7663,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7651,6 +7746,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     openDeductionLateWindow: {
@@ -7695,7 +7809,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7707,7 +7821,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7809,6 +7923,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listDeductionBatches: {
@@ -7838,7 +7971,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeductionBatchList"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -7850,7 +7983,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -7908,6 +8041,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -8091,6 +8243,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listFailedDeductions: {
@@ -8116,7 +8287,7 @@ export interface operations {
                     "application/json": components["schemas"]["FailedByUnion"][];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8128,7 +8299,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -8473,7 +8644,7 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": number[];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8485,7 +8656,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -8543,6 +8714,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -8573,7 +8763,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeductionLineResponse"][];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8585,7 +8775,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -8643,6 +8833,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -10844,7 +11053,7 @@ export interface operations {
                     "application/json": components["schemas"]["MyDeductionsResponse"];
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10856,7 +11065,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -10895,6 +11104,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
@@ -13203,7 +13431,7 @@ export interface operations {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
-            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token` */
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
             401: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -13215,7 +13443,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "token_expired",
                      *         "details": {},
-                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token) and `invalid_token`"
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
                      *       }
                      *     }
                      */
@@ -13292,6 +13520,25 @@ export interface operations {
                      *         "code": "internal_error",
                      *         "details": {},
                      *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
                      *       }
                      *     }
                      */
