@@ -834,20 +834,8 @@ pub async fn list_for_staff<C: ConnectionTrait>(
         .iter()
         .map(|r| (r.id, (r.ip_address.clone(), r.user_agent.clone())))
         .collect();
-    let members: HashMap<i64, member::Model> = member::Entity::find()
-        .filter(member::Column::Id.is_in(rows.iter().map(|r| r.member_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
-    let unions: HashMap<i64, String> = entity::organisation::Entity::find()
-        .filter(entity::organisation::Column::Id.is_in(members.values().map(|m| m.organisation_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o.name))
-        .collect();
+    let members = crate::service::member::rows_by_id(db, rows.iter().map(|r| r.member_id)).await?;
+    let unions = crate::service::member::union_names(db, &members).await?;
     open_all(db, vault, rows)
         .await?
         .into_iter()

@@ -422,13 +422,7 @@ pub async fn file_lines<C: ConnectionTrait>(
 ) -> Result<Vec<FileLine>, DbErr> {
     let items = items_of(db, batch.id).await?;
     let member_ids: Vec<i64> = items.iter().map(|i| i.member_id).collect();
-    let members: HashMap<i64, member::Model> = member::Entity::find()
-        .filter(member::Column::Id.is_in(member_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
+    let members = crate::service::member::rows_by_id(db, member_ids).await?;
     let auth_rows = payment_authorisation::Entity::find()
         .filter(payment_authorisation::Column::Id.is_in(items.iter().map(|i| i.authorisation_id)))
         .all(db)
@@ -706,13 +700,7 @@ pub async fn import_result<C: ConnectionTrait>(
         .ok_or_else(|| {
             DbErr::Custom(format!("scheme {}: no coverage period", batch.scheme_code))
         })?;
-    let members: HashMap<i64, member::Model> = member::Entity::find()
-        .filter(member::Column::Id.is_in(items.iter().map(|i| i.member_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
+    let members = crate::service::member::rows_by_id(db, items.iter().map(|i| i.member_id)).await?;
 
     let mut summary = ImportSummary::default();
     for (item, serial, outcome) in matched {
@@ -1070,31 +1058,27 @@ pub struct DeductionLine {
     pub period: Option<(NaiveDate, NaiveDate)>,
 }
 
-async fn lines_of<C: ConnectionTrait>(
+/// Deduction batches by id.
+async fn batches_by_id<C: ConnectionTrait>(
     db: &C,
-    items: Vec<deduction_item::Model>,
-) -> Result<Vec<DeductionLine>, DbErr> {
-    let batches: HashMap<i64, DeductionBatch> = deduction_batch::Entity::find()
-        .filter(deduction_batch::Column::Id.is_in(items.iter().map(|i| i.batch_id)))
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, DeductionBatch>, DbErr> {
+    deduction_batch::Entity::find()
+        .filter(deduction_batch::Column::Id.is_in(ids))
         .all(db)
         .await?
         .into_iter()
         .map(|b| to_batch(b).map(|b| (b.id, b)))
-        .collect::<Result<_, _>>()?;
-    let members: HashMap<i64, member::Model> = member::Entity::find()
-        .filter(member::Column::Id.is_in(items.iter().map(|i| i.member_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
-    let unions: HashMap<i64, String> = entity::organisation::Entity::find()
-        .filter(entity::organisation::Column::Id.is_in(members.values().map(|m| m.organisation_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o.name))
-        .collect();
+        .collect()
+}
+
+async fn lines_of<C: ConnectionTrait>(
+    db: &C,
+    items: Vec<deduction_item::Model>,
+) -> Result<Vec<DeductionLine>, DbErr> {
+    let batches = batches_by_id(db, items.iter().map(|i| i.batch_id)).await?;
+    let members = crate::service::member::rows_by_id(db, items.iter().map(|i| i.member_id)).await?;
+    let unions = crate::service::member::union_names(db, &members).await?;
     // The sequence in the file is the item's place among its batch's items, in id order.
     let mut seq_of: HashMap<i64, usize> = HashMap::new();
     for batch_id in batches.keys() {
@@ -1203,20 +1187,8 @@ async fn refunds_of<C: ConnectionTrait>(
     db: &C,
     rows: Vec<deduction_refund::Model>,
 ) -> Result<Vec<Refund>, DbErr> {
-    let batches: HashMap<i64, DeductionBatch> = deduction_batch::Entity::find()
-        .filter(deduction_batch::Column::Id.is_in(rows.iter().map(|r| r.batch_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|b| to_batch(b).map(|b| (b.id, b)))
-        .collect::<Result<_, _>>()?;
-    let members: HashMap<i64, member::Model> = member::Entity::find()
-        .filter(member::Column::Id.is_in(rows.iter().map(|r| r.member_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
+    let batches = batches_by_id(db, rows.iter().map(|r| r.batch_id)).await?;
+    let members = crate::service::member::rows_by_id(db, rows.iter().map(|r| r.member_id)).await?;
     rows.into_iter()
         .map(|r| {
             let corrupt = |what: &str| DbErr::Custom(format!("refund {}: {what} missing", r.pid));
@@ -1335,13 +1307,7 @@ pub async fn refund_file(
         .into_iter()
         .map(|i| (i.id, i))
         .collect();
-    let members: HashMap<i64, member::Model> = member::Entity::find()
-        .filter(member::Column::Id.is_in(rows.iter().map(|r| r.member_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
+    let members = crate::service::member::rows_by_id(db, rows.iter().map(|r| r.member_id)).await?;
     let auth_rows = payment_authorisation::Entity::find()
         .filter(payment_authorisation::Column::Id.is_in(items.values().map(|i| i.authorisation_id)))
         .all(db)

@@ -346,6 +346,35 @@ pub async fn get_many<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Member rows by internal id (for assembling lists that name them); unscoped — the caller
+/// scoped the rows the ids came from.
+pub async fn rows_by_id<C: ConnectionTrait>(
+    db: &C,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<std::collections::HashMap<i64, member::Model>, DbErr> {
+    Ok(member::Entity::find()
+        .filter(member::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect())
+}
+
+/// The names of the unit unions `members` belong to, by organisation id.
+pub async fn union_names<C: ConnectionTrait>(
+    db: &C,
+    members: &std::collections::HashMap<i64, member::Model>,
+) -> Result<std::collections::HashMap<i64, String>, DbErr> {
+    Ok(organisation::Entity::find()
+        .filter(organisation::Column::Id.is_in(members.values().map(|m| m.organisation_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect())
+}
+
 /// The member bound to a WeChat openid.
 pub async fn find_by_openid<C: ConnectionTrait>(
     db: &C,
