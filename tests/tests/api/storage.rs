@@ -35,11 +35,16 @@ async fn objects_are_written_and_read_back_through_s3() {
         .expect("delete");
 }
 
+/// Storage is a dependency the replica can still serve without (every read and write that does
+/// not touch a photo): a wrong secret shows as `degraded`, not as a replica to take out
+/// (issue 18: `/readyz` fails only without the database).
 #[tokio::test]
-async fn a_wrong_s3_secret_makes_the_service_not_ready() {
+async fn a_wrong_s3_secret_shows_storage_unreachable_and_the_service_degraded() {
     let Some(s3) = s3() else { return };
     let app = app_on_s3(&s3, "not-the-secret").await;
     let (status, body) = app.get("/readyz", None).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["details"]["checks"]["storage"], "unreachable");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["checks"]["storage"], "unreachable", "{body}");
+    assert_eq!(body["checks"]["database"], "ok", "{body}");
 }
