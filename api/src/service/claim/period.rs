@@ -261,14 +261,28 @@ pub async fn money<C: ConnectionTrait>(
     db: &C,
     membership_id: i64,
 ) -> Result<PeriodMoney, ClaimError> {
-    let granted = approved_claims(db, membership_id, 0).await?;
+    use sea_orm::QuerySelect;
+    // What the period's judged claims were granted, summed in the database (the claims'
+    // facts and judgements are not needed for it).
+    let granted: Option<i64> = claim::Entity::find()
+        .select_only()
+        .column_as(
+            Expr::cust("CAST(COALESCE(SUM(payable_fen), 0) AS BIGINT)"),
+            "granted",
+        )
+        .filter(claim::Column::MembershipId.eq(membership_id))
+        .filter(claim::Column::Status.is_in(JUDGED.iter().map(|s| s.as_str())))
+        .filter(claim::Column::PeriodSeq.is_not_null())
+        .into_tuple()
+        .one(db)
+        .await?;
     let offset = entity::membership::Entity::find_by_id(membership_id)
         .one(db)
         .await?
         .map(|m| m.offset_fen)
         .unwrap_or(0);
     Ok(PeriodMoney {
-        granted_fen: granted.iter().map(|c| c.granted_fen).sum(),
+        granted_fen: granted.unwrap_or(0),
         open_offset_fen: offset,
     })
 }
