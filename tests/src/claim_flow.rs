@@ -6,6 +6,14 @@ use serde_json::{Value, json};
 use crate::harness::TestApp;
 use crate::pictures;
 
+/// An amount the API answered (a money string such as `"5900.00"`).
+pub fn dec(v: &Value) -> rust_decimal::Decimal {
+    v.as_str()
+        .unwrap_or_else(|| panic!("money string, got {v}"))
+        .parse()
+        .expect("decimal")
+}
+
 /// A bank card number that passes the Luhn check.
 pub const BANK_CARD: &str = "6217000000000000004";
 

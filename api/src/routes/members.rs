@@ -191,18 +191,8 @@ pub async fn search(
             .map(IdNumber::parse)
             .transpose()
             .map_err(|e| ApiError::invalid_value(e.code(), "id_number", e.message_zh()))?,
-        phone: body
-            .phone
-            .as_deref()
-            .map(PhoneNumber::parse)
-            .transpose()
-            .map_err(|e| ApiError::invalid_value(e.code(), "phone", e.to_string()))?,
-        bank_card: body
-            .bank_card
-            .as_deref()
-            .map(BankCardNumber::parse)
-            .transpose()
-            .map_err(|e| ApiError::invalid_value(e.code(), "bank_card", e.to_string()))?,
+        phone: optional_phone(body.phone.as_deref())?,
+        bank_card: optional_card(body.bank_card.as_deref())?,
     };
     let page = PageQuery {
         cursor: body.cursor,
@@ -297,18 +287,8 @@ pub async fn create(
             .map_err(|e| ApiError::invalid_value("name_invalid", "name", e.to_string()))?,
         id_number: IdNumber::parse(&body.id_number)
             .map_err(|e| ApiError::invalid_value(e.code(), "id_number", e.message_zh()))?,
-        phone: body
-            .phone
-            .as_deref()
-            .map(PhoneNumber::parse)
-            .transpose()
-            .map_err(|e| ApiError::invalid_value(e.code(), "phone", e.to_string()))?,
-        bank_card: body
-            .bank_card
-            .as_deref()
-            .map(BankCardNumber::parse)
-            .transpose()
-            .map_err(|e| ApiError::invalid_value(e.code(), "bank_card", e.to_string()))?,
+        phone: optional_phone(body.phone.as_deref())?,
+        bank_card: optional_card(body.bank_card.as_deref())?,
         retired: body.retired,
     };
     let created = member::create_within(
@@ -339,4 +319,20 @@ pub async fn create(
         &created,
         principal.role.sees_full_personal_data(),
     )))
+}
+
+/// An optional phone number from a request body (`field` `phone`).
+fn optional_phone(value: Option<&str>) -> Result<Option<PhoneNumber>, ApiError> {
+    value
+        .map(PhoneNumber::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_value(e.code(), "phone", e.to_string()))
+}
+
+/// An optional bank card number from a request body (`field` `bank_card`).
+fn optional_card(value: Option<&str>) -> Result<Option<BankCardNumber>, ApiError> {
+    value
+        .map(BankCardNumber::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_value(e.code(), "bank_card", e.to_string()))
 }

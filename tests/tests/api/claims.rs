@@ -6,7 +6,7 @@
 
 use huzhu::settings::Settings;
 use huzhu_tests::claim_flow::{
-    BANK_CARD, Period, act, approve_through, complete_hengyang, detail, file, first_period_of,
+    BANK_CARD, Period, act, approve_through, complete_hengyang, dec, detail, file, first_period_of,
     hengyang_period, pay, period, post_with_key, second_association_reviewer, second_reviewer,
     simulate, upload, upload_required, upload_required_small,
 };
@@ -27,13 +27,6 @@ fn in_2023(s: &mut Settings) {
 
 fn in_2021(s: &mut Settings) {
     s.clock.today = chrono::NaiveDate::from_ymd_opt(2021, 6, 15);
-}
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str()
-        .unwrap_or_else(|| panic!("money string, got {v}"))
-        .parse()
-        .expect("decimal")
 }
 
 /// Reviewers of a unit under 新城区代办点 (stage → token).

@@ -9,7 +9,9 @@
 //! it rather than those filed before it.
 
 use huzhu::settings::Settings;
-use huzhu_tests::claim_flow::{Period, act, detail, file, period, simulate, upload_required_small};
+use huzhu_tests::claim_flow::{
+    Period, act, dec, detail, file, period, simulate, upload_required_small,
+};
 use huzhu_tests::harness::TestApp;
 use huzhu_tests::on_both_backends_with;
 use rust_decimal::Decimal;
@@ -17,13 +19,6 @@ use serde_json::{Value, json};
 
 fn in_2025(s: &mut Settings) {
     s.clock.today = chrono::NaiveDate::from_ymd_opt(2025, 9, 15);
-}
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str()
-        .unwrap_or_else(|| panic!("money string, got {v}"))
-        .parse()
-        .expect("decimal")
 }
 
 fn stay_a() -> Value {

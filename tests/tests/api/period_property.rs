@@ -17,7 +17,9 @@
 
 use chrono::{Duration, NaiveDate};
 use huzhu::settings::Settings;
-use huzhu_tests::claim_flow::{Period, act, detail, file, period, simulate, upload_required_small};
+use huzhu_tests::claim_flow::{
+    Period, act, dec, detail, file, period, simulate, upload_required_small,
+};
 use huzhu_tests::harness::TestApp;
 use huzhu_tests::on_both_backends_with;
 use huzhu_tests::pictures;
@@ -33,13 +35,6 @@ fn in_2025(s: &mut Settings) {
 
 fn in_2023(s: &mut Settings) {
     s.clock.today = NaiveDate::from_ymd_opt(2023, 6, 1);
-}
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str()
-        .unwrap_or_else(|| panic!("money string, got {v}"))
-        .parse()
-        .expect("decimal")
 }
 
 /// A claim before it is dressed as one scheme's event.
