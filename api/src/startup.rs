@@ -134,6 +134,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         breaker: crate::middleware::Breaker::default(),
         photo_work,
         sessions,
+        tallies: crate::service::claim::tallies::Tallies::default(),
         db,
         settings: Arc::new(settings),
         mode,

@@ -30,6 +30,8 @@ pub struct AppState {
     pub breaker: crate::middleware::Breaker,
     /// The bound on photo decoding (claim material uploads).
     pub photo_work: crate::service::photo_work::PhotoWork,
+    /// Badge counts and figures kept briefly (see `service::claim::tallies`).
+    pub tallies: crate::service::claim::tallies::Tallies,
     /// The official working-day calendar (service levels); `None` if its data failed to load.
     pub calendar: Option<Arc<WorkdayCalendar>>,
 }

@@ -2,7 +2,7 @@
 //! to the local fake gateway (which verifies every request's signature), on SQLite and — when
 //! `HUZHU_TEST_POSTGRES_URL` and `HUZHU_TEST_REDIS_URL` are set — on PostgreSQL + Redis.
 //!
-//! `cargo run --release -p huzhu-tests --example dispatch_bench [-- MESSAGES]`
+//! `cargo run --release -p huzhu-tests --example dispatch_bench [-- PER_MEMBER [sqlite|postgres]]`
 //! (figures in BENCHMARKS.md).
 
 use std::time::Instant;
@@ -84,6 +84,12 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(500);
-    run(Backend::Sqlite, per_member).await;
-    run(Backend::Postgres, per_member).await;
+    // An optional second argument picks one backend (`sqlite` or `postgres`).
+    let only = std::env::args().nth(2);
+    if only.as_deref() != Some("postgres") {
+        run(Backend::Sqlite, per_member).await;
+    }
+    if only.as_deref() != Some("sqlite") {
+        run(Backend::Postgres, per_member).await;
+    }
 }

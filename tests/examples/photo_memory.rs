@@ -6,12 +6,11 @@
 //! peak (`VmHWM`) is reset just before the uploads start (`/proc/self/clear_refs`), so it
 //! counts the server's work plus the client's copies of the bodies (reported apart).
 
-use std::io::Cursor;
 use std::time::Instant;
 
 use huzhu_tests::claim_flow::{file, period};
 use huzhu_tests::harness::{Backend, spawn_app_with};
-use image::{ImageBuffer, Rgb};
+use huzhu_tests::pictures::twelve_megapixel_jpeg;
 
 fn status_kb(field: &str) -> u64 {
     let text = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -20,24 +19,6 @@ fn status_kb(field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-/// A 4000 × 3000 photographed page with sensor-like noise, as a phone's JPEG (quality 90).
-fn twelve_megapixel_jpeg(seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let img = ImageBuffer::from_fn(4000, 3000, |x, y| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let block = (((x / 250) * 7 + (y / 200) * 13 + seed as u32) % 200) as u8 + 30;
-        let noise = (state % 24) as u8;
-        Rgb([block + noise, block + noise / 2, block])
-    });
-    let mut out = Cursor::new(Vec::new());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(&img)
-        .expect("encode");
-    out.into_inner()
 }
 
 #[tokio::main(flavor = "multi_thread")]

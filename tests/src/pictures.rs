@@ -159,3 +159,21 @@ pub fn heic() -> Vec<u8> {
     heic.extend([0u8; 64]);
     heic
 }
+
+/// A 4000 × 3000 photographed page with sensor-like noise, as a phone's JPEG (quality 90).
+pub fn twelve_megapixel_jpeg(seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let img = ImageBuffer::from_fn(4000, 3000, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let block = (((x / 250) * 7 + (y / 200) * 13 + seed as u32) % 200) as u8 + 30;
+        let noise = (state % 24) as u8;
+        Rgb([block + noise, block + noise / 2, block])
+    });
+    let mut out = Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&img)
+        .expect("encode");
+    out.into_inner()
+}

@@ -197,7 +197,8 @@ pub async fn claim_figures(
 ) -> Result<web::Json<ClaimFiguresResponse>, ApiError> {
     principal.require_staff()?;
     let filter = query.filter()?;
-    let figures = figures::figures(&state.db, &principal.scope, &filter).await?;
+    let figures =
+        figures::figures_kept(&state.tallies, &state.db, &principal.scope, &filter).await?;
     Ok(web::Json(ClaimFiguresResponse::from(&figures)))
 }
 

@@ -393,7 +393,8 @@ pub async fn counts(
     query: web::Query<ClaimListQuery>,
 ) -> Result<web::Json<ClaimCounts>, ApiError> {
     let filter = filter_of(&query)?;
-    let counts = review::counts(
+    let counts = review::counts_kept(
+        &state.tallies,
         &state.db,
         &caller(&principal),
         &filter,

@@ -7,6 +7,9 @@
 //! configured (a bump writes the new generation there, so every replica refuses at once; an
 //! entry lives [`REDIS_TTL_SECONDS`]), and in process otherwise or while Redis does not answer
 //! (an entry lives [`LOCAL_TTL`], so a replica that did not see the bump refuses within that).
+//! With Redis, a generation read from it is also kept in process for [`SHARED_READ_TTL`], so a
+//! burst of requests by one account costs one Redis round trip, and a bump on another replica
+//! is refused here within that second.
 //! Both caches only ever move a generation *up* (a Lua max for Redis), so a request that read
 //! the old generation just before a bump cannot put it back. Nothing changed: no database
 //! round trip for a warm account.
@@ -23,6 +26,10 @@ use entity::{member, staff};
 /// How long a replica trusts a generation it read itself (the in-process cache): the longest a
 /// revoked token keeps working on a replica that does not share Redis.
 pub const LOCAL_TTL: Duration = Duration::from_secs(5);
+
+/// With Redis: how long a replica answers from a generation it read from Redis itself, before
+/// asking again (bumps on this replica are seen at once; on others within this).
+pub const SHARED_READ_TTL: Duration = Duration::from_secs(1);
 
 /// How long a generation stays in Redis (bumps overwrite it at once; this bounds the damage of
 /// a bump whose write to Redis failed).
@@ -194,6 +201,12 @@ impl Sessions {
         pid: &str,
     ) -> Result<Option<i64>, DbErr> {
         if let Some((conn, prefix)) = &self.redis {
+            // A generation this replica read from Redis within the last second answers without
+            // a round trip (a page load is a burst of requests by one account); a bump made on
+            // another replica is therefore refused here within a second.
+            if let Some(generation) = self.fresh_locally(kind, pid, SHARED_READ_TTL) {
+                return Ok(Some(generation));
+            }
             let mut conn = conn.clone();
             let key = Self::key(prefix, kind, pid);
             let asked = tokio::time::timeout(
@@ -206,36 +219,44 @@ impl Sessions {
             .map_err(|_| "timed out".to_owned())
             .and_then(|r| r.map_err(|e| e.to_string()));
             match asked {
-                Ok(Some(generation)) => return Ok(Some(generation)),
+                Ok(Some(generation)) => {
+                    self.raise_locally(kind, pid, generation, Instant::now());
+                    return Ok(Some(generation));
+                }
                 Ok(None) => {
                     let Some(generation) = generation_of(db, kind, pid).await? else {
                         return Ok(None);
                     };
-                    return Ok(Some(
-                        self.raise_in_redis(&key, generation)
-                            .await
-                            .unwrap_or(generation),
-                    ));
+                    let generation = self
+                        .raise_in_redis(&key, generation)
+                        .await
+                        .unwrap_or(generation);
+                    self.raise_locally(kind, pid, generation, Instant::now());
+                    return Ok(Some(generation));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "Redis does not answer: session generations from the in-process cache");
                 }
             }
         }
-        let cached = self
-            .local
-            .lock()
-            .ok()
-            .and_then(|map| map.get(&(kind, pid.to_owned())).copied())
-            .filter(|e| e.read_at.elapsed() < LOCAL_TTL);
-        if let Some(entry) = cached {
-            return Ok(Some(entry.generation));
+        if let Some(generation) = self.fresh_locally(kind, pid, LOCAL_TTL) {
+            return Ok(Some(generation));
         }
         let Some(generation) = generation_of(db, kind, pid).await? else {
             return Ok(None);
         };
         self.raise_locally(kind, pid, generation, Instant::now());
         Ok(Some(generation))
+    }
+
+    /// The generation this replica read within `ttl`, if any.
+    fn fresh_locally(&self, kind: AccountKind, pid: &str, ttl: Duration) -> Option<i64> {
+        self.local
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&(kind, pid.to_owned())).copied())
+            .filter(|e| e.read_at.elapsed() < ttl)
+            .map(|e| e.generation)
     }
 
     async fn raise_in_redis(&self, key: &str, generation: i64) -> Option<i64> {

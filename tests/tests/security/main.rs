@@ -7,6 +7,7 @@
 //! - `ranges`: dates and amounts in sane ranges, each refusal with its own code;
 //! - `jwt`: forged, altered, expired and not-yet-valid tokens are refused;
 //! - `sessions`: disabled accounts and "sign out everywhere" revoke earlier tokens;
+//! - `replicas`: a revocation on one replica is refused by another within seconds;
 //! - `metrics`: labels by route pattern; metrics and docs closed in production;
 //! - `errors`: one JSON error shape, framework refusals included;
 //! - `headers`: security headers and `no-store`;
@@ -21,3 +22,4 @@ mod pii;
 mod ranges;
 mod secrets;
 mod sessions;
+mod replicas;

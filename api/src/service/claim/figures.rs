@@ -296,6 +296,27 @@ async fn years_present<C: ConnectionTrait>(
     Ok(((*first).max(*YEARS.start())..=(*last).min(*YEARS.end())).collect())
 }
 
+/// [`figures`] through the replica's kept answers (see [`super::tallies`]): at most
+/// [`super::tallies::FIGURES_FRESH_FOR`] old, never older than a change this replica made.
+pub async fn figures_kept<C: ConnectionTrait + StreamTrait>(
+    tallies: &super::tallies::Tallies,
+    db: &C,
+    scope: &Scope,
+    filter: &FigureFilter,
+) -> Result<ClaimFigures, DbErr> {
+    let key = format!("{}|{scope:?}|{filter:?}", super::tallies::epoch());
+    match tallies
+        .figures
+        .try_get_with(key, async {
+            figures(db, scope, filter).await.map(std::sync::Arc::new)
+        })
+        .await
+    {
+        Ok(kept) => Ok((*kept).clone()),
+        Err(_) => figures(db, scope, filter).await,
+    }
+}
+
 /// The claim figures of `scope` (nothing for a member).
 #[instrument(skip(db))]
 pub async fn figures<C: ConnectionTrait + StreamTrait>(

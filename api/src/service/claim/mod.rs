@@ -174,6 +174,7 @@ pub mod materials;
 pub mod period;
 pub mod review;
 pub mod store;
+pub mod tallies;
 pub mod transition;
 pub mod view;
 

@@ -542,6 +542,38 @@ pub async fn counts<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// [`counts`] through the replica's kept answers (see [`super::tallies`]): at most
+/// [`super::tallies::COUNTS_FRESH_FOR`] old, never older than a change this replica made.
+pub async fn counts_kept<C: ConnectionTrait>(
+    tallies: &super::tallies::Tallies,
+    db: &C,
+    caller: &Caller,
+    filter: &ClaimFilter,
+    today: NaiveDate,
+) -> Result<BTreeMap<String, i64>, ClaimError> {
+    let key = format!(
+        "{}|{:?}|{}|{:?}|{:?}|{today}",
+        super::tallies::epoch(),
+        caller.role,
+        caller.pid,
+        caller.scope,
+        filter
+    );
+    match tallies
+        .counts
+        .try_get_with(key, async {
+            counts(db, caller, filter, today)
+                .await
+                .map(std::sync::Arc::new)
+        })
+        .await
+    {
+        Ok(kept) => Ok((*kept).clone()),
+        // The error itself is not kept: ask again to answer it.
+        Err(_) => counts(db, caller, filter, today).await,
+    }
+}
+
 /// A claim row with the names and public ids its response shows, read in the same statement.
 #[derive(Debug, FromQueryResult)]
 struct ListedRow {

@@ -121,6 +121,8 @@ pub(crate) async fn insert_draft<C: ConnectionTrait>(
     db: &C,
     draft: Draft<'_>,
 ) -> Result<Claim, DbErr> {
+    // Counts and figures kept by this replica are not served past this change.
+    super::tallies::changed();
     let ms = draft.membership;
     let (beneficiary_name, beneficiary_id_number_cipher, beneficiary_relationship) =
         match draft.beneficiary {

@@ -294,6 +294,8 @@ async fn update<C: ConnectionTrait>(
     set: &[Change],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, DbErr> {
+    // Counts and figures kept by this replica are not served past this change.
+    super::tallies::changed();
     let mut moved = Vec::with_capacity(claims.len());
     for chunk in claims.chunks(CHUNK) {
         let mut unchanged = Condition::any();
