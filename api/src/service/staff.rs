@@ -158,10 +158,14 @@ pub async fn change(
     if role_changed || moved.is_some() {
         let kind = match moved {
             Some(org) => org.kind,
-            None => super::organisation::get_within(&txn, &requester.scope, &account.organisation_pid)
-                .await?
-                .map(|org| org.kind)
-                .ok_or_else(|| DbErr::Custom(format!("staff {} has no organisation", account.pid)))?,
+            None => {
+                super::organisation::get_within(&txn, &requester.scope, &account.organisation_pid)
+                    .await?
+                    .map(|org| org.kind)
+                    .ok_or_else(|| {
+                        DbErr::Custom(format!("staff {} has no organisation", account.pid))
+                    })?
+            }
         };
         if !role_fits(role, kind) {
             return Err(StaffError::RoleDoesNotFit { role, kind });

@@ -118,7 +118,10 @@ async fn signing_out_everywhere_refuses_every_earlier_token_and_a_new_sign_in_wo
 
 async fn organisation_id(app: &TestApp, token: &str, kind: &str, name: &str) -> String {
     let (status, page) = app
-        .get(&format!("/api/v1/organisations?kind={kind}&limit=100"), Some(token))
+        .get(
+            &format!("/api/v1/organisations?kind={kind}&limit=100"),
+            Some(token),
+        )
         .await;
     assert_eq!(status, 200, "{page}");
     page["items"]
@@ -147,9 +150,16 @@ async fn a_role_or_organisation_change_refuses_earlier_tokens_and_the_next_sign_
     let (status, body) = app
         .patch(&path, Some(&before), &json!({ "role": "admin" }))
         .await;
-    assert_eq!(status, 403, "a reviewer changes no role, their own included: {body}");
+    assert_eq!(
+        status, 403,
+        "a reviewer changes no role, their own included: {body}"
+    );
     let (status, body) = app
-        .patch(&path, Some(&admin), &json!({ "role": "service_point_reviewer" }))
+        .patch(
+            &path,
+            Some(&admin),
+            &json!({ "role": "service_point_reviewer" }),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "role_does_not_fit", "{body}");
@@ -201,7 +211,9 @@ async fn a_role_or_organisation_change_refuses_earlier_tokens_and_the_next_sign_
 
     // Moved alone (same role, another unit union): earlier tokens go too.
     let hospital_clerk = app.login("union-hospital").await;
-    let power = app.unit_id(&admin, "内蒙古电力（集团）有限责任公司工会").await;
+    let power = app
+        .unit_id(&admin, "内蒙古电力（集团）有限责任公司工会")
+        .await;
     let hospital_pid = staff_pid(&app, &admin, "union-hospital").await;
     let (status, changed) = app
         .patch(
