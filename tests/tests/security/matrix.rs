@@ -180,56 +180,29 @@ const DRAFT_OWNER: Access = Access::Roles(MEMBER, Outcome::Hidden);
 
 /// The declared policy: operation (`METHOD /path` as in the document), the object it names,
 /// and who may call it.
+#[rustfmt::skip]
 const POLICY: &[(&str, Object, Access)] = &[
     // Signing in and public reference data.
     ("POST /api/v1/auth/dev-login", Object::None, Access::Public),
     // A WeChat account bound to nobody (the code is the fake WeChat's, for an unknown openid).
-    (
-        "POST /api/v1/auth/wechat",
-        Object::None,
-        Access::Credential(Outcome::Unauthenticated),
-    ),
-    (
-        "GET /api/v1/authorisation-texts/{scheme_code}",
-        Object::Scheme,
-        Access::Public,
-    ),
-    (
-        "GET /api/v1/roster-template.xlsx",
-        Object::None,
-        Access::Public,
-    ),
+    ("POST /api/v1/auth/wechat", Object::None, Access::Credential(Outcome::Unauthenticated)),
+    ("GET /api/v1/authorisation-texts/{scheme_code}", Object::Scheme, Access::Public),
+    ("GET /api/v1/roster-template.xlsx", Object::None, Access::Public),
     ("GET /api/v1/schemes", Object::None, Access::Public),
     ("GET /api/v1/schemes/{code}", Object::Scheme, Access::Public),
     ("POST /api/v1/simulations", Object::None, Access::Public),
     ("GET /healthz", Object::None, Access::Public),
     ("GET /readyz", Object::None, Access::Public),
     // Credentials in the URL.
-    (
-        "GET /api/v1/claim-photos/{material_id}",
-        Object::Material,
-        Access::Credential(Outcome::Forbidden),
-    ),
-    (
-        "POST /api/v1/sms/receipts/{provider}/{secret}",
-        Object::None,
-        Access::Credential(Outcome::Hidden),
-    ),
+    ("GET /api/v1/claim-photos/{material_id}", Object::Material, Access::Credential(Outcome::Forbidden)),
+    ("POST /api/v1/sms/receipts/{provider}/{secret}", Object::None, Access::Credential(Outcome::Hidden)),
     // The signed-in account itself.
     ("GET /api/v1/me", Object::None, roles(ALL)),
     ("POST /api/v1/me/sessions/revoke", Object::None, roles(ALL)),
     ("POST /api/v1/me/phone", Object::None, roles(MEMBER)),
     ("GET /api/v1/me/authorisations", Object::None, roles(MEMBER)),
-    (
-        "POST /api/v1/me/authorisations",
-        Object::None,
-        roles(MEMBER),
-    ),
-    (
-        "POST /api/v1/me/authorisations/{id}/revoke",
-        Object::Authorisation,
-        roles(MEMBER),
-    ),
+    ("POST /api/v1/me/authorisations", Object::None, roles(MEMBER)),
+    ("POST /api/v1/me/authorisations/{id}/revoke", Object::Authorisation, roles(MEMBER)),
     ("GET /api/v1/me/deductions", Object::None, roles(MEMBER)),
     ("GET /api/v1/me/memberships", Object::None, roles(MEMBER)),
     // Claims: members file and follow their own, unions file for theirs, every reviewer
@@ -240,289 +213,81 @@ const POLICY: &[(&str, Object, Access)] = &[
     ("GET /api/v1/claims/{id}", Object::Claim, roles(ALL)),
     // A member's draft is theirs alone: to everyone else it does not exist.
     ("PATCH /api/v1/claims/{id}", Object::Draft, DRAFT_OWNER),
-    (
-        "POST /api/v1/claims/{id}/submit",
-        Object::Draft,
-        DRAFT_OWNER,
-    ),
-    (
-        "POST /api/v1/claims/{id}/withdraw",
-        Object::Draft,
-        DRAFT_OWNER,
-    ),
-    (
-        "POST /api/v1/claims/{id}/materials",
-        Object::Draft,
-        DRAFT_OWNER,
-    ),
-    (
-        "DELETE /api/v1/claims/{id}/materials/{material_id}",
-        Object::Material,
-        DRAFT_OWNER,
-    ),
-    (
-        "POST /api/v1/claims/{id}/approve",
-        Object::Claim,
-        roles(STAFF),
-    ),
-    (
-        "POST /api/v1/claims/{id}/return",
-        Object::Claim,
-        roles(STAFF),
-    ),
-    (
-        "POST /api/v1/claims/{id}/reject",
-        Object::Claim,
-        roles(STAFF),
-    ),
+    ("POST /api/v1/claims/{id}/submit", Object::Draft, DRAFT_OWNER),
+    ("POST /api/v1/claims/{id}/withdraw", Object::Draft, DRAFT_OWNER),
+    ("POST /api/v1/claims/{id}/materials", Object::Draft, DRAFT_OWNER),
+    ("DELETE /api/v1/claims/{id}/materials/{material_id}", Object::Material, DRAFT_OWNER),
+    ("POST /api/v1/claims/{id}/approve", Object::Claim, roles(STAFF)),
+    ("POST /api/v1/claims/{id}/return", Object::Claim, roles(STAFF)),
+    ("POST /api/v1/claims/{id}/reject", Object::Claim, roles(STAFF)),
     ("GET /api/v1/claim-figures", Object::None, roles(STAFF)),
-    (
-        "GET /api/v1/exports/claim-figures.xlsx",
-        Object::None,
-        roles(STAFF),
-    ),
+    ("GET /api/v1/exports/claim-figures.xlsx", Object::None, roles(STAFF)),
     // Members and their periods.
     ("GET /api/v1/members", Object::None, roles(STAFF)),
-    (
-        "POST /api/v1/members",
-        Object::Organisation,
-        roles(UNION_OR_ADMIN),
-    ),
+    ("POST /api/v1/members", Object::Organisation, roles(UNION_OR_ADMIN)),
     ("POST /api/v1/members/search", Object::None, roles(STAFF)),
     // A member reads their own record.
     ("GET /api/v1/members/{id}", Object::Member, roles(ALL)),
     ("GET /api/v1/memberships", Object::None, roles(STAFF)),
-    (
-        "POST /api/v1/extensions",
-        Object::Organisation,
-        roles(ASSOCIATION),
-    ),
+    ("POST /api/v1/extensions", Object::Organisation, roles(ASSOCIATION)),
     // Group enrolment.
     ("GET /api/v1/enrolments", Object::None, roles(STAFF)),
-    (
-        "POST /api/v1/enrolments",
-        Object::Organisation,
-        roles(UNION_OR_ADMIN),
-    ),
-    (
-        "GET /api/v1/enrolments/{id}",
-        Object::Enrolment,
-        roles(STAFF),
-    ),
-    (
-        "GET /api/v1/enrolments/{id}/comparison",
-        Object::Enrolment,
-        roles(STAFF),
-    ),
-    (
-        "POST /api/v1/enrolments/{id}/transfer",
-        Object::Enrolment,
-        roles(UNION_OR_ADMIN),
-    ),
-    (
-        "POST /api/v1/enrolments/{id}/confirm",
-        Object::Enrolment,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/import-jobs/{id}",
-        Object::ImportJob,
-        roles(STAFF),
-    ),
-    (
-        "GET /api/v1/import-jobs/{id}/problems.xlsx",
-        Object::ImportJob,
-        roles(STAFF),
-    ),
+    ("POST /api/v1/enrolments", Object::Organisation, roles(UNION_OR_ADMIN)),
+    ("GET /api/v1/enrolments/{id}", Object::Enrolment, roles(STAFF)),
+    ("GET /api/v1/enrolments/{id}/comparison", Object::Enrolment, roles(STAFF)),
+    ("POST /api/v1/enrolments/{id}/transfer", Object::Enrolment, roles(UNION_OR_ADMIN)),
+    ("POST /api/v1/enrolments/{id}/confirm", Object::Enrolment, roles(ASSOCIATION)),
+    ("GET /api/v1/import-jobs/{id}", Object::ImportJob, roles(STAFF)),
+    ("GET /api/v1/import-jobs/{id}/problems.xlsx", Object::ImportJob, roles(STAFF)),
     // The tree and its reports.
     ("GET /api/v1/organisations", Object::None, roles(STAFF)),
-    (
-        "POST /api/v1/organisations",
-        Object::Organisation,
-        roles(ADMIN),
-    ),
-    (
-        "GET /api/v1/organisations/{id}",
-        Object::Organisation,
-        roles(STAFF),
-    ),
-    (
-        "PATCH /api/v1/organisations/{id}",
-        Object::Organisation,
-        roles(ADMIN),
-    ),
-    (
-        "GET /api/v1/organisations/{id}/ledger.xlsx",
-        Object::Organisation,
-        roles(STAFF),
-    ),
-    (
-        "GET /api/v1/organisations/{id}/renewal-roster.xlsx",
-        Object::Organisation,
-        roles(STAFF),
-    ),
-    (
-        "GET /api/v1/organisations/{id}/summary.xlsx",
-        Object::Organisation,
-        roles(STAFF),
-    ),
-    (
-        "PUT /api/v1/targets",
-        Object::Organisation,
-        roles(ASSOCIATION),
-    ),
+    ("POST /api/v1/organisations", Object::Organisation, roles(ADMIN)),
+    ("GET /api/v1/organisations/{id}", Object::Organisation, roles(STAFF)),
+    ("PATCH /api/v1/organisations/{id}", Object::Organisation, roles(ADMIN)),
+    ("GET /api/v1/organisations/{id}/ledger.xlsx", Object::Organisation, roles(STAFF)),
+    ("GET /api/v1/organisations/{id}/renewal-roster.xlsx", Object::Organisation, roles(STAFF)),
+    ("GET /api/v1/organisations/{id}/summary.xlsx", Object::Organisation, roles(STAFF)),
+    ("PUT /api/v1/targets", Object::Organisation, roles(ASSOCIATION)),
     ("GET /api/v1/targets/progress", Object::None, roles(STAFF)),
-    (
-        "GET /api/v1/targets/progress.xlsx",
-        Object::None,
-        roles(STAFF),
-    ),
+    ("GET /api/v1/targets/progress.xlsx", Object::None, roles(STAFF)),
     // Staff accounts (administrators).
     ("GET /api/v1/staff", Object::None, roles(ADMIN)),
     ("POST /api/v1/staff", Object::Organisation, roles(ADMIN)),
     ("GET /api/v1/staff/{id}", Object::Staff, roles(ADMIN)),
     ("PATCH /api/v1/staff/{id}", Object::Staff, roles(ADMIN)),
-    (
-        "POST /api/v1/staff/{id}/invitations",
-        Object::Staff,
-        roles(ADMIN),
-    ),
+    ("POST /api/v1/staff/{id}/invitations", Object::Staff, roles(ADMIN)),
     // Schemes.
-    (
-        "GET /api/v1/schemes/{code}/versions",
-        Object::Scheme,
-        roles(ASSOCIATION),
-    ),
-    (
-        "POST /api/v1/schemes/{code}/versions",
-        Object::Scheme,
-        Access::Creates(ADMIN),
-    ),
+    ("GET /api/v1/schemes/{code}/versions", Object::Scheme, roles(ASSOCIATION)),
+    ("POST /api/v1/schemes/{code}/versions", Object::Scheme, Access::Creates(ADMIN)),
     // Money: payouts, deductions, payment authorisations (the association).
-    (
-        "GET /api/v1/payout-batches",
-        Object::None,
-        roles(ASSOCIATION),
-    ),
-    (
-        "POST /api/v1/payout-batches",
-        Object::None,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/payout-batches/{id}",
-        Object::PayoutBatch,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/payout-batches/{id}/file.csv",
-        Object::PayoutBatch,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/payout-batches/{id}/file.xlsx",
-        Object::PayoutBatch,
-        roles(ASSOCIATION),
-    ),
-    (
-        "POST /api/v1/payout-batches/{id}/result",
-        Object::PayoutBatch,
-        roles(ASSOCIATION),
-    ),
+    ("GET /api/v1/payout-batches", Object::None, roles(ASSOCIATION)),
+    ("POST /api/v1/payout-batches", Object::None, roles(ASSOCIATION)),
+    ("GET /api/v1/payout-batches/{id}", Object::PayoutBatch, roles(ASSOCIATION)),
+    ("GET /api/v1/payout-batches/{id}/file.csv", Object::PayoutBatch, roles(ASSOCIATION)),
+    ("GET /api/v1/payout-batches/{id}/file.xlsx", Object::PayoutBatch, roles(ASSOCIATION)),
+    ("POST /api/v1/payout-batches/{id}/result", Object::PayoutBatch, roles(ASSOCIATION)),
     ("GET /api/v1/deductions", Object::None, roles(ASSOCIATION)),
     ("POST /api/v1/deductions", Object::None, roles(ASSOCIATION)),
-    (
-        "GET /api/v1/deductions/failed",
-        Object::None,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/deductions/{id}",
-        Object::DeductionBatch,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/deductions/{id}/file",
-        Object::DeductionBatch,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/deductions/{id}/file.xlsx",
-        Object::DeductionBatch,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/deductions/{id}/lines",
-        Object::DeductionBatch,
-        roles(ASSOCIATION),
-    ),
-    (
-        "POST /api/v1/deductions/{id}/result",
-        Object::DeductionBatch,
-        roles(ASSOCIATION),
-    ),
-    (
-        "POST /api/v1/deduction-windows",
-        Object::None,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/deduction-refunds",
-        Object::None,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/deduction-refunds/file",
-        Object::None,
-        roles(ASSOCIATION),
-    ),
-    (
-        "POST /api/v1/deduction-refunds/{id}/refunded",
-        Object::DeductionRefund,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/authorisations",
-        Object::None,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/authorisations/{id}/evidence/{kind}",
-        Object::Authorisation,
-        roles(ASSOCIATION),
-    ),
-    (
-        "POST /api/v1/authorisations/{id}/revoke",
-        Object::Authorisation,
-        roles(ASSOCIATION),
-    ),
+    ("GET /api/v1/deductions/failed", Object::None, roles(ASSOCIATION)),
+    ("GET /api/v1/deductions/{id}", Object::DeductionBatch, roles(ASSOCIATION)),
+    ("GET /api/v1/deductions/{id}/file", Object::DeductionBatch, roles(ASSOCIATION)),
+    ("GET /api/v1/deductions/{id}/file.xlsx", Object::DeductionBatch, roles(ASSOCIATION)),
+    ("GET /api/v1/deductions/{id}/lines", Object::DeductionBatch, roles(ASSOCIATION)),
+    ("POST /api/v1/deductions/{id}/result", Object::DeductionBatch, roles(ASSOCIATION)),
+    ("POST /api/v1/deduction-windows", Object::None, roles(ASSOCIATION)),
+    ("GET /api/v1/deduction-refunds", Object::None, roles(ASSOCIATION)),
+    ("GET /api/v1/deduction-refunds/file", Object::None, roles(ASSOCIATION)),
+    ("POST /api/v1/deduction-refunds/{id}/refunded", Object::DeductionRefund, roles(ASSOCIATION)),
+    ("GET /api/v1/authorisations", Object::None, roles(ASSOCIATION)),
+    ("GET /api/v1/authorisations/{id}/evidence/{kind}", Object::Authorisation, roles(ASSOCIATION)),
+    ("POST /api/v1/authorisations/{id}/revoke", Object::Authorisation, roles(ASSOCIATION)),
     // Messages to members.
     ("GET /api/v1/messages", Object::None, roles(ASSOCIATION)),
-    (
-        "GET /api/v1/messages/{id}",
-        Object::Message,
-        roles(ASSOCIATION),
-    ),
-    (
-        "POST /api/v1/messages/{id}/resend",
-        Object::Message,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/reminders/preview",
-        Object::None,
-        roles(ASSOCIATION),
-    ),
-    (
-        "GET /api/v1/sms-templates",
-        Object::None,
-        roles(ASSOCIATION),
-    ),
-    (
-        "PUT /api/v1/sms-templates/{occasion}",
-        Object::SmsTemplate,
-        roles(ADMIN),
-    ),
+    ("GET /api/v1/messages/{id}", Object::Message, roles(ASSOCIATION)),
+    ("POST /api/v1/messages/{id}/resend", Object::Message, roles(ASSOCIATION)),
+    ("GET /api/v1/reminders/preview", Object::None, roles(ASSOCIATION)),
+    ("GET /api/v1/sms-templates", Object::None, roles(ASSOCIATION)),
+    ("PUT /api/v1/sms-templates/{occasion}", Object::SmsTemplate, roles(ADMIN)),
 ];
 
 /// What the policy says `caller` gets for `target`.
