@@ -1401,7 +1401,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Activates or deactivates a staff account (admin). */
+        /**
+         * Changes a staff account (admin): activates or deactivates it, changes its role, moves it to
+         *     another organisation. Audited; everything but activation revokes the account's tokens.
+         */
         patch: operations["updateStaff"];
         trace?: never;
     };
@@ -3947,9 +3950,10 @@ export interface components {
             evidence: string[];
         };
         /**
-         * @description `PATCH /staff/{id}`.
+         * @description `PATCH /staff/{id}`: any of the fields; at least one.
          * @example {
-         *       "active": false
+         *       "organisation_id": "01a20a19-47d5-757c-aff5-71d85f489965",
+         *       "role": "service_point_reviewer"
          *     }
          */
         StaffChange: {
@@ -3957,7 +3961,13 @@ export interface components {
              * @description Deactivating also unbinds WeChat (a new invitation is needed to return) and revokes
              *     every token of the account at once (`401 token_revoked`).
              */
-            active: boolean;
+            active?: boolean | null;
+            role?: components["schemas"]["Role"] | null;
+            /**
+             * @description Public id of the organisation to move the account to. Revokes every earlier token: the
+             *     next sign-in carries the new scope.
+             */
+            organisation_id?: string | null;
         };
         /** @description A staff account. */
         StaffResponse: {
@@ -4069,7 +4079,7 @@ export interface components {
          * @description `PUT /sms-templates/{occasion}`.
          * @example {
          *       "aliyun_template_code": "SMS_123456789",
-         *       "body_zh": "您的互助补助{1}元已到账，请查收。",
+         *       "body_zh": "您的互助补助{amount}元已到账，请查收。",
          *       "params": [
          *         "amount"
          *       ],
@@ -10192,6 +10202,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `organisation_id` names no organisation of the caller's subtree */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "organisation_id",
+                     *         "details": {},
+                     *         "message": "`organisation_id` names no organisation of the caller's subtree"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
             413: {
                 headers: {
@@ -16216,7 +16245,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_found`: nothing there, or nothing the caller may see */
+            /** @description the account or the organisation is not in the caller's subtree */
             404: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -16228,14 +16257,14 @@ export interface operations {
                      *       "error": {
                      *         "code": "not_found",
                      *         "details": {},
-                     *         "message": "nothing there, or nothing the caller may see"
+                     *         "message": "the account or the organisation is not in the caller's subtree"
                      *       }
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `cannot_deactivate_self`: an administrator cannot deactivate their own account */
+            /** @description `cannot_deactivate_self` or `cannot_change_self`: an administrator cannot deactivate their own account or change their own role or organisation */
             409: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -16247,7 +16276,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "cannot_deactivate_self",
                      *         "details": {},
-                     *         "message": "an administrator cannot deactivate their own account"
+                     *         "message": "an administrator cannot deactivate their own account or change their own role or organisation"
                      *       }
                      *     }
                      */
@@ -16273,7 +16302,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            /** @description `invalid_request` (nothing to change) or `role_does_not_fit` */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -16285,7 +16314,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "invalid_request",
                      *         "details": {},
-                     *         "message": "a value is invalid (details.field names it)"
+                     *         "message": "`invalid_request` (nothing to change) or `role_does_not_fit`"
                      *       }
                      *     }
                      */

@@ -194,6 +194,7 @@ pub struct ExtensionResponse {
         (status = 201, body = ExtensionResponse),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
+        (status = 404, description = "`organisation_id` names no organisation of the caller's subtree", body = ErrorBody),
         (status = 422, description = "`invalid_request`, `extension_too_long` (`new_end` more than one coverage term after the earliest coverage end it extends; details.latest)", body = ErrorBody),
     )
 )]
@@ -217,6 +218,7 @@ pub async fn extend(
         .await
         .map_err(|e| match e {
             ExtensionError::Refused(problem) => ApiError::from(problem),
+            ExtensionError::NotFound => ApiError::NotFound,
             ExtensionError::Db(e) => e.into(),
         })?;
     Ok((

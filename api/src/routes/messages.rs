@@ -177,7 +177,7 @@ pub async fn list_templates(
 /// `PUT /sms-templates/{occasion}`.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"tencent_template_id": "1234567", "aliyun_template_code": "SMS_123456789", "body_zh": "您的互助补助{1}元已到账，请查收。", "params": ["amount"]}))]
+#[schema(example = json!({"tencent_template_id": "1234567", "aliyun_template_code": "SMS_123456789", "body_zh": "您的互助补助{amount}元已到账，请查收。", "params": ["amount"]}))]
 pub struct TemplateUpdate {
     #[validate(length(max = 64))]
     pub tencent_template_id: Option<String>,

@@ -15,7 +15,7 @@ use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::page::{Page, PageQuery};
 use crate::service::session::AccountKind;
-use crate::service::staff::{self, NewAccount, StaffAccount, StaffError};
+use crate::service::staff::{self, AccountChange, NewAccount, StaffAccount, StaffError};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -153,6 +153,10 @@ fn staff_error(e: StaffError) -> ApiError {
             "cannot_deactivate_self",
             "不能停用自己的账号 / you cannot deactivate your own account",
         ),
+        StaffError::CannotChangeSelf => ApiError::conflict(
+            "cannot_change_self",
+            "不能修改自己的角色或单位 / you cannot change your own role or organisation",
+        ),
         StaffError::AccountDisabled => {
             ApiError::conflict("account_disabled", "该账号已停用 / the account is disabled")
         }
@@ -200,17 +204,24 @@ pub async fn create(
     Ok(HttpResponse::Created().json(StaffResponse::from(created)))
 }
 
-/// `PATCH /staff/{id}`.
+/// `PATCH /staff/{id}`: any of the fields; at least one.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"active": false}))]
+#[schema(example = json!({"role": "service_point_reviewer", "organisation_id": "01a20a19-47d5-757c-aff5-71d85f489965"}))]
 pub struct StaffChange {
     /// Deactivating also unbinds WeChat (a new invitation is needed to return) and revokes
     /// every token of the account at once (`401 token_revoked`).
-    pub active: bool,
+    pub active: Option<bool>,
+    /// A new staff role; it must fit the level of the account's (new) organisation. Revokes
+    /// every earlier token: the next sign-in carries the new role.
+    pub role: Option<Role>,
+    /// Public id of the organisation to move the account to. Revokes every earlier token: the
+    /// next sign-in carries the new scope.
+    pub organisation_id: Option<String>,
 }
 
-/// Activates or deactivates a staff account (admin).
+/// Changes a staff account (admin): activates or deactivates it, changes its role, moves it to
+/// another organisation. Audited; everything but activation revokes the account's tokens.
 #[utoipa::path(
     operation_id = "updateStaff",
     tag = "staff",
@@ -221,9 +232,9 @@ pub struct StaffChange {
         (status = 200, body = StaffResponse),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
-        (status = 409, description = "`cannot_deactivate_self`: an administrator cannot deactivate their own account", body = ErrorBody),
+        (status = 404, description = "the account or the organisation is not in the caller's subtree", body = ErrorBody),
+        (status = 422, description = "`invalid_request` (nothing to change) or `role_does_not_fit`", body = ErrorBody),
+        (status = 409, description = "`cannot_deactivate_self` or `cannot_change_self`: an administrator cannot deactivate their own account or change their own role or organisation", body = ErrorBody),
     )
 )]
 #[patch("/staff/{id}")]
@@ -236,11 +247,21 @@ pub async fn update(
 ) -> Result<web::Json<StaffResponse>, ApiError> {
     principal.require(&[Role::Admin])?;
     let body = validated(body.into_inner())?;
-    let changed = staff::change_active(
+    if body.active.is_none() && body.role.is_none() && body.organisation_id.is_none() {
+        return Err(ApiError::invalid_field(
+            "active",
+            "至少修改一项 / give active, role or organisation_id",
+        ));
+    }
+    let changed = staff::change(
         &state.db,
         &requester(&principal, &request_id),
         &id,
-        body.active,
+        &AccountChange {
+            active: body.active,
+            role: body.role,
+            organisation_pid: body.organisation_id,
+        },
     )
     .await
     .map_err(staff_error)?;

@@ -220,6 +220,9 @@ pub enum ExtensionError {
     /// Neither or both of the two ways to choose memberships.
     #[error("{}", .0.message)]
     Refused(Problem),
+    /// The organisation named is not in the requester's subtree (or does not exist).
+    #[error("not found")]
+    NotFound,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -261,6 +264,17 @@ pub async fn extend(
 ) -> Result<Extension, ExtensionError> {
     let selection = request.selection().map_err(ExtensionError::Refused)?;
     let txn = crate::db::begin_write(db).await?;
+    // An organisation that is not there is a 404, not an extension of nobody.
+    if let ExtensionSelection::Scheme {
+        organisation_pid: Some(org),
+        ..
+    } = &selection
+        && super::organisation::get_within(&txn, &requester.scope, org)
+            .await?
+            .is_none()
+    {
+        return Err(ExtensionError::NotFound);
+    }
     let done = extend_selection(
         &txn,
         &requester.scope,

@@ -1,6 +1,7 @@
 //! Staff accounts: reviewers and administrators, each attached to one organisation whose
 //! subtree is their scope. Administrators create them, switch them on and off and invite them
-//! to bind WeChat; each of those is one audited transaction here.
+//! to bind WeChat, change their role or move them to another organisation; each of those is
+//! one audited transaction here.
 
 use chrono::Utc;
 use sea_orm::{
@@ -46,6 +47,10 @@ pub enum StaffError {
     /// An administrator may not lock themselves out.
     #[error("an administrator cannot deactivate their own account")]
     CannotDeactivateSelf,
+    /// An administrator may not change their own role or organisation (nor lock themselves
+    /// out that way).
+    #[error("an administrator cannot change their own role or organisation")]
+    CannotChangeSelf,
     /// A deactivated account is invited to nothing.
     #[error("the account is disabled")]
     AccountDisabled,
@@ -105,39 +110,111 @@ pub struct Changed {
     pub revoked_generation: Option<i64>,
 }
 
-/// Activates or deactivates an account of the requester's subtree (audited); see
-/// [`set_active`]. Deactivating revokes every token of the account.
-pub async fn change_active(
+/// What an administrator changes on a staff account; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct AccountChange {
+    pub active: Option<bool>,
+    pub role: Option<Role>,
+    /// Public id of the organisation to move the account to (inside the requester's subtree).
+    pub organisation_pid: Option<String>,
+}
+
+/// Changes an account of the requester's subtree (audited, one transaction): switches it on or
+/// off, gives it another role, moves it to another organisation. The role must fit the
+/// (new) organisation's level. Deactivating it, or changing its role or organisation, bumps
+/// its token generation: every token issued before — which carries the old role and scope —
+/// is refused, and the next sign-in carries the new ones. An administrator cannot deactivate
+/// their own account or change their own role or organisation.
+pub async fn change(
     db: &DatabaseConnection,
     requester: &Requester,
     pid: &str,
-    active: bool,
+    change: &AccountChange,
 ) -> Result<Changed, StaffError> {
     let txn = crate::db::begin_write(db).await?;
     let account = get_within(&txn, &requester.scope, pid)
         .await?
         .ok_or(StaffError::NotFound)?;
-    if account.pid == requester.pid && !active {
+    let organisation = match &change.organisation_pid {
+        Some(org_pid) => Some(
+            super::organisation::get_within(&txn, &requester.scope, org_pid)
+                .await?
+                .ok_or(StaffError::NotFound)?,
+        ),
+        None => None,
+    };
+    let role = change.role.unwrap_or(account.role);
+    let moved = organisation
+        .as_ref()
+        .filter(|org| org.pid != account.organisation_pid);
+    let role_changed = role != account.role;
+    let own = account.pid == requester.pid;
+    if own && change.active == Some(false) {
         return Err(StaffError::CannotDeactivateSelf);
     }
-    set_active(&txn, account.id, active).await?;
-    let revoked_generation = if active {
-        None
-    } else {
+    if own && (role_changed || moved.is_some()) {
+        return Err(StaffError::CannotChangeSelf);
+    }
+    if role_changed || moved.is_some() {
+        let kind = match moved {
+            Some(org) => org.kind,
+            None => {
+                super::organisation::get_within(&txn, &requester.scope, &account.organisation_pid)
+                    .await?
+                    .map(|org| org.kind)
+                    .ok_or_else(|| {
+                        DbErr::Custom(format!("staff {} has no organisation", account.pid))
+                    })?
+            }
+        };
+        if !role_fits(role, kind) {
+            return Err(StaffError::RoleDoesNotFit { role, kind });
+        }
+        let mut model = staff::ActiveModel {
+            id: Set(account.id),
+            role: Set(role.as_str().to_owned()),
+            ..Default::default()
+        };
+        if let Some(org) = moved {
+            model.organisation_id = Set(org.id);
+        }
+        model.update(&txn).await?;
+        requester
+            .audit(
+                &txn,
+                "staff.changed",
+                ("staff", Some(&account.pid)),
+                json!({
+                    "role": { "from": account.role, "to": role },
+                    "organisation": {
+                        "from": account.organisation_pid,
+                        "to": moved.map_or(account.organisation_pid.as_str(), |org| org.pid.as_str()),
+                    },
+                }),
+            )
+            .await?;
+    }
+    let deactivated = change.active == Some(false) && account.active;
+    if let Some(active) = change.active {
+        set_active(&txn, account.id, active).await?;
+        requester
+            .audit(
+                &txn,
+                if active {
+                    "staff.activated"
+                } else {
+                    "staff.deactivated"
+                },
+                ("staff", Some(&account.pid)),
+                json!({}),
+            )
+            .await?;
+    }
+    let revoked_generation = if deactivated || role_changed || moved.is_some() {
         super::session::bump(&txn, super::session::AccountKind::Staff, &account.pid).await?
+    } else {
+        None
     };
-    requester
-        .audit(
-            &txn,
-            if active {
-                "staff.activated"
-            } else {
-                "staff.deactivated"
-            },
-            ("staff", Some(&account.pid)),
-            json!({}),
-        )
-        .await?;
     let updated = find_by_id(&txn, account.id)
         .await?
         .ok_or(StaffError::NotFound)?;

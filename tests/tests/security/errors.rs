@@ -85,6 +85,75 @@ async fn headers_too_large_answer_431_in_the_error_shape() {
     assert_shape("70 headers", &read(res).await, 431, "headers_too_large");
 }
 
+/// Sends `head` on a raw connection and reads the answer to the end (the server closes it).
+async fn raw_exchange(app: &TestApp, head: String) -> String {
+    let port: u16 = app
+        .address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        // The server may stop reading (and close) before the whole head is written.
+        let _ = stream.write_all(head.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .expect("raw exchange")
+}
+
+/// What a client gets past actix-http's own hard limits — a request head over 128 KiB
+/// (`MAX_BUFFER_SIZE`) or more than 96 headers: the framework's dispatcher answers `431` itself,
+/// before any middleware or error handler runs, with an empty body, and closes the connection.
+/// actix-http 3.x has no setting for these limits or that answer (SECURITY.md, "Limits"); our
+/// own cap (16 KiB, 64 headers) answers in the error shape below them. If actix ever answers
+/// otherwise, this test says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_frameworks_own_header_limits_431_comes_bare_and_the_connection_closes() {
+    let app = app().await;
+    let big = format!("x-padding: {}\r\n", "a".repeat(140 * 1024));
+    let many: String = (0..100).map(|i| format!("x-h{i}: 1\r\n")).collect();
+    for (what, headers) in [("a 140 KiB header", big), ("100 headers", many)] {
+        let answer = raw_exchange(
+            &app,
+            format!("GET /api/v1/schemes HTTP/1.1\r\nhost: 127.0.0.1\r\n{headers}\r\n"),
+        )
+        .await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(
+            head.starts_with("HTTP/1.1 431"),
+            "{what}: {}",
+            head.chars().take(200).collect::<String>()
+        );
+        assert!(
+            head.to_ascii_lowercase().contains("content-length: 0"),
+            "{what}: {head}"
+        );
+        assert!(
+            body.is_empty(),
+            "{what}: the framework's 431 has no body: {body}"
+        );
+    }
+    // Just under the framework's limit, our cap answers in the error shape.
+    let answer = raw_exchange(
+        &app,
+        format!(
+            "GET /api/v1/schemes HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\nx-padding: {}\r\n\r\n",
+            "a".repeat(100 * 1024)
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.200}");
+    assert!(answer.contains("\"headers_too_large\""), "{answer:.600}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_routes_and_wrong_methods_answer_in_the_error_shape() {
     let app = app().await;

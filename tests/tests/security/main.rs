@@ -5,6 +5,8 @@
 //! - `pii`: no personal number in a URL or a log line; none in plain text in a `pg_dump`;
 //! - `secrets`: production refuses weak, published and shared keys; PII key rotation;
 //! - `ranges`: dates and amounts in sane ranges, each refusal with its own code;
+//! - `matrix`: every operation of the OpenAPI document × every caller × own / foreign /
+//!   unknown object, against a declared policy;
 //! - `jwt`: forged, altered, expired and not-yet-valid tokens are refused;
 //! - `sessions`: disabled accounts and "sign out everywhere" revoke earlier tokens;
 //! - `replicas`: a revocation on one replica is refused by another within seconds;
@@ -16,6 +18,7 @@
 mod errors;
 mod headers;
 mod jwt;
+mod matrix;
 mod metrics;
 mod outages;
 mod pii;
