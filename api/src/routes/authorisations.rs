@@ -15,11 +15,11 @@ use super::upload::{self, Caps, Form, FormError};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::page::{Page, PageQuery};
 use crate::service::authorisation::{
-    self, AuthorisationStatus, AuthorisationText, Evidence, PaymentAuthorisation, RevokeError, SignError, Signing,
-    SigningImage,
+    self, AuthorisationStatus, AuthorisationText, Evidence, PaymentAuthorisation, RevokeError,
+    SignError, Signing, SigningImage,
 };
+use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -499,23 +499,25 @@ pub async fn list_for_staff(
         page.limit()?,
     )
     .await?;
-    Ok(web::Json(found.map(|s| StaffAuthorisationResponse {
-                authorisation: AuthorisationResponse::from(&s.authorisation),
-                member_id: s.member_pid.clone(),
-                member_name: s.member_name.clone(),
-                union_name: s.union_name.clone(),
-                ip_address: s.ip_address.clone(),
-                user_agent: s.user_agent.clone(),
-                evidence: ["signature", "id-card-front", "id-card-back"]
-                    .iter()
-                    .map(|k| {
-                        format!(
-                            "/api/v1/authorisations/{}/evidence/{k}",
-                            s.authorisation.pid
-                        )
-                    })
-                    .collect(),
-            })))
+    Ok(web::Json(found.map(|s| {
+        StaffAuthorisationResponse {
+            authorisation: AuthorisationResponse::from(&s.authorisation),
+            member_id: s.member_pid.clone(),
+            member_name: s.member_name.clone(),
+            union_name: s.union_name.clone(),
+            ip_address: s.ip_address.clone(),
+            user_agent: s.user_agent.clone(),
+            evidence: ["signature", "id-card-front", "id-card-back"]
+                .iter()
+                .map(|k| {
+                    format!(
+                        "/api/v1/authorisations/{}/evidence/{k}",
+                        s.authorisation.pid
+                    )
+                })
+                .collect(),
+        }
+    })))
 }
 
 /// One evidence image of a signed authorisation (`signature`, `id-card-front`,

@@ -525,14 +525,16 @@ pub async fn list(
             .page
             .items
             .iter()
-            .map(|(b, o): &(DeductionBatch, Outcomes)| DeductionBatchSummary {
-                batch: DeductionBatchResponse::from(b),
-                pending: o.pending,
-                succeeded: o.succeeded,
-                failed: o.failed,
-                succeeded_amount: o.succeeded_amount,
-                failed_amount: o.failed_amount,
-            })
+            .map(
+                |(b, o): &(DeductionBatch, Outcomes)| DeductionBatchSummary {
+                    batch: DeductionBatchResponse::from(b),
+                    pending: o.pending,
+                    succeeded: o.succeeded,
+                    failed: o.failed,
+                    succeeded_amount: o.succeeded_amount,
+                    failed_amount: o.failed_amount,
+                },
+            )
             .collect(),
         next_cursor: found.page.next_cursor,
         totals: DeductionTotals {

@@ -29,10 +29,10 @@ use entity::{
 
 use super::audit::{self, Actor};
 use super::authorisation::{open_all, texts_of};
-use super::page::{Page, page_from};
-use super::scope::Scope;
 use super::outbox::{self, Occasion};
+use super::page::{Page, page_from};
 use super::participation::Participation;
+use super::scope::Scope;
 use super::{is_unique_violation, new_pid, scheme};
 use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::{IdNumber, Money, PersonName};

@@ -1392,7 +1392,10 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
             Some(&association),
         )
         .await;
-    assert_eq!(of_other, json!({ "unions": [], "items": [], "next_cursor": null }));
+    assert_eq!(
+        of_other,
+        json!({ "unions": [], "items": [], "next_cursor": null })
+    );
 
     let (status, refunds) = app
         .get("/api/v1/deduction-refunds?status=due", Some(&association))
@@ -1533,7 +1536,9 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
 
     // The exact text 周 signed, even after the association publishes a new version.
     let zhou_token = app.login(&zhou.pid).await;
-    let (_, zhou_auths) = app.get("/api/v1/me/authorisations", Some(&zhou_token)).await;
+    let (_, zhou_auths) = app
+        .get("/api/v1/me/authorisations", Some(&zhou_token))
+        .await;
     let zhou_auth = zhou_auths[0]["id"].as_str().unwrap().to_owned();
     let (_, v1) = app
         .get(&format!("/api/v1/authorisation-texts/{SCHEME}"), None)
