@@ -3,7 +3,6 @@
 //! lines and results, download the bank's deduction file, import the bank's result file, the
 //! failed deductions per union, and the refunds due (list, bank file, mark refunded).
 
-use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -310,10 +309,7 @@ async fn download(
     .await
     .map_err(file_error)?;
     let (extension, content_type) = if xlsx {
-        (
-            "xlsx",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
+        ("xlsx", super::XLSX)
     } else {
         ("csv", "text/csv; charset=utf-8")
     };
@@ -321,14 +317,7 @@ async fn download(
         "deduction-{}-{}.{extension}",
         batch.scheme_code, batch.month
     );
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(filename)],
-        })
-        .insert_header(("cache-control", "no-store"))
-        .body(bytes))
+    Ok(super::attachment(bytes, content_type, &filename))
 }
 
 /// What importing the bank's result did.
@@ -999,21 +988,11 @@ async fn refund_download(
     .await
     .map_err(file_error)?;
     let (filename, content_type) = if xlsx {
-        (
-            "refunds.xlsx",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
+        ("refunds.xlsx", super::XLSX)
     } else {
         ("refunds.csv", "text/csv; charset=utf-8")
     };
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(filename.into())],
-        })
-        .insert_header(("cache-control", "no-store"))
-        .body(bytes))
+    Ok(super::attachment(bytes, content_type, filename))
 }
 
 /// Records that a refund was paid back (once; audited).

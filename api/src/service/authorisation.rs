@@ -831,15 +831,6 @@ pub struct StaffAuthorisation {
     pub user_agent: String,
 }
 
-/// The members inside `scope`, as a subquery of ids.
-fn members_within(scope: &Scope) -> sea_orm::sea_query::SelectStatement {
-    Query::select()
-        .column(member::Column::Id)
-        .from(member::Entity)
-        .cond_where(scope.condition::<member::Entity>())
-        .to_owned()
-}
-
 /// Signed authorisations of members inside `scope`, newest first, optionally of one scheme
 /// and/or members whose name contains `name`, one page (cursor on the authorisation).
 pub async fn list_for_staff<C: ConnectionTrait>(
@@ -852,7 +843,7 @@ pub async fn list_for_staff<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<Page<StaffAuthorisation>, DbErr> {
     let mut q = payment_authorisation::Entity::find()
-        .filter(payment_authorisation::Column::MemberId.in_subquery(members_within(scope)));
+        .filter(payment_authorisation::Column::MemberId.in_subquery(scope.member_ids()));
     if let Some(code) = scheme_code {
         q = q.filter(payment_authorisation::Column::TextId.in_subquery(texts_of(code)));
     }
@@ -968,7 +959,7 @@ pub async fn evidence(
 ) -> Result<Option<(Vec<u8>, &'static str)>, anyhow::Error> {
     let Some(row) = payment_authorisation::Entity::find()
         .filter(payment_authorisation::Column::Pid.eq(pid))
-        .filter(payment_authorisation::Column::MemberId.in_subquery(members_within(scope)))
+        .filter(payment_authorisation::Column::MemberId.in_subquery(scope.member_ids()))
         .one(db)
         .await?
     else {
@@ -1024,7 +1015,7 @@ pub async fn revoke_on_behalf(
     let txn = crate::db::begin_write(db).await?;
     let member_pid = payment_authorisation::Entity::find()
         .filter(payment_authorisation::Column::Pid.eq(pid))
-        .filter(payment_authorisation::Column::MemberId.in_subquery(members_within(scope)))
+        .filter(payment_authorisation::Column::MemberId.in_subquery(scope.member_ids()))
         .one(&txn)
         .await?
         .ok_or(RevokeError::NotFound)?;

@@ -40,7 +40,7 @@ use crate::engine::SchemeDefinition;
 use crate::engine::scheme::EnrolmentMode;
 use crate::engine::{YearMonth, coverage_period};
 use crate::formats::bank_file::{self, LineProblem, Outcome, ResultColumn, ResultLine, problem};
-use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
+use crate::formats::workbook::{Cell, WorkbookError};
 
 /// Where a batch stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -485,6 +485,9 @@ pub async fn file_lines<C: ConnectionTrait>(
         .collect()
 }
 
+/// The columns of the deduction file.
+const FILE_HEADERS: [&str; 6] = ["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"];
+
 /// The deduction file the bank reads: UTF-8 with a byte-order mark (so Excel opens it),
 /// columns 序号,流水号,姓名,身份证号,银行卡号,金额 (yuan, two decimals), and a control line
 /// `合计,<count>,<total>`.
@@ -500,7 +503,7 @@ pub fn render_file(lines: &[FileLine]) -> Result<Vec<u8>, csv::Error> {
         ]
     });
     bank_file::render_csv(
-        &["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"],
+        &FILE_HEADERS,
         rows,
         lines.len(),
         lines.iter().map(|l| l.amount).sum(),
@@ -510,15 +513,10 @@ pub fn render_file(lines: &[FileLine]) -> Result<Vec<u8>, csv::Error> {
 /// The same deduction file as an `.xlsx` workbook (sheet 扣款明细): the same columns, ID and card
 /// numbers as text (never as numbers Excel would round), amounts as numbers, a totals row.
 pub fn render_file_xlsx(lines: &[FileLine]) -> Result<Vec<u8>, WorkbookError> {
-    let total: Money = lines.iter().map(|l| l.amount).sum();
-    let sheet = Sheet {
-        name: "扣款明细".into(),
-        title: None,
-        headers: ["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"]
-            .iter()
-            .map(|h| (*h).to_owned())
-            .collect(),
-        rows: lines
+    bank_file::render_xlsx(
+        "扣款明细",
+        &FILE_HEADERS,
+        lines
             .iter()
             .map(|l| {
                 vec![
@@ -531,16 +529,9 @@ pub fn render_file_xlsx(lines: &[FileLine]) -> Result<Vec<u8>, WorkbookError> {
                 ]
             })
             .collect(),
-        totals: Some(vec![
-            Cell::Text("合计".into()),
-            Cell::Text(format!("{} 笔", lines.len())),
-            Cell::Empty,
-            Cell::Empty,
-            Cell::Empty,
-            Cell::Money(total.as_decimal()),
-        ]),
-    };
-    write_workbook(&[sheet])
+        5,
+        lines.iter().map(|l| l.amount).sum(),
+    )
 }
 
 /// Why a batch's deduction file was not handed out.
@@ -1008,22 +999,13 @@ pub struct BatchFilter {
     pub month_to: Option<YearMonth>,
 }
 
-/// The members inside `scope`, as a subquery of ids.
-fn members_within(scope: &Scope) -> sea_orm::sea_query::SelectStatement {
-    Query::select()
-        .column(member::Column::Id)
-        .from(member::Entity)
-        .cond_where(scope.condition::<member::Entity>())
-        .to_owned()
-}
-
 /// Batches a caller with `scope` may see: those with no deduction of a member outside it (a
 /// batch spans unions, so one outside member hides it from a union-level scope).
 fn batch_visible_in(scope: &Scope) -> Condition {
     let outside = Query::select()
         .column(deduction_item::Column::BatchId)
         .from(deduction_item::Entity)
-        .and_where(deduction_item::Column::MemberId.not_in_subquery(members_within(scope)))
+        .and_where(deduction_item::Column::MemberId.not_in_subquery(scope.member_ids()))
         .to_owned();
     Condition::all().add(deduction_batch::Column::Id.not_in_subquery(outside))
 }
@@ -1337,7 +1319,7 @@ pub async fn failed_lines<C: ConnectionTrait>(
     if let Some(month) = filter.month {
         batches.and_where(deduction_batch::Column::Month.eq(month.to_string()));
     }
-    let mut members = members_within(scope);
+    let mut members = scope.member_ids();
     if let Some(union_pid) = &filter.union_pid {
         members.and_where(
             member::Column::OrganisationId.in_subquery(
@@ -1480,7 +1462,7 @@ pub async fn list_refunds<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<Page<Refund>, DbErr> {
     let mut q = deduction_refund::Entity::find()
-        .filter(deduction_refund::Column::MemberId.in_subquery(members_within(scope)));
+        .filter(deduction_refund::Column::MemberId.in_subquery(scope.member_ids()));
     if let Some(status) = status {
         q = q.filter(deduction_refund::Column::Status.eq(status));
     }
@@ -1522,7 +1504,7 @@ pub async fn mark_refunded(
     let txn = crate::db::begin_write(db).await?;
     let row = deduction_refund::Entity::find()
         .filter(deduction_refund::Column::Pid.eq(refund_pid))
-        .filter(deduction_refund::Column::MemberId.in_subquery(members_within(scope)))
+        .filter(deduction_refund::Column::MemberId.in_subquery(scope.member_ids()))
         .one(&txn)
         .await?
         .ok_or(RefundError::NotFound)?;
@@ -1589,7 +1571,7 @@ pub async fn refund_file(
 ) -> Result<Vec<u8>, FileError> {
     let rows = deduction_refund::Entity::find()
         .filter(deduction_refund::Column::Status.eq(REFUND_DUE))
-        .filter(deduction_refund::Column::MemberId.in_subquery(members_within(scope)))
+        .filter(deduction_refund::Column::MemberId.in_subquery(scope.member_ids()))
         .order_by_asc(deduction_refund::Column::Id)
         .all(db)
         .await?;
@@ -1682,12 +1664,10 @@ fn render_refund_csv(lines: &[RefundFileLine]) -> Result<Vec<u8>, csv::Error> {
 /// The refund file as a workbook: the same columns, ID and card numbers as text (never as
 /// numbers Excel would round), amounts as numbers, a totals row.
 fn render_refund_xlsx(lines: &[RefundFileLine]) -> Result<Vec<u8>, WorkbookError> {
-    let total: Money = lines.iter().map(|l| l.amount).sum();
-    let sheet = Sheet {
-        name: "退款明细".into(),
-        title: None,
-        headers: REFUND_HEADERS.iter().map(|h| (*h).to_owned()).collect(),
-        rows: lines
+    bank_file::render_xlsx(
+        "退款明细",
+        &REFUND_HEADERS,
+        lines
             .iter()
             .map(|l| {
                 vec![
@@ -1701,17 +1681,9 @@ fn render_refund_xlsx(lines: &[RefundFileLine]) -> Result<Vec<u8>, WorkbookError
                 ]
             })
             .collect(),
-        totals: Some(vec![
-            Cell::Text("合计".into()),
-            Cell::Text(format!("{} 笔", lines.len())),
-            Cell::Empty,
-            Cell::Empty,
-            Cell::Empty,
-            Cell::Money(total.as_decimal()),
-            Cell::Empty,
-        ]),
-    };
-    write_workbook(&[sheet])
+        5,
+        lines.iter().map(|l| l.amount).sum(),
+    )
 }
 
 /// A member's own deductions (newest first) and refunds.

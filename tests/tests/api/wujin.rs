@@ -950,37 +950,16 @@ async fn a_member_whose_union_does_not_take_part_cannot_sign_and_is_never_deduct
 /// batch, hence no bank file, exists.
 async fn a_deduction_for_a_closed_period_is_refused_before_any_bank_file_exists(app: TestApp) {
     let worker = new_member(&app, 21, "周晓东").await;
-    let token = app.login(&worker.pid).await;
-    let text = current_text(&app).await;
-    let (status, err) = sign(&app, &token, Signing::valid(&text, &worker.card)).await;
-    assert_eq!(
-        (status, err["error"]["code"].as_str()),
-        (422, Some("enrolment_closed")),
-        "{err}"
-    );
+    let err = signing_refused(&app, &worker, "enrolment_closed").await;
     assert_eq!(err["error"]["details"]["closes"], "2021-12-25");
     assert_eq!(err["error"]["details"]["coverage_end"], "2022-12-31");
-    assert_eq!(count(&app, "payment_authorisation").await, 0);
-    assert!(stored_objects(&app).await.is_empty());
-    let association = app.login("association").await;
-    let (status, err) = app
-        .post(
-            "/api/v1/deductions",
-            Some(&association),
-            &json!({ "scheme_code": SCHEME, "month": "2026-12" }),
-        )
-        .await;
-    assert_eq!(
-        (status, err["error"]["code"].as_str()),
-        (422, Some("enrolment_closed")),
-        "{err}"
-    );
+    let err = batch_refused(&app, "2026-12", "enrolment_closed").await;
     assert_eq!(err["error"]["details"]["closes"], "2021-12-25");
     assert_eq!(err["error"]["details"]["coverage_start"], "2022-01-01");
     assert_eq!(err["error"]["details"]["coverage_end"], "2022-12-31");
-    assert_eq!(count(&app, "deduction_batch").await, 0);
     assert_eq!(count(&app, "deduction_item").await, 0);
     // A late window cannot be opened into a period that is over either.
+    let association = app.login("association").await;
     let (status, err) = app
         .post(
             "/api/v1/deduction-windows",
@@ -1002,31 +981,45 @@ async fn a_deduction_for_a_closed_period_is_refused_before_any_bank_file_exists(
 /// both answer `enrolment_not_open` with the day it opens, and nothing is kept.
 async fn nothing_is_signed_or_deducted_before_the_window_opens(app: TestApp) {
     let worker = new_member(&app, 25, "冯海涛").await;
-    let token = app.login(&worker.pid).await;
-    let text = current_text(&app).await;
-    let (status, err) = sign(&app, &token, Signing::valid(&text, &worker.card)).await;
+    let err = signing_refused(&app, &worker, "enrolment_not_open").await;
+    assert_eq!(err["error"]["details"]["opens"], "2021-10-11");
+    let err = batch_refused(&app, "2021-09", "enrolment_not_open").await;
+    assert_eq!(err["error"]["details"]["opens"], "2021-10-11");
+}
+
+/// `person` signs and is refused with `code` (422); nothing is kept. The error is returned.
+async fn signing_refused(app: &TestApp, person: &Person, code: &str) -> Value {
+    let token = app.login(&person.pid).await;
+    let text = current_text(app).await;
+    let (status, err) = sign(app, &token, Signing::valid(&text, &person.card)).await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
-        (422, Some("enrolment_not_open")),
+        (422, Some(code)),
         "{err}"
     );
-    assert_eq!(err["error"]["details"]["opens"], "2021-10-11");
-    assert_eq!(count(&app, "payment_authorisation").await, 0);
-    assert!(stored_objects(&app).await.is_empty());
+    assert_eq!(count(app, "payment_authorisation").await, 0);
+    assert!(stored_objects(app).await.is_empty());
+    err
+}
+
+/// The officer asks for `month`'s wj-2022 batch and is refused with `code` (422); no batch,
+/// so no bank file, exists. The error is returned.
+async fn batch_refused(app: &TestApp, month: &str, code: &str) -> Value {
     let association = app.login("association").await;
     let (status, err) = app
         .post(
             "/api/v1/deductions",
             Some(&association),
-            &json!({ "scheme_code": SCHEME, "month": "2021-09" }),
+            &json!({ "scheme_code": SCHEME, "month": month }),
         )
         .await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
-        (422, Some("enrolment_not_open")),
+        (422, Some(code)),
         "{err}"
     );
-    assert_eq!(count(&app, "deduction_batch").await, 0);
+    assert_eq!(count(app, "deduction_batch").await, 0);
+    err
 }
 
 /// The bank's result of November's batch comes back only after 2022 — the period it paid for
