@@ -565,7 +565,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A batch's deductions and their results, in the file's order. */
+        /** A batch's deductions and their results, in the file's order, a page at a time. */
         get: operations["listDeductionLines"];
         put?: never;
         post?: never;
@@ -3285,6 +3285,35 @@ export interface components {
                 paid_at?: string | null;
                 /** @description The bank's reason, when payment failed. */
                 payout_failure?: string | null;
+            }[];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description A page of results. */
+        Page_DeductionLineResponse: {
+            items: {
+                /** @description Place in the bank's file. */
+                seq: number;
+                /** @description 流水号. */
+                serial: string;
+                /** @description Public id of the batch. */
+                batch_id: string;
+                scheme_code: string;
+                /** @example 2021-11 */
+                month: string;
+                /** @description Public id of the member. */
+                member_id: string;
+                member_name: string;
+                /** @description The member's unit union. */
+                union_name: string;
+                amount: components["schemas"]["Money"];
+                status: components["schemas"]["DeductionStatus"];
+                /** @description The bank's reason, for a failure. */
+                failure_reason?: string | null;
+                /** Format: date */
+                coverage_start?: string | null;
+                /** Format: date */
+                coverage_end?: string | null;
             }[];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string | null;
@@ -8957,7 +8986,12 @@ export interface operations {
     };
     listDeductionLines: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description public id */
@@ -8974,7 +9008,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DeductionLineResponse"][];
+                    "application/json": components["schemas"]["Page_DeductionLineResponse"];
                 };
             };
             /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
@@ -9028,6 +9062,25 @@ export interface operations {
                      *         "code": "not_found",
                      *         "details": {},
                      *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request` (cursor, limit) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "`invalid_request` (cursor, limit)"
                      *       }
                      *     }
                      */

@@ -208,6 +208,14 @@ test("the association's deduction desk: batches with totals, failures per union,
   assert.ok(list.totals.batches >= list.items.length);
   assert.match(list.totals.amount, /^\d+\.\d\d$/);
   assert.ok(list.next_cursor === null || typeof list.next_cursor === 'string');
+  for (const b of list.items) {
+    const lines = await association.get('/api/v1/deductions/{id}/lines', { path: { id: b.id }, query: { limit: 5 } });
+    assert.ok(lines.items.length <= 5);
+  }
+  await assert.rejects(
+    association.get('/api/v1/deductions/{id}/lines', { path: { id: 'no-such-batch' } }),
+    isApiError(404),
+  );
   const failed = await association.get('/api/v1/deductions/failed', { query: { scheme_code: 'wj-2022' } });
   assert.ok(Array.isArray(failed.unions));
   assert.ok(Array.isArray(failed.items));

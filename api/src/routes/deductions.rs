@@ -370,6 +370,7 @@ pub async fn import_result(
     let body = upload::read_body(payload, RESULT_LIMIT).await?;
     let (batch, summary) = deduction::record_result(
         &state.db,
+        &principal.scope,
         &id,
         &body,
         &principal.subject,
@@ -607,17 +608,18 @@ impl From<&DeductionLine> for DeductionLineResponse {
     }
 }
 
-/// A batch's deductions and their results, in the file's order.
+/// A batch's deductions and their results, in the file's order, a page at a time.
 #[utoipa::path(
     operation_id = "listDeductionLines",
     tag = "deductions",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "public id")),
+    params(("id" = String, Path, description = "public id"), PageQuery),
     responses(
-        (status = 200, body = [DeductionLineResponse]),
+        (status = 200, body = Page<DeductionLineResponse>),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 422, description = "`invalid_request` (cursor, limit)", body = ErrorBody),
     )
 )]
 #[get("/deductions/{id}/lines")]
@@ -625,12 +627,19 @@ pub async fn batch_lines(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Vec<DeductionLineResponse>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<DeductionLineResponse>>, ApiError> {
     principal.require(DEDUCTION_ROLES)?;
-    let lines = deduction::batch_lines(&state.db, &principal.scope, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(web::Json(lines.iter().map(Into::into).collect()))
+    let lines = deduction::batch_lines(
+        &state.db,
+        &principal.scope,
+        &id,
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(web::Json(lines.map(|l| DeductionLineResponse::from(&l))))
 }
 
 /// `GET /deductions/failed?scheme_code=&month=&union_id=&cursor=&limit=`.

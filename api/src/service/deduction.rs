@@ -820,10 +820,12 @@ pub async fn import_result<C: ConnectionTrait>(
     Ok((batch, summary))
 }
 
-/// `actor_pid` imports the bank's result file of a batch (see [`import_result`]), with its
-/// audit entry, in one transaction.
+/// `actor_pid` imports the bank's result file of a batch inside `scope` (see
+/// [`import_result`]), with its audit entry, in one transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_result(
     db: &DatabaseConnection,
+    scope: &Scope,
     batch_pid: &str,
     file: &[u8],
     actor_pid: &str,
@@ -832,6 +834,9 @@ pub async fn record_result(
     request_id: Option<String>,
 ) -> Result<(DeductionBatch, ImportSummary), ImportError> {
     let txn = crate::db::begin_write(db).await?;
+    if get_within(&txn, scope, batch_pid).await?.is_none() {
+        return Err(ImportError::NotFound);
+    }
     let (batch, summary) = import_result(&txn, batch_pid, file, now, today).await?;
     audit::record(
         &txn,
@@ -1260,18 +1265,32 @@ async fn lines_of<C: ConnectionTrait>(
         .collect()
 }
 
-/// A batch's deductions and their results, in file order (`None`: no such batch inside
-/// `scope`).
+/// A batch's deductions and their results in the file's order, one page (cursor on the
+/// deduction; `None`: no such batch inside `scope`).
 pub async fn batch_lines<C: ConnectionTrait>(
     db: &C,
     scope: &Scope,
     batch_pid: &str,
-) -> Result<Option<Vec<DeductionLine>>, DbErr> {
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Option<Page<DeductionLine>>, DbErr> {
     let Some(batch) = get_within(db, scope, batch_pid).await? else {
         return Ok(None);
     };
-    let items = items_of(db, batch.id).await?;
-    lines_of(db, items).await.map(Some)
+    let mut q = deduction_item::Entity::find().filter(deduction_item::Column::BatchId.eq(batch.id));
+    if let Some(after) = after_id {
+        q = q.filter(deduction_item::Column::Id.gt(after));
+    }
+    let rows = q
+        .order_by_asc(deduction_item::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = page_from(rows, limit, |i| i.id);
+    Ok(Some(Page {
+        items: lines_of(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Which failed deductions the officer looks at.

@@ -1342,7 +1342,26 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
         )
         .await;
     assert_eq!(status, 200, "{lines}");
-    let wu_line = lines
+    assert_eq!(lines["next_cursor"], Value::Null);
+    let (_, one) = app
+        .get(
+            &format!("/api/v1/deductions/{}/lines?limit=1", nov.pid),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(one["items"][0]["seq"], 1);
+    let cursor = one["next_cursor"].as_str().unwrap();
+    let (_, next) = app
+        .get(
+            &format!(
+                "/api/v1/deductions/{}/lines?limit=1&cursor={cursor}",
+                nov.pid
+            ),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(next["items"][0]["seq"], 2, "{next}");
+    let wu_line = lines["items"]
         .as_array()
         .unwrap()
         .iter()
