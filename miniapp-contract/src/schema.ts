@@ -67,8 +67,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Signed authorisations for disputes and audits (newest first, at most 500), searchable by
-         *     scheme and the member's name.
+         * Signed authorisations of members inside the caller's part of the tree, for disputes and
+         *     audits (newest first, a page at a time), searchable by scheme and the member's name.
          */
         get: operations["listAuthorisationsForStaff"];
         put?: never;
@@ -363,7 +363,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The refund records, oldest first. */
+        /**
+         * The refund records of members inside the caller's part of the tree, newest first, a page at
+         *     a time.
+         */
         get: operations["listDeductionRefunds"];
         put?: never;
         post?: never;
@@ -386,6 +389,26 @@ export interface paths {
          *     `合计,<count>,<total>`. Audited.
          */
         get: operations["getDeductionRefundFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deduction-refunds/file.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The same refund file as an `.xlsx` workbook (sheet 退款明细; ID and card numbers as text, a
+         *     totals row), for banks that take Excel. Audited.
+         */
+        get: operations["getDeductionRefundFileXlsx"];
         put?: never;
         post?: never;
         delete?: never;
@@ -439,8 +462,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The deduction batches (newest month first; a scheme has at most one a month, so the list is
-         *     answered whole), filtered, with each batch's outcome and the totals.
+         * The deduction batches inside the caller's part of the tree (newest first, a page at a time),
+         *     filtered, with each batch's outcome and the totals of all that match the filter.
          */
         get: operations["listDeductionBatches"];
         put?: never;
@@ -464,7 +487,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The failed deductions, per unit union (by name), each with the bank's reason. */
+        /**
+         * The failed deductions inside the caller's part of the tree, per unit union, each with the
+         *     bank's reason.
+         */
         get: operations["listFailedDeductions"];
         put?: never;
         post?: never;
@@ -539,7 +565,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A batch's deductions and their results, in the file's order. */
+        /** A batch's deductions and their results, in the file's order, a page at a time. */
         get: operations["listDeductionLines"];
         put?: never;
         post?: never;
@@ -562,8 +588,10 @@ export interface paths {
          * Imports the bank's result file (CSV, UTF-8 or GBK: `流水号,结果,失败原因` with 结果 成功 or 失败,
          *     then `合计,<count>`). Every serial must belong to the batch and appear once, and the count
          *     must match; otherwise 422 with a line-by-line report and nothing changes. In one
-         *     transaction each success enrols its member and each failure keeps the bank's reason, and
-         *     each queues a message to the member.
+         *     transaction each success enrols its member into the batch's coverage period (whatever day it
+         *     is imported) and each failure keeps the bank's reason, and each queues a message to the
+         *     member. A success for a member already enrolled for the period, or imported after the
+         *     period ended (on the service's calendar), enrols nobody and becomes a refund record.
          */
         post: operations["importDeductionResult"];
         delete?: never;
@@ -799,6 +827,26 @@ export interface paths {
          *     month (Beijing time): this month's deduction may still use it.
          */
         post: operations["revokeAuthorisation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/authorisations/{id}/text": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The exact text the member signed with one of their own authorisations: the version and
+         *     SHA-256 kept with the record, and the body they read (not the newest version).
+         */
+        get: operations["getMySignedAuthorisationText"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2084,9 +2132,11 @@ export interface components {
             /** @description When the stay's own insurance deductible is taken off the amount before the bands. */
             stay_deductible?: components["schemas"]["StayDeductible"];
         };
-        /** @description The officer's list of batches. */
+        /** @description The officer's list of batches: one page, and the totals of every batch the filter matches. */
         DeductionBatchList: {
             items: components["schemas"]["DeductionBatchSummary"][];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string | null;
             totals: components["schemas"]["DeductionTotals"];
         };
         /** @description A month's deduction batch. */
@@ -2180,6 +2230,7 @@ export interface components {
         DeductionStatus: "pending" | "succeeded" | "failed";
         /** @description The totals of the listed batches. */
         DeductionTotals: {
+            /** Format: int64 */
             batches: number;
             /** Format: int64 */
             items: number;
@@ -2429,12 +2480,23 @@ export interface components {
              */
             membership_count: number;
         };
-        /** @description Failed deductions grouped by unit union, for each union's follow-up. */
+        /** @description One unit union's failed deductions, counted, for its follow-up. */
         FailedByUnion: {
+            /** @description Public id of the union (filter the lines with `union_id`). */
+            union_id: string;
             union_name: string;
+            /** Format: int64 */
             count: number;
             amount: components["schemas"]["Money"];
-            lines: components["schemas"]["DeductionLineResponse"][];
+        };
+        /** @description Failed deductions: every union's count and amount, and a page of the lines. */
+        FailedDeductionList: {
+            /** @description Each union with failures (by name), over everything the filter matches. */
+            unions: components["schemas"]["FailedByUnion"][];
+            /** @description The failed deductions, newest first, each with the bank's reason. */
+            items: components["schemas"]["DeductionLineResponse"][];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string | null;
         };
         /** @description Fees of one share for one period (money strings). */
         Fees: {
@@ -3231,6 +3293,35 @@ export interface components {
             next_cursor?: string | null;
         };
         /** @description A page of results. */
+        Page_DeductionLineResponse: {
+            items: {
+                /** @description Place in the bank's file. */
+                seq: number;
+                /** @description 流水号. */
+                serial: string;
+                /** @description Public id of the batch. */
+                batch_id: string;
+                scheme_code: string;
+                /** @example 2021-11 */
+                month: string;
+                /** @description Public id of the member. */
+                member_id: string;
+                member_name: string;
+                /** @description The member's unit union. */
+                union_name: string;
+                amount: components["schemas"]["Money"];
+                status: components["schemas"]["DeductionStatus"];
+                /** @description The bank's reason, for a failure. */
+                failure_reason?: string | null;
+                /** Format: date */
+                coverage_start?: string | null;
+                /** Format: date */
+                coverage_end?: string | null;
+            }[];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description A page of results. */
         Page_MemberResponse: {
             items: {
                 /** @description Public id. */
@@ -3389,6 +3480,43 @@ export interface components {
                  */
                 result_imported_at?: string | null;
             }[];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description A page of results. */
+        Page_RefundResponse: {
+            items: {
+                id: string;
+                member_id: string;
+                member_name: string;
+                scheme_code: string;
+                /** @description Public id of the batch that deducted it. */
+                batch_id: string;
+                month: string;
+                amount: components["schemas"]["Money"];
+                reason: components["schemas"]["RefundReason"];
+                status: components["schemas"]["RefundStatus"];
+                /** Format: date-time */
+                created_at: string;
+                /** Format: date-time */
+                refunded_at?: string | null;
+            }[];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description A page of results. */
+        Page_StaffAuthorisationResponse: {
+            items: (components["schemas"]["AuthorisationResponse"] & {
+                member_id: string;
+                member_name: string;
+                union_name: string;
+                /** @description The network address it was signed from. */
+                ip_address: string;
+                /** @description The device (user agent) it was signed on. */
+                user_agent: string;
+                /** @description Paths of the signature image and the ID card photos (association only, `no-store`). */
+                evidence: string[];
+            })[];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string | null;
         };
@@ -3571,7 +3699,7 @@ export interface components {
          * @description Why a fee goes back.
          * @enum {string}
          */
-        RefundReason: "already_enrolled" | "charged_twice";
+        RefundReason: "already_enrolled" | "charged_twice" | "period_ended";
         /** @description A fee to give back. */
         RefundResponse: {
             id: string;
@@ -4691,6 +4819,10 @@ export interface operations {
                 scheme_code?: string;
                 /** @description Part of the member's name. */
                 name?: string;
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -4705,7 +4837,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["StaffAuthorisationResponse"][];
+                    "application/json": components["schemas"]["Page_StaffAuthorisationResponse"];
                 };
             };
             /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
@@ -4746,7 +4878,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            /** @description `invalid_request` (cursor, limit) */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -4758,7 +4890,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "invalid_request",
                      *         "details": {},
-                     *         "message": "a value is invalid (details.field names it)"
+                     *         "message": "`invalid_request` (cursor, limit)"
                      *       }
                      *     }
                      */
@@ -7428,6 +7560,10 @@ export interface operations {
             query?: {
                 /** @description `due` or `refunded`; absent: both. */
                 status?: string;
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -7442,7 +7578,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RefundResponse"][];
+                    "application/json": components["schemas"]["Page_RefundResponse"];
                 };
             };
             /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
@@ -7559,6 +7695,103 @@ export interface operations {
                 };
                 content: {
                     "text/csv": string;
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getDeductionRefundFileXlsx: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": number[];
                 };
             };
             /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
@@ -7964,6 +8197,10 @@ export interface operations {
                 month_from?: string;
                 /** @description `YYYY-MM`, inclusive. */
                 month_to?: string;
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -8019,7 +8256,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `month_invalid`, `invalid_request` (status) */
+            /** @description `month_invalid`, `invalid_request` (status, cursor, limit) */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8031,7 +8268,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "month_invalid",
                      *         "details": {},
-                     *         "message": "`month_invalid`, `invalid_request` (status)"
+                     *         "message": "`month_invalid`, `invalid_request` (status, cursor, limit)"
                      *       }
                      *     }
                      */
@@ -8215,7 +8452,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `month_invalid`, `month_not_started`, `not_individual_scheme`, `nothing_to_deduct`; `enrolment_not_open` (`details.opens`) or `enrolment_closed` (`details.closes`, `details.coverage_start`, `details.coverage_end`): today (the service's calendar) is outside the scheme version's enrolment window and any late window, so no batch and no bank file exist */
+            /** @description `month_invalid`, `month_not_started`, `not_individual_scheme`, `nothing_to_deduct`; `month_outside_window` (`details.opens`, `details.closes`: the month is before the window's month or begins after it closes); `enrolment_not_open` (`details.opens`) or `enrolment_closed` (`details.closes`, `details.coverage_start`, `details.coverage_end`): today (the service's calendar) is outside the scheme version's enrolment window and any late window, so no batch and no bank file exist */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8227,7 +8464,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "month_invalid",
                      *         "details": {},
-                     *         "message": "today (the service's calendar) is outside the scheme version's enrolment window and any late window, so no batch and no bank file exist"
+                     *         "message": "the month is before the window's month or begins after it closes); `enrolment_not_open` (`details.opens`) or `enrolment_closed` (`details.closes`, `details.coverage_start`, `details.coverage_end`): today (the service's calendar) is outside the scheme version's enrolment window and any late window, so no batch and no bank file exist"
                      *       }
                      *     }
                      */
@@ -8280,6 +8517,12 @@ export interface operations {
                 scheme_code?: string;
                 /** @description `YYYY-MM`; absent: every month. */
                 month?: string;
+                /** @description Public id of one unit union; absent: every union. */
+                union_id?: string;
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -8294,7 +8537,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FailedByUnion"][];
+                    "application/json": components["schemas"]["FailedDeductionList"];
                 };
             };
             /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
@@ -8335,7 +8578,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `month_invalid` */
+            /** @description `month_invalid`, `invalid_request` (cursor, limit) */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -8347,7 +8590,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "month_invalid",
                      *         "details": {},
-                     *         "message": "`month_invalid`"
+                     *         "message": "`month_invalid`, `invalid_request` (cursor, limit)"
                      *       }
                      *     }
                      */
@@ -8753,7 +8996,12 @@ export interface operations {
     };
     listDeductionLines: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description public id */
@@ -8770,7 +9018,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DeductionLineResponse"][];
+                    "application/json": components["schemas"]["Page_DeductionLineResponse"];
                 };
             };
             /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
@@ -8824,6 +9072,25 @@ export interface operations {
                      *         "code": "not_found",
                      *         "details": {},
                      *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request` (cursor, limit) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "`invalid_request` (cursor, limit)"
                      *       }
                      *     }
                      */
@@ -10866,7 +11133,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`, `scheme_not_offered` (the member's unit union does not take part in the scheme) */
+            /** @description `consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`, `scheme_not_offered` (the member's unit union does not take part in the scheme), `enrolment_not_open` (`details.opens`) or `enrolment_closed` (`details.closes`, `details.coverage_start`, `details.coverage_end`): today (the service's calendar) is outside the scheme version's enrolment window and any late window */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -10878,7 +11145,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "consent_required",
                      *         "details": {},
-                     *         "message": "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`, `scheme_not_offered` (the member's unit union does not take part in the scheme)"
+                     *         "message": "today (the service's calendar) is outside the scheme version's enrolment window and any late window"
                      *       }
                      *     }
                      */
@@ -11017,6 +11284,125 @@ export interface operations {
                      *         "code": "already_revoked",
                      *         "details": {},
                      *         "message": "`already_revoked`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getMySignedAuthorisationText: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id of the authorisation */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorisationTextResponse"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description members only */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "members only"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not one of the member's own */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "not one of the member's own"
                      *       }
                      *     }
                      */

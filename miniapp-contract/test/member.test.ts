@@ -93,6 +93,15 @@ test('the member sees their memberships', async () => {
   assert.equal(period.open_offset, '0.00');
   const authorisations = await phone.get('/api/v1/me/authorisations');
   assert.ok(Array.isArray(authorisations));
+  // The exact text signed with an authorisation: only the worker's own.
+  for (const a of authorisations) {
+    const signedText = await phone.get('/api/v1/me/authorisations/{id}/text', { path: { id: a.id } });
+    assert.equal(signedText.sha256, a.text_sha256);
+  }
+  await assert.rejects(
+    phone.get('/api/v1/me/authorisations/{id}/text', { path: { id: 'no-such-authorisation' } }),
+    isApiError(404),
+  );
   // The worker's money: deductions (month, amount, status, the bank's reason) and refunds.
   const money = await phone.get('/api/v1/me/deductions');
   assert.ok(Array.isArray(money.deductions));

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use crate::domain::Money;
+use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
 
 /// The serial number (流水号) of the `seq`-th line (1-based) of a batch: `prefix`, six
 /// characters of the batch's public id and the sequence. The bank echoes it in its result
@@ -18,6 +19,35 @@ pub fn serial(prefix: &str, batch_pid: &str, seq: usize) -> String {
         .map(char::to_ascii_uppercase)
         .collect();
     format!("{prefix}{tag}{seq:06}")
+}
+
+/// The same file as an `.xlsx` workbook, for banks that take Excel: one sheet, the header, the
+/// rows as given (numbers the bank must not round kept as [`Cell::Code`]), and a bold totals
+/// row `合计`, `<count> 笔` with the total under the column `amount_column`.
+pub fn render_xlsx(
+    sheet_name: &str,
+    headers: &[&str],
+    rows: Vec<Vec<Cell>>,
+    amount_column: usize,
+    total: Money,
+) -> Result<Vec<u8>, WorkbookError> {
+    let mut totals: Vec<Cell> = (0..headers.len()).map(|_| Cell::Empty).collect();
+    if let Some(first) = totals.get_mut(0) {
+        *first = Cell::Text("合计".into());
+    }
+    if let Some(second) = totals.get_mut(1) {
+        *second = Cell::Text(format!("{} 笔", rows.len()));
+    }
+    if let Some(amount) = totals.get_mut(amount_column) {
+        *amount = Cell::Money(total.as_decimal());
+    }
+    write_workbook(&[Sheet {
+        name: sheet_name.to_owned(),
+        title: None,
+        headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+        rows,
+        totals: Some(totals),
+    }])
 }
 
 /// A file for the bank: UTF-8 with a byte-order mark (so Excel opens it), CRLF, the header,

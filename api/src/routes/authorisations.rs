@@ -16,15 +16,17 @@ use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::authorisation::{
-    self, AuthorisationStatus, Evidence, PaymentAuthorisation, RevokeError, SignError, Signing,
-    SigningImage,
+    self, AuthorisationStatus, AuthorisationText, Evidence, PaymentAuthorisation, RevokeError,
+    SignError, Signing, SigningImage,
 };
+use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(current_text)
         .service(sign)
         .service(list_mine)
+        .service(signed_text)
         .service(revoke)
         .service(list_for_staff)
         .service(evidence)
@@ -64,13 +66,19 @@ pub async fn current_text(
     let text = authorisation::current_text(&state.db, &scheme_code)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(web::Json(AuthorisationTextResponse {
-        scheme_code: text.scheme_code,
-        version: text.version,
-        sha256: text.sha256,
-        body: text.body,
-        published_at: text.published_at,
-    }))
+    Ok(web::Json(AuthorisationTextResponse::from(text)))
+}
+
+impl From<AuthorisationText> for AuthorisationTextResponse {
+    fn from(text: AuthorisationText) -> Self {
+        Self {
+            scheme_code: text.scheme_code,
+            version: text.version,
+            sha256: text.sha256,
+            body: text.body,
+            published_at: text.published_at,
+        }
+    }
 }
 
 /// `POST /me/authorisations` (`multipart/form-data`): what the phone sends when the member signs.
@@ -264,7 +272,7 @@ fn user_agent(req: &HttpRequest) -> String {
         (status = 403, description = "members only", body = ErrorBody),
         (status = 404, description = "the scheme has no authorisation text", body = ErrorBody),
         (status = 409, description = "`text_changed` (details carry the current version and sha256), `authorisation_active`", body = ErrorBody),
-        (status = 422, description = "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`, `scheme_not_offered` (the member's unit union does not take part in the scheme)", body = ErrorBody),
+        (status = 422, description = "`consent_required`, `field_missing`, `unknown_field`, `duplicate_field`, `bank_card_*`, `file_type_not_allowed`, `file_too_large`, `file_empty`, `image_unreadable`, `image_too_large`, `signature_blank`, `scheme_not_offered` (the member's unit union does not take part in the scheme), `enrolment_not_open` (`details.opens`) or `enrolment_closed` (`details.closes`, `details.coverage_start`, `details.coverage_end`): today (the service's calendar) is outside the scheme version's enrolment window and any late window", body = ErrorBody),
         (status = 503, description = "`photo_queue_full`: every photo worker is busy and the queue is full (`Retry-After`); or `service_unavailable`", body = ErrorBody),
     )
 )]
@@ -310,6 +318,7 @@ pub async fn sign(
         &principal.subject,
         signing,
         &ticket,
+        state.settings.today(),
         Some(request_id.to_string()),
     )
     .await
@@ -341,6 +350,33 @@ pub async fn list_mine(
     principal.require(&[Role::Member])?;
     let found = authorisation::list_for_member(&state.db, &state.pii, &principal.subject).await?;
     Ok(web::Json(found.iter().map(Into::into).collect()))
+}
+
+/// The exact text the member signed with one of their own authorisations: the version and
+/// SHA-256 kept with the record, and the body they read (not the newest version).
+#[utoipa::path(
+    operation_id = "getMySignedAuthorisationText",
+    tag = "authorisations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "public id of the authorisation")),
+    responses(
+        (status = 200, body = AuthorisationTextResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "members only", body = ErrorBody),
+        (status = 404, description = "not one of the member's own", body = ErrorBody),
+    )
+)]
+#[get("/me/authorisations/{id}/text")]
+pub async fn signed_text(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> Result<web::Json<AuthorisationTextResponse>, ApiError> {
+    principal.require(&[Role::Member])?;
+    let text = authorisation::signed_text(&state.db, &principal.subject, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(web::Json(AuthorisationTextResponse::from(text)))
 }
 
 /// Revokes one of the member's own authorisations. It takes effect on the first day of the next
@@ -399,13 +435,17 @@ fn revoke_error(e: RevokeError) -> ApiError {
 /// Who sees signed authorisations and their evidence: the association only.
 const EVIDENCE_ROLES: &[Role] = &[Role::AssociationReviewer, Role::Admin];
 
-/// `GET /authorisations?scheme_code=&name=`.
+/// `GET /authorisations?scheme_code=&name=&cursor=&limit=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StaffAuthorisationQuery {
     pub scheme_code: Option<String>,
     /// Part of the member's name.
     pub name: Option<String>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<u64>,
 }
 
 /// A signed authorisation with who signed it, where from, and links to its evidence.
@@ -424,17 +464,18 @@ pub struct StaffAuthorisationResponse {
     pub evidence: Vec<String>,
 }
 
-/// Signed authorisations for disputes and audits (newest first, at most 500), searchable by
-/// scheme and the member's name.
+/// Signed authorisations of members inside the caller's part of the tree, for disputes and
+/// audits (newest first, a page at a time), searchable by scheme and the member's name.
 #[utoipa::path(
     operation_id = "listAuthorisationsForStaff",
     tag = "authorisations",
     security(("bearer" = [])),
     params(StaffAuthorisationQuery),
     responses(
-        (status = 200, body = [StaffAuthorisationResponse]),
+        (status = 200, body = Page<StaffAuthorisationResponse>),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
+        (status = 422, description = "`invalid_request` (cursor, limit)", body = ErrorBody),
     )
 )]
 #[get("/authorisations")]
@@ -442,37 +483,41 @@ pub async fn list_for_staff(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<StaffAuthorisationQuery>,
-) -> Result<web::Json<Vec<StaffAuthorisationResponse>>, ApiError> {
+) -> Result<web::Json<Page<StaffAuthorisationResponse>>, ApiError> {
     principal.require(EVIDENCE_ROLES)?;
+    let page = PageQuery {
+        cursor: query.cursor.clone(),
+        limit: query.limit,
+    };
     let found = authorisation::list_for_staff(
         &state.db,
         &state.pii,
+        &principal.scope,
         query.scheme_code.as_deref(),
         query.name.as_deref(),
+        page.after_id()?,
+        page.limit()?,
     )
     .await?;
-    Ok(web::Json(
-        found
-            .iter()
-            .map(|s| StaffAuthorisationResponse {
-                authorisation: AuthorisationResponse::from(&s.authorisation),
-                member_id: s.member_pid.clone(),
-                member_name: s.member_name.clone(),
-                union_name: s.union_name.clone(),
-                ip_address: s.ip_address.clone(),
-                user_agent: s.user_agent.clone(),
-                evidence: ["signature", "id-card-front", "id-card-back"]
-                    .iter()
-                    .map(|k| {
-                        format!(
-                            "/api/v1/authorisations/{}/evidence/{k}",
-                            s.authorisation.pid
-                        )
-                    })
-                    .collect(),
-            })
-            .collect(),
-    ))
+    Ok(web::Json(found.map(|s| {
+        StaffAuthorisationResponse {
+            authorisation: AuthorisationResponse::from(&s.authorisation),
+            member_id: s.member_pid.clone(),
+            member_name: s.member_name.clone(),
+            union_name: s.union_name.clone(),
+            ip_address: s.ip_address.clone(),
+            user_agent: s.user_agent.clone(),
+            evidence: ["signature", "id-card-front", "id-card-back"]
+                .iter()
+                .map(|k| {
+                    format!(
+                        "/api/v1/authorisations/{}/evidence/{k}",
+                        s.authorisation.pid
+                    )
+                })
+                .collect(),
+        }
+    })))
 }
 
 /// One evidence image of a signed authorisation (`signature`, `id-card-front`,
@@ -505,6 +550,7 @@ pub async fn evidence(
     let (bytes, mime) = authorisation::evidence(
         &state.db,
         &state.storage,
+        &principal.scope,
         &id,
         which,
         &principal.subject,
@@ -556,6 +602,7 @@ pub async fn revoke_on_behalf(
     let revoked = authorisation::revoke_on_behalf(
         &state.db,
         &state.pii,
+        &principal.scope,
         &id,
         &body.reason,
         &principal.subject,

@@ -3,7 +3,6 @@
 //! lines and results, download the bank's deduction file, import the bank's result file, the
 //! failed deductions per union, and the refunds due (list, bank file, mark refunded).
 
-use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,9 +19,10 @@ use crate::domain::Role;
 use crate::engine::YearMonth;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::deduction::{
-    self, BatchError, BatchFilter, BatchStatus, DeductionBatch, DeductionLine, FileError,
-    ImportError, LateWindowError, Outcomes, Refund, RefundError,
+    self, BatchError, BatchFilter, BatchStatus, DeductionBatch, DeductionLine, FailedFilter,
+    FileError, ImportError, LateWindowError, Outcomes, Refund, RefundError,
 };
+use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(open_late_window)
         .service(list_refunds)
         .service(refund_file)
+        .service(refund_file_xlsx)
         .service(mark_refunded)
         .service(get_one)
         .service(batch_lines)
@@ -125,7 +126,7 @@ impl From<&DeductionBatch> for DeductionBatchResponse {
         (status = 403, body = ErrorBody),
         (status = 404, description = "no such scheme", body = ErrorBody),
         (status = 409, description = "`batch_exists`", body = ErrorBody),
-        (status = 422, description = "`month_invalid`, `month_not_started`, `not_individual_scheme`, `nothing_to_deduct`; `enrolment_not_open` (`details.opens`) or `enrolment_closed` (`details.closes`, `details.coverage_start`, `details.coverage_end`): today (the service's calendar) is outside the scheme version's enrolment window and any late window, so no batch and no bank file exist", body = ErrorBody),
+        (status = 422, description = "`month_invalid`, `month_not_started`, `not_individual_scheme`, `nothing_to_deduct`; `month_outside_window` (`details.opens`, `details.closes`: the month is before the window's month or begins after it closes); `enrolment_not_open` (`details.opens`) or `enrolment_closed` (`details.closes`, `details.coverage_start`, `details.coverage_end`): today (the service's calendar) is outside the scheme version's enrolment window and any late window, so no batch and no bank file exist", body = ErrorBody),
     )
 )]
 #[post("/deductions")]
@@ -177,6 +178,17 @@ pub async fn create(
                 "coverage_end": period_end,
             }),
         },
+        BatchError::MonthOutsideWindow {
+            month,
+            opens,
+            closes,
+        } => ApiError::Invalid {
+            code: "month_outside_window",
+            message: format!(
+                "{month} 不在参保登记期内（截止 {closes}）/ the month {month} is outside the enrolment window (closing {closes})"
+            ),
+            details: json!({ "field": "month", "opens": opens, "closes": closes }),
+        },
         BatchError::NotIndividual => ApiError::invalid_value(
             "not_individual_scheme",
             "scheme_code",
@@ -222,7 +234,7 @@ pub async fn get_one(
     id: web::Path<String>,
 ) -> Result<web::Json<DeductionBatchResponse>, ApiError> {
     principal.require(DEDUCTION_ROLES)?;
-    let batch = deduction::get(&state.db, &id)
+    let batch = deduction::get_within(&state.db, &principal.scope, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(web::Json(DeductionBatchResponse::from(&batch)))
@@ -288,6 +300,7 @@ async fn download(
     let (batch, bytes) = deduction::download_file(
         &state.db,
         &state.pii,
+        &principal.scope,
         id,
         &principal.subject,
         xlsx,
@@ -296,10 +309,7 @@ async fn download(
     .await
     .map_err(file_error)?;
     let (extension, content_type) = if xlsx {
-        (
-            "xlsx",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
+        ("xlsx", super::XLSX)
     } else {
         ("csv", "text/csv; charset=utf-8")
     };
@@ -307,14 +317,7 @@ async fn download(
         "deduction-{}-{}.{extension}",
         batch.scheme_code, batch.month
     );
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(filename)],
-        })
-        .insert_header(("cache-control", "no-store"))
-        .body(bytes))
+    Ok(super::attachment(bytes, content_type, &filename))
 }
 
 /// What importing the bank's result did.
@@ -335,8 +338,10 @@ pub struct DeductionResultResponse {
 /// Imports the bank's result file (CSV, UTF-8 or GBK: `流水号,结果,失败原因` with 结果 成功 or 失败,
 /// then `合计,<count>`). Every serial must belong to the batch and appear once, and the count
 /// must match; otherwise 422 with a line-by-line report and nothing changes. In one
-/// transaction each success enrols its member and each failure keeps the bank's reason, and
-/// each queues a message to the member.
+/// transaction each success enrols its member into the batch's coverage period (whatever day it
+/// is imported) and each failure keeps the bank's reason, and each queues a message to the
+/// member. A success for a member already enrolled for the period, or imported after the
+/// period ended (on the service's calendar), enrols nobody and becomes a refund record.
 #[utoipa::path(
     operation_id = "importDeductionResult",
     tag = "deductions",
@@ -365,10 +370,12 @@ pub async fn import_result(
     let body = upload::read_body(payload, RESULT_LIMIT).await?;
     let (batch, summary) = deduction::record_result(
         &state.db,
+        &principal.scope,
         &id,
         &body,
         &principal.subject,
         Utc::now(),
+        state.settings.today(),
         Some(request_id.to_string()),
     )
     .await
@@ -390,7 +397,7 @@ pub async fn import_result(
     }))
 }
 
-/// `GET /deductions?scheme_code=&status=&month_from=&month_to=`.
+/// `GET /deductions?scheme_code=&status=&month_from=&month_to=&cursor=&limit=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BatchListQuery {
@@ -401,6 +408,10 @@ pub struct BatchListQuery {
     pub month_from: Option<String>,
     /// `YYYY-MM`, inclusive.
     pub month_to: Option<String>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<u64>,
 }
 
 fn month_param(field: &'static str, value: Option<&str>) -> Result<Option<YearMonth>, ApiError> {
@@ -432,7 +443,7 @@ pub struct DeductionBatchSummary {
 /// The totals of the listed batches.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeductionTotals {
-    pub batches: usize,
+    pub batches: i64,
     pub items: i64,
     pub amount: Money,
     pub succeeded: i64,
@@ -442,15 +453,17 @@ pub struct DeductionTotals {
     pub pending: i64,
 }
 
-/// The officer's list of batches.
+/// The officer's list of batches: one page, and the totals of every batch the filter matches.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeductionBatchList {
     pub items: Vec<DeductionBatchSummary>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
     pub totals: DeductionTotals,
 }
 
-/// The deduction batches (newest month first; a scheme has at most one a month, so the list is
-/// answered whole), filtered, with each batch's outcome and the totals.
+/// The deduction batches inside the caller's part of the tree (newest first, a page at a time),
+/// filtered, with each batch's outcome and the totals of all that match the filter.
 #[utoipa::path(
     operation_id = "listDeductionBatches",
     tag = "deductions",
@@ -460,7 +473,7 @@ pub struct DeductionBatchList {
         (status = 200, body = DeductionBatchList),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 422, description = "`month_invalid`, `invalid_request` (status)", body = ErrorBody),
+        (status = 422, description = "`month_invalid`, `invalid_request` (status, cursor, limit)", body = ErrorBody),
     )
 )]
 #[get("/deductions")]
@@ -487,38 +500,51 @@ pub async fn list(
         month_from: month_param("month_from", query.month_from.as_deref())?,
         month_to: month_param("month_to", query.month_to.as_deref())?,
     };
-    let found = deduction::list_batches(&state.db, &filter).await?;
-    let mut totals = DeductionTotals {
-        batches: found.len(),
-        items: 0,
-        amount: Money::ZERO,
-        succeeded: 0,
-        succeeded_amount: Money::ZERO,
-        failed: 0,
-        failed_amount: Money::ZERO,
-        pending: 0,
-    };
-    let items = found
-        .iter()
-        .map(|(b, o): &(DeductionBatch, Outcomes)| {
-            totals.items += i64::from(b.item_count);
-            totals.amount = totals.amount + b.total;
-            totals.succeeded += o.succeeded;
-            totals.succeeded_amount = totals.succeeded_amount + o.succeeded_amount;
-            totals.failed += o.failed;
-            totals.failed_amount = totals.failed_amount + o.failed_amount;
-            totals.pending += o.pending;
-            DeductionBatchSummary {
-                batch: DeductionBatchResponse::from(b),
-                pending: o.pending,
-                succeeded: o.succeeded,
-                failed: o.failed,
-                succeeded_amount: o.succeeded_amount,
-                failed_amount: o.failed_amount,
-            }
-        })
-        .collect();
-    Ok(web::Json(DeductionBatchList { items, totals }))
+    let page = page_query(&query.cursor, query.limit);
+    let found = deduction::list_batches(
+        &state.db,
+        &principal.scope,
+        &filter,
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?;
+    let t = found.totals;
+    Ok(web::Json(DeductionBatchList {
+        items: found
+            .page
+            .items
+            .iter()
+            .map(
+                |(b, o): &(DeductionBatch, Outcomes)| DeductionBatchSummary {
+                    batch: DeductionBatchResponse::from(b),
+                    pending: o.pending,
+                    succeeded: o.succeeded,
+                    failed: o.failed,
+                    succeeded_amount: o.succeeded_amount,
+                    failed_amount: o.failed_amount,
+                },
+            )
+            .collect(),
+        next_cursor: found.page.next_cursor,
+        totals: DeductionTotals {
+            batches: t.batches,
+            items: t.items,
+            amount: t.amount,
+            succeeded: t.outcomes.succeeded,
+            succeeded_amount: t.outcomes.succeeded_amount,
+            failed: t.outcomes.failed,
+            failed_amount: t.outcomes.failed_amount,
+            pending: t.outcomes.pending,
+        },
+    }))
+}
+
+fn page_query(cursor: &Option<String>, limit: Option<u64>) -> PageQuery {
+    PageQuery {
+        cursor: cursor.clone(),
+        limit,
+    }
 }
 
 /// Where a deduction stands.
@@ -582,17 +608,18 @@ impl From<&DeductionLine> for DeductionLineResponse {
     }
 }
 
-/// A batch's deductions and their results, in the file's order.
+/// A batch's deductions and their results, in the file's order, a page at a time.
 #[utoipa::path(
     operation_id = "listDeductionLines",
     tag = "deductions",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "public id")),
+    params(("id" = String, Path, description = "public id"), PageQuery),
     responses(
-        (status = 200, body = [DeductionLineResponse]),
+        (status = 200, body = Page<DeductionLineResponse>),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 422, description = "`invalid_request` (cursor, limit)", body = ErrorBody),
     )
 )]
 #[get("/deductions/{id}/lines")]
@@ -600,43 +627,69 @@ pub async fn batch_lines(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<Vec<DeductionLineResponse>>, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Page<DeductionLineResponse>>, ApiError> {
     principal.require(DEDUCTION_ROLES)?;
-    let lines = deduction::batch_lines(&state.db, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(web::Json(lines.iter().map(Into::into).collect()))
+    let lines = deduction::batch_lines(
+        &state.db,
+        &principal.scope,
+        &id,
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(web::Json(lines.map(|l| DeductionLineResponse::from(&l))))
 }
 
-/// `GET /deductions/failed?scheme_code=&month=`.
+/// `GET /deductions/failed?scheme_code=&month=&union_id=&cursor=&limit=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FailedQuery {
     pub scheme_code: Option<String>,
     /// `YYYY-MM`; absent: every month.
     pub month: Option<String>,
+    /// Public id of one unit union; absent: every union.
+    pub union_id: Option<String>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<u64>,
 }
 
-/// Failed deductions grouped by unit union, for each union's follow-up.
+/// One unit union's failed deductions, counted, for its follow-up.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FailedByUnion {
+    /// Public id of the union (filter the lines with `union_id`).
+    pub union_id: String,
     pub union_name: String,
-    pub count: usize,
+    pub count: i64,
     pub amount: Money,
-    pub lines: Vec<DeductionLineResponse>,
 }
 
-/// The failed deductions, per unit union (by name), each with the bank's reason.
+/// Failed deductions: every union's count and amount, and a page of the lines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailedDeductionList {
+    /// Each union with failures (by name), over everything the filter matches.
+    pub unions: Vec<FailedByUnion>,
+    /// The failed deductions, newest first, each with the bank's reason.
+    pub items: Vec<DeductionLineResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The failed deductions inside the caller's part of the tree, per unit union, each with the
+/// bank's reason.
 #[utoipa::path(
     operation_id = "listFailedDeductions",
     tag = "deductions",
     security(("bearer" = [])),
     params(FailedQuery),
     responses(
-        (status = 200, body = [FailedByUnion]),
+        (status = 200, body = FailedDeductionList),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 422, description = "`month_invalid`", body = ErrorBody),
+        (status = 422, description = "`month_invalid`, `invalid_request` (cursor, limit)", body = ErrorBody),
     )
 )]
 #[get("/deductions/failed")]
@@ -644,27 +697,36 @@ pub async fn failed(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<FailedQuery>,
-) -> Result<web::Json<Vec<FailedByUnion>>, ApiError> {
+) -> Result<web::Json<FailedDeductionList>, ApiError> {
     principal.require(DEDUCTION_ROLES)?;
-    let month = month_param("month", query.month.as_deref())?;
-    let lines = deduction::failed_lines(&state.db, query.scheme_code.as_deref(), month).await?;
-    let mut groups: Vec<FailedByUnion> = Vec::new();
-    for l in &lines {
-        match groups.last_mut() {
-            Some(g) if g.union_name == l.union_name => {
-                g.count += 1;
-                g.amount = g.amount + l.amount;
-                g.lines.push(l.into());
-            }
-            _ => groups.push(FailedByUnion {
-                union_name: l.union_name.clone(),
-                count: 1,
-                amount: l.amount,
-                lines: vec![l.into()],
-            }),
-        }
-    }
-    Ok(web::Json(groups))
+    let filter = FailedFilter {
+        scheme_code: query.scheme_code.clone(),
+        month: month_param("month", query.month.as_deref())?,
+        union_pid: query.union_id.clone(),
+    };
+    let page = page_query(&query.cursor, query.limit);
+    let found = deduction::failed_lines(
+        &state.db,
+        &principal.scope,
+        &filter,
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?;
+    Ok(web::Json(FailedDeductionList {
+        unions: found
+            .unions
+            .into_iter()
+            .map(|u| FailedByUnion {
+                union_id: u.union_pid,
+                union_name: u.union_name,
+                count: u.count,
+                amount: u.amount,
+            })
+            .collect(),
+        items: found.page.items.iter().map(Into::into).collect(),
+        next_cursor: found.page.next_cursor,
+    }))
 }
 
 /// `POST /deduction-windows`: a late window for late payers.
@@ -764,6 +826,8 @@ pub enum RefundReason {
     AlreadyEnrolled,
     /// Deducted again after an earlier deduction had enrolled the member for the period.
     ChargedTwice,
+    /// The bank's result came back after the coverage period had ended: nobody was enrolled.
+    PeriodEnded,
 }
 
 /// Where a refund stands.
@@ -801,10 +865,10 @@ impl From<&Refund> for RefundResponse {
             batch_id: r.batch_pid.clone(),
             month: r.month.to_string(),
             amount: r.amount,
-            reason: if r.reason == deduction::REFUND_CHARGED_TWICE {
-                RefundReason::ChargedTwice
-            } else {
-                RefundReason::AlreadyEnrolled
+            reason: match r.reason.as_str() {
+                deduction::REFUND_CHARGED_TWICE => RefundReason::ChargedTwice,
+                deduction::REFUND_PERIOD_ENDED => RefundReason::PeriodEnded,
+                _ => RefundReason::AlreadyEnrolled,
             },
             status: if r.status == deduction::REFUND_DONE {
                 RefundStatus::Refunded
@@ -817,22 +881,27 @@ impl From<&Refund> for RefundResponse {
     }
 }
 
-/// `GET /deduction-refunds?status=`.
+/// `GET /deduction-refunds?status=&cursor=&limit=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RefundQuery {
     /// `due` or `refunded`; absent: both.
     pub status: Option<String>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<u64>,
 }
 
-/// The refund records, oldest first.
+/// The refund records of members inside the caller's part of the tree, newest first, a page at
+/// a time.
 #[utoipa::path(
     operation_id = "listDeductionRefunds",
     tag = "deductions",
     security(("bearer" = [])),
     params(RefundQuery),
     responses(
-        (status = 200, body = [RefundResponse]),
+        (status = 200, body = Page<RefundResponse>),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody),
@@ -843,7 +912,7 @@ pub async fn list_refunds(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<RefundQuery>,
-) -> Result<web::Json<Vec<RefundResponse>>, ApiError> {
+) -> Result<web::Json<Page<RefundResponse>>, ApiError> {
     principal.require(DEDUCTION_ROLES)?;
     let status = match query.status.as_deref() {
         None => None,
@@ -855,8 +924,16 @@ pub async fn list_refunds(
             ));
         }
     };
-    let refunds = deduction::list_refunds(&state.db, status).await?;
-    Ok(web::Json(refunds.iter().map(Into::into).collect()))
+    let page = page_query(&query.cursor, query.limit);
+    let refunds = deduction::list_refunds(
+        &state.db,
+        &principal.scope,
+        status,
+        page.after_id()?,
+        page.limit()?,
+    )
+    .await?;
+    Ok(web::Json(refunds.map(|r| RefundResponse::from(&r))))
 }
 
 /// The refunds due as the bank's file: CSV with a byte-order mark, columns
@@ -878,23 +955,53 @@ pub async fn refund_file(
     principal: Principal,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
+    refund_download(&state, &principal, request_id, false).await
+}
+
+/// The same refund file as an `.xlsx` workbook (sheet 退款明细; ID and card numbers as text, a
+/// totals row), for banks that take Excel. Audited.
+#[utoipa::path(
+    operation_id = "getDeductionRefundFileXlsx",
+    tag = "deductions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    )
+)]
+#[get("/deduction-refunds/file.xlsx")]
+pub async fn refund_file_xlsx(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    refund_download(&state, &principal, request_id, true).await
+}
+
+async fn refund_download(
+    state: &AppState,
+    principal: &Principal,
+    request_id: RequestId,
+    xlsx: bool,
+) -> Result<HttpResponse, ApiError> {
     principal.require(DEDUCTION_ROLES)?;
     let bytes = deduction::refund_file(
         &state.db,
         &state.pii,
+        &principal.scope,
         &principal.subject,
+        xlsx,
         Some(request_id.to_string()),
     )
     .await
     .map_err(file_error)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename("refunds.csv".into())],
-        })
-        .insert_header(("cache-control", "no-store"))
-        .body(bytes))
+    let (filename, content_type) = if xlsx {
+        ("refunds.xlsx", super::XLSX)
+    } else {
+        ("refunds.csv", "text/csv; charset=utf-8")
+    };
+    Ok(super::attachment(bytes, content_type, filename))
 }
 
 /// Records that a refund was paid back (once; audited).
@@ -921,6 +1028,7 @@ pub async fn mark_refunded(
     principal.require(DEDUCTION_ROLES)?;
     let refund = deduction::mark_refunded(
         &state.db,
+        &principal.scope,
         &id,
         &principal.subject,
         Utc::now(),

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use entity::{authorisation_text, member, payment_authorisation};
 
 use super::audit::{self, Actor};
+use super::page::{Page, page_from};
 use super::scope::Scope;
 use super::{Problem, is_unique_violation, new_pid};
 use crate::auth::crypto::{PiiKind, PiiVault};
@@ -416,6 +417,7 @@ pub async fn sign(
     member_pid: &str,
     signing: Signing,
     ticket: &crate::service::photo_work::Ticket,
+    today: NaiveDate,
     request_id: Option<String>,
 ) -> Result<PaymentAuthorisation, SignError> {
     let Signing {
@@ -466,7 +468,7 @@ pub async fn sign(
     if active_for(db, m.id, &scheme_code).await?.is_some() {
         return Err(already_active());
     }
-    offered_to(db, m.id, &scheme_code).await?;
+    offered_to(db, m.id, &scheme_code, today).await?;
 
     let pid = new_pid();
     let objects = StoredObjects {
@@ -545,18 +547,46 @@ pub async fn sign(
     recorded
 }
 
-/// Refuses (`scheme_not_offered`) unless the member's unit union takes part in the scheme for
-/// the coverage period its authorisation pays for (see [`super::participation`]).
+/// Refuses unless the scheme's enrolment window (or a late window the association opened) is
+/// open on `today` (`enrolment_not_open`, `enrolment_closed`: a signature then could only pay
+/// for a period nobody may still enrol in) and the member's unit union takes part in the scheme
+/// for the coverage period its authorisation pays for (`scheme_not_offered`, see
+/// [`super::participation`]).
 async fn offered_to<C: ConnectionTrait>(
     db: &C,
     member_id: i64,
     scheme_code: &str,
+    today: NaiveDate,
 ) -> Result<(), SignError> {
     let scheme = super::scheme::latest(db, scheme_code)
         .await?
         .ok_or(SignError::NotFound)?;
     let (start, end) = super::deduction::period_of(&scheme.definition)
         .ok_or_else(|| DbErr::Custom(format!("scheme {scheme_code}: no coverage period")))?;
+    if let Some(opens) = scheme.definition.enrolment.opens
+        && today < opens
+    {
+        return Err(SignError::Refused(Problem::invalid(
+            "enrolment_not_open",
+            format!("参保登记 {opens} 开始，届时再签署 / the enrolment window opens on {opens}"),
+            json!({ "field": "scheme_code", "opens": opens }),
+        )));
+    }
+    let closes = super::deduction::window_closes(db, scheme_code, &scheme.definition).await?;
+    if today > closes {
+        return Err(SignError::Refused(Problem::invalid(
+            "enrolment_closed",
+            format!(
+                "{start} 至 {end} 保障期的参保登记已于 {closes} 截止 / the enrolment window for {start}..{end} closed on {closes}"
+            ),
+            json!({
+                "field": "scheme_code",
+                "closes": closes,
+                "coverage_start": start,
+                "coverage_end": end,
+            }),
+        )));
+    }
     let union = member::Entity::find_by_id(member_id)
         .one(db)
         .await?
@@ -801,15 +831,19 @@ pub struct StaffAuthorisation {
     pub user_agent: String,
 }
 
-/// Signed authorisations, newest first, optionally of one scheme and/or members whose name
-/// contains `name`.
+/// Signed authorisations of members inside `scope`, newest first, optionally of one scheme
+/// and/or members whose name contains `name`, one page (cursor on the authorisation).
 pub async fn list_for_staff<C: ConnectionTrait>(
     db: &C,
     vault: &PiiVault,
+    scope: &Scope,
     scheme_code: Option<&str>,
     name: Option<&str>,
-) -> Result<Vec<StaffAuthorisation>, DbErr> {
-    let mut q = payment_authorisation::Entity::find();
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Page<StaffAuthorisation>, DbErr> {
+    let mut q = payment_authorisation::Entity::find()
+        .filter(payment_authorisation::Column::MemberId.in_subquery(scope.member_ids()));
     if let Some(code) = scheme_code {
         q = q.filter(payment_authorisation::Column::TextId.in_subquery(texts_of(code)));
     }
@@ -824,19 +858,25 @@ pub async fn list_for_staff<C: ConnectionTrait>(
             ),
         );
     }
+    if let Some(after) = after_id {
+        q = q.filter(payment_authorisation::Column::Id.lt(after));
+    }
     let rows = q
-        .order_by_desc(payment_authorisation::Column::SignedAt)
         .order_by_desc(payment_authorisation::Column::Id)
-        .limit(500)
+        .limit(limit + 1)
         .all(db)
         .await?;
+    let Page {
+        items: rows,
+        next_cursor,
+    } = page_from(rows, limit, |r| r.id);
     let origin: HashMap<i64, (String, String)> = rows
         .iter()
         .map(|r| (r.id, (r.ip_address.clone(), r.user_agent.clone())))
         .collect();
     let members = crate::service::member::rows_by_id(db, rows.iter().map(|r| r.member_id)).await?;
     let unions = crate::service::member::union_names(db, &members).await?;
-    open_all(db, vault, rows)
+    let items = open_all(db, vault, rows)
         .await?
         .into_iter()
         .map(|a| {
@@ -853,7 +893,36 @@ pub async fn list_for_staff<C: ConnectionTrait>(
                 authorisation: a,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    Ok(Page { items, next_cursor })
+}
+
+/// The exact text a member signed, by the public id of one of their own authorisations
+/// (`None` when it is not theirs or does not exist). The record keeps the text's id and hash,
+/// so this is the version they read, whatever was published since.
+pub async fn signed_text<C: ConnectionTrait>(
+    db: &C,
+    member_pid: &str,
+    pid: &str,
+) -> Result<Option<AuthorisationText>, DbErr> {
+    let Some(row) = payment_authorisation::Entity::find()
+        .filter(payment_authorisation::Column::MemberId.in_subquery(member_id_of(member_pid)))
+        .filter(payment_authorisation::Column::Pid.eq(pid))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let text = authorisation_text::Entity::find_by_id(row.text_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("authorisation {pid}: text missing")))?;
+    if text.sha256 != row.text_sha256 {
+        return Err(DbErr::Custom(format!(
+            "authorisation {pid}: the kept text no longer matches the signed hash"
+        )));
+    }
+    Ok(Some(text.into()))
 }
 
 /// The evidence kept with a signed authorisation.
@@ -878,9 +947,11 @@ impl Evidence {
 
 /// One evidence image of an authorisation as `actor_pid` views it (audited), with its media
 /// type; `None` when there is no such authorisation.
+#[allow(clippy::too_many_arguments)]
 pub async fn evidence(
     db: &DatabaseConnection,
     storage: &Operator,
+    scope: &Scope,
     pid: &str,
     which: Evidence,
     actor_pid: &str,
@@ -888,6 +959,7 @@ pub async fn evidence(
 ) -> Result<Option<(Vec<u8>, &'static str)>, anyhow::Error> {
     let Some(row) = payment_authorisation::Entity::find()
         .filter(payment_authorisation::Column::Pid.eq(pid))
+        .filter(payment_authorisation::Column::MemberId.in_subquery(scope.member_ids()))
         .one(db)
         .await?
     else {
@@ -928,6 +1000,7 @@ pub async fn evidence(
 pub async fn revoke_on_behalf(
     db: &DatabaseConnection,
     vault: &PiiVault,
+    scope: &Scope,
     pid: &str,
     reason: &str,
     actor_pid: &str,
@@ -942,6 +1015,7 @@ pub async fn revoke_on_behalf(
     let txn = crate::db::begin_write(db).await?;
     let member_pid = payment_authorisation::Entity::find()
         .filter(payment_authorisation::Column::Pid.eq(pid))
+        .filter(payment_authorisation::Column::MemberId.in_subquery(scope.member_ids()))
         .one(&txn)
         .await?
         .ok_or(RevokeError::NotFound)?;

@@ -24,13 +24,15 @@ use serde_json::json;
 
 use entity::{
     deduction_batch, deduction_item, deduction_refund, deduction_window, member, membership,
-    payment_authorisation,
+    organisation, payment_authorisation,
 };
 
 use super::audit::{self, Actor};
 use super::authorisation::{open_all, texts_of};
 use super::outbox::{self, Occasion};
+use super::page::{Page, page_from};
 use super::participation::Participation;
+use super::scope::Scope;
 use super::{is_unique_violation, new_pid, scheme};
 use crate::auth::crypto::{PiiKind, PiiVault};
 use crate::domain::{IdNumber, Money, PersonName};
@@ -38,7 +40,7 @@ use crate::engine::SchemeDefinition;
 use crate::engine::scheme::EnrolmentMode;
 use crate::engine::{YearMonth, coverage_period};
 use crate::formats::bank_file::{self, LineProblem, Outcome, ResultColumn, ResultLine, problem};
-use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
+use crate::formats::workbook::{Cell, WorkbookError};
 
 /// Where a batch stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +77,9 @@ const ITEM_FAILED: &str = "failed";
 pub const REFUND_ALREADY_ENROLLED: &str = "already_enrolled";
 /// A refund is due: an earlier deduction already enrolled the member for the period.
 pub const REFUND_CHARGED_TWICE: &str = "charged_twice";
+/// A refund is due: the bank's result came back after the coverage period had ended, so the
+/// fee buys nothing (nobody is enrolled into a period that is over).
+pub const REFUND_PERIOD_ENDED: &str = "period_ended";
 /// Refund statuses.
 pub const REFUND_DUE: &str = "due";
 pub const REFUND_DONE: &str = "refunded";
@@ -162,6 +167,14 @@ pub enum BatchError {
         period_start: NaiveDate,
         period_end: NaiveDate,
     },
+    /// The month lies outside the window the batch is made in: before the month the window
+    /// opens in, or beginning after the window (or the late window) closes.
+    #[error("the month {month} is outside the enrolment window")]
+    MonthOutsideWindow {
+        month: YearMonth,
+        opens: Option<NaiveDate>,
+        closes: NaiveDate,
+    },
     #[error("this month's batch exists")]
     Exists,
     #[error("no authorisation to deduct")]
@@ -220,6 +233,16 @@ pub async fn create_batch<C: ConnectionTrait>(
             closes,
             period_start,
             period_end,
+        });
+    }
+    // The month deducted belongs to the window too: a month before the window opened, or one
+    // beginning after it closes, is not this period's deduction.
+    let opens = definition.enrolment.opens;
+    if first > closes || opens.is_some_and(|o| super::authorisation::last_day(month) < o) {
+        return Err(BatchError::MonthOutsideWindow {
+            month,
+            opens,
+            closes,
         });
     }
     if deduction_batch::Entity::find()
@@ -462,6 +485,9 @@ pub async fn file_lines<C: ConnectionTrait>(
         .collect()
 }
 
+/// The columns of the deduction file.
+const FILE_HEADERS: [&str; 6] = ["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"];
+
 /// The deduction file the bank reads: UTF-8 with a byte-order mark (so Excel opens it),
 /// columns 序号,流水号,姓名,身份证号,银行卡号,金额 (yuan, two decimals), and a control line
 /// `合计,<count>,<total>`.
@@ -477,7 +503,7 @@ pub fn render_file(lines: &[FileLine]) -> Result<Vec<u8>, csv::Error> {
         ]
     });
     bank_file::render_csv(
-        &["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"],
+        &FILE_HEADERS,
         rows,
         lines.len(),
         lines.iter().map(|l| l.amount).sum(),
@@ -487,15 +513,10 @@ pub fn render_file(lines: &[FileLine]) -> Result<Vec<u8>, csv::Error> {
 /// The same deduction file as an `.xlsx` workbook (sheet 扣款明细): the same columns, ID and card
 /// numbers as text (never as numbers Excel would round), amounts as numbers, a totals row.
 pub fn render_file_xlsx(lines: &[FileLine]) -> Result<Vec<u8>, WorkbookError> {
-    let total: Money = lines.iter().map(|l| l.amount).sum();
-    let sheet = Sheet {
-        name: "扣款明细".into(),
-        title: None,
-        headers: ["序号", "流水号", "姓名", "身份证号", "银行卡号", "金额"]
-            .iter()
-            .map(|h| (*h).to_owned())
-            .collect(),
-        rows: lines
+    bank_file::render_xlsx(
+        "扣款明细",
+        &FILE_HEADERS,
+        lines
             .iter()
             .map(|l| {
                 vec![
@@ -508,16 +529,9 @@ pub fn render_file_xlsx(lines: &[FileLine]) -> Result<Vec<u8>, WorkbookError> {
                 ]
             })
             .collect(),
-        totals: Some(vec![
-            Cell::Text("合计".into()),
-            Cell::Text(format!("{} 笔", lines.len())),
-            Cell::Empty,
-            Cell::Empty,
-            Cell::Empty,
-            Cell::Money(total.as_decimal()),
-        ]),
-    };
-    write_workbook(&[sheet])
+        5,
+        lines.iter().map(|l| l.amount).sum(),
+    )
 }
 
 /// Why a batch's deduction file was not handed out.
@@ -538,12 +552,15 @@ pub enum FileError {
 pub async fn download_file(
     db: &DatabaseConnection,
     vault: &PiiVault,
+    scope: &Scope,
     batch_pid: &str,
     actor_pid: &str,
     xlsx: bool,
     request_id: Option<String>,
 ) -> Result<(DeductionBatch, Vec<u8>), FileError> {
-    let batch = get(db, batch_pid).await?.ok_or(FileError::NotFound)?;
+    let batch = get_within(db, scope, batch_pid)
+        .await?
+        .ok_or(FileError::NotFound)?;
     let lines = file_lines(db, vault, &batch).await?;
     let bytes = if xlsx {
         render_file_xlsx(&lines)?
@@ -653,15 +670,18 @@ fn match_results(
 
 /// Imports the bank's result for a batch, all or nothing. Run inside a transaction. Each
 /// success enrols the member (membership `individual`, the member's unit union, the batch's
-/// coverage period — whatever day the result is imported) and queues `enrolment_confirmed`, or,
-/// when the member already holds a membership for that period, records a refund due
-/// (`already_enrolled`, or `charged_twice` when that membership came from a deduction); each
-/// failure keeps the bank's reason and queues `deduction_failed`.
+/// coverage period — whatever day the result is imported, as long as the period has not ended
+/// on `today`) and queues `enrolment_confirmed`, or, when the member already holds a membership
+/// for that period, records a refund due (`already_enrolled`, or `charged_twice` when that
+/// membership came from a deduction); when the period ended before `today` nobody is enrolled
+/// and every success is a refund due (`period_ended`); each failure keeps the bank's reason and
+/// queues `deduction_failed`. `today` is the service's calendar day, `now` only stamps rows.
 pub async fn import_result<C: ConnectionTrait>(
     db: &C,
     batch_pid: &str,
     file: &[u8],
     now: DateTime<Utc>,
+    today: NaiveDate,
 ) -> Result<(DeductionBatch, ImportSummary), ImportError> {
     let batch = get(db, batch_pid).await?.ok_or(ImportError::NotFound)?;
     if batch.status != BatchStatus::Exported {
@@ -701,6 +721,7 @@ pub async fn import_result<C: ConnectionTrait>(
             DbErr::Custom(format!("scheme {}: no coverage period", batch.scheme_code))
         })?;
     let members = crate::service::member::rows_by_id(db, items.iter().map(|i| i.member_id)).await?;
+    let period_over = today > end;
 
     let mut summary = ImportSummary::default();
     for (item, serial, outcome) in matched {
@@ -717,33 +738,37 @@ pub async fn import_result<C: ConnectionTrait>(
                     .filter(membership::Column::CoverageEnd.gte(start))
                     .one(db)
                     .await?;
-                let membership_id = match existing {
-                    Some(found) => {
+                let refund_reason = match &existing {
+                    Some(found) if found.source == "individual" => Some(REFUND_CHARGED_TWICE),
+                    Some(_) => Some(REFUND_ALREADY_ENROLLED),
+                    None if period_over => Some(REFUND_PERIOD_ENDED),
+                    None => None,
+                };
+                if let Some(reason) = refund_reason {
+                    if existing.is_some() {
                         summary.already_enrolled.push(serial.clone());
-                        let reason = if found.source == "individual" {
-                            REFUND_CHARGED_TWICE
-                        } else {
-                            REFUND_ALREADY_ENROLLED
-                        };
-                        let refund = deduction_refund::ActiveModel {
-                            pid: Set(new_pid()),
-                            member_id: Set(m.id),
-                            item_id: Set(item.id),
-                            batch_id: Set(batch.id),
-                            scheme_code: Set(batch.scheme_code.clone()),
-                            amount_fen: Set(item.amount_fen),
-                            reason: Set(reason.to_owned()),
-                            status: Set(REFUND_DUE.to_owned()),
-                            created_at: Set(now),
-                            refunded_at: Set(None),
-                            refunded_by: Set(None),
-                            ..Default::default()
-                        }
-                        .insert(db)
-                        .await?;
-                        summary.refunds.push(refund.pid);
-                        found.id
                     }
+                    let refund = deduction_refund::ActiveModel {
+                        pid: Set(new_pid()),
+                        member_id: Set(m.id),
+                        item_id: Set(item.id),
+                        batch_id: Set(batch.id),
+                        scheme_code: Set(batch.scheme_code.clone()),
+                        amount_fen: Set(item.amount_fen),
+                        reason: Set(reason.to_owned()),
+                        status: Set(REFUND_DUE.to_owned()),
+                        created_at: Set(now),
+                        refunded_at: Set(None),
+                        refunded_by: Set(None),
+                        ..Default::default()
+                    }
+                    .insert(db)
+                    .await?;
+                    summary.refunds.push(refund.pid);
+                }
+                let membership_id = match existing {
+                    Some(found) => Some(found.id),
+                    None if period_over => None,
                     None => {
                         let created = enrol(db, &batch, &item, m, (start, end), now).await?;
                         outbox::enqueue(
@@ -761,10 +786,10 @@ pub async fn import_result<C: ConnectionTrait>(
                             now,
                         )
                         .await?;
-                        created.id
+                        Some(created.id)
                     }
                 };
-                mark_item(db, item.id, ITEM_SUCCEEDED, None, Some(membership_id)).await?;
+                mark_item(db, item.id, ITEM_SUCCEEDED, None, membership_id).await?;
                 summary.succeeded += 1;
             }
             Outcome::Failed { reason } => {
@@ -795,18 +820,24 @@ pub async fn import_result<C: ConnectionTrait>(
     Ok((batch, summary))
 }
 
-/// `actor_pid` imports the bank's result file of a batch (see [`import_result`]), with its
-/// audit entry, in one transaction.
+/// `actor_pid` imports the bank's result file of a batch inside `scope` (see
+/// [`import_result`]), with its audit entry, in one transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_result(
     db: &DatabaseConnection,
+    scope: &Scope,
     batch_pid: &str,
     file: &[u8],
     actor_pid: &str,
     now: DateTime<Utc>,
+    today: NaiveDate,
     request_id: Option<String>,
 ) -> Result<(DeductionBatch, ImportSummary), ImportError> {
     let txn = crate::db::begin_write(db).await?;
-    let (batch, summary) = import_result(&txn, batch_pid, file, now).await?;
+    if get_within(&txn, scope, batch_pid).await?.is_none() {
+        return Err(ImportError::NotFound);
+    }
+    let (batch, summary) = import_result(&txn, batch_pid, file, now, today).await?;
     audit::record(
         &txn,
         &account(actor_pid),
@@ -817,6 +848,7 @@ pub async fn record_result(
             "failed": summary.failed,
             "already_enrolled": summary.already_enrolled,
             "refunds": summary.refunds,
+            "today": today,
         }),
         request_id,
     )
@@ -972,13 +1004,88 @@ pub struct BatchFilter {
     pub month_to: Option<YearMonth>,
 }
 
-/// The batches matching a filter, newest month first (a scheme has at most one a month, so the
-/// list stays short enough to answer whole), with each batch's outcome counts.
+/// Batches a caller with `scope` may see: those with no deduction of a member outside it (a
+/// batch spans unions, so one outside member hides it from a union-level scope).
+fn batch_visible_in(scope: &Scope) -> Condition {
+    let outside = Query::select()
+        .column(deduction_item::Column::BatchId)
+        .from(deduction_item::Entity)
+        .and_where(deduction_item::Column::MemberId.not_in_subquery(scope.member_ids()))
+        .to_owned();
+    Condition::all().add(deduction_batch::Column::Id.not_in_subquery(outside))
+}
+
+/// A batch by public id, inside `scope`.
+pub async fn get_within<C: ConnectionTrait>(
+    db: &C,
+    scope: &Scope,
+    pid: &str,
+) -> Result<Option<DeductionBatch>, DbErr> {
+    deduction_batch::Entity::find()
+        .filter(deduction_batch::Column::Pid.eq(pid))
+        .filter(batch_visible_in(scope))
+        .one(db)
+        .await?
+        .map(to_batch)
+        .transpose()
+}
+
+/// The totals of every batch matching a filter (not only the page shown).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchTotals {
+    pub batches: i64,
+    pub items: i64,
+    pub amount: Money,
+    pub outcomes: Outcomes,
+}
+
+/// One page of batches and the totals of all that match.
+#[derive(Debug)]
+pub struct BatchList {
+    pub page: Page<(DeductionBatch, Outcomes)>,
+    pub totals: BatchTotals,
+}
+
+/// How the deductions of some batches ended, counted in the database.
+async fn outcomes_of<C: ConnectionTrait>(
+    db: &C,
+    batch_ids: &[i64],
+) -> Result<HashMap<i64, Outcomes>, DbErr> {
+    let mut out: HashMap<i64, Outcomes> = HashMap::new();
+    for chunk in batch_ids.chunks(400) {
+        let rows: Vec<(i64, String, i64, i64)> = deduction_item::Entity::find()
+            .select_only()
+            .column(deduction_item::Column::BatchId)
+            .column(deduction_item::Column::Status)
+            .column_as(deduction_item::Column::Id.count(), "n")
+            // PostgreSQL's SUM(bigint) is numeric: cast back so both backends give an integer.
+            .column_as(
+                Expr::cust("CAST(SUM(deduction_item.amount_fen) AS BIGINT)"),
+                "fen",
+            )
+            .filter(deduction_item::Column::BatchId.is_in(chunk.iter().copied()))
+            .group_by(deduction_item::Column::BatchId)
+            .group_by(deduction_item::Column::Status)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (batch_id, status, n, fen) in rows {
+            out.entry(batch_id).or_default().add_many(&status, n, fen);
+        }
+    }
+    Ok(out)
+}
+
+/// The batches inside `scope` matching a filter, newest first, one page of them (cursor on the
+/// batch id) with each batch's outcome, and the totals of all that match.
 pub async fn list_batches<C: ConnectionTrait>(
     db: &C,
+    scope: &Scope,
     filter: &BatchFilter,
-) -> Result<Vec<(DeductionBatch, Outcomes)>, DbErr> {
-    let mut q = deduction_batch::Entity::find();
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<BatchList, DbErr> {
+    let mut q = deduction_batch::Entity::find().filter(batch_visible_in(scope));
     if let Some(code) = &filter.scheme_code {
         q = q.filter(deduction_batch::Column::SchemeCode.eq(code.as_str()));
     }
@@ -991,26 +1098,52 @@ pub async fn list_batches<C: ConnectionTrait>(
     if let Some(to) = filter.month_to {
         q = q.filter(deduction_batch::Column::Month.lte(to.to_string()));
     }
-    let batches = q
-        .order_by_desc(deduction_batch::Column::Month)
-        .order_by_desc(deduction_batch::Column::Id)
+    // Totals over everything matching: a scheme has at most one batch a month, so the ids and
+    // sums are few; the items are counted in the database.
+    let all: Vec<(i64, i32, i64)> = q
+        .clone()
+        .select_only()
+        .column(deduction_batch::Column::Id)
+        .column(deduction_batch::Column::ItemCount)
+        .column(deduction_batch::Column::TotalFen)
+        .into_tuple()
         .all(db)
         .await?;
-    let items = deduction_item::Entity::find()
-        .filter(deduction_item::Column::BatchId.is_in(batches.iter().map(|b| b.id)))
-        .all(db)
-        .await?;
-    let mut outcomes: HashMap<i64, Outcomes> = HashMap::new();
-    for item in &items {
-        outcomes.entry(item.batch_id).or_default().add(item);
+    let ids: Vec<i64> = all.iter().map(|(id, _, _)| *id).collect();
+    let mut outcomes = outcomes_of(db, &ids).await?;
+    let mut totals = BatchTotals::default();
+    for (id, count, fen) in &all {
+        totals.batches += 1;
+        totals.items += i64::from(*count);
+        totals.amount = totals.amount + Money::from_fen(*fen);
+        if let Some(o) = outcomes.get(id) {
+            totals.outcomes.merge(o);
+        }
     }
-    batches
+    if let Some(after) = after_id {
+        q = q.filter(deduction_batch::Column::Id.lt(after));
+    }
+    let rows = q
+        .order_by_desc(deduction_batch::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = page_from(rows, limit, |b| b.id);
+    let items = page
+        .items
         .into_iter()
         .map(|b| {
             let o = outcomes.remove(&b.id).unwrap_or_default();
             Ok((to_batch(b)?, o))
         })
-        .collect()
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    Ok(BatchList {
+        page: Page {
+            items,
+            next_cursor: page.next_cursor,
+        },
+        totals,
+    })
 }
 
 /// How a batch's deductions ended, in counts and money.
@@ -1024,19 +1157,27 @@ pub struct Outcomes {
 }
 
 impl Outcomes {
-    fn add(&mut self, item: &deduction_item::Model) {
-        let amount = Money::from_fen(item.amount_fen);
-        match item.status.as_str() {
+    fn add_many(&mut self, status: &str, n: i64, fen: i64) {
+        let amount = Money::from_fen(fen);
+        match status {
             ITEM_SUCCEEDED => {
-                self.succeeded += 1;
+                self.succeeded += n;
                 self.succeeded_amount = self.succeeded_amount + amount;
             }
             ITEM_FAILED => {
-                self.failed += 1;
+                self.failed += n;
                 self.failed_amount = self.failed_amount + amount;
             }
-            _ => self.pending += 1,
+            _ => self.pending += n,
         }
+    }
+
+    fn merge(&mut self, other: &Outcomes) {
+        self.pending += other.pending;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.succeeded_amount = self.succeeded_amount + other.succeeded_amount;
+        self.failed_amount = self.failed_amount + other.failed_amount;
     }
 }
 
@@ -1124,45 +1265,164 @@ async fn lines_of<C: ConnectionTrait>(
         .collect()
 }
 
-/// A batch's deductions and their results, in file order (`None`: no such batch).
+/// A batch's deductions and their results in the file's order, one page (cursor on the
+/// deduction; `None`: no such batch inside `scope`).
 pub async fn batch_lines<C: ConnectionTrait>(
     db: &C,
+    scope: &Scope,
     batch_pid: &str,
-) -> Result<Option<Vec<DeductionLine>>, DbErr> {
-    let Some(batch) = get(db, batch_pid).await? else {
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Option<Page<DeductionLine>>, DbErr> {
+    let Some(batch) = get_within(db, scope, batch_pid).await? else {
         return Ok(None);
     };
-    let items = items_of(db, batch.id).await?;
-    lines_of(db, items).await.map(Some)
+    let mut q = deduction_item::Entity::find().filter(deduction_item::Column::BatchId.eq(batch.id));
+    if let Some(after) = after_id {
+        q = q.filter(deduction_item::Column::Id.gt(after));
+    }
+    let rows = q
+        .order_by_asc(deduction_item::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = page_from(rows, limit, |i| i.id);
+    Ok(Some(Page {
+        items: lines_of(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    }))
 }
 
-/// Failed deductions of a scheme (every batch, or one month), for follow-up by each union.
+/// Which failed deductions the officer looks at.
+#[derive(Clone, Debug, Default)]
+pub struct FailedFilter {
+    pub scheme_code: Option<String>,
+    pub month: Option<YearMonth>,
+    /// Public id of one unit union.
+    pub union_pid: Option<String>,
+}
+
+/// The failed deductions of one unit union, counted.
+#[derive(Clone, Debug)]
+pub struct UnionFailures {
+    pub union_pid: String,
+    pub union_name: String,
+    pub count: i64,
+    pub amount: Money,
+}
+
+/// Failed deductions: every union's count and amount, and one page of the lines.
+#[derive(Debug)]
+pub struct FailedDeductions {
+    pub unions: Vec<UnionFailures>,
+    pub page: Page<DeductionLine>,
+}
+
+/// Failed deductions inside `scope` (every batch, or one scheme, month or union), for each
+/// union's follow-up: per union (by name) the count and amount of all of them, and one page of
+/// the lines, newest first (cursor on the deduction).
 pub async fn failed_lines<C: ConnectionTrait>(
     db: &C,
-    scheme_code: Option<&str>,
-    month: Option<YearMonth>,
-) -> Result<Vec<DeductionLine>, DbErr> {
+    scope: &Scope,
+    filter: &FailedFilter,
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<FailedDeductions, DbErr> {
     let mut batches = Query::select()
         .column(deduction_batch::Column::Id)
         .from(deduction_batch::Entity)
         .to_owned();
-    if let Some(code) = scheme_code {
-        batches.and_where(deduction_batch::Column::SchemeCode.eq(code));
+    if let Some(code) = &filter.scheme_code {
+        batches.and_where(deduction_batch::Column::SchemeCode.eq(code.as_str()));
     }
-    if let Some(month) = month {
+    if let Some(month) = filter.month {
         batches.and_where(deduction_batch::Column::Month.eq(month.to_string()));
     }
-    let items = deduction_item::Entity::find()
+    let mut members = scope.member_ids();
+    if let Some(union_pid) = &filter.union_pid {
+        members.and_where(
+            member::Column::OrganisationId.in_subquery(
+                Query::select()
+                    .column(organisation::Column::Id)
+                    .from(organisation::Entity)
+                    .and_where(organisation::Column::Pid.eq(union_pid.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    let q = deduction_item::Entity::find()
         .filter(deduction_item::Column::Status.eq(ITEM_FAILED))
         .filter(deduction_item::Column::BatchId.in_subquery(batches))
-        .order_by_asc(deduction_item::Column::Id)
+        .filter(deduction_item::Column::MemberId.in_subquery(members));
+
+    // Per member in the database, then per union here (a member belongs to one union).
+    let per_member: Vec<(i64, i64, i64)> = q
+        .clone()
+        .select_only()
+        .column(deduction_item::Column::MemberId)
+        .column_as(deduction_item::Column::Id.count(), "n")
+        .column_as(
+            Expr::cust("CAST(SUM(deduction_item.amount_fen) AS BIGINT)"),
+            "fen",
+        )
+        .group_by(deduction_item::Column::MemberId)
+        .into_tuple()
         .all(db)
         .await?;
-    let mut lines = lines_of(db, items).await?;
-    lines.sort_by(|a, b| {
-        (&a.union_name, a.month, &a.member_name).cmp(&(&b.union_name, b.month, &b.member_name))
-    });
-    Ok(lines)
+    let mut union_of: HashMap<i64, i64> = HashMap::new();
+    for chunk in per_member.chunks(400) {
+        let rows: Vec<(i64, i64)> = member::Entity::find()
+            .select_only()
+            .column(member::Column::Id)
+            .column(member::Column::OrganisationId)
+            .filter(member::Column::Id.is_in(chunk.iter().map(|(id, _, _)| *id)))
+            .into_tuple()
+            .all(db)
+            .await?;
+        union_of.extend(rows);
+    }
+    let mut per_union: HashMap<i64, (i64, i64)> = HashMap::new();
+    for (member_id, n, fen) in per_member {
+        if let Some(union) = union_of.get(&member_id) {
+            let e = per_union.entry(*union).or_default();
+            e.0 += n;
+            e.1 += fen;
+        }
+    }
+    let mut unions: Vec<UnionFailures> = organisation::Entity::find()
+        .filter(organisation::Column::Id.is_in(per_union.keys().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| {
+            let (count, fen) = per_union.get(&o.id).copied().unwrap_or_default();
+            UnionFailures {
+                union_pid: o.pid,
+                union_name: o.name,
+                count,
+                amount: Money::from_fen(fen),
+            }
+        })
+        .collect();
+    unions.sort_by(|a, b| a.union_name.cmp(&b.union_name));
+
+    let mut q = q;
+    if let Some(after) = after_id {
+        q = q.filter(deduction_item::Column::Id.lt(after));
+    }
+    let rows = q
+        .order_by_desc(deduction_item::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = page_from(rows, limit, |i| i.id);
+    Ok(FailedDeductions {
+        unions,
+        page: Page {
+            items: lines_of(db, page.items).await?,
+            next_cursor: page.next_cursor,
+        },
+    })
 }
 
 /// A fee to give back.
@@ -1211,17 +1471,33 @@ async fn refunds_of<C: ConnectionTrait>(
         .collect()
 }
 
-/// Refund records, oldest first, optionally of one status.
+/// Refund records of members inside `scope`, newest first, optionally of one status, one page
+/// (cursor on the refund).
 pub async fn list_refunds<C: ConnectionTrait>(
     db: &C,
+    scope: &Scope,
     status: Option<&str>,
-) -> Result<Vec<Refund>, DbErr> {
-    let mut q = deduction_refund::Entity::find();
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<Page<Refund>, DbErr> {
+    let mut q = deduction_refund::Entity::find()
+        .filter(deduction_refund::Column::MemberId.in_subquery(scope.member_ids()));
     if let Some(status) = status {
         q = q.filter(deduction_refund::Column::Status.eq(status));
     }
-    let rows = q.order_by_asc(deduction_refund::Column::Id).all(db).await?;
-    refunds_of(db, rows).await
+    if let Some(after) = after_id {
+        q = q.filter(deduction_refund::Column::Id.lt(after));
+    }
+    let rows = q
+        .order_by_desc(deduction_refund::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let page = page_from(rows, limit, |r| r.id);
+    Ok(Page {
+        items: refunds_of(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// Why a refund was not marked.
@@ -1238,6 +1514,7 @@ pub enum RefundError {
 /// `actor_pid` records that a refund was paid back (audited, once).
 pub async fn mark_refunded(
     db: &DatabaseConnection,
+    scope: &Scope,
     refund_pid: &str,
     actor_pid: &str,
     now: DateTime<Utc>,
@@ -1246,6 +1523,7 @@ pub async fn mark_refunded(
     let txn = crate::db::begin_write(db).await?;
     let row = deduction_refund::Entity::find()
         .filter(deduction_refund::Column::Pid.eq(refund_pid))
+        .filter(deduction_refund::Column::MemberId.in_subquery(scope.member_ids()))
         .one(&txn)
         .await?
         .ok_or(RefundError::NotFound)?;
@@ -1287,16 +1565,32 @@ pub async fn mark_refunded(
     Ok(refund)
 }
 
-/// The refunds due as the bank's file: columns 序号,退款编号,姓名,身份证号,银行卡号,金额,原因 (the card
-/// the fee was deducted from), and the control line. Full numbers: audited.
+/// The columns of the refund file.
+const REFUND_HEADERS: [&str; 7] = [
+    "序号",
+    "退款编号",
+    "姓名",
+    "身份证号",
+    "银行卡号",
+    "金额",
+    "原因",
+];
+
+/// The refunds due of members inside `scope` as the bank's file: columns
+/// 序号,退款编号,姓名,身份证号,银行卡号,金额,原因 (the card the fee was deducted from) and the control
+/// line, as CSV (UTF-8 with a byte-order mark) or as an `.xlsx` workbook (sheet 退款明细, numbers
+/// as text, a totals row). Full numbers: audited.
 pub async fn refund_file(
     db: &DatabaseConnection,
     vault: &PiiVault,
+    scope: &Scope,
     actor_pid: &str,
+    xlsx: bool,
     request_id: Option<String>,
 ) -> Result<Vec<u8>, FileError> {
     let rows = deduction_refund::Entity::find()
         .filter(deduction_refund::Column::Status.eq(REFUND_DUE))
+        .filter(deduction_refund::Column::MemberId.in_subquery(scope.member_ids()))
         .order_by_asc(deduction_refund::Column::Id)
         .all(db)
         .await?;
@@ -1318,7 +1612,6 @@ pub async fn refund_file(
         .map(|a| (a.id, a.bank_card.as_str().to_owned()))
         .collect();
     let mut lines = Vec::new();
-    let mut total = Money::ZERO;
     for (i, r) in rows.iter().enumerate() {
         let corrupt = |what: &str| DbErr::Custom(format!("refund {}: {what} missing", r.pid));
         let m = members.get(&r.member_id).ok_or_else(|| corrupt("member"))?;
@@ -1329,43 +1622,87 @@ pub async fn refund_file(
         let card = cards
             .get(&item.authorisation_id)
             .ok_or_else(|| corrupt("card"))?;
-        let amount = Money::from_fen(r.amount_fen);
-        total = total + amount;
-        lines.push(vec![
-            (i + 1).to_string(),
-            r.pid.clone(),
-            m.name.clone(),
+        lines.push(RefundFileLine {
+            seq: i + 1,
+            refund_pid: r.pid.clone(),
+            name: m.name.clone(),
             id_number,
-            card.clone(),
-            amount.to_string(),
-            r.reason.clone(),
-        ]);
+            bank_card: card.clone(),
+            amount: Money::from_fen(r.amount_fen),
+            reason: r.reason.clone(),
+        });
     }
     let count = lines.len();
-    let bytes = bank_file::render_csv(
-        &[
-            "序号",
-            "退款编号",
-            "姓名",
-            "身份证号",
-            "银行卡号",
-            "金额",
-            "原因",
-        ],
-        lines,
-        count,
-        total,
-    )?;
+    let bytes = if xlsx {
+        render_refund_xlsx(&lines)?
+    } else {
+        render_refund_csv(&lines)?
+    };
     audit::record(
         db,
         &account(actor_pid),
         "deduction.refund_file_downloaded",
         ("deduction_refund", None),
-        json!({ "lines": count }),
+        json!({ "lines": count, "format": if xlsx { "xlsx" } else { "csv" } }),
         request_id,
     )
     .await?;
     Ok(bytes)
+}
+
+/// One line of the refund file, numbers in full.
+struct RefundFileLine {
+    seq: usize,
+    refund_pid: String,
+    name: String,
+    id_number: String,
+    bank_card: String,
+    amount: Money,
+    reason: String,
+}
+
+fn render_refund_csv(lines: &[RefundFileLine]) -> Result<Vec<u8>, csv::Error> {
+    bank_file::render_csv(
+        &REFUND_HEADERS,
+        lines.iter().map(|l| {
+            vec![
+                l.seq.to_string(),
+                l.refund_pid.clone(),
+                l.name.clone(),
+                l.id_number.clone(),
+                l.bank_card.clone(),
+                l.amount.to_string(),
+                l.reason.clone(),
+            ]
+        }),
+        lines.len(),
+        lines.iter().map(|l| l.amount).sum(),
+    )
+}
+
+/// The refund file as a workbook: the same columns, ID and card numbers as text (never as
+/// numbers Excel would round), amounts as numbers, a totals row.
+fn render_refund_xlsx(lines: &[RefundFileLine]) -> Result<Vec<u8>, WorkbookError> {
+    bank_file::render_xlsx(
+        "退款明细",
+        &REFUND_HEADERS,
+        lines
+            .iter()
+            .map(|l| {
+                vec![
+                    Cell::Int(i64::try_from(l.seq).unwrap_or(i64::MAX)),
+                    Cell::Code(l.refund_pid.clone()),
+                    Cell::Text(l.name.clone()),
+                    Cell::Code(l.id_number.clone()),
+                    Cell::Code(l.bank_card.clone()),
+                    Cell::Money(l.amount.as_decimal()),
+                    Cell::Text(l.reason.clone()),
+                ]
+            })
+            .collect(),
+        5,
+        lines.iter().map(|l| l.amount).sum(),
+    )
 }
 
 /// A member's own deductions (newest first) and refunds.

@@ -47,6 +47,16 @@ impl Scope {
         }
     }
 
+    /// The ids of the members in this scope, as a subquery (for rows that belong to a member
+    /// through a `member_id` column).
+    pub fn member_ids(&self) -> sea_orm::sea_query::SelectStatement {
+        Query::select()
+            .column(member::Column::Id)
+            .from(member::Entity)
+            .cond_where(self.condition::<member::Entity>())
+            .to_owned()
+    }
+
     /// The condition "the organisation column is in the subtree / the row is the member's".
     pub fn condition<E: Scoped>(&self) -> Condition {
         match self {

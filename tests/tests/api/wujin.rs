@@ -37,6 +37,11 @@ fn rehearsal(s: &mut huzhu::settings::Settings) {
     s.clock.today = Some(d(REHEARSAL));
 }
 
+/// The service's calendar pinned before the enrolment window opens (2021-10-11).
+fn before_it_opens(s: &mut huzhu::settings::Settings) {
+    s.clock.today = Some(d("2021-09-20"));
+}
+
 /// The service's calendar pinned to the day the issue was reported, years after the window.
 fn years_later(s: &mut huzhu::settings::Settings) {
     s.clock.today = Some(d("2026-12-05"));
@@ -789,7 +794,7 @@ async fn a_revocation_stops_deductions_from_the_next_month(app: TestApp) {
         lines[0].serial, lines[1].serial
     );
     let txn = db.begin().await.unwrap();
-    deduction::import_result(&txn, &batch_m.pid, result.as_bytes(), on(m, 25))
+    deduction::import_result(&txn, &batch_m.pid, result.as_bytes(), on(m, 25), day(m, 25))
         .await
         .unwrap();
     txn.commit().await.unwrap();
@@ -939,31 +944,22 @@ async fn a_member_whose_union_does_not_take_part_cannot_sign_and_is_never_deduct
 
 /// Finding 2 of issue 22, reproduced: on 2026-12-05 a worker signs, the officer creates the
 /// batch for month 2026-12 (201), the bank answers 成功 and the worker is enrolled for
-/// 2022-01-01..2022-12-31 — a year that ended four years earlier. Now the batch is refused
-/// (`enrolment_closed`, naming the window's close and the period) and no batch, hence no bank
-/// file, exists.
+/// 2022-01-01..2022-12-31 — a year that ended four years earlier. Now the signature itself is
+/// refused (`enrolment_closed`: it could only pay for a period nobody may still enrol in) and
+/// leaves nothing, the batch is refused too (naming the window's close and the period) and no
+/// batch, hence no bank file, exists.
 async fn a_deduction_for_a_closed_period_is_refused_before_any_bank_file_exists(app: TestApp) {
     let worker = new_member(&app, 21, "周晓东").await;
-    signed(&app, &worker).await;
-    let association = app.login("association").await;
-    let (status, err) = app
-        .post(
-            "/api/v1/deductions",
-            Some(&association),
-            &json!({ "scheme_code": SCHEME, "month": "2026-12" }),
-        )
-        .await;
-    assert_eq!(
-        (status, err["error"]["code"].as_str()),
-        (422, Some("enrolment_closed")),
-        "{err}"
-    );
+    let err = signing_refused(&app, &worker, "enrolment_closed").await;
+    assert_eq!(err["error"]["details"]["closes"], "2021-12-25");
+    assert_eq!(err["error"]["details"]["coverage_end"], "2022-12-31");
+    let err = batch_refused(&app, "2026-12", "enrolment_closed").await;
     assert_eq!(err["error"]["details"]["closes"], "2021-12-25");
     assert_eq!(err["error"]["details"]["coverage_start"], "2022-01-01");
     assert_eq!(err["error"]["details"]["coverage_end"], "2022-12-31");
-    assert_eq!(count(&app, "deduction_batch").await, 0);
     assert_eq!(count(&app, "deduction_item").await, 0);
     // A late window cannot be opened into a period that is over either.
+    let association = app.login("association").await;
     let (status, err) = app
         .post(
             "/api/v1/deduction-windows",
@@ -979,6 +975,83 @@ async fn a_deduction_for_a_closed_period_is_refused_before_any_bank_file_exists(
     let (status, list) = app.get("/api/v1/deductions", Some(&association)).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["items"], json!([]));
+}
+
+/// Before wj-2022's enrolment window opens (2021-10-11) nobody signs and no batch is made:
+/// both answer `enrolment_not_open` with the day it opens, and nothing is kept.
+async fn nothing_is_signed_or_deducted_before_the_window_opens(app: TestApp) {
+    let worker = new_member(&app, 25, "冯海涛").await;
+    let err = signing_refused(&app, &worker, "enrolment_not_open").await;
+    assert_eq!(err["error"]["details"]["opens"], "2021-10-11");
+    let err = batch_refused(&app, "2021-09", "enrolment_not_open").await;
+    assert_eq!(err["error"]["details"]["opens"], "2021-10-11");
+}
+
+/// `person` signs and is refused with `code` (422); nothing is kept. The error is returned.
+async fn signing_refused(app: &TestApp, person: &Person, code: &str) -> Value {
+    let token = app.login(&person.pid).await;
+    let text = current_text(app).await;
+    let (status, err) = sign(app, &token, Signing::valid(&text, &person.card)).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some(code)),
+        "{err}"
+    );
+    assert_eq!(count(app, "payment_authorisation").await, 0);
+    assert!(stored_objects(app).await.is_empty());
+    err
+}
+
+/// The officer asks for `month`'s wj-2022 batch and is refused with `code` (422); no batch,
+/// so no bank file, exists. The error is returned.
+async fn batch_refused(app: &TestApp, month: &str, code: &str) -> Value {
+    let association = app.login("association").await;
+    let (status, err) = app
+        .post(
+            "/api/v1/deductions",
+            Some(&association),
+            &json!({ "scheme_code": SCHEME, "month": month }),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some(code)),
+        "{err}"
+    );
+    assert_eq!(count(app, "deduction_batch").await, 0);
+    err
+}
+
+/// The bank's result of November's batch comes back only after 2022 — the period it paid for
+/// — has ended: nobody is enrolled into a year that is over; each success becomes a refund due
+/// (`period_ended`) the officer lists and the worker sees. The same file imported while the
+/// period runs enrols (the walk below).
+async fn a_result_imported_after_the_period_ended_enrols_nobody_and_is_refunded(app: TestApp) {
+    let worker = new_member(&app, 26, "褚志强").await;
+    signed(&app, &worker).await;
+    let nov = batch_on(&app, "2021-11", "2021-11-20").await.unwrap();
+    let summary = import(&app, &nov, &[("褚志强", "成功")], on(ym("2023-01"), 5)).await;
+    assert_eq!((summary.succeeded, summary.refunds.len()), (1, 1));
+    assert!(summary.already_enrolled.is_empty());
+    assert!(periods_of(&app, &worker.pid).await.is_empty());
+    let association = app.login("association").await;
+    let (status, refunds) = app
+        .get("/api/v1/deduction-refunds?status=due", Some(&association))
+        .await;
+    assert_eq!(status, 200, "{refunds}");
+    assert_eq!(refunds["items"][0]["reason"], "period_ended");
+    assert_eq!(refunds["items"][0]["member_name"], "褚志强");
+    let token = app.login(&worker.pid).await;
+    let (_, mine) = app.get("/api/v1/me/deductions", Some(&token)).await;
+    assert_eq!(mine["refunds"][0]["reason"], "period_ended");
+    assert_eq!(mine["deductions"][0]["status"], "succeeded");
+    assert!(
+        outbox_of(&app, &worker.pid)
+            .await
+            .iter()
+            .all(|m| m.occasion != "enrolment_confirmed"),
+        "nobody is told they are enrolled"
+    );
 }
 
 async fn import(
@@ -1004,7 +1077,8 @@ async fn import(
     }
     csv.push_str(&format!("合计,{}\n", lines.len()));
     let txn = app.state.db.begin().await.unwrap();
-    let (_, summary) = deduction::import_result(&txn, &batch.pid, csv.as_bytes(), on_day)
+    let today = authorisation::local_date(on_day);
+    let (_, summary) = deduction::import_result(&txn, &batch.pid, csv.as_bytes(), on_day, today)
         .await
         .unwrap();
     txn.commit().await.unwrap();
@@ -1074,6 +1148,20 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
         (nov["coverage_start"].as_str(), nov["coverage_end"].as_str()),
         (Some("2022-01-01"), Some("2022-12-31"))
     );
+    // A month before the window's month is not this period's deduction.
+    let (status, err) = app
+        .post(
+            "/api/v1/deductions",
+            Some(&association),
+            &json!({ "scheme_code": SCHEME, "month": "2021-09" }),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("month_outside_window")),
+        "{err}"
+    );
+    assert_eq!(err["error"]["details"]["opens"], "2021-10-11");
     // The bank's file as a workbook too.
     let (status, content_type, bytes) = app
         .download(
@@ -1208,6 +1296,30 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
     assert_eq!(list["totals"]["succeeded"], 5);
     assert_eq!(list["totals"]["failed"], 1);
     assert_eq!(list["totals"]["failed_amount"], "30.00");
+    assert_eq!(list["next_cursor"], Value::Null);
+    // A page at a time; the totals are always those of every batch the filter matches.
+    let (_, first) = app
+        .get("/api/v1/deductions?limit=2", Some(&association))
+        .await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    assert_eq!(first["totals"]["batches"], 3);
+    assert_eq!(first["totals"]["items"], 6);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = app
+        .get(
+            &format!("/api/v1/deductions?limit=2&cursor={cursor}"),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(second["items"][0]["month"], "2021-11");
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["next_cursor"], Value::Null);
+    assert_eq!(
+        app.get("/api/v1/deductions?limit=0", Some(&association))
+            .await
+            .0,
+        422
+    );
     let (_, only_nov) = app
         .get(
             "/api/v1/deductions?month_from=2021-11&month_to=2021-11",
@@ -1230,7 +1342,26 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
         )
         .await;
     assert_eq!(status, 200, "{lines}");
-    let wu_line = lines
+    assert_eq!(lines["next_cursor"], Value::Null);
+    let (_, one) = app
+        .get(
+            &format!("/api/v1/deductions/{}/lines?limit=1", nov.pid),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(one["items"][0]["seq"], 1);
+    let cursor = one["next_cursor"].as_str().unwrap();
+    let (_, next) = app
+        .get(
+            &format!(
+                "/api/v1/deductions/{}/lines?limit=1&cursor={cursor}",
+                nov.pid
+            ),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(next["items"][0]["seq"], 2, "{next}");
+    let wu_line = lines["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -1251,16 +1382,39 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
         )
         .await;
     assert_eq!(status, 200, "{failed}");
-    assert_eq!(failed[0]["union_name"], UNIT);
-    assert_eq!(failed[0]["count"], 1);
-    assert_eq!(failed[0]["lines"][0]["member_name"], "吴丽娜");
+    assert_eq!(failed["unions"][0]["union_name"], UNIT);
+    assert_eq!(failed["unions"][0]["count"], 1);
+    assert_eq!(failed["unions"][0]["amount"], "30.00");
+    assert_eq!(failed["items"][0]["member_name"], "吴丽娜");
+    assert_eq!(failed["items"][0]["failure_reason"], "账户余额不足");
+    let union = failed["unions"][0]["union_id"].as_str().unwrap();
+    let (_, of_union) = app
+        .get(
+            &format!("/api/v1/deductions/failed?union_id={union}"),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(of_union["items"].as_array().unwrap().len(), 1);
+    let other = app
+        .unit_id(&association, "内蒙古电力（集团）有限责任公司工会")
+        .await;
+    let (_, of_other) = app
+        .get(
+            &format!("/api/v1/deductions/failed?union_id={other}"),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(
+        of_other,
+        json!({ "unions": [], "items": [], "next_cursor": null })
+    );
 
     let (status, refunds) = app
         .get("/api/v1/deduction-refunds?status=due", Some(&association))
         .await;
     assert_eq!(status, 200, "{refunds}");
-    assert_eq!(refunds.as_array().unwrap().len(), 1);
-    let refund = &refunds[0];
+    assert_eq!(refunds["items"].as_array().unwrap().len(), 1);
+    let refund = &refunds["items"][0];
     assert_eq!(
         (
             refund["member_name"].as_str(),
@@ -1294,6 +1448,28 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
         )
     );
     assert_eq!(rows[2], "合计,1,30.00");
+    // The same file as a workbook, numbers kept as text.
+    let (status, content_type, bytes) = app
+        .download("/api/v1/deduction-refunds/file.xlsx", &association)
+        .await;
+    assert_eq!(status, 200);
+    assert!(content_type.contains("spreadsheetml"), "{content_type}");
+    let cells = workbook_rows(bytes);
+    assert_eq!(cells[0][1], "退款编号");
+    assert_eq!(
+        cells[1][1..5],
+        [
+            refund["id"].as_str().unwrap().to_owned(),
+            "冯春花".to_owned(),
+            feng.id_number.clone(),
+            feng.card.clone()
+        ]
+    );
+    assert_eq!(cells[1][5], "30");
+    let downloads = app
+        .count("SELECT COUNT(*) AS n FROM audit_event WHERE action = 'deduction.refund_file_downloaded'")
+        .await;
+    assert_eq!(downloads, 2);
     let path = format!(
         "/api/v1/deduction-refunds/{}/refunded",
         refund["id"].as_str().unwrap()
@@ -1309,7 +1485,42 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
     let (_, due) = app
         .get("/api/v1/deduction-refunds?status=due", Some(&association))
         .await;
-    assert_eq!(due, json!([]));
+    assert_eq!(due["items"], json!([]));
+
+    // Each list keeps to the caller's part of the tree: seen from another union's subtree
+    // there is no batch, failure, refund or authorisation of these workers.
+    let power = entity::organisation::Entity::find()
+        .filter(entity::organisation::Column::Name.eq("内蒙古电力（集团）有限责任公司工会"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let elsewhere = huzhu::service::scope::Scope::Subtree { path: power.path };
+    let db = &app.state.db;
+    let batches = deduction::list_batches(db, &elsewhere, &Default::default(), None, 20)
+        .await
+        .unwrap();
+    assert!(batches.page.items.is_empty());
+    assert_eq!(batches.totals.items, 0);
+    let fails = deduction::failed_lines(db, &elsewhere, &Default::default(), None, 20)
+        .await
+        .unwrap();
+    assert!(fails.unions.is_empty() && fails.page.items.is_empty());
+    let refunds_elsewhere = deduction::list_refunds(db, &elsewhere, None, None, 20)
+        .await
+        .unwrap();
+    assert!(refunds_elsewhere.items.is_empty());
+    let signed_elsewhere =
+        authorisation::list_for_staff(db, &app.state.pii, &elsewhere, None, None, None, 20)
+            .await
+            .unwrap();
+    assert!(signed_elsewhere.items.is_empty());
+    assert!(
+        deduction::get_within(db, &elsewhere, &nov.pid)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The workers' views.
     let wu_token = app.login(&wu.pid).await;
@@ -1334,6 +1545,53 @@ async fn a_wujin_year_from_the_text_to_the_refund(app: TestApp) {
         app.get("/api/v1/me/deductions", Some(&association)).await.0,
         403
     );
+
+    // The exact text 周 signed, even after the association publishes a new version.
+    let zhou_token = app.login(&zhou.pid).await;
+    let (_, zhou_auths) = app
+        .get("/api/v1/me/authorisations", Some(&zhou_token))
+        .await;
+    let zhou_auth = zhou_auths[0]["id"].as_str().unwrap().to_owned();
+    let (_, v1) = app
+        .get(&format!("/api/v1/authorisation-texts/{SCHEME}"), None)
+        .await;
+    authorisation::publish_text(
+        &app.state.db,
+        SCHEME,
+        "武进区职工医疗互助付款授权书（2023 年修订）",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let text_path = format!("/api/v1/me/authorisations/{zhou_auth}/text");
+    let (status, theirs) = app.get(&text_path, Some(&zhou_token)).await;
+    assert_eq!(status, 200, "{theirs}");
+    assert_eq!(theirs["version"], 1);
+    assert_eq!(theirs["sha256"], zhou_auths[0]["text_sha256"]);
+    assert_eq!(theirs["body"], v1["body"]);
+    assert_eq!(
+        hex::encode(Sha256::digest(theirs["body"].as_str().unwrap().as_bytes())),
+        theirs["sha256"].as_str().unwrap()
+    );
+    let (_, now_current) = app
+        .get(&format!("/api/v1/authorisation-texts/{SCHEME}"), None)
+        .await;
+    assert_eq!(now_current["version"], 2);
+    // Another worker's authorisation is not theirs to read; staff use the officer's desk.
+    assert_eq!(app.get(&text_path, Some(&wu_token)).await.0, 404);
+    assert_eq!(app.get(&text_path, Some(&association)).await.0, 403);
+}
+
+/// The cells of a workbook's first sheet, as text.
+fn workbook_rows(bytes: Vec<u8>) -> Vec<Vec<String>> {
+    use calamine::{Reader, Xlsx};
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).unwrap();
+    let sheet = book.sheet_names()[0].clone();
+    let range = book.worksheet_range(&sheet).unwrap();
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
 }
 
 /// Finding 3 of issue 22 (the officer's side of signatures), reproduced: there was no staff
@@ -1357,8 +1615,8 @@ async fn the_association_sees_the_evidence_and_revokes_on_a_workers_behalf(app: 
         )
         .await;
     assert_eq!(status, 200, "{found}");
-    assert_eq!(found.as_array().unwrap().len(), 1);
-    let row = &found[0];
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    let row = &found["items"][0];
     assert_eq!(
         (
             row["id"].as_str(),
@@ -1372,7 +1630,7 @@ async fn the_association_sees_the_evidence_and_revokes_on_a_workers_behalf(app: 
     let (_, none) = app
         .get("/api/v1/authorisations?name=没有这个人", Some(&association))
         .await;
-    assert_eq!(none, json!([]));
+    assert_eq!(none["items"], json!([]));
 
     let signature_path = row["evidence"][0].as_str().unwrap().to_owned();
     let res = app
@@ -1449,6 +1707,12 @@ on_both_backends_with!(
     a_member_whose_union_does_not_take_part_cannot_sign_and_is_never_deducted,
     a_wujin_year_from_the_text_to_the_refund,
     the_association_sees_the_evidence_and_revokes_on_a_workers_behalf,
+    a_result_imported_after_the_period_ended_enrols_nobody_and_is_refunded,
+);
+
+on_both_backends_with!(
+    before_the_window, before_it_opens =>
+    nothing_is_signed_or_deducted_before_the_window_opens,
 );
 
 on_both_backends_with!(
