@@ -21,14 +21,20 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 /// Publishes a new version of `code` whose enrolment window is open today; optionally a
 /// calendar-year coverage of this year.
 async fn open_window(app: &TestApp, code: &str, calendar_year: bool) {
+    open_window_covering(app, code, calendar_year.then(|| today().year())).await;
+}
+
+/// Publishes a new version of `code` whose enrolment window is open today; with `year`, a
+/// calendar-year coverage of that year.
+async fn open_window_covering(app: &TestApp, code: &str, year: Option<i32>) {
     let admin = app.login("admin").await;
     let (_, current) = app.get(&format!("/api/v1/schemes/{code}"), None).await;
     let mut def = current["definition"].clone();
     def["enrolment"]["opens"] = json!((today() - Duration::days(30)).to_string());
     def["enrolment"]["closes"] = json!((today() + Duration::days(30)).to_string());
-    if calendar_year {
+    if let Some(year) = year {
         def["coverage"]["style"] = json!("calendar_year");
-        def["coverage"]["year"] = json!(today().year());
+        def["coverage"]["year"] = json!(year);
     }
     let (status, body) = app
         .post(
@@ -1447,21 +1453,7 @@ async fn the_renewal_roster_round_trips_leavers_deleted_a_joiner_appended_contin
         String::new(),
     ]);
     // Next year's scheme: enrolment open now, coverage the next calendar year.
-    let admin = app.login("admin").await;
-    let (_, current) = app.get("/api/v1/schemes/nm-inpatient-2025", None).await;
-    let mut def = current["definition"].clone();
-    def["enrolment"]["opens"] = json!((today() - Duration::days(30)).to_string());
-    def["enrolment"]["closes"] = json!((today() + Duration::days(30)).to_string());
-    def["coverage"]["style"] = json!("calendar_year");
-    def["coverage"]["year"] = json!(today().year() + 1);
-    let (status, body) = app
-        .post(
-            "/api/v1/schemes/nm-inpatient-2025/versions",
-            Some(&admin),
-            &def,
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    open_window_covering(&app, "nm-inpatient-2025", Some(today().year() + 1)).await;
     let job = upload(
         &app,
         &union,
@@ -1749,21 +1741,7 @@ async fn what_the_roster_says_is_kept_in_the_ledger_the_member_detail_and_the_re
     assert_eq!(again["部门"], "二车间");
     assert_eq!(again["工号"], "B-207");
     assert_eq!(again["民族"], "汉族");
-    let admin = app.login("admin").await;
-    let (_, current) = app.get("/api/v1/schemes/nm-inpatient-2025", None).await;
-    let mut def = current["definition"].clone();
-    def["enrolment"]["opens"] = json!((today() - Duration::days(30)).to_string());
-    def["enrolment"]["closes"] = json!((today() + Duration::days(30)).to_string());
-    def["coverage"]["style"] = json!("calendar_year");
-    def["coverage"]["year"] = json!(today().year() + 1);
-    let (status, body) = app
-        .post(
-            "/api/v1/schemes/nm-inpatient-2025/versions",
-            Some(&admin),
-            &def,
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    open_window_covering(&app, "nm-inpatient-2025", Some(today().year() + 1)).await;
     let renewal_people = (renewal.len() - header - 1) as u32;
     let job = upload(
         &app,
