@@ -26,6 +26,11 @@ pub struct Model {
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub lock_version: i32,
+    /// Why the batch was refused (association) or withdrawn (union).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub closed_reason: Option<String>,
+    pub closed_at: Option<DateTimeUtc>,
+    pub closed_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,20 @@ pub struct Model {
     pub row_number: i32,
     pub retired: bool,
     pub fee_fen: i64,
+    /// 工作单位 as the roster wrote it.
+    pub workplace: Option<String>,
+    /// 部门.
+    pub department: Option<String>,
+    /// 工号.
+    pub employee_number: Option<String>,
+    /// 备注.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub remarks: Option<String>,
+    /// 是否参加医保 as written (`None`: left empty).
+    pub insured: Option<bool>,
+    /// The roster's other columns: a JSON object, header → text, in the file's order.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub extra_columns: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

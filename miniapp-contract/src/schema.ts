@@ -677,6 +677,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/enrolments/{id}/refuse": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The association sends a batch back unconfirmed — awaiting the union's transfer or its own
+         *     confirmation (no or a wrong transfer, a roster it will not take) — with a reason: nobody on
+         *     it is enrolled, it counts as refused in progress, and its people may be on a corrected
+         *     roster (association reviewers, administrators).
+         */
+        post: operations["refuseEnrolment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/enrolments/{id}/transfer": {
         parameters: {
             query?: never;
@@ -688,6 +710,27 @@ export interface paths {
         put?: never;
         /** The union records its bank transfer of the fees (union reviewers, administrators). */
         post: operations["recordEnrolmentTransfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/enrolments/{id}/withdraw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The union withdraws its batch before recording a transfer (to correct the roster), with a
+         *     reason: nobody on it is enrolled and its people may be on the corrected roster (union
+         *     reviewers, administrators).
+         */
+        post: operations["withdrawEnrolment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -967,7 +1010,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One member: staff inside their subtree, or the member themselves (404 otherwise). */
+        /**
+         * One member: staff inside their subtree, with what the union rosters said about them, or the
+         *     member themselves (404 otherwise).
+         */
         get: operations["getMember"];
         put?: never;
         post?: never;
@@ -984,7 +1030,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Memberships in the caller's subtree (staff). */
+        /**
+         * Memberships in the caller's subtree (staff): the clerk's ledger as JSON, each with what the
+         *     union's roster said about the person (`roster`).
+         */
         get: operations["listMemberships"];
         put?: never;
         post?: never;
@@ -1702,12 +1751,16 @@ export interface components {
              * @description Send back with the next step; a stale version is refused with 409.
              */
             version: number;
+            /** @description Why the batch was refused or withdrawn (`refused`, `withdrawn`). */
+            closed_reason?: string | null;
+            /** Format: date-time */
+            closed_at?: string | null;
         };
         /**
          * @description Where a batch stands.
          * @enum {string}
          */
-        BatchStatus: "submitted" | "payment_recorded" | "confirmed";
+        BatchStatus: "submitted" | "payment_recorded" | "confirmed" | "refused" | "withdrawn";
         /** @description A beneficiary (deceased member's claim). */
         BeneficiaryResponse: {
             name: string;
@@ -2033,6 +2086,22 @@ export interface components {
             appraisal_from?: string | null;
             /** @description Benefits are paid to the member only. */
             paid_to_member_only?: boolean;
+        };
+        /**
+         * @description `POST /enrolments/{id}/refuse` and `/withdraw`.
+         * @example {
+         *       "reason": "未收到转账，请核对后重新提交",
+         *       "version": 2
+         *     }
+         */
+        CloseRequest: {
+            /** @description Why, for the union and the audit trail. */
+            reason: string;
+            /**
+             * Format: int32
+             * @description The batch version read.
+             */
+            version: number;
         };
         /** @description The roster against the unit's previous confirmed roster of the same scheme. */
         ComparisonResponse: {
@@ -2620,7 +2689,8 @@ export interface components {
             /** @description The enrolment batch created, when it succeeded. */
             enrolment_id?: string | null;
             /**
-             * @description What to look at without being refused (`phone_landline`, `name_rare_character`): each
+             * @description What to look at without being refused (`phone_landline`, `name_rare_character`,
+             *     `personal_number_masked`, `text_cut`, `column_not_kept`): each
              *     with `row`, `column`, `code`, `message_zh`.
              */
             warnings: Record<string, unknown>[];
@@ -2811,6 +2881,17 @@ export interface components {
             organisation?: components["schemas"]["OrganisationRef"] | null;
             member?: components["schemas"]["MemberResponse"] | null;
         };
+        /**
+         * @description A member in detail: for staff, with every roster line naming them (what each union's
+         *     roster said: workplace, department, employee number, remarks, its other columns).
+         */
+        MemberDetailResponse: components["schemas"]["MemberResponse"] & {
+            /**
+             * @description The roster lines naming the member on enrolments inside the caller's subtree, newest
+             *     first; empty for the member's own view.
+             */
+            roster_lines: components["schemas"]["RosterLineResponse"][];
+        };
         /** @description The coverage period being judged, and the member's continuity. */
         MemberPeriod: {
             /**
@@ -2935,6 +3016,7 @@ export interface components {
              *     claims absorb it. `0.00` almost always.
              */
             open_offset: components["schemas"]["Money"];
+            roster?: components["schemas"]["RosterFacts"] | null;
         };
         /** @description One message of the send log. */
         Message: {
@@ -3217,6 +3299,10 @@ export interface components {
                  * @description Send back with the next step; a stale version is refused with 409.
                  */
                 version: number;
+                /** @description Why the batch was refused or withdrawn (`refused`, `withdrawn`). */
+                closed_reason?: string | null;
+                /** Format: date-time */
+                closed_at?: string | null;
             }[];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string | null;
@@ -3379,6 +3465,7 @@ export interface components {
                  *     claims absorb it. `0.00` almost always.
                  */
                 open_offset: components["schemas"]["Money"];
+                roster?: components["schemas"]["RosterFacts"] | null;
             }[];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string | null;
@@ -3663,6 +3750,12 @@ export interface components {
              */
             awaiting: number;
             /**
+             * Format: int64
+             * @description On rosters of the year the association refused or the union withdrew, and still out:
+             *     neither enrolled nor on a roster awaiting confirmation (a clerk's to-do).
+             */
+            refused: number;
+            /**
              * @description enrolled / target.
              * @example 0.8125
              */
@@ -3826,6 +3919,41 @@ export interface components {
          * @enum {string}
          */
         RosterColumn: "phone" | "insured" | "status" | "employer";
+        /** @description What the roster said about one person. */
+        RosterFacts: {
+            /** @description 工作单位: the workplace (a subsidiary, a branch), not the union. */
+            workplace?: string | null;
+            /** @description 部门. */
+            department?: string | null;
+            /** @description 工号. */
+            employee_number?: string | null;
+            /** @description 备注 (ID, phone and card numbers masked). */
+            remarks?: string | null;
+            /** @description 是否参加医保 as written; `null` when left empty. */
+            insured?: boolean | null;
+            /**
+             * @description Every other column of the roster, header → text, in the file's order (ID, phone and card
+             *     numbers masked).
+             */
+            extra_columns: {
+                [key: string]: string;
+            };
+        };
+        /** @description One roster line naming a member. */
+        RosterLineResponse: components["schemas"]["RosterFacts"] & {
+            /** @description The enrolment (batch) the line is on. */
+            enrolment_id: string;
+            organisation: components["schemas"]["OrganisationRef"];
+            scheme_code: string;
+            status: components["schemas"]["BatchStatus"];
+            /**
+             * Format: int32
+             * @description The Excel row the person was on.
+             */
+            row: number;
+            /** Format: date-time */
+            submitted_at: string;
+        };
         /**
          * @description The columns a scheme's roster must fill in every row, and why (the insured flag where
          *     the scheme requires basic medical insurance, the mobile number where members are told by
@@ -3850,7 +3978,9 @@ export interface components {
             head_count: number;
             /**
              * Format: binary
-             * @description The roster, `.xlsx` (序号, 姓名, 身份证号码, 手机号码, 工作单位, 是否参加医保, 在职/退休, 备注).
+             * @description The roster, `.xlsx` (序号, 姓名, 身份证号码, 手机号码, 工作单位, 部门, 工号, 是否参加医保,
+             *     在职/退休, 备注; any other column with a header is kept on the entry, personal numbers
+             *     in it masked).
              */
             file: string;
         };
@@ -10070,6 +10200,204 @@ export interface operations {
             };
         };
     };
+    refuseEnrolment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CloseRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchResponse"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `wrong_state` (confirmed, refused or withdrawn already) or `stale_version` */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "wrong_state",
+                     *         "details": {},
+                     *         "message": "`wrong_state` (confirmed, refused or withdrawn already) or `stale_version`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "a value is invalid (details.field names it)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     recordEnrolmentTransfer: {
         parameters: {
             query?: never;
@@ -10184,6 +10512,204 @@ export interface operations {
                      *         "code": "wrong_state",
                      *         "details": {},
                      *         "message": "`wrong_state` or `stale_version`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request`: a value is invalid (details.field names it) */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "a value is invalid (details.field names it)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    withdrawEnrolment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CloseRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchResponse"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `wrong_state` (transfer recorded: the association refuses it instead; or ended already) or `stale_version` */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "wrong_state",
+                     *         "details": {},
+                     *         "message": "the association refuses it instead; or ended already) or `stale_version`"
                      *       }
                      *     }
                      */
@@ -12492,7 +13018,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MemberResponse"];
+                    "application/json": components["schemas"]["MemberDetailResponse"];
                 };
             };
             /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */

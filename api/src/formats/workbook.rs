@@ -376,20 +376,33 @@ fn unique_sheet_name(wanted: &str, index: usize, used: &[String]) -> String {
 }
 
 /// The standard roster columns and what to write in each, for the template's note row.
-const TEMPLATE_COLUMNS: [(&str, &str, bool); 8] = [
+const TEMPLATE_COLUMNS: [(&str, &str, bool); TEMPLATE_WIDTH] = [
     ("序号", "可不填", false),
     ("姓名", "必填，与身份证一致", false),
     ("身份证号码", "必填，18位，本列已设为文本格式", true),
     ("手机号码", "选填，11位手机号", true),
-    ("工作单位", "选填", false),
+    ("工作单位", "选填，所在的公司、分公司或厂", false),
+    ("部门", "选填", false),
+    ("工号", "选填，本列已设为文本格式", true),
     ("是否参加医保", "填“是”或“否”", false),
     ("在职/退休", "填“在职”或“退休”，不填视为在职", false),
     ("备注", "选填", false),
 ];
 
-/// One person's row in a filled roster, in the template's column order: 序号, 姓名, 身份证号码,
-/// 手机号码, 工作单位, 是否参加医保, 在职/退休, 备注.
-pub type RosterLine = [String; 8];
+/// How many standard roster columns there are.
+const TEMPLATE_WIDTH: usize = 10;
+/// Where the drop-down lists go: 是否参加医保 and 在职/退休.
+const INSURED_COLUMN: u16 = 7;
+const STATUS_COLUMN: u16 = 8;
+
+/// One person's row in a filled roster: the template's columns in order (序号, 姓名, 身份证号码,
+/// 手机号码, 工作单位, 部门, 工号, 是否参加医保, 在职/退休, 备注), then one text per extra
+/// column of the workbook.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RosterLine {
+    pub standard: [String; TEMPLATE_WIDTH],
+    pub extra: Vec<String>,
+}
 
 /// A blank roster template with the standard headers (and a note row explaining each column).
 ///
@@ -398,16 +411,19 @@ pub type RosterLine = [String; 8];
 /// so numbers typed there keep every digit, and the yes/no and status columns offer drop-down
 /// lists. The note row sits above the header, so a filled-in template reads back as a roster.
 pub fn roster_template() -> Result<Vec<u8>, WorkbookError> {
-    roster_workbook("职工医疗互助保障参互人员名单", None, &[])
+    roster_workbook("职工医疗互助保障参互人员名单", None, &[], &[])
 }
 
 /// The roster template filled with `lines`, under `title`; `instruction`, when given, is a
 /// merged row between the title and the column notes (what the clerk is to do with the file).
+/// `extra_headers` are further columns after the standard ones (the other columns of the
+/// rosters the lines come from), as text.
 /// Still a roster: the header row stays within the rows the importer searches, so the file
-/// uploads as it is.
+/// uploads as it is, and the extra columns are kept again.
 pub fn roster_workbook(
     title: &str,
     instruction: Option<&str>,
+    extra_headers: &[String],
     lines: &[RosterLine],
 ) -> Result<Vec<u8>, WorkbookError> {
     const ROWS_WITH_LISTS: u32 = 50_003;
@@ -419,7 +435,8 @@ pub fn roster_workbook(
         .set_border(FormatBorder::Thin)
         .set_align(FormatAlign::VerticalCenter);
     let text_column = Format::new().set_num_format("@");
-    let last_col = u16::try_from(TEMPLATE_COLUMNS.len() - 1).unwrap_or(0);
+    let last_col = u16::try_from(TEMPLATE_COLUMNS.len() + extra_headers.len() - 1)
+        .map_err(|_| XlsxError::RowColumnLimitError)?;
 
     let mut workbook = Workbook::new();
     let ws = workbook.add_worksheet();
@@ -455,6 +472,12 @@ pub fn roster_workbook(
         };
         ws.set_column_width(c, width)?;
     }
+    let first_extra = u16::try_from(TEMPLATE_COLUMNS.len()).unwrap_or(u16::MAX);
+    for (c, header) in (first_extra..).zip(extra_headers) {
+        ws.write_string_with_format(notes_row, c, "原名单中的列", &note)?;
+        ws.write_string_with_format(header_row, c, header, &f.header)?;
+        ws.set_column_width(c, 14.0)?;
+    }
     let first_data = header_row + 1;
     if lines.len() > MAX_ROSTER_LINES {
         return Err(WorkbookError::TooManyRows {
@@ -462,7 +485,7 @@ pub fn roster_workbook(
         });
     }
     for (r, line) in (first_data..).zip(lines) {
-        for (c, value) in (0u16..).zip(line) {
+        for (c, value) in (0u16..).zip(&line.standard) {
             if value.is_empty() {
                 continue;
             }
@@ -470,12 +493,29 @@ pub fn roster_workbook(
             let format = if is_code { &f.code } else { &f.text };
             ws.write_string_with_format(r, c, value, format)?;
         }
+        for (c, value) in (first_extra..).zip(line.extra.iter().take(extra_headers.len())) {
+            if !value.is_empty() {
+                ws.write_string_with_format(r, c, value, &f.code)?;
+            }
+        }
     }
     ws.set_freeze_panes(first_data, 0)?;
     let yes_no = DataValidation::new().allow_list_strings(&["是", "否"])?;
     let status = DataValidation::new().allow_list_strings(&["在职", "退休"])?;
-    ws.add_data_validation(first_data, 5, ROWS_WITH_LISTS, 5, &yes_no)?;
-    ws.add_data_validation(first_data, 6, ROWS_WITH_LISTS, 6, &status)?;
+    ws.add_data_validation(
+        first_data,
+        INSURED_COLUMN,
+        ROWS_WITH_LISTS,
+        INSURED_COLUMN,
+        &yes_no,
+    )?;
+    ws.add_data_validation(
+        first_data,
+        STATUS_COLUMN,
+        ROWS_WITH_LISTS,
+        STATUS_COLUMN,
+        &status,
+    )?;
     Ok(workbook.save_to_buffer()?)
 }
 
@@ -712,7 +752,7 @@ mod tests {
         let bytes = roster_template().unwrap();
         let mut wb = read_back(&bytes);
         let range = wb.worksheet_range("参互名单").unwrap();
-        let headers: Vec<String> = (0..8)
+        let headers: Vec<String> = (0..10)
             .map(|c| {
                 range
                     .get_value((2, c))
@@ -728,6 +768,8 @@ mod tests {
                 "身份证号码",
                 "手机号码",
                 "工作单位",
+                "部门",
+                "工号",
                 "是否参加医保",
                 "在职/退休",
                 "备注"

@@ -15,7 +15,7 @@ use crate::auth::Principal;
 use crate::domain::Money;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::enrolment::{self, Batch, BatchStatus, EnrolmentError, StepError};
+use crate::service::enrolment::{self, Batch, BatchStatus, Closing, EnrolmentError, StepError};
 use crate::service::import::{self, ProblemReportError, SubmitError};
 use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
@@ -28,7 +28,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(get_one)
         .service(comparison)
         .service(record_transfer)
-        .service(confirm);
+        .service(confirm)
+        .service(refuse)
+        .service(withdraw);
 }
 
 /// An enrolment batch: one unit union's roster for one scheme.
@@ -56,6 +58,9 @@ pub struct BatchResponse {
     pub created_at: DateTime<Utc>,
     /// Send back with the next step; a stale version is refused with 409.
     pub version: i32,
+    /// Why the batch was refused or withdrawn (`refused`, `withdrawn`).
+    pub closed_reason: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 impl From<Batch> for BatchResponse {
@@ -87,6 +92,8 @@ impl From<Batch> for BatchResponse {
             confirmed_at: b.confirmed_at,
             created_at: b.created_at,
             version: b.version,
+            closed_reason: b.closed.as_ref().map(|c| c.0.clone()),
+            closed_at: b.closed.map(|c| c.1),
         }
     }
 }
@@ -116,7 +123,9 @@ pub struct RosterUpload {
     scheme_code: String,
     /// Eligible employees of the unit (for Xinkang: its active women).
     head_count: u32,
-    /// The roster, `.xlsx` (序号, 姓名, 身份证号码, 手机号码, 工作单位, 是否参加医保, 在职/退休, 备注).
+    /// The roster, `.xlsx` (序号, 姓名, 身份证号码, 手机号码, 工作单位, 部门, 工号, 是否参加医保,
+    /// 在职/退休, 备注; any other column with a header is kept on the entry, personal numbers
+    /// in it masked).
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
@@ -142,7 +151,8 @@ pub struct ImportJobResponse {
     pub report: Option<serde_json::Value>,
     /// The enrolment batch created, when it succeeded.
     pub enrolment_id: Option<String>,
-    /// What to look at without being refused (`phone_landline`, `name_rare_character`): each
+    /// What to look at without being refused (`phone_landline`, `name_rare_character`,
+    /// `personal_number_masked`, `text_cut`, `column_not_kept`): each
     /// with `row`, `column`, `code`, `message_zh`.
     #[schema(value_type = Vec<Object>)]
     pub warnings: Vec<serde_json::Value>,
@@ -431,6 +441,103 @@ pub async fn confirm(
         body.version,
         &principal.subject,
         state.settings.today(),
+        Some(request_id.to_string()),
+    )
+    .await
+    .map_err(step_error)?;
+    Ok(web::Json(updated.into()))
+}
+
+/// `POST /enrolments/{id}/refuse` and `/withdraw`.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "未收到转账，请核对后重新提交", "version": 2}))]
+pub struct CloseRequest {
+    /// Why, for the union and the audit trail.
+    #[validate(length(min = 2, max = 500))]
+    pub reason: String,
+    /// The batch version read.
+    pub version: i32,
+}
+
+/// The association sends a batch back unconfirmed — awaiting the union's transfer or its own
+/// confirmation (no or a wrong transfer, a roster it will not take) — with a reason: nobody on
+/// it is enrolled, it counts as refused in progress, and its people may be on a corrected
+/// roster (association reviewers, administrators).
+#[utoipa::path(
+    operation_id = "refuseEnrolment",
+    tag = "enrolments",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    request_body = CloseRequest,
+    responses(
+        (status = 200, body = BatchResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`wrong_state` (confirmed, refused or withdrawn already) or `stale_version`", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/enrolments/{id}/refuse")]
+pub async fn refuse(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    body: web::Json<CloseRequest>,
+    request_id: RequestId,
+) -> Result<web::Json<BatchResponse>, ApiError> {
+    principal.require(&[Role::AssociationReviewer, Role::Admin])?;
+    close(state, principal, id, body, request_id, Closing::Refuse).await
+}
+
+/// The union withdraws its batch before recording a transfer (to correct the roster), with a
+/// reason: nobody on it is enrolled and its people may be on the corrected roster (union
+/// reviewers, administrators).
+#[utoipa::path(
+    operation_id = "withdrawEnrolment",
+    tag = "enrolments",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    request_body = CloseRequest,
+    responses(
+        (status = 200, body = BatchResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`wrong_state` (transfer recorded: the association refuses it instead; or ended already) or `stale_version`", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/enrolments/{id}/withdraw")]
+pub async fn withdraw(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    body: web::Json<CloseRequest>,
+    request_id: RequestId,
+) -> Result<web::Json<BatchResponse>, ApiError> {
+    principal.require(&[Role::UnionReviewer, Role::Admin])?;
+    close(state, principal, id, body, request_id, Closing::Withdraw).await
+}
+
+async fn close(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    body: web::Json<CloseRequest>,
+    request_id: RequestId,
+    closing: Closing,
+) -> Result<web::Json<BatchResponse>, ApiError> {
+    let body = validated(body.into_inner())?;
+    let updated = enrolment::close_within(
+        &state.db,
+        &principal.scope,
+        &id,
+        body.version,
+        closing,
+        &body.reason,
+        &principal.subject,
         Some(request_id.to_string()),
     )
     .await

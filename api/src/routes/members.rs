@@ -2,7 +2,7 @@
 //! role needs the full value (the association, which pays to bank cards).
 
 use actix_web::{HttpResponse, get, post, web};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -15,8 +15,10 @@ use crate::auth::Principal;
 use crate::domain::Role;
 use crate::domain::{BankCardNumber, IdNumber, PersonName, PhoneNumber, Sex};
 use crate::error::{ApiError, ErrorBody};
+use crate::service::enrolment::BatchStatus;
 use crate::service::member::{self, Member, MemberError, MemberFilter, NewMember};
 use crate::service::page::{Page, PageQuery};
+use crate::service::roster_facts::{self, MemberRosterLine, RosterFacts};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -80,6 +82,49 @@ impl MemberResponse {
             }),
             retired: m.retired,
             wechat_bound: m.wechat_bound,
+        }
+    }
+}
+
+/// A member in detail: for staff, with every roster line naming them (what each union's
+/// roster said: workplace, department, employee number, remarks, its other columns).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberDetailResponse {
+    #[serde(flatten)]
+    pub member: MemberResponse,
+    /// The roster lines naming the member on enrolments inside the caller's subtree, newest
+    /// first; empty for the member's own view.
+    pub roster_lines: Vec<RosterLineResponse>,
+}
+
+/// One roster line naming a member.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RosterLineResponse {
+    /// The enrolment (batch) the line is on.
+    pub enrolment_id: String,
+    pub organisation: OrganisationRef,
+    pub scheme_code: String,
+    pub status: BatchStatus,
+    /// The Excel row the person was on.
+    pub row: i32,
+    pub submitted_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub facts: RosterFacts,
+}
+
+impl From<MemberRosterLine> for RosterLineResponse {
+    fn from(l: MemberRosterLine) -> Self {
+        Self {
+            enrolment_id: l.enrolment_pid,
+            organisation: OrganisationRef {
+                id: l.organisation_pid,
+                name: l.organisation_name,
+            },
+            scheme_code: l.scheme_code,
+            status: l.status,
+            row: l.row,
+            submitted_at: l.submitted_at,
+            facts: l.facts,
         }
     }
 }
@@ -213,14 +258,15 @@ pub async fn search(
     ))
 }
 
-/// One member: staff inside their subtree, or the member themselves (404 otherwise).
+/// One member: staff inside their subtree, with what the union rosters said about them, or the
+/// member themselves (404 otherwise).
 #[utoipa::path(
     operation_id = "getMember",
     tag = "members",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "public id")),
     responses(
-        (status = 200, body = MemberResponse),
+        (status = 200, body = MemberDetailResponse),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
@@ -230,14 +276,23 @@ pub async fn get_one(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<String>,
-) -> Result<web::Json<MemberResponse>, ApiError> {
+) -> Result<web::Json<MemberDetailResponse>, ApiError> {
     let m = member::get_within(&state.db, &state.pii, &principal.scope, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(web::Json(MemberResponse::from_member(
-        &m,
-        principal.role.sees_full_personal_data(),
-    )))
+    let roster_lines = if principal.role.is_staff() {
+        roster_facts::lines_of_member(&state.db, &principal.scope, &m.pid)
+            .await?
+            .into_iter()
+            .map(RosterLineResponse::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(web::Json(MemberDetailResponse {
+        member: MemberResponse::from_member(&m, principal.role.sees_full_personal_data()),
+        roster_lines,
+    }))
 }
 
 /// `POST /members`.

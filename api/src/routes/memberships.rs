@@ -17,6 +17,7 @@ use crate::service::membership::{
     self, CoverageState, ExtensionError, Membership, MembershipFilter,
 };
 use crate::service::page::{Page, PageQuery};
+use crate::service::roster_facts::RosterFacts;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -50,10 +51,16 @@ pub struct MembershipResponse {
     /// was approved after a later one (an allowance or bracket moved to it); the period's next
     /// claims absorb it. `0.00` almost always.
     pub open_offset: Money,
+    /// What the union's roster said about the person — workplace (工作单位), department,
+    /// employee number, remarks and its other columns — for staff, on group enrolments; absent
+    /// for the member's own view and for individual enrolments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roster: Option<RosterFacts>,
 }
 
 impl MembershipResponse {
-    fn new(m: Membership, today: NaiveDate) -> Self {
+    /// `roster`: whether the caller (staff) sees what the roster said.
+    fn new(m: Membership, today: NaiveDate, roster: bool) -> Self {
         let state = m.state_on(today);
         Self {
             id: m.pid,
@@ -75,6 +82,7 @@ impl MembershipResponse {
             source: m.source,
             extended: m.extended,
             open_offset: m.open_offset,
+            roster: m.roster.filter(|_| roster),
         }
     }
 }
@@ -104,7 +112,9 @@ pub async fn mine(
     .await?;
     // The service's calendar (`clock.today` when pinned), as claims count in it too.
     let today = state.settings.today();
-    Ok(web::Json(found.map(|m| MembershipResponse::new(m, today))))
+    Ok(web::Json(
+        found.map(|m| MembershipResponse::new(m, today, false)),
+    ))
 }
 
 /// Filters of `GET /memberships`.
@@ -128,7 +138,8 @@ impl From<MembershipQuery> for MembershipFilter {
     }
 }
 
-/// Memberships in the caller's subtree (staff).
+/// Memberships in the caller's subtree (staff): the clerk's ledger as JSON, each with what the
+/// union's roster said about the person (`roster`).
 #[utoipa::path(
     operation_id = "listMemberships",
     tag = "memberships",
@@ -154,7 +165,9 @@ pub async fn list(
     .await?;
     // The service's calendar (`clock.today` when pinned), as claims count in it too.
     let today = state.settings.today();
-    Ok(web::Json(found.map(|m| MembershipResponse::new(m, today))))
+    Ok(web::Json(
+        found.map(|m| MembershipResponse::new(m, today, true)),
+    ))
 }
 
 /// `POST /extensions`: either `membership_ids`, or `scheme_code` (with an optional

@@ -109,6 +109,9 @@ pub struct ProgressLine {
     /// On rosters submitted for the year, awaiting the union's transfer or the association's
     /// confirmation (not counted in `enrolled` yet).
     pub awaiting: i64,
+    /// On rosters of the year the association refused or the union withdrew, and still out:
+    /// neither enrolled nor on a roster awaiting confirmation (a clerk's to-do).
+    pub refused: i64,
     /// enrolled / target.
     #[schema(value_type = Option<String>, example = "0.8125")]
     pub completion_rate: Option<Decimal>,
@@ -137,6 +140,7 @@ impl From<Progress> for ProgressLine {
                 .map(|t| (Decimal::from(t) / Decimal::from(10_000)).round_dp(4)),
             enrolled: p.enrolled,
             awaiting: p.awaiting,
+            refused: p.refused,
             completion_rate,
             previous_year: p.previous,
             renewed: p.renewed,

@@ -24,6 +24,7 @@ use super::member::{MemberError, NewMember};
 use super::organisation::{Organisation, OrganisationKind};
 use super::outbox::{self, Occasion};
 use super::page::{Page, page_from};
+use super::roster_facts::RosterFacts;
 use super::scheme::PublishedScheme;
 use super::{Problem, ProblemKind, member as member_service, new_pid};
 use crate::auth::crypto::{PiiKind, PiiVault};
@@ -42,6 +43,11 @@ pub enum BatchStatus {
     PaymentRecorded,
     /// The association confirmed receipt; coverage is fixed.
     Confirmed,
+    /// The association sent the batch back unconfirmed (no or wrong transfer, a roster it
+    /// will not take), with a reason: nobody on it is enrolled, and they may be on a new roster.
+    Refused,
+    /// The union withdrew the batch before paying (to correct it), with a reason.
+    Withdrawn,
 }
 
 impl BatchStatus {
@@ -51,14 +57,29 @@ impl BatchStatus {
             Self::Submitted => "submitted",
             Self::PaymentRecorded => "payment_recorded",
             Self::Confirmed => "confirmed",
+            Self::Refused => "refused",
+            Self::Withdrawn => "withdrawn",
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
-        [Self::Submitted, Self::PaymentRecorded, Self::Confirmed]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+    /// From the stored text.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Submitted,
+            Self::PaymentRecorded,
+            Self::Confirmed,
+            Self::Refused,
+            Self::Withdrawn,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
+
+    /// A batch that ended without enrolling anyone: its people may be on another roster.
+    pub const CLOSED: [BatchStatus; 2] = [BatchStatus::Refused, BatchStatus::Withdrawn];
+
+    /// Still open: awaiting the union's transfer or the association's confirmation.
+    pub const AWAITING: [BatchStatus; 2] = [BatchStatus::Submitted, BatchStatus::PaymentRecorded];
 }
 
 /// One person on a submitted roster.
@@ -70,6 +91,8 @@ pub struct RosterEntry {
     pub id_number: IdNumber,
     pub phone: Option<PhoneNumber>,
     pub retired: bool,
+    /// What else the roster said (workplace, department, … other columns), kept on the entry.
+    pub facts: RosterFacts,
 }
 
 /// A problem with one roster row.
@@ -137,6 +160,8 @@ pub struct Batch {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub version: i32,
+    /// Why it was refused or withdrawn, and when.
+    pub closed: Option<(String, DateTime<Utc>)>,
 }
 
 /// Why an enrolment step was refused.
@@ -283,6 +308,7 @@ fn to_batch(m: enrolment_batch::Model, org: Option<organisation::Model>) -> Resu
         confirmed_at: m.confirmed_at,
         created_at: m.created_at,
         version: m.lock_version,
+        closed: m.closed_reason.zip(m.closed_at),
     })
 }
 
@@ -444,6 +470,10 @@ pub async fn submit<C: ConnectionTrait>(
             )
             .filter(enrolment_entry::Column::MemberId.is_in(chunk.to_vec()))
             .filter(enrolment_batch::Column::SchemeCode.eq(def.code.as_str()))
+            .filter(
+                enrolment_batch::Column::Status
+                    .is_not_in(BatchStatus::CLOSED.map(BatchStatus::as_str)),
+            )
             .into_tuple()
             .all(db)
             .await?;
@@ -618,6 +648,12 @@ pub async fn submit<C: ConnectionTrait>(
             row_number: Set(i32::try_from(e.row).unwrap_or(i32::MAX)),
             retired: Set(e.retired),
             fee_fen: Set(fen(fee)?),
+            workplace: Set(e.facts.workplace.clone()),
+            department: Set(e.facts.department.clone()),
+            employee_number: Set(e.facts.employee_number.clone()),
+            remarks: Set(e.facts.remarks.clone()),
+            insured: Set(e.facts.insured),
+            extra_columns: Set(e.facts.extra_columns.to_stored()),
             ..Default::default()
         });
     }
@@ -948,6 +984,77 @@ pub async fn confirm_within(
     let details = json!({ "from": "payment_recorded", "to": "confirmed", "coverage_start": start, "coverage_end": end, "members": batch.member_count });
     let step = ("enrolment.confirmed", details);
     finish_step(txn, scope, &batch, step, actor_pid, request_id).await
+}
+
+/// How a batch ends unconfirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closing {
+    /// The association sends it back (awaiting transfer or confirmation).
+    Refuse,
+    /// The union takes it back before recording a transfer.
+    Withdraw,
+}
+
+impl Closing {
+    fn to(self) -> BatchStatus {
+        match self {
+            Closing::Refuse => BatchStatus::Refused,
+            Closing::Withdraw => BatchStatus::Withdrawn,
+        }
+    }
+
+    /// The states it may leave: once the union has recorded its transfer, only the
+    /// association (which holds the money) can end the batch.
+    fn from(self) -> &'static [BatchStatus] {
+        match self {
+            Closing::Refuse => &BatchStatus::AWAITING,
+            Closing::Withdraw => &[BatchStatus::Submitted],
+        }
+    }
+}
+
+/// `actor_pid` refuses or withdraws batch `pid` (inside `scope`) read at `version`, giving
+/// `reason`, with its audit entry, in one transaction; the batch as it now stands. Nobody on it
+/// is enrolled; they no longer count as "already enrolled", so a corrected roster can name them.
+#[allow(clippy::too_many_arguments)]
+pub async fn close_within(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    pid: &str,
+    version: i32,
+    closing: Closing,
+    reason: &str,
+    actor_pid: &str,
+    request_id: Option<String>,
+) -> Result<Batch, StepError> {
+    let (txn, batch) = begin_step(db, scope, pid).await?;
+    let from = batch.status;
+    if !closing.from().contains(&from) {
+        return Err(EnrolmentError::WrongState { status: from }.into());
+    }
+    let to = closing.to();
+    advance(
+        &txn,
+        &batch,
+        version,
+        from,
+        vec![
+            (enrolment_batch::Column::Status, Expr::value(to.as_str())),
+            (
+                enrolment_batch::Column::ClosedReason,
+                Expr::value(reason.trim()),
+            ),
+            (enrolment_batch::Column::ClosedAt, Expr::value(Utc::now())),
+            (enrolment_batch::Column::ClosedBy, Expr::value(actor_pid)),
+        ],
+    )
+    .await?;
+    let action = match closing {
+        Closing::Refuse => "enrolment.refused",
+        Closing::Withdraw => "enrolment.withdrawn",
+    };
+    let details = json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason.trim(), "members": batch.member_count });
+    finish_step(txn, scope, &batch, (action, details), actor_pid, request_id).await
 }
 
 /// Opens the write transaction of a step and reads the batch inside it.

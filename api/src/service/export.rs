@@ -12,6 +12,7 @@ use serde_json::json;
 use super::audit::{self, Actor};
 use super::membership::{self, Membership, MembershipFilter};
 use super::organisation::Organisation;
+use super::roster_facts::RosterFacts;
 use super::scope::Scope;
 use super::{member, organisation, targets};
 use crate::auth::crypto::PiiVault;
@@ -71,7 +72,9 @@ fn export(sheet: Sheet, filename: String) -> Result<Export, ExportError> {
 }
 
 /// The ledger of organisation `organisation_pid`'s subtree (periods starting in `year`, of
-/// `scheme_code`, when given): every membership, one row each;
+/// `scheme_code`, when given): every membership, one row each, with its unit union and what
+/// the union's roster said (工作单位, 部门, 工号, 备注, then every other column of the rosters,
+/// one column per header in order of first appearance);
 /// personal numbers in full only when `full_personal_data` (the roles that need them).
 pub async fn ledger<C: ConnectionTrait>(
     db: &C,
@@ -88,7 +91,11 @@ pub async fn ledger<C: ConnectionTrait>(
     let people = member::get_many(db, vault, &pids).await?;
     let mut sheet_rows = Vec::with_capacity(rows.len());
     let mut fees = Decimal::ZERO;
+    let extra_headers = extra_headers_of(rows.iter().filter_map(|m| m.roster.as_ref()));
+    let no_facts = RosterFacts::default();
     for (i, m) in rows.iter().enumerate() {
+        let facts = m.roster.as_ref().unwrap_or(&no_facts);
+        let text = |v: &Option<String>| v.clone().map(Cell::Text).unwrap_or(Cell::Empty);
         // Identity numbers come from the member record (decrypted only here, for the export).
         let person = people.get(&m.member_pid).ok_or(ExportError::NotFound)?;
         let id_number = if full {
@@ -108,7 +115,7 @@ pub async fn ledger<C: ConnectionTrait>(
             })
             .unwrap_or_default();
         fees += m.fee.as_decimal();
-        sheet_rows.push(vec![
+        let mut line = vec![
             Cell::Int(i as i64 + 1),
             Cell::Text(m.organisation_name.clone()),
             Cell::Text(m.member_name.clone()),
@@ -116,6 +123,13 @@ pub async fn ledger<C: ConnectionTrait>(
             Cell::Text(person.sex().label_zh().to_owned()),
             Cell::Date(person.id_number.birth_date()),
             Cell::Code(phone),
+            text(&facts.workplace),
+            text(&facts.department),
+            facts
+                .employee_number
+                .clone()
+                .map(Cell::Code)
+                .unwrap_or(Cell::Empty),
             Cell::Text(if person.retired { "退休" } else { "在职" }.into()),
             Cell::Code(m.scheme_code.clone()),
             Cell::Date(m.coverage_start),
@@ -132,7 +146,16 @@ pub async fn ledger<C: ConnectionTrait>(
                 .into(),
             ),
             Cell::Text(if m.extended { "是" } else { "" }.into()),
-        ]);
+            text(&facts.remarks),
+        ];
+        line.extend(extra_headers.iter().map(|h| {
+            facts
+                .extra_columns
+                .get(h)
+                .map(|v| Cell::Code(v.to_owned()))
+                .unwrap_or(Cell::Empty)
+        }));
+        sheet_rows.push(line);
     }
     let sheet = Sheet {
         name: "参互单位台账".into(),
@@ -143,12 +166,15 @@ pub async fn ledger<C: ConnectionTrait>(
         )),
         headers: [
             "序号",
-            "单位",
+            "基层工会",
             "姓名",
             "身份证号码",
             "性别",
             "出生日期",
             "手机号码",
+            "工作单位",
+            "部门",
+            "工号",
             "在职/退休",
             "方案",
             "保障期起",
@@ -158,9 +184,12 @@ pub async fn ledger<C: ConnectionTrait>(
             "会费(元)",
             "参互方式",
             "免费延期",
+            "备注",
         ]
         .map(String::from)
-        .to_vec(),
+        .into_iter()
+        .chain(extra_headers.iter().cloned())
+        .collect(),
         totals: Some(vec![
             Cell::Text("合计".into()),
             Cell::Text(format!("{} 人", rows.len())),
@@ -175,13 +204,28 @@ pub async fn ledger<C: ConnectionTrait>(
             Cell::Empty,
             Cell::Empty,
             Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
             Cell::Money(fees),
-            Cell::Empty,
-            Cell::Empty,
         ]),
         rows: sheet_rows,
     };
     export(sheet, format!("{}-参互单位台账.xlsx", org.name))
+}
+
+/// The headers of the rosters' other columns, in order of first appearance.
+fn extra_headers_of<'a>(facts: impl Iterator<Item = &'a RosterFacts>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut headers = Vec::new();
+    for f in facts {
+        for (h, _) in &f.extra_columns.0 {
+            if seen.insert(h.as_str()) {
+                headers.push(h.clone());
+            }
+        }
+    }
+    headers
 }
 
 /// The summary of organisation `organisation_pid`'s subtree for `year`: per unit union and
@@ -265,6 +309,7 @@ pub async fn target_progress<C: ConnectionTrait>(
                     .unwrap_or(Cell::Empty),
                 Cell::Int(p.enrolled),
                 Cell::Int(p.awaiting),
+                Cell::Int(p.refused),
                 p.completion_rate()
                     .map(Cell::Percent)
                     .unwrap_or(Cell::Empty),
@@ -285,6 +330,7 @@ pub async fn target_progress<C: ConnectionTrait>(
             "任务数(万人)",
             "已参互(人)",
             "已提交待确认(人)",
+            "退回未重报(人)",
             "完成率",
             "上年参互(人)",
             "续互(人)",
@@ -317,7 +363,8 @@ const RENEWAL_INSTRUCTION: &str = "续互名单：以下为本单位本年度参
      本表含完整身份证号码，请妥善保管，用后删除。";
 
 /// Next year's roster of unit union `organisation_pid` (inside `scope`), in the roster
-/// template's columns: the people of its group enrolments (of `scheme_code` when given) whose
+/// template's columns (what the roster said — workplace, department, employee number, remarks,
+/// insured — filled in, and its other columns after them): the people of its group enrolments (of `scheme_code` when given) whose
 /// period is running, upcoming or ended within the grace window on `today` — one row each, the
 /// newest period — with full ID and phone numbers, so the clerk deletes leavers, appends
 /// joiners and uploads it back as an ordinary roster. Every download is audited.
@@ -351,28 +398,47 @@ pub async fn renewal_roster(
     chosen.sort_by_key(|m| m.id);
     let pids: Vec<String> = chosen.iter().map(|m| m.member_pid.clone()).collect();
     let people = member::get_many(db, vault, &pids).await?;
+    let extra_headers = extra_headers_of(chosen.iter().filter_map(|m| m.roster.as_ref()));
+    let no_facts = RosterFacts::default();
     let mut lines: Vec<RosterLine> = Vec::with_capacity(chosen.len());
     for (i, m) in chosen.iter().enumerate() {
         let person = people.get(&m.member_pid).ok_or(ExportError::NotFound)?;
-        lines.push([
-            (i + 1).to_string(),
-            person.name.as_str().to_owned(),
-            person.id_number.as_str().to_owned(),
-            person
-                .phone
-                .as_ref()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default(),
-            String::new(),
-            // They were on a roster the scheme accepted; the clerk corrects any change.
-            "是".into(),
-            if person.retired { "退休" } else { "在职" }.into(),
-            String::new(),
-        ]);
+        let facts = m.roster.as_ref().unwrap_or(&no_facts);
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        lines.push(RosterLine {
+            standard: [
+                (i + 1).to_string(),
+                person.name.as_str().to_owned(),
+                person.id_number.as_str().to_owned(),
+                person
+                    .phone
+                    .as_ref()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default(),
+                text(&facts.workplace),
+                text(&facts.department),
+                text(&facts.employee_number),
+                // As their roster said; left empty there, 是: they were on a roster the scheme
+                // accepted. The clerk corrects any change.
+                if facts.insured == Some(false) {
+                    "否"
+                } else {
+                    "是"
+                }
+                .into(),
+                if person.retired { "退休" } else { "在职" }.into(),
+                text(&facts.remarks),
+            ],
+            extra: extra_headers
+                .iter()
+                .map(|h| facts.extra_columns.get(h).unwrap_or_default().to_owned())
+                .collect(),
+        });
     }
     let bytes = workbook::roster_workbook(
         &format!("{} 职工医疗互助保障参互人员名单（续互）", org.name),
         Some(RENEWAL_INSTRUCTION),
+        &extra_headers,
         &lines,
     )?;
     audit::record(

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use entity::import_job;
 
 use super::enrolment::{self, CheckedRoster, EnrolmentError, EntryProblem, RosterEntry};
+use super::roster_facts::{ExtraColumns, RosterFacts};
 use super::{Problem, new_pid, organisation, scheme};
 use crate::engine::primitives::coverage_period;
 use crate::formats::roster::{
@@ -342,6 +343,14 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
                 id_number: r.id_number,
                 phone: r.phone,
                 retired: r.retired,
+                facts: RosterFacts {
+                    workplace: r.employer,
+                    department: r.department,
+                    employee_number: r.employee_number,
+                    remarks: r.note,
+                    insured: r.insured,
+                    extra_columns: ExtraColumns(r.extra),
+                },
             })
             .collect(),
         people: checked.people,

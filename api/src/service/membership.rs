@@ -16,6 +16,7 @@ use entity::{coverage_extension, member, membership, organisation};
 
 use super::outbox::{self, MembershipSet, Occasion};
 use super::page::{Page, page_from};
+use super::roster_facts::RosterFacts;
 use super::{Problem, Requester, new_pid};
 use crate::domain::Money;
 use crate::engine::bounds::{self, OutOfRange};
@@ -50,6 +51,8 @@ pub struct Membership {
     /// What the period's claims were granted beyond its total (see `engine::period`): absorbed
     /// by its next claims.
     pub open_offset: Money,
+    /// What the union's roster said about the person (group enrolments only).
+    pub roster: Option<RosterFacts>,
 }
 
 impl Membership {
@@ -85,6 +88,11 @@ async fn hydrate<C: ConnectionTrait>(
         .into_iter()
         .map(|o| (o.id, (o.pid, o.name)))
         .collect();
+    let entry_keys: Vec<(i64, i64)> = rows
+        .iter()
+        .filter_map(|m| m.enrolment_batch_id.map(|b| (b, m.member_id)))
+        .collect();
+    let mut facts = super::roster_facts::by_batch_and_member(db, &entry_keys).await?;
     rows.into_iter()
         .map(|m| {
             let (member_pid, member_name) = members
@@ -111,6 +119,9 @@ async fn hydrate<C: ConnectionTrait>(
                 source: m.source,
                 extended: m.extension_id.is_some(),
                 open_offset: Money::from_fen(m.offset_fen),
+                roster: m
+                    .enrolment_batch_id
+                    .and_then(|b| facts.remove(&(b, m.member_id))),
             })
         })
         .collect()

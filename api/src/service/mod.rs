@@ -27,6 +27,7 @@ pub mod participation;
 pub mod photo_work;
 pub mod pii_rotation;
 pub mod reminders;
+pub mod roster_facts;
 pub mod scheme;
 pub mod scope;
 pub mod session;

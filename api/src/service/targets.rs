@@ -1,21 +1,21 @@
 //! Enrolment targets (the seeds' task-allocation tables) and progress: for every organisation
 //! of a subtree, the year's target, the people enrolled (and those on rosters awaiting
-//! transfer or confirmation), the completion rate and the renewal
+//! transfer or confirmation, and those refused and still out), the completion rate and the renewal
 //! rate (续会率). Counts are aggregated once per unit union in SQL and rolled up the tree by
 //! materialised path, so every level adds up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    QuerySelect, Set,
 };
 use serde_json::json;
 
-use entity::{enrolment_batch, enrolment_target, organisation};
+use entity::{enrolment_batch, enrolment_entry, enrolment_target, membership, organisation};
 
 use super::Requester;
 use super::enrolment::{BatchStatus, scheme_family};
@@ -120,6 +120,9 @@ pub struct Progress {
     /// People on rosters submitted for the year and not yet confirmed (awaiting the union's
     /// transfer or the association's confirmation): not enrolled yet, not forgotten either.
     pub awaiting: i64,
+    /// People on rosters the association refused or the union withdrew, for the year, who are
+    /// still out: neither enrolled nor on a roster awaiting confirmation.
+    pub refused: i64,
 }
 
 impl Progress {
@@ -183,24 +186,22 @@ async fn counts_by_unit<C: ConnectionTrait>(
         .collect()
 }
 
-/// People on rosters not yet confirmed, per unit union, whose coverage starts in `year`: the
-/// period each batch would get were it confirmed on the day it was submitted (a calendar-year
+/// Batches in one of `statuses` (of a scheme family) whose coverage starts in `year`: the
+/// period each would get were it confirmed on the day it was submitted (a calendar-year
 /// scheme: its year).
-async fn awaiting_by_unit<C: ConnectionTrait>(
+async fn unconfirmed_batches<C: ConnectionTrait>(
     db: &C,
+    statuses: &[BatchStatus],
     year: i32,
     family: Option<&str>,
-) -> Result<HashMap<i64, i64>, DbErr> {
-    let pending = enrolment_batch::Entity::find()
-        .filter(enrolment_batch::Column::Status.is_in([
-            BatchStatus::Submitted.as_str(),
-            BatchStatus::PaymentRecorded.as_str(),
-        ]))
+) -> Result<Vec<enrolment_batch::Model>, DbErr> {
+    let batches = enrolment_batch::Entity::find()
+        .filter(enrolment_batch::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
         .all(db)
         .await?;
     let mut coverage: HashMap<(String, i32), Option<Coverage>> = HashMap::new();
-    let mut counts: HashMap<i64, i64> = HashMap::new();
-    for b in pending {
+    let mut found = Vec::new();
+    for b in batches {
         if family.is_some_and(|f| scheme_family(&b.scheme_code) != f) {
             continue;
         }
@@ -217,8 +218,100 @@ async fn awaiting_by_unit<C: ConnectionTrait>(
             .and_then(|c| coverage_period(c, b.created_at.date_naive()))
             .map(|(start, _)| start.year());
         if starts == Some(year) {
-            *counts.entry(b.organisation_id).or_default() += i64::from(b.member_count);
+            found.push(b);
         }
+    }
+    Ok(found)
+}
+
+/// People on rosters not yet confirmed, per unit union, whose coverage starts in `year`.
+async fn awaiting_by_unit<C: ConnectionTrait>(
+    db: &C,
+    year: i32,
+    family: Option<&str>,
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let mut counts: HashMap<i64, i64> = HashMap::new();
+    for b in unconfirmed_batches(db, &BatchStatus::AWAITING, year, family).await? {
+        *counts.entry(b.organisation_id).or_default() += i64::from(b.member_count);
+    }
+    Ok(counts)
+}
+
+/// The members on the entries of `batch_ids`: `(batch id, member id)`.
+async fn entries_of<C: ConnectionTrait>(
+    db: &C,
+    batch_ids: &[i64],
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    let mut found = Vec::new();
+    for chunk in batch_ids.chunks(500) {
+        let rows: Vec<(i64, i64)> = enrolment_entry::Entity::find()
+            .select_only()
+            .column(enrolment_entry::Column::BatchId)
+            .column(enrolment_entry::Column::MemberId)
+            .filter(enrolment_entry::Column::BatchId.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// People on rosters refused by the association or withdrawn by the union, per unit union,
+/// whose coverage would start in `year`, and who are still out: neither enrolled for the year
+/// (of the scheme family) nor on a roster awaiting transfer or confirmation. A person refused
+/// twice counts once; one resubmitted leaves this count for `awaiting`.
+async fn refused_by_unit<C: ConnectionTrait>(
+    db: &C,
+    year: i32,
+    family: Option<&str>,
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let closed = unconfirmed_batches(db, &BatchStatus::CLOSED, year, family).await?;
+    if closed.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let org_of: HashMap<i64, i64> = closed.iter().map(|b| (b.id, b.organisation_id)).collect();
+    let closed_ids: Vec<i64> = closed.iter().map(|b| b.id).collect();
+    let refused: Vec<(i64, i64)> = entries_of(db, &closed_ids).await?;
+    let awaiting_ids: Vec<i64> = unconfirmed_batches(db, &BatchStatus::AWAITING, year, family)
+        .await?
+        .iter()
+        .map(|b| b.id)
+        .collect();
+    let mut still_in: HashSet<i64> = entries_of(db, &awaiting_ids)
+        .await?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    let (from, to) = year_bounds(year)?;
+    let mut members: Vec<i64> = refused.iter().map(|(_, m)| *m).collect();
+    members.sort_unstable();
+    members.dedup();
+    for chunk in members.chunks(500) {
+        let rows: Vec<(i64, String)> = membership::Entity::find()
+            .select_only()
+            .column(membership::Column::MemberId)
+            .column(membership::Column::SchemeCode)
+            .filter(membership::Column::MemberId.is_in(chunk.to_vec()))
+            .filter(membership::Column::CoverageStart.gte(from))
+            .filter(membership::Column::CoverageStart.lte(to))
+            .into_tuple()
+            .all(db)
+            .await?;
+        still_in.extend(
+            rows.into_iter()
+                .filter(|(_, code)| family.is_none_or(|f| scheme_family(code) == f))
+                .map(|(m, _)| m),
+        );
+    }
+    let out: HashSet<(i64, i64)> = refused
+        .into_iter()
+        .filter(|(_, m)| !still_in.contains(m))
+        .filter_map(|(b, m)| org_of.get(&b).map(|org| (*org, m)))
+        .collect();
+    let mut counts: HashMap<i64, i64> = HashMap::new();
+    for (org, _) in out {
+        *counts.entry(org).or_default() += 1;
     }
     Ok(counts)
 }
@@ -239,6 +332,7 @@ pub async fn progress<C: ConnectionTrait>(
     let previous = counts_by_unit(db, year - 1, family, None).await?;
     let renewed = counts_by_unit(db, year - 1, family, Some(year)).await?;
     let awaiting = awaiting_by_unit(db, year, family).await?;
+    let refused = refused_by_unit(db, year, family).await?;
     let targets: HashMap<i64, i64> = enrolment_target::Entity::find()
         .filter(enrolment_target::Column::Year.eq(year))
         .filter(enrolment_target::Column::SchemeCode.eq(family.unwrap_or("")))
@@ -270,6 +364,7 @@ pub async fn progress<C: ConnectionTrait>(
     };
     let (enrolled, previous, renewed) = (roll_up(&enrolled), roll_up(&previous), roll_up(&renewed));
     let awaiting = roll_up(&awaiting);
+    let refused = roll_up(&refused);
     // Deepest first, so a parent without a target of its own can add up its children's.
     let mut derived_targets: HashMap<i64, Option<i64>> = HashMap::new();
     let mut children_of: HashMap<i64, Vec<i64>> = HashMap::new();
@@ -312,6 +407,7 @@ pub async fn progress<C: ConnectionTrait>(
                 previous: previous.get(&o.id).copied().unwrap_or(0),
                 renewed: renewed.get(&o.id).copied().unwrap_or(0),
                 awaiting: awaiting.get(&o.id).copied().unwrap_or(0),
+                refused: refused.get(&o.id).copied().unwrap_or(0),
             })
         })
         .collect()

@@ -21,14 +21,20 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 /// Publishes a new version of `code` whose enrolment window is open today; optionally a
 /// calendar-year coverage of this year.
 async fn open_window(app: &TestApp, code: &str, calendar_year: bool) {
+    open_window_covering(app, code, calendar_year.then(|| today().year())).await;
+}
+
+/// Publishes a new version of `code` whose enrolment window is open today; with `year`, a
+/// calendar-year coverage of that year.
+async fn open_window_covering(app: &TestApp, code: &str, year: Option<i32>) {
     let admin = app.login("admin").await;
     let (_, current) = app.get(&format!("/api/v1/schemes/{code}"), None).await;
     let mut def = current["definition"].clone();
     def["enrolment"]["opens"] = json!((today() - Duration::days(30)).to_string());
     def["enrolment"]["closes"] = json!((today() + Duration::days(30)).to_string());
-    if calendar_year {
+    if let Some(year) = year {
         def["coverage"]["style"] = json!("calendar_year");
-        def["coverage"]["year"] = json!(today().year());
+        def["coverage"]["year"] = json!(year);
     }
     let (status, body) = app
         .post(
@@ -800,6 +806,7 @@ on_both_backends!(
     a_roster_with_bad_rows_people_enrolled_elsewhere_and_too_few_people_is_told_everything_at_once,
     a_landline_where_a_mobile_is_optional_is_a_warning,
     the_renewal_roster_round_trips_leavers_deleted_a_joiner_appended_continuity_kept,
+    what_the_roster_says_is_kept_in_the_ledger_the_member_detail_and_the_renewal_roster,
 );
 
 // ---- one clock: the whole enrolment year on the service's pinned date -----------------------
@@ -1431,32 +1438,22 @@ async fn the_renewal_roster_round_trips_leavers_deleted_a_joiner_appended_contin
     let joiner = roster::people(1, 32).remove(0);
     let mut edited: Vec<Vec<String>> = rows[..=header_at].to_vec();
     edited.extend(data.into_iter().filter(|r| !leavers.contains(&&r[2])));
+    // In the template's columns: 序号, 姓名, 身份证号码, 手机号码, 工作单位, 部门, 工号,
+    // 是否参加医保, 在职/退休, 备注.
     edited.push(vec![
         "6".into(),
         joiner.name.clone(),
         joiner.id_number.clone(),
         joiner.phone.clone(),
         String::new(),
+        String::new(),
+        String::new(),
         joiner.insured.clone(),
         joiner.status.clone(),
         String::new(),
     ]);
     // Next year's scheme: enrolment open now, coverage the next calendar year.
-    let admin = app.login("admin").await;
-    let (_, current) = app.get("/api/v1/schemes/nm-inpatient-2025", None).await;
-    let mut def = current["definition"].clone();
-    def["enrolment"]["opens"] = json!((today() - Duration::days(30)).to_string());
-    def["enrolment"]["closes"] = json!((today() + Duration::days(30)).to_string());
-    def["coverage"]["style"] = json!("calendar_year");
-    def["coverage"]["year"] = json!(today().year() + 1);
-    let (status, body) = app
-        .post(
-            "/api/v1/schemes/nm-inpatient-2025/versions",
-            Some(&admin),
-            &def,
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    open_window_covering(&app, "nm-inpatient-2025", Some(today().year() + 1)).await;
     let job = upload(
         &app,
         &union,
@@ -1514,3 +1511,425 @@ async fn the_renewal_roster_round_trips_leavers_deleted_a_joiner_appended_contin
         assert_eq!(m["consecutive_periods"], consecutive, "{}", line.name);
     }
 }
+
+// ---- what the roster says is kept --------------------------------------------------------------
+
+/// The headers of a clerk's roster with workplaces, departments, employee numbers, remarks and
+/// two columns of its own (one holding phone numbers).
+const KEPT: [&str; 12] = [
+    "序号",
+    "姓名",
+    "身份证号码",
+    "手机号码",
+    "工作单位",
+    "部门",
+    "职工编号",
+    "是否参加医保",
+    "在职/退休",
+    "备注",
+    "民族",
+    "紧急联系电话",
+];
+
+/// A row under [`KEPT`]: `(workplace, department, employee number, remarks, ethnicity,
+/// emergency phone)`.
+fn kept_row(i: usize, l: &Line, facts: [&str; 6]) -> Vec<String> {
+    vec![
+        (i + 1).to_string(),
+        l.name.clone(),
+        l.id_number.clone(),
+        l.phone.clone(),
+        facts[0].into(),
+        facts[1].into(),
+        facts[2].into(),
+        l.insured.clone(),
+        l.status.clone(),
+        facts[3].into(),
+        facts[4].into(),
+        facts[5].into(),
+    ]
+}
+
+/// The public id of the member with this ID number.
+async fn member_id(app: &TestApp, token: &str, id_number: &str) -> String {
+    let (status, m) = app
+        .post(
+            "/api/v1/members/search",
+            Some(token),
+            &json!({ "id_number": id_number }),
+        )
+        .await;
+    assert_eq!(status, 200, "{m}");
+    m["items"][0]["id"].as_str().expect("member").to_owned()
+}
+
+/// The row of `rows` (under the header row `header`) whose cell under `key_column` is `key`,
+/// as header → text.
+fn row_by(
+    rows: &[Vec<String>],
+    header: usize,
+    key_column: &str,
+    key: &str,
+) -> std::collections::HashMap<String, String> {
+    let col = rows[header]
+        .iter()
+        .position(|c| c == key_column)
+        .unwrap_or_else(|| panic!("{key_column} in {:?}", rows[header]));
+    let row = rows[header + 1..]
+        .iter()
+        .find(|r| r.get(col).is_some_and(|c| c == key))
+        .unwrap_or_else(|| panic!("a row with {key}"));
+    rows[header]
+        .iter()
+        .cloned()
+        .zip(row.iter().cloned().chain(std::iter::repeat(String::new())))
+        .collect()
+}
+
+async fn what_the_roster_says_is_kept_in_the_ledger_the_member_detail_and_the_renewal_roster(
+    app: TestApp,
+) {
+    open_window(&app, "nm-inpatient-2022", false).await;
+    let union = app.login("union-dairy").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let people = roster::people(3, 61);
+    let facts = [
+        [
+            "乳业集团呼和浩特分公司",
+            "财务部",
+            "E0012",
+            "返聘，联系13812345678",
+            "蒙古族",
+            "13900001111",
+        ],
+        ["乳业集团包头分公司", "二车间", "B-207", "", "汉族", ""],
+        ["", "", "", "", "", ""],
+    ];
+    let rows: Vec<Vec<String>> = people
+        .iter()
+        .zip(facts)
+        .enumerate()
+        .map(|(i, (l, f))| kept_row(i, l, f))
+        .collect();
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2022",
+        3,
+        sheet(&KEPT, &rows),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    // The phone numbers in free text are masked, and the clerk is told.
+    let masked: Vec<(u64, String)> = job["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "personal_number_masked")
+        .map(|w| {
+            (
+                w["row"].as_u64().unwrap(),
+                w["column"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        masked,
+        vec![(3, "备注".to_owned()), (3, "紧急联系电话".to_owned())],
+        "{job}"
+    );
+    let id = job["enrolment_id"].as_str().unwrap().to_owned();
+    let (status, b) = transfer_and_confirm(&app, &union, &id).await;
+    assert_eq!(status, 200, "{b}");
+
+    // The ledger as JSON: what the roster said, on each membership.
+    let first = member_id(&app, &union, &people[0].id_number).await;
+    let (status, page) = app
+        .get(
+            &format!("/api/v1/memberships?organisation={unit}&scheme=nm-inpatient-2022&limit=100"),
+            Some(&union),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let mine = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["member"]["id"] == first.as_str())
+        .expect("the membership")
+        .clone();
+    assert_eq!(
+        mine["roster"],
+        json!({
+            "workplace": "乳业集团呼和浩特分公司",
+            "department": "财务部",
+            "employee_number": "E0012",
+            "remarks": "返聘，联系138****5678",
+            "insured": true,
+            "extra_columns": { "民族": "蒙古族", "紧急联系电话": "139****1111" },
+        }),
+        "{mine}"
+    );
+    // The member's own view does not carry the union's notes.
+    let token = app.login(&first).await;
+    let (_, own) = app.get("/api/v1/me/memberships", Some(&token)).await;
+    assert!(own["items"][0].get("roster").is_none(), "{own}");
+
+    // The member detail: every roster line naming them.
+    let (status, detail) = app
+        .get(&format!("/api/v1/members/{first}"), Some(&union))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    let line = &detail["roster_lines"][0];
+    assert_eq!(line["enrolment_id"], id.as_str(), "{detail}");
+    assert_eq!(line["status"], "confirmed");
+    assert_eq!(line["row"], 3);
+    assert_eq!(line["workplace"], "乳业集团呼和浩特分公司");
+    assert_eq!(line["department"], "财务部");
+    assert_eq!(line["employee_number"], "E0012");
+    assert_eq!(line["extra_columns"]["民族"], "蒙古族");
+    let (_, self_view) = app
+        .get(&format!("/api/v1/members/{first}"), Some(&token))
+        .await;
+    assert_eq!(self_view["roster_lines"], json!([]), "{self_view}");
+
+    // The ledger workbook: the union and the workplace apart, the other columns echoed.
+    let association = app.login("association").await;
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/organisations/{unit}/ledger.xlsx?scheme=nm-inpatient-2022"
+        )))
+        .bearer_auth(&association)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ledger = cells_of(&res.bytes().await.unwrap());
+    let header = ledger
+        .iter()
+        .position(|r| r.first().is_some_and(|c| c == "序号"))
+        .expect("header");
+    let second = row_by(&ledger, header, "身份证号码", &people[1].id_number);
+    assert_eq!(second["基层工会"], DAIRY);
+    assert_eq!(second["工作单位"], "乳业集团包头分公司");
+    assert_eq!(second["部门"], "二车间");
+    assert_eq!(second["工号"], "B-207");
+    assert_eq!(second["民族"], "汉族");
+    let first_row = row_by(&ledger, header, "身份证号码", &people[0].id_number);
+    assert_eq!(first_row["紧急联系电话"], "139****1111");
+    assert_eq!(first_row["备注"], "返聘，联系138****5678");
+
+    // Next year's roster carries them, and uploaded back keeps them again.
+    let path = format!("/api/v1/organisations/{unit}/renewal-roster.xlsx?scheme=nm-inpatient-2022");
+    let res = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&union)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let renewal = cells_of(&res.bytes().await.unwrap());
+    let header = renewal
+        .iter()
+        .position(|r| r.first().is_some_and(|c| c == "序号"))
+        .expect("header");
+    let again = row_by(&renewal, header, "身份证号码", &people[1].id_number);
+    assert_eq!(again["工作单位"], "乳业集团包头分公司");
+    assert_eq!(again["部门"], "二车间");
+    assert_eq!(again["工号"], "B-207");
+    assert_eq!(again["民族"], "汉族");
+    open_window_covering(&app, "nm-inpatient-2025", Some(today().year() + 1)).await;
+    let renewal_people = (renewal.len() - header - 1) as u32;
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        renewal_people,
+        cells_to_xlsx(&renewal),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let next = job["enrolment_id"].as_str().unwrap();
+    let (_, detail) = app
+        .get(
+            &format!(
+                "/api/v1/members/{}",
+                member_id(&app, &union, &people[1].id_number).await
+            ),
+            Some(&union),
+        )
+        .await;
+    let line = &detail["roster_lines"][0];
+    assert_eq!(line["enrolment_id"], next, "{detail}");
+    assert_eq!(line["status"], "submitted");
+    assert_eq!(line["workplace"], "乳业集团包头分公司");
+    assert_eq!(line["department"], "二车间");
+    assert_eq!(line["employee_number"], "B-207");
+    assert_eq!(line["extra_columns"], json!({ "民族": "汉族" }), "{detail}");
+}
+
+// ---- refused and withdrawn rosters ---------------------------------------------------------------
+
+async fn close(app: &TestApp, token: &str, id: &str, how: &str, reason: &str) -> (u16, Value) {
+    let (_, b) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(token))
+        .await;
+    app.post(
+        &format!("/api/v1/enrolments/{id}/{how}"),
+        Some(token),
+        &json!({ "reason": reason, "version": b["version"] }),
+    )
+    .await
+}
+
+async fn progress_counts_refused_and_withdrawn_rosters_until_their_people_are_on_a_roster_again(
+    app: TestApp,
+) {
+    use calamine::Reader;
+    let union = app.login("union-dairy").await;
+    let association = app.login("association").await;
+    let unit = unit_id(&app, &union, DAIRY).await;
+    let before = own_progress(&app, &union).await;
+    assert_eq!(before["refused"], 0, "{before}");
+    let three = roster::people(3, 71);
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        3,
+        roster::xlsx(&three),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let first = job["enrolment_id"].as_str().unwrap().to_owned();
+
+    // The union withdraws it to correct it: nobody awaits any more, three are refused.
+    let (status, b) = close(&app, &union, &first, "withdraw", "漏报一人，撤回重报").await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["status"], "withdrawn");
+    assert_eq!(b["closed_reason"], "漏报一人，撤回重报");
+    let line = own_progress(&app, &union).await;
+    assert_eq!(
+        (line["awaiting"].as_i64(), line["refused"].as_i64()),
+        (Some(0), Some(3)),
+        "{line}"
+    );
+    let (status, again) = close(&app, &union, &first, "withdraw", "再次撤回").await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "wrong_state");
+
+    // The corrected roster names the same people (no longer "already enrolled") and one more.
+    let mut four = three.clone();
+    four.extend(roster::people(1, 72));
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        4,
+        roster::xlsx(&four),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let second = job["enrolment_id"].as_str().unwrap().to_owned();
+    let line = own_progress(&app, &union).await;
+    assert_eq!(
+        (line["awaiting"].as_i64(), line["refused"].as_i64()),
+        (Some(4), Some(0)),
+        "{line}"
+    );
+
+    // Transfer recorded: only the association can end it now; it refuses (wrong amount).
+    let (_, b) = app
+        .get(&format!("/api/v1/enrolments/{second}"), Some(&union))
+        .await;
+    let (status, b) = app
+        .post(
+            &format!("/api/v1/enrolments/{second}/transfer"),
+            Some(&union),
+            &json!({ "reference": "T-1", "version": b["version"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
+    let (status, _) = close(&app, &union, &second, "withdraw", "想撤回").await;
+    assert_eq!(status, 409);
+    let (status, _) = close(&app, &union, &second, "refuse", "工会不能退回").await;
+    assert_eq!(status, 403);
+    let (status, b) = close(
+        &app,
+        &association,
+        &second,
+        "refuse",
+        "转账金额不符，请核对后重报",
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["status"], "refused");
+    let line = own_progress(&app, &union).await;
+    assert_eq!(
+        (line["awaiting"].as_i64(), line["refused"].as_i64()),
+        (Some(0), Some(4)),
+        "{line}"
+    );
+    assert_eq!(line["enrolled"], before["enrolled"]);
+    let mut book = workbook(&app, &union, "/api/v1/targets/progress.xlsx?year=2025").await;
+    let name = book.sheet_names()[0].clone();
+    let rows: Vec<Vec<String>> = book
+        .worksheet_range(&name)
+        .expect("sheet")
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .position(|r| r.iter().any(|c| c == "退回未重报(人)"))
+        .expect("a refused column");
+    let col = rows[header]
+        .iter()
+        .position(|c| c == "退回未重报(人)")
+        .unwrap();
+    assert_eq!(rows[header + 1][col], "4");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM audit_event WHERE action IN ('enrolment.refused', 'enrolment.withdrawn')"
+        )
+        .await,
+        2
+    );
+
+    // Submitted again and confirmed: enrolled, nobody refused.
+    let job = upload(
+        &app,
+        &union,
+        &unit,
+        "nm-inpatient-2025",
+        4,
+        roster::xlsx(&four),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (status, b) =
+        transfer_and_confirm(&app, &union, job["enrolment_id"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{b}");
+    let line = own_progress(&app, &union).await;
+    assert_eq!(
+        (line["awaiting"].as_i64(), line["refused"].as_i64()),
+        (Some(0), Some(0)),
+        "{line}"
+    );
+    assert_eq!(
+        line["enrolled"].as_i64().unwrap(),
+        before["enrolled"].as_i64().unwrap() + 4
+    );
+}
+
+on_both_backends_with!(
+    refusals,
+    in_autumn_2024 => progress_counts_refused_and_withdrawn_rosters_until_their_people_are_on_a_roster_again,
+);

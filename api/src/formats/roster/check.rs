@@ -9,7 +9,7 @@ use crate::engine::scheme::RosterColumn;
 
 use super::header::{Columns, Field};
 use super::read::{RawCell, RawRow};
-use super::{RosterProblem, RosterRow, RosterRules};
+use super::{RosterProblem, RosterRow, RosterRules, kept};
 
 /// Words that open a totals, signature or remark line below the data (`合计`, `制表人：`,
 /// `注：` …). Such a line, when it has no ID number, is not a person and is skipped.
@@ -85,7 +85,7 @@ impl Problems {
         }
     }
 
-    fn push(&mut self, row: u32, column: &str, code: &'static str, message_zh: String) {
+    pub(super) fn push(&mut self, row: u32, column: &str, code: &'static str, message_zh: String) {
         self.total = self.total.saturating_add(1);
         if self.last_row != Some(row) {
             self.rows = self.rows.saturating_add(1);
@@ -354,15 +354,64 @@ pub(super) fn check_row(
     if problems.total != before {
         return None;
     }
+    // What the roster says beyond enrolment, kept (see `kept`): cut to size with a warning,
+    // personal numbers masked in free text.
+    let mut keep = |header: &str, value: &str, max: usize, free_text: bool| -> String {
+        let (value, masked) = if free_text {
+            kept::mask_personal_numbers(value)
+        } else {
+            (value.to_owned(), false)
+        };
+        let (value, cut) = kept::cut(&value, max);
+        if cut {
+            warnings.push(
+                row,
+                header,
+                "text_cut",
+                format!("内容超过{max}个字，只保留了前{max}个字"),
+            );
+        }
+        if masked {
+            warnings.push(
+                row,
+                header,
+                "personal_number_masked",
+                "此列含身份证、手机或银行卡号码，仅保留打码后的内容（号码请填在对应的列）"
+                    .to_owned(),
+            );
+        }
+        value
+    };
+    let mut field = |field: Field, max: usize, free_text: bool| {
+        text(field).map(|c| keep(columns.header(field), &c.text, max, free_text))
+    };
+    let employer = field(Field::Employer, kept::SHORT_TEXT_MAX, false);
+    let department = field(Field::Department, kept::SHORT_TEXT_MAX, false);
+    let employee_number = field(Field::EmployeeNumber, kept::SHORT_TEXT_MAX, false);
+    let note = field(Field::Note, kept::LONG_TEXT_MAX, true);
+    let extra = columns
+        .extras()
+        .iter()
+        .filter_map(|(col, header)| {
+            let cell = raw.cell(Some(*col))?;
+            Some((
+                header.clone(),
+                keep(header, &cell.text, kept::LONG_TEXT_MAX, true),
+            ))
+        })
+        .collect();
     Some(RosterRow {
         row,
         name: name?,
         id_number: id_number?,
         phone,
-        employer: text(Field::Employer).map(|c| c.text.clone()),
+        employer,
+        department,
+        employee_number,
         insured,
         retired: retired?,
-        note: text(Field::Note).map(|c| c.text.clone()),
+        note,
+        extra,
     })
 }
 

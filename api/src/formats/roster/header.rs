@@ -1,6 +1,7 @@
 //! The header row: which column holds which field, whatever the order and the wording.
 
-/// A field of the roster the reader understands. Any other column is ignored.
+/// A field of the roster the reader understands. Any other column with a header is kept as an
+/// extra column (see [`Columns::extras`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Field {
     /// 姓名
@@ -19,11 +20,15 @@ pub(super) enum Field {
     Note,
     /// 性别 (checked against the ID number)
     Sex,
+    /// 部门
+    Department,
+    /// 工号
+    EmployeeNumber,
 }
 
 impl Field {
     /// Every field, in the order of the standard template.
-    pub(super) const ALL: [Field; 8] = [
+    pub(super) const ALL: [Field; FIELDS] = [
         Field::Name,
         Field::IdNumber,
         Field::Phone,
@@ -32,6 +37,8 @@ impl Field {
         Field::Status,
         Field::Note,
         Field::Sex,
+        Field::Department,
+        Field::EmployeeNumber,
     ];
 
     /// The standard header, used in the template and when a column is absent.
@@ -45,6 +52,8 @@ impl Field {
             Field::Status => "在职/退休",
             Field::Note => "备注",
             Field::Sex => "性别",
+            Field::Department => "部门",
+            Field::EmployeeNumber => "工号",
         }
     }
 
@@ -61,7 +70,14 @@ impl Field {
                 "居民身份证号码",
             ],
             Field::Phone => &["手机号码", "手机号", "联系电话", "手机", "电话", "联系方式"],
-            Field::Employer => &["工作单位", "单位", "所在单位", "单位名称"],
+            Field::Employer => &[
+                "工作单位",
+                "单位",
+                "所在单位",
+                "单位名称",
+                "工作单位名称",
+                "所在工作单位",
+            ],
             Field::Insured => &[
                 "是否参加医保",
                 "是否参保",
@@ -79,8 +95,27 @@ impl Field {
                 "在职退休",
                 "在职/离退休",
             ],
-            Field::Note => &["备注"],
+            Field::Note => &["备注", "备注说明"],
             Field::Sex => &["性别"],
+            Field::Department => &[
+                "部门",
+                "所在部门",
+                "科室",
+                "所在科室",
+                "部门/科室",
+                "车间",
+                "所在车间",
+            ],
+            Field::EmployeeNumber => &[
+                "工号",
+                "职工编号",
+                "员工编号",
+                "职工号",
+                "员工号",
+                "员工工号",
+                "职工工号",
+                "人员编号",
+            ],
         }
     }
 
@@ -94,9 +129,21 @@ impl Field {
             Field::Status => 5,
             Field::Note => 6,
             Field::Sex => 7,
+            Field::Department => 8,
+            Field::EmployeeNumber => 9,
         }
     }
 }
+
+/// How many fields there are.
+const FIELDS: usize = 10;
+
+/// Headers that name no field and are not kept either: the row number, and the 问题 column of
+/// a problem workbook uploaded again.
+const NOT_KEPT: [&str; 2] = ["序号", super::PROBLEM_COLUMN];
+
+/// Most extra columns kept per roster; further ones are reported as warnings and not kept.
+pub(super) const MAX_EXTRA_COLUMNS: usize = 30;
 
 /// Reduces a header cell to a comparable form: no whitespace of any kind (spaces, non-breaking
 /// spaces, line breaks inside the cell), no `*` marking a required column, full-width
@@ -135,26 +182,56 @@ pub(super) fn field_of(raw: &str) -> Option<Field> {
         .find(|f| f.aliases().iter().any(|a| *a == header))
 }
 
-/// Where each field is: its zero-based column and its header as written in the file.
+/// Where each field is: its zero-based column and its header as written in the file; and the
+/// other columns, kept as the clerk named them.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Columns {
-    found: [Option<(u32, String)>; 8],
+    found: [Option<(u32, String)>; FIELDS],
+    /// `(column, header)` of every other column with a header, in file order, headers made
+    /// unique (a repeated header gets ` (2)`, ` (3)` …); at most [`MAX_EXTRA_COLUMNS`].
+    extras: Vec<(u32, String)>,
+    /// Headers of extra columns past [`MAX_EXTRA_COLUMNS`], not kept.
+    pub(super) not_kept: Vec<String>,
 }
 
 impl Columns {
     /// Maps the cells of one row, `(column, text)`, to fields. The first column naming a field
-    /// wins; a later duplicate is ignored.
+    /// wins; a later duplicate (a second 手机 column) is ignored, never kept as an extra: it
+    /// may hold the very numbers the record keeps sealed.
     pub(super) fn from_cells<'a>(cells: impl Iterator<Item = (u32, &'a str)>) -> Columns {
         let mut columns = Columns::default();
         for (col, text) in cells {
+            let header = text.split_whitespace().collect::<Vec<_>>().join("");
             if let Some(field) = field_of(text) {
                 let slot = &mut columns.found[field.index()];
                 if slot.is_none() {
-                    *slot = Some((col, text.split_whitespace().collect::<Vec<_>>().join("")));
+                    *slot = Some((col, header));
                 }
+                continue;
             }
+            let normalised = normalise_header(text);
+            if header.is_empty() || normalised.is_empty() || NOT_KEPT.contains(&normalised.as_str())
+            {
+                continue;
+            }
+            if columns.extras.len() >= MAX_EXTRA_COLUMNS {
+                columns.not_kept.push(header);
+                continue;
+            }
+            let mut unique = header.clone();
+            let mut n = 1;
+            while columns.extras.iter().any(|(_, h)| *h == unique) {
+                n += 1;
+                unique = format!("{header} ({n})");
+            }
+            columns.extras.push((col, unique));
         }
         columns
+    }
+
+    /// The extra columns: `(column, header)`, in file order.
+    pub(super) fn extras(&self) -> &[(u32, String)] {
+        &self.extras
     }
 
     /// The column of a field, if the file has it.
@@ -183,9 +260,15 @@ impl Columns {
             .collect()
     }
 
-    /// Every column index the reader uses, sorted.
+    /// Every column index the reader uses (fields and extras), sorted.
     pub(super) fn used_columns(&self) -> Vec<u32> {
-        let mut cols: Vec<u32> = self.found.iter().flatten().map(|(c, _)| *c).collect();
+        let mut cols: Vec<u32> = self
+            .found
+            .iter()
+            .flatten()
+            .map(|(c, _)| *c)
+            .chain(self.extras.iter().map(|(c, _)| *c))
+            .collect();
         cols.sort_unstable();
         cols
     }
@@ -211,6 +294,8 @@ mod tests {
         assert_eq!(field_of("XX单位2025年职工医疗互助参保名单"), None);
         assert_eq!(field_of("序号"), None);
         assert_eq!(field_of("民族"), None);
+        assert_eq!(field_of("职工编号"), Some(Field::EmployeeNumber));
+        assert_eq!(field_of("所在部门"), Some(Field::Department));
         assert_eq!(field_of(""), None);
     }
 
@@ -221,5 +306,34 @@ mod tests {
         assert_eq!(cols.header(Field::IdNumber), "身份证号");
         assert_eq!(cols.header(Field::Phone), "手机号码");
         assert!(cols.is_header_row());
+    }
+
+    #[test]
+    fn other_headed_columns_are_kept_as_extras_but_not_the_row_number_the_problem_column_or_a_second_phone()
+     {
+        let cols = Columns::from_cells(
+            [
+                (0, "序号"),
+                (1, "姓名"),
+                (2, "身份证号"),
+                (3, "手机"),
+                (4, "民 族"),
+                (5, "联系电话"),
+                (6, "政治面貌"),
+                (7, "民族"),
+                (8, "问题"),
+                (9, " "),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            cols.extras(),
+            &[
+                (4, "民族".to_owned()),
+                (6, "政治面貌".to_owned()),
+                (7, "民族 (2)".to_owned())
+            ]
+        );
+        assert_eq!(cols.used_columns(), vec![1, 2, 3, 4, 6, 7]);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Headers are in Chinese, in any order, under any of their usual names; a title
 //! row or two may sit above the header row, which is searched within the first ten non-blank
-//! rows. Extra columns are ignored. Every row is checked — ID number (GB 11643), name, phone,
+//! rows. Columns the reader has no field for are kept as the clerk named them (see [`kept`] for
+//! what is cut or masked). Every row is checked — ID number (GB 11643), name, phone,
 //! in-service or retired, medical insurance, the scheme's age and sex rules, duplicates in the
 //! file — and either every row is good and all are returned, or the whole file is refused with
 //! a row-by-row report: nothing is half-imported.
@@ -15,6 +16,7 @@
 
 mod check;
 mod header;
+mod kept;
 mod read;
 mod report;
 
@@ -61,14 +63,21 @@ pub struct RosterRow {
     pub id_number: IdNumber,
     /// 手机号码, when given (11 digits, no country code).
     pub phone: Option<PhoneNumber>,
-    /// 工作单位, when given.
+    /// 工作单位, when given (at most 200 characters).
     pub employer: Option<String>,
+    /// 部门, when given (at most 200 characters).
+    pub department: Option<String>,
+    /// 工号, when given (at most 200 characters).
+    pub employee_number: Option<String>,
     /// 是否参加医保: `None` when left empty (unknown).
     pub insured: Option<bool>,
     /// 在职/退休: `true` for retired; an empty cell means in service.
     pub retired: bool,
-    /// 备注, when given.
+    /// 备注, when given (at most 500 characters, personal numbers masked).
     pub note: Option<String>,
+    /// Every other column with a header and a value on this row: `(header, text)` in file
+    /// order (at most 500 characters each, personal numbers masked).
+    pub extra: Vec<(String, String)>,
 }
 
 /// One problem in one cell of the roster.
@@ -239,6 +248,17 @@ fn check_roster_limited(
 
     let mut problems = Problems::new(MAX_PROBLEMS);
     let mut warnings = Problems::new(MAX_PROBLEMS);
+    for header in &sheet.columns.not_kept {
+        warnings.push(
+            sheet.header_index.saturating_add(1),
+            header,
+            "column_not_kept",
+            format!(
+                "名单的其他列最多保留{}列，“{header}”列未保留",
+                header::MAX_EXTRA_COLUMNS
+            ),
+        );
+    }
     let mut seen = Seen::default();
     let mut rows = Vec::with_capacity(people.len());
     for (done, raw) in (1u32..).zip(people) {

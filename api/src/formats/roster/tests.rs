@@ -937,3 +937,98 @@ fn refusals_have_stable_codes_and_chinese_messages() {
     assert_eq!(too_many.code(), "roster_too_many_rows");
     assert!(too_many.message_zh().contains("50000"));
 }
+
+// ---------------------------------------------------------------- what the roster says, kept
+
+#[test]
+fn workplace_department_employee_number_remarks_and_other_columns_are_kept() {
+    let id_a = nth_id(1);
+    let id_b = nth_id(2);
+    let rows = vec![
+        vec![s("2025年参互名单")],
+        vec![
+            s("序号"),
+            s("姓名"),
+            s("身份证号码"),
+            s("工作单位"),
+            s("所在部门"),
+            s("员工编号"),
+            s("是否参加医保"),
+            s("备注"),
+            s("民族"),
+            s("紧急联系人电话"),
+            s("问题"),
+            s(""),
+        ],
+        vec![
+            V::N(1.0),
+            s("张三"),
+            s(&id_a),
+            s("包头分公司"),
+            s("财务部"),
+            V::N(20_190_012.0),
+            s("是"),
+            s("身份证 110105194912310021 已复印"),
+            s("蒙古族"),
+            s("138 1234 5678"),
+            s("身份证号码：校验位错误"),
+            s("无表头的值"),
+        ],
+        vec![V::N(2.0), s("李四"), s(&id_b)],
+    ];
+    let roster = parse(&xlsx(&rows)).unwrap();
+    let r = &roster[0];
+    assert_eq!(r.employer.as_deref(), Some("包头分公司"));
+    assert_eq!(r.department.as_deref(), Some("财务部"));
+    assert_eq!(r.employee_number.as_deref(), Some("20190012"));
+    assert_eq!(r.note.as_deref(), Some("身份证 110***********0021 已复印"));
+    // 序号, the 问题 column of a problem workbook and a column without a header are not kept.
+    assert_eq!(
+        r.extra,
+        vec![
+            ("民族".to_owned(), "蒙古族".to_owned()),
+            ("紧急联系人电话".to_owned(), "138****5678".to_owned()),
+        ]
+    );
+    let r = &roster[1];
+    assert_eq!((r.employer.as_ref(), r.department.as_ref()), (None, None));
+    assert!(r.extra.is_empty());
+}
+
+#[test]
+fn masked_numbers_and_cut_texts_are_warnings() {
+    let rows = vec![
+        vec![
+            s("姓名"),
+            s("身份证号码"),
+            s("是否参加医保"),
+            s("工作单位"),
+            s("家属"),
+        ],
+        vec![
+            s("张三"),
+            s(&nth_id(3)),
+            s("是"),
+            s(&"长".repeat(250)),
+            s("配偶 13812345678"),
+        ],
+    ];
+    let rules = RosterRules {
+        scheme: &scheme("nm-inpatient-2022"),
+        age_on: on(),
+    };
+    let checked = check_roster(&xlsx(&rows), &rules, &mut |_, _| {}).unwrap();
+    assert_eq!(
+        checked.rows[0].employer.as_ref().map(|e| e.chars().count()),
+        Some(200)
+    );
+    let codes: Vec<(&str, &str)> = checked
+        .warnings
+        .iter()
+        .map(|w| (w.column.as_str(), w.code))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![("工作单位", "text_cut"), ("家属", "personal_number_masked")]
+    );
+}
