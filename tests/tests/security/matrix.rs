@@ -207,6 +207,9 @@ const POLICY: &[(&str, Object, Access)] = &[
     ("POST /api/v1/me/authorisations", Object::None, roles(MEMBER)),
     ("POST /api/v1/me/authorisations/{id}/revoke", Object::Authorisation, roles(MEMBER)),
     ("GET /api/v1/me/deductions", Object::None, roles(MEMBER)),
+    // The exact text a worker signed: their own authorisation only (there is no own one in
+    // the fixtures, so every id here is foreign or unknown to the member).
+    ("GET /api/v1/me/authorisations/{id}/text", Object::Authorisation, roles(MEMBER)),
     ("GET /api/v1/me/memberships", Object::None, roles(MEMBER)),
     // Claims: members file and follow their own, unions file for theirs, every reviewer
     // works within their subtree.
@@ -240,6 +243,8 @@ const POLICY: &[(&str, Object, Access)] = &[
     ("GET /api/v1/enrolments/{id}/comparison", Object::Enrolment, roles(STAFF)),
     ("POST /api/v1/enrolments/{id}/transfer", Object::Enrolment, roles(UNION_OR_ADMIN)),
     ("POST /api/v1/enrolments/{id}/confirm", Object::Enrolment, roles(ASSOCIATION)),
+    ("POST /api/v1/enrolments/{id}/withdraw", Object::Enrolment, roles(UNION_OR_ADMIN)),
+    ("POST /api/v1/enrolments/{id}/refuse", Object::Enrolment, roles(ASSOCIATION)),
     ("GET /api/v1/import-jobs/{id}", Object::ImportJob, roles(STAFF)),
     ("GET /api/v1/import-jobs/{id}/problems.xlsx", Object::ImportJob, roles(STAFF)),
     // The tree and its reports.
@@ -280,6 +285,7 @@ const POLICY: &[(&str, Object, Access)] = &[
     ("POST /api/v1/deduction-windows", Object::None, roles(ASSOCIATION)),
     ("GET /api/v1/deduction-refunds", Object::None, roles(ASSOCIATION)),
     ("GET /api/v1/deduction-refunds/file", Object::None, roles(ASSOCIATION)),
+    ("GET /api/v1/deduction-refunds/file.xlsx", Object::None, roles(ASSOCIATION)),
     ("POST /api/v1/deduction-refunds/{id}/refunded", Object::DeductionRefund, roles(ASSOCIATION)),
     ("GET /api/v1/authorisations", Object::None, roles(ASSOCIATION)),
     ("GET /api/v1/authorisations/{id}/evidence/{kind}", Object::Authorisation, roles(ASSOCIATION)),
