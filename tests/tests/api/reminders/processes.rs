@@ -8,7 +8,9 @@
 //! 30 s lease and are looked up). Then: every message reached the gateway at most once (the
 //! fakes record only what they took; a refusal is the gateway saying for certain it did not),
 //! every message ended sent or failed, and our record agrees with the gateway's — sent exactly
-//! when the gateway holds it, failed only when it does not.
+//! when the gateway holds it, failed only when it does not; and `run-once`, its output not a
+//! terminal, printed plain progress lines and a summary. New messages are queued all through
+//! the killing, so that kills find the processes at work.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -182,10 +184,12 @@ impl Processes {
                 command.env_remove(key);
             }
         }
+        // Both outputs to one file: `run-once`'s lines are what cron would mail.
+        let out = log.try_clone().expect("log file");
         command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.bin.display()))
@@ -217,6 +221,19 @@ impl Processes {
                 let _ = child.wait();
             }
         }
+    }
+
+    /// Whether some `run-once`, its output not a terminal, printed its plain progress: the
+    /// count of messages due at its start and a closing summary.
+    fn printed_plain_progress(&self) -> bool {
+        (1..=self.started).any(|n| {
+            let text =
+                std::fs::read_to_string(self.logs.join(format!("{n:04}.log"))).unwrap_or_default();
+            text.lines().any(|l| l.starts_with("dispatching: "))
+                && text
+                    .lines()
+                    .any(|l| l.starts_with("done in ") && l.contains(" sent"))
+        })
     }
 
     /// The end of the most recent logs, for a failure message.
@@ -395,6 +412,11 @@ async fn killed_processes_send_each_message_at_most_once(
     assert!(processes.killed >= 5, "{} kills", processes.killed);
     assert!(stranded > 0, "no kill caught a process holding messages");
     assert!(gateway.lookups() > 0, "no message was looked up");
+    assert!(
+        processes.printed_plain_progress(),
+        "run-once printed its progress lines{}",
+        processes.recent_logs()
+    );
 }
 
 async fn killed_processes_send_each_message_at_most_once_through_tencent(backend: Backend) {
