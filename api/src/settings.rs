@@ -379,6 +379,9 @@ pub struct RemindersSettings {
     pub backoff_base_seconds: u64,
     /// Messages leased per dispatch round.
     pub batch_size: u64,
+    /// Hold messages to 08:00–21:00 Asia/Shanghai. Off only for rehearsals and tests that
+    /// send at any hour (refused in production mode: members are not texted at night).
+    pub quiet_hours: bool,
     /// Offer each message first as a WeChat subscribe message, to members who signed in with
     /// the mini-program, on occasions whose template names one; SMS when WeChat refuses
     /// (43101: no subscription left) or cannot be reached. Needs `wechat.secret`.
@@ -459,6 +462,7 @@ impl Default for RemindersSettings {
             lookup_after_seconds: 60,
             backoff_base_seconds: 30,
             batch_size: 500,
+            quiet_hours: true,
             wechat_subscribe: false,
             wechat_miniprogram_state: MiniprogramState::Formal,
         }
@@ -586,7 +590,15 @@ impl Settings {
     pub fn check(&self) -> Result<(), SettingsError> {
         self.reminders
             .check(&self.sms)
-            .map_err(SettingsError::Invalid)
+            .map_err(SettingsError::Invalid)?;
+        if !self.reminders.quiet_hours && self.effective_mode() == Mode::Production {
+            return Err(SettingsError::Invalid(
+                "reminders.quiet_hours = false is for rehearsals and tests (demo mode): in \
+                 production messages are held to 08:00–21:00 Asia/Shanghai"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// The mode in force (see [`Settings::mode`]).

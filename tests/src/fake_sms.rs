@@ -58,6 +58,8 @@ pub enum Pattern {
     Next(usize),
     /// Every send request that carries this number (11 digits).
     Phone(String),
+    /// About this many in a hundred send requests, drawn at random for each.
+    Percent(u8),
 }
 
 /// A message the fake accepted ("it reached the gateway").
@@ -111,6 +113,7 @@ impl State {
             Pattern::Every => true,
             Pattern::Next(n) => *n > 0,
             Pattern::Phone(phone) => phones.contains(phone),
+            Pattern::Percent(p) => rand::random_range(0..100u8) < *p,
         }) else {
             return false;
         };
@@ -200,6 +203,16 @@ impl FakeGateway {
     /// `isp.SYSTEM_ERROR`), recording nothing. Several calls queue up in order.
     pub fn fail_next(&self, code: &str) {
         self.state().failures.push_back(code.to_owned());
+    }
+
+    /// The gateway recovers: no more forced failures nor time-outs (refused numbers, limits
+    /// and delivery failures stay).
+    pub fn recover(&self) {
+        let mut state = self.state();
+        state.fail_every = 0;
+        state.failures.clear();
+        state.stall_before.clear();
+        state.stall_after.clear();
     }
 
     /// Matching send requests are processed (accepted messages recorded), then the answer
@@ -297,6 +310,13 @@ impl FakeGateway {
             .iter()
             .filter(|s| s.message_id == message_id)
             .count()
+    }
+
+    /// Forgets every message accepted so far (counts and status queries start afresh): a
+    /// long test that sends to the same few numbers again and again keeps each number's
+    /// records within one page of a status query (Tencent lists at most 100).
+    pub fn forget_sent(&self) {
+        self.state().sent.clear();
     }
 
     /// Every accepted message, in order.

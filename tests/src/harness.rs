@@ -147,6 +147,34 @@ impl Drop for RedisKeys {
     }
 }
 
+/// The `huzhu` binary, for tests that run it as processes: `HUZHU_BIN` when set, otherwise the
+/// debug binary of the target directory this test runs from (`target/debug/deps/<test>` →
+/// `target/debug/huzhu`), which `cargo test --workspace` and `cargo nextest run --workspace`
+/// build with the tests (`CARGO_TARGET_DIR` honoured, since the test binary lives there).
+///
+/// # Panics
+/// When neither exists, saying how to build it.
+pub fn huzhu_binary() -> PathBuf {
+    if let Some(bin) = env("HUZHU_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .filter(|d| d.ends_with("deps"))
+        .and_then(std::path::Path::parent)
+        .or_else(|| exe.parent())
+        .expect("the target directory");
+    let bin = dir.join(format!("huzhu{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it (`cargo build -p huzhu-api --bin huzhu`, or run the tests with \
+         --workspace) or set HUZHU_BIN",
+        bin.display()
+    );
+    bin
+}
+
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
 

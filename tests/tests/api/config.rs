@@ -236,6 +236,26 @@ fn the_dispatcher_is_configured_within_bounds() {
     }
 }
 
+#[test]
+fn quiet_hours_may_be_turned_off_for_rehearsals_only() {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    use huzhu::service::reminders::dispatch::DispatchConfig;
+    let demo = Settings::from_figment(Figment::new().merge(Toml::string(
+        "mode = \"demo\"\n[reminders]\nquiet_hours = false",
+    )))
+    .expect("demo settings");
+    assert!(!DispatchConfig::from_settings(&demo.reminders).quiet_hours);
+    assert!(DispatchConfig::from_settings(&Settings::default().reminders).quiet_hours);
+    let err = Settings::from_figment(Figment::new().merge(Toml::string(
+        "mode = \"production\"\n[reminders]\nquiet_hours = false",
+    )))
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(err.contains("reminders.quiet_hours"), "{err:?}");
+}
+
 #[tokio::test]
 async fn out_of_bounds_dispatch_settings_stop_the_start() {
     huzhu::integrations::tls::install_crypto_provider();

@@ -24,9 +24,10 @@
 //!    them; a template without the provider's template id holds its messages
 //!    (`waiting_template`) until it is set; messages sharing template and parameters go in one
 //!    call, up to the provider's maximum;
-//! 6. each outcome is written: accepted (never sent again; all of a call's in one statement),
-//!    rejected for good (`failed`), a limit or provider error (due again after exponential
-//!    backoff with jitter), unknown (`uncertain`, see 2).
+//! 6. the outcomes of a call are written, all of them in one statement (each row still a
+//!    compare-and-set on its lease token): accepted (never sent again), rejected for good
+//!    (`failed`), a limit or provider error (due again after exponential backoff with
+//!    jitter), unknown or missing from the provider's answer (`uncertain`, see 2).
 //!
 //! Any number of dispatchers may overlap — replicas, `huzhu reminders run-once`, a restarted
 //! process — because every change of a message after it is leased is a compare-and-set: on
@@ -106,8 +107,8 @@ impl Default for DispatchConfig {
 }
 
 impl DispatchConfig {
-    /// The configured lease, look-up delay, backoff and batch size (`reminders.*`, checked at
-    /// start-up); the rest as [`DispatchConfig::default`].
+    /// The configured lease, look-up delay, backoff, batch size and quiet hours
+    /// (`reminders.*`, checked at start-up); the rest as [`DispatchConfig::default`].
     pub fn from_settings(reminders: &crate::settings::RemindersSettings) -> Self {
         let seconds = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
         DispatchConfig {
@@ -115,6 +116,7 @@ impl DispatchConfig {
             lease: seconds(reminders.lease_seconds),
             lookup_after: seconds(reminders.lookup_after_seconds),
             backoff_base: seconds(reminders.backoff_base_seconds),
+            quiet_hours: reminders.quiet_hours,
             ..DispatchConfig::default()
         }
     }
@@ -180,7 +182,7 @@ pub enum Step {
     Sending,
     /// The provider answered a call; its outcomes not yet written.
     Sent,
-    /// One outcome of a call written; the others not yet.
+    /// A call's outcomes written (one statement); receipts kept for them not yet applied.
     Recorded,
 }
 
@@ -271,6 +273,12 @@ struct Ready {
     phone: String,
     template: String,
     params: Vec<(String, String)>,
+}
+
+/// One message's outcome of a call: the columns it writes (see [`Dispatcher::write_held`]).
+struct RowWrite {
+    id: i64,
+    values: Vec<(&'static str, sea_orm::Value)>,
 }
 
 /// The state of a message a write expects to find: every write after the lease is a
@@ -530,11 +538,11 @@ impl Dispatcher {
                     ready.push(r);
                 }
                 Some(Permit::NotBefore(at)) => {
-                    self.defer(r.id, held, at, false, None, now).await?;
+                    self.defer(r.id, held, at, now).await?;
                     report.deferred += 1;
                 }
                 None => {
-                    self.defer(r.id, held, now + Duration::minutes(1), false, None, now)
+                    self.defer(r.id, held, now + Duration::minutes(1), now)
                         .await?;
                     report.deferred += 1;
                 }
@@ -598,171 +606,178 @@ impl Dispatcher {
             self.step(Step::Sending).await?;
             let outcomes = self.provider.send(&batch).await;
             self.step(Step::Sent).await?;
+            // Every outcome of the call — taken, refused, unknown, or missing from the answer
+            // (unknown too) — in one statement.
             let mut answered: Vec<i64> = Vec::new();
-            let mut accepted: Vec<(i64, String)> = Vec::new();
-            let mut others: Vec<(i64, Outcome)> = Vec::new();
+            let mut accepted: Vec<String> = Vec::new();
+            let mut writes: Vec<RowWrite> = Vec::with_capacity(chunk.len());
             for (mid, outcome) in outcomes {
                 let Some(id) = outbox_id(&mid) else { continue };
                 answered.push(id);
-                match outcome {
-                    Outcome::Accepted { provider_id } => accepted.push((id, provider_id)),
-                    other => others.push((id, other)),
-                }
-            }
-            // Everything the provider took: one statement.
-            self.accept_all(&accepted, &token, now).await?;
-            report.accepted += accepted.len() as u64;
-            self.step(Step::Recorded).await?;
-            for (id, outcome) in others {
-                if let Outcome::Rejected { .. } = &outcome
-                    && let Some(key) = keys.get(&id)
-                    && let Err(e) = self.limiter.give_back(key, now).await
-                {
-                    tracing::warn!(error = %e, "could not give back a per-number slot");
+                match &outcome {
+                    Outcome::Accepted { provider_id } => accepted.push(provider_id.clone()),
+                    Outcome::Rejected { .. } => {
+                        // It never reached the provider: its per-number slot is given back.
+                        if let Some(key) = keys.get(&id)
+                            && let Err(e) = self.limiter.give_back(key, now).await
+                        {
+                            tracing::warn!(error = %e, "could not give back a per-number slot");
+                        }
+                    }
+                    Outcome::Unknown { .. } => {}
                 }
                 let tried = attempts.get(&id).copied().unwrap_or(1);
-                self.record(id, held, outcome, tried, now, &mut report)
-                    .await?;
-                self.step(Step::Recorded).await?;
+                writes.push(self.outcome_write(id, outcome, tried, now, &mut report));
             }
-            let accepted: Vec<String> = accepted.into_iter().map(|(_, pid)| pid).collect();
+            for r in chunk.iter().filter(|r| !answered.contains(&r.id)) {
+                let outcome = Outcome::Unknown {
+                    reason: "not in the provider's answer".into(),
+                };
+                let tried = attempts.get(&r.id).copied().unwrap_or(1);
+                writes.push(self.outcome_write(r.id, outcome, tried, now, &mut report));
+            }
+            self.write_held(&writes, &token, now).await?;
+            self.step(Step::Recorded).await?;
             // Receipts that overtook this call's answer.
             receipts::apply_kept(&self.db, self.provider.name(), &answered, &accepted, now).await?;
-            // A message the provider's answer did not mention: its fate is unknown.
-            for r in chunk.iter().filter(|r| !answered.contains(&r.id)) {
-                self.record(
-                    r.id,
-                    held,
-                    Outcome::Unknown {
-                        reason: "not in the provider's answer".into(),
-                    },
-                    attempts.get(&r.id).copied().unwrap_or(1),
-                    now,
-                    &mut report,
-                )
-                .await?;
-            }
         }
         Ok(report)
     }
 
-    async fn record(
+    /// What `outcome` of a call writes on message `id` (attempted `attempts` times so far),
+    /// counted in `report`: accepted (never sent again); refused for good, or for the last
+    /// allowed time, `failed`; refused for now, due again after a backoff; unknown,
+    /// `uncertain` and looked up from `lookup_after` on (the token stays: reconciling
+    /// compares against it).
+    fn outcome_write(
         &self,
         id: i64,
-        held: Expect<'_>,
         outcome: Outcome,
         attempts: i32,
         now: DateTime<Utc>,
         report: &mut RunReport,
-    ) -> Result<(), DbErr> {
-        match outcome {
+    ) -> RowWrite {
+        let no_lease = ("lease_until", Option::<DateTime<Utc>>::None.into());
+        let values: Vec<(&'static str, sea_orm::Value)> = match outcome {
             Outcome::Accepted { provider_id } => {
-                self.accept(id, held, Some(provider_id), now, vec![], now)
-                    .await?;
                 report.accepted += 1;
+                vec![
+                    ("status", "accepted".into()),
+                    ("provider_id", provider_id.into()),
+                    ("dispatched_at", now.into()),
+                    no_lease,
+                ]
             }
             Outcome::Rejected {
                 code,
                 message,
-                permanent: true,
-            } => {
-                self.fail(id, held, &code, &message, now).await?;
+                permanent,
+            } if permanent || attempts >= self.config.max_attempts => {
                 report.failed += 1;
-            }
-            Outcome::Rejected { code, message, .. } if attempts >= self.config.max_attempts => {
-                self.fail(
-                    id,
-                    held,
-                    &code,
-                    &format!("gave up after {attempts} attempts: {message}"),
-                    now,
-                )
-                .await?;
-                report.failed += 1;
+                let message = if permanent {
+                    message
+                } else {
+                    format!("gave up after {attempts} attempts: {message}")
+                };
+                vec![
+                    ("status", "failed".into()),
+                    ("last_error_code", code.into()),
+                    ("last_error", message.into()),
+                    no_lease,
+                ]
             }
             Outcome::Rejected { code, message, .. } => {
-                self.defer(
-                    id,
-                    held,
-                    now + backoff(self.config.backoff_base, attempts),
-                    true,
-                    Some((&code, &message)),
-                    now,
-                )
-                .await?;
                 report.deferred += 1;
+                let at = now + backoff(self.config.backoff_base, attempts);
+                let at = if self.config.quiet_hours {
+                    sending_window_start(at)
+                } else {
+                    at
+                };
+                vec![
+                    ("status", "pending".into()),
+                    ("due_at", at.into()),
+                    ("last_error_code", code.into()),
+                    ("last_error", message.into()),
+                    no_lease,
+                    ("lease_token", Option::<String>::None.into()),
+                ]
             }
             Outcome::Unknown { reason } => {
-                // The token stays: reconciling compares against it. `due_at` is when the
-                // provider is first asked.
-                self.set(
-                    id,
-                    held,
-                    vec![
-                        (outbox::Column::Status, Expr::value("uncertain")),
-                        (
-                            outbox::Column::DueAt,
-                            Expr::value(now + self.config.lookup_after),
-                        ),
-                        (
-                            outbox::Column::LastErrorCode,
-                            Expr::value("outcome_unknown"),
-                        ),
-                        (outbox::Column::LastError, Expr::value(reason)),
-                        (
-                            outbox::Column::LeaseUntil,
-                            Expr::value(Option::<DateTime<Utc>>::None),
-                        ),
-                    ],
-                    now,
-                )
-                .await?;
                 report.uncertain += 1;
+                vec![
+                    ("status", "uncertain".into()),
+                    ("due_at", (now + self.config.lookup_after).into()),
+                    ("last_error_code", "outcome_unknown".into()),
+                    ("last_error", reason.into()),
+                    no_lease,
+                ]
             }
-        }
-        Ok(())
+        };
+        RowWrite { id, values }
     }
 
-    /// The provider took these messages (id, its id for the message): all `accepted` in one
-    /// statement, each only if still held under `token`. How many were.
-    async fn accept_all(
+    /// Writes each of `rows` in one statement, each only if still held under `token` (a
+    /// compare-and-set per row); how many were. A column every row sets alike is set plainly,
+    /// one that differs is a `CASE` on the id keeping what a row does not set.
+    async fn write_held(
         &self,
-        accepted: &[(i64, String)],
+        rows: &[RowWrite],
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, DbErr> {
-        if accepted.is_empty() {
+        if rows.is_empty() {
             return Ok(0);
         }
-        let backend = self.db.get_database_backend();
-        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(accepted.len() * 3 + 3);
-        let mut sql = String::from("UPDATE outbox SET status = 'accepted', provider_id = CASE id");
-        for (id, provider_id) in accepted {
-            sql.push_str(" WHEN ? THEN ?");
-            values.push((*id).into());
-            values.push(provider_id.clone().into());
+        let mut columns: Vec<&'static str> = Vec::new();
+        for (column, _) in rows.iter().flat_map(|r| &r.values) {
+            if !columns.contains(column) {
+                columns.push(column);
+            }
         }
-        sql.push_str(
-            " END, dispatched_at = ?, lease_until = NULL, updated_at = ? \
-             WHERE status = 'sending' AND lease_token = ? AND id IN (",
-        );
-        values.push(now.into());
+        let mut sql = String::from("UPDATE outbox SET ");
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        for column in &columns {
+            let each: Vec<Option<&sea_orm::Value>> = rows
+                .iter()
+                .map(|r| r.values.iter().find(|(c, _)| c == column).map(|(_, v)| v))
+                .collect();
+            match each[0] {
+                Some(first) if each.iter().all(|v| *v == Some(first)) => {
+                    sql.push_str(&format!("{column} = ?, "));
+                    values.push(first.clone());
+                }
+                _ => {
+                    sql.push_str(&format!("{column} = CASE id"));
+                    for (row, value) in rows.iter().zip(&each) {
+                        if let Some(value) = value {
+                            sql.push_str(" WHEN ? THEN ?");
+                            values.push(row.id.into());
+                            values.push((*value).clone());
+                        }
+                    }
+                    sql.push_str(&format!(" ELSE {column} END, "));
+                }
+            }
+        }
+        sql.push_str("updated_at = ? WHERE status = 'sending' AND lease_token = ? AND id IN (");
         values.push(now.into());
         values.push(token.into());
-        for (i, (id, _)) in accepted.iter().enumerate() {
+        for (i, row) in rows.iter().enumerate() {
             sql.push_str(if i == 0 { "?" } else { ", ?" });
-            values.push((*id).into());
+            values.push(row.id.into());
         }
         sql.push(')');
+        let backend = self.db.get_database_backend();
         let written = self
             .db
             .execute_raw(raw_statement(backend, &sql, values))
             .await?
             .rows_affected();
-        if written < accepted.len() as u64 {
+        if written < rows.len() as u64 {
             // Only a holder stalled past its lease gets here; what it has to say is dropped.
             tracing::warn!(
-                accepted = accepted.len(),
+                outcomes = rows.len(),
                 written,
                 "lease lost on some messages: their outcome is left to the dispatcher holding them now"
             );
@@ -881,15 +896,13 @@ impl Dispatcher {
         self.set(id, held, values, now).await
     }
 
-    /// Back to `pending`, due at `at` (an attempt that never reached the provider is not
-    /// counted).
+    /// Back to `pending`, due at `at`, before the provider was called (a per-number limit):
+    /// the attempt is not counted.
     async fn defer(
         &self,
         id: i64,
         held: Expect<'_>,
         at: DateTime<Utc>,
-        attempted: bool,
-        error: Option<(&str, &str)>,
         now: DateTime<Utc>,
     ) -> Result<(), DbErr> {
         let at = if self.config.quiet_hours {
@@ -900,18 +913,12 @@ impl Dispatcher {
         let mut values = vec![
             (outbox::Column::Status, Expr::value("pending")),
             (outbox::Column::DueAt, Expr::value(at)),
-        ];
-        values.extend(released());
-        if !attempted {
-            values.push((
+            (
                 outbox::Column::Attempts,
                 Expr::col(outbox::Column::Attempts).sub(1),
-            ));
-        }
-        if let Some((code, message)) = error {
-            values.push((outbox::Column::LastErrorCode, Expr::value(code)));
-            values.push((outbox::Column::LastError, Expr::value(message)));
-        }
+            ),
+        ];
+        values.extend(released());
         self.set(id, held, values, now).await?;
         Ok(())
     }
@@ -1411,12 +1418,19 @@ mod tests {
         let from = DispatchConfig::from_settings(&crate::settings::RemindersSettings::default());
         let default = DispatchConfig::default();
         assert_eq!(
-            (from.batch, from.lease, from.lookup_after, from.backoff_base),
+            (
+                from.batch,
+                from.lease,
+                from.lookup_after,
+                from.backoff_base,
+                from.quiet_hours
+            ),
             (
                 default.batch,
                 default.lease,
                 default.lookup_after,
-                default.backoff_base
+                default.backoff_base,
+                default.quiet_hours
             )
         );
     }
