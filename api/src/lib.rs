@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod formats;
 pub mod integrations;
+pub mod memory;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;

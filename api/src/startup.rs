@@ -174,7 +174,8 @@ pub struct KnownRoutes(Vec<(actix_web::dev::ResourceDef, Vec<&'static str>)>);
 impl KnownRoutes {
     fn from_document(document: &serde_json::Value) -> Self {
         const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
-        let paths = document["paths"].as_object().cloned().unwrap_or_default();
+        let no_paths = serde_json::Map::new();
+        let paths = document["paths"].as_object().unwrap_or(&no_paths);
         KnownRoutes(
             paths
                 .iter()
@@ -243,9 +244,10 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let data = web::Data::new(state.clone());
         let document_json = crate::openapi::document_json_for(state.mode);
-        let document: serde_json::Value = serde_json::from_str(&document_json)?;
+        let known_routes = web::Data::new(KnownRoutes::from_document(&serde_json::from_str(
+            &document_json,
+        )?));
         let document_data = web::Data::new(OpenApiDocument(Arc::new(document_json)));
-        let known_routes = web::Data::new(KnownRoutes::from_document(&document));
         let mode = state.mode;
         let mut server = HttpServer::new(move || {
             let (app, _) = mount(
@@ -272,8 +274,10 @@ impl Application {
             )
             .split_for_parts();
             app.service(
+                // The UI reads the document from our own route (served from the one string
+                // above); handing it the document would keep a parsed copy in every worker.
                 SwaggerUi::new("/api/docs/{_:.*}")
-                    .external_url_unchecked("/api/v1/openapi.json", document.clone()),
+                    .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json")),
             )
             .default_service(web::to(not_found))
         })
@@ -284,6 +288,8 @@ impl Application {
         let server = server.shutdown_timeout(10).run();
         // Roster imports a previous process left unfinished.
         tokio::spawn(crate::service::import::resume(state.clone()));
+        // Freed start-up memory (and later bursts') goes back to the system.
+        crate::memory::spawn_trimmer();
         println!("huzhu listening on http://{address}");
         tracing::info!(%address, ?mode, "listening");
         Ok(Self {

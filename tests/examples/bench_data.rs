@@ -98,7 +98,7 @@ async fn main() {
                 approve_through(&app, &claim, &reviewers).await;
                 pay(&app, &claim).await;
             }
-            "rejected" => ok(act(&app, &union, &claim, "reject", json!({"reason": "other"})).await),
+            "rejected" => ok(act(&app, &union, &claim, "reject", json!({"reason": "other", "note": "重复申请"})).await),
             "withdrawn" => ok(act(&app, &member, &claim, "withdraw", json!({})).await),
             _ => unreachable!(),
         }

@@ -23,6 +23,6 @@ mod metrics;
 mod outages;
 mod pii;
 mod ranges;
+mod replicas;
 mod secrets;
 mod sessions;
-mod replicas;

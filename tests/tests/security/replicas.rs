@@ -42,7 +42,11 @@ mod postgres {
             .await;
         assert_eq!(status, 204, "{body}");
         let revoked_at = Instant::now();
-        assert_eq!(a.get("/api/v1/me", Some(&token)).await.0, 401, "at once on A");
+        assert_eq!(
+            a.get("/api/v1/me", Some(&token)).await.0,
+            401,
+            "at once on A"
+        );
         loop {
             let (status, body) = b.get("/api/v1/me", Some(&token)).await;
             if status == 401 {
