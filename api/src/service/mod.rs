@@ -30,6 +30,7 @@ pub mod reminders;
 pub mod scheme;
 pub mod scope;
 pub mod session;
+pub mod settlement;
 pub mod simulation;
 pub mod staff;
 pub mod targets;

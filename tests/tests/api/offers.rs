@@ -1,0 +1,412 @@
+//! Benefits without application (免申即享) end to end: the bureau's settlement file imported by
+//! the association, matched to members' coverage periods, reported row by row — on both
+//! databases.
+
+use chrono::NaiveDate;
+use huzhu::auth::crypto::PiiKind;
+use huzhu_tests::harness::{Backend, TestApp};
+use huzhu_tests::on_both_backends;
+use huzhu_tests::roster;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::Value;
+
+/// The plain ID numbers of the members holding a membership of `scheme`, in member order.
+async fn id_numbers_in(app: &TestApp, scheme: &str) -> Vec<String> {
+    let backend = app.state.db.get_database_backend();
+    let rows = app
+        .state
+        .db
+        .query_all_raw(Statement::from_string(
+            backend,
+            format!(
+                "SELECT m.id_number_cipher AS c FROM member m JOIN membership s ON s.member_id = m.id \
+                 WHERE s.scheme_code = '{scheme}' ORDER BY m.id"
+            ),
+        ))
+        .await
+        .expect("members");
+    rows.iter()
+        .map(|r| {
+            let cipher: String = r.try_get("", "c").expect("cipher");
+            app.state
+                .pii
+                .open(PiiKind::IdNumber, &cipher)
+                .expect("opens")
+        })
+        .collect()
+}
+
+/// Uploads a settlement file as `token` and waits for its job to end; returns the job.
+async fn import(app: &TestApp, token: &str, bytes: Vec<u8>, filename: &str) -> Value {
+    let (status, job) = post_file(app, token, bytes, filename).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    for _ in 0..600 {
+        let (_, job) = app
+            .get(&format!("/api/v1/settlement-imports/{id}"), Some(token))
+            .await;
+        if job["status"] == "succeeded" || job["status"] == "failed" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the settlement import did not finish");
+}
+
+async fn post_file(app: &TestApp, token: &str, bytes: Vec<u8>, filename: &str) -> (u16, Value) {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()),
+    );
+    let res = app
+        .client
+        .post(app.url("/api/v1/settlement-imports"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+const HEADER: &str = "序号,身份证号,姓名,结算流水号,定点医疗机构名称,入院日期,出院日期,住院天数,医疗费用总额,统筹基金支付,起付线,政策范围内个人自付,个人自费,结算日期,险种类型,医疗类别,主要诊断编码,主要诊断名称";
+
+/// One CSV line of a settlement.
+fn line(
+    n: u32,
+    id: &str,
+    settlement: &str,
+    admitted: &str,
+    category: &str,
+    insurance: &str,
+) -> String {
+    format!(
+        "{n},{id},某某,{settlement},内蒙古医科大学附属医院,{admitted},2025-03-11,10,12000.50,8000,800,3000.25,200,2025-03-12,{insurance},{category},I21.9,急性心肌梗死"
+    )
+}
+
+/// Every value of every text column of every table that contains `needle`, as `table.column`.
+async fn text_columns_holding(app: &TestApp, needle: &str) -> Vec<String> {
+    let db = &app.state.db;
+    let backend = db.get_database_backend();
+    let columns: Vec<(String, String)> = match app.backend {
+        Backend::Postgres => db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND data_type IN ('text', 'character varying', 'character', 'json', 'jsonb')"
+                    .to_owned(),
+            ))
+            .await
+            .expect("columns")
+            .iter()
+            .map(|r| (r.try_get("", "t").unwrap(), r.try_get("", "c").unwrap()))
+            .collect(),
+        Backend::Sqlite => {
+            let tables: Vec<String> = db
+                .query_all_raw(Statement::from_string(
+                    backend,
+                    "SELECT name AS t FROM sqlite_master WHERE type = 'table'".to_owned(),
+                ))
+                .await
+                .expect("tables")
+                .iter()
+                .map(|r| r.try_get("", "t").unwrap())
+                .collect();
+            let mut columns = Vec::new();
+            for t in tables {
+                for r in db
+                    .query_all_raw(Statement::from_string(
+                        backend,
+                        format!("SELECT name AS c, type AS ty FROM pragma_table_info('{t}')"),
+                    ))
+                    .await
+                    .expect("table info")
+                {
+                    let ty: String = r.try_get("", "ty").unwrap();
+                    let ty = ty.to_lowercase();
+                    if ty.contains("char") || ty.contains("text") || ty.contains("json") {
+                        columns.push((t.clone(), r.try_get("", "c").unwrap()));
+                    }
+                }
+            }
+            columns
+        }
+    };
+    assert!(columns.len() > 50, "text columns found: {}", columns.len());
+    let mut found = Vec::new();
+    for (t, c) in columns {
+        let n = app
+            .count(&format!(
+                "SELECT COUNT(*) AS n FROM \"{t}\" WHERE CAST(\"{c}\" AS TEXT) LIKE '%{needle}%'"
+            ))
+            .await;
+        if n > 0 {
+            found.push(format!("{t}.{c}"));
+        }
+    }
+    found
+}
+
+on_both_backends!(
+    a_settlement_file_is_matched_reported_row_by_row_and_importing_it_again_changes_nothing,
+    only_the_association_imports_settlement_files,
+    a_settlement_file_without_its_columns_is_refused_as_a_whole,
+);
+
+async fn a_settlement_file_is_matched_reported_row_by_row_and_importing_it_again_changes_nothing(
+    app: TestApp,
+) {
+    let covered = id_numbers_in(&app, "nm-inpatient-2025").await;
+    // Members of the hospital union are covered 2022-05-11 to 2023-05-10 only.
+    let lapsed = id_numbers_in(&app, "nm-inpatient-2022").await;
+    let stranger = roster::id_number(
+        "150102",
+        NaiveDate::from_ymd_opt(1980, 6, 1).unwrap(),
+        777,
+        true,
+    );
+    let resident = roster::id_number(
+        "150102",
+        NaiveDate::from_ymd_opt(1981, 7, 2).unwrap(),
+        778,
+        false,
+    );
+    let mut bad_checksum = covered[5][..17].to_owned();
+    bad_checksum.push(if covered[5].ends_with('0') { '1' } else { '0' });
+    let emp = "职工基本医疗保险";
+    let lines = [
+        // Row 3: matched (a lower-case x would be normalised too).
+        line(
+            1,
+            &covered[0].to_lowercase(),
+            "JS-0001",
+            "2025-03-01",
+            "住院",
+            emp,
+        ),
+        // Row 4: matched, another member.
+        line(2, &covered[1], "JS-0002", "2025/3/1", "普通住院", emp),
+        // Row 5: the same settlement again in the file.
+        line(3, &covered[1], "JS-0002", "2025-03-01", "普通住院", emp),
+        // Row 6: not a member.
+        line(4, &stranger, "JS-0004", "2025-03-01", "住院", emp),
+        // Row 7: a member, not covered that day.
+        line(5, &lapsed[0], "JS-0005", "2025-03-01", "住院", emp),
+        // Row 8: outpatient.
+        line(6, &covered[2], "JS-0006", "2025-03-01", "门诊慢特病", emp),
+        // Row 9: residents' insurance.
+        line(
+            7,
+            &resident,
+            "JS-0007",
+            "2025-03-01",
+            "住院",
+            "城乡居民基本医疗保险",
+        ),
+        // Row 10: an ID number with a wrong check character.
+        line(8, &bad_checksum, "JS-0008", "2025-03-01", "住院", emp),
+        // Row 11: an admission date nobody can read.
+        line(9, &covered[3], "JS-0009", "三月一日", "住院", emp),
+    ];
+    let text = format!(
+        "某市医疗保障局 住院结算明细\n{HEADER}\n{}\n合计,,,,,,,,,,,,,,,,,\n",
+        lines.join("\n")
+    );
+    // The bureau's systems write GBK.
+    let (gbk, _, unmappable) = encoding_rs::GBK.encode(&text);
+    assert!(!unmappable);
+    let association = app.login("association").await;
+    let job = import(&app, &association, gbk.to_vec(), "结算明细.csv").await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let s = &job["summary"];
+    assert_eq!(s["data_rows"], 9, "{s}");
+    assert_eq!(s["matched"], 2, "{s}");
+    assert_eq!(s["repeated_in_file"], 1, "{s}");
+    assert_eq!(s["already_imported"], 0, "{s}");
+    assert_eq!(s["not_a_member"], 1, "{s}");
+    assert_eq!(s["not_covered"], 1, "{s}");
+    assert_eq!(s["outpatient"], 1, "{s}");
+    assert_eq!(s["other_insurance"], 1, "{s}");
+    assert_eq!(s["rows_with_problems"], 2, "{s}");
+    let problems: Vec<(i64, &str)> = s["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["row"].as_i64().unwrap(), p["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        problems,
+        vec![(10, "id_number_checksum"), (11, "date_invalid")]
+    );
+    let unmatched: Vec<(i64, &str)> = s["unmatched_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["row"].as_i64().unwrap(), p["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        unmatched,
+        vec![
+            (6, "not_a_member"),
+            (7, "not_covered"),
+            (8, "outpatient"),
+            (9, "other_insurance")
+        ]
+    );
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM settlement").await, 2);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) AS n FROM settlement WHERE settlement_id = 'JS-0001' \
+             AND admitted_on = '2025-03-01' AND total_fen = 1200050 AND eligible_self_pay_fen = 300025 \
+             AND deductible_fen = 80000 AND diagnosis_code = 'I21.9' AND outcome = 'matched'"
+        )
+        .await,
+        1
+    );
+
+    // Data minimisation: no ID number of a row left unmatched or unreadable is anywhere.
+    for id in [&stranger, &resident, &lapsed[0], &covered[2], &bad_checksum] {
+        let found = text_columns_holding(&app, id).await;
+        assert!(found.is_empty(), "{id} is stored in {found:?}");
+    }
+    // The uploaded file is gone; only the report (masked) is kept.
+    let (status, _, report) = app
+        .download(
+            &format!(
+                "/api/v1/settlement-imports/{}/report.xlsx",
+                job["id"].as_str().unwrap()
+            ),
+            &association,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let cells = cells_of(&report);
+    let all: String = cells
+        .iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("|");
+    assert!(!all.contains(stranger.as_str()), "{all}");
+    let row_of = |n: &str| {
+        cells
+            .iter()
+            .find(|r| r.first().map(String::as_str) == Some(n))
+            .unwrap_or_else(|| panic!("no report row {n}: {cells:?}"))
+            .clone()
+    };
+    assert_eq!(row_of("3")[6], "已匹配");
+    assert_eq!(row_of("5")[6], "已跳过");
+    assert_eq!(row_of("6")[6], "未匹配");
+    assert!(row_of("6")[3].contains('*'), "{:?}", row_of("6"));
+    assert_eq!(row_of("10")[6], "无法读取");
+    assert_eq!(
+        cells.iter().filter(|r| r[0].parse::<u32>().is_ok()).count(),
+        9
+    );
+
+    // The same file again: nothing new, every settlement already imported.
+    let again = import(&app, &association, gbk.to_vec(), "结算明细.csv").await;
+    assert_eq!(again["status"], "succeeded", "{again}");
+    assert_eq!(again["summary"]["matched"], 0, "{again}");
+    assert_eq!(again["summary"]["already_imported"], 2, "{again}");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM settlement").await, 2);
+
+    // The same settlements in an .xlsx workbook with the other header spellings: still nothing.
+    let xlsx = settlement_workbook(&[(&covered[0], "JS-0001"), (&covered[4], "JS-0010")]);
+    let third = import(&app, &association, xlsx, "结算.xlsx").await;
+    assert_eq!(third["summary"]["matched"], 1, "{third}");
+    assert_eq!(third["summary"]["already_imported"], 1, "{third}");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM settlement").await, 3);
+}
+
+async fn only_the_association_imports_settlement_files(app: TestApp) {
+    let union = app.login("union-power").await;
+    let (status, body) = post_file(&app, &union, b"a,b\n".to_vec(), "x.csv").await;
+    assert_eq!(status, 403, "{body}");
+    let association = app.login("association").await;
+    let job = import(&app, &association, b"a,b\n1,2\n".to_vec(), "x.csv").await;
+    let id = job["id"].as_str().unwrap();
+    let (status, body) = app
+        .get(&format!("/api/v1/settlement-imports/{id}"), Some(&union))
+        .await;
+    assert_eq!(status, 403, "{body}");
+}
+
+async fn a_settlement_file_without_its_columns_is_refused_as_a_whole(app: TestApp) {
+    let association = app.login("association").await;
+    let job = import(
+        &app,
+        &association,
+        "证件号码,结算ID,入院日期,医疗费用总额\n11010519491231002X,JS1,2025-03-01,100\n"
+            .as_bytes()
+            .to_vec(),
+        "x.csv",
+    )
+    .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["refusal"]["code"], "settlement_missing_columns",
+        "{job}"
+    );
+    assert_eq!(
+        job["refusal"]["details"]["missing_columns"],
+        serde_json::json!(["出院日期"])
+    );
+    let (status, body) = app
+        .get(
+            &format!(
+                "/api/v1/settlement-imports/{}/report.xlsx",
+                job["id"].as_str().unwrap()
+            ),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "import_not_finished");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM settlement").await, 0);
+}
+
+/// A settlement workbook with the headers spelled as some bureaus do, ID numbers as text.
+fn settlement_workbook(rows: &[(&str, &str)]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let ws = book.add_worksheet();
+    for (c, h) in [
+        "证件号码",
+        "结算ID",
+        "入院日期",
+        "出院日期",
+        "医疗费用总额",
+        "医疗类别",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, (id, settlement)) in rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        ws.write_string(r, 0, *id).unwrap();
+        ws.write_string(r, 1, *settlement).unwrap();
+        ws.write_string(r, 2, "2025-04-01").unwrap();
+        ws.write_string(r, 3, "2025-04-05").unwrap();
+        ws.write_number(r, 4, 3456.7).unwrap();
+        ws.write_string(r, 5, "21").unwrap();
+    }
+    book.save_to_buffer().unwrap()
+}
+
+/// Every cell of the first sheet, as text, row by row.
+fn cells_of(bytes: &[u8]) -> Vec<Vec<String>> {
+    use calamine::{Reader, Xlsx};
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    let first = book.sheet_names()[0].clone();
+    let sheet = book.worksheet_range(&first).expect("sheet");
+    sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
