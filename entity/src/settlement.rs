@@ -33,6 +33,7 @@ pub struct Model {
     pub diagnosis_name: Option<String>,
     pub claim_id: Option<i64>,
     pub outcome: String,
+    pub reason: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

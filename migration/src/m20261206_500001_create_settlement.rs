@@ -38,6 +38,7 @@ enum Settlement {
     DiagnosisName,
     ClaimId,
     Outcome,
+    Reason,
     CreatedAt,
 }
 
@@ -74,8 +75,10 @@ impl MigrationTrait for Migration {
                     .col(string_len_null(Settlement::DiagnosisName, 200))
                     // The offer made of it, or the claim it corroborates.
                     .col(big_integer_null(Settlement::ClaimId))
-                    // What became of it: `matched` until the offer is made.
+                    // What became of it: `matched` until the offer is made, then `offered`,
+                    // `corroborates` (a claim the member filed) or `not_offered` (with why).
                     .col(string_len(Settlement::Outcome, 32))
+                    .col(string_len_null(Settlement::Reason, 64))
                     .col(timestamp_with_time_zone(Settlement::CreatedAt))
                     .to_owned(),
             )

@@ -243,6 +243,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/claims/{id}/confirm-offer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The member confirms a benefit offered from the medical-insurance settlement file (免申即享):
+         *     where to pay (a card, or the one on file). The offer keeps its amount's place in the
+         *     period's filing order and enters its first review stage.
+         */
+        post: operations["confirmClaimOffer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/claims/{id}/materials": {
         parameters: {
             query?: never;
@@ -1998,7 +2019,7 @@ export interface components {
          * @description Where a claim stands.
          * @enum {string}
          */
-        ClaimStatus: "draft" | "union_review" | "service_point_review" | "appraisal" | "association_review" | "returned" | "approved" | "paying" | "paid" | "payout_failed" | "closed" | "rejected" | "withdrawn";
+        ClaimStatus: "draft" | "offered" | "union_review" | "service_point_review" | "appraisal" | "association_review" | "returned" | "approved" | "paying" | "paid" | "payout_failed" | "closed" | "rejected" | "withdrawn";
         /** @description Claim deadlines and processing. */
         Claims: {
             /**
@@ -2058,6 +2079,19 @@ export interface components {
             when_zh: string;
             /** @description What it needs. */
             materials: components["schemas"]["Material"][];
+        };
+        /**
+         * @description Confirming an offer: where to pay.
+         * @example {
+         *       "bank_card": "6217000000000000004",
+         *       "version": 1
+         *     }
+         */
+        ConfirmOfferRequest: {
+            /** Format: int32 */
+            version: number;
+            /** @description Pay to this card; without it, the card on file. */
+            bank_card?: string | null;
         };
         /**
          * @description `POST /enrolments/{id}/confirm`.
@@ -2568,7 +2602,7 @@ export interface components {
          * @description Who filed a claim.
          * @enum {string}
          */
-        FiledBy: "member" | "clerk" | "beneficiary";
+        FiledBy: "member" | "clerk" | "beneficiary" | "insurance_file";
         /** @description One row of a grade table. */
         GradeAmount: {
             /**
@@ -2659,6 +2693,22 @@ export interface components {
              * @description Rows that could not be read.
              */
             rows_with_problems: number;
+            /**
+             * Format: int32
+             * @description Of the matched rows: offers made (a claim `offered`, the member told).
+             */
+            offered: number;
+            /**
+             * Format: int32
+             * @description Matched rows linked to a claim the member had already filed for the stay.
+             */
+            corroborating: number;
+            /**
+             * Format: int32
+             * @description Matched rows not offered (nothing to pay, refused by the rules, window closed …): the
+             *     reason is kept with the settlement.
+             */
+            not_offered: number;
             /** @description The problems, in row order (at most 1000 listed; the report workbook has all). */
             problems: components["schemas"]["ProblemRow"][];
             /** @description The unmatched rows, in row order (at most 1000 listed). */
@@ -6384,6 +6434,205 @@ export interface operations {
                      *         "code": "claim_not_payable",
                      *         "details": {},
                      *         "message": "reject it), `scheme_incomplete`, `adjustment_out_of_range`, `reason_required`, `materials_missing` (appraisal certificate)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirmClaimOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmOfferRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClaimDetail"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `version_conflict`, `invalid_transition` (not an open offer) */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "version_conflict",
+                     *         "details": {},
+                     *         "message": "`version_conflict`, `invalid_transition` (not an open offer)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `bank_card_missing`, `invalid_bank_card`, `invalid_request` */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bank_card_missing",
+                     *         "details": {},
+                     *         "message": "`bank_card_missing`, `invalid_bank_card`, `invalid_request`"
                      *       }
                      *     }
                      */

@@ -452,10 +452,7 @@ fn parse_row(raw: &RawRow, columns: &Columns<Field>) -> Result<SettlementRow, Ve
 /// `20250301`, `2025年3月1日`, any of these followed by a time, or an Excel serial day number.
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
     let text = text.trim();
-    let day_part = text
-        .split([' ', 'T'])
-        .next()
-        .unwrap_or(text);
+    let day_part = text.split([' ', 'T']).next().unwrap_or(text);
     if day_part.len() == 8 && day_part.bytes().all(|b| b.is_ascii_digit()) {
         return NaiveDate::parse_from_str(day_part, "%Y%m%d").ok();
     }

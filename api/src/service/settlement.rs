@@ -147,6 +147,13 @@ pub struct ImportSummary {
     pub other_insurance: u32,
     /// Rows that could not be read.
     pub rows_with_problems: u32,
+    /// Of the matched rows: offers made (a claim `offered`, the member told).
+    pub offered: u32,
+    /// Matched rows linked to a claim the member had already filed for the stay.
+    pub corroborating: u32,
+    /// Matched rows not offered (nothing to pay, refused by the rules, window closed …): the
+    /// reason is kept with the settlement.
+    pub not_offered: u32,
     /// The problems, in row order (at most 1000 listed; the report workbook has all).
     pub problems: Vec<ProblemRow>,
     /// The unmatched rows, in row order (at most 1000 listed).
@@ -397,6 +404,7 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
             diagnosis_name: Set(r.diagnosis_name.clone()),
             claim_id: Set(None),
             outcome: Set("matched".into()),
+            reason: Set(None),
             created_at: Set(now),
             ..Default::default()
         });
@@ -441,8 +449,24 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
     }
     .update(&txn)
     .await?;
+    txn.commit().await?;
+
+    // Each match becomes an offer (or corroborates a claim, or is recorded as not offered),
+    // in its own transaction.
+    let counts = super::claim::offer::make_offers(
+        &state.db,
+        job.id,
+        &job.created_by,
+        state.settings.today(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("making the offers: {e}"))?;
+    let mut summary = summary;
+    summary.offered = counts.offered;
+    summary.corroborating = counts.corroborating;
+    summary.not_offered = counts.not_offered;
     finish(
-        &txn,
+        &state.db,
         job.id,
         "succeeded",
         Some(refusal(
@@ -453,7 +477,6 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         None,
     )
     .await?;
-    txn.commit().await?;
     delete_upload(state, &job.object_key).await;
     Ok(())
 }

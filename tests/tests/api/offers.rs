@@ -4,11 +4,13 @@
 
 use chrono::NaiveDate;
 use huzhu::auth::crypto::PiiKind;
+use huzhu_tests::claim_flow::{self, BANK_CARD, Period, approve_through, dec, detail, period};
 use huzhu_tests::harness::{Backend, TestApp};
-use huzhu_tests::on_both_backends;
 use huzhu_tests::roster;
+use huzhu_tests::{on_both_backends, on_both_backends_with};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
+use serde_json::json;
 
 /// The plain ID numbers of the members holding a membership of `scheme`, in member order.
 async fn id_numbers_in(app: &TestApp, scheme: &str) -> Vec<String> {
@@ -34,6 +36,47 @@ async fn id_numbers_in(app: &TestApp, scheme: &str) -> Vec<String> {
                 .expect("opens")
         })
         .collect()
+}
+
+fn in_2025(s: &mut huzhu::settings::Settings) {
+    s.clock.today = NaiveDate::from_ymd_opt(2025, 9, 15);
+}
+
+/// The plain ID number of the member of `period`.
+async fn id_number_of(app: &TestApp, period: &Period) -> String {
+    let backend = app.state.db.get_database_backend();
+    let row = app
+        .state
+        .db
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!(
+                "SELECT id_number_cipher AS c FROM member WHERE pid = '{}'",
+                period.member_pid
+            ),
+        ))
+        .await
+        .expect("member")
+        .expect("a row");
+    let cipher: String = row.try_get("", "c").expect("cipher");
+    app.state
+        .pii
+        .open(PiiKind::IdNumber, &cipher)
+        .expect("opens")
+}
+
+/// A settlement file of one inpatient stay per `(id number, settlement id, admitted,
+/// discharged, 政策范围内个人自付, 起付线)`.
+fn stays(rows: &[(&str, &str, &str, &str, &str, &str)]) -> Vec<u8> {
+    let mut text = String::from(
+        "证件号码,结算ID,入院日期,出院日期,住院天数,医疗费用总额,统筹基金支付,起付标准,政策范围内个人自付,医疗类别\n",
+    );
+    for (id, settlement, admitted, discharged, self_pay, deductible) in rows {
+        text.push_str(&format!(
+            "{id},{settlement},{admitted},{discharged},10,30000.00,15000.00,{deductible},{self_pay},住院\n"
+        ));
+    }
+    text.into_bytes()
 }
 
 /// Uploads a settlement file as `token` and waits for its job to end; returns the job.
@@ -149,6 +192,12 @@ async fn text_columns_holding(app: &TestApp, needle: &str) -> Vec<String> {
     found
 }
 
+on_both_backends_with!(in2025, in_2025 =>
+    an_offer_is_judged_as_simulated_confirmed_by_the_member_reviewed_and_paid,
+    a_settlement_for_a_stay_already_filed_corroborates_the_claim_and_offers_nothing,
+    an_offer_worth_nothing_is_recorded_with_its_reason_and_not_sent,
+);
+
 on_both_backends!(
     a_settlement_file_is_matched_reported_row_by_row_and_importing_it_again_changes_nothing,
     only_the_association_imports_settlement_files,
@@ -260,7 +309,7 @@ async fn a_settlement_file_is_matched_reported_row_by_row_and_importing_it_again
         app.count(
             "SELECT COUNT(*) AS n FROM settlement WHERE settlement_id = 'JS-0001' \
              AND admitted_on = '2025-03-01' AND total_fen = 1200050 AND eligible_self_pay_fen = 300025 \
-             AND deductible_fen = 80000 AND diagnosis_code = 'I21.9' AND outcome = 'matched'"
+             AND deductible_fen = 80000 AND diagnosis_code = 'I21.9'"
         )
         .await,
         1
@@ -409,4 +458,257 @@ fn cells_of(bytes: &[u8]) -> Vec<Vec<String>> {
         .rows()
         .map(|r| r.iter().map(|c| c.to_string()).collect())
         .collect()
+}
+
+async fn an_offer_is_judged_as_simulated_confirmed_by_the_member_reviewed_and_paid(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 0).await;
+    let id = id_number_of(&app, &p).await;
+    let association = app.login("association").await;
+    let file = stays(&[(
+        &id,
+        "JS-100",
+        "2025-03-01",
+        "2025-03-11",
+        "12000.00",
+        "800.00",
+    )]);
+    let job = import(&app, &association, file, "结算.csv").await;
+    assert_eq!(job["summary"]["matched"], 1, "{job}");
+    assert_eq!(job["summary"]["offered"], 1, "{job}");
+
+    // The member sees the offer with its amount and breakdown, as the simulation gives them.
+    let member = app.login(&p.member_pid).await;
+    let (status, mine) = app.get("/api/v1/claims?limit=20", Some(&member)).await;
+    assert_eq!(status, 200, "{mine}");
+    let offer = mine["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|c| c["status"] == "offered")
+        .unwrap_or_else(|| panic!("no offer in {mine}"))
+        .clone();
+    let claim = offer["id"].as_str().expect("id").to_owned();
+    let event = json!({"kind": "inpatient", "admitted_on": "2025-03-01", "discharged_on": "2025-03-11",
+                       "billed_days": 10, "eligible_self_pay": "12000.00", "deductible": "800.00",
+                       "personal_burden": "15000.00"});
+    let sim = claim_flow::simulate(&app, "nm-inpatient-2025", &p, vec![event.clone()]).await;
+    let result = &sim["results"][0];
+    let shown = detail(&app, &member, &claim).await;
+    assert_eq!(shown["claim"]["status"], "offered");
+    assert_eq!(shown["claim"]["filed_by"], "insurance_file");
+    assert_eq!(shown["claim"]["payable"], result["payable"], "{sim}");
+    assert_eq!(shown["claim"]["judgement"]["items"], result["items"]);
+    assert!(dec(&shown["claim"]["payable"]) > rust_decimal::Decimal::ZERO);
+    // Told once, with the amount and the discharge date.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'benefit_offered' \
+             AND dedupe_key = 'benefit_offered:{claim}' AND payload LIKE '%\"amount\":\"{}\"%' \
+             AND payload LIKE '%2025年03月11日%'",
+            result["payable"].as_str().unwrap()
+        ))
+        .await,
+        1
+    );
+    // Reviewers do not see an unconfirmed offer in their queues.
+    let union = app.login("union-power").await;
+    let (_, queue) = app
+        .get("/api/v1/claims?status=union_review&limit=50", Some(&union))
+        .await;
+    assert!(
+        !queue["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == claim.as_str()),
+        "{queue}"
+    );
+
+    // Applying for the same stay is refused with a pointer to the offer.
+    let (status, refused) = app
+        .post(
+            "/api/v1/claims",
+            Some(&member),
+            &json!({ "membership_id": p.membership_pid, "event": {"kind": "inpatient",
+                     "admitted_on": "2025-03-05", "discharged_on": "2025-03-09",
+                     "eligible_self_pay": "100.00"}, "bank_card": BANK_CARD }),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "stay_already_offered");
+    assert_eq!(refused["error"]["details"]["offer"], claim.as_str());
+
+    // Only the member confirms; a stale version is refused; then it enters review.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/claims/{claim}/confirm-offer"),
+            Some(&union),
+            &json!({ "version": 1, "bank_card": BANK_CARD }),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, stale) = app
+        .post(
+            &format!("/api/v1/claims/{claim}/confirm-offer"),
+            Some(&member),
+            &json!({ "version": 7, "bank_card": BANK_CARD }),
+        )
+        .await;
+    assert_eq!(status, 409, "{stale}");
+    let (status, confirmed) = app
+        .post(
+            &format!("/api/v1/claims/{claim}/confirm-offer"),
+            Some(&member),
+            &json!({ "version": 1, "bank_card": BANK_CARD }),
+        )
+        .await;
+    assert_eq!(status, 200, "{confirmed}");
+    assert_eq!(confirmed["claim"]["status"], "union_review", "{confirmed}");
+    let (status, again) = app
+        .post(
+            &format!("/api/v1/claims/{claim}/confirm-offer"),
+            Some(&member),
+            &json!({ "version": confirmed["claim"]["version"], "bank_card": BANK_CARD }),
+        )
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "invalid_transition");
+
+    // Review and payment as for any claim: approved to the fen of the simulation, then paid.
+    let reviewers = vec![
+        ("union_review", union.clone()),
+        ("service_point_review", app.login("sp-xincheng").await),
+        ("association_review", association.clone()),
+    ];
+    let approved = approve_through(&app, &claim, &reviewers).await;
+    assert_eq!(approved["claim"]["status"], "approved", "{approved}");
+    assert_eq!(approved["claim"]["approved"], result["payable"]);
+    let paid = claim_flow::pay(&app, &claim).await;
+    assert_eq!(paid["claim"]["status"], "paid", "{paid}");
+    let steps: Vec<&str> = paid["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps.first(), Some(&"offered"), "{steps:?}");
+    assert_eq!(steps.get(1), Some(&"confirmed"), "{steps:?}");
+
+    // Importing the file again offers nothing more.
+    let file = stays(&[(
+        &id,
+        "JS-100",
+        "2025-03-01",
+        "2025-03-11",
+        "12000.00",
+        "800.00",
+    )]);
+    let again = import(&app, &association, file, "结算.csv").await;
+    assert_eq!(again["summary"]["already_imported"], 1, "{again}");
+    assert_eq!(again["summary"]["offered"], 0, "{again}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM claim WHERE filed_by_kind = 'insurance_file'")
+            .await,
+        1
+    );
+}
+
+async fn a_settlement_for_a_stay_already_filed_corroborates_the_claim_and_offers_nothing(
+    app: TestApp,
+) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 1).await;
+    let id = id_number_of(&app, &p).await;
+    let member = app.login(&p.member_pid).await;
+    let draft = claim_flow::file(
+        &app,
+        &member,
+        &p,
+        json!({"kind": "inpatient", "admitted_on": "2025-04-01", "discharged_on": "2025-04-08",
+               "eligible_self_pay": "9000.00", "deductible": "800.00"}),
+    )
+    .await;
+    let filed = draft["claim"]["id"].as_str().unwrap().to_owned();
+    let association = app.login("association").await;
+    let file = stays(&[(
+        &id,
+        "JS-200",
+        "2025-04-02",
+        "2025-04-08",
+        "9000.00",
+        "800.00",
+    )]);
+    let job = import(&app, &association, file, "结算.csv").await;
+    assert_eq!(job["summary"]["matched"], 1, "{job}");
+    assert_eq!(job["summary"]["corroborating"], 1, "{job}");
+    assert_eq!(job["summary"]["offered"], 0, "{job}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM settlement s JOIN claim c ON c.id = s.claim_id \
+             WHERE s.outcome = 'corroborates' AND c.pid = '{filed}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM claim WHERE status = 'offered'")
+            .await,
+        0
+    );
+}
+
+async fn an_offer_worth_nothing_is_recorded_with_its_reason_and_not_sent(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 2).await;
+    let id = id_number_of(&app, &p).await;
+    let association = app.login("association").await;
+    // The first stay is offered; the second, settled in the same file, is judged after it:
+    // its 自付 does not pass the second stay's deductible, and the 200.00 minimum is already
+    // reached by the first, so it adds nothing (as the simulation of both stays says).
+    let file = stays(&[
+        (
+            &id,
+            "JS-300",
+            "2025-05-01",
+            "2025-05-03",
+            "5000.00",
+            "800.00",
+        ),
+        (&id, "JS-301", "2025-06-01", "2025-06-03", "1.00", "800.00"),
+    ]);
+    let job = import(&app, &association, file, "结算.csv").await;
+    assert_eq!(job["summary"]["matched"], 2, "{job}");
+    assert_eq!(job["summary"]["offered"], 1, "{job}");
+    assert_eq!(job["summary"]["not_offered"], 1, "{job}");
+    let events = vec![
+        json!({"kind": "inpatient", "admitted_on": "2025-05-01", "discharged_on": "2025-05-03",
+               "billed_days": 10, "eligible_self_pay": "5000.00", "deductible": "800.00",
+               "personal_burden": "15000.00"}),
+        json!({"kind": "inpatient", "admitted_on": "2025-06-01", "discharged_on": "2025-06-03",
+               "billed_days": 10, "eligible_self_pay": "1.00", "deductible": "800.00",
+               "personal_burden": "15000.00"}),
+    ];
+    let sim = claim_flow::simulate(&app, "nm-inpatient-2025", &p, events).await;
+    assert_eq!(sim["results"][1]["payable"], "0.00", "{sim}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM claim WHERE status = 'offered' AND payable_fen = {}",
+            dec(&sim["results"][0]["payable"]) * rust_decimal::Decimal::ONE_HUNDRED
+        ))
+        .await,
+        1,
+        "{sim}"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) AS n FROM settlement WHERE settlement_id = 'JS-301' \
+             AND outcome = 'not_offered' AND reason = 'nothing_to_pay' AND claim_id IS NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM claim").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'benefit_offered'")
+            .await,
+        1
+    );
 }

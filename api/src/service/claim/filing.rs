@@ -295,6 +295,10 @@ pub async fn create(
     let event = parse_facts(&new.event, &def)?;
     check_bounds(&event, &ms, today)?;
     check_window(&def, ms.coverage_end, &event, today)?;
+    // A stay offered from the settlement file is confirmed there, never applied for again.
+    if let Some(offer) = super::offer::offer_for_stay(db, ms.member_id, &event).await? {
+        return Err(ClaimError::AlreadyOffered { offer });
+    }
     let person = member::Entity::find_by_id(ms.member_id)
         .one(db)
         .await?

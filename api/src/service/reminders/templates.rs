@@ -117,6 +117,11 @@ pub fn defaults() -> Vec<Template> {
             "您的职工医疗互助金{amount}元已拨付至预留银行卡，请注意查收。",
             &["amount"],
         ),
+        t(
+            "benefit_offered",
+            "根据医保结算信息，您{discharged_on}出院的住院可获职工医疗互助金{amount}元，无需申请，请打开小程序确认收款银行卡。",
+            &["amount", "discharged_on"],
+        ),
     ]
 }
 
