@@ -119,7 +119,7 @@ pub fn defaults() -> Vec<Template> {
         ),
         t(
             "benefit_offered",
-            "根据医保结算信息，您{discharged_on}出院的住院可获职工医疗互助金{amount}元，无需申请，请打开小程序确认收款银行卡。",
+            "您{discharged_on}出院的住院可获互助金{amount}元，无需申请，请在小程序确认收款卡。",
             &["amount", "discharged_on"],
         ),
     ]
