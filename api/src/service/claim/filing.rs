@@ -204,7 +204,8 @@ fn may_file(caller: &Caller, c: &Claim) -> Result<(), ClaimError> {
     }
 }
 
-fn seal_card(pii: &PiiVault, card: &BankCardNumber) -> Result<String, ClaimError> {
+/// A bank card sealed for storage.
+pub(super) fn seal_card(pii: &PiiVault, card: &BankCardNumber) -> Result<String, ClaimError> {
     Ok(pii
         .seal(PiiKind::BankCard, card.as_str())
         .map_err(|e| anyhow::anyhow!("sealing a bank card: {e}"))?

@@ -26,17 +26,17 @@ use serde_json::json;
 
 use entity::{claim, member, membership, settlement};
 
-use super::filing::{claim_scheme, current_scheme, get, parse_facts};
-use super::period::fen;
+use super::filing::{claim_scheme, current_scheme, get, parse_facts, seal_card};
+use super::period::{fen, member_period};
 use super::store::{ancestor_kinds, reload, to_claim};
 use super::timeline::{self, Step};
 use super::transition::{self, Move, Notice, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level};
-use crate::auth::crypto::{PiiKind, PiiVault};
+use crate::auth::crypto::PiiVault;
 use crate::domain::{BankCardNumber, Money, Role};
 use crate::engine::claim_rules::{claimed_amount, stages_for, window_closed};
 use crate::engine::period::judge_each_in_filing_order;
-use crate::engine::{Event, MemberPeriod, SchemeDefinition, bounds};
+use crate::engine::{Event, SchemeDefinition, bounds};
 use crate::service::audit::{self, Actor};
 use crate::service::new_pid;
 use crate::service::outbox::{self, Occasion};
@@ -218,13 +218,7 @@ async fn judge_now<C: ConnectionTrait>(
         })
         .collect();
     earlier.sort_by_key(|(at, id, _, _)| (*at, *id));
-    let period = MemberPeriod {
-        coverage_start: ms.coverage_start,
-        coverage_end: ms.coverage_end,
-        consecutive_periods: u32::try_from(std::cmp::Ord::max(ms.consecutive_periods, 1))
-            .unwrap_or(1),
-        continuous_renewal: ms.continuous_renewal,
-    };
+    let period = member_period(ms);
     let mut defs: BTreeMap<i32, SchemeDefinition> = BTreeMap::new();
     for (_, _, version, _) in &earlier {
         if let Some(v) = version
@@ -388,13 +382,6 @@ async fn offer_one(
     record_outcome(&txn, s, "offered", None, Some(offer.id)).await?;
     txn.commit().await?;
     Ok(Made::Offered)
-}
-
-fn seal_card(pii: &PiiVault, card: &BankCardNumber) -> Result<String, ClaimError> {
-    Ok(pii
-        .seal(PiiKind::BankCard, card.as_str())
-        .map_err(|e| anyhow::anyhow!("sealing a bank card: {e}"))?
-        .0)
 }
 
 /// The member confirms an offer: where to pay (`bank_card`, or the card on file), and the offer
