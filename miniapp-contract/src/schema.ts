@@ -255,7 +255,9 @@ export interface paths {
         /**
          * The member confirms a benefit offered from the medical-insurance settlement file (免申即享):
          *     where to pay (a card, or the one on file). The offer keeps its amount's place in the
-         *     period's filing order and enters its first review stage.
+         *     period's filing order and enters its first review stage. A clerk of the member's unit union
+         *     may confirm for a retiree without a phone: recorded as on behalf, the member told of a card
+         *     the clerk set, and that clerk may not approve it (four eyes).
          */
         post: operations["confirmClaimOffer"];
         delete?: never;

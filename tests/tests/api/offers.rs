@@ -194,6 +194,7 @@ async fn text_columns_holding(app: &TestApp, needle: &str) -> Vec<String> {
 
 on_both_backends_with!(in2025, in_2025 =>
     an_offer_is_judged_as_simulated_confirmed_by_the_member_reviewed_and_paid,
+    a_clerk_confirms_an_offer_on_behalf_and_does_not_approve_it,
     a_settlement_for_a_stay_already_filed_corroborates_the_claim_and_offers_nothing,
     an_offer_worth_nothing_is_recorded_with_its_reason_and_not_sent,
 );
@@ -538,11 +539,11 @@ async fn an_offer_is_judged_as_simulated_confirmed_by_the_member_reviewed_and_pa
     assert_eq!(refused["error"]["code"], "stay_already_offered");
     assert_eq!(refused["error"]["details"]["offer"], claim.as_str());
 
-    // Only the member confirms; a stale version is refused; then it enters review.
+    // Not the association; a stale version is refused; then it enters review.
     let (status, _) = app
         .post(
             &format!("/api/v1/claims/{claim}/confirm-offer"),
-            Some(&union),
+            Some(&association),
             &json!({ "version": 1, "bank_card": BANK_CARD }),
         )
         .await;
@@ -710,5 +711,83 @@ async fn an_offer_worth_nothing_is_recorded_with_its_reason_and_not_sent(app: Te
         app.count("SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'benefit_offered'")
             .await,
         1
+    );
+}
+
+async fn a_clerk_confirms_an_offer_on_behalf_and_does_not_approve_it(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 3).await;
+    let id = id_number_of(&app, &p).await;
+    let association = app.login("association").await;
+    let file = stays(&[(
+        &id,
+        "JS-400",
+        "2025-07-01",
+        "2025-07-05",
+        "6000.00",
+        "800.00",
+    )]);
+    let job = import(&app, &association, file, "结算.csv").await;
+    assert_eq!(job["summary"]["offered"], 1, "{job}");
+    let claim: String = {
+        let backend = app.state.db.get_database_backend();
+        let row = app
+            .state
+            .db
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT pid FROM claim WHERE status = 'offered'".to_owned(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "pid").unwrap()
+    };
+    let union = app.login("union-power").await;
+    let card = roster::bank_card(4242);
+    let (status, confirmed) = app
+        .post(
+            &format!("/api/v1/claims/{claim}/confirm-offer"),
+            Some(&union),
+            &json!({ "version": 1, "bank_card": card }),
+        )
+        .await;
+    assert_eq!(status, 200, "{confirmed}");
+    assert_eq!(confirmed["claim"]["status"], "union_review");
+    let step = confirmed["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"] == "confirmed_on_behalf")
+        .unwrap_or_else(|| panic!("no on-behalf step: {confirmed}"))
+        .clone();
+    assert_eq!(step["level"], "union");
+    assert!(
+        step["note"].as_str().unwrap().contains("代为确认"),
+        "{step}"
+    );
+    // The member is told of the card the clerk set.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'payee_changed' \
+             AND dedupe_key = 'payee_changed:{claim}:confirmed'"
+        ))
+        .await,
+        1
+    );
+    // Four eyes: the clerk who chose where the money goes does not approve it; with no other
+    // reviewer at the union, it moves up a level unapproved (as after any payee change).
+    let (status, moved) = claim_flow::act(&app, &union, &claim, "approve", json!({})).await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["claim"]["status"], "service_point_review", "{moved}");
+    let actions: Vec<&str> = moved["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["offered", "confirmed_on_behalf", "escalated"],
+        "{moved}"
     );
 }

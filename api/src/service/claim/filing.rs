@@ -223,7 +223,7 @@ fn masked_card(pii: &PiiVault, cipher: Option<&str>) -> String {
 /// The payee change a staff member makes when setting `new` where `old` (sealed) was, or
 /// `None` when the member acts or the card stays the same. `key` tells this change apart in
 /// the outbox.
-fn payee_change(
+pub(super) fn payee_change(
     pii: &PiiVault,
     caller: &Caller,
     member_id: i64,

@@ -26,11 +26,11 @@ use serde_json::json;
 
 use entity::{claim, member, membership, settlement};
 
-use super::filing::{claim_scheme, current_scheme, get, parse_facts, seal_card};
+use super::filing::{claim_scheme, current_scheme, get, parse_facts, payee_change, seal_card};
 use super::period::{fen, member_period};
 use super::store::{ancestor_kinds, reload, to_claim};
 use super::timeline::{self, Step};
-use super::transition::{self, Move, Notice, Transition};
+use super::transition::{self, Move, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level};
 use crate::auth::crypto::PiiVault;
 use crate::domain::{BankCardNumber, Money, Role};
@@ -386,7 +386,10 @@ async fn offer_one(
 
 /// The member confirms an offer: where to pay (`bank_card`, or the card on file), and the offer
 /// enters its first review stage. It keeps its place in the period's filing order and the
-/// scheme version it was judged under when offered.
+/// scheme version it was judged under when offered. A clerk of the member's unit union may
+/// confirm for a retiree without a phone: the step is recorded as on behalf
+/// (`confirmed_on_behalf`), the member is told when the clerk set another card, and that clerk
+/// may not approve the claim (four eyes, as for any payee change).
 #[allow(clippy::too_many_arguments)]
 pub async fn confirm(
     db: &DatabaseConnection,
@@ -397,11 +400,16 @@ pub async fn confirm(
     bank_card: Option<BankCardNumber>,
     request_id: Option<String>,
 ) -> Result<Claim, ClaimError> {
-    if caller.role != Role::Member {
-        return Err(ClaimError::Forbidden(
-            "补助由参互职工本人确认 / the member confirms an offer".into(),
-        ));
-    }
+    let on_behalf = match caller.role {
+        Role::Member => false,
+        Role::UnionReviewer => true,
+        _ => {
+            return Err(ClaimError::Forbidden(
+                "补助由参互职工本人或所在单位工会代为确认 / the member (or their unit union) confirms an offer"
+                    .into(),
+            ));
+        }
+    };
     let c = get(db, caller, pid).await?;
     if c.status != ClaimStatus::Offered {
         return Err(ClaimError::WrongStatus { status: c.status });
@@ -436,6 +444,28 @@ pub async fn confirm(
         (claim::Column::SubmittedAt, Expr::value(now)),
         (claim::Column::PayeeBankCardCipher, Expr::value(card_cipher)),
     ];
+    let payee = match &bank_card {
+        Some(card) => payee_change(
+            pii,
+            caller,
+            c.member_id,
+            &c.pid,
+            c.payee_bank_card_cipher.as_deref(),
+            card,
+            format!("payee_changed:{}:confirmed", c.pid),
+        ),
+        None => None,
+    };
+    let (action, note) = if on_behalf {
+        let mut note = "由单位工会代为确认".to_owned();
+        if let Some(p) = &payee {
+            note.push_str("；");
+            note.push_str(&p.note);
+        }
+        ("confirmed_on_behalf", Some(note))
+    } else {
+        ("confirmed", None)
+    };
     let txn = crate::db::begin_write(db).await?;
     transition::apply(
         &txn,
@@ -446,14 +476,14 @@ pub async fn confirm(
             from: &[ClaimStatus::Offered],
             to: Some(Move {
                 to: target,
-                action: "confirmed",
-                note: None,
+                action,
+                note,
             }),
             set,
-            notice: None::<Notice>,
+            notice: payee.map(|p| p.notice),
             audit: (
                 "claim.confirm_offer",
-                json!({ "to": target.as_str(), "stages": stages, "bank_card": bank_card.is_some() }),
+                json!({ "to": target.as_str(), "stages": stages, "bank_card": bank_card.is_some(), "on_behalf": on_behalf }),
             ),
         },
         now,
