@@ -459,7 +459,7 @@ pub async fn confirm(
     let (action, note) = if on_behalf {
         let mut note = "由单位工会代为确认".to_owned();
         if let Some(p) = &payee {
-            note.push_str("；");
+            note.push('；');
             note.push_str(&p.note);
         }
         ("confirmed_on_behalf", Some(note))
