@@ -325,6 +325,16 @@ fn is_employee_insurance(kind: Option<&str>) -> bool {
 
 /// Runs a claimed settlement job to its end (called by [`import::run`]).
 pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow::Result<()> {
+    if let Some(upload_key) = job.object_key.strip_suffix(REPORT_SUFFIX) {
+        // A restart after the matches were stored: only the offers are left to make.
+        let summary: ImportSummary = job
+            .report
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+            .and_then(|r| serde_json::from_value(r["details"].clone()).ok())
+            .unwrap_or_default();
+        return offer_and_finish(state, &job, summary, upload_key).await;
+    }
     let params: SettlementImport = serde_json::from_str(&job.parameters)?;
     let bytes = state.storage.read(&job.object_key).await?.to_vec();
     let parsed = import::with_progress(&state.db, job.id, move |progress| {
@@ -365,7 +375,7 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
 
     let outcomes = match_rows(state, &params, &file.rows).await?;
     let summary = summarise(file.data_rows, &file.problems, &file.rows, &outcomes);
-    let report_key = format!("{}.report.xlsx", job.object_key);
+    let report_key = format!("{}{REPORT_SUFFIX}", job.object_key);
     let workbook = report_workbook(&file.rows, &outcomes, &file.problems)
         .map_err(|e| anyhow::anyhow!("writing the settlement report: {e}"))?;
     state.storage.write(&report_key, workbook).await?;
@@ -443,28 +453,51 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         id: Set(job.id),
         total_rows: Set(i32::try_from(file.data_rows).unwrap_or(i32::MAX)),
         processed_rows: Set(i32::try_from(file.data_rows).unwrap_or(i32::MAX)),
-        // From now on the job's file is its report: the upload is deleted below.
+        // From now on the job's file is its report (the upload is deleted at the end), and the
+        // matching's summary is kept: a restart only makes the offers left.
         object_key: Set(report_key),
+        report: Set(Some(
+            refusal(
+                "matched",
+                "已匹配，正在生成补助 / matched, making the offers".into(),
+                serde_json::to_value(&summary)?,
+            )
+            .to_string(),
+        )),
         ..Default::default()
     }
     .update(&txn)
     .await?;
     txn.commit().await?;
+    offer_and_finish(state, &job, summary, &job.object_key).await
+}
 
-    // Each match becomes an offer (or corroborates a claim, or is recorded as not offered),
-    // in its own transaction.
-    let counts = super::claim::offer::make_offers(
-        &state.db,
-        job.id,
-        &job.created_by,
-        state.settings.today(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("making the offers: {e}"))?;
-    let mut summary = summary;
-    summary.offered = counts.offered;
-    summary.corroborating = counts.corroborating;
-    summary.not_offered = counts.not_offered;
+/// The report workbook's key: the upload's with this suffix.
+const REPORT_SUFFIX: &str = ".report.xlsx";
+
+/// Makes the offers of the job's matches (each in its own transaction), counts what became of
+/// them, ends the job with its summary and deletes the upload.
+async fn offer_and_finish(
+    state: &AppState,
+    job: &import_job::Model,
+    mut summary: ImportSummary,
+    upload_key: &str,
+) -> anyhow::Result<()> {
+    super::claim::offer::make_offers(&state.db, job.id, &job.created_by, state.settings.today())
+        .await
+        .map_err(|e| anyhow::anyhow!("making the offers: {e}"))?;
+    let outcomes: Vec<String> = settlement::Entity::find()
+        .select_only()
+        .column(settlement::Column::Outcome)
+        .filter(settlement::Column::ImportJobId.eq(job.id))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    let count =
+        |o: &str| u32::try_from(outcomes.iter().filter(|x| *x == o).count()).unwrap_or(u32::MAX);
+    summary.offered = count("offered");
+    summary.corroborating = count("corroborates");
+    summary.not_offered = count("not_offered");
     finish(
         &state.db,
         job.id,
@@ -477,7 +510,7 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         None,
     )
     .await?;
-    delete_upload(state, &job.object_key).await;
+    delete_upload(state, upload_key).await;
     Ok(())
 }
 
