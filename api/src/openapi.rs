@@ -39,6 +39,7 @@ use crate::settings::Mode;
         (name = "claim-figures", description = "claim figures (申领给付统计): filed, refused, paid, people helped, amounts, days to pay"),
         (name = "payouts", description = "claim payouts (拨付): batches, the bank's file, results"),
         (name = "reminders", description = "reminders (短信提醒): the send log, resending, templates"),
+        (name = "settlements", description = "benefits without application (免申即享): the medical-insurance bureau's settlement file, matched to members"),
     )
 )]
 pub struct ApiDoc;

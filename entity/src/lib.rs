@@ -26,6 +26,7 @@ pub mod payment_authorisation;
 pub mod payout_batch;
 pub mod payout_item;
 pub mod scheme_version;
+pub mod settlement;
 pub mod sms_receipt;
 pub mod sms_template;
 pub mod staff;

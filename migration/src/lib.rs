@@ -21,6 +21,7 @@ mod m20261205_100002_renewal_names_scheme;
 mod m20261205_200001_token_generation;
 mod m20261205_500001_wujin_year;
 mod m20261206_300001_roster_facts;
+mod m20261206_500001_create_settlement;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_200001_token_generation::Migration),
             Box::new(m20261205_500001_wujin_year::Migration),
             Box::new(m20261206_300001_roster_facts::Migration),
+            Box::new(m20261206_500001_create_settlement::Migration),
         ]
     }
 }

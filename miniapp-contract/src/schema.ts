@@ -243,6 +243,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/claims/{id}/confirm-offer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The member confirms a benefit offered from the medical-insurance settlement file (免申即享):
+         *     where to pay (a card, or the one on file). The offer keeps its amount's place in the
+         *     period's filing order and enters its first review stage. A clerk of the member's unit union
+         *     may confirm for a retiree without a phone: recorded as on behalf, the member told of a card
+         *     the clerk set, and that clerk may not approve it (four eyes).
+         */
+        post: operations["confirmClaimOffer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/claims/{id}/materials": {
         parameters: {
             query?: never;
@@ -1391,6 +1414,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/settlement-imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The association imports the bureau's inpatient settlement file (`multipart/form-data`,
+         *     one `.xlsx` or `.csv`, UTF-8 or GBK). Read as a job: poll `GET /settlement-imports/{id}`.
+         *     Rows are matched by ID number to members of the caller's organisation and to the coverage
+         *     period holding the admission date; unmatched rows are reported, never stored; settlements
+         *     imported before are skipped (association reviewers, administrators).
+         */
+        post: operations["importSettlements"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settlement-imports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A settlement import's progress, and its summary when done. */
+        get: operations["getSettlementImport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settlement-imports/{id}/report.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The import report: every row of the file with what became of it (matched, skipped as
+         *     imported before or repeated, unmatched with the reason, unreadable with the problem); ID
+         *     numbers masked.
+         */
+        get: operations["getSettlementImportReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/simulations": {
         parameters: {
             query?: never;
@@ -2041,7 +2125,7 @@ export interface components {
          * @description Where a claim stands.
          * @enum {string}
          */
-        ClaimStatus: "draft" | "union_review" | "service_point_review" | "appraisal" | "association_review" | "returned" | "approved" | "paying" | "paid" | "payout_failed" | "closed" | "rejected" | "withdrawn";
+        ClaimStatus: "draft" | "offered" | "union_review" | "service_point_review" | "appraisal" | "association_review" | "returned" | "approved" | "paying" | "paid" | "payout_failed" | "closed" | "rejected" | "withdrawn";
         /** @description Claim deadlines and processing. */
         Claims: {
             /**
@@ -2117,6 +2201,19 @@ export interface components {
             when_zh: string;
             /** @description What it needs. */
             materials: components["schemas"]["Material"][];
+        };
+        /**
+         * @description Confirming an offer: where to pay.
+         * @example {
+         *       "bank_card": "6217000000000000004",
+         *       "version": 1
+         *     }
+         */
+        ConfirmOfferRequest: {
+            /** Format: int32 */
+            version: number;
+            /** @description Pay to this card; without it, the card on file. */
+            bank_card?: string | null;
         };
         /**
          * @description `POST /enrolments/{id}/confirm`.
@@ -2641,7 +2738,7 @@ export interface components {
          * @description Who filed a claim.
          * @enum {string}
          */
-        FiledBy: "member" | "clerk" | "beneficiary";
+        FiledBy: "member" | "clerk" | "beneficiary" | "insurance_file";
         /** @description One row of a grade table. */
         GradeAmount: {
             /**
@@ -2694,6 +2791,65 @@ export interface components {
              *     with `row`, `column`, `code`, `message_zh`.
              */
             warnings: Record<string, unknown>[];
+        };
+        /** @description What an import did, row by row counted. */
+        ImportSummary: {
+            /**
+             * Format: int32
+             * @description Settlement rows in the file, readable or not.
+             */
+            data_rows: number;
+            /**
+             * Format: int32
+             * @description Rows matched to a member's coverage period and stored.
+             */
+            matched: number;
+            /**
+             * Format: int32
+             * @description Rows whose settlement ID was imported before (skipped).
+             */
+            already_imported: number;
+            /**
+             * Format: int32
+             * @description Rows repeating a settlement ID of an earlier row of the file (skipped).
+             */
+            repeated_in_file: number;
+            /**
+             * Format: int32
+             * @description Rows not matched, by reason.
+             */
+            not_a_member: number;
+            /** Format: int32 */
+            not_covered: number;
+            /** Format: int32 */
+            outpatient: number;
+            /** Format: int32 */
+            other_insurance: number;
+            /**
+             * Format: int32
+             * @description Rows that could not be read.
+             */
+            rows_with_problems: number;
+            /**
+             * Format: int32
+             * @description Of the matched rows: offers made (a claim `offered`, the member told).
+             */
+            offered: number;
+            /**
+             * Format: int32
+             * @description Matched rows linked to a claim the member had already filed for the stay.
+             */
+            corroborating: number;
+            /**
+             * Format: int32
+             * @description Matched rows not offered (nothing to pay, refused by the rules, window closed …): the
+             *     reason is kept with the settlement.
+             */
+            not_offered: number;
+            /** @description The problems, in row order (at most 1000 listed; the report workbook has all). */
+            problems: components["schemas"]["ProblemRow"][];
+            /** @description The unmatched rows, in row order (at most 1000 listed). */
+            unmatched_rows: components["schemas"]["UnmatchedRow"][];
         };
         /** @description Rules for hospital stays. */
         InpatientRules: {
@@ -3723,6 +3879,19 @@ export interface components {
             /** Format: int64 */
             messages: number;
         };
+        /** @description One row that could not be read. */
+        ProblemRow: {
+            /**
+             * Format: int32
+             * @description The file's row number.
+             */
+            row: number;
+            /** @description The column's header as in the file. */
+            column: string;
+            /** @description Stable code (`id_number_checksum`, `date_invalid`, `money_negative` …). */
+            code: string;
+            message_zh: string;
+        };
         /** @description One organisation's line. */
         ProgressLine: {
             organisation_id: string;
@@ -4061,6 +4230,31 @@ export interface components {
             published_at: string;
             complete: boolean;
             definition: components["schemas"]["SchemeDefinition"];
+        };
+        /** @description A settlement import's progress and outcome. */
+        SettlementImportResponse: {
+            /** @description Public id; poll `GET /settlement-imports/{id}`. */
+            id: string;
+            /** @description `queued`, `running`, `succeeded` or `failed`. */
+            status: string;
+            /** Format: int32 */
+            total_rows: number;
+            /** Format: int32 */
+            processed_rows: number;
+            summary?: components["schemas"]["ImportSummary"] | null;
+            /**
+             * @description When the file was refused as a whole (`settlement_unreadable`,
+             *     `settlement_missing_columns`, `settlement_too_many_rows`): `{code, message, details}`.
+             */
+            refusal?: Record<string, unknown> | null;
+        };
+        /** @description The upload: one `.xlsx` or `.csv` file. */
+        SettlementUpload: {
+            /**
+             * Format: binary
+             * @description The bureau's settlement file, `.xlsx` or CSV (UTF-8 or GBK).
+             */
+            file: string;
         };
         /**
          * @description Sex as recorded on a mainland resident ID card (the 17th digit of the ID
@@ -4417,6 +4611,20 @@ export interface components {
              */
             year: number;
             unit: components["schemas"]["OrganisationRef"];
+        };
+        /**
+         * @description Why a settlement row was not matched.
+         * @enum {string}
+         */
+        Unmatched: "not_a_member" | "not_covered" | "outpatient" | "other_insurance";
+        /** @description One row left unmatched, as the job's report lists it: no ID number, no name. */
+        UnmatchedRow: {
+            /**
+             * Format: int32
+             * @description The file's row number.
+             */
+            row: number;
+            reason: components["schemas"]["Unmatched"];
         };
         /**
          * @description The claim's current version, for actions.
@@ -6500,6 +6708,205 @@ export interface operations {
                      *         "code": "claim_not_payable",
                      *         "details": {},
                      *         "message": "reject it), `scheme_incomplete`, `adjustment_out_of_range`, `reason_required`, `materials_missing` (appraisal certificate)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirmClaimOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description public id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmOfferRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClaimDetail"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `version_conflict`, `invalid_transition` (not an open offer) */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "version_conflict",
+                     *         "details": {},
+                     *         "message": "`version_conflict`, `invalid_transition` (not an open offer)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `bank_card_missing`, `invalid_bank_card`, `invalid_request` */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bank_card_missing",
+                     *         "details": {},
+                     *         "message": "`bank_card_missing`, `invalid_bank_card`, `invalid_request`"
                      *       }
                      *     }
                      */
@@ -16052,6 +16459,438 @@ export interface operations {
                      *         "code": "scheme_invalid",
                      *         "details": {},
                      *         "message": "`scheme_invalid` with `details.problems[{path, reason}]`, or `invalid_request`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    importSettlements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["SettlementUpload"];
+            };
+        };
+        responses: {
+            /** @description Accepted: the work goes on in the background */
+            202: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettlementImportResponse"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request`, `file_empty` */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "`invalid_request`, `file_empty`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getSettlementImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettlementImportResponse"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getSettlementImportReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the .xlsx file */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the caller's role may not do this */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "the caller's role may not do this"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_found`: nothing there, or nothing the caller may see */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "details": {},
+                     *         "message": "nothing there, or nothing the caller may see"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `import_not_finished`: the import is running or was refused */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "import_not_finished",
+                     *         "details": {},
+                     *         "message": "the import is running or was refused"
                      *       }
                      *     }
                      */

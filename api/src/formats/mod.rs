@@ -8,4 +8,5 @@
 pub mod bank_file;
 pub mod photos;
 pub mod roster;
+pub mod settlement;
 pub mod workbook;

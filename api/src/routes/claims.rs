@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(get_one)
         .service(edit)
         .service(submit)
+        .service(confirm_offer)
         .service(withdraw);
 }
 
@@ -117,6 +118,11 @@ impl From<ClaimError> for ApiError {
                     "按方案规则此申领不予补助（{refused}），请以该理由拒付 / the rules refuse this claim ({refused}); reject it"
                 ),
                 details: json!({ "refused": refused }),
+            },
+            ClaimError::AlreadyOffered { offer } => ApiError::Conflict {
+                code: "stay_already_offered",
+                message: "这次住院已由医保结算数据主动提供补助，请在该补助上确认收款卡，无需另行申领 / this stay was already offered; confirm that offer instead".into(),
+                details: json!({ "offer": offer }),
             },
             ClaimError::IdempotencyKeyReused => ApiError::Invalid {
                 code: "idempotency_key_reused",
@@ -541,6 +547,62 @@ pub async fn submit(
         &id,
         body.version,
         key,
+        Some(request_id.to_string()),
+    )
+    .await?;
+    Ok(web::Json(detail))
+}
+
+/// Confirming an offer: where to pay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 1, "bank_card": "6217000000000000004"}))]
+pub struct ConfirmOfferRequest {
+    pub version: i32,
+    /// Pay to this card; without it, the card on file.
+    pub bank_card: Option<String>,
+}
+
+/// The member confirms a benefit offered from the medical-insurance settlement file (免申即享):
+/// where to pay (a card, or the one on file). The offer keeps its amount's place in the
+/// period's filing order and enters its first review stage. A clerk of the member's unit union
+/// may confirm for a retiree without a phone: recorded as on behalf, the member told of a card
+/// the clerk set, and that clerk may not approve it (four eyes).
+#[utoipa::path(
+    operation_id = "confirmClaimOffer",
+    tag = "claims",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "public id")),
+    request_body = ConfirmOfferRequest,
+    responses(
+        (status = 200, body = ClaimDetail),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`version_conflict`, `invalid_transition` (not an open offer)", body = ErrorBody),
+        (status = 422, description = "`bank_card_missing`, `invalid_bank_card`, `invalid_request`", body = ErrorBody),
+    )
+)]
+#[post("/claims/{id}/confirm-offer")]
+pub async fn confirm_offer(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+    body: web::Json<ConfirmOfferRequest>,
+    request_id: RequestId,
+) -> Result<web::Json<ClaimDetail>, ApiError> {
+    let card = body
+        .bank_card
+        .as_deref()
+        .map(|c| bank_card("bank_card", c))
+        .transpose()?;
+    let detail = view::confirm_offer(
+        &state.db,
+        &state.pii,
+        &viewer(&state, &principal),
+        &id,
+        body.version,
+        card,
         Some(request_id.to_string()),
     )
     .await?;

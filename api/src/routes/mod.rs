@@ -23,6 +23,7 @@ pub mod messages;
 pub mod organisations;
 pub mod payouts;
 pub mod schemes;
+pub mod settlements;
 pub mod simulations;
 pub mod staff;
 pub mod targets;
@@ -60,6 +61,7 @@ pub fn configure(cfg: &mut ServiceConfig, mode: Mode) {
     claim_review::configure(cfg);
     payouts::configure(cfg);
     messages::configure(cfg);
+    settlements::configure(cfg);
 }
 
 /// Query parameters that would carry a personal number (any spelling of their names).

@@ -157,10 +157,32 @@ pub async fn create_roster_job<C: ConnectionTrait>(
     object_key: &str,
     created_by: &str,
 ) -> Result<(i64, Job), DbErr> {
-    let model = import_job::ActiveModel {
+    let model = create_job(
+        db,
+        "roster",
+        params.organisation_id,
+        params,
+        object_key,
+        created_by,
+    )
+    .await?;
+    Ok((model.id, to_job(model)))
+}
+
+/// Records a queued import of `kind` (`roster`, `settlement`) for an organisation, whose file
+/// is stored at `object_key`; [`run`] takes it from there.
+pub(crate) async fn create_job<C: ConnectionTrait, P: Serialize>(
+    db: &C,
+    kind: &str,
+    organisation_id: i64,
+    params: &P,
+    object_key: &str,
+    created_by: &str,
+) -> Result<import_job::Model, DbErr> {
+    import_job::ActiveModel {
         pid: Set(new_pid()),
-        organisation_id: Set(params.organisation_id),
-        kind: Set("roster".into()),
+        organisation_id: Set(organisation_id),
+        kind: Set(kind.into()),
         status: Set("queued".into()),
         total_rows: Set(0),
         processed_rows: Set(0),
@@ -174,8 +196,7 @@ pub async fn create_roster_job<C: ConnectionTrait>(
         ..Default::default()
     }
     .insert(db)
-    .await?;
-    Ok((model.id, to_job(model)))
+    .await
 }
 
 /// A job by public id inside `scope`.
@@ -189,7 +210,8 @@ pub async fn get_within<C: ConnectionTrait>(
         .map(to_job))
 }
 
-async fn finish(
+/// Ends a job with its status, report and result.
+pub(crate) async fn finish(
     db: &impl ConnectionTrait,
     id: i64,
     status: &str,
@@ -209,7 +231,8 @@ async fn finish(
     Ok(())
 }
 
-fn refusal(code: &str, message: String, details: Value) -> Value {
+/// A report in the API's error shape, `{code, message, details}`.
+pub(crate) fn refusal(code: &str, message: String, details: Value) -> Value {
     json!({ "code": code, "message": message, "details": details })
 }
 
@@ -247,6 +270,9 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
         .one(&state.db)
         .await?
         .ok_or_else(|| anyhow::anyhow!("job {job_id} vanished"))?;
+    if job.kind == super::settlement::JOB_KIND {
+        return super::settlement::run_job(state, job).await;
+    }
     let params: RosterImport = serde_json::from_str(&job.parameters)?;
     let bytes = state.storage.read(&job.object_key).await?.to_vec();
 
@@ -272,38 +298,15 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
         .map(|(start, _)| start)
         .unwrap_or(params.today);
 
-    // Parse on a blocking thread; progress goes to the job row a few times a second.
-    let (tx, mut rx) = tokio::sync::watch::channel((0u32, 0u32));
     let definition = published.definition.clone();
-    let parser = tokio::task::spawn_blocking(move || {
+    let parsed = with_progress(&state.db, job_id, move |progress| {
         let rules = RosterRules {
             scheme: &definition,
             age_on,
         };
-        let mut last = std::time::Instant::now();
-        check_roster(&bytes, &rules, &mut |done, total| {
-            if last.elapsed() >= std::time::Duration::from_millis(200) || done == total {
-                last = std::time::Instant::now();
-                let _ = tx.send((done, total));
-            }
-        })
-    });
-    let db = state.db.clone();
-    let reporter = tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            let (done, total) = *rx.borrow_and_update();
-            let _ = import_job::ActiveModel {
-                id: Set(job_id),
-                processed_rows: Set(i32::try_from(done).unwrap_or(i32::MAX)),
-                total_rows: Set(i32::try_from(total).unwrap_or(i32::MAX)),
-                ..Default::default()
-            }
-            .update(&db)
-            .await;
-        }
-    });
-    let parsed = parser.await?;
-    let _ = reporter.await;
+        check_roster(&bytes, &rules, progress)
+    })
+    .await?;
 
     let checked = match parsed {
         Ok(checked) => checked,
@@ -422,6 +425,46 @@ async fn run_inner(state: &AppState, job_id: i64) -> Result<(), anyhow::Error> {
         }
     }
     Ok(())
+}
+
+/// Runs `parse` on a blocking thread, handing it a `progress(done, total)` callback whose
+/// figures reach the job row a few times a second (the phone polls them).
+pub(crate) async fn with_progress<T, F>(
+    db: &sea_orm::DatabaseConnection,
+    job_id: i64,
+    parse: F,
+) -> Result<T, tokio::task::JoinError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn FnMut(u32, u32)) -> T + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::watch::channel((0u32, 0u32));
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut last = std::time::Instant::now();
+        parse(&mut |done, total| {
+            if last.elapsed() >= std::time::Duration::from_millis(200) || done == total {
+                last = std::time::Instant::now();
+                let _ = tx.send((done, total));
+            }
+        })
+    });
+    let db = db.clone();
+    let reporter = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let (done, total) = *rx.borrow_and_update();
+            let _ = import_job::ActiveModel {
+                id: Set(job_id),
+                processed_rows: Set(i32::try_from(done).unwrap_or(i32::MAX)),
+                total_rows: Set(i32::try_from(total).unwrap_or(i32::MAX)),
+                ..Default::default()
+            }
+            .update(&db)
+            .await;
+        }
+    });
+    let parsed = parser.await;
+    let _ = reporter.await;
+    parsed
 }
 
 /// Picks up jobs a previous process left queued or running (after a crash or restart).

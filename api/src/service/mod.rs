@@ -31,6 +31,7 @@ pub mod roster_facts;
 pub mod scheme;
 pub mod scope;
 pub mod session;
+pub mod settlement;
 pub mod simulation;
 pub mod staff;
 pub mod targets;

@@ -26,6 +26,8 @@ pub enum Occasion {
     PayeeChanged,
     /// 补助到账: the bank paid a claim.
     PayoutSent,
+    /// 免申即享: a benefit was offered from the medical-insurance settlement file.
+    BenefitOffered,
     /// 续互临期: the coverage period ends in 30 days (or fewer, when a scan was missed).
     RenewalDue30,
     /// 续互临期: the coverage period ends in 7 days or fewer.
@@ -46,6 +48,7 @@ impl Occasion {
             Occasion::ClaimReturned => "claim_returned",
             Occasion::PayeeChanged => "payee_changed",
             Occasion::PayoutSent => "payout_sent",
+            Occasion::BenefitOffered => "benefit_offered",
             Occasion::RenewalDue30 => "renewal_due_30",
             Occasion::RenewalDue7 => "renewal_due_7",
             Occasion::RenewalGrace => "renewal_grace",

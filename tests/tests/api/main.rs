@@ -11,6 +11,7 @@ mod enrolment;
 mod four_eyes;
 mod health;
 mod migrations;
+mod offers;
 mod openapi;
 mod payouts;
 mod period_money;

@@ -103,6 +103,8 @@ enum Object {
     PayoutBatch,
     DeductionBatch,
     DeductionRefund,
+    /// A settlement-file import (no fixture: checked with an unknown id).
+    SettlementImport,
     Message,
     Scheme,
     SmsTemplate,
@@ -226,6 +228,9 @@ const POLICY: &[(&str, Object, Access)] = &[
     ("POST /api/v1/claims/{id}/approve", Object::Claim, roles(STAFF)),
     ("POST /api/v1/claims/{id}/return", Object::Claim, roles(STAFF)),
     ("POST /api/v1/claims/{id}/reject", Object::Claim, roles(STAFF)),
+    // An offer from the insurance file: the member confirms it, or their union on their behalf
+    // (the fixtures' claims are not offers: let in means refused for the status, 409).
+    ("POST /api/v1/claims/{id}/confirm-offer", Object::Claim, roles(FILERS)),
     ("GET /api/v1/claim-figures", Object::None, roles(STAFF)),
     ("GET /api/v1/exports/claim-figures.xlsx", Object::None, roles(STAFF)),
     // Members and their periods.
@@ -284,6 +289,10 @@ const POLICY: &[(&str, Object, Access)] = &[
     ("POST /api/v1/deductions/{id}/result", Object::DeductionBatch, roles(ASSOCIATION)),
     ("POST /api/v1/deduction-windows", Object::None, roles(ASSOCIATION)),
     ("GET /api/v1/deduction-refunds", Object::None, roles(ASSOCIATION)),
+    // The medical-insurance bureau's settlement files (免申即享).
+    ("POST /api/v1/settlement-imports", Object::None, roles(ASSOCIATION)),
+    ("GET /api/v1/settlement-imports/{id}", Object::SettlementImport, roles(ASSOCIATION)),
+    ("GET /api/v1/settlement-imports/{id}/report.xlsx", Object::SettlementImport, roles(ASSOCIATION)),
     ("GET /api/v1/deduction-refunds/file", Object::None, roles(ASSOCIATION)),
     ("GET /api/v1/deduction-refunds/file.xlsx", Object::None, roles(ASSOCIATION)),
     ("POST /api/v1/deduction-refunds/{id}/refunded", Object::DeductionRefund, roles(ASSOCIATION)),
@@ -726,6 +735,7 @@ impl Fixtures {
             Object::PayoutBatch => self.shared.get("payout").and_then(|id| plain(id)),
             Object::DeductionBatch => self.shared.get("deduction").and_then(|id| plain(id)),
             Object::DeductionRefund => self.shared.get("refund").and_then(|id| plain(id)),
+            Object::SettlementImport => self.shared.get("settlement").and_then(|id| plain(id)),
             Object::Message => self.shared.get("message").and_then(|id| plain(id)),
             Object::Authorisation => zone?.authorisation.as_deref().and_then(plain),
             Object::SmsTemplate => self.shared.get("occasion").and_then(|id| plain(id)),
@@ -825,6 +835,17 @@ fn payload(op: &str, f: &Fixtures, app: &TestApp, id: &str, seq: u64) -> Payload
         ),
         "POST /api/v1/deductions" => json(json!({ "scheme_code": "wj-2022", "month": "2021-11" })),
         "POST /api/v1/deductions/{id}/result" => Payload::Csv("x\n"),
+        "POST /api/v1/settlement-imports" => Payload::Multipart(
+            Form::new().part(
+                "file",
+                Part::bytes(
+                    "证件号码,姓名,结算ID,入院日期,出院日期\n"
+                        .as_bytes()
+                        .to_vec(),
+                )
+                .file_name("settlements.csv"),
+            ),
+        ),
         "POST /api/v1/deduction-windows" => json(json!({
             "scheme_code": "wj-2022", "closes": "2021-12-01", "reason": "矩阵测试",
         })),

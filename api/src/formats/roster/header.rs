@@ -1,9 +1,32 @@
 //! The header row: which column holds which field, whatever the order and the wording.
+//!
+//! The machinery is shared by every Chinese spreadsheet the service reads (rosters, the
+//! medical-insurance bureau's settlement files): a file kind names its fields, their standard
+//! headers and their synonyms as a [`FieldSet`]; recognising and locating them is done here once.
+
+use std::marker::PhantomData;
+
+/// The fields one kind of file holds: each with a standard header and the synonyms accepted.
+pub(crate) trait FieldSet: Copy + Eq + 'static {
+    /// Every field; [`FieldSet::index`] is the position in this list.
+    fn all() -> &'static [Self];
+    /// The standard header, used in templates and when a column is absent.
+    fn canonical(self) -> &'static str;
+    /// Headers accepted for the field, compared after [`normalise_header`].
+    fn aliases(self) -> &'static [&'static str];
+    /// The fields whose headers, all present in one row, make it the header row.
+    fn header_keys() -> &'static [Self];
+
+    /// The field's position in [`FieldSet::all`].
+    fn index(self) -> usize {
+        Self::all().iter().position(|f| *f == self).unwrap_or(0)
+    }
+}
 
 /// A field of the roster the reader understands. Any other column with a header is kept as an
 /// extra column (see [`Columns::extras`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Field {
+pub(crate) enum Field {
     /// 姓名
     Name,
     /// 身份证号码
@@ -26,23 +49,31 @@ pub(super) enum Field {
     EmployeeNumber,
 }
 
-impl Field {
-    /// Every field, in the order of the standard template.
-    pub(super) const ALL: [Field; FIELDS] = [
-        Field::Name,
-        Field::IdNumber,
-        Field::Phone,
-        Field::Employer,
-        Field::Insured,
-        Field::Status,
-        Field::Note,
-        Field::Sex,
-        Field::Department,
-        Field::EmployeeNumber,
-    ];
+/// Every roster field, in the order of the standard template.
+const ROSTER_FIELDS: [Field; FIELDS] = [
+    Field::Name,
+    Field::IdNumber,
+    Field::Phone,
+    Field::Employer,
+    Field::Insured,
+    Field::Status,
+    Field::Note,
+    Field::Sex,
+    Field::Department,
+    Field::EmployeeNumber,
+];
+
+impl FieldSet for Field {
+    fn all() -> &'static [Field] {
+        &ROSTER_FIELDS
+    }
+
+    fn header_keys() -> &'static [Field] {
+        &[Field::Name, Field::IdNumber]
+    }
 
     /// The standard header, used in the template and when a column is absent.
-    pub(super) fn canonical(self) -> &'static str {
+    fn canonical(self) -> &'static str {
         match self {
             Field::Name => "姓名",
             Field::IdNumber => "身份证号码",
@@ -118,21 +149,6 @@ impl Field {
             ],
         }
     }
-
-    fn index(self) -> usize {
-        match self {
-            Field::Name => 0,
-            Field::IdNumber => 1,
-            Field::Phone => 2,
-            Field::Employer => 3,
-            Field::Insured => 4,
-            Field::Status => 5,
-            Field::Note => 6,
-            Field::Sex => 7,
-            Field::Department => 8,
-            Field::EmployeeNumber => 9,
-        }
-    }
 }
 
 /// How many fields there are.
@@ -148,7 +164,7 @@ pub(super) const MAX_EXTRA_COLUMNS: usize = 30;
 /// Reduces a header cell to a comparable form: no whitespace of any kind (spaces, non-breaking
 /// spaces, line breaks inside the cell), no `*` marking a required column, full-width
 /// punctuation folded to ASCII, and any parenthesised remark removed (`手机号码（选填）`).
-pub(super) fn normalise_header(raw: &str) -> String {
+pub(crate) fn normalise_header(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut depth = 0u32;
     for c in raw.chars() {
@@ -172,37 +188,50 @@ pub(super) fn normalise_header(raw: &str) -> String {
 }
 
 /// The field a header cell names, if any.
-pub(super) fn field_of(raw: &str) -> Option<Field> {
+pub(crate) fn field_of<F: FieldSet>(raw: &str) -> Option<F> {
     let header = normalise_header(raw);
     if header.is_empty() {
         return None;
     }
-    Field::ALL
-        .into_iter()
+    F::all()
+        .iter()
+        .copied()
         .find(|f| f.aliases().iter().any(|a| *a == header))
 }
 
 /// Where each field is: its zero-based column and its header as written in the file; and the
-/// other columns, kept as the clerk named them.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Columns {
-    found: [Option<(u32, String)>; FIELDS],
+/// other columns, kept as the clerk named them (rosters keep them; other files ignore them).
+#[derive(Debug, Clone)]
+pub(crate) struct Columns<F: FieldSet = Field> {
+    found: Vec<Option<(u32, String)>>,
     /// `(column, header)` of every other column with a header, in file order, headers made
     /// unique (a repeated header gets ` (2)`, ` (3)` …); at most [`MAX_EXTRA_COLUMNS`].
     extras: Vec<(u32, String)>,
     /// Headers of extra columns past [`MAX_EXTRA_COLUMNS`], not kept.
-    pub(super) not_kept: Vec<String>,
+    pub(crate) not_kept: Vec<String>,
+    fields: PhantomData<F>,
 }
 
-impl Columns {
+impl<F: FieldSet> Default for Columns<F> {
+    fn default() -> Self {
+        Columns {
+            found: vec![None; F::all().len()],
+            extras: Vec::new(),
+            not_kept: Vec::new(),
+            fields: PhantomData,
+        }
+    }
+}
+
+impl<F: FieldSet> Columns<F> {
     /// Maps the cells of one row, `(column, text)`, to fields. The first column naming a field
     /// wins; a later duplicate (a second 手机 column) is ignored, never kept as an extra: it
     /// may hold the very numbers the record keeps sealed.
-    pub(super) fn from_cells<'a>(cells: impl Iterator<Item = (u32, &'a str)>) -> Columns {
+    pub(crate) fn from_cells<'a>(cells: impl Iterator<Item = (u32, &'a str)>) -> Columns<F> {
         let mut columns = Columns::default();
         for (col, text) in cells {
             let header = text.split_whitespace().collect::<Vec<_>>().join("");
-            if let Some(field) = field_of(text) {
+            if let Some(field) = field_of::<F>(text) {
                 let slot = &mut columns.found[field.index()];
                 if slot.is_none() {
                     *slot = Some((col, header));
@@ -235,33 +264,33 @@ impl Columns {
     }
 
     /// The column of a field, if the file has it.
-    pub(super) fn column(&self, field: Field) -> Option<u32> {
+    pub(crate) fn column(&self, field: F) -> Option<u32> {
         self.found[field.index()].as_ref().map(|(c, _)| *c)
     }
 
     /// The header to name in a problem: as written in the file, or the standard one.
-    pub(super) fn header(&self, field: Field) -> &str {
+    pub(crate) fn header(&self, field: F) -> &str {
         self.found[field.index()]
             .as_ref()
             .map_or(field.canonical(), |(_, h)| h.as_str())
     }
 
-    /// Whether both required columns (name and ID number) are present.
-    pub(super) fn is_header_row(&self) -> bool {
-        self.column(Field::Name).is_some() && self.column(Field::IdNumber).is_some()
+    /// Whether every header key (for a roster: name and ID number) is present.
+    pub(crate) fn is_header_row(&self) -> bool {
+        F::header_keys().iter().all(|f| self.column(*f).is_some())
     }
 
-    /// The required columns this row lacks, by their standard headers.
-    pub(super) fn missing_required(&self) -> Vec<String> {
-        [Field::Name, Field::IdNumber]
-            .into_iter()
-            .filter(|f| self.column(*f).is_none())
+    /// The header keys this row lacks, by their standard headers.
+    pub(crate) fn missing_required(&self) -> Vec<String> {
+        F::header_keys()
+            .iter()
+            .filter(|f| self.column(**f).is_none())
             .map(|f| f.canonical().to_owned())
             .collect()
     }
 
     /// Every column index the reader uses (fields and extras), sorted.
-    pub(super) fn used_columns(&self) -> Vec<u32> {
+    pub(crate) fn used_columns(&self) -> Vec<u32> {
         let mut cols: Vec<u32> = self
             .found
             .iter()
@@ -280,28 +309,36 @@ mod tests {
 
     #[test]
     fn headers_with_spaces_line_breaks_stars_and_remarks_are_recognised() {
-        assert_eq!(field_of(" 姓 名 *"), Some(Field::Name));
-        assert_eq!(field_of("身份证\n号码"), Some(Field::IdNumber));
-        assert_eq!(field_of("手机号码（选填）"), Some(Field::Phone));
-        assert_eq!(field_of("在职／退休"), Some(Field::Status));
-        assert_eq!(field_of("是否参加医保(是/否)"), Some(Field::Insured));
-        assert_eq!(field_of("公民身份号码\u{a0}"), Some(Field::IdNumber));
-        assert_eq!(field_of("职工姓名＊"), Some(Field::Name));
+        assert_eq!(field_of::<Field>(" 姓 名 *"), Some(Field::Name));
+        assert_eq!(field_of::<Field>("身份证\n号码"), Some(Field::IdNumber));
+        assert_eq!(field_of::<Field>("手机号码（选填）"), Some(Field::Phone));
+        assert_eq!(field_of::<Field>("在职／退休"), Some(Field::Status));
+        assert_eq!(
+            field_of::<Field>("是否参加医保(是/否)"),
+            Some(Field::Insured)
+        );
+        assert_eq!(
+            field_of::<Field>("公民身份号码\u{a0}"),
+            Some(Field::IdNumber)
+        );
+        assert_eq!(field_of::<Field>("职工姓名＊"), Some(Field::Name));
     }
 
     #[test]
     fn a_title_or_an_unknown_header_names_no_field() {
-        assert_eq!(field_of("XX单位2025年职工医疗互助参保名单"), None);
-        assert_eq!(field_of("序号"), None);
-        assert_eq!(field_of("民族"), None);
-        assert_eq!(field_of("职工编号"), Some(Field::EmployeeNumber));
-        assert_eq!(field_of("所在部门"), Some(Field::Department));
-        assert_eq!(field_of(""), None);
+        assert_eq!(field_of::<Field>("XX单位2025年职工医疗互助参保名单"), None);
+        assert_eq!(field_of::<Field>("序号"), None);
+        assert_eq!(field_of::<Field>("民族"), None);
+        assert_eq!(field_of::<Field>("职工编号"), Some(Field::EmployeeNumber));
+        assert_eq!(field_of::<Field>("所在部门"), Some(Field::Department));
+        assert_eq!(field_of::<Field>(""), None);
     }
 
     #[test]
     fn the_first_of_two_columns_with_the_same_field_wins() {
-        let cols = Columns::from_cells([(2, "姓名"), (5, "职工姓名"), (3, "身份证号")].into_iter());
+        let cols = Columns::<Field>::from_cells(
+            [(2, "姓名"), (5, "职工姓名"), (3, "身份证号")].into_iter(),
+        );
         assert_eq!(cols.column(Field::Name), Some(2));
         assert_eq!(cols.header(Field::IdNumber), "身份证号");
         assert_eq!(cols.header(Field::Phone), "手机号码");
@@ -311,7 +348,7 @@ mod tests {
     #[test]
     fn other_headed_columns_are_kept_as_extras_but_not_the_row_number_the_problem_column_or_a_second_phone()
      {
-        let cols = Columns::from_cells(
+        let cols = Columns::<Field>::from_cells(
             [
                 (0, "序号"),
                 (1, "姓名"),

@@ -15,9 +15,9 @@
 //! skipped.
 
 mod check;
-mod header;
+pub(crate) mod header;
 mod kept;
-mod read;
+pub(crate) mod read;
 mod report;
 
 pub use report::{PROBLEM_COLUMN, ProblemWorkbookError, RowProblem, problem_workbook};
@@ -33,6 +33,7 @@ use crate::engine::SchemeDefinition;
 use crate::engine::scheme::RosterColumn;
 
 use check::{Problems, RowKind, Seen};
+use header::FieldSet;
 
 /// Most data rows one roster may hold.
 pub const MAX_ROWS: u32 = 50_000;

@@ -1,4 +1,5 @@
-//! Reading the cells of an `.xlsx` workbook into rows of cleaned text.
+//! Reading the cells of an `.xlsx` workbook (or a CSV file) into rows of cleaned text, below
+//! the header row of a [`FieldSet`].
 //!
 //! The worksheet is streamed cell by cell (calamine's `XlsxCellReader`) rather than loaded as a
 //! `Range`: a `Range` allocates its whole bounding box, so one stray character typed in a far
@@ -10,7 +11,7 @@ use std::io::Cursor;
 use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx, XlsxError};
 
 use super::RosterError;
-use super::header::Columns;
+use super::header::{Columns, Field, FieldSet};
 
 /// How many non-blank rows from the top of a sheet are searched for the header row.
 const HEADER_SEARCH_ROWS: usize = 10;
@@ -21,29 +22,29 @@ const LIMIT_SLACK: usize = 100;
 
 /// One non-empty cell, as text.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct RawCell {
+pub(crate) struct RawCell {
     /// Cleaned text: no surrounding whitespace, no zero-width characters, never empty.
-    pub(super) text: String,
+    pub(crate) text: String,
     /// The cell held a number (or a date), not text: an ID number stored this way has
     /// probably lost digits.
-    pub(super) numeric: bool,
+    pub(crate) numeric: bool,
 }
 
 /// One row holding at least one non-empty cell.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct RawRow {
+pub(crate) struct RawRow {
     /// Zero-based row index in the sheet (the Excel row number minus one).
-    pub(super) index: u32,
+    pub(crate) index: u32,
     /// `(zero-based column, cell)`, sorted by column.
-    pub(super) cells: Vec<(u32, RawCell)>,
+    pub(crate) cells: Vec<(u32, RawCell)>,
     /// The text of the row's first non-empty cell, whatever its column (a totals row says
     /// `合计` in the 序号 column, which the reader otherwise drops).
-    pub(super) lead: String,
+    pub(crate) lead: String,
 }
 
 impl RawRow {
     /// The cell in a column, if it is not empty.
-    pub(super) fn cell(&self, col: Option<u32>) -> Option<&RawCell> {
+    pub(crate) fn cell(&self, col: Option<u32>) -> Option<&RawCell> {
         let col = col?;
         self.cells
             .binary_search_by_key(&col, |(c, _)| *c)
@@ -52,27 +53,36 @@ impl RawRow {
     }
 }
 
-/// The roster sheet found in a workbook: its header row and the rows below it.
+/// The roster sheet found in a workbook.
+pub(crate) type RosterSheet = Sheet<Field>;
+
+/// The sheet found in a workbook: its header row and the rows below it.
 #[derive(Debug)]
-pub(super) struct RosterSheet {
+pub(crate) struct Sheet<F: FieldSet> {
     /// The worksheet's name.
-    pub(super) name: String,
+    pub(crate) name: String,
     /// Zero-based index of the header row.
-    pub(super) header_index: u32,
+    pub(crate) header_index: u32,
     /// Where each field is.
-    pub(super) columns: Columns,
+    pub(crate) columns: Columns<F>,
     /// Non-blank rows below the header row, in sheet order, holding only the used columns.
-    pub(super) rows: Vec<RawRow>,
+    pub(crate) rows: Vec<RawRow>,
 }
 
 /// Reads the first worksheet that has a header row (visible sheets first, then hidden ones).
 ///
 /// `limit` is the data-row limit: reading stops with [`RosterError::TooManyRows`] once clearly
 /// past it (the exact count, which leaves out totals rows, is checked by the caller).
-pub(super) fn read_roster_sheet(bytes: &[u8], limit: u32) -> Result<RosterSheet, RosterError> {
+pub(crate) fn read_roster_sheet(bytes: &[u8], limit: u32) -> Result<RosterSheet, RosterError> {
+    read_sheet(bytes, limit)
+}
+
+/// Reads the first worksheet that has the header row of `F` (visible sheets first, then hidden
+/// ones); see [`read_roster_sheet`].
+pub(crate) fn read_sheet<F: FieldSet>(bytes: &[u8], limit: u32) -> Result<Sheet<F>, RosterError> {
     // The xlsx, zip and XML parsers see untrusted bytes: a panic inside them must become a
     // refused file, not a crashed worker.
-    std::panic::catch_unwind(|| read_roster_sheet_inner(bytes, limit)).unwrap_or_else(|_| {
+    std::panic::catch_unwind(|| read_sheet_inner(bytes, limit)).unwrap_or_else(|_| {
         Err(RosterError::Unreadable(
             "无法读取该文件：文件已损坏或格式不受支持，请在 Excel 中另存为 .xlsx 后重新上传"
                 .to_owned(),
@@ -80,7 +90,7 @@ pub(super) fn read_roster_sheet(bytes: &[u8], limit: u32) -> Result<RosterSheet,
     })
 }
 
-fn read_roster_sheet_inner(bytes: &[u8], limit: u32) -> Result<RosterSheet, RosterError> {
+fn read_sheet_inner<F: FieldSet>(bytes: &[u8], limit: u32) -> Result<Sheet<F>, RosterError> {
     const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
     const OLE_MAGIC: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0];
     if bytes.starts_with(OLE_MAGIC) {
@@ -113,7 +123,7 @@ fn read_roster_sheet_inner(bytes: &[u8], limit: u32) -> Result<RosterSheet, Rost
 
     let mut best_missing: Option<Vec<String>> = None;
     for (_, name) in &sheets {
-        match scan_sheet(&mut workbook, name, limit)? {
+        match scan_sheet::<F>(&mut workbook, name, limit)? {
             Scan::Found(sheet) => return Ok(*sheet),
             Scan::NotFound { missing } => {
                 let better = best_missing
@@ -136,34 +146,41 @@ fn unreadable(e: XlsxError) -> RosterError {
     ))
 }
 
-enum Scan {
-    Found(Box<RosterSheet>),
+enum Scan<F: FieldSet> {
+    Found(Box<Sheet<F>>),
     NotFound { missing: Vec<String> },
 }
 
-/// Streams one sheet: finds the header within the first non-blank rows, then collects the rows
-/// below it.
-fn scan_sheet(
-    workbook: &mut Xlsx<Cursor<&[u8]>>,
-    name: &str,
+/// Rows fed one by one, top to bottom: finds the header within the first non-blank rows, then
+/// collects the rows below it. The same for a worksheet streamed cell by cell and a CSV file.
+struct Collector<F: FieldSet> {
+    max_rows: usize,
     limit: u32,
-) -> Result<Scan, RosterError> {
-    let mut reader = workbook.worksheet_cells_reader(name).map_err(unreadable)?;
-    let max_rows = usize::try_from(limit)
-        .unwrap_or(usize::MAX)
-        .saturating_add(LIMIT_SLACK);
+    header: Option<(u32, Columns<F>, Vec<u32>)>,
+    top_rows: usize,
+    best_missing: Vec<String>,
+    rows: Vec<RawRow>,
+}
 
-    let mut header: Option<(u32, Columns, Vec<u32>)> = None;
-    let mut top_rows = 0usize;
-    let mut best_missing = vec!["姓名".to_owned(), "身份证号码".to_owned()];
-    let mut rows: Vec<RawRow> = Vec::new();
-    let mut current: Option<RawRow> = None;
+impl<F: FieldSet> Collector<F> {
+    fn new(limit: u32) -> Collector<F> {
+        Collector {
+            max_rows: usize::try_from(limit)
+                .unwrap_or(usize::MAX)
+                .saturating_add(LIMIT_SLACK),
+            limit,
+            header: None,
+            top_rows: 0,
+            best_missing: F::header_keys()
+                .iter()
+                .map(|f| f.canonical().to_owned())
+                .collect(),
+            rows: Vec::new(),
+        }
+    }
 
-    // Called with each finished row; returns Ok(false) to stop reading.
-    let mut finish = |row: RawRow,
-                      header: &mut Option<(u32, Columns, Vec<u32>)>,
-                      rows: &mut Vec<RawRow>|
-     -> Result<bool, RosterError> {
+    /// Takes one finished row; `Ok(false)` when reading can stop (no header near the top).
+    fn push(&mut self, row: RawRow) -> Result<bool, RosterError> {
         if row.cells.is_empty() {
             return Ok(true);
         }
@@ -171,20 +188,21 @@ fn scan_sheet(
         if !row.cells.is_sorted_by_key(|(c, _)| *c) {
             row.cells.sort_by_key(|(c, _)| *c);
         }
-        match header {
+        match &self.header {
             None => {
-                let columns =
-                    Columns::from_cells(row.cells.iter().map(|(c, cell)| (*c, cell.text.as_str())));
+                let columns = Columns::<F>::from_cells(
+                    row.cells.iter().map(|(c, cell)| (*c, cell.text.as_str())),
+                );
                 if columns.is_header_row() {
                     let used = columns.used_columns();
-                    *header = Some((row.index, columns, used));
+                    self.header = Some((row.index, columns, used));
                 } else {
                     let missing = columns.missing_required();
-                    if missing.len() < best_missing.len() {
-                        best_missing = missing;
+                    if missing.len() < self.best_missing.len() {
+                        self.best_missing = missing;
                     }
-                    top_rows += 1;
-                    if top_rows >= HEADER_SEARCH_ROWS {
+                    self.top_rows += 1;
+                    if self.top_rows >= HEADER_SEARCH_ROWS {
                         return Ok(false);
                     }
                 }
@@ -204,22 +222,46 @@ fn scan_sheet(
                     return Ok(true);
                 }
                 // Cells of one row split by out-of-order XML are merged back.
-                if let Some(last) = rows.last_mut()
+                if let Some(last) = self.rows.last_mut()
                     && last.index == row.index
                 {
                     last.cells.append(&mut row.cells);
                     last.cells.sort_by_key(|(c, _)| *c);
                     return Ok(true);
                 }
-                rows.push(row);
-                if rows.len() > max_rows {
-                    return Err(RosterError::TooManyRows { limit });
+                self.rows.push(row);
+                if self.rows.len() > self.max_rows {
+                    return Err(RosterError::TooManyRows { limit: self.limit });
                 }
             }
         }
         Ok(true)
-    };
+    }
 
+    fn finish(self, name: &str) -> Scan<F> {
+        match self.header {
+            Some((header_index, columns, _)) => Scan::Found(Box::new(Sheet {
+                name: name.to_owned(),
+                header_index,
+                columns,
+                rows: self.rows,
+            })),
+            None => Scan::NotFound {
+                missing: self.best_missing,
+            },
+        }
+    }
+}
+
+/// Streams one sheet through a [`Collector`].
+fn scan_sheet<F: FieldSet>(
+    workbook: &mut Xlsx<Cursor<&[u8]>>,
+    name: &str,
+    limit: u32,
+) -> Result<Scan<F>, RosterError> {
+    let mut reader = workbook.worksheet_cells_reader(name).map_err(unreadable)?;
+    let mut collector = Collector::<F>::new(limit);
+    let mut current: Option<RawRow> = None;
     loop {
         let next = reader.next_cell().map_err(unreadable)?;
         let Some(cell) = next else { break };
@@ -227,7 +269,7 @@ fn scan_sheet(
         let row_changed = current.as_ref().is_none_or(|r| r.index != row_index);
         if row_changed {
             if let Some(done) = current.take()
-                && !finish(done, &mut header, &mut rows)?
+                && !collector.push(done)?
             {
                 break;
             }
@@ -244,21 +286,67 @@ fn scan_sheet(
         }
     }
     if let Some(done) = current.take() {
-        finish(done, &mut header, &mut rows)?;
+        collector.push(done)?;
     }
     drop(reader);
+    Ok(collector.finish(name))
+}
 
-    Ok(match header {
-        Some((header_index, columns, _)) => Scan::Found(Box::new(RosterSheet {
-            name: name.to_owned(),
-            header_index,
-            columns,
-            rows,
-        })),
-        None => Scan::NotFound {
-            missing: best_missing,
-        },
-    })
+/// Reads a CSV file (UTF-8 with or without a byte-order mark, or GBK/GB18030, as Chinese
+/// systems and Excel write them) the way a worksheet is read: the header row of `F` within the
+/// first non-blank lines, then the rows below it. Row indexes are zero-based line numbers, so
+/// `index + 1` is the line the clerk sees in a text editor (and the row number Excel shows).
+pub(crate) fn read_csv<F: FieldSet>(bytes: &[u8], limit: u32) -> Result<Sheet<F>, RosterError> {
+    let Some(text) = crate::formats::bank_file::decode_text(bytes) else {
+        return Err(RosterError::Unreadable(
+            "无法读取该文件：CSV 文件须为 UTF-8 或 GBK 编码 / the CSV file must be UTF-8 or GBK"
+                .to_owned(),
+        ));
+    };
+    // The csv crate miscounts lines after CRLF; with plain LF its line numbers are exact.
+    let text = text.replace("\r\n", "\n");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut collector = Collector::<F>::new(limit);
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            RosterError::Unreadable(format!(
+                "无法读取该 CSV 文件（第{}行）/ unreadable CSV",
+                e.position().map_or(0, |p| p.line())
+            ))
+        })?;
+        let line = record.position().map_or(1, |p| p.line());
+        let cells = record
+            .iter()
+            .enumerate()
+            .filter_map(|(col, field)| {
+                let text = clean_text(field);
+                (!text.is_empty()).then(|| {
+                    (
+                        u32::try_from(col).unwrap_or(u32::MAX),
+                        RawCell {
+                            text,
+                            numeric: false,
+                        },
+                    )
+                })
+            })
+            .collect();
+        let row = RawRow {
+            index: u32::try_from(line.saturating_sub(1)).unwrap_or(u32::MAX),
+            cells,
+            lead: String::new(),
+        };
+        if !collector.push(row)? {
+            break;
+        }
+    }
+    match collector.finish("csv") {
+        Scan::Found(sheet) => Ok(*sheet),
+        Scan::NotFound { missing } => Err(RosterError::MissingColumns(missing)),
+    }
 }
 
 /// Columns copied into a problem workbook: far more than any roster has, few enough that a
@@ -267,18 +355,18 @@ const COPY_MAX_COLUMNS: u32 = 256;
 
 /// A cell copied as the clerk typed it.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum CopiedCell {
+pub(crate) enum CopiedCell {
     Text(String),
     Number(f64),
     Bool(bool),
 }
 
 /// A copied cell at `(row, column)`, zero-based.
-pub(super) type PlacedCell = (u32, u32, CopiedCell);
+pub(crate) type PlacedCell = (u32, u32, CopiedCell);
 
 /// Every non-empty cell of the roster sheet (as [`read_roster_sheet`] finds it) from the top
 /// down to its last non-blank row, unchanged: `(sheet, header row index, (row, column, cell))`.
-pub(super) fn read_sheet_cells(
+pub(crate) fn read_sheet_cells(
     bytes: &[u8],
     limit: u32,
 ) -> Result<(RosterSheet, Vec<PlacedCell>), RosterError> {
@@ -342,7 +430,7 @@ fn cell_text(value: &DataRef<'_>) -> Option<RawCell> {
 
 /// A number as a clerk would read it: whole numbers without a decimal point or an exponent
 /// (`13812345678`, not `1.3812345678e10` or `13812345678.0`).
-pub(super) fn number_text(f: f64) -> String {
+pub(crate) fn number_text(f: f64) -> String {
     if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e21 {
         format!("{f:.0}")
     } else {
@@ -353,7 +441,7 @@ pub(super) fn number_text(f: f64) -> String {
 /// Trims every kind of whitespace (including the non-breaking and the ideographic space) and
 /// drops zero-width characters that pasting from web pages or WeChat leaves behind; inner
 /// spaces are turned into plain spaces.
-pub(super) fn clean_text(s: &str) -> String {
+pub(crate) fn clean_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -27,7 +27,7 @@ use super::{Caller, Claim, ClaimError, ClaimStatus};
 use crate::domain::Money;
 use crate::domain::workdays::WorkdayCalendar;
 use crate::engine::period::judge_each_in_filing_order;
-use crate::engine::{self, Event, ItemCode, Judgement, MemberPeriod, SchemeDefinition};
+use crate::engine::{self, Event, ItemCode, Judgement, SchemeDefinition};
 
 /// An amount the association sets instead of the engine's, with its written reason.
 #[derive(Clone, Debug)]
@@ -129,13 +129,7 @@ pub async fn approve(
         });
     }
     let others = approved_claims(&txn, c.membership_id, c.id).await?;
-    let period = MemberPeriod {
-        coverage_start: ms.coverage_start,
-        coverage_end: ms.coverage_end,
-        consecutive_periods: u32::try_from(std::cmp::Ord::max(ms.consecutive_periods, 1))
-            .unwrap_or(1),
-        continuous_renewal: ms.continuous_renewal,
-    };
+    let period = super::period::member_period(&ms);
     // This claim's place among the period's approved claims: its first submission.
     let filed = (c.first_submitted_at.unwrap_or(now), c.id);
     let at = others.partition_point(|o| o.filed < filed);

@@ -204,7 +204,8 @@ fn may_file(caller: &Caller, c: &Claim) -> Result<(), ClaimError> {
     }
 }
 
-fn seal_card(pii: &PiiVault, card: &BankCardNumber) -> Result<String, ClaimError> {
+/// A bank card sealed for storage.
+pub(super) fn seal_card(pii: &PiiVault, card: &BankCardNumber) -> Result<String, ClaimError> {
     Ok(pii
         .seal(PiiKind::BankCard, card.as_str())
         .map_err(|e| anyhow::anyhow!("sealing a bank card: {e}"))?
@@ -222,7 +223,7 @@ fn masked_card(pii: &PiiVault, cipher: Option<&str>) -> String {
 /// The payee change a staff member makes when setting `new` where `old` (sealed) was, or
 /// `None` when the member acts or the card stays the same. `key` tells this change apart in
 /// the outbox.
-fn payee_change(
+pub(super) fn payee_change(
     pii: &PiiVault,
     caller: &Caller,
     member_id: i64,
@@ -295,6 +296,10 @@ pub async fn create(
     let event = parse_facts(&new.event, &def)?;
     check_bounds(&event, &ms, today)?;
     check_window(&def, ms.coverage_end, &event, today)?;
+    // A stay offered from the settlement file is confirmed there, never applied for again.
+    if let Some(offer) = super::offer::offer_for_stay(db, ms.member_id, &event).await? {
+        return Err(ClaimError::AlreadyOffered { offer });
+    }
     let person = member::Entity::find_by_id(ms.member_id)
         .one(db)
         .await?

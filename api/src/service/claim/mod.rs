@@ -15,7 +15,9 @@
 //! Status vocabulary (stored as text): `draft` → (first review stage) → … → `approved` →
 //! `paying` (in a payout batch) → `paid` | `payout_failed` (→ a new batch → `paying`);
 //! `returned` (for more material, back into the stage that returned it on resubmission),
-//! `rejected`, `withdrawn`, and `closed` (approved with nothing to pay).
+//! `rejected`, `withdrawn`, and `closed` (approved with nothing to pay). An offer made from the
+//! medical-insurance settlement file ([`offer`]) starts `offered` and enters the first review
+//! stage when the member confirms where to pay.
 
 pub mod figures;
 pub mod payout;
@@ -31,6 +33,9 @@ use utoipa::ToSchema;
 pub enum ClaimStatus {
     /// Being prepared by whoever files it; reviewers do not see it.
     Draft,
+    /// Offered from the medical-insurance settlement file (免申即享): judged, awaiting the
+    /// member's confirmation of where to pay.
+    Offered,
     /// First review, by the unit union.
     UnionReview,
     /// Second review, by the service point (or office) above the union.
@@ -59,8 +64,9 @@ pub enum ClaimStatus {
 
 impl ClaimStatus {
     /// Every status.
-    pub const ALL: [ClaimStatus; 13] = [
+    pub const ALL: [ClaimStatus; 14] = [
         Self::Draft,
+        Self::Offered,
         Self::UnionReview,
         Self::ServicePointReview,
         Self::Appraisal,
@@ -79,6 +85,7 @@ impl ClaimStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",
+            Self::Offered => "offered",
             Self::UnionReview => "union_review",
             Self::ServicePointReview => "service_point_review",
             Self::Appraisal => "appraisal",
@@ -171,6 +178,7 @@ impl Level {
 pub mod approval;
 pub mod filing;
 pub mod materials;
+pub mod offer;
 pub mod period;
 pub mod review;
 pub mod store;
@@ -207,6 +215,8 @@ pub enum FiledBy {
     Clerk,
     /// A unit-union clerk, for the beneficiary of a deceased member (paid to the beneficiary).
     Beneficiary,
+    /// Offered from the medical-insurance bureau's settlement file, without an application.
+    InsuranceFile,
 }
 
 impl FiledBy {
@@ -216,14 +226,20 @@ impl FiledBy {
             Self::Member => "member",
             Self::Clerk => "clerk",
             Self::Beneficiary => "beneficiary",
+            Self::InsuranceFile => "insurance_file",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Member, Self::Clerk, Self::Beneficiary]
-            .into_iter()
-            .find(|f| f.as_str() == name)
+        [
+            Self::Member,
+            Self::Clerk,
+            Self::Beneficiary,
+            Self::InsuranceFile,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == name)
     }
 }
 
@@ -348,6 +364,10 @@ pub enum ClaimError {
     /// different body); answering with the first request's claim would hide the client's bug.
     #[error("the Idempotency-Key was used for another request")]
     IdempotencyKeyReused,
+    /// 409 `stay_already_offered`: the stay was offered from the settlement file; confirm that
+    /// offer (`offer` names it) instead of filing again.
+    #[error("the stay was already offered as claim {offer}")]
+    AlreadyOffered { offer: String },
     /// 422 from the engine's validation of the facts.
     #[error("{0:?}")]
     Facts(SimulationError),

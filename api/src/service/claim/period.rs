@@ -13,7 +13,18 @@ use super::timeline::{self, Step};
 use super::transition::level_of;
 use super::{Caller, ClaimError, ClaimStatus};
 use crate::domain::Money;
-use crate::engine::{Event, Judgement};
+use crate::engine::{Event, Judgement, MemberPeriod};
+
+/// A coverage period as the engine reads it (a first period counts as 1).
+pub fn member_period(ms: &entity::membership::Model) -> MemberPeriod {
+    MemberPeriod {
+        coverage_start: ms.coverage_start,
+        coverage_end: ms.coverage_end,
+        consecutive_periods: u32::try_from(std::cmp::Ord::max(ms.consecutive_periods, 1))
+            .unwrap_or(1),
+        continuous_renewal: ms.continuous_renewal,
+    }
+}
 
 /// Statuses of claims whose judgement counts in the period's history.
 pub const JUDGED: [ClaimStatus; 5] = [

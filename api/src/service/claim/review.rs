@@ -131,7 +131,9 @@ pub(crate) async fn reviewable<C: ConnectionTrait>(
 }
 
 /// The timeline steps that bar their actor from approving the claim.
-const BARRING_STEPS: [&str; 2] = ["approved", "payee_changed"];
+/// A clerk who confirmed an offer on a member's behalf chose where its money goes: a payee
+/// change like any other.
+const BARRING_STEPS: [&str; 3] = ["approved", "payee_changed", "confirmed_on_behalf"];
 
 /// Four eyes on money: whoever filed the claim, changed its payee card or approved an earlier
 /// stage of it may not approve it; another reviewer of the stage must.
@@ -150,7 +152,7 @@ pub(crate) async fn check_four_eyes<C: ConnectionTrait>(
             .one(db)
             .await?;
         step.map(|s| {
-            if s.action == "payee_changed" {
+            if s.action == "payee_changed" || s.action == "confirmed_on_behalf" {
                 "您变更过此申领的收款卡"
             } else {
                 "您已审批过此申领的另一环节"

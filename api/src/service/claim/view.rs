@@ -578,6 +578,20 @@ pub async fn submit(
     get(db, viewer, pid).await
 }
 
+/// The member confirms an offer from the settlement file (see [`super::offer::confirm`]).
+pub async fn confirm_offer(
+    db: &DatabaseConnection,
+    pii: &crate::auth::crypto::PiiVault,
+    viewer: &Viewer<'_>,
+    pid: &str,
+    version: i32,
+    bank_card: Option<crate::domain::BankCardNumber>,
+    request_id: Option<String>,
+) -> Result<ClaimDetail, ClaimError> {
+    super::offer::confirm(db, pii, &viewer.caller, pid, version, bank_card, request_id).await?;
+    get(db, viewer, pid).await
+}
+
 /// Withdraws before approval (see [`filing::withdraw`]).
 pub async fn withdraw(
     db: &DatabaseConnection,

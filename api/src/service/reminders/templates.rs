@@ -117,6 +117,11 @@ pub fn defaults() -> Vec<Template> {
             "您的职工医疗互助金{amount}元已拨付至预留银行卡，请注意查收。",
             &["amount"],
         ),
+        t(
+            "benefit_offered",
+            "您{discharged_on}出院的住院可获互助金{amount}元，无需申请，请在小程序确认收款卡。",
+            &["amount", "discharged_on"],
+        ),
     ]
 }
 

@@ -1,0 +1,538 @@
+//! 免申即享, step two: each settlement the import matched becomes an offer — a claim in status
+//! `offered`, filed by `insurance_file`, its facts taken from the settlement and judged by the
+//! engine as a simulation of the period would judge it — unless the member already filed a claim
+//! for the stay (the settlement is then linked to it as corroboration) or the offer would pay
+//! nothing (recorded with the reason, not sent).
+//!
+//! An offer takes its place in the period's filing order when it is made: its first submission
+//! is the moment of the offer, and the offers of one import are made in the order import, then
+//! settlement date, then row (ids break the tie of one instant). The amount offered is what the
+//! approval would grant it now: the period's approved claims, in filing order, judged with it
+//! ([`crate::engine::period`]); the approval judges it again under the period lock, as any claim.
+//!
+//! The member confirms where to pay ([`confirm`]) and the offer enters the first review stage.
+//! A claim filed later for a stay already offered is refused with the offer's id
+//! ([`offer_for_stay`]).
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
+use serde_json::json;
+
+use entity::{claim, member, membership, settlement};
+
+use super::filing::{claim_scheme, current_scheme, get, parse_facts, payee_change, seal_card};
+use super::period::{fen, member_period};
+use super::store::{ancestor_kinds, reload, to_claim};
+use super::timeline::{self, Step};
+use super::transition::{self, Move, Transition};
+use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level};
+use crate::auth::crypto::PiiVault;
+use crate::domain::{BankCardNumber, Money, Role};
+use crate::engine::claim_rules::{claimed_amount, stages_for, window_closed};
+use crate::engine::period::judge_each_in_filing_order;
+use crate::engine::{Event, SchemeDefinition, bounds};
+use crate::service::audit::{self, Actor};
+use crate::service::new_pid;
+use crate::service::outbox::{self, Occasion};
+
+/// Statuses of a claim that still stands for its stay (an offer or an application).
+const STANDING: [ClaimStatus; 12] = [
+    ClaimStatus::Draft,
+    ClaimStatus::Offered,
+    ClaimStatus::UnionReview,
+    ClaimStatus::ServicePointReview,
+    ClaimStatus::Appraisal,
+    ClaimStatus::AssociationReview,
+    ClaimStatus::Returned,
+    ClaimStatus::Approved,
+    ClaimStatus::Paying,
+    ClaimStatus::Paid,
+    ClaimStatus::PayoutFailed,
+    ClaimStatus::Closed,
+];
+
+/// What the offers of one import came to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OfferCounts {
+    pub offered: u32,
+    pub corroborating: u32,
+    pub not_offered: u32,
+}
+
+/// Makes the offers of import job `job_id`'s matched settlements (see the module doc). `actor`
+/// is the account that imported the file: the audit trail names it; the member's timeline shows
+/// the association.
+pub async fn make_offers(
+    db: &DatabaseConnection,
+    job_id: i64,
+    actor_pid: &str,
+    today: NaiveDate,
+) -> Result<OfferCounts, ClaimError> {
+    let mut rows = settlement::Entity::find()
+        .filter(settlement::Column::ImportJobId.eq(job_id))
+        .filter(settlement::Column::Outcome.eq("matched"))
+        .all(db)
+        .await?;
+    // Import order, then settlement date (the discharge when the file has none), then row.
+    rows.sort_by_key(|s| (s.settled_on.unwrap_or(s.discharged_on), s.row));
+    let mut counts = OfferCounts::default();
+    for s in rows {
+        match offer_one(db, &s, actor_pid, today).await? {
+            Made::Offered => counts.offered += 1,
+            Made::Corroborates => counts.corroborating += 1,
+            Made::NotOffered => counts.not_offered += 1,
+        }
+    }
+    Ok(counts)
+}
+
+enum Made {
+    Offered,
+    Corroborates,
+    NotOffered,
+}
+
+/// The stay a settlement describes, as the simulation contract's JSON: the amounts the
+/// schemes read from a settlement slip (政策范围内个人自付 as nm's 自付, 起付标准 as the stay's
+/// deductible, what insurance left to the member as yc's 个人负担).
+fn stay_facts(s: &settlement::Model) -> serde_json::Value {
+    let yuan = |fen: i64| Money::from_fen(fen).as_decimal().to_string();
+    let mut facts = json!({
+        "kind": "inpatient",
+        "admitted_on": s.admitted_on,
+        "discharged_on": s.discharged_on,
+    });
+    if let Some(days) = s.billed_days {
+        facts["billed_days"] = json!(days);
+    }
+    if let Some(fen) = s.eligible_self_pay_fen {
+        facts["eligible_self_pay"] = json!(yuan(fen));
+    }
+    if let Some(fen) = s.deductible_fen {
+        facts["deductible"] = json!(yuan(fen));
+    }
+    let insured = s.fund_fen.unwrap_or(0) + s.critical_illness_fen.unwrap_or(0);
+    facts["personal_burden"] = json!(yuan((s.total_fen - insured).max(0)));
+    facts
+}
+
+/// Whether a stored claim's stay overlaps `[admitted, discharged]`.
+fn overlaps(row: &claim::Model, admitted: NaiveDate, discharged: NaiveDate) -> bool {
+    match serde_json::from_str::<Event>(&row.facts) {
+        Ok(Event::Inpatient(stay)) => {
+            stay.admitted_on <= discharged && admitted <= stay.discharged_on
+        }
+        _ => false,
+    }
+}
+
+/// The standing inpatient claims of a member whose stay overlaps `[admitted, discharged]`.
+async fn overlapping<C: ConnectionTrait>(
+    db: &C,
+    member_id: i64,
+    admitted: NaiveDate,
+    discharged: NaiveDate,
+) -> Result<Vec<claim::Model>, ClaimError> {
+    Ok(claim::Entity::find()
+        .filter(claim::Column::MemberId.eq(member_id))
+        .filter(claim::Column::Kind.eq("inpatient"))
+        .filter(claim::Column::Status.is_in(STANDING.iter().map(|s| s.as_str())))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|c| overlaps(c, admitted, discharged))
+        .collect())
+}
+
+/// The offer standing for a stay of `member_id`, if there is one: a claim filed for it would pay
+/// the stay twice.
+pub async fn offer_for_stay<C: ConnectionTrait>(
+    db: &C,
+    member_id: i64,
+    event: &Event,
+) -> Result<Option<String>, ClaimError> {
+    let Event::Inpatient(stay) = event else {
+        return Ok(None);
+    };
+    Ok(
+        overlapping(db, member_id, stay.admitted_on, stay.discharged_on)
+            .await?
+            .into_iter()
+            .find(|c| c.filed_by_kind == FiledBy::InsuranceFile.as_str())
+            .map(|c| c.pid),
+    )
+}
+
+async fn record_outcome<C: ConnectionTrait>(
+    db: &C,
+    s: &settlement::Model,
+    outcome: &str,
+    reason: Option<String>,
+    claim_id: Option<i64>,
+) -> Result<(), ClaimError> {
+    settlement::ActiveModel {
+        id: Set(s.id),
+        outcome: Set(outcome.to_owned()),
+        reason: Set(reason),
+        claim_id: Set(claim_id),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
+/// What `event` is worth offered now, judged as a simulation of the period judges it: after
+/// every standing claim of the period already in the filing order (approved, in review,
+/// returned, or offered before it), each under its own scheme version. `(judgement, fen)`.
+async fn judge_now<C: ConnectionTrait>(
+    db: &C,
+    ms: &membership::Model,
+    scheme_version: i32,
+    def: &SchemeDefinition,
+    event: &Event,
+) -> Result<(crate::engine::Judgement, i64), ClaimError> {
+    let mut earlier: Vec<(chrono::DateTime<Utc>, i64, Option<i32>, Event)> = claim::Entity::find()
+        .filter(claim::Column::MembershipId.eq(ms.id))
+        .filter(
+            claim::Column::Status.is_in(
+                STANDING
+                    .iter()
+                    .filter(|s| **s != ClaimStatus::Draft)
+                    .map(|s| s.as_str()),
+            ),
+        )
+        .filter(claim::Column::FirstSubmittedAt.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|c| {
+            let event = serde_json::from_str::<Event>(&c.facts).ok()?;
+            Some((c.first_submitted_at?, c.id, c.scheme_version, event))
+        })
+        .collect();
+    earlier.sort_by_key(|(at, id, _, _)| (*at, *id));
+    let period = member_period(ms);
+    let mut defs: BTreeMap<i32, SchemeDefinition> = BTreeMap::new();
+    for (_, _, version, _) in &earlier {
+        if let Some(v) = version
+            && *v != scheme_version
+            && !defs.contains_key(v)
+        {
+            let (v, d) = claim_scheme(db, &ms.scheme_code, Some(*v)).await?;
+            defs.insert(v, d);
+        }
+    }
+    let def_of = |v: Option<i32>| v.and_then(|v| defs.get(&v)).unwrap_or(def);
+    // Offered now, it is filed after every claim of the period.
+    let mut events: Vec<(&SchemeDefinition, &Event)> =
+        earlier.iter().map(|(_, _, v, e)| (def_of(*v), e)).collect();
+    events.push((def, event));
+    let judgement = judge_each_in_filing_order(&period, &events)
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no judgement"))?;
+    let amount = fen(&judgement)?;
+    Ok((judgement, amount))
+}
+
+async fn offer_one(
+    db: &DatabaseConnection,
+    s: &settlement::Model,
+    actor_pid: &str,
+    today: NaiveDate,
+) -> Result<Made, ClaimError> {
+    // A claim the member (or a clerk) already filed for the stay: the settlement corroborates
+    // it; nothing is offered.
+    if let Some(filed) = overlapping(db, s.member_id, s.admitted_on, s.discharged_on)
+        .await?
+        .into_iter()
+        .min_by_key(|c| c.id)
+    {
+        record_outcome(db, s, "corroborates", None, Some(filed.id)).await?;
+        return Ok(Made::Corroborates);
+    }
+    let not_offered = |reason: &str| Some(reason.to_owned());
+    let ms = membership::Entity::find_by_id(s.membership_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("settlement {} names no membership", s.pid))?;
+    let (scheme_version, def) = current_scheme(db, &ms.scheme_code).await?;
+    if !def.missing_parameters().is_empty() {
+        record_outcome(db, s, "not_offered", not_offered("scheme_incomplete"), None).await?;
+        return Ok(Made::NotOffered);
+    }
+    let facts = stay_facts(s);
+    let event = match parse_facts(&facts, &def) {
+        Ok(event) => event,
+        Err(_) => {
+            record_outcome(db, s, "not_offered", not_offered("facts_incomplete"), None).await?;
+            return Ok(Made::NotOffered);
+        }
+    };
+    if let Err(out) = bounds::check_event(&event, ms.coverage_start, ms.coverage_end, today) {
+        record_outcome(db, s, "not_offered", not_offered(out.code()), None).await?;
+        return Ok(Made::NotOffered);
+    }
+    if window_closed(&def, ms.coverage_end, &event, today).is_some() {
+        record_outcome(
+            db,
+            s,
+            "not_offered",
+            not_offered("claim_window_closed"),
+            None,
+        )
+        .await?;
+        return Ok(Made::NotOffered);
+    }
+    let (judgement, granted_fen) = judge_now(db, &ms, scheme_version, &def, &event).await?;
+    if let Some(refused) = judgement.refused {
+        let code = serde_json::to_value(refused)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "refused".to_owned());
+        record_outcome(db, s, "not_offered", Some(code), None).await?;
+        return Ok(Made::NotOffered);
+    }
+    if granted_fen == 0 {
+        record_outcome(db, s, "not_offered", not_offered("nothing_to_pay"), None).await?;
+        return Ok(Made::NotOffered);
+    }
+
+    let person = member::Entity::find_by_id(ms.member_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("membership {} has no member", ms.id))?;
+    let now = Utc::now();
+    let pid = new_pid();
+    let txn = crate::db::begin_write(db).await?;
+    let row = claim::ActiveModel {
+        pid: Set(pid.clone()),
+        member_id: Set(ms.member_id),
+        membership_id: Set(ms.id),
+        organisation_id: Set(ms.organisation_id),
+        scheme_code: Set(ms.scheme_code.clone()),
+        kind: Set(event.kind().as_str().to_owned()),
+        facts: Set(serde_json::to_string(&event).map_err(|e| anyhow::anyhow!(e))?),
+        status: Set(ClaimStatus::Offered.as_str().to_owned()),
+        version: Set(1),
+        filed_by_kind: Set(FiledBy::InsuranceFile.as_str().to_owned()),
+        // The settlement is the application: it names the offer's origin.
+        filed_by_pid: Set(s.pid.clone()),
+        payee_name: Set(Some(person.name.clone())),
+        payee_bank_card_cipher: Set(person.bank_card_cipher.clone()),
+        flagged: Set(false),
+        // Its place in the period's filing order, and the version that judges it.
+        first_submitted_at: Set(Some(now)),
+        scheme_version: Set(Some(scheme_version)),
+        judgement: Set(Some(
+            serde_json::to_string(&judgement).map_err(|e| anyhow::anyhow!(e))?,
+        )),
+        payable_fen: Set(Some(granted_fen)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let offer = to_claim(row)?;
+    timeline::record(
+        &txn,
+        offer.id,
+        Step {
+            action: "offered",
+            from: None,
+            to: ClaimStatus::Offered,
+            level: Level::Association,
+            note: None,
+            actor_pid: Some(actor_pid.to_owned()),
+            at: now,
+        },
+    )
+    .await?;
+    outbox::enqueue(
+        &txn,
+        Occasion::BenefitOffered,
+        ms.member_id,
+        &format!("benefit_offered:{pid}"),
+        json!({
+            "claim": pid,
+            "amount": Money::from_fen(granted_fen).as_decimal().to_string(),
+            "discharged_on": s.discharged_on.format("%Y年%m月%d日").to_string(),
+        }),
+        now,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        "claim.offer",
+        ("claim", Some(&pid)),
+        json!({ "settlement": s.pid, "membership": ms.pid, "amount_fen": granted_fen, "scheme_version": scheme_version }),
+        None,
+    )
+    .await?;
+    record_outcome(&txn, s, "offered", None, Some(offer.id)).await?;
+    txn.commit().await?;
+    Ok(Made::Offered)
+}
+
+/// The member confirms an offer: where to pay (`bank_card`, or the card on file), and the offer
+/// enters its first review stage. It keeps its place in the period's filing order and the
+/// scheme version it was judged under when offered. A clerk of the member's unit union may
+/// confirm for a retiree without a phone: the step is recorded as on behalf
+/// (`confirmed_on_behalf`), the member is told when the clerk set another card, and that clerk
+/// may not approve the claim (four eyes, as for any payee change).
+#[allow(clippy::too_many_arguments)]
+pub async fn confirm(
+    db: &DatabaseConnection,
+    pii: &PiiVault,
+    caller: &Caller,
+    pid: &str,
+    version: i32,
+    bank_card: Option<BankCardNumber>,
+    request_id: Option<String>,
+) -> Result<Claim, ClaimError> {
+    let on_behalf = match caller.role {
+        Role::Member => false,
+        Role::UnionReviewer => true,
+        _ => {
+            return Err(ClaimError::Forbidden(
+                "补助由参互职工本人或所在单位工会代为确认 / the member (or their unit union) confirms an offer"
+                    .into(),
+            ));
+        }
+    };
+    let c = get(db, caller, pid).await?;
+    if c.status != ClaimStatus::Offered {
+        return Err(ClaimError::WrongStatus { status: c.status });
+    }
+    if c.version != version {
+        return Err(ClaimError::VersionConflict { current: c.version });
+    }
+    let card_cipher = match &bank_card {
+        Some(card) => Some(seal_card(pii, card)?),
+        None => c.payee_bank_card_cipher.clone(),
+    };
+    if card_cipher.is_none() {
+        return Err(ClaimError::Invalid {
+            code: "bank_card_missing",
+            field: "bank_card".into(),
+            message: "请填写收款银行卡号 / a bank card to pay to is needed".into(),
+        });
+    }
+    let (_, def) = claim_scheme(db, &c.scheme_code, c.scheme_version).await?;
+    let event = parse_facts(&c.event, &def)?;
+    let kinds = ancestor_kinds(db, c.organisation_id).await?;
+    let stages: Vec<ClaimStatus> = stages_for(&def, &kinds, claimed_amount(&def, &event))
+        .into_iter()
+        .map(ClaimStatus::from)
+        .collect();
+    let target = stages[0];
+    let now = Utc::now();
+    let stages_json = serde_json::to_string(&stages).map_err(|e| anyhow::anyhow!(e))?;
+    let set = vec![
+        (claim::Column::Stage, Expr::value(target.as_str())),
+        (claim::Column::Stages, Expr::value(stages_json)),
+        (claim::Column::SubmittedAt, Expr::value(now)),
+        (claim::Column::PayeeBankCardCipher, Expr::value(card_cipher)),
+    ];
+    let payee = match &bank_card {
+        Some(card) => payee_change(
+            pii,
+            caller,
+            c.member_id,
+            &c.pid,
+            c.payee_bank_card_cipher.as_deref(),
+            card,
+            format!("payee_changed:{}:confirmed", c.pid),
+        ),
+        None => None,
+    };
+    let (action, note) = if on_behalf {
+        let mut note = "由单位工会代为确认".to_owned();
+        if let Some(p) = &payee {
+            note.push('；');
+            note.push_str(&p.note);
+        }
+        ("confirmed_on_behalf", Some(note))
+    } else {
+        ("confirmed", None)
+    };
+    let txn = crate::db::begin_write(db).await?;
+    transition::apply(
+        &txn,
+        caller,
+        Transition {
+            claim: &c,
+            version,
+            from: &[ClaimStatus::Offered],
+            to: Some(Move {
+                to: target,
+                action,
+                note,
+            }),
+            set,
+            notice: payee.map(|p| p.notice),
+            audit: (
+                "claim.confirm_offer",
+                json!({ "to": target.as_str(), "stages": stages, "bank_card": bank_card.is_some(), "on_behalf": on_behalf }),
+            ),
+        },
+        now,
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    reload(db, c.id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settlement_becomes_the_stay_the_simulation_reads() {
+        let s = settlement::Model {
+            id: 1,
+            pid: "s".into(),
+            organisation_id: 1,
+            import_job_id: 1,
+            row: 2,
+            settlement_id: "JS1".into(),
+            member_id: 1,
+            membership_id: 1,
+            hospital: None,
+            admitted_on: NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+            discharged_on: NaiveDate::from_ymd_opt(2025, 3, 11).unwrap(),
+            billed_days: Some(10),
+            total_fen: 1_200_050,
+            fund_fen: Some(800_000),
+            critical_illness_fen: Some(50),
+            deductible_fen: Some(80_000),
+            eligible_self_pay_fen: Some(300_025),
+            self_funded_fen: Some(20_000),
+            settled_on: None,
+            insurance_type: None,
+            medical_category: None,
+            diagnosis_code: None,
+            diagnosis_name: None,
+            claim_id: None,
+            outcome: "matched".into(),
+            reason: None,
+            created_at: Utc::now(),
+        };
+        let facts = stay_facts(&s);
+        assert_eq!(facts["eligible_self_pay"], "3000.25");
+        assert_eq!(facts["deductible"], "800.00");
+        assert_eq!(facts["personal_burden"], "4000.00");
+        assert_eq!(facts["billed_days"], 10);
+    }
+}
