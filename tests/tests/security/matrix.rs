@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use huzhu_tests::claim_flow::{self, BANK_CARD, Period};
-use huzhu_tests::harness::TestApp;
+use huzhu_tests::harness::{TestApp, spawn_app_with};
 use huzhu_tests::{on_both_backends_with, pictures, roster};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
@@ -557,7 +557,23 @@ async fn zone(
 }
 
 /// The payment authorisation `member_pid` signs for the Wujin scheme (their union takes part).
+/// Signing is open only in the scheme's enrolment window (December 2021), so it is signed
+/// through a second replica of the same database, storage and keys whose clock is in it.
 async fn signed_authorisation(app: &TestApp, member_pid: &str) -> String {
+    let url = app.pg.as_ref().map(|pg| pg.url.clone());
+    let prefix = app.state.settings.redis.key_prefix.clone();
+    let data_dir = app.data_dir.0.clone();
+    let replica = spawn_app_with(app.backend, move |s| {
+        if let Some(url) = url {
+            s.database.url = Some(secrecy::SecretString::from(url));
+        }
+        s.redis.key_prefix = prefix;
+        s.data_dir = data_dir;
+        s.clock.today = chrono::NaiveDate::from_ymd_opt(2021, 12, 1);
+    })
+    .await
+    .expect("a replica in the signing window");
+    let app = &replica;
     let (status, text) = app.get("/api/v1/authorisation-texts/wj-2022", None).await;
     assert_eq!(status, 200, "{text}");
     let image = |bytes: Vec<u8>, file: &'static str, mime: &str| {
@@ -835,6 +851,10 @@ fn payload(op: &str, f: &Fixtures, app: &TestApp, id: &str, seq: u64) -> Payload
         ),
         "POST /api/v1/deductions" => json(json!({ "scheme_code": "wj-2022", "month": "2021-11" })),
         "POST /api/v1/deductions/{id}/result" => Payload::Csv("x\n"),
+        "POST /api/v1/claims/{id}/confirm-offer" => json(json!({ "version": 1 })),
+        "POST /api/v1/enrolments/{id}/refuse" | "POST /api/v1/enrolments/{id}/withdraw" => {
+            json(json!({ "version": 1, "reason": "矩阵测试" }))
+        }
         "POST /api/v1/settlement-imports" => Payload::Multipart(
             Form::new().part(
                 "file",
