@@ -16,7 +16,7 @@ use crate::domain::Money;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::enrolment::{self, Batch, BatchStatus, Closing, EnrolmentError, StepError};
-use crate::service::import::{self, ProblemReportError, SubmitError};
+use crate::service::import::{self, ProblemReportError};
 use crate::service::page::{Page, PageQuery};
 use crate::state::AppState;
 
@@ -221,14 +221,7 @@ pub async fn submit(
     };
     let job = import::submit_roster(&state, &principal.scope, &principal.subject, roster)
         .await
-        .map_err(|e| match e {
-            SubmitError::NotFound => ApiError::NotFound,
-            SubmitError::Refused(problem) => problem.into(),
-            SubmitError::Db(e) => e.into(),
-            SubmitError::Storage(e) => {
-                ApiError::Internal(anyhow::Error::new(e).context("storing the roster"))
-            }
-        })?;
+        .map_err(|e| upload::submit_error(e, "storing the roster"))?;
     Ok((web::Json(job.into()), actix_web::http::StatusCode::ACCEPTED))
 }
 

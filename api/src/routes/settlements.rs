@@ -10,7 +10,7 @@ use super::upload;
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::settlement::{self, ImportSummary, ReportError, SettlementJob, SubmitError};
+use crate::service::settlement::{self, ImportSummary, ReportError, SettlementJob};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -107,14 +107,7 @@ pub async fn submit(
         file.bytes,
     )
     .await
-    .map_err(|e| match e {
-        SubmitError::NotFound => ApiError::NotFound,
-        SubmitError::Refused(problem) => problem.into(),
-        SubmitError::Db(e) => e.into(),
-        SubmitError::Storage(e) => {
-            ApiError::Internal(anyhow::Error::new(e).context("storing the settlement file"))
-        }
-    })?;
+    .map_err(|e| upload::submit_error(e, "storing the settlement file"))?;
     Ok((web::Json(job.into()), actix_web::http::StatusCode::ACCEPTED))
 }
 

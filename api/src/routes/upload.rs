@@ -195,3 +195,15 @@ pub async fn read_body(payload: web::Payload, limit: usize) -> Result<Vec<u8>, A
         }),
     }
 }
+
+/// A file upload that was not taken (a roster, a settlement file), as the API answers it;
+/// `what` names the stored file in the logged cause.
+pub(super) fn submit_error(e: crate::service::import::SubmitError, what: &'static str) -> ApiError {
+    use crate::service::import::SubmitError;
+    match e {
+        SubmitError::NotFound => ApiError::NotFound,
+        SubmitError::Refused(problem) => problem.into(),
+        SubmitError::Db(e) => e.into(),
+        SubmitError::Storage(e) => ApiError::Internal(anyhow::Error::new(e).context(what)),
+    }
+}

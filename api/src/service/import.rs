@@ -80,17 +80,17 @@ pub struct RosterUpload {
     pub today: chrono::NaiveDate,
 }
 
-/// Why a roster was not taken.
+/// Why an uploaded file (a roster, a settlement file) was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
-    #[error("no such unit union in the caller's subtree")]
+    #[error("no such organisation in the caller's subtree")]
     NotFound,
-    /// `file_type` (not an `.xlsx`), `unknown_scheme`.
+    /// `file_type` (not an `.xlsx`), `unknown_scheme`, `file_empty`.
     #[error("{}", .0.message)]
     Refused(Problem),
     #[error(transparent)]
     Db(#[from] DbErr),
-    #[error("storing the roster: {0}")]
+    #[error("storing the uploaded file: {0}")]
     Storage(#[from] opendal::Error),
 }
 

@@ -195,19 +195,8 @@ fn to_job(m: import_job::Model) -> SettlementJob {
     }
 }
 
-/// Why a settlement file was not taken.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    #[error("no such organisation in the caller's subtree")]
-    NotFound,
-    /// `file_empty`.
-    #[error("{}", .0.message)]
-    Refused(Problem),
-    #[error(transparent)]
-    Db(#[from] DbErr),
-    #[error("storing the settlement file: {0}")]
-    Storage(#[from] opendal::Error),
-}
+/// Why a settlement file was not taken: as for a roster (one upload, one job).
+pub use crate::service::import::SubmitError;
 
 /// `actor_pid` submits the bureau's settlement file for `organisation_pid` (inside `scope`):
 /// the file is stored, a queued job records it and runs in the background (poll it with
