@@ -305,16 +305,7 @@ pub async fn figures_kept<C: ConnectionTrait + StreamTrait>(
     filter: &FigureFilter,
 ) -> Result<ClaimFigures, DbErr> {
     let key = format!("{}|{scope:?}|{filter:?}", super::tallies::epoch());
-    match tallies
-        .figures
-        .try_get_with(key, async {
-            figures(db, scope, filter).await.map(std::sync::Arc::new)
-        })
-        .await
-    {
-        Ok(kept) => Ok((*kept).clone()),
-        Err(_) => figures(db, scope, filter).await,
-    }
+    super::tallies::kept(&tallies.figures, key, || figures(db, scope, filter)).await
 }
 
 /// The claim figures of `scope` (nothing for a member).

@@ -561,19 +561,7 @@ pub async fn counts_kept<C: ConnectionTrait>(
         caller.scope,
         filter
     );
-    match tallies
-        .counts
-        .try_get_with(key, async {
-            counts(db, caller, filter, today)
-                .await
-                .map(std::sync::Arc::new)
-        })
-        .await
-    {
-        Ok(kept) => Ok((*kept).clone()),
-        // The error itself is not kept: ask again to answer it.
-        Err(_) => counts(db, caller, filter, today).await,
-    }
+    super::tallies::kept(&tallies.counts, key, || counts(db, caller, filter, today)).await
 }
 
 /// A claim row with the names and public ids its response shows, read in the same statement.

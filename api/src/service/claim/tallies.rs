@@ -10,6 +10,7 @@
 //! served after it. Changes made by another replica show within the freshness bound.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -69,5 +70,27 @@ impl Default for Tallies {
                 .time_to_live(FIGURES_FRESH_FOR)
                 .build(),
         }
+    }
+}
+
+/// `compute`'s answer through `cache` under `key` (concurrent misses wait for one computation).
+/// An error is not kept: it is computed again, to be answered as itself.
+pub(crate) async fn kept<V, E, F, Fut>(
+    cache: &Cache<String, Arc<V>>,
+    key: String,
+    compute: F,
+) -> Result<V, E>
+where
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<V, E>>,
+{
+    match cache
+        .try_get_with(key, async { compute().await.map(Arc::new) })
+        .await
+    {
+        Ok(answer) => Ok((*answer).clone()),
+        Err(_) => compute().await,
     }
 }
