@@ -296,16 +296,21 @@ async fn years_present<C: ConnectionTrait>(
     Ok(((*first).max(*YEARS.start())..=(*last).min(*YEARS.end())).collect())
 }
 
-/// [`figures`] through the replica's kept answers (see [`super::tallies`]): at most
-/// [`super::tallies::FIGURES_FRESH_FOR`] old, never older than a change this replica made.
-pub async fn figures_kept<C: ConnectionTrait + StreamTrait>(
+/// [`figures`] through the replica's kept answers (see [`super::tallies::kept`]): recomputed
+/// after [`super::tallies::FIGURES_FRESH_FOR`], never older than a change this replica made.
+pub async fn figures_kept(
     tallies: &super::tallies::Tallies,
-    db: &C,
+    db: &sea_orm::DatabaseConnection,
     scope: &Scope,
     filter: &FigureFilter,
 ) -> Result<ClaimFigures, DbErr> {
     let key = format!("{}|{scope:?}|{filter:?}", super::tallies::epoch());
-    super::tallies::kept(&tallies.figures, key, || figures(db, scope, filter)).await
+    let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
+    super::tallies::kept(&tallies.figures, key, move || {
+        let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
+        async move { figures(&db, &scope, &filter).await }
+    })
+    .await
 }
 
 /// The claim figures of `scope` (nothing for a member).

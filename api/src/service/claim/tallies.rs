@@ -4,25 +4,27 @@
 //! opened, and the association's and an office's scope hold every claim of the region: a
 //! `GROUP BY` over 100,000 claims per tap does not fit the 50 ms a queue may take when 64
 //! reviewers tap at once (issue 20). So each answer is kept per replica, per caller and filter,
-//! for at most [`COUNTS_FRESH_FOR`] (figures: [`FIGURES_FRESH_FOR`]), concurrent misses of one
+//! served as it is for [`COUNTS_FRESH_FOR`] (figures: [`FIGURES_FRESH_FOR`]) and then recomputed
+//! in the background while the kept one is still served (see [`kept`]), concurrent misses of one
 //! key waiting for a single computation; and any change of a claim made through this replica
 //! (a new draft, every status change) starts a new epoch, so that no answer read before it is
-//! served after it. Changes made by another replica show within the freshness bound.
+//! served after it. Changes made by another replica show within twice the freshness.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 
 use super::figures::ClaimFigures;
 
-/// Longest a replica serves a status count it computed (changes made elsewhere show within it).
+/// How long a status count a replica computed is served as it is (changes made elsewhere show
+/// within twice this: see [`kept`]).
 pub const COUNTS_FRESH_FOR: Duration = Duration::from_secs(2);
 
-/// Longest a replica serves yearly figures it computed.
+/// How long yearly figures a replica computed are served as they are.
 pub const FIGURES_FRESH_FOR: Duration = Duration::from_secs(10);
 
 /// Answers kept (per kind); the least recently used go first.
@@ -42,11 +44,52 @@ pub fn epoch() -> u64 {
     EPOCH.load(Ordering::Acquire)
 }
 
+/// One kept answer: when it was computed, and whether a recomputation is under way.
+pub(crate) struct Kept<V> {
+    value: V,
+    at: Instant,
+    refreshing: AtomicBool,
+}
+
+impl<V> Kept<V> {
+    fn new(value: V) -> Arc<Self> {
+        Arc::new(Self {
+            value,
+            at: Instant::now(),
+            refreshing: AtomicBool::new(false),
+        })
+    }
+}
+
+/// The kept answers of one kind, with how long each is served as it is.
+#[derive(Clone)]
+pub(crate) struct Shelf<V> {
+    cache: Cache<String, Arc<Kept<V>>>,
+    fresh_for: Duration,
+}
+
+impl<V: Send + Sync + 'static> Shelf<V> {
+    fn new(fresh_for: Duration) -> Self {
+        Self {
+            // Past twice its freshness an answer is gone: the next caller computes it afresh.
+            cache: Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(fresh_for * 2)
+                .build(),
+            fresh_for,
+        }
+    }
+
+    pub(crate) fn entry_count(&self) -> u64 {
+        self.cache.entry_count()
+    }
+}
+
 /// The kept answers of one replica (cheap to clone).
 #[derive(Clone)]
 pub struct Tallies {
-    pub(crate) counts: Cache<String, Arc<BTreeMap<String, i64>>>,
-    pub(crate) figures: Cache<String, Arc<ClaimFigures>>,
+    pub(crate) counts: Shelf<BTreeMap<String, i64>>,
+    pub(crate) figures: Shelf<ClaimFigures>,
 }
 
 impl std::fmt::Debug for Tallies {
@@ -61,36 +104,141 @@ impl std::fmt::Debug for Tallies {
 impl Default for Tallies {
     fn default() -> Self {
         Self {
-            counts: Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(COUNTS_FRESH_FOR)
-                .build(),
-            figures: Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(FIGURES_FRESH_FOR)
-                .build(),
+            counts: Shelf::new(COUNTS_FRESH_FOR),
+            figures: Shelf::new(FIGURES_FRESH_FOR),
         }
     }
 }
 
-/// `compute`'s answer through `cache` under `key` (concurrent misses wait for one computation).
+/// `compute`'s answer through `shelf` under `key`.
+///
+/// - Younger than the shelf's freshness: served as it is.
+/// - Older, but younger than twice that: still served, and the first caller to find it so
+///   starts one recomputation in the background that replaces it — so a steady stream of
+///   callers never waits for the `GROUP BY` (the figures' p99 was that wait, issue 20), and what
+///   another replica changed shows within twice the freshness.
+/// - Missing (never computed, gone after twice the freshness, or a change made through this
+///   replica started a new epoch, which is part of every key): computed now, concurrent callers
+///   of the key waiting for that one computation.
+///
 /// An error is not kept: it is computed again, to be answered as itself.
-pub(crate) async fn kept<V, E, F, Fut>(
-    cache: &Cache<String, Arc<V>>,
-    key: String,
-    compute: F,
-) -> Result<V, E>
+pub(crate) async fn kept<V, E, F, Fut>(shelf: &Shelf<V>, key: String, compute: F) -> Result<V, E>
 where
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<V, E>>,
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<V, E>> + Send + 'static,
 {
-    match cache
-        .try_get_with(key, async { compute().await.map(Arc::new) })
+    if let Some(found) = shelf.cache.get(&key).await {
+        if found.at.elapsed() >= shelf.fresh_for && !found.refreshing.swap(true, Ordering::AcqRel) {
+            let cache = shelf.cache.clone();
+            let key = key.clone();
+            let stale = found.clone();
+            tokio::spawn(async move {
+                match compute().await {
+                    Ok(value) => cache.insert(key, Kept::new(value)).await,
+                    // The next caller tries again.
+                    Err(_) => stale.refreshing.store(false, Ordering::Release),
+                }
+            });
+        }
+        return Ok(found.value.clone());
+    }
+    match shelf
+        .cache
+        .try_get_with(key, async { compute().await.map(Kept::new) })
         .await
     {
-        Ok(answer) => Ok((*answer).clone()),
+        Ok(answer) => Ok(answer.value.clone()),
         Err(_) => compute().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// A shelf whose `compute` counts its calls and answers the call's number.
+    fn counter() -> (
+        Arc<AtomicUsize>,
+        impl Fn() -> std::future::Ready<Result<usize, ()>> + Clone + Send + 'static,
+    ) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        (calls, move || {
+            std::future::ready(Ok(seen.fetch_add(1, Ordering::SeqCst) + 1))
+        })
+    }
+
+    async fn settle() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    #[tokio::test]
+    async fn a_fresh_answer_is_served_a_stale_one_too_while_one_recomputation_replaces_it() {
+        let shelf = Shelf::new(Duration::from_millis(300));
+        let (calls, compute) = counter();
+        let key = || "k".to_string();
+        assert_eq!(kept(&shelf, key(), compute.clone()).await, Ok(1));
+        assert_eq!(
+            kept(&shelf, key(), compute.clone()).await,
+            Ok(1),
+            "fresh: served as it is"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // Stale: the kept answer comes back at once, and only one recomputation starts however
+        // many callers find it stale.
+        for _ in 0..5 {
+            assert_eq!(kept(&shelf, key(), compute.clone()).await, Ok(1));
+        }
+        settle().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            kept(&shelf, key(), compute.clone()).await,
+            Ok(2),
+            "replaced by the recomputation"
+        );
+
+        // Past twice the freshness nothing is served: the caller waits for a new answer.
+        tokio::time::sleep(Duration::from_millis(650)).await;
+        assert_eq!(kept(&shelf, key(), compute.clone()).await, Ok(3));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_error_is_never_kept() {
+        let shelf: Shelf<usize> = Shelf::new(Duration::from_secs(60));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let failing = move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Err::<usize, &str>("down"))
+        };
+        assert_eq!(kept(&shelf, "k".into(), failing.clone()).await, Err("down"));
+        assert_eq!(kept(&shelf, "k".into(), failing.clone()).await, Err("down"));
+        assert!(
+            calls.load(Ordering::SeqCst) >= 2,
+            "each caller computed again"
+        );
+        let (_, compute) = counter();
+        assert_eq!(kept(&shelf, "k".into(), compute).await, Ok(1));
+    }
+
+    #[tokio::test]
+    async fn a_new_epoch_is_a_new_key_so_a_change_here_is_never_answered_from_before_it() {
+        let shelf = Shelf::new(Duration::from_secs(60));
+        let (calls, compute) = counter();
+        let key = || format!("{}|scope", epoch());
+        assert_eq!(kept(&shelf, key(), compute.clone()).await, Ok(1));
+        changed();
+        assert_eq!(kept(&shelf, key(), compute.clone()).await, Ok(2));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }
