@@ -752,9 +752,9 @@ async fn wujin(
     )
 }
 
-/// An import of the bureau's settlement file (with no rows: the job is what is named).
-async fn settlement_import(app: &TestApp, token: &str) -> String {
-    let form = Form::new().part(
+/// The bureau's settlement file with no rows (what is checked is who may import it).
+fn settlement_form() -> Form {
+    Form::new().part(
         "file",
         Part::bytes(
             "证件号码,姓名,结算ID,入院日期,出院日期\n"
@@ -762,7 +762,12 @@ async fn settlement_import(app: &TestApp, token: &str) -> String {
                 .to_vec(),
         )
         .file_name("settlements.csv"),
-    );
+    )
+}
+
+/// An import of the bureau's settlement file (with no rows: the job is what is named).
+async fn settlement_import(app: &TestApp, token: &str) -> String {
+    let form = settlement_form();
     let (status, job) = app
         .post_form("/api/v1/settlement-imports", token, form)
         .await;
@@ -1020,17 +1025,7 @@ fn payload(op: &str, f: &Fixtures, app: &TestApp, id: &str, seq: u64) -> Payload
         "POST /api/v1/enrolments/{id}/refuse" | "POST /api/v1/enrolments/{id}/withdraw" => {
             json(json!({ "version": 1, "reason": "矩阵测试" }))
         }
-        "POST /api/v1/settlement-imports" => Payload::Multipart(
-            Form::new().part(
-                "file",
-                Part::bytes(
-                    "证件号码,姓名,结算ID,入院日期,出院日期\n"
-                        .as_bytes()
-                        .to_vec(),
-                )
-                .file_name("settlements.csv"),
-            ),
-        ),
+        "POST /api/v1/settlement-imports" => Payload::Multipart(settlement_form()),
         "POST /api/v1/deduction-windows" => json(json!({
             "scheme_code": "wj-2022", "closes": "2021-12-01", "reason": "矩阵测试",
         })),
