@@ -18,8 +18,9 @@ use crate::state::AppState;
 /// Seconds a client is told to wait after a `503` (`Retry-After`).
 pub const RETRY_AFTER_SECONDS: u32 = 5;
 
-/// Largest total size of a request's headers answered by us (`431` in our shape); the
-/// framework's own limit (32 KiB, or more than 96 headers) answers `431` without a body.
+/// Largest total size of a request's headers answered by us (`431` in our shape), well below
+/// the framework's own limit (a 128 KiB head, or more than 96 headers), whose bare `431`
+/// [`crate::wire`] rewrites in our shape.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Most headers a request may carry before we answer `431`.
@@ -44,11 +45,8 @@ pub fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
         .request()
         .app_data::<web::Data<AppState>>()
         .map(|s| s.settings.http.json_limit_bytes);
-    let (code, message, details) = describe(status, limit);
     let (req, old) = res.into_parts();
-    let mut new = HttpResponse::build(status).json(json!({
-        "error": { "code": code, "message": message, "details": details }
-    }));
+    let mut new = HttpResponse::build(status).json(error_body(status, limit));
     // Keep what the framework or a handler said besides the body (`Allow` on a 405, …).
     for (name, value) in old.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
@@ -62,6 +60,13 @@ pub fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, new).map_into_right_body(),
     ))
+}
+
+/// Our error body for a status the framework answered by itself (`limit`: the body cap, for
+/// a `413`).
+pub fn error_body(status: StatusCode, limit: Option<usize>) -> serde_json::Value {
+    let (code, message, details) = describe(status, limit);
+    json!({ "error": { "code": code, "message": message, "details": details } })
 }
 
 /// Code, message and details of an error status the framework answered by itself.
@@ -86,6 +91,10 @@ fn describe(status: StatusCode, limit: Option<usize>) -> (&'static str, String, 
                 None => "请求内容过大 / the body is too large".to_owned(),
             },
             limit.map_or(json!({}), |l| json!({ "limit_bytes": l })),
+        ),
+        StatusCode::REQUEST_TIMEOUT => plain(
+            "request_timeout",
+            "请求未在时限内送达 / the request did not arrive in time",
         ),
         StatusCode::URI_TOO_LONG => plain("uri_too_long", "地址过长 / the URI is too long"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => plain(
@@ -118,10 +127,8 @@ pub fn oversized_headers(req: &ServiceRequest) -> Option<HttpResponse> {
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     (bytes > MAX_HEADER_BYTES || headers.len() > MAX_HEADERS).then(|| {
-        let (code, message, details) = describe(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, None);
-        HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(json!({
-            "error": { "code": code, "message": message, "details": details }
-        }))
+        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        HttpResponse::build(status).json(error_body(status, None))
     })
 }
 
@@ -161,6 +168,14 @@ pub fn refuse(err: &ApiError) -> HttpResponse {
     err.error_response()
 }
 
+/// The security headers every answer carries, whatever its request (lowercase names): also
+/// written by [`crate::wire`] on the framework's own refusals.
+pub const SECURITY_HEADERS: [(&str, &str); 3] = [
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("content-security-policy", "frame-ancestors 'none'"),
+];
+
 /// Adds the security headers every answer carries: `X-Content-Type-Options: nosniff`,
 /// `Referrer-Policy: no-referrer`, `Content-Security-Policy: frame-ancestors 'none'`;
 /// `Strict-Transport-Security` when the request came over TLS ([`came_over_tls`]); and `Cache-Control: no-store` on every `/api/v1` answer that did not choose
@@ -168,19 +183,12 @@ pub fn refuse(err: &ApiError) -> HttpResponse {
 pub fn add_security_headers<B: MessageBody>(res: &mut ServiceResponse<B>, tls: bool) {
     let api = res.request().path().starts_with("/api/v1/");
     let headers = res.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
-        );
+    for (name, value) in SECURITY_HEADERS {
+        let name = header::HeaderName::from_static(name);
+        // A `Content-Security-Policy` a route chose is kept.
+        if name != header::CONTENT_SECURITY_POLICY || !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
     }
     if tls {
         headers.insert(

@@ -15,7 +15,7 @@ use crate::settings::Mode;
 #[openapi(
     info(
         title = "Huzhu API",
-        description = "Backend of the WeChat mini-program for trade unions' workers' medical mutual-aid schemes (职工医疗互助保障). Every error answers `{\"error\":{\"code\",\"message\",\"details\"}}` — the framework's own refusals too: 404 `not_found` for an unknown route, 405 `method_not_allowed` for a wrong method, 413 `payload_too_large` for a body over the cap, 431 `headers_too_large` for request headers over 16 KiB or 64 headers, 400 `bad_request` for an unreadable request. 503 `service_unavailable` (with `Retry-After`) when the database is unreachable. Money is a string with two decimals.",
+        description = "Backend of the WeChat mini-program for trade unions' workers' medical mutual-aid schemes (职工医疗互助保障). Every error answers `{\"error\":{\"code\",\"message\",\"details\"}}` — the framework's own refusals too: 404 `not_found` for an unknown route, 405 `method_not_allowed` for a wrong method, 413 `payload_too_large` for a body over the cap, 431 `headers_too_large` for request headers over 16 KiB or 64 headers, 400 `bad_request` for an unreadable request, 408 `request_timeout` for a request head not received within 5 s (the connection is closed after those two and after a 431). 503 `service_unavailable` (with `Retry-After`) when the database is unreachable. Money is a string with two decimals.",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),

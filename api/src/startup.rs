@@ -8,7 +8,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
-use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_web::{App, HttpMessage, web};
 use anyhow::Context;
 use futures_util::future::LocalBoxFuture;
 use secrecy::ExposeSecret;
@@ -27,7 +27,7 @@ use crate::routes::{self, health};
 use crate::service::reminders::schedule::Scheduler;
 use crate::settings::{Mode, Settings};
 use crate::state::AppState;
-use crate::{db, demo, middleware};
+use crate::{db, demo, middleware, wire};
 
 /// A built, bound, not-yet-running server.
 pub struct Application {
@@ -249,7 +249,10 @@ impl Application {
         )?));
         let document_data = web::Data::new(OpenApiDocument(Arc::new(document_json)));
         let mode = state.mode;
-        let mut server = HttpServer::new(move || {
+        // Served as `HttpServer` serves, through `wire::Connection`: the refusals actix-http
+        // writes by itself without a body (431 past its own header limits, 400 for an
+        // unparsable head, 408) go out in our error shape too.
+        let server = wire::serve(listener, workers, move || {
             let (app, _) = mount(
                 App::new()
                     .app_data(data.clone())
@@ -280,12 +283,7 @@ impl Application {
                     .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json")),
             )
             .default_service(web::to(not_found))
-        })
-        .listen(listener)?;
-        if workers > 0 {
-            server = server.workers(workers);
-        }
-        let server = server.shutdown_timeout(10).run();
+        })?;
         // Roster imports a previous process left unfinished.
         tokio::spawn(crate::service::import::resume(state.clone()));
         // Freed start-up memory (and later bursts') goes back to the system.

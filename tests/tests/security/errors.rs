@@ -85,8 +85,16 @@ async fn headers_too_large_answer_431_in_the_error_shape() {
     assert_shape("70 headers", &read(res).await, 431, "headers_too_large");
 }
 
+/// What came back on a raw connection.
+struct RawAnswer {
+    text: String,
+    /// Whether the server closed the connection (rather than leaving it open until the
+    /// client's time-out).
+    closed: bool,
+}
+
 /// Sends `head` on a raw connection and reads the answer to the end (the server closes it).
-async fn raw_exchange(app: &TestApp, head: String) -> String {
+async fn raw_exchange(app: &TestApp, head: String) -> RawAnswer {
     let port: u16 = app
         .address
         .rsplit(':')
@@ -102,21 +110,73 @@ async fn raw_exchange(app: &TestApp, head: String) -> String {
         // The server may stop reading (and close) before the whole head is written.
         let _ = stream.write_all(head.as_bytes());
         let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer);
-        String::from_utf8_lossy(&answer).into_owned()
+        let mut closed = false;
+        let mut chunk = [0u8; 8192];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+                // Reset after the answer (the rest of an oversized head was never read): closed.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    closed = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        RawAnswer {
+            text: String::from_utf8_lossy(&answer).into_owned(),
+            closed,
+        }
     })
     .await
     .expect("raw exchange")
 }
 
-/// What a client gets past actix-http's own hard limits — a request head over 128 KiB
-/// (`MAX_BUFFER_SIZE`) or more than 96 headers: the framework's dispatcher answers `431` itself,
-/// before any middleware or error handler runs, with an empty body, and closes the connection.
-/// actix-http 3.x has no setting for these limits or that answer (SECURITY.md, "Limits"); our
-/// own cap (16 KiB, 64 headers) answers in the error shape below them. If actix ever answers
-/// otherwise, this test says so.
+/// A raw answer in the error shape: the status, JSON with `code`, a `content-length` that is
+/// the body's, the security headers, and the connection closed after it.
+fn assert_raw_shape(what: &str, answer: &RawAnswer, status: u16, code: &str) {
+    let (head, body) = answer
+        .text
+        .split_once("\r\n\r\n")
+        .unwrap_or((&answer.text, ""));
+    assert!(
+        head.starts_with(&format!("HTTP/1.1 {status} ")),
+        "{what}: {}",
+        head.chars().take(300).collect::<String>()
+    );
+    let head = head.to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{what}: no content-length in {head}"));
+    assert_eq!(length, body.len(), "{what}: content-length of {body:?}");
+    assert!(
+        head.contains("\r\ncontent-type: application/json"),
+        "{what}: {head}"
+    );
+    assert!(
+        head.contains("\r\nx-content-type-options: nosniff"),
+        "{what}: {head}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    assert_eq!(body["error"]["code"], code, "{what}: {body}");
+    assert!(body["error"]["message"].is_string(), "{what}: {body}");
+    assert!(body["error"]["details"].is_object(), "{what}: {body}");
+    assert!(answer.closed, "{what}: the connection stays open");
+}
+
+/// Past actix-http's own hard limits — a request head over 128 KiB (`MAX_BUFFER_SIZE`) or more
+/// than 96 headers — the framework's dispatcher answers `431` itself, before any middleware or
+/// error handler runs, without a body, and closes the connection; likewise `400` for a request
+/// line it cannot parse. Each connection is served through `huzhu::wire::Connection`, which
+/// rewrites those bare answers in our shape (SECURITY.md, "Limits").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_frameworks_own_header_limits_431_comes_bare_and_the_connection_closes() {
+async fn past_the_frameworks_own_limits_its_refusals_answer_in_the_error_shape_and_close() {
     let app = app().await;
     let big = format!("x-padding: {}\r\n", "a".repeat(140 * 1024));
     let many: String = (0..100).map(|i| format!("x-h{i}: 1\r\n")).collect();
@@ -126,21 +186,25 @@ async fn past_the_frameworks_own_header_limits_431_comes_bare_and_the_connection
             format!("GET /api/v1/schemes HTTP/1.1\r\nhost: 127.0.0.1\r\n{headers}\r\n"),
         )
         .await;
-        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-        assert!(
-            head.starts_with("HTTP/1.1 431"),
-            "{what}: {}",
-            head.chars().take(200).collect::<String>()
-        );
-        assert!(
-            head.to_ascii_lowercase().contains("content-length: 0"),
-            "{what}: {head}"
-        );
-        assert!(
-            body.is_empty(),
-            "{what}: the framework's 431 has no body: {body}"
-        );
+        assert_raw_shape(what, &answer, 431, "headers_too_large");
     }
+    for (what, head) in [
+        ("a garbage request line", "this is not http\r\n\r\n"),
+        (
+            "a header line without a colon",
+            "GET /api/v1/schemes HTTP/1.1\r\nhost: 127.0.0.1\r\nno colon here\r\n\r\n",
+        ),
+    ] {
+        let answer = raw_exchange(&app, head.to_owned()).await;
+        assert_raw_shape(what, &answer, 400, "bad_request");
+    }
+    // A head not finished within the client request timeout (5 s): 408.
+    let answer = raw_exchange(
+        &app,
+        "GET /api/v1/schemes HTTP/1.1\r\nhost: 127.0.0.1\r\n".to_owned(),
+    )
+    .await;
+    assert_raw_shape("a head left unfinished", &answer, 408, "request_timeout");
     // Just under the framework's limit, our cap answers in the error shape.
     let answer = raw_exchange(
         &app,
@@ -150,8 +214,18 @@ async fn past_the_frameworks_own_header_limits_431_comes_bare_and_the_connection
         ),
     )
     .await;
-    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.200}");
-    assert!(answer.contains("\"headers_too_large\""), "{answer:.600}");
+    assert_raw_shape("a 100 KiB header", &answer, 431, "headers_too_large");
+    // A sound request on the same kind of connection is answered as ever.
+    let answer = raw_exchange(
+        &app,
+        "GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n".to_owned(),
+    )
+    .await;
+    assert!(
+        answer.text.starts_with("HTTP/1.1 200 "),
+        "{:.300}",
+        answer.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
