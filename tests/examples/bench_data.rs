@@ -205,6 +205,62 @@ async fn main() {
         .expect("photo");
     }
 
+    // 10,000-row rosters for the import measure (BENCH_ROSTERS of them, distinct people), each
+    // also as CSV for its anchor (`COPY` of the same rows), and the scheme's enrolment window
+    // opened around the bench's day so that the rosters are accepted.
+    let rosters = app.data_dir.0.join("rosters");
+    std::fs::create_dir_all(&rosters).expect("rosters dir");
+    let roster_count: u32 = std::env::var("BENCH_ROSTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let roster_scheme = "nm-inpatient-2025";
+    let roster_union = "union-dairy";
+    let mut roster_unit = String::new();
+    if roster_count > 0 {
+        let admin = app.login("admin").await;
+        let (_, current) = app
+            .get(&format!("/api/v1/schemes/{roster_scheme}"), None)
+            .await;
+        let mut def = current["definition"].clone();
+        def["enrolment"]["opens"] = json!("2025-08-01");
+        def["enrolment"]["closes"] = json!("2025-12-31");
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/schemes/{roster_scheme}/versions"),
+                Some(&admin),
+                &def,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let clerk = app.login(roster_union).await;
+        roster_unit = app.unit_id(&clerk, "呼和浩特乳业集团工会").await;
+    }
+    for i in 0..roster_count {
+        let people = huzhu_tests::roster::people(10_000, 50 + i);
+        std::fs::write(
+            rosters.join(format!("{i}.xlsx")),
+            huzhu_tests::roster::xlsx(&people),
+        )
+        .expect("roster");
+        let csv: String = people
+            .iter()
+            .enumerate()
+            .map(|(n, l)| {
+                format!(
+                    "{},{},{},{},本单位,{},{}\n",
+                    n + 1,
+                    l.name,
+                    l.id_number,
+                    l.phone,
+                    l.insured,
+                    l.status
+                )
+            })
+            .collect();
+        std::fs::write(rosters.join(format!("{i}.csv")), csv).expect("roster csv");
+    }
+
     // Leave the database and the data directory (the demo's keys) to the harness.
     let pg = app.pg.take().expect("postgres");
     let url = pg.url.clone();
@@ -221,6 +277,11 @@ async fn main() {
             "association": "association",
             "draft_claim": draft_for_photos,
             "photos": photos,
+            "rosters": rosters,
+            "roster_count": roster_count,
+            "roster_union": roster_union,
+            "roster_unit": roster_unit,
+            "roster_scheme": roster_scheme,
             "claims": claims,
             "members": members,
             "organisations": organisations,
