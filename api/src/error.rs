@@ -135,6 +135,12 @@ impl ApiError {
     }
 
     /// The `{"code","message","details"}` of this error, for storing in a job report.
+    /// The error as it would be answered (`code`, `message`, `details`), for a summary that
+    /// reports several outcomes in one answer.
+    pub fn detail(&self) -> ErrorDetail {
+        self.body().error
+    }
+
     pub fn body_value(&self) -> Value {
         serde_json::to_value(self.body().error).unwrap_or(Value::Null)
     }

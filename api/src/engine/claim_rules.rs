@@ -2,12 +2,16 @@
 //! materials it needs, and which review stages it passes (the third-party appraisal from a
 //! scheme's threshold up). Pure like the rest of the engine: the day is passed in, and the
 //! organisation tree arrives as the kinds of a unit's ancestors.
+//!
+//! A claim offered from the bureau's settlement record (免申即享) is reviewed by exception: the
+//! scheme's `offers` data says which stages it skips and which materials it still needs
+//! ([`offer_stages`], [`offer_materials`]).
 
 use chrono::{Days, NaiveDate};
 use rust_decimal::Decimal;
 
 use super::model::{Event, EventKind};
-use super::scheme::{AmountField, Material, SchemeDefinition};
+use super::scheme::{AmountField, Material, SchemeDefinition, SkippableStage};
 
 /// The last day a claim for `event` in a period ending `coverage_end` may be filed: the
 /// earliest of the scheme's limits (days after the period, days after discharge, a final
@@ -115,6 +119,54 @@ pub fn stages_for(
     }
     stages.push(ReviewStage::Association);
     stages
+}
+
+impl From<SkippableStage> for ReviewStage {
+    fn from(s: SkippableStage) -> Self {
+        match s {
+            SkippableStage::Union => ReviewStage::Union,
+            SkippableStage::ServicePoint => ReviewStage::ServicePoint,
+            SkippableStage::Appraisal => ReviewStage::Appraisal,
+        }
+    }
+}
+
+/// Whether an offered claim of `kind` passes `stage` under the scheme's `offers` data (a kind
+/// the data does not list passes every stage, as an application).
+fn offer_passes(def: &SchemeDefinition, kind: EventKind, stage: ReviewStage) -> bool {
+    def.offer_review(kind)
+        .is_none_or(|o| !o.skip_stages.iter().any(|s| ReviewStage::from(*s) == stage))
+}
+
+/// The review stages of a claim offered from a settlement: those of an application
+/// ([`stages_for`]) less the ones the scheme's `offers` data skips for its kind. The
+/// association's review always remains.
+pub fn offer_stages(
+    def: &SchemeDefinition,
+    event: &Event,
+    ancestor_kinds: &[String],
+) -> Vec<ReviewStage> {
+    stages_for(def, ancestor_kinds, claimed_amount(def, event))
+        .into_iter()
+        .filter(|s| offer_passes(def, event.kind(), *s))
+        .collect()
+}
+
+/// The materials an offered claim needs before the member confirms it: the scheme's `offers`
+/// list for its kind, and the appraisal certificate when the claim goes through an appraisal
+/// the offer does not skip. A kind the data does not list needs what an application needs.
+pub fn offer_materials(def: &SchemeDefinition, kind: EventKind, appraisal: bool) -> Vec<Material> {
+    let appraisal = appraisal && offer_passes(def, kind, ReviewStage::Appraisal);
+    match def.offer_review(kind) {
+        Some(o) => {
+            let mut out = o.required.clone();
+            if appraisal && !out.contains(&Material::AppraisalCertificate) {
+                out.push(Material::AppraisalCertificate);
+            }
+            out
+        }
+        None => required_materials(def, kind, false, appraisal),
+    }
 }
 
 /// Whether the scheme sends a claim of this amount to a third-party appraisal.
@@ -254,6 +306,97 @@ mod tests {
                 ReviewStage::Association
             ]
         );
+    }
+
+    #[test]
+    fn an_offer_skips_the_checks_of_photographs_and_keeps_what_the_scheme_says() {
+        let kinds: Vec<String> = ["association", "office", "service_point"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let stay_of = |def: &SchemeDefinition, year: i32, amount: &str| {
+            stay(
+                serde_json::json!({"kind": "inpatient", "admitted_on": format!("{year}-03-01"),
+                                   "discharged_on": format!("{year}-03-05"), "eligible_self_pay": amount,
+                                   "personal_burden": amount}),
+                def,
+            )
+        };
+        // Inner Mongolia: the settlement replaces every paper; the association alone reviews.
+        let nm = scheme("nm-inpatient-2025");
+        let e = stay_of(&nm, 2025, "250000.00");
+        assert_eq!(
+            offer_stages(&nm, &e, &kinds),
+            vec![ReviewStage::Association]
+        );
+        assert_eq!(
+            stages_for(&nm, &kinds, claimed_amount(&nm, &e)).len(),
+            3,
+            "an application passes every stage"
+        );
+        assert!(offer_materials(&nm, EventKind::Inpatient, false).is_empty());
+        // Yinchuan likewise.
+        let yc = scheme("yc-2022");
+        assert_eq!(
+            offer_stages(&yc, &stay_of(&yc, 2022, "9000.00"), &kinds),
+            vec![ReviewStage::Association]
+        );
+        assert!(offer_materials(&yc, EventKind::Inpatient, false).is_empty());
+        // Hengyang: from 7000 the third-party appraisal stays, with its certificate.
+        let hy = scheme("hy-2021");
+        let big = stay_of(&hy, 2021, "7000.00");
+        assert_eq!(
+            offer_stages(&hy, &big, &kinds),
+            vec![ReviewStage::Appraisal, ReviewStage::Association]
+        );
+        assert_eq!(
+            offer_materials(&hy, EventKind::Inpatient, needs_appraisal(&hy, &big)),
+            vec![Material::AppraisalCertificate]
+        );
+        let small = stay_of(&hy, 2021, "6999.99");
+        assert_eq!(
+            offer_stages(&hy, &small, &kinds),
+            vec![ReviewStage::Association]
+        );
+        assert!(
+            offer_materials(&hy, EventKind::Inpatient, needs_appraisal(&hy, &small)).is_empty()
+        );
+        // Xinkang: the coded diagnosis stands for the certificate.
+        let xk = scheme("nm-xinkang-2025");
+        let diagnosis = stay(
+            serde_json::json!({"kind": "diagnosis", "diagnosed_on": "2025-05-01", "disease": "breast_cancer"}),
+            &xk,
+        );
+        assert_eq!(
+            offer_stages(&xk, &diagnosis, &kinds),
+            vec![ReviewStage::Association]
+        );
+        assert!(offer_materials(&xk, EventKind::Diagnosis, false).is_empty());
+        // A kind the data does not list is reviewed as an application (Wujin's work injury).
+        let wj = scheme("wj-2022");
+        assert!(wj.offer_review(EventKind::WorkInjury).is_none());
+        assert_eq!(
+            offer_materials(&wj, EventKind::WorkInjury, false),
+            required_materials(&wj, EventKind::WorkInjury, false, false)
+        );
+    }
+
+    #[test]
+    fn an_appraisal_the_offer_skips_needs_no_certificate() {
+        let mut hy = scheme("hy-2021");
+        hy.offers[0]
+            .skip_stages
+            .push(crate::engine::scheme::SkippableStage::Appraisal);
+        let big = stay(
+            serde_json::json!({"kind": "inpatient", "admitted_on": "2021-03-01",
+                               "discharged_on": "2021-03-05", "eligible_self_pay": "9000.00"}),
+            &hy,
+        );
+        assert_eq!(
+            offer_stages(&hy, &big, &["association".to_owned()]),
+            vec![ReviewStage::Association]
+        );
+        assert!(offer_materials(&hy, EventKind::Inpatient, true).is_empty());
     }
 
     #[test]

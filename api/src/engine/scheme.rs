@@ -52,6 +52,11 @@ pub struct SchemeDefinition {
     /// Materials a claim of each kind needs.
     #[serde(default)]
     pub materials: Vec<ClaimMaterials>,
+    /// Review by exception (免申即享): how a claim offered from the bureau's settlement record
+    /// is reviewed, per claim kind. A kind not listed is reviewed as an application (every
+    /// stage, every material).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offers: Vec<OfferReview>,
 }
 
 /// Texts for the mini-program's scheme page.
@@ -624,6 +629,37 @@ pub struct ClaimMaterials {
     pub conditional: Vec<ConditionalMaterials>,
 }
 
+/// How an offered claim of one kind is reviewed: the settlement record replaces the
+/// photographed slip, so the stages that check the photographs are skipped and only the
+/// materials the record cannot replace are asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferReview {
+    /// The claim (event) kind.
+    pub claim_kind: EventKind,
+    /// Review stages an offer of this kind does not pass. The association's review, which
+    /// judges the money, is never skipped.
+    #[serde(default)]
+    pub skip_stages: Vec<SkippableStage>,
+    /// Materials still needed before the member may confirm the offer (the appraisal
+    /// certificate is added when the appraisal stage is not skipped and the amount reaches
+    /// the scheme's threshold).
+    #[serde(default)]
+    pub required: Vec<Material>,
+}
+
+/// A review stage an offered claim may skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SkippableStage {
+    /// The unit union's first review.
+    Union,
+    /// The service point's (or office's) second review.
+    ServicePoint,
+    /// The third-party appraisal.
+    Appraisal,
+}
+
 /// Materials needed in one case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -712,6 +748,11 @@ impl SchemeDefinition {
     /// Parameters the version lacks (empty for a complete version).
     pub fn missing_parameters(&self) -> &[String] {
         &self.missing
+    }
+
+    /// How an offered claim of `kind` is reviewed, when the version says.
+    pub fn offer_review(&self, kind: EventKind) -> Option<&OfferReview> {
+        self.offers.iter().find(|o| o.claim_kind == kind)
     }
 
     /// Whether the version can be simulated and used for approvals.
@@ -942,6 +983,17 @@ impl Validator {
                     format!("materials[{i}].required"),
                     "at least one material is required",
                 );
+            }
+        }
+        for (i, o) in s.offers.iter().enumerate() {
+            if !s.accepts(o.claim_kind) {
+                self.push(
+                    format!("offers[{i}].claim_kind"),
+                    "claim kind is not in `event_kinds`",
+                );
+            }
+            if s.offers[..i].iter().any(|e| e.claim_kind == o.claim_kind) {
+                self.push(format!("offers[{i}].claim_kind"), "claim kind listed twice");
             }
         }
     }

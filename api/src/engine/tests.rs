@@ -2050,6 +2050,27 @@ fn validation_refuses_bands_that_are_not_contiguous() {
 }
 
 #[test]
+fn validation_refuses_offer_review_data_for_a_kind_twice_or_a_kind_not_judged() {
+    let mut s = valid();
+    let mut again = s.offers[0].clone();
+    s.offers.push(again.clone());
+    again.claim_kind = EventKind::WorkInjury;
+    s.offers.push(again);
+    assert_eq!(
+        problems(&s),
+        ["offers[1].claim_kind", "offers[2].claim_kind"]
+    );
+}
+
+#[test]
+fn the_association_stage_cannot_be_skipped_by_an_offer() {
+    // Only the checks before the money may be skipped: the data cannot name the association.
+    let mut s = serde_json::to_value(valid()).expect("json");
+    s["offers"][0]["skip_stages"] = json!(["union", "association"]);
+    assert!(serde_json::from_value::<SchemeDefinition>(s).is_err());
+}
+
+#[test]
 fn validation_refuses_bands_out_of_order() {
     let mut s = valid();
     if let Some(b) = s.inpatient.as_mut().and_then(|r| r.bands.as_mut()) {

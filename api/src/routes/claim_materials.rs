@@ -134,7 +134,7 @@ pub async fn upload_material(
     Ok(HttpResponse::Created().json(stored))
 }
 
-/// Removes a photo from a draft or returned claim.
+/// Removes a photo from a draft, a returned claim or an unconfirmed offer.
 #[utoipa::path(
     operation_id = "removeClaimMaterial",
     tag = "claims",

@@ -565,7 +565,9 @@ pub struct ConfirmOfferRequest {
 
 /// The member confirms a benefit offered from the medical-insurance settlement file (免申即享):
 /// where to pay (a card, or the one on file). The offer keeps its amount's place in the
-/// period's filing order and enters its first review stage. A clerk of the member's unit union
+/// period's filing order and enters the first review stage its scheme does not skip for offers
+/// (review by exception), once the materials the scheme still asks of an offer are uploaded
+/// (`required_materials` of its detail; most schemes ask none). A clerk of the member's unit union
 /// may confirm for a retiree without a phone: recorded as on behalf, the member told of a card
 /// the clerk set, and that clerk may not approve it (four eyes).
 #[utoipa::path(
@@ -580,7 +582,7 @@ pub struct ConfirmOfferRequest {
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`version_conflict`, `invalid_transition` (not an open offer)", body = ErrorBody),
-        (status = 422, description = "`bank_card_missing`, `invalid_bank_card`, `invalid_request`", body = ErrorBody),
+        (status = 422, description = "`materials_missing` (details.missing, e.g. Hengyang's appraisal certificate), `bank_card_missing`, `invalid_bank_card`, `invalid_request`", body = ErrorBody),
     )
 )]
 #[post("/claims/{id}/confirm-offer")]

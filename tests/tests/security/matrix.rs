@@ -178,6 +178,7 @@ const ALL: &[Caller] = &[Member, UnionClerk, ServicePoint, AssociationReviewer, 
 const STAFF: &[Caller] = &[UnionClerk, ServicePoint, AssociationReviewer, Admin];
 const ASSOCIATION: &[Caller] = &[AssociationReviewer, Admin];
 const ADMIN: &[Caller] = &[Admin];
+const ASSOCIATION_REVIEWER: &[Caller] = &[AssociationReviewer];
 const FILERS: &[Caller] = &[Member, UnionClerk];
 const UNION_OR_ADMIN: &[Caller] = &[UnionClerk, Admin];
 
@@ -235,6 +236,9 @@ const POLICY: &[(&str, Object, Access)] = &[
     // An offer from the insurance file: the member confirms it, or their union on their behalf
     // (the fixtures' claims are not offers: let in means refused for the status, 409).
     ("POST /api/v1/claims/{id}/confirm-offer", Object::Claim, roles(FILERS)),
+    // Offers approved in bulk: the association's reviewers alone (the ids it names are judged
+    // claim by claim in the answer: an unknown one is skipped `not_found`).
+    ("POST /api/v1/claims/approve-offers", Object::None, roles(ASSOCIATION_REVIEWER)),
     ("GET /api/v1/claim-figures", Object::None, roles(STAFF)),
     ("GET /api/v1/exports/claim-figures.xlsx", Object::None, roles(STAFF)),
     // Members and their periods.
@@ -1022,6 +1026,9 @@ fn payload(op: &str, f: &Fixtures, app: &TestApp, id: &str, seq: u64) -> Payload
         "POST /api/v1/deductions" => json(json!({ "scheme_code": "wj-2022", "month": "2021-11" })),
         "POST /api/v1/deductions/{id}/result" => Payload::Csv("x\n"),
         "POST /api/v1/claims/{id}/confirm-offer" => json(json!({ "version": 1 })),
+        "POST /api/v1/claims/approve-offers" => json(json!({
+            "claims": [{ "id": "0193a4c2-7d1e-7c11-9a0e-3f6a1b2c4d5e", "version": 1 }],
+        })),
         "POST /api/v1/enrolments/{id}/refuse" | "POST /api/v1/enrolments/{id}/withdraw" => {
             json(json!({ "version": 1, "reason": "矩阵测试" }))
         }

@@ -18,14 +18,14 @@ use serde_json::json;
 
 use entity::{claim, membership};
 
-use super::filing::{claim_scheme, parse_facts};
+use super::filing::{claim_scheme, get, parse_facts};
 use super::period::{Cause, PeriodClaim, approved_claims, fen, keep, restate};
 use super::review::{check_four_eyes, reviewable};
 use super::store::reload;
 use super::transition::{self, Move, Transition};
-use super::{Caller, Claim, ClaimError, ClaimStatus};
-use crate::domain::Money;
+use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy};
 use crate::domain::workdays::WorkdayCalendar;
+use crate::domain::{Money, Role};
 use crate::engine::period::judge_each_in_filing_order;
 use crate::engine::{self, Event, ItemCode, Judgement, SchemeDefinition};
 
@@ -329,6 +329,98 @@ pub async fn approve(
         .await?;
     txn.commit().await?;
     reload(db, c.id).await
+}
+
+/// The most claims one bulk approval takes: a page of the association's queue as a phone or a
+/// desk list shows it (`GET /claims?status=association_review&limit=100`).
+pub const BULK_MAX: u64 = 100;
+
+/// Approves offered claims (免申即享) waiting at the association's review, in one request: the
+/// benefit officer ticks the offers of a queue page they have read, each at the version they
+/// saw. Each claim is approved exactly as alone ([`approve`], no adjustment): judged under its
+/// own period lock in its own transaction, so a claim that cannot be approved (a stale version,
+/// not an offer, not at the association's review, refused by the rules, four eyes) is left as
+/// it was and reported with the same error a single approval would give, and never stops or
+/// half-writes the others. Claims are approved in filing order (first submission, then id),
+/// whatever the order of the list, so a period's claims are granted as filed and nothing
+/// approved in the batch is re-stated by a later one of it. The outcomes come back in the
+/// order of the list.
+pub async fn approve_offers(
+    db: &DatabaseConnection,
+    calendar: Option<&WorkdayCalendar>,
+    caller: &Caller,
+    listed: &[(String, i32)],
+    today: NaiveDate,
+    request_id: Option<String>,
+) -> Result<Vec<(String, Result<Claim, ClaimError>)>, ClaimError> {
+    if caller.role != Role::AssociationReviewer {
+        return Err(ClaimError::Forbidden(
+            "补助由互助会审核员批量审批 / offers are approved in bulk by the association's reviewers"
+                .into(),
+        ));
+    }
+    let mut outcomes: Vec<Option<Result<Claim, ClaimError>>> = Vec::with_capacity(listed.len());
+    let mut due: Vec<(usize, Claim)> = Vec::new();
+    for (i, (pid, version)) in listed.iter().enumerate() {
+        match offer_at_association(db, caller, pid, *version).await {
+            Ok(c) => {
+                outcomes.push(None);
+                due.push((i, c));
+            }
+            Err(e) => outcomes.push(Some(Err(e))),
+        }
+    }
+    due.sort_by_key(|(_, c)| (c.first_submitted_at, c.id));
+    for (i, c) in due {
+        let done = approve(
+            db,
+            calendar,
+            caller,
+            &c.pid,
+            c.version,
+            None,
+            today,
+            request_id.clone(),
+        )
+        .await;
+        outcomes[i] = Some(done);
+    }
+    Ok(listed
+        .iter()
+        .zip(outcomes)
+        .map(|((pid, _), outcome)| {
+            (
+                pid.clone(),
+                outcome.unwrap_or_else(|| Err(anyhow::anyhow!("claim {pid} not judged").into())),
+            )
+        })
+        .collect())
+}
+
+/// An offered claim at the association's review, at `version`, that the caller may approve.
+async fn offer_at_association(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    pid: &str,
+    version: i32,
+) -> Result<Claim, ClaimError> {
+    let c = get(db, caller, pid).await?;
+    if c.version != version {
+        return Err(ClaimError::VersionConflict { current: c.version });
+    }
+    if c.filed_by != FiledBy::InsuranceFile {
+        return Err(ClaimError::Invalid {
+            code: "not_an_offer",
+            field: "id".into(),
+            message:
+                "此申领由职工申请，请逐件审批 / an application, not an offer: approve it on its own"
+                    .into(),
+        });
+    }
+    if c.status != ClaimStatus::AssociationReview {
+        return Err(ClaimError::WrongStatus { status: c.status });
+    }
+    Ok(c)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! The scheme's rules for these are the engine's ([`crate::engine::claim_rules`]); every change
 //! goes through [`super::transition`] in its own transaction.
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
@@ -162,14 +162,33 @@ fn check_bounds(event: &Event, ms: &membership::Model, today: NaiveDate) -> Resu
 }
 
 /// The materials a claim needs before it can be submitted (see
-/// [`claim_rules::required_materials`]; a beneficiary's claim needs death and kinship papers).
+/// [`claim_rules::required_materials`]; a beneficiary's claim needs death and kinship papers)
+/// — or, offered from a settlement, confirmed ([`claim_rules::offer_materials`]).
 pub fn required_materials(
     def: &SchemeDefinition,
     kind: EventKind,
     filed_by: FiledBy,
     appraisal: bool,
 ) -> Vec<Material> {
-    claim_rules::required_materials(def, kind, filed_by == FiledBy::Beneficiary, appraisal)
+    match filed_by {
+        FiledBy::InsuranceFile => claim_rules::offer_materials(def, kind, appraisal),
+        _ => {
+            claim_rules::required_materials(def, kind, filed_by == FiledBy::Beneficiary, appraisal)
+        }
+    }
+}
+
+/// The materials `c` needs ([`required_materials`]) that are not among `present`.
+pub(crate) fn unmet_materials(
+    def: &SchemeDefinition,
+    c: &Claim,
+    event: &Event,
+    present: &[(Material, DateTime<Utc>)],
+) -> Vec<Material> {
+    required_materials(def, c.kind, c.filed_by, needs_appraisal(def, event))
+        .into_iter()
+        .filter(|m| !present.iter().any(|(p, _)| p == m))
+        .collect()
 }
 
 /// Loads a claim the caller may see.
@@ -541,11 +560,7 @@ pub async fn submit(
     }
     let event = parse_facts(&c.event, &def)?;
     let present = material_categories(db, c.id).await?;
-    let appraisal = needs_appraisal(&def, &event);
-    let mut missing: Vec<Material> = required_materials(&def, c.kind, c.filed_by, appraisal)
-        .into_iter()
-        .filter(|m| !present.iter().any(|(p, _)| p == m))
-        .collect();
+    let mut missing = unmet_materials(&def, &c, &event, &present);
     if let Some(returned) = &c.returned {
         for r in &returned.requests {
             let answered = present

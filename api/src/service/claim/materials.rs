@@ -102,10 +102,15 @@ fn to_stored(m: claim_material::Model) -> Result<StoredMaterial, ClaimError> {
     })
 }
 
-const EDITABLE: [&str; 2] = ["draft", "returned"];
+/// A claim takes materials while it is being prepared: a draft, a returned claim, or an offer
+/// before its confirmation (the materials its scheme still asks of an offer).
+const EDITABLE: [&str; 3] = ["draft", "returned", "offered"];
 
 fn check_editable(caller: &Caller, c: &Claim) -> Result<(), ClaimError> {
-    if !matches!(c.status, ClaimStatus::Draft | ClaimStatus::Returned) {
+    if !matches!(
+        c.status,
+        ClaimStatus::Draft | ClaimStatus::Returned | ClaimStatus::Offered
+    ) {
         return Err(ClaimError::WrongStatus { status: c.status });
     }
     match caller.role {

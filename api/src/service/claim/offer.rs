@@ -10,7 +10,9 @@
 //! approval would grant it now: the period's approved claims, in filing order, judged with it
 //! ([`crate::engine::period`]); the approval judges it again under the period lock, as any claim.
 //!
-//! The member confirms where to pay ([`confirm`]) and the offer enters the first review stage.
+//! The member confirms where to pay ([`confirm`]) and the offer enters the first review stage
+//! its scheme's `offers` data does not skip (review by exception: the settlement record
+//! replaces the photographed slip), once the materials that data still asks for are uploaded.
 //! A claim filed later for a stay already offered is refused with the offer's id
 //! ([`offer_for_stay`]).
 
@@ -26,15 +28,17 @@ use serde_json::json;
 
 use entity::{claim, member, membership, settlement};
 
-use super::filing::{claim_scheme, current_scheme, get, parse_facts, payee_change, seal_card};
+use super::filing::{
+    claim_scheme, current_scheme, get, parse_facts, payee_change, seal_card, unmet_materials,
+};
 use super::period::{fen, member_period};
-use super::store::{ancestor_kinds, reload, to_claim};
+use super::store::{ancestor_kinds, material_categories, reload, to_claim};
 use super::timeline::{self, Step};
 use super::transition::{self, Move, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level};
 use crate::auth::crypto::PiiVault;
 use crate::domain::{BankCardNumber, Money, Role};
-use crate::engine::claim_rules::{claimed_amount, stages_for, window_closed};
+use crate::engine::claim_rules::{offer_stages, window_closed};
 use crate::engine::period::judge_each_in_filing_order;
 use crate::engine::{Event, SchemeDefinition, bounds};
 use crate::service::audit::{self, Actor};
@@ -430,8 +434,15 @@ pub async fn confirm(
     }
     let (_, def) = claim_scheme(db, &c.scheme_code, c.scheme_version).await?;
     let event = parse_facts(&c.event, &def)?;
+    // Review by exception: the offer's materials, not an application's (none, for most schemes).
+    let present = material_categories(db, c.id).await?;
+    let missing = unmet_materials(&def, &c, &event, &present);
+    if !missing.is_empty() {
+        return Err(ClaimError::MaterialsMissing(missing));
+    }
+    // The first stage the scheme's data does not skip for an offer.
     let kinds = ancestor_kinds(db, c.organisation_id).await?;
-    let stages: Vec<ClaimStatus> = stages_for(&def, &kinds, claimed_amount(&def, &event))
+    let stages: Vec<ClaimStatus> = offer_stages(&def, &event, &kinds)
         .into_iter()
         .map(ClaimStatus::from)
         .collect();
