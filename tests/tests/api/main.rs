@@ -11,6 +11,7 @@ mod enrolment;
 mod four_eyes;
 mod health;
 mod migrations;
+mod offer_life;
 mod offers;
 mod openapi;
 mod payouts;

@@ -38,12 +38,12 @@ async fn id_numbers_in(app: &TestApp, scheme: &str) -> Vec<String> {
         .collect()
 }
 
-fn in_2025(s: &mut huzhu::settings::Settings) {
+pub(crate) fn in_2025(s: &mut huzhu::settings::Settings) {
     s.clock.today = NaiveDate::from_ymd_opt(2025, 9, 15);
 }
 
 /// The plain ID number of the member of `period`.
-async fn id_number_of(app: &TestApp, period: &Period) -> String {
+pub(crate) async fn id_number_of(app: &TestApp, period: &Period) -> String {
     let backend = app.state.db.get_database_backend();
     let row = app
         .state
@@ -67,7 +67,7 @@ async fn id_number_of(app: &TestApp, period: &Period) -> String {
 
 /// A settlement file of one inpatient stay per `(id number, settlement id, admitted,
 /// discharged, 政策范围内个人自付, 起付线)`.
-fn stays(rows: &[(&str, &str, &str, &str, &str, &str)]) -> Vec<u8> {
+pub(crate) fn stays(rows: &[(&str, &str, &str, &str, &str, &str)]) -> Vec<u8> {
     let mut text = String::from(
         "证件号码,结算ID,入院日期,出院日期,住院天数,医疗费用总额,统筹基金支付,起付标准,政策范围内个人自付,医疗类别\n",
     );
@@ -80,7 +80,7 @@ fn stays(rows: &[(&str, &str, &str, &str, &str, &str)]) -> Vec<u8> {
 }
 
 /// Uploads a settlement file as `token` and waits for its job to end; returns the job.
-async fn import(app: &TestApp, token: &str, bytes: Vec<u8>, filename: &str) -> Value {
+pub(crate) async fn import(app: &TestApp, token: &str, bytes: Vec<u8>, filename: &str) -> Value {
     let (status, job) = post_file(app, token, bytes, filename).await;
     assert_eq!(status, 202, "{job}");
     let id = job["id"].as_str().expect("id").to_owned();
