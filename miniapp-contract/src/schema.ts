@@ -257,7 +257,9 @@ export interface paths {
          *     where to pay (a card, or the one on file). The offer keeps its amount's place in the
          *     period's filing order and enters its first review stage. A clerk of the member's unit union
          *     may confirm for a retiree without a phone: recorded as on behalf, the member told of a card
-         *     the clerk set, and that clerk may not approve it (four eyes).
+         *     the clerk set, and that clerk may not approve it (four eyes). Where the settlement says the
+         *     member died in hospital, the clerk confirms for the beneficiary (`beneficiary`; not for
+         *     schemes paid to the member only). An offer not confirmed by its `lapses_on` has lapsed.
          */
         post: operations["confirmClaimOffer"];
         delete?: never;
@@ -1922,6 +1924,7 @@ export interface components {
          *         "id": "01a20a3f-c9ed-7093-a417-b0f339b55c81",
          *         "judgement": null,
          *         "kind": "inpatient",
+         *         "lapses_on": null,
          *         "member": {
          *           "id": "01a20a3f-c83a-7490-8427-03dbeb5b04c3",
          *           "name": "李文博"
@@ -2120,12 +2123,18 @@ export interface components {
             paid_at?: string | null;
             /** @description The bank's reason, when payment failed. */
             payout_failure?: string | null;
+            /**
+             * Format: date
+             * @description An offer (免申即享) not confirmed by this day lapses: the scheme's claim deadline for
+             *     its stay. `null` for applications and where the scheme sets no deadline.
+             */
+            lapses_on?: string | null;
         };
         /**
          * @description Where a claim stands.
          * @enum {string}
          */
-        ClaimStatus: "draft" | "offered" | "union_review" | "service_point_review" | "appraisal" | "association_review" | "returned" | "approved" | "paying" | "paid" | "payout_failed" | "closed" | "rejected" | "withdrawn";
+        ClaimStatus: "draft" | "offered" | "union_review" | "service_point_review" | "appraisal" | "association_review" | "returned" | "approved" | "paying" | "paid" | "payout_failed" | "closed" | "rejected" | "withdrawn" | "lapsed";
         /** @description Claim deadlines and processing. */
         Claims: {
             /**
@@ -2214,6 +2223,7 @@ export interface components {
             version: number;
             /** @description Pay to this card; without it, the card on file. */
             bank_card?: string | null;
+            beneficiary?: components["schemas"]["NewBeneficiaryRequest"] | null;
         };
         /**
          * @description `POST /enrolments/{id}/confirm`.
@@ -3530,6 +3540,12 @@ export interface components {
                 paid_at?: string | null;
                 /** @description The bank's reason, when payment failed. */
                 payout_failure?: string | null;
+                /**
+                 * Format: date
+                 * @description An offer (免申即享) not confirmed by this day lapses: the scheme's claim deadline for
+                 *     its stay. `null` for applications and where the scheme sets no deadline.
+                 */
+                lapses_on?: string | null;
             }[];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string | null;
@@ -6856,7 +6872,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `version_conflict`, `invalid_transition` (not an open offer) */
+            /** @description `version_conflict`, `invalid_transition` (not an open offer), `offer_lapsed` (details.deadline: not confirmed by the scheme's claim deadline) */
             409: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6868,7 +6884,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "version_conflict",
                      *         "details": {},
-                     *         "message": "`version_conflict`, `invalid_transition` (not an open offer)"
+                     *         "message": "not confirmed by the scheme's claim deadline)"
                      *       }
                      *     }
                      */
@@ -6894,7 +6910,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `bank_card_missing`, `invalid_bank_card`, `invalid_request` */
+            /** @description `bank_card_missing`, `invalid_bank_card`, `invalid_request`, `beneficiary_missing` (the member died in hospital: the union confirms for a beneficiary), `beneficiary_not_allowed` (the scheme pays the member only), `invalid_name`, `invalid_id_number` */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6906,7 +6922,7 @@ export interface operations {
                      *       "error": {
                      *         "code": "bank_card_missing",
                      *         "details": {},
-                     *         "message": "`bank_card_missing`, `invalid_bank_card`, `invalid_request`"
+                     *         "message": "the union confirms for a beneficiary), `beneficiary_not_allowed` (the scheme pays the member only), `invalid_name`, `invalid_id_number`"
                      *       }
                      *     }
                      */
