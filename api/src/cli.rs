@@ -323,6 +323,8 @@ async fn reminders(task: RemindersTask, settings: Settings) -> anyhow::Result<Ex
             for occasion in schedule::RENEWAL_OCCASIONS {
                 println!("{:<16} {}", occasion.as_str(), report.queued(occasion));
             }
+            println!("{:<16} {}", "offer_lapsing", report.offer_lapsing);
+            println!("{:<16} {}", "offers lapsed", report.offers_lapsed);
             println!(
                 "queued {} renewal reminders for {today} (due {}) in {:.3} s",
                 report.total(),

@@ -52,6 +52,8 @@ pub struct Model {
     pub paid_at: Option<DateTimeUtc>,
     pub closed_at: Option<DateTimeUtc>,
     pub payout_failure: Option<String>,
+    /// The day an unconfirmed offer lapses: the scheme's claim deadline for its stay.
+    pub lapses_on: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

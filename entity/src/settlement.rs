@@ -31,6 +31,8 @@ pub struct Model {
     pub medical_category: Option<String>,
     pub diagnosis_code: Option<String>,
     pub diagnosis_name: Option<String>,
+    /// 离院方式, as written (死亡 / 5: the member died in hospital).
+    pub discharge_way: Option<String>,
     pub claim_id: Option<i64>,
     pub outcome: String,
     pub reason: Option<String>,

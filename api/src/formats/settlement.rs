@@ -65,9 +65,11 @@ pub enum Field {
     DiagnosisCode,
     /// 主要诊断名称
     DiagnosisName,
+    /// 离院方式
+    DischargeWay,
 }
 
-const SETTLEMENT_FIELDS: [Field; 18] = [
+const SETTLEMENT_FIELDS: [Field; 19] = [
     Field::IdNumber,
     Field::Name,
     Field::SettlementId,
@@ -86,6 +88,7 @@ const SETTLEMENT_FIELDS: [Field; 18] = [
     Field::MedicalCategory,
     Field::DiagnosisCode,
     Field::DiagnosisName,
+    Field::DischargeWay,
 ];
 
 /// Columns without which a row cannot be matched or judged.
@@ -126,6 +129,7 @@ impl FieldSet for Field {
             Field::MedicalCategory => "医疗类别",
             Field::DiagnosisCode => "主要诊断编码",
             Field::DiagnosisName => "主要诊断名称",
+            Field::DischargeWay => "离院方式",
         }
     }
 
@@ -168,6 +172,7 @@ impl FieldSet for Field {
                 "ICD-10",
             ],
             Field::DiagnosisName => &["主要诊断名称", "主诊断名称", "诊断名称", "主要诊断"],
+            Field::DischargeWay => &["离院方式", "出院方式", "离院方式名称"],
         }
     }
 }
@@ -207,6 +212,8 @@ pub struct SettlementRow {
     /// ICD-10 code, upper-case, no spaces.
     pub diagnosis_code: Option<String>,
     pub diagnosis_name: Option<String>,
+    /// 离院方式, as written (`死亡` or the code `5`: died in hospital).
+    pub discharge_way: Option<String>,
 }
 
 /// One problem in one cell of the file. Never echoes an ID number.
@@ -443,6 +450,7 @@ fn parse_row(raw: &RawRow, columns: &Columns<Field>) -> Result<SettlementRow, Ve
                     .to_uppercase()
             }),
             diagnosis_name: short(Field::DiagnosisName),
+            discharge_way: short(Field::DischargeWay),
         }),
         _ => Err(problems),
     }

@@ -19,6 +19,7 @@ use crate::domain::{BankCardNumber, IdNumber, PersonName};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::claim::filing::{ClaimEdit, NewBeneficiary, NewClaim};
 use crate::service::claim::materials;
+use crate::service::claim::offer::OfferConfirmation;
 use crate::service::claim::review::{self, ClaimFilter};
 use crate::service::claim::view::{self, ClaimDetail, ClaimResponse, Viewer};
 use crate::service::claim::{Caller, ClaimError, ClaimStatus};
@@ -124,6 +125,13 @@ impl From<ClaimError> for ApiError {
                 message: "这次住院已由医保结算数据主动提供补助，请在该补助上确认收款卡，无需另行申领 / this stay was already offered; confirm that offer instead".into(),
                 details: json!({ "offer": offer }),
             },
+            ClaimError::OfferLapsed { deadline } => ApiError::Conflict {
+                code: "offer_lapsed",
+                message: format!(
+                    "该补助须在{deadline}前确认收款卡，已过期失效 / the offer had to be confirmed by {deadline} and has lapsed"
+                ),
+                details: json!({ "deadline": deadline }),
+            },
             ClaimError::IdempotencyKeyReused => ApiError::Invalid {
                 code: "idempotency_key_reused",
                 message: "此 Idempotency-Key 已用于另一请求，请为新请求使用新的键 / this Idempotency-Key was used for a different request; use a new key for a new request"
@@ -210,6 +218,19 @@ pub struct NewClaimRequest {
     pub beneficiary: Option<NewBeneficiaryRequest>,
 }
 
+fn beneficiary(b: &NewBeneficiaryRequest) -> Result<NewBeneficiary, ApiError> {
+    Ok(NewBeneficiary {
+        name: PersonName::parse(&b.name).map_err(|e| {
+            ApiError::invalid_value("invalid_name", "beneficiary.name", e.to_string())
+        })?,
+        id_number: IdNumber::parse(&b.id_number).map_err(|e| {
+            ApiError::invalid_value("invalid_id_number", "beneficiary.id_number", e.to_string())
+        })?,
+        relationship: b.relationship.trim().to_owned(),
+        bank_card: bank_card("beneficiary.bank_card", &b.bank_card)?,
+    })
+}
+
 fn bank_card(field: &str, value: &str) -> Result<BankCardNumber, ApiError> {
     BankCardNumber::parse(value).map_err(|e| {
         ApiError::invalid_value(
@@ -250,19 +271,7 @@ pub async fn create(
     principal.require(&[Role::Member, Role::UnionReviewer])?;
     let key = idempotency_key(&req)?;
     let body = validated(body.into_inner())?;
-    let beneficiary = match &body.beneficiary {
-        Some(b) => Some(NewBeneficiary {
-            name: PersonName::parse(&b.name).map_err(|e| {
-                ApiError::invalid_value("invalid_name", "beneficiary.name", e.to_string())
-            })?,
-            id_number: IdNumber::parse(&b.id_number).map_err(|e| {
-                ApiError::invalid_value("invalid_id_number", "beneficiary.id_number", e.to_string())
-            })?,
-            relationship: b.relationship.trim().to_owned(),
-            bank_card: bank_card("beneficiary.bank_card", &b.bank_card)?,
-        }),
-        None => None,
-    };
+    let beneficiary = body.beneficiary.as_ref().map(beneficiary).transpose()?;
     let new = NewClaim {
         membership_pid: body.membership_id.clone(),
         event: body.event.clone(),
@@ -554,13 +563,17 @@ pub async fn submit(
 }
 
 /// Confirming an offer: where to pay.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"version": 1, "bank_card": "6217000000000000004"}))]
 pub struct ConfirmOfferRequest {
     pub version: i32,
     /// Pay to this card; without it, the card on file.
     pub bank_card: Option<String>,
+    /// The member died in hospital (the settlement's 离院方式 死亡): the unit union confirms
+    /// for this beneficiary, paid to the beneficiary's card (not with `bank_card`).
+    #[validate(nested)]
+    pub beneficiary: Option<NewBeneficiaryRequest>,
 }
 
 /// The member confirms a benefit offered from the medical-insurance settlement file (免申即享):
@@ -569,7 +582,9 @@ pub struct ConfirmOfferRequest {
 /// (review by exception), once the materials the scheme still asks of an offer are uploaded
 /// (`required_materials` of its detail; most schemes ask none). A clerk of the member's unit union
 /// may confirm for a retiree without a phone: recorded as on behalf, the member told of a card
-/// the clerk set, and that clerk may not approve it (four eyes).
+/// the clerk set, and that clerk may not approve it (four eyes). Where the settlement says the
+/// member died in hospital, the clerk confirms for the beneficiary (`beneficiary`; not for
+/// schemes paid to the member only). An offer not confirmed by its `lapses_on` has lapsed.
 #[utoipa::path(
     operation_id = "confirmClaimOffer",
     tag = "claims",
@@ -581,8 +596,8 @@ pub struct ConfirmOfferRequest {
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "`version_conflict`, `invalid_transition` (not an open offer)", body = ErrorBody),
-        (status = 422, description = "`materials_missing` (details.missing, e.g. Hengyang's appraisal certificate), `bank_card_missing`, `invalid_bank_card`, `invalid_request`", body = ErrorBody),
+        (status = 409, description = "`version_conflict`, `invalid_transition` (not an open offer), `offer_lapsed` (details.deadline: not confirmed by the scheme's claim deadline)", body = ErrorBody),
+        (status = 422, description = "`materials_missing` (details.missing, e.g. Hengyang's appraisal certificate), `bank_card_missing`, `invalid_bank_card`, `invalid_request`, `beneficiary_missing` (the member died in hospital: the union confirms for a beneficiary), `beneficiary_not_allowed` (the scheme pays the member only), `invalid_name`, `invalid_id_number`", body = ErrorBody),
     )
 )]
 #[post("/claims/{id}/confirm-offer")]
@@ -593,18 +608,22 @@ pub async fn confirm_offer(
     body: web::Json<ConfirmOfferRequest>,
     request_id: RequestId,
 ) -> Result<web::Json<ClaimDetail>, ApiError> {
-    let card = body
-        .bank_card
-        .as_deref()
-        .map(|c| bank_card("bank_card", c))
-        .transpose()?;
+    let body = validated(body.into_inner())?;
+    let confirmation = OfferConfirmation {
+        bank_card: body
+            .bank_card
+            .as_deref()
+            .map(|c| bank_card("bank_card", c))
+            .transpose()?,
+        beneficiary: body.beneficiary.as_ref().map(beneficiary).transpose()?,
+    };
     let detail = view::confirm_offer(
         &state.db,
         &state.pii,
         &viewer(&state, &principal),
         &id,
         body.version,
-        card,
+        confirmation,
         Some(request_id.to_string()),
     )
     .await?;

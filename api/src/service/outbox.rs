@@ -28,6 +28,8 @@ pub enum Occasion {
     PayoutSent,
     /// 免申即享: a benefit was offered from the medical-insurance settlement file.
     BenefitOffered,
+    /// 免申即享: an offer not confirmed yet lapses in 7 days or fewer.
+    OfferLapsing,
     /// 续互临期: the coverage period ends in 30 days (or fewer, when a scan was missed).
     RenewalDue30,
     /// 续互临期: the coverage period ends in 7 days or fewer.
@@ -49,6 +51,7 @@ impl Occasion {
             Occasion::PayeeChanged => "payee_changed",
             Occasion::PayoutSent => "payout_sent",
             Occasion::BenefitOffered => "benefit_offered",
+            Occasion::OfferLapsing => "offer_lapsing",
             Occasion::RenewalDue30 => "renewal_due_30",
             Occasion::RenewalDue7 => "renewal_due_7",
             Occasion::RenewalGrace => "renewal_grace",

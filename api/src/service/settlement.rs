@@ -401,6 +401,7 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
             medical_category: Set(r.medical_category.clone()),
             diagnosis_code: Set(r.diagnosis_code.clone()),
             diagnosis_name: Set(r.diagnosis_name.clone()),
+            discharge_way: Set(r.discharge_way.clone()),
             claim_id: Set(None),
             outcome: Set("matched".into()),
             reason: Set(None),

@@ -11,6 +11,7 @@ mod enrolment;
 mod four_eyes;
 mod health;
 mod migrations;
+mod offer_life;
 mod offer_review;
 mod offers;
 mod openapi;

@@ -42,6 +42,21 @@ pub struct NewBeneficiary {
     pub bank_card: BankCardNumber,
 }
 
+/// A beneficiary as stored: the id number sealed.
+pub(crate) fn seal_beneficiary(
+    pii: &PiiVault,
+    b: &NewBeneficiary,
+) -> Result<SealedBeneficiary, ClaimError> {
+    Ok(SealedBeneficiary {
+        name: b.name.as_str().to_owned(),
+        id_number_cipher: pii
+            .seal(PiiKind::IdNumber, b.id_number.as_str())
+            .map_err(|e| anyhow::anyhow!("sealing an id number: {e}"))?
+            .0,
+        relationship: b.relationship.clone(),
+    })
+}
+
 /// A new draft.
 #[derive(Clone, Debug)]
 pub struct NewClaim {
@@ -337,17 +352,11 @@ pub async fn create(
             },
         ),
     };
-    let beneficiary = match &new.beneficiary {
-        Some(b) => Some(SealedBeneficiary {
-            name: b.name.as_str().to_owned(),
-            id_number_cipher: pii
-                .seal(PiiKind::IdNumber, b.id_number.as_str())
-                .map_err(|e| anyhow::anyhow!("sealing an id number: {e}"))?
-                .0,
-            relationship: b.relationship.clone(),
-        }),
-        None => None,
-    };
+    let beneficiary = new
+        .beneficiary
+        .as_ref()
+        .map(|b| seal_beneficiary(pii, b))
+        .transpose()?;
     let now = Utc::now();
     let pid = new_pid();
     let facts = serde_json::to_string(&event).map_err(|e| anyhow::anyhow!(e))?;

@@ -17,7 +17,8 @@
 //! `returned` (for more material, back into the stage that returned it on resubmission),
 //! `rejected`, `withdrawn`, and `closed` (approved with nothing to pay). An offer made from the
 //! medical-insurance settlement file ([`offer`]) starts `offered` and enters the first review
-//! stage when the member confirms where to pay.
+//! stage when the member confirms where to pay, or becomes `lapsed` when nobody confirmed it by
+//! the scheme's claim deadline ([`lapse`]).
 
 pub mod figures;
 pub mod payout;
@@ -60,11 +61,14 @@ pub enum ClaimStatus {
     Rejected,
     /// Withdrawn by whoever filed it, before approval.
     Withdrawn,
+    /// An offer the member did not confirm by the scheme's claim deadline (set by the
+    /// scheduler's daily scan); it can no longer be confirmed.
+    Lapsed,
 }
 
 impl ClaimStatus {
     /// Every status.
-    pub const ALL: [ClaimStatus; 14] = [
+    pub const ALL: [ClaimStatus; 15] = [
         Self::Draft,
         Self::Offered,
         Self::UnionReview,
@@ -79,6 +83,7 @@ impl ClaimStatus {
         Self::Closed,
         Self::Rejected,
         Self::Withdrawn,
+        Self::Lapsed,
     ];
 
     /// Stable name, as stored.
@@ -98,6 +103,7 @@ impl ClaimStatus {
             Self::Closed => "closed",
             Self::Rejected => "rejected",
             Self::Withdrawn => "withdrawn",
+            Self::Lapsed => "lapsed",
         }
     }
 
@@ -177,6 +183,7 @@ impl Level {
 
 pub mod approval;
 pub mod filing;
+pub mod lapse;
 pub mod materials;
 pub mod offer;
 pub mod period;
@@ -305,6 +312,8 @@ pub struct Claim {
     pub pay_due_max_on: Option<NaiveDate>,
     pub paid_at: Option<DateTime<Utc>>,
     pub payout_failure: Option<String>,
+    /// An offer not confirmed by this day lapses.
+    pub lapses_on: Option<NaiveDate>,
 }
 
 impl Claim {
@@ -368,6 +377,10 @@ pub enum ClaimError {
     /// offer (`offer` names it) instead of filing again.
     #[error("the stay was already offered as claim {offer}")]
     AlreadyOffered { offer: String },
+    /// 409 `offer_lapsed`: the offer was not confirmed by the scheme's claim deadline
+    /// (`lapsed_on` the day after it) and can no longer be confirmed.
+    #[error("the offer lapsed after {deadline}")]
+    OfferLapsed { deadline: NaiveDate },
     /// 422 from the engine's validation of the facts.
     #[error("{0:?}")]
     Facts(SimulationError),

@@ -14,7 +14,15 @@
 //! its scheme's `offers` data does not skip (review by exception: the settlement record
 //! replaces the photographed slip), once the materials that data still asks for are uploaded.
 //! A claim filed later for a stay already offered is refused with the offer's id
-//! ([`offer_for_stay`]).
+//! ([`offer_for_stay`]). An offer carries the day it lapses (`lapses_on`: the scheme's claim
+//! deadline for the stay, as a filed claim would have it); unconfirmed by then, the scan
+//! lapses it ([`super::lapse`]).
+//!
+//! Where the member died in hospital (the settlement's 离院方式 is 死亡, code 5) and the
+//! scheme pays beneficiaries at all (not `paid_to_member_only`, as Xinkang is), the offer is
+//! confirmed by the member's unit union for the beneficiary — name, ID number, relationship and
+//! the beneficiary's card, recorded on the claim as for a beneficiary's application — and
+//! refused `beneficiary_missing` without one. No scheme asks a beneficiary of a living member.
 
 use std::collections::BTreeMap;
 
@@ -29,7 +37,8 @@ use serde_json::json;
 use entity::{claim, member, membership, settlement};
 
 use super::filing::{
-    claim_scheme, current_scheme, get, parse_facts, payee_change, seal_card, unmet_materials,
+    NewBeneficiary, claim_scheme, current_scheme, get, parse_facts, payee_change, seal_beneficiary,
+    seal_card, unmet_materials,
 };
 use super::period::{fen, member_period};
 use super::store::{ancestor_kinds, material_categories, reload, to_claim};
@@ -38,7 +47,7 @@ use super::transition::{self, Move, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level};
 use crate::auth::crypto::PiiVault;
 use crate::domain::{BankCardNumber, Money, Role};
-use crate::engine::claim_rules::{offer_stages, window_closed};
+use crate::engine::claim_rules::{filing_deadline, offer_stages, window_closed};
 use crate::engine::period::judge_each_in_filing_order;
 use crate::engine::{Event, SchemeDefinition, bounds};
 use crate::service::audit::{self, Actor};
@@ -338,6 +347,8 @@ async fn offer_one(
             serde_json::to_string(&judgement).map_err(|e| anyhow::anyhow!(e))?,
         )),
         payable_fen: Set(Some(granted_fen)),
+        // Unconfirmed after the deadline a filed claim would have, the offer lapses.
+        lapses_on: Set(filing_deadline(&def, ms.coverage_end, &event)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -388,12 +399,42 @@ async fn offer_one(
     Ok(Made::Offered)
 }
 
+/// Where an offer is to be paid, as confirmed.
+#[derive(Debug, Default)]
+pub struct OfferConfirmation {
+    /// Pay to this card; without it, the card on file.
+    pub bank_card: Option<BankCardNumber>,
+    /// The beneficiary of a member who died (the union confirms; paid to their card).
+    pub beneficiary: Option<NewBeneficiary>,
+}
+
+/// 离院方式 as the bureau writes it: `死亡`, or the code 5 of the settlement list (医保结算清单).
+fn died_in_hospital(discharge_way: &str) -> bool {
+    let way = discharge_way.trim();
+    way == "5" || way.contains("死亡")
+}
+
+/// Whether the settlement offer `c` was made from says the member died in hospital.
+async fn member_died<C: ConnectionTrait>(db: &C, c: &Claim) -> Result<bool, ClaimError> {
+    Ok(settlement::Entity::find()
+        // The member's settlements (indexed), then the one this offer came from.
+        .filter(settlement::Column::MemberId.eq(c.member_id))
+        .filter(settlement::Column::ClaimId.eq(c.id))
+        .filter(settlement::Column::Outcome.eq("offered"))
+        .one(db)
+        .await?
+        .and_then(|s| s.discharge_way)
+        .is_some_and(|way| died_in_hospital(&way)))
+}
+
 /// The member confirms an offer: where to pay (`bank_card`, or the card on file), and the offer
 /// enters its first review stage. It keeps its place in the period's filing order and the
 /// scheme version it was judged under when offered. A clerk of the member's unit union may
 /// confirm for a retiree without a phone: the step is recorded as on behalf
 /// (`confirmed_on_behalf`), the member is told when the clerk set another card, and that clerk
-/// may not approve the claim (four eyes, as for any payee change).
+/// may not approve the claim (four eyes, as for any payee change). For a member who died in
+/// hospital the clerk confirms for the beneficiary (see the module doc). Past its deadline
+/// (`today` after `lapses_on`) an offer is refused `offer_lapsed`, lapsed by the scan or not.
 #[allow(clippy::too_many_arguments)]
 pub async fn confirm(
     db: &DatabaseConnection,
@@ -401,7 +442,8 @@ pub async fn confirm(
     caller: &Caller,
     pid: &str,
     version: i32,
-    bank_card: Option<BankCardNumber>,
+    confirmation: OfferConfirmation,
+    today: NaiveDate,
     request_id: Option<String>,
 ) -> Result<Claim, ClaimError> {
     let on_behalf = match caller.role {
@@ -415,15 +457,60 @@ pub async fn confirm(
         }
     };
     let c = get(db, caller, pid).await?;
-    if c.status != ClaimStatus::Offered {
-        return Err(ClaimError::WrongStatus { status: c.status });
+    let lapsed_on = c.lapses_on.filter(|deadline| today > *deadline);
+    match (c.status, lapsed_on) {
+        (ClaimStatus::Lapsed, _) | (ClaimStatus::Offered, Some(_)) => {
+            return Err(ClaimError::OfferLapsed {
+                deadline: c.lapses_on.unwrap_or(today),
+            });
+        }
+        (ClaimStatus::Offered, None) => {}
+        (status, _) => return Err(ClaimError::WrongStatus { status }),
     }
     if c.version != version {
         return Err(ClaimError::VersionConflict { current: c.version });
     }
-    let card_cipher = match &bank_card {
-        Some(card) => Some(seal_card(pii, card)?),
-        None => c.payee_bank_card_cipher.clone(),
+    let (_, def) = claim_scheme(db, &c.scheme_code, c.scheme_version).await?;
+    let OfferConfirmation {
+        bank_card,
+        beneficiary,
+    } = confirmation;
+    match &beneficiary {
+        Some(_) if def.claims.paid_to_member_only => {
+            return Err(ClaimError::Invalid {
+                code: "beneficiary_not_allowed",
+                field: "beneficiary".into(),
+                message: "本项目补助只支付给参互职工本人 / this scheme pays the member only".into(),
+            });
+        }
+        Some(_) if !on_behalf => {
+            return Err(ClaimError::Forbidden(
+                "受益人领取请由单位工会代为确认 / a beneficiary's confirmation is made by the unit union"
+                    .into(),
+            ));
+        }
+        Some(_) if bank_card.is_some() => {
+            return Err(ClaimError::Invalid {
+                code: "invalid_request",
+                field: "bank_card".into(),
+                message: "受益人领取时只填写受益人的银行卡 / give only the beneficiary's card"
+                    .into(),
+            });
+        }
+        None if !def.claims.paid_to_member_only && member_died(db, &c).await? => {
+            return Err(ClaimError::Invalid {
+                code: "beneficiary_missing",
+                field: "beneficiary".into(),
+                message: "结算记录显示参互职工已身故：请由单位工会代为确认并填写受益人 / the member died in hospital: the unit union confirms for the beneficiary"
+                    .into(),
+            });
+        }
+        _ => {}
+    }
+    let card_cipher = match (&beneficiary, &bank_card) {
+        (Some(b), _) => Some(seal_card(pii, &b.bank_card)?),
+        (None, Some(card)) => Some(seal_card(pii, card)?),
+        (None, None) => c.payee_bank_card_cipher.clone(),
     };
     if card_cipher.is_none() {
         return Err(ClaimError::Invalid {
@@ -432,7 +519,6 @@ pub async fn confirm(
             message: "请填写收款银行卡号 / a bank card to pay to is needed".into(),
         });
     }
-    let (_, def) = claim_scheme(db, &c.scheme_code, c.scheme_version).await?;
     let event = parse_facts(&c.event, &def)?;
     // Review by exception: the offer's materials, not an application's (none, for most schemes).
     let present = material_categories(db, c.id).await?;
@@ -449,14 +535,29 @@ pub async fn confirm(
     let target = stages[0];
     let now = Utc::now();
     let stages_json = serde_json::to_string(&stages).map_err(|e| anyhow::anyhow!(e))?;
-    let set = vec![
+    let mut set = vec![
         (claim::Column::Stage, Expr::value(target.as_str())),
         (claim::Column::Stages, Expr::value(stages_json)),
         (claim::Column::SubmittedAt, Expr::value(now)),
         (claim::Column::PayeeBankCardCipher, Expr::value(card_cipher)),
     ];
-    let payee = match &bank_card {
-        Some(card) => payee_change(
+    if let Some(b) = &beneficiary {
+        // Paid to the beneficiary, as a beneficiary's application is.
+        let sealed = seal_beneficiary(pii, b)?;
+        set.push((claim::Column::PayeeName, Expr::value(sealed.name.clone())));
+        set.push((claim::Column::BeneficiaryName, Expr::value(sealed.name)));
+        set.push((
+            claim::Column::BeneficiaryIdNumberCipher,
+            Expr::value(sealed.id_number_cipher),
+        ));
+        set.push((
+            claim::Column::BeneficiaryRelationship,
+            Expr::value(sealed.relationship),
+        ));
+    }
+    // A beneficiary's card is theirs, set with the papers of the death; the member is not told.
+    let payee = match (&bank_card, &beneficiary) {
+        (Some(card), None) => payee_change(
             pii,
             caller,
             c.member_id,
@@ -465,10 +566,13 @@ pub async fn confirm(
             card,
             format!("payee_changed:{}:confirmed", c.pid),
         ),
-        None => None,
+        _ => None,
     };
     let (action, note) = if on_behalf {
         let mut note = "由单位工会代为确认".to_owned();
+        if let Some(b) = &beneficiary {
+            note.push_str(&format!("；受益人（{}）领取", b.relationship));
+        }
         if let Some(p) = &payee {
             note.push('；');
             note.push_str(&p.note);
@@ -494,7 +598,8 @@ pub async fn confirm(
             notice: payee.map(|p| p.notice),
             audit: (
                 "claim.confirm_offer",
-                json!({ "to": target.as_str(), "stages": stages, "bank_card": bank_card.is_some(), "on_behalf": on_behalf }),
+                json!({ "to": target.as_str(), "stages": stages, "bank_card": bank_card.is_some(),
+                        "beneficiary": beneficiary.is_some(), "on_behalf": on_behalf }),
             ),
         },
         now,
@@ -535,6 +640,7 @@ mod tests {
             medical_category: None,
             diagnosis_code: None,
             diagnosis_name: None,
+            discharge_way: None,
             claim_id: None,
             outcome: "matched".into(),
             reason: None,
@@ -545,5 +651,14 @@ mod tests {
         assert_eq!(facts["deductible"], "800.00");
         assert_eq!(facts["personal_burden"], "4000.00");
         assert_eq!(facts["billed_days"], 10);
+    }
+
+    #[test]
+    fn death_is_read_from_the_discharge_way_by_name_or_code() {
+        assert!(died_in_hospital("死亡"));
+        assert!(died_in_hospital(" 5 "));
+        assert!(!died_in_hospital("医嘱离院"));
+        assert!(!died_in_hospital("1"));
+        assert!(!died_in_hospital("15"));
     }
 }

@@ -81,6 +81,7 @@ pub fn to_claim(m: claim::Model) -> Result<Claim, DbErr> {
         pay_due_max_on: m.pay_due_max_on,
         paid_at: m.paid_at,
         payout_failure: m.payout_failure,
+        lapses_on: m.lapses_on,
     })
 }
 

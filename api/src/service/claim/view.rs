@@ -137,6 +137,9 @@ pub struct ClaimResponse {
     pub paid_at: Option<DateTime<Utc>>,
     /// The bank's reason, when payment failed.
     pub payout_failure: Option<String>,
+    /// An offer (免申即享) not confirmed by this day lapses: the scheme's claim deadline for
+    /// its stay. `null` for applications and where the scheme sets no deadline.
+    pub lapses_on: Option<NaiveDate>,
 }
 
 /// A photographed material.
@@ -246,7 +249,8 @@ pub struct PeriodMoneyResponse {
         "overdue": false,
         "overdue_beyond_maximum": false,
         "paid_at": null,
-        "payout_failure": null
+        "payout_failure": null,
+        "lapses_on": null
     },
     "materials": [
         {
@@ -460,6 +464,7 @@ fn claim_response(c: Claim, refs: &Refs, viewer: &Viewer<'_>) -> ClaimResponse {
         pay_due_max_on: c.pay_due_max_on,
         paid_at: c.paid_at,
         payout_failure: c.payout_failure,
+        lapses_on: c.lapses_on,
     }
 }
 
@@ -585,10 +590,20 @@ pub async fn confirm_offer(
     viewer: &Viewer<'_>,
     pid: &str,
     version: i32,
-    bank_card: Option<crate::domain::BankCardNumber>,
+    confirmation: super::offer::OfferConfirmation,
     request_id: Option<String>,
 ) -> Result<ClaimDetail, ClaimError> {
-    super::offer::confirm(db, pii, &viewer.caller, pid, version, bank_card, request_id).await?;
+    super::offer::confirm(
+        db,
+        pii,
+        &viewer.caller,
+        pid,
+        version,
+        confirmation,
+        viewer.today,
+        request_id,
+    )
+    .await?;
     get(db, viewer, pid).await
 }
 

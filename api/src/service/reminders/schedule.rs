@@ -1,7 +1,9 @@
 //! The renewal scan (续互临期): members are told 30 days and 7 days before their coverage period
 //! ends, and once inside the scheme's grace window after it ended, unless they have already
 //! renewed (a membership of the same scheme family starting after this one's end) or have no
-//! phone. The scan only queues: it writes outbox rows, which the dispatcher sends.
+//! phone. The scan only queues: it writes outbox rows, which the dispatcher sends. The same
+//! scan ends the offers (免申即享) nobody confirmed by their deadline and reminds those lapsing
+//! within 7 days ([`crate::service::claim::lapse`]), set-based and idempotent alike.
 //!
 //! # How
 //! One set-based `INSERT INTO outbox … SELECT … ON CONFLICT (dedupe_key) DO NOTHING` per
@@ -38,6 +40,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use crate::service::claim::lapse;
 use crate::service::enrolment::scheme_family;
 use crate::service::outbox::Occasion;
 use crate::service::{raw_statement, scheme};
@@ -66,6 +69,10 @@ pub struct ScanReport {
     pub renewal_due_7: u64,
     /// New grace-window reminders.
     pub renewal_grace: u64,
+    /// New reminders of offers lapsing within 7 days (`offer_lapsing`).
+    pub offer_lapsing: u64,
+    /// Offers that lapsed in this scan (not a message: a status change).
+    pub offers_lapsed: u64,
 }
 
 impl ScanReport {
@@ -75,11 +82,12 @@ impl ScanReport {
             Occasion::RenewalDue30 => self.renewal_due_30,
             Occasion::RenewalDue7 => self.renewal_due_7,
             Occasion::RenewalGrace => self.renewal_grace,
+            Occasion::OfferLapsing => self.offer_lapsing,
             _ => 0,
         }
     }
 
-    /// Messages queued in all.
+    /// Renewal reminders queued in all.
     pub fn total(&self) -> u64 {
         self.renewal_due_30 + self.renewal_due_7 + self.renewal_grace
     }
@@ -252,7 +260,7 @@ fn key_prefix(occasion: Occasion) -> String {
 /// Queues the renewal reminders due on `today` (Asia/Shanghai) that are not queued yet, each
 /// due at 08:00 that day. Runs in whatever transaction `db` is; see [`run_once_as_leader`].
 #[tracing::instrument(skip(db))]
-pub async fn scan<C: ConnectionTrait>(
+pub async fn scan<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     today: NaiveDate,
     now: DateTime<Utc>,
@@ -266,7 +274,12 @@ pub async fn scan<C: ConnectionTrait>(
         renewal_due_30: 0,
         renewal_due_7: 0,
         renewal_grace: 0,
+        offer_lapsing: 0,
+        offers_lapsed: 0,
     };
+    // Lapse first: an offer past its deadline is not reminded.
+    report.offers_lapsed = lapse::lapse_offers(db, today, now).await?;
+    report.offer_lapsing = lapse::remind_lapsing(db, today, now, due_at).await?;
     for occasion in RENEWAL_OCCASIONS {
         let Some(plan) = Plan::for_day(&schemes, occasion, today) else {
             continue;
@@ -421,6 +434,8 @@ async fn run_loop(
                 renewal_due_30 = r.renewal_due_30,
                 renewal_due_7 = r.renewal_due_7,
                 renewal_grace = r.renewal_grace,
+                offer_lapsing = r.offer_lapsing,
+                offers_lapsed = r.offers_lapsed,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "renewal reminders queued"
             ),

@@ -122,6 +122,11 @@ pub fn defaults() -> Vec<Template> {
             "您{discharged_on}出院的住院可获互助金{amount}元，无需申请，请在小程序确认收款卡。",
             &["amount", "discharged_on"],
         ),
+        t(
+            "offer_lapsing",
+            "您的住院互助金{amount}元尚未确认收款卡，{deadline}后将失效，请尽快在小程序确认。",
+            &["amount", "deadline"],
+        ),
     ]
 }
 
