@@ -31,6 +31,8 @@ pub struct Model {
     pub medical_category: Option<String>,
     pub diagnosis_code: Option<String>,
     pub diagnosis_name: Option<String>,
+    /// `inpatient` or `diagnosis`: the event this row is offered as.
+    pub event_kind: String,
     pub claim_id: Option<i64>,
     pub outcome: String,
     pub reason: Option<String>,

@@ -22,6 +22,7 @@ mod m20261205_200001_token_generation;
 mod m20261205_500001_wujin_year;
 mod m20261206_300001_roster_facts;
 mod m20261206_500001_create_settlement;
+mod m20261207_400001_settlement_event_kind;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_500001_wujin_year::Migration),
             Box::new(m20261206_300001_roster_facts::Migration),
             Box::new(m20261206_500001_create_settlement::Migration),
+            Box::new(m20261207_400001_settlement_event_kind::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ mod four_eyes;
 mod health;
 mod migrations;
 mod offers;
+mod offers_xinkang;
 mod openapi;
 mod payouts;
 mod period_money;

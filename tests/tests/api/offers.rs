@@ -13,7 +13,7 @@ use serde_json::Value;
 use serde_json::json;
 
 /// The plain ID numbers of the members holding a membership of `scheme`, in member order.
-async fn id_numbers_in(app: &TestApp, scheme: &str) -> Vec<String> {
+pub(crate) async fn id_numbers_in(app: &TestApp, scheme: &str) -> Vec<String> {
     let backend = app.state.db.get_database_backend();
     let rows = app
         .state
@@ -38,12 +38,12 @@ async fn id_numbers_in(app: &TestApp, scheme: &str) -> Vec<String> {
         .collect()
 }
 
-fn in_2025(s: &mut huzhu::settings::Settings) {
+pub(crate) fn in_2025(s: &mut huzhu::settings::Settings) {
     s.clock.today = NaiveDate::from_ymd_opt(2025, 9, 15);
 }
 
 /// The plain ID number of the member of `period`.
-async fn id_number_of(app: &TestApp, period: &Period) -> String {
+pub(crate) async fn id_number_of(app: &TestApp, period: &Period) -> String {
     let backend = app.state.db.get_database_backend();
     let row = app
         .state
@@ -80,7 +80,7 @@ fn stays(rows: &[(&str, &str, &str, &str, &str, &str)]) -> Vec<u8> {
 }
 
 /// Uploads a settlement file as `token` and waits for its job to end; returns the job.
-async fn import(app: &TestApp, token: &str, bytes: Vec<u8>, filename: &str) -> Value {
+pub(crate) async fn import(app: &TestApp, token: &str, bytes: Vec<u8>, filename: &str) -> Value {
     let (status, job) = post_file(app, token, bytes, filename).await;
     assert_eq!(status, 202, "{job}");
     let id = job["id"].as_str().expect("id").to_owned();
