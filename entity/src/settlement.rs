@@ -33,6 +33,8 @@ pub struct Model {
     pub diagnosis_name: Option<String>,
     /// 离院方式, as written (死亡 / 5: the member died in hospital).
     pub discharge_way: Option<String>,
+    /// `inpatient` or `diagnosis`: the event this row is offered as.
+    pub event_kind: String,
     pub claim_id: Option<i64>,
     pub outcome: String,
     pub reason: Option<String>,

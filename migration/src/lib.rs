@@ -23,6 +23,7 @@ mod m20261205_500001_wujin_year;
 mod m20261206_300001_roster_facts;
 mod m20261206_500001_create_settlement;
 mod m20261207_200001_offer_lapse;
+mod m20261207_400001_settlement_event_kind;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_300001_roster_facts::Migration),
             Box::new(m20261206_500001_create_settlement::Migration),
             Box::new(m20261207_200001_offer_lapse::Migration),
+            Box::new(m20261207_400001_settlement_event_kind::Migration),
         ]
     }
 }

@@ -2487,6 +2487,12 @@ export interface components {
             benefits?: components["schemas"]["DiagnosisBenefits"] | null;
             /** @description Configurable list of illnesses behind a generic code (wj's 30 critical illnesses). */
             illness_list_zh?: string[];
+            /**
+             * @description ICD-10 codes (主要诊断编码 on a settlement) that mean a covered disease, matched by code
+             *     prefix: the 免申即享 import offers a diagnosis it finds here. Empty: the scheme's
+             *     diagnoses are only ever applied for.
+             */
+            icd10?: components["schemas"]["Icd10Code"][];
         };
         /** @description Texts for the mini-program's scheme page. */
         Display: {
@@ -2734,6 +2740,19 @@ export interface components {
              *     one took an allowance or bracket), absorbed by the periods' next claims.
              */
             open_offset: components["schemas"]["Money"];
+            /** @description 免申即享 offers (claims filed from the settlement file). */
+            offers: components["schemas"]["OfferFigures"];
+            /**
+             * @description Median calendar days from discharge (a diagnosis: its date) to payment of the offers
+             *     paid in the year, one decimal; null when none was.
+             * @example 12.5
+             */
+            median_days_offered?: string | null;
+            /**
+             * @description The same for the claims applied for (filed by the member or a clerk).
+             * @example 41.0
+             */
+            median_days_applied?: string | null;
         };
         /** @description The whole subtree's figures for a scheme and year. */
         FiguresTotal: components["schemas"]["Figures"] & {
@@ -2771,6 +2790,15 @@ export interface components {
         Health: {
             /** @example ok */
             status: string;
+        };
+        /** @description One ICD-10 code prefix of a scheme's disease list. */
+        Icd10Code: {
+            /** @description The code prefix, upper-case, e.g. `C50` (every code under it) or `C57.0` (not `C57.1`). */
+            prefix: string;
+            /** @description The covered disease it means (one of `covered`). */
+            disease: string;
+            /** @description A carcinoma in situ of that disease (ICD-10 D05–D07). */
+            in_situ?: boolean;
         };
         /** @description A roster import's progress and outcome. */
         ImportJobResponse: {
@@ -2835,6 +2863,19 @@ export interface components {
             outpatient: number;
             /** Format: int32 */
             other_insurance: number;
+            /**
+             * Format: int32
+             * @description Of the matched rows: those whose main diagnosis also matched a women's scheme's
+             *     coverage period (stored once more, to be offered as a diagnosis).
+             */
+            diagnoses_matched?: number;
+            /**
+             * Format: int32
+             * @description Rows whose main diagnosis is on a women's scheme's disease list, of members with no
+             *     coverage period of that scheme on the discharge date (listed in `unmatched_rows` as
+             *     `diagnosis_not_covered`; the row's stay may still have matched).
+             */
+            diagnosis_not_covered?: number;
             /**
              * Format: int32
              * @description Rows that could not be read.
@@ -3371,6 +3412,33 @@ export interface components {
             name: string;
             /** @description Unique login name (letters, digits, `-`, `_`, `.`). */
             login: string;
+        };
+        /** @description 免申即享 offers of one row or total. */
+        OfferFigures: {
+            /**
+             * Format: int64
+             * @description Offers made in the year.
+             */
+            made: number;
+            /**
+             * Format: int64
+             * @description Of those, confirmed by the member (or a clerk on behalf).
+             */
+            confirmed: number;
+            /**
+             * Format: int64
+             * @description Of those, lapsed unconfirmed.
+             */
+            lapsed: number;
+            /** @description What those offers offered. */
+            amount_offered: components["schemas"]["Money"];
+            /**
+             * Format: int64
+             * @description Offers paid in the year.
+             */
+            paid: number;
+            /** @description What they paid. */
+            amount_paid: components["schemas"]["Money"];
         };
         /**
          * @description `PATCH /organisations/{id}`.
@@ -4632,7 +4700,7 @@ export interface components {
          * @description Why a settlement row was not matched.
          * @enum {string}
          */
-        Unmatched: "not_a_member" | "not_covered" | "outpatient" | "other_insurance";
+        Unmatched: "not_a_member" | "not_covered" | "outpatient" | "other_insurance" | "diagnosis_not_covered";
         /** @description One row left unmatched, as the job's report lists it: no ID number, no name. */
         UnmatchedRow: {
             /**

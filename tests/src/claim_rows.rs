@@ -31,6 +31,12 @@ pub struct ClaimRow {
     pub paid_at: Option<DateTime<Utc>>,
     pub reject_reason: Option<String>,
     pub approved_fen: Option<i64>,
+    /// Offered from the settlement file (免申即享) instead of applied for.
+    pub offered: bool,
+    /// An offer the member has confirmed (it entered review: `submitted_at` set).
+    pub confirmed: bool,
+    /// The stay's discharge date (`YYYY-MM-DD`), written into the claim's facts.
+    pub discharged_on: Option<String>,
 }
 
 impl ClaimRow {
@@ -46,7 +52,23 @@ impl ClaimRow {
             paid_at: None,
             reject_reason: None,
             approved_fen: None,
+            offered: false,
+            confirmed: false,
+            discharged_on: None,
         }
+    }
+
+    /// Offered from the settlement file; `confirmed` when the member has confirmed it.
+    pub fn offer(mut self, confirmed: bool) -> ClaimRow {
+        self.offered = true;
+        self.confirmed = confirmed;
+        self
+    }
+
+    /// A stay discharged on `date` (`YYYY-MM-DD`).
+    pub fn discharged(mut self, date: &str) -> ClaimRow {
+        self.discharged_on = Some(date.to_owned());
+        self
     }
 
     /// First submitted at `submitted`, now standing at `status`.
@@ -132,10 +154,19 @@ pub async fn insert_claims(app: &TestApp, rows: &[ClaimRow]) -> Vec<i64> {
             organisation_id: Set(organisation_id),
             scheme_code: Set(row.scheme_code.clone()),
             kind: Set("inpatient".to_owned()),
-            facts: Set("{}".to_owned()),
+            facts: Set(match &row.discharged_on {
+                Some(day) => serde_json::json!({"kind": "inpatient", "admitted_on": day,
+                    "discharged_on": day, "eligible_self_pay": "1000.00"})
+                .to_string(),
+                None => "{}".to_owned(),
+            }),
             status: Set(row.status.clone()),
             version: Set(1),
-            filed_by_kind: Set("member".to_owned()),
+            filed_by_kind: Set(if row.offered {
+                "insurance_file".to_owned()
+            } else {
+                "member".to_owned()
+            }),
             filed_by_pid: Set(person.pid.clone()),
             flagged: Set(false),
             payable_fen: Set(row.approved_fen),
@@ -143,7 +174,12 @@ pub async fn insert_claims(app: &TestApp, rows: &[ClaimRow]) -> Vec<i64> {
             reject_reason: Set(row.reject_reason.clone()),
             created_at: Set(created),
             updated_at: Set(row.paid_at.unwrap_or(created)),
-            submitted_at: Set(row.first_submitted_at),
+            // An offer enters review (and gets a submission) when the member confirms it.
+            submitted_at: Set(if row.offered && !row.confirmed {
+                None
+            } else {
+                row.first_submitted_at
+            }),
             first_submitted_at: Set(row.first_submitted_at),
             approved_at: Set(row.approved_fen.and(row.paid_at.or(row.first_submitted_at))),
             paid_at: Set(row.paid_at),

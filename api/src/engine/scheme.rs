@@ -545,6 +545,47 @@ pub struct DiagnosisRules {
     /// Configurable list of illnesses behind a generic code (wj's 30 critical illnesses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub illness_list_zh: Vec<String>,
+    /// ICD-10 codes (主要诊断编码 on a settlement) that mean a covered disease, matched by code
+    /// prefix: the 免申即享 import offers a diagnosis it finds here. Empty: the scheme's
+    /// diagnoses are only ever applied for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub icd10: Vec<Icd10Code>,
+}
+
+/// One ICD-10 code prefix of a scheme's disease list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Icd10Code {
+    /// The code prefix, upper-case, e.g. `C50` (every code under it) or `C57.0` (not `C57.1`).
+    pub prefix: String,
+    /// The covered disease it means (one of `covered`).
+    pub disease: String,
+    /// A carcinoma in situ of that disease (ICD-10 D05–D07).
+    #[serde(default)]
+    pub in_situ: bool,
+}
+
+impl DiagnosisRules {
+    /// The entry of the disease list an ICD-10 code falls under: the longest prefix that
+    /// matches, so `C57.0x` is `C57.0` and a more precise entry wins over a broader one. Dots
+    /// and case are ignored (files write `C50.9`, `c509` and `C50.900x001` alike).
+    pub fn icd10_entry(&self, code: &str) -> Option<&Icd10Code> {
+        let bare = |c: &str| -> String {
+            c.trim()
+                .chars()
+                .filter(|c| *c != '.')
+                .map(|c| c.to_ascii_uppercase())
+                .collect()
+        };
+        let code = bare(code);
+        self.icd10
+            .iter()
+            .filter(|e| {
+                let prefix = bare(&e.prefix);
+                !prefix.is_empty() && code.starts_with(&prefix)
+            })
+            .max_by_key(|e| bare(&e.prefix).len())
+    }
 }
 
 /// Amounts of the fixed disease benefits.
@@ -1151,6 +1192,28 @@ impl Validator {
             }
             if d.covered[..i].contains(c) {
                 self.push(format!("diagnosis.covered[{i}]"), "disease listed twice");
+            }
+        }
+        for (i, e) in d.icd10.iter().enumerate() {
+            let p = format!("diagnosis.icd10[{i}]");
+            let mut chars = e.prefix.chars();
+            let well_formed = chars.next().is_some_and(|c| c.is_ascii_uppercase())
+                && chars.all(|c| c.is_ascii_digit() || c == '.' || c.is_ascii_uppercase())
+                && e.prefix.len() >= 3;
+            if !well_formed {
+                self.push(
+                    format!("{p}.prefix"),
+                    "an ICD-10 code prefix: a capital letter, then digits (e.g. C50, C57.0)",
+                );
+            }
+            if !d.covered.contains(&e.disease) {
+                self.push(format!("{p}.disease"), "disease is not in `covered`");
+            }
+            if e.in_situ && !d.in_situ_covered {
+                self.push(format!("{p}.in_situ"), "carcinoma in situ is not covered");
+            }
+            if d.icd10[..i].iter().any(|o| o.prefix == e.prefix) {
+                self.push(format!("{p}.prefix"), "prefix listed twice");
             }
         }
         if let Some(b) = &d.benefits {

@@ -1224,6 +1224,59 @@ fn xinkang_a_stay_is_the_wrong_event_kind() {
     assert_eq!(j.refused, Some(Refusal::WrongEventKind));
 }
 
+#[test]
+fn xinkang_icd10_codes_mean_a_listed_disease_by_their_longest_prefix() {
+    for code in ["nm-xinkang-2022", "nm-xinkang-2025"] {
+        let s = scheme(code);
+        let d = s.diagnosis.as_ref().expect("diagnosis rules");
+        let of = |icd: &str| d.icd10_entry(icd).map(|e| (e.disease.clone(), e.in_situ));
+        let is = |disease: &str, in_situ| Some((disease.to_owned(), in_situ));
+        assert_eq!(of("C50.9"), is("breast_cancer", false));
+        assert_eq!(of("c50.900x001"), is("breast_cancer", false));
+        assert_eq!(of("C509"), is("breast_cancer", false));
+        assert_eq!(of("C57.0x01"), is("fallopian_tube_cancer", false));
+        assert_eq!(of("C57.1"), None, "parametrium is not the fallopian tube");
+        assert_eq!(of("C56"), is("ovarian_cancer_or_oophorectomy", false));
+        assert_eq!(of("C54.1"), is("endometrial_cancer", false));
+        assert_eq!(of("C54.2"), is("uterine_sarcoma", false));
+        assert_eq!(of("D39.1"), is("borderline_ovarian_tumour", false));
+        assert_eq!(of("D39.0"), None);
+        assert_eq!(of("D05.1"), is("breast_cancer", true));
+        assert_eq!(of("C34.9"), None, "lung cancer is not on the list");
+        assert_eq!(of("C5"), None);
+    }
+}
+
+#[test]
+fn validation_refuses_an_icd10_entry_for_a_disease_not_covered_or_malformed() {
+    let mut s = scheme("nm-xinkang-2025");
+    let d = s.diagnosis.as_mut().expect("diagnosis rules");
+    let n = d.icd10.len();
+    d.icd10.push(Icd10Code {
+        prefix: "C61".into(),
+        disease: "prostate_cancer".into(),
+        in_situ: false,
+    });
+    d.icd10.push(Icd10Code {
+        prefix: "c5".into(),
+        disease: "breast_cancer".into(),
+        in_situ: false,
+    });
+    d.icd10.push(Icd10Code {
+        prefix: "C50".into(),
+        disease: "breast_cancer".into(),
+        in_situ: false,
+    });
+    assert_eq!(
+        problems(&s),
+        [
+            format!("diagnosis.icd10[{n}].disease"),
+            format!("diagnosis.icd10[{}].prefix", n + 1),
+            format!("diagnosis.icd10[{}].prefix", n + 2),
+        ]
+    );
+}
+
 // ---------------------------------------------------------------- yc-2022
 
 #[test]

@@ -82,6 +82,32 @@ pub struct Figures {
     /// granted beyond their filing-order total (an earlier-filed claim approved after a later
     /// one took an allowance or bracket), absorbed by the periods' next claims.
     pub open_offset: Money,
+    /// 免申即享 offers (claims filed from the settlement file).
+    pub offers: OfferFigures,
+    /// Median calendar days from discharge (a diagnosis: its date) to payment of the offers
+    /// paid in the year, one decimal; null when none was.
+    #[schema(value_type = Option<String>, example = "12.5")]
+    pub median_days_offered: Option<Decimal>,
+    /// The same for the claims applied for (filed by the member or a clerk).
+    #[schema(value_type = Option<String>, example = "41.0")]
+    pub median_days_applied: Option<Decimal>,
+}
+
+/// 免申即享 offers of one row or total.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferFigures {
+    /// Offers made in the year.
+    pub made: i64,
+    /// Of those, confirmed by the member (or a clerk on behalf).
+    pub confirmed: i64,
+    /// Of those, lapsed unconfirmed.
+    pub lapsed: i64,
+    /// What those offers offered.
+    pub amount_offered: Money,
+    /// Offers paid in the year.
+    pub paid: i64,
+    /// What they paid.
+    pub amount_paid: Money,
 }
 
 impl From<&Tally> for Figures {
@@ -102,6 +128,16 @@ impl From<&Tally> for Figures {
             amount_paid: t.amount_paid,
             average_days: t.average_days(),
             open_offset: t.open_offset,
+            offers: OfferFigures {
+                made: t.offers.made,
+                confirmed: t.offers.confirmed,
+                lapsed: t.offers.lapsed,
+                amount_offered: t.offers.amount_offered,
+                paid: t.offers.paid,
+                amount_paid: t.offers.amount_paid,
+            },
+            median_days_offered: t.days_offered.median(),
+            median_days_applied: t.days_applied.median(),
         }
     }
 }

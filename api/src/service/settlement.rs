@@ -13,6 +13,11 @@
 //! object storage) shows their ID numbers masked; the uploaded file itself is deleted once the
 //! report is written. A settlement ID already imported by the organisation is skipped, so
 //! importing a file again adds nothing.
+//!
+//! A row is matched twice over when its main diagnosis (ICD-10) is on the disease list of a
+//! women's scheme (馨康, the list is the scheme's data) and the member has a period of that
+//! scheme holding the discharge date: the stay for the inpatient scheme, the diagnosis for the
+//! women's — one stored row each, told apart by `event_kind`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +38,7 @@ use super::scope::{Scope, Scoped};
 use super::{Problem, new_pid, organisation, scheme};
 use crate::auth::crypto::PiiKind;
 use crate::engine::EventKind;
+use crate::engine::scheme::DiagnosisRules;
 use crate::formats::roster::RosterError;
 use crate::formats::settlement::{RowProblem, SettlementRow, read_settlements};
 use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
@@ -45,7 +51,7 @@ pub const JOB_KIND: &str = "settlement";
 /// limits, large enough that 200,000 rows take a few hundred statements.
 const BATCH: usize = 1_000;
 
-/// Settlement rows per multi-row insert (25 values each).
+/// Settlement rows per multi-row insert (26 values each).
 const INSERT_BATCH: usize = 500;
 
 /// Most problems and unmatched rows listed in the job's report (all are counted; the report
@@ -68,12 +74,16 @@ pub enum Unmatched {
     /// No member with this ID number in the organisation's subtree.
     NotAMember,
     /// A member, but with no coverage period of a scheme with inpatient benefits holding the
-    /// admission date.
+    /// admission date (nor, for a listed diagnosis, of a women's scheme holding the discharge
+    /// date).
     NotCovered,
     /// An outpatient settlement (医疗类别 not inpatient).
     Outpatient,
     /// Another insurance than the employees' basic medical insurance (险种类型).
     OtherInsurance,
+    /// The main diagnosis is on a women's scheme's disease list, but the member has no
+    /// coverage period of that scheme holding the discharge date (the stay itself may match).
+    DiagnosisNotCovered,
 }
 
 impl Unmatched {
@@ -84,6 +94,7 @@ impl Unmatched {
             Self::NotCovered => "not_covered",
             Self::Outpatient => "outpatient",
             Self::OtherInsurance => "other_insurance",
+            Self::DiagnosisNotCovered => "diagnosis_not_covered",
         }
     }
 
@@ -93,6 +104,9 @@ impl Unmatched {
             Self::NotCovered => "未匹配：入院当日不在住院互助保障期内",
             Self::Outpatient => "未匹配：门诊结算，非住院",
             Self::OtherInsurance => "未匹配：非职工基本医疗保险",
+            Self::DiagnosisNotCovered => {
+                "确诊未匹配：主要诊断属女性特殊疾病，但出院当日不在女性馨康互助保障期内"
+            }
         }
     }
 }
@@ -145,6 +159,15 @@ pub struct ImportSummary {
     pub not_covered: u32,
     pub outpatient: u32,
     pub other_insurance: u32,
+    /// Of the matched rows: those whose main diagnosis also matched a women's scheme's
+    /// coverage period (stored once more, to be offered as a diagnosis).
+    #[serde(default)]
+    pub diagnoses_matched: u32,
+    /// Rows whose main diagnosis is on a women's scheme's disease list, of members with no
+    /// coverage period of that scheme on the discharge date (listed in `unmatched_rows` as
+    /// `diagnosis_not_covered`; the row's stay may still have matched).
+    #[serde(default)]
+    pub diagnosis_not_covered: u32,
     /// Rows that could not be read.
     pub rows_with_problems: u32,
     /// Of the matched rows: offers made (a claim `offered`, the member told).
@@ -373,7 +396,7 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         .rows
         .iter()
         .zip(&outcomes)
-        .filter_map(|(r, (_, m))| m.as_ref().map(|m| (r, m)))
+        .flat_map(|(r, (_, found))| found.matches.iter().map(move |m| (r, m)))
         .collect();
     let txn = crate::db::begin_write(&state.db).await?;
     let now = Utc::now();
@@ -402,6 +425,7 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
             diagnosis_code: Set(r.diagnosis_code.clone()),
             diagnosis_name: Set(r.diagnosis_name.clone()),
             discharge_way: Set(r.discharge_way.clone()),
+            event_kind: Set(m.event_kind.as_str().to_owned()),
             claim_id: Set(None),
             outcome: Set("matched".into()),
             reason: Set(None),
@@ -414,6 +438,7 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
                 OnConflict::columns([
                     settlement::Column::OrganisationId,
                     settlement::Column::SettlementId,
+                    settlement::Column::EventKind,
                 ])
                 .do_nothing()
                 .to_owned(),
@@ -512,11 +537,21 @@ async fn delete_upload(state: &AppState, key: &str) {
     }
 }
 
-/// The member's coverage period a settlement matched.
+/// A member's coverage period a settlement matched, and the event it is offered as there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Match {
     member_id: i64,
     membership_id: i64,
+    /// `Inpatient` (the stay) or `Diagnosis` (its main diagnosis, on a women's scheme's list).
+    event_kind: EventKind,
+}
+
+/// What a row matched: its stay, its diagnosis, both or neither.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct RowMatch {
+    matches: Vec<Match>,
+    /// A listed diagnosis without a women's scheme's period holding the discharge date.
+    diagnosis_not_covered: bool,
 }
 
 /// Every row's outcome, in file order, with its match when it has one. Set-based: a handful
@@ -525,7 +560,7 @@ async fn match_rows(
     state: &AppState,
     params: &SettlementImport,
     rows: &[SettlementRow],
-) -> Result<Vec<(Outcome, Option<Match>)>, DbErr> {
+) -> Result<Vec<(Outcome, RowMatch)>, DbErr> {
     let db = &state.db;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
     // Rows the file itself rules out, and repeats inside the file.
@@ -597,12 +632,21 @@ async fn match_rows(
         members.extend(found.into_iter().map(|(id, lookup)| (lookup, id)));
     }
 
-    // Their coverage periods in schemes with inpatient benefits.
-    let inpatient_schemes: Vec<String> = scheme::all_latest(db)
-        .await?
-        .into_iter()
+    // Their coverage periods: in schemes with inpatient benefits for the stay, and in schemes
+    // whose disease list has ICD-10 codes (馨康) for the main diagnosis.
+    let latest = scheme::all_latest(db).await?;
+    let inpatient_schemes: Vec<String> = latest
+        .iter()
         .filter(|s| s.definition.accepts(EventKind::Inpatient))
-        .map(|s| s.definition.code)
+        .map(|s| s.definition.code.clone())
+        .collect();
+    let disease_lists: Vec<(String, DiagnosisRules)> = latest
+        .into_iter()
+        .filter(|s| s.definition.accepts(EventKind::Diagnosis))
+        .filter_map(|s| {
+            let rules = s.definition.diagnosis?;
+            (!rules.icd10.is_empty()).then_some((s.definition.code, rules))
+        })
         .collect();
     let member_ids: Vec<i64> = members
         .values()
@@ -610,50 +654,53 @@ async fn match_rows(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut periods: HashMap<i64, Vec<(i64, NaiveDate, NaiveDate)>> = HashMap::new();
-    if !inpatient_schemes.is_empty() {
-        for chunk in member_ids.chunks(BATCH) {
-            let found: Vec<(i64, i64, NaiveDate, NaiveDate)> = membership::Entity::find()
-                .select_only()
-                .column(membership::Column::Id)
-                .column(membership::Column::MemberId)
-                .column(membership::Column::CoverageStart)
-                .column(membership::Column::CoverageEnd)
-                .filter(membership::Column::MemberId.is_in(chunk.iter().copied()))
-                .filter(membership::Column::SchemeCode.is_in(inpatient_schemes.iter().cloned()))
-                .filter(membership::Column::Status.eq("active"))
-                .into_tuple()
-                .all(db)
-                .await?;
-            for (id, member_id, start, end) in found {
-                periods.entry(member_id).or_default().push((id, start, end));
-            }
-        }
-    }
+    let periods = periods_in(db, &member_ids, &inpatient_schemes).await?;
+    let women_schemes: Vec<String> = disease_lists.iter().map(|(c, _)| c.clone()).collect();
+    let women_periods = periods_in(db, &member_ids, &women_schemes).await?;
 
-    let mut matches: Vec<Option<Match>> = vec![None; rows.len()];
+    let mut matches: Vec<RowMatch> = vec![RowMatch::default(); rows.len()];
     for (i, hash) in candidates.iter().zip(&hashes) {
         let r = &rows[*i];
         let Some(member_id) = members.get(hash) else {
             outcomes[*i] = Some(Outcome::Unmatched(Unmatched::NotAMember));
             continue;
         };
+        let found = &mut matches[*i];
         // The period holding the admission day; of two (two inpatient schemes), the older row.
-        let period = periods.get(member_id).and_then(|list| {
-            list.iter()
-                .filter(|(_, start, end)| *start <= r.admitted_on && r.admitted_on <= *end)
-                .min_by_key(|(id, _, _)| *id)
-        });
-        match period {
-            Some((membership_id, _, _)) => {
-                outcomes[*i] = Some(Outcome::Matched);
-                matches[*i] = Some(Match {
-                    member_id: *member_id,
-                    membership_id: *membership_id,
-                });
-            }
-            None => outcomes[*i] = Some(Outcome::Unmatched(Unmatched::NotCovered)),
+        if let Some(p) = period_holding(periods.get(member_id), r.admitted_on, |_| true) {
+            found.matches.push(Match {
+                member_id: *member_id,
+                membership_id: p.id,
+                event_kind: EventKind::Inpatient,
+            });
         }
+        let listing: Vec<&str> = disease_lists
+            .iter()
+            .filter(|(_, rules)| {
+                r.diagnosis_code
+                    .as_deref()
+                    .is_some_and(|code| rules.icd10_entry(code).is_some())
+            })
+            .map(|(code, _)| code.as_str())
+            .collect();
+        if !listing.is_empty() {
+            // The diagnosis date is the discharge date.
+            match period_holding(women_periods.get(member_id), r.discharged_on, |code| {
+                listing.contains(&code)
+            }) {
+                Some(p) => found.matches.push(Match {
+                    member_id: *member_id,
+                    membership_id: p.id,
+                    event_kind: EventKind::Diagnosis,
+                }),
+                None => found.diagnosis_not_covered = true,
+            }
+        }
+        outcomes[*i] = Some(if found.matches.is_empty() {
+            Outcome::Unmatched(Unmatched::NotCovered)
+        } else {
+            Outcome::Matched
+        });
     }
     Ok(outcomes
         .into_iter()
@@ -662,11 +709,67 @@ async fn match_rows(
         .collect())
 }
 
+/// An active coverage period of a member, as the matching reads it.
+struct Period {
+    id: i64,
+    scheme_code: String,
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+/// The active coverage periods in `schemes` of the members `member_ids`, by member (batched).
+async fn periods_in<C: ConnectionTrait>(
+    db: &C,
+    member_ids: &[i64],
+    schemes: &[String],
+) -> Result<HashMap<i64, Vec<Period>>, DbErr> {
+    let mut periods: HashMap<i64, Vec<Period>> = HashMap::new();
+    if schemes.is_empty() {
+        return Ok(periods);
+    }
+    for chunk in member_ids.chunks(BATCH) {
+        let found: Vec<(i64, i64, String, NaiveDate, NaiveDate)> = membership::Entity::find()
+            .select_only()
+            .column(membership::Column::Id)
+            .column(membership::Column::MemberId)
+            .column(membership::Column::SchemeCode)
+            .column(membership::Column::CoverageStart)
+            .column(membership::Column::CoverageEnd)
+            .filter(membership::Column::MemberId.is_in(chunk.iter().copied()))
+            .filter(membership::Column::SchemeCode.is_in(schemes.iter().cloned()))
+            .filter(membership::Column::Status.eq("active"))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, member_id, scheme_code, start, end) in found {
+            periods.entry(member_id).or_default().push(Period {
+                id,
+                scheme_code,
+                start,
+                end,
+            });
+        }
+    }
+    Ok(periods)
+}
+
+/// Of `periods`, the one of a scheme `scheme_ok` accepts holding `day`; of two, the older row.
+fn period_holding(
+    periods: Option<&Vec<Period>>,
+    day: NaiveDate,
+    scheme_ok: impl Fn(&str) -> bool,
+) -> Option<&Period> {
+    periods?
+        .iter()
+        .filter(|p| p.start <= day && day <= p.end && scheme_ok(&p.scheme_code))
+        .min_by_key(|p| p.id)
+}
+
 fn summarise(
     data_rows: u32,
     problems: &[RowProblem],
     rows: &[SettlementRow],
-    outcomes: &[(Outcome, Option<Match>)],
+    outcomes: &[(Outcome, RowMatch)],
 ) -> ImportSummary {
     let mut s = ImportSummary {
         data_rows,
@@ -685,7 +788,23 @@ fn summarise(
             message_zh: p.message_zh.clone(),
         })
         .collect();
-    for (r, (outcome, _)) in rows.iter().zip(outcomes) {
+    for (r, (outcome, found)) in rows.iter().zip(outcomes) {
+        if found
+            .matches
+            .iter()
+            .any(|m| m.event_kind == EventKind::Diagnosis)
+        {
+            s.diagnoses_matched += 1;
+        }
+        if found.diagnosis_not_covered {
+            s.diagnosis_not_covered += 1;
+            if s.unmatched_rows.len() < MAX_LISTED {
+                s.unmatched_rows.push(UnmatchedRow {
+                    row: r.row,
+                    reason: Unmatched::DiagnosisNotCovered,
+                });
+            }
+        }
         match outcome {
             Outcome::Matched => s.matched += 1,
             Outcome::AlreadyImported => s.already_imported += 1,
@@ -696,6 +815,8 @@ fn summarise(
                     Unmatched::NotCovered => s.not_covered += 1,
                     Unmatched::Outpatient => s.outpatient += 1,
                     Unmatched::OtherInsurance => s.other_insurance += 1,
+                    // Counted above, with the row's other outcome.
+                    Unmatched::DiagnosisNotCovered => {}
                 }
                 if s.unmatched_rows.len() < MAX_LISTED {
                     s.unmatched_rows.push(UnmatchedRow {
@@ -713,19 +834,25 @@ fn summarise(
 /// masked (the association holds the bureau's file; the report need not repeat them).
 fn report_workbook(
     rows: &[SettlementRow],
-    outcomes: &[(Outcome, Option<Match>)],
+    outcomes: &[(Outcome, RowMatch)],
     problems: &[RowProblem],
 ) -> Result<Vec<u8>, WorkbookError> {
     let mut lines: Vec<(u32, Vec<Cell>)> = rows
         .iter()
         .zip(outcomes)
-        .map(|(r, (outcome, _))| {
-            let (result, reason) = match outcome {
+        .map(|(r, (outcome, found))| {
+            let (result, mut reason) = match outcome {
                 Outcome::Matched => ("已匹配", String::new()),
                 Outcome::AlreadyImported => ("已跳过", "该结算ID此前已导入".to_owned()),
                 Outcome::RepeatedInFile => ("已跳过", "该结算ID在本文件中重复".to_owned()),
                 Outcome::Unmatched(u) => ("未匹配", u.message_zh().to_owned()),
             };
+            if found.diagnosis_not_covered {
+                if !reason.is_empty() {
+                    reason.push('；');
+                }
+                reason.push_str(Unmatched::DiagnosisNotCovered.message_zh());
+            }
             (
                 r.row,
                 vec![

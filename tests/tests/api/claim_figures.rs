@@ -404,13 +404,21 @@ async fn the_workbook_holds_the_figures_with_chinese_headers_and_refusals_by_rea
         "给付金额",
         "平均办结天数",
         "待冲抵多付金额",
+        "免申即享发放件数",
+        "免申即享确认件数",
+        "免申即享失效件数",
+        "免申即享发放金额",
+        "免申即享给付件数",
+        "免申即享给付金额",
+        "出院至给付天数中位数（免申即享）",
+        "出院至给付天数中位数（申请）",
     ]
     .map(text)
     .to_vec();
     assert_eq!(rows[0], headers);
     let n = |v: f64| Data::Float(v);
     assert_eq!(
-        find(&rows, INPATIENT, POWER)[2..],
+        find(&rows, INPATIENT, POWER)[2..10],
         [
             n(2025.0),
             n(10.0),
@@ -423,7 +431,7 @@ async fn the_workbook_holds_the_figures_with_chinese_headers_and_refusals_by_rea
         ]
     );
     assert_eq!(
-        find(&rows, INPATIENT, "合计")[2..],
+        find(&rows, INPATIENT, "合计")[2..10],
         [
             n(2025.0),
             n(11.0),
@@ -436,7 +444,7 @@ async fn the_workbook_holds_the_figures_with_chinese_headers_and_refusals_by_rea
         ]
     );
     assert_eq!(
-        find(&rows, WUJIN, EDUCATION)[2..],
+        find(&rows, WUJIN, EDUCATION)[2..10],
         [
             n(2025.0),
             n(2.0),
@@ -511,7 +519,133 @@ async fn the_workbook_holds_the_figures_with_chinese_headers_and_refusals_by_rea
     assert_eq!(rows.len(), 1 + 3 * 2, "three years, each a row and a total");
 }
 
+/// Offers (免申即享) beside applications, with the days from discharge to payment worked out
+/// beside each (Shanghai dates of payment, 10:00 local).
+async fn seed_offers(app: &TestApp) {
+    let power = |member| ClaimRow::of(POWER, member, INPATIENT);
+    insert_claims(
+        app,
+        &[
+            // Offers: paid 9 and 15 days after discharge; one waiting; one lapsed; one in review.
+            power(0).offer(true).discharged("2025-03-11").paid(
+                "2025-03-12T02:00:00Z",
+                "2025-03-20T02:00:00Z",
+                100_000,
+            ),
+            power(1).offer(true).discharged("2025-03-31").paid(
+                "2025-04-01T02:00:00Z",
+                "2025-04-15T02:00:00Z",
+                50_000,
+            ),
+            power(2)
+                .offer(false)
+                .stands("offered", "2025-05-01T02:00:00Z")
+                .amount(30_000),
+            power(3)
+                .offer(false)
+                .stands("lapsed", "2025-06-01T02:00:00Z")
+                .amount(20_000),
+            power(4)
+                .offer(true)
+                .stands("union_review", "2025-07-01T02:00:00Z")
+                .amount(10_000),
+            // An offer to a power member filed with the hospital's union: 6 days.
+            power(5)
+                .offer(true)
+                .filed_with(HOSPITAL)
+                .discharged("2025-03-30")
+                .paid("2025-04-01T02:00:00Z", "2025-04-05T02:00:00Z", 8_000),
+            // Applications: 39 and 40 days; one without a discharge date (not timed).
+            power(6).discharged("2025-02-20").paid(
+                "2025-03-01T02:00:00Z",
+                "2025-03-31T02:00:00Z",
+                70_000,
+            ),
+            power(7).discharged("2025-01-10").paid(
+                "2025-01-20T02:00:00Z",
+                "2025-02-19T02:00:00Z",
+                60_000,
+            ),
+            power(8).paid("2025-01-20T02:00:00Z", "2025-02-19T02:00:00Z", 1_000),
+        ],
+    )
+    .await;
+}
+
+async fn offers_are_counted_with_median_days_from_discharge_to_payment(app: TestApp) {
+    seed_offers(&app).await;
+    let token = app.login("association").await;
+    let body = figures(&app, &token, "?year=2025").await;
+    let offers = |line: &Value| {
+        json!({
+            "offers": line["offers"],
+            "median_days_offered": line["median_days_offered"],
+            "median_days_applied": line["median_days_applied"],
+        })
+    };
+    let expected = |made,
+                    confirmed,
+                    lapsed,
+                    offered: &str,
+                    paid,
+                    amount: &str,
+                    median_offered: Option<&str>,
+                    median_applied: Option<&str>| {
+        json!({
+            "offers": {"made": made, "confirmed": confirmed, "lapsed": lapsed,
+                       "amount_offered": offered, "paid": paid, "amount_paid": amount},
+            "median_days_offered": median_offered,
+            "median_days_applied": median_applied,
+        })
+    };
+    assert_eq!(
+        offers(row(&body, INPATIENT, POWER, 2025)),
+        expected(5, 3, 1, "2100.00", 2, "1500.00", Some("12.0"), Some("39.5"))
+    );
+    assert_eq!(
+        offers(row(&body, INPATIENT, HOSPITAL, 2025)),
+        expected(1, 1, 0, "80.00", 1, "80.00", Some("6.0"), None)
+    );
+    // The total's median is over every paid offer of the subtree (6, 9, 15), not of the rows.
+    assert_eq!(
+        offers(total(&body, INPATIENT, 2025)),
+        expected(6, 4, 1, "2180.00", 3, "1580.00", Some("9.0"), Some("39.5"))
+    );
+
+    // The yearly workbook carries the same figures.
+    let mut book = download(&app, &token, "?year=2025").await;
+    let rows = sheet_rows(&mut book, "申领给付统计");
+    let n = |v: f64| Data::Float(v);
+    assert_eq!(
+        find(&rows, INPATIENT, POWER)[10..],
+        [
+            n(5.0),
+            n(3.0),
+            n(1.0),
+            n(2100.0),
+            n(2.0),
+            n(1500.0),
+            n(12.0),
+            n(39.5)
+        ]
+    );
+    assert_eq!(
+        find(&rows, INPATIENT, "合计")[10..],
+        [
+            n(6.0),
+            n(4.0),
+            n(1.0),
+            n(2180.0),
+            n(3.0),
+            n(1580.0),
+            n(9.0),
+            n(39.5)
+        ]
+    );
+}
+
 on_both_backends!(
+    offers_are_counted_with_median_days_from_discharge_to_payment,
     the_association_sees_exact_figures_by_scheme_unit_and_shanghai_year,
     each_level_sees_only_its_own_subtree,
     members_are_refused_and_strangers_must_sign_in,

@@ -14,6 +14,7 @@ mod migrations;
 mod offer_life;
 mod offer_review;
 mod offers;
+mod offers_xinkang;
 mod openapi;
 mod payouts;
 mod period_money;

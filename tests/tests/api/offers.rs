@@ -13,7 +13,7 @@ use serde_json::Value;
 use serde_json::json;
 
 /// The plain ID numbers of the members holding a membership of `scheme`, in member order.
-async fn id_numbers_in(app: &TestApp, scheme: &str) -> Vec<String> {
+pub(crate) async fn id_numbers_in(app: &TestApp, scheme: &str) -> Vec<String> {
     let backend = app.state.db.get_database_backend();
     let rows = app
         .state

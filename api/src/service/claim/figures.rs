@@ -18,6 +18,17 @@
 //!
 //! A claim filed in December and paid in January is thus filed in one year and paid in the next.
 //!
+//! 免申即享 offers (claims filed by `insurance_file`) are also counted on their own:
+//! - **made**, **confirmed** (by the member or a clerk on behalf: the offer entered review,
+//!   `submitted_at` set), **lapsed** (status `lapsed`, left unconfirmed past the claim deadline)
+//!   and the **amount offered** (their `payable_fen` when offered) by the year the offer was
+//!   made (its first submission);
+//! - **paid** offers and their **amount** by the year of payment, as for every claim;
+//! - the **median days from discharge to payment** of the claims paid in the year, for offered
+//!   and for applied-for claims apart: the event's date (discharge of a stay, the diagnosis date
+//!   of a diagnosis — a settlement's discharge date for an offered one) to the Shanghai date of
+//!   payment. Outpatient months and work injuries have no discharge and are left out.
+//!
 //! The same figures are given as data ([`figures`]) and as the yearly workbook ([`workbook`]).
 //!
 //! # How it is computed
@@ -35,6 +46,11 @@
 //!   in Rust from a narrow *streamed* query (the group key and two timestamps of each paid
 //!   claim), holding one running sum per row, never the claims. The average is rounded half away
 //!   from zero to one decimal.
+//! - Medians are read from the same stream: each row keeps a count of claims per number of
+//!   days (a few hundred distinct values at most, whatever the number of claims), which adds
+//!   up into the totals — a median does not, its counts do.
+//! - Offers are counted by conditional sums (`SUM(CASE WHEN … THEN 1 ELSE 0 END)`) in the
+//!   statements of the filed and of the paid claims, not by statements of their own.
 //! - People helped are distinct members per row; a total counts distinct members over the
 //!   whole subtree in its own statement, since one person may be helped through two units.
 
@@ -48,8 +64,9 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, StreamTrait, Value};
 use tracing::instrument;
 
-use super::ClaimStatus;
+use super::{ClaimStatus, FiledBy};
 use crate::domain::Money;
+use crate::engine::Event;
 use crate::formats::workbook::{Cell, Sheet, WorkbookError, write_workbook};
 use crate::service::authorisation::{local_date, start_of_local_day};
 use crate::service::raw_statement;
@@ -92,6 +109,92 @@ pub struct Tally {
     /// Open offsets of the periods starting in the year: granted beyond what their approved
     /// claims are due in filing order, still to be absorbed by their next claims.
     pub open_offset: Money,
+    /// 免申即享 offers.
+    pub offers: OfferTally,
+    /// Paid offers: claims by calendar days from discharge to payment.
+    pub days_offered: DayCounts,
+    /// Paid applied-for claims: claims by calendar days from discharge to payment.
+    pub days_applied: DayCounts,
+}
+
+/// The offers of one row or total (see the module doc for the year each counts in).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OfferTally {
+    /// Offers made in the year.
+    pub made: i64,
+    /// Of those, confirmed (entered review).
+    pub confirmed: i64,
+    /// Of those, lapsed unconfirmed.
+    pub lapsed: i64,
+    /// What those offers offered.
+    pub amount_offered: Money,
+    /// Offers paid in the year.
+    pub paid: i64,
+    /// What they paid.
+    pub amount_paid: Money,
+}
+
+impl OfferTally {
+    fn add(&mut self, other: &OfferTally) {
+        self.made += other.made;
+        self.confirmed += other.confirmed;
+        self.lapsed += other.lapsed;
+        self.amount_offered = self.amount_offered + other.amount_offered;
+        self.paid += other.paid;
+        self.amount_paid = self.amount_paid + other.amount_paid;
+    }
+}
+
+/// How many claims took each number of days: enough for an exact median, and it adds up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayCounts(BTreeMap<i64, i64>);
+
+impl DayCounts {
+    /// Counts one claim of `days`.
+    pub fn record(&mut self, days: i64) {
+        *self.0.entry(days).or_default() += 1;
+    }
+
+    fn add(&mut self, other: &DayCounts) {
+        for (days, n) in &other.0 {
+            *self.0.entry(*days).or_default() += n;
+        }
+    }
+
+    /// The median, one decimal (the mean of the two middle values of an even count, so
+    /// `.0` or `.5`); `None` when nothing was counted.
+    pub fn median(&self) -> Option<Decimal> {
+        let total: i64 = self.0.values().sum();
+        if total == 0 {
+            return None;
+        }
+        // The values at 0-based positions `lower` and `upper` of the sorted list.
+        let (lower, upper) = ((total - 1) / 2, total / 2);
+        let (mut low, mut high, mut seen) = (None, None, 0);
+        for (days, n) in &self.0 {
+            if low.is_none() && lower < seen + n {
+                low = Some(*days);
+            }
+            if upper < seen + n {
+                high = Some(*days);
+                break;
+            }
+            seen += n;
+        }
+        let mut median = (Decimal::from(low?) + Decimal::from(high?)) / Decimal::TWO;
+        median.rescale(1);
+        Some(median)
+    }
+}
+
+/// The date a claim's days to payment count from: the discharge of a stay, the diagnosis date
+/// of a diagnosis; `None` for events without one.
+fn discharged_on(facts: &str) -> Option<NaiveDate> {
+    match serde_json::from_str::<Event>(facts).ok()? {
+        Event::Inpatient(stay) => Some(stay.discharged_on),
+        Event::Diagnosis(d) => Some(d.diagnosed_on),
+        Event::OutpatientSpecial(_) | Event::WorkInjury(_) => None,
+    }
 }
 
 impl Tally {
@@ -118,6 +221,9 @@ impl Tally {
         self.days_to_pay += other.days_to_pay;
         self.timed += other.timed;
         self.open_offset = self.open_offset + other.open_offset;
+        self.offers.add(&other.offers);
+        self.days_offered.add(&other.days_offered);
+        self.days_applied.add(&other.days_applied);
     }
 }
 
@@ -261,6 +367,23 @@ const UNIT_COLUMNS: &str = "c.scheme_code AS scheme_code, o.id AS unit_id, o.pid
                             o.name AS unit_name, o.path AS unit_path, y.yr AS yr";
 const UNIT_GROUP: &str = "c.scheme_code, o.id, o.pid, o.name, o.path, y.yr";
 
+/// The offers among the claims first submitted in a year (`lapsed`: the status the offer
+/// lifecycle gives an offer left unconfirmed).
+const OFFERS_MADE: &str = "\
+    CAST(SUM(CASE WHEN c.filed_by_kind = 'insurance_file' THEN 1 ELSE 0 END) AS BIGINT) AS offers_made, \
+    CAST(SUM(CASE WHEN c.filed_by_kind = 'insurance_file' AND c.submitted_at IS NOT NULL \
+        THEN 1 ELSE 0 END) AS BIGINT) AS offers_confirmed, \
+    CAST(SUM(CASE WHEN c.filed_by_kind = 'insurance_file' AND c.status = 'lapsed' \
+        THEN 1 ELSE 0 END) AS BIGINT) AS offers_lapsed, \
+    CAST(COALESCE(SUM(CASE WHEN c.filed_by_kind = 'insurance_file' THEN c.payable_fen END), 0) \
+        AS BIGINT) AS offered_fen";
+
+/// The offers among the claims paid in a year.
+const OFFERS_PAID: &str = "\
+    CAST(SUM(CASE WHEN c.filed_by_kind = 'insurance_file' THEN 1 ELSE 0 END) AS BIGINT) AS offers_paid, \
+    CAST(COALESCE(SUM(CASE WHEN c.filed_by_kind = 'insurance_file' THEN c.approved_fen END), 0) \
+        AS BIGINT) AS offers_paid_fen";
+
 /// The Shanghai years between the earliest and the latest first submission or payment in
 /// the scope (within [`YEARS`]).
 async fn years_present<C: ConnectionTrait>(
@@ -342,14 +465,19 @@ pub async fn figures<C: ConnectionTrait + StreamTrait>(
     let mut units: HashMap<i64, Unit> = HashMap::new();
 
     let filed = claims.statement(
-        &format!("{UNIT_COLUMNS}, COUNT(*) AS filed"),
+        &format!("{UNIT_COLUMNS}, COUNT(*) AS filed, {OFFERS_MADE}"),
         YearOf::FirstSubmission,
         None,
         Some(UNIT_GROUP),
     )?;
     for row in db.query_all_raw(filed).await? {
         remember_unit(&mut units, &row)?;
-        rows.entry(row_key(&row)?).or_default().filed = row.try_get("", "filed")?;
+        let tally = rows.entry(row_key(&row)?).or_default();
+        tally.filed = row.try_get("", "filed")?;
+        tally.offers.made = row.try_get("", "offers_made")?;
+        tally.offers.confirmed = row.try_get("", "offers_confirmed")?;
+        tally.offers.lapsed = row.try_get("", "offers_lapsed")?;
+        tally.offers.amount_offered = Money::from_fen(row.try_get("", "offered_fen")?);
     }
 
     let refused = claims.statement(
@@ -373,7 +501,7 @@ pub async fn figures<C: ConnectionTrait + StreamTrait>(
     let paid = claims.statement(
         &format!(
             "{UNIT_COLUMNS}, COUNT(*) AS paid, COUNT(DISTINCT c.member_id) AS people, \
-             CAST(COALESCE(SUM(c.approved_fen), 0) AS BIGINT) AS paid_fen"
+             CAST(COALESCE(SUM(c.approved_fen), 0) AS BIGINT) AS paid_fen, {OFFERS_PAID}"
         ),
         YearOf::Payment,
         Some(ClaimStatus::Paid),
@@ -385,11 +513,14 @@ pub async fn figures<C: ConnectionTrait + StreamTrait>(
         tally.paid = row.try_get("", "paid")?;
         tally.people_helped = row.try_get("", "people")?;
         tally.amount_paid = Money::from_fen(row.try_get("", "paid_fen")?);
+        tally.offers.paid = row.try_get("", "offers_paid")?;
+        tally.offers.amount_paid = Money::from_fen(row.try_get("", "offers_paid_fen")?);
     }
 
     let days = claims.statement(
         "c.scheme_code AS scheme_code, o.id AS unit_id, y.yr AS yr, \
-         c.first_submitted_at AS submitted_at, c.paid_at AS paid_at",
+         c.first_submitted_at AS submitted_at, c.paid_at AS paid_at, \
+         c.filed_by_kind AS filed_by, c.facts AS facts",
         YearOf::Payment,
         Some(ClaimStatus::Paid),
         None,
@@ -399,10 +530,20 @@ pub async fn figures<C: ConnectionTrait + StreamTrait>(
         while let Some(row) = stream.try_next().await? {
             let submitted: Option<DateTime<Utc>> = row.try_get("", "submitted_at")?;
             let paid: DateTime<Utc> = row.try_get("", "paid_at")?;
+            let tally = rows.entry(row_key(&row)?).or_default();
             if let Some(submitted) = submitted {
-                let tally = rows.entry(row_key(&row)?).or_default();
                 tally.days_to_pay += (local_date(paid) - local_date(submitted)).num_days();
                 tally.timed += 1;
+            }
+            let facts: String = row.try_get("", "facts")?;
+            if let Some(discharged) = discharged_on(&facts) {
+                let days = (local_date(paid) - discharged).num_days();
+                let filed_by: String = row.try_get("", "filed_by")?;
+                if filed_by == FiledBy::InsuranceFile.as_str() {
+                    tally.days_offered.record(days);
+                } else {
+                    tally.days_applied.record(days);
+                }
             }
         }
     }
@@ -525,6 +666,20 @@ fn figure_cells(scheme_code: &str, unit: &str, year: i32, t: &Tally) -> Vec<Cell
         Cell::Money(t.amount_paid.as_decimal()),
         t.average_days().map(Cell::Tenths).unwrap_or(Cell::Empty),
         Cell::Money(t.open_offset.as_decimal()),
+        Cell::Int(t.offers.made),
+        Cell::Int(t.offers.confirmed),
+        Cell::Int(t.offers.lapsed),
+        Cell::Money(t.offers.amount_offered.as_decimal()),
+        Cell::Int(t.offers.paid),
+        Cell::Money(t.offers.amount_paid.as_decimal()),
+        t.days_offered
+            .median()
+            .map(Cell::Tenths)
+            .unwrap_or(Cell::Empty),
+        t.days_applied
+            .median()
+            .map(Cell::Tenths)
+            .unwrap_or(Cell::Empty),
     ]
 }
 
@@ -600,6 +755,14 @@ fn sheets(f: &ClaimFigures, year: Option<i32>) -> [Sheet; 2] {
                 "给付金额",
                 "平均办结天数",
                 "待冲抵多付金额",
+                "免申即享发放件数",
+                "免申即享确认件数",
+                "免申即享失效件数",
+                "免申即享发放金额",
+                "免申即享给付件数",
+                "免申即享给付金额",
+                "出院至给付天数中位数（免申即享）",
+                "出院至给付天数中位数（申请）",
             ]),
             rows: figure_rows,
             totals: None,
@@ -659,6 +822,16 @@ mod tests {
             days_to_pay: 7,
             timed: 2,
             open_offset: Money::from_fen(25),
+            offers: OfferTally {
+                made: 2,
+                confirmed: 1,
+                lapsed: 1,
+                amount_offered: Money::from_fen(400),
+                paid: 1,
+                amount_paid: Money::from_fen(100),
+            },
+            days_offered: DayCounts(BTreeMap::from([(3, 1)])),
+            days_applied: DayCounts(BTreeMap::from([(10, 1), (20, 1)])),
         };
         let mut total = Tally::default();
         total.add_counts(&row);
@@ -669,5 +842,27 @@ mod tests {
         assert_eq!(total.open_offset, Money::from_fen(50));
         assert_eq!(total.people_helped, 0);
         assert_eq!(total.average_days(), Some(dec!(3.5)));
+        assert_eq!(total.offers.made, 4);
+        assert_eq!(total.offers.amount_paid, Money::from_fen(200));
+        assert_eq!(total.days_offered.median(), Some(dec!(3.0)));
+        assert_eq!(total.days_applied.median(), Some(dec!(15.0)));
+    }
+
+    #[test]
+    fn the_median_is_the_middle_count_or_the_mean_of_the_two_middle_ones() {
+        let counts = |days: &[i64]| {
+            let mut c = DayCounts::default();
+            for d in days {
+                c.record(*d);
+            }
+            c.median().map(|m| m.to_string())
+        };
+        assert_eq!(counts(&[]), None);
+        assert_eq!(counts(&[7]).as_deref(), Some("7.0"));
+        assert_eq!(counts(&[9, 1, 4]).as_deref(), Some("4.0"));
+        assert_eq!(counts(&[1, 2, 4, 40]).as_deref(), Some("3.0"));
+        assert_eq!(counts(&[1, 2, 3, 40]).as_deref(), Some("2.5"));
+        assert_eq!(counts(&[5, 5, 5, 6]).as_deref(), Some("5.0"));
+        assert_eq!(counts(&[5, 6, 6, 6]).as_deref(), Some("6.0"));
     }
 }

@@ -49,7 +49,7 @@ use crate::auth::crypto::PiiVault;
 use crate::domain::{BankCardNumber, Money, Role};
 use crate::engine::claim_rules::{filing_deadline, offer_stages, window_closed};
 use crate::engine::period::judge_each_in_filing_order;
-use crate::engine::{Event, SchemeDefinition, bounds};
+use crate::engine::{Event, EventKind, SchemeDefinition, bounds};
 use crate::service::audit::{self, Actor};
 use crate::service::new_pid;
 use crate::service::outbox::{self, Occasion};
@@ -135,6 +135,66 @@ fn stay_facts(s: &settlement::Model) -> serde_json::Value {
     facts
 }
 
+/// The event a settlement is offered as, in the simulation contract's JSON: its stay, or — a
+/// row matched to a women's scheme — its main diagnosis, the disease the scheme's ICD-10 list
+/// gives the code (`None` when the scheme's current version does not list it), diagnosed on
+/// the discharge date. A designated hospital's settlement is a recognised institution's; a
+/// disease had before enrolling is a reviewer's finding, not the file's.
+fn settlement_facts(s: &settlement::Model, def: &SchemeDefinition) -> Option<serde_json::Value> {
+    if s.event_kind != EventKind::Diagnosis.as_str() {
+        return Some(stay_facts(s));
+    }
+    let entry = def
+        .diagnosis
+        .as_ref()?
+        .icd10_entry(s.diagnosis_code.as_deref()?)?;
+    Some(json!({
+        "kind": "diagnosis",
+        "diagnosed_on": s.discharged_on,
+        "disease": entry.disease,
+        "in_situ": entry.in_situ,
+    }))
+}
+
+/// The standing claim a settlement corroborates instead of being offered: for a stay, the
+/// member's claim (or earlier offer) of an overlapping stay; for a diagnosis, a claim (or
+/// earlier offer) of the same period for the same disease — a second settlement of one
+/// diagnosis is one diagnosis. A different disease later in the period is judged: the scheme
+/// decides whether it still pays (馨康 pays once a period).
+async fn already_claimed<C: ConnectionTrait>(
+    db: &C,
+    s: &settlement::Model,
+) -> Result<Option<claim::Model>, ClaimError> {
+    if s.event_kind != EventKind::Diagnosis.as_str() {
+        return Ok(overlapping(db, s.member_id, s.admitted_on, s.discharged_on)
+            .await?
+            .into_iter()
+            .min_by_key(|c| c.id));
+    }
+    let ms = membership::Entity::find_by_id(s.membership_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("settlement {} names no membership", s.pid))?;
+    let (_, def) = current_scheme(db, &ms.scheme_code).await?;
+    let Some(Ok(Event::Diagnosis(offered))) =
+        settlement_facts(s, &def).map(serde_json::from_value::<Event>)
+    else {
+        return Ok(None);
+    };
+    Ok(claim::Entity::find()
+        .filter(claim::Column::MembershipId.eq(s.membership_id))
+        .filter(claim::Column::Kind.eq(EventKind::Diagnosis.as_str()))
+        .filter(claim::Column::Status.is_in(STANDING.iter().map(|s| s.as_str())))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|c| {
+            matches!(serde_json::from_str::<Event>(&c.facts),
+                Ok(Event::Diagnosis(d)) if d.disease == offered.disease)
+        })
+        .min_by_key(|c| c.id))
+}
+
 /// Whether a stored claim's stay overlaps `[admitted, discharged]`.
 fn overlaps(row: &claim::Model, admitted: NaiveDate, discharged: NaiveDate) -> bool {
     match serde_json::from_str::<Event>(&row.facts) {
@@ -163,15 +223,17 @@ async fn overlapping<C: ConnectionTrait>(
         .collect())
 }
 
-/// The offer standing for a stay of `member_id`, if there is one: a claim filed for it would pay
-/// the stay twice.
+/// The offer standing for a stay (or a diagnosis) of `member_id`, if there is one: a claim
+/// filed for it would pay it twice.
 pub async fn offer_for_stay<C: ConnectionTrait>(
     db: &C,
     member_id: i64,
     event: &Event,
 ) -> Result<Option<String>, ClaimError> {
-    let Event::Inpatient(stay) = event else {
-        return Ok(None);
+    let stay = match event {
+        Event::Inpatient(stay) => stay,
+        Event::Diagnosis(diagnosis) => return diagnosis_offered(db, member_id, diagnosis).await,
+        _ => return Ok(None),
     };
     Ok(
         overlapping(db, member_id, stay.admitted_on, stay.discharged_on)
@@ -180,6 +242,37 @@ pub async fn offer_for_stay<C: ConnectionTrait>(
             .find(|c| c.filed_by_kind == FiledBy::InsuranceFile.as_str())
             .map(|c| c.pid),
     )
+}
+
+/// The offer standing for the same disease in the period holding `diagnosis`, if there is one.
+async fn diagnosis_offered<C: ConnectionTrait>(
+    db: &C,
+    member_id: i64,
+    diagnosis: &crate::engine::Diagnosis,
+) -> Result<Option<String>, ClaimError> {
+    let offers = claim::Entity::find()
+        .filter(claim::Column::MemberId.eq(member_id))
+        .filter(claim::Column::Kind.eq(EventKind::Diagnosis.as_str()))
+        .filter(claim::Column::FiledByKind.eq(FiledBy::InsuranceFile.as_str()))
+        .filter(claim::Column::Status.is_in(STANDING.iter().map(|s| s.as_str())))
+        .all(db)
+        .await?;
+    for offer in offers {
+        let same_disease = matches!(serde_json::from_str::<Event>(&offer.facts),
+            Ok(Event::Diagnosis(d)) if d.disease == diagnosis.disease);
+        if !same_disease {
+            continue;
+        }
+        let period = membership::Entity::find_by_id(offer.membership_id)
+            .one(db)
+            .await?;
+        if period.is_some_and(|p| {
+            p.coverage_start <= diagnosis.diagnosed_on && diagnosis.diagnosed_on <= p.coverage_end
+        }) {
+            return Ok(Some(offer.pid));
+        }
+    }
+    Ok(None)
 }
 
 async fn record_outcome<C: ConnectionTrait>(
@@ -262,11 +355,7 @@ async fn offer_one(
 ) -> Result<Made, ClaimError> {
     // A claim the member (or a clerk) already filed for the stay: the settlement corroborates
     // it; nothing is offered.
-    if let Some(filed) = overlapping(db, s.member_id, s.admitted_on, s.discharged_on)
-        .await?
-        .into_iter()
-        .min_by_key(|c| c.id)
-    {
+    if let Some(filed) = already_claimed(db, s).await? {
         record_outcome(db, s, "corroborates", None, Some(filed.id)).await?;
         return Ok(Made::Corroborates);
     }
@@ -280,7 +369,17 @@ async fn offer_one(
         record_outcome(db, s, "not_offered", not_offered("scheme_incomplete"), None).await?;
         return Ok(Made::NotOffered);
     }
-    let facts = stay_facts(s);
+    let Some(facts) = settlement_facts(s, &def) else {
+        record_outcome(
+            db,
+            s,
+            "not_offered",
+            not_offered("diagnosis_not_listed"),
+            None,
+        )
+        .await?;
+        return Ok(Made::NotOffered);
+    };
     let event = match parse_facts(&facts, &def) {
         Ok(event) => event,
         Err(_) => {
@@ -641,6 +740,7 @@ mod tests {
             diagnosis_code: None,
             diagnosis_name: None,
             discharge_way: None,
+            event_kind: "inpatient".into(),
             claim_id: None,
             outcome: "matched".into(),
             reason: None,
