@@ -65,7 +65,7 @@ test('the member confirms the card to pay to and sees the offer in review', asyn
     path: { id: offerId },
     body: { version: detail.claim.version, bank_card: BANK_CARD },
   });
-  assert.equal(confirmed.claim.status, 'union_review');
+  assert.equal(confirmed.claim.status, 'association_review');
   assert.deepEqual(
     confirmed.timeline.map((s) => s.action),
     ['offered', 'confirmed'],
@@ -76,7 +76,7 @@ test('the member confirms the card to pay to and sees the offer in review', asyn
     isApiError(409, 'invalid_transition'),
   );
   const page = await phone.get('/api/v1/claims');
-  assert.equal(page.items.find((c) => c.id === offerId)?.status, 'union_review');
+  assert.equal(page.items.find((c) => c.id === offerId)?.status, 'association_review');
   const counts = await phone.get('/api/v1/claims/counts');
-  assert.equal(counts.counts.union_review, 1);
+  assert.equal(counts.counts.association_review, 1);
 });
