@@ -187,6 +187,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/claims/approve-offers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approves offered claims (免申即享) waiting at the association's review, each exactly as
+         *     `approveClaim` would without an adjustment — judged under its period's lock in its own
+         *     transaction, in filing order — and answers what became of each. A claim that cannot be
+         *     approved is skipped, unchanged, with the error its single approval would give:
+         *     `version_conflict` (details.current_version), `not_an_offer` (an application: approve it
+         *     alone), `invalid_transition` (details.status: not at the association's review),
+         *     `not_found`, `claim_not_payable` (details.refused: reject it), `scheme_incomplete`,
+         *     `same_reviewer`. To lower an amount, approve that claim alone with an adjustment.
+         */
+        post: operations["approveOffers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/claims/counts": {
         parameters: {
             query?: never;
@@ -255,7 +281,9 @@ export interface paths {
         /**
          * The member confirms a benefit offered from the medical-insurance settlement file (免申即享):
          *     where to pay (a card, or the one on file). The offer keeps its amount's place in the
-         *     period's filing order and enters its first review stage. A clerk of the member's unit union
+         *     period's filing order and enters the first review stage its scheme does not skip for offers
+         *     (review by exception), once the materials the scheme still asks of an offer are uploaded
+         *     (`required_materials` of its detail; most schemes ask none). A clerk of the member's unit union
          *     may confirm for a retiree without a phone: recorded as on behalf, the member told of a card
          *     the clerk set, and that clerk may not approve it (four eyes). Where the settlement says the
          *     member died in hospital, the clerk confirms for the beneficiary (`beneficiary`; not for
@@ -301,7 +329,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Removes a photo from a draft or returned claim. */
+        /** Removes a photo from a draft, a returned claim or an unconfirmed offer. */
         delete: operations["removeClaimMaterial"];
         options?: never;
         head?: never;
@@ -1722,6 +1750,25 @@ export interface components {
          */
         AmountField: "eligible_self_pay" | "personal_burden" | "out_of_pocket";
         /**
+         * @description `POST /claims/approve-offers`.
+         * @example {
+         *       "claims": [
+         *         {
+         *           "id": "0193a4c2-7d1e-7c11-9a0e-3f6a1b2c4d5e",
+         *           "version": 3
+         *         },
+         *         {
+         *           "id": "0193a4c2-8e2f-7d22-8b1f-4a7b2c3d5e6f",
+         *           "version": 3
+         *         }
+         *       ]
+         *     }
+         */
+        ApproveOffersRequest: {
+            /** @description 1 to 100 offers, as listed by `GET /claims?status=association_review`. */
+            claims: components["schemas"]["ListedClaim"][];
+        };
+        /**
          * @description `POST /claims/{id}/approve`.
          * @example {
          *       "adjustment_reason": "发票金额与清单不符，按清单核定",
@@ -1735,6 +1782,18 @@ export interface components {
             amount?: components["schemas"]["Money"] | null;
             /** @description Required with `amount`. */
             adjustment_reason?: string | null;
+        };
+        /** @description An offer the bulk approval approved. */
+        ApprovedOffer: {
+            id: string;
+            /**
+             * Format: int32
+             * @description The claim's version after the approval.
+             */
+            version: number;
+            /** @description `approved`, or `closed` when the period's earlier claims leave it nothing. */
+            status: components["schemas"]["ClaimStatus"];
+            approved: components["schemas"]["Money"];
         };
         /** @description A signed payment authorisation, as its member sees it. */
         AuthorisationResponse: {
@@ -1888,6 +1947,15 @@ export interface components {
              * @example 500.00
              */
             amount: string;
+        };
+        /** @description What a bulk approval did, claim by claim. */
+        BulkApprovalSummary: {
+            /** @description In the order of the request. */
+            approved: components["schemas"]["ApprovedOffer"][];
+            /** @description In the order of the request. */
+            skipped: components["schemas"]["SkippedOffer"][];
+            /** @description The sum approved. */
+            approved_total: components["schemas"]["Money"];
         };
         /**
          * @description Causes of a hospital stay.
@@ -3024,6 +3092,13 @@ export interface components {
          * @enum {string}
          */
         Level: "member" | "union" | "service_point" | "appraisal" | "association" | "bank";
+        /** @description One offer of a bulk approval, at the version the officer read it. */
+        ListedClaim: {
+            /** @description The claim's public id. */
+            id: string;
+            /** Format: int32 */
+            version: number;
+        };
         /**
          * @description Claim materials.
          * @enum {string}
@@ -3439,6 +3514,26 @@ export interface components {
             paid: number;
             /** @description What they paid. */
             amount_paid: components["schemas"]["Money"];
+        };
+        /**
+         * @description How an offered claim of one kind is reviewed: the settlement record replaces the
+         *     photographed slip, so the stages that check the photographs are skipped and only the
+         *     materials the record cannot replace are asked for.
+         */
+        OfferReview: {
+            /** @description The claim (event) kind. */
+            claim_kind: components["schemas"]["EventKind"];
+            /**
+             * @description Review stages an offer of this kind does not pass. The association's review, which
+             *     judges the money, is never skipped.
+             */
+            skip_stages?: components["schemas"]["SkippableStage"][];
+            /**
+             * @description Materials still needed before the member may confirm the offer (the appraisal
+             *     certificate is added when the appraisal stage is not skipped and the amount reaches
+             *     the scheme's threshold).
+             */
+            required?: components["schemas"]["Material"][];
         };
         /**
          * @description `PATCH /organisations/{id}`.
@@ -4270,6 +4365,12 @@ export interface components {
             work_injury?: components["schemas"]["WorkInjuryRules"] | null;
             /** @description Materials a claim of each kind needs. */
             materials?: components["schemas"]["ClaimMaterials"][];
+            /**
+             * @description Review by exception (免申即享): how a claim offered from the bureau's settlement record
+             *     is reviewed, per claim kind. A kind not listed is reviewed as an application (every
+             *     stage, every material).
+             */
+            offers?: components["schemas"]["OfferReview"][];
         };
         /** @description One scheme in the list. */
         SchemeSummary: {
@@ -4472,6 +4573,16 @@ export interface components {
              * @example 6900.00
              */
             period_total: string;
+        };
+        /**
+         * @description A review stage an offered claim may skip.
+         * @enum {string}
+         */
+        SkippableStage: "union" | "service_point" | "appraisal";
+        /** @description An offer the bulk approval left as it was, with the error its single approval would give. */
+        SkippedOffer: {
+            id: string;
+            error: components["schemas"]["ErrorDetail"];
         };
         /** @description A signed authorisation with who signed it, where from, and links to its evidence. */
         StaffAuthorisationResponse: components["schemas"]["AuthorisationResponse"] & {
@@ -6227,6 +6338,164 @@ export interface operations {
             };
         };
     };
+    approveOffers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApproveOffersRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkApprovalSummary"];
+                };
+            };
+            /** @description `bad_request`: the body could not be read (malformed JSON or form, wrong content type) */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "bad_request",
+                     *         "details": {},
+                     *         "message": "the body could not be read (malformed JSON or form, wrong content type)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `token_expired`: sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again) */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "token_expired",
+                     *         "details": {},
+                     *         "message": "sign in again with a fresh `wx.login` code; also `unauthenticated` (no token), `invalid_token` and `token_revoked` (the account was disabled or signed out everywhere: sign in again)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not an association reviewer */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "forbidden",
+                     *         "details": {},
+                     *         "message": "not an association reviewer"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than allowed (details.limit_bytes) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "payload_too_large",
+                     *         "details": {},
+                     *         "message": "the body is larger than allowed (details.limit_bytes)"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_request`: no claim, or more than 100 */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_request",
+                     *         "details": {},
+                     *         "message": "no claim, or more than 100"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure, logged under the response's `x-request-id` */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "internal_error",
+                     *         "details": {},
+                     *         "message": "an unexpected failure, logged under the response's `x-request-id`"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database (or another dependency) is unreachable; try again after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "service_unavailable",
+                     *         "details": {},
+                     *         "message": "the database (or another dependency) is unreachable; try again after `Retry-After` seconds"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     countClaims: {
         parameters: {
             query?: {
@@ -6978,7 +7247,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `bank_card_missing`, `invalid_bank_card`, `invalid_request`, `beneficiary_missing` (the member died in hospital: the union confirms for a beneficiary), `beneficiary_not_allowed` (the scheme pays the member only), `invalid_name`, `invalid_id_number` */
+            /** @description `materials_missing` (details.missing, e.g. Hengyang's appraisal certificate), `bank_card_missing`, `invalid_bank_card`, `invalid_request`, `beneficiary_missing` (the member died in hospital: the union confirms for a beneficiary), `beneficiary_not_allowed` (the scheme pays the member only), `invalid_name`, `invalid_id_number` */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6988,7 +7257,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "error": {
-                     *         "code": "bank_card_missing",
+                     *         "code": "materials_missing",
                      *         "details": {},
                      *         "message": "the union confirms for a beneficiary), `beneficiary_not_allowed` (the scheme pays the member only), `invalid_name`, `invalid_id_number`"
                      *       }

@@ -217,7 +217,10 @@ async fn an_offer_of_a_member_who_died_in_hospital_is_confirmed_by_the_union_for
         )
         .await;
     assert_eq!(status, 200, "{confirmed}");
-    assert_eq!(confirmed["claim"]["status"], "association_review", "{confirmed}");
+    assert_eq!(
+        confirmed["claim"]["status"], "association_review",
+        "{confirmed}"
+    );
     assert_eq!(confirmed["claim"]["filed_by"], "insurance_file");
     assert_eq!(confirmed["claim"]["payee_name"], "王芳");
     assert_eq!(confirmed["claim"]["beneficiary"]["name"], "王芳");
