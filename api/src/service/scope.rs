@@ -60,14 +60,9 @@ impl Scope {
     /// The condition "the organisation column is in the subtree / the row is the member's".
     pub fn condition<E: Scoped>(&self) -> Condition {
         match self {
+            // Paths hold only digits and '/', so the prefix has no LIKE wildcards.
             Scope::Subtree { path } => {
-                // Paths hold only digits and '/', so the prefix has no LIKE wildcards.
-                let subtree = Query::select()
-                    .column(organisation::Column::Id)
-                    .from(organisation::Entity)
-                    .and_where(organisation::Column::Path.starts_with(path.as_str()))
-                    .to_owned();
-                Condition::all().add(E::organisation_column().in_subquery(subtree))
+                in_subtree::<E>(organisation::Column::Path.starts_with(path.as_str()))
             }
             Scope::Member { member_pid } => match E::member_condition(member_pid) {
                 Some(own) => own,
@@ -93,19 +88,22 @@ impl Scope {
     /// here; any other value falls back to the parameter).
     pub fn condition_inlined<E: Scoped>(&self) -> Condition {
         match self {
-            Scope::Subtree { path } if Scope::is_valid_path(path) => {
-                let subtree = Query::select()
-                    .column(organisation::Column::Id)
-                    .from(organisation::Entity)
-                    .and_where(Expr::cust(format!(
-                        "\"organisation\".\"path\" LIKE '{path}%'"
-                    )))
-                    .to_owned();
-                Condition::all().add(E::organisation_column().in_subquery(subtree))
-            }
+            Scope::Subtree { path } if Scope::is_valid_path(path) => in_subtree::<E>(Expr::cust(
+                format!("\"organisation\".\"path\" LIKE '{path}%'"),
+            )),
             _ => self.condition::<E>(),
         }
     }
+}
+
+/// "The organisation column names an organisation whose path matches `path_matches`."
+fn in_subtree<E: Scoped>(path_matches: sea_orm::sea_query::SimpleExpr) -> Condition {
+    let subtree = Query::select()
+        .column(organisation::Column::Id)
+        .from(organisation::Entity)
+        .and_where(path_matches)
+        .to_owned();
+    Condition::all().add(E::organisation_column().in_subquery(subtree))
 }
 
 /// An entity whose rows belong to an organisation (and maybe to a member).

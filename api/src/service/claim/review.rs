@@ -598,7 +598,7 @@ pub async fn list_with_refs<C: ConnectionTrait>(
     if let Some(after) = after_id {
         cond = cond.add(claim::Column::Id.gt(after));
     }
-    let statement = claim::Entity::find()
+    let mut statement = claim::Entity::find()
         .join(JoinType::InnerJoin, claim::Relation::Member.def())
         .join(JoinType::InnerJoin, claim::Relation::Membership.def())
         .join(JoinType::InnerJoin, claim::Relation::Organisation.def())
@@ -613,7 +613,6 @@ pub async fn list_with_refs<C: ConnectionTrait>(
     // The page size as a literal, not a parameter: with `LIMIT $n` PostgreSQL's generic plan
     // assumes a tenth of the rows are fetched, is never chosen, and the statement is planned
     // on every execution (see `Scope::condition_inlined`). `limit` is a number we bound.
-    let mut statement = statement;
     statement.sql.push_str(&format!(" LIMIT {}", limit + 1));
     let rows = ListedRow::find_by_statement(statement).all(db).await?;
     let mut refs = Refs::default();
