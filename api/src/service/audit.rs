@@ -8,9 +8,8 @@
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait,
-    Value as DbValue, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionSession, TransactionTrait, Value as DbValue, sea_query::Expr,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -157,43 +156,88 @@ pub async fn record<C: ConnectionTrait + TransactionTrait>(
     details: Value,
     request_id: Option<String>,
 ) -> Result<(), DbErr> {
+    record_all(
+        db,
+        actor,
+        vec![Entry {
+            action,
+            subject_kind: subject.0,
+            subject_pid: subject.1.map(str::to_owned),
+            details,
+            request_id,
+        }],
+    )
+    .await
+}
+
+/// One event of [`record_all`].
+#[derive(Clone, Debug)]
+pub struct Entry<'a> {
+    pub action: &'a str,
+    pub subject_kind: &'a str,
+    pub subject_pid: Option<String>,
+    pub details: Value,
+    pub request_id: Option<String>,
+}
+
+/// Events inserted per statement by [`record_all`] (12 values each).
+const INSERT_BATCH: usize = 500;
+
+/// Appends `entries`, all by `actor`, to the chain in the order given: the head is locked once
+/// and advanced by their number, and they are inserted a few hundred per statement (an import
+/// of settlements makes thousands of offers at once). Transactions as for [`record`].
+pub async fn record_all<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    actor: &Actor,
+    entries: Vec<Entry<'_>>,
+) -> Result<(), DbErr> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let (actor_kind, actor_pid) = actor.kind_and_pid();
-    let details = details.to_string();
     // Truncated before hashing and storing: PostgreSQL keeps microseconds only.
     let occurred_at = Utc::now().trunc_subsecs(6);
+    let step = i64::try_from(entries.len()).map_err(|e| DbErr::Custom(e.to_string()))?;
 
     let txn = db.begin().await?;
-    let (seq, prev_hash) = lock_head(&txn, 1).await?;
-    let hash = ChainedEvent {
-        seq,
-        prev_hash: &prev_hash,
-        occurred_at,
-        actor_kind,
-        actor_pid: actor_pid.as_deref(),
-        action,
-        subject_kind: subject.0,
-        subject_pid: subject.1,
-        details: &details,
-        request_id: request_id.as_deref(),
+    let (last_seq, mut prev_hash) = lock_head(&txn, step).await?;
+    let mut rows = Vec::with_capacity(entries.len());
+    for (seq, entry) in (last_seq - step + 1..).zip(entries) {
+        let details = entry.details.to_string();
+        let hash = ChainedEvent {
+            seq,
+            prev_hash: &prev_hash,
+            occurred_at,
+            actor_kind,
+            actor_pid: actor_pid.as_deref(),
+            action: entry.action,
+            subject_kind: entry.subject_kind,
+            subject_pid: entry.subject_pid.as_deref(),
+            details: &details,
+            request_id: entry.request_id.as_deref(),
+        }
+        .hash();
+        rows.push(audit_event::ActiveModel {
+            occurred_at: Set(occurred_at),
+            actor_kind: Set(actor_kind.into()),
+            actor_pid: Set(actor_pid.clone()),
+            action: Set(entry.action.into()),
+            subject_kind: Set(entry.subject_kind.into()),
+            subject_pid: Set(entry.subject_pid),
+            details: Set(details),
+            request_id: Set(entry.request_id),
+            seq: Set(Some(seq)),
+            prev_hash: Set(Some(std::mem::replace(&mut prev_hash, hash.clone()))),
+            hash: Set(Some(hash)),
+            ..Default::default()
+        });
     }
-    .hash();
-    audit_event::ActiveModel {
-        occurred_at: Set(occurred_at),
-        actor_kind: Set(actor_kind.into()),
-        actor_pid: Set(actor_pid),
-        action: Set(action.into()),
-        subject_kind: Set(subject.0.into()),
-        subject_pid: Set(subject.1.map(str::to_owned)),
-        details: Set(details),
-        request_id: Set(request_id),
-        seq: Set(Some(seq)),
-        prev_hash: Set(Some(prev_hash)),
-        hash: Set(Some(hash.clone())),
-        ..Default::default()
+    for chunk in rows.chunks(INSERT_BATCH) {
+        audit_event::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
     }
-    .insert(&txn)
-    .await?;
-    set_head(&txn, seq, &hash).await?;
+    set_head(&txn, last_seq, &prev_hash).await?;
     txn.commit().await
 }
 

@@ -91,6 +91,48 @@ pub async fn enqueue<C: ConnectionTrait>(
     Ok(result == 1)
 }
 
+/// One message of [`enqueue_all`].
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub occasion: Occasion,
+    pub member_id: i64,
+    pub dedupe_key: String,
+    pub payload: Value,
+    pub due_at: DateTime<Utc>,
+}
+
+/// Queues many messages, a few hundred rows per statement, each skipped when its dedupe key is
+/// queued already (as [`enqueue`]). Returns how many rows were written.
+pub async fn enqueue_all<C: ConnectionTrait>(db: &C, messages: Vec<Message>) -> Result<u64, DbErr> {
+    let now = Utc::now();
+    let rows: Vec<outbox::ActiveModel> = messages
+        .into_iter()
+        .map(|m| outbox::ActiveModel {
+            occasion: Set(m.occasion.as_str().to_owned()),
+            member_id: Set(m.member_id),
+            dedupe_key: Set(m.dedupe_key),
+            payload: Set(m.payload.to_string()),
+            created_at: Set(now),
+            due_at: Set(m.due_at),
+            dispatched_at: Set(None),
+            attempts: Set(0),
+            ..Default::default()
+        })
+        .collect();
+    let mut written = 0;
+    for chunk in rows.chunks(500) {
+        written += outbox::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::column(outbox::Column::DedupeKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(written)
+}
+
 /// Which memberships a set-based enqueue covers.
 #[derive(Clone, Copy, Debug)]
 pub enum MembershipSet {

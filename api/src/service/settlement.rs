@@ -498,18 +498,24 @@ async fn offer_and_finish(
     mut summary: ImportSummary,
     upload_key: &str,
 ) -> anyhow::Result<()> {
-    super::claim::offer::make_offers(&state.db, job.id, &job.created_by, state.settings.today())
+    super::claim::offering::make_offers(&state.db, job.id, &job.created_by, state.settings.today())
         .await
         .map_err(|e| anyhow::anyhow!("making the offers: {e}"))?;
-    let outcomes: Vec<String> = settlement::Entity::find()
+    let outcomes: Vec<(String, i64)> = settlement::Entity::find()
         .select_only()
         .column(settlement::Column::Outcome)
+        .column_as(settlement::Column::Id.count(), "n")
         .filter(settlement::Column::ImportJobId.eq(job.id))
+        .group_by(settlement::Column::Outcome)
         .into_tuple()
         .all(&state.db)
         .await?;
-    let count =
-        |o: &str| u32::try_from(outcomes.iter().filter(|x| *x == o).count()).unwrap_or(u32::MAX);
+    let count = |o: &str| {
+        outcomes
+            .iter()
+            .find(|(x, _)| x == o)
+            .map_or(0, |(_, n)| u32::try_from(*n).unwrap_or(u32::MAX))
+    };
     summary.offered = count("offered");
     summary.corroborating = count("corroborates");
     summary.not_offered = count("not_offered");

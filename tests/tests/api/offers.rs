@@ -197,6 +197,7 @@ on_both_backends_with!(in2025, in_2025 =>
     a_clerk_confirms_an_offer_on_behalf_and_does_not_approve_it,
     a_settlement_for_a_stay_already_filed_corroborates_the_claim_and_offers_nothing,
     an_offer_worth_nothing_is_recorded_with_its_reason_and_not_sent,
+    one_files_offers_are_judged_in_its_order_and_a_stay_settled_twice_is_offered_once,
 );
 
 on_both_backends!(
@@ -794,4 +795,103 @@ async fn a_clerk_confirms_an_offer_on_behalf_and_does_not_approve_it(app: TestAp
         vec!["offered", "confirmed_on_behalf", "approved"],
         "{approved}"
     );
+}
+
+/// Fen of a decimal amount the API shows (`"1234.50"`).
+fn fen_of(v: &Value) -> i64 {
+    let d = dec(v) * rust_decimal::Decimal::from(100);
+    i64::try_from(d.trunc()).expect("fen")
+}
+
+async fn one_files_offers_are_judged_in_its_order_and_a_stay_settled_twice_is_offered_once(
+    app: TestApp,
+) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 0).await;
+    let id = id_number_of(&app, &p).await;
+    let association = app.login("association").await;
+    // Two stays of one member in one file, and a second settlement (its own ID) of the first
+    // stay. In the file's order — settlement date (here the discharge), then row — JS-203
+    // comes right after JS-201, whose offer it corroborates; JS-202 is judged after JS-201.
+    let file = stays(&[
+        (
+            &id,
+            "JS-201",
+            "2025-03-01",
+            "2025-03-11",
+            "12000.00",
+            "800.00",
+        ),
+        (
+            &id,
+            "JS-202",
+            "2025-05-01",
+            "2025-05-09",
+            "30000.00",
+            "800.00",
+        ),
+        (&id, "JS-203", "2025-03-05", "2025-03-11", "500.00", "0.00"),
+    ]);
+    let job = import(&app, &association, file, "结算.csv").await;
+    assert_eq!(job["summary"]["matched"], 3, "{job}");
+    assert_eq!(job["summary"]["offered"], 2, "{job}");
+    assert_eq!(job["summary"]["corroborating"], 1, "{job}");
+
+    let stay = |admitted: &str, discharged: &str, self_pay: &str| {
+        json!({"kind": "inpatient", "admitted_on": admitted, "discharged_on": discharged,
+               "billed_days": 10, "eligible_self_pay": self_pay, "deductible": "800.00",
+               "personal_burden": "15000.00"})
+    };
+    let sim = claim_flow::simulate(
+        &app,
+        "nm-inpatient-2025",
+        &p,
+        vec![
+            stay("2025-03-01", "2025-03-11", "12000.00"),
+            stay("2025-05-01", "2025-05-09", "30000.00"),
+        ],
+    )
+    .await;
+    for (settlement, admitted, result) in [
+        ("JS-201", "2025-03-01", &sim["results"][0]),
+        ("JS-202", "2025-05-01", &sim["results"][1]),
+    ] {
+        let payable = fen_of(&result["payable"]);
+        assert!(payable > 0, "{sim}");
+        assert_eq!(
+            app.count(&format!(
+                "SELECT COUNT(*) AS n FROM claim c JOIN settlement s ON s.claim_id = c.id \
+                 WHERE s.settlement_id = '{settlement}' AND s.outcome = 'offered' \
+                 AND c.status = 'offered' AND c.filed_by_pid = s.pid \
+                 AND c.payable_fen = {payable} AND c.facts LIKE '%{admitted}%'"
+            ))
+            .await,
+            1,
+            "{settlement}: {sim}"
+        );
+    }
+    // The second settlement of the first stay points at that stay's offer; nothing more is sent.
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) AS n FROM settlement s JOIN settlement f ON f.claim_id = s.claim_id \
+             WHERE s.settlement_id = 'JS-203' AND s.outcome = 'corroborates' \
+             AND f.settlement_id = 'JS-201' AND f.outcome = 'offered'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'benefit_offered'")
+            .await,
+        2
+    );
+    // One audit event per offer, the chain intact.
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM audit_event WHERE action = 'claim.offer'")
+            .await,
+        2
+    );
+    let report = huzhu::service::audit::verify(&app.state.db)
+        .await
+        .expect("verify");
+    assert!(report.is_intact(), "{report:?}");
 }

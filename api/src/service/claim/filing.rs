@@ -361,6 +361,13 @@ pub async fn create(
     let pid = new_pid();
     let facts = serde_json::to_string(&event).map_err(|e| anyhow::anyhow!(e))?;
     let txn = crate::db::begin_write(db).await?;
+    // Again under the period's lock: an import may have offered the stay since the check above
+    // (offers are made under the same lock).
+    super::period::lock_periods(&txn, &[ms.id]).await?;
+    if let Some(offer) = super::offer::offer_for_stay(&txn, ms.member_id, &event).await? {
+        txn.rollback().await?;
+        return Err(ClaimError::AlreadyOffered { offer });
+    }
     let inserted = store::insert_draft(
         &txn,
         Draft {

@@ -186,6 +186,7 @@ pub mod filing;
 pub mod lapse;
 pub mod materials;
 pub mod offer;
+pub mod offering;
 pub mod period;
 pub mod review;
 pub mod store;

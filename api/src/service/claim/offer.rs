@@ -6,8 +6,9 @@
 //!
 //! An offer takes its place in the period's filing order when it is made: its first submission
 //! is the moment of the offer, and the offers of one import are made in the order import, then
-//! settlement date, then row (ids break the tie of one instant). The amount offered is what the
-//! approval would grant it now: the period's approved claims, in filing order, judged with it
+//! settlement date, then row, a microsecond apart ([`super::offering`] makes them, a thousand
+//! per transaction under the periods' lock). The amount offered is what the approval would
+//! grant it now: the period's standing claims, in filing order, judged with it
 //! ([`crate::engine::period`]); the approval judges it again under the period lock, as any claim.
 //!
 //! The member confirms where to pay ([`confirm`]) and the offer enters the first review stage
@@ -24,38 +25,27 @@
 //! the beneficiary's card, recorded on the claim as for a beneficiary's application — and
 //! refused `beneficiary_missing` without one. No scheme asks a beneficiary of a living member.
 
-use std::collections::BTreeMap;
-
 use chrono::{NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
-};
-use serde_json::json;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-use entity::{claim, member, membership, settlement};
+use entity::{claim, membership, settlement};
 
 use super::filing::{
-    NewBeneficiary, claim_scheme, current_scheme, get, parse_facts, payee_change, seal_beneficiary,
-    seal_card, unmet_materials,
+    NewBeneficiary, claim_scheme, get, parse_facts, payee_change, seal_beneficiary, seal_card,
+    unmet_materials,
 };
-use super::period::{fen, member_period};
-use super::store::{ancestor_kinds, material_categories, reload, to_claim};
-use super::timeline::{self, Step};
+use super::store::{ancestor_kinds, material_categories, reload};
 use super::transition::{self, Move, Transition};
-use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level};
+use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy};
 use crate::auth::crypto::PiiVault;
 use crate::domain::{BankCardNumber, Money, Role};
-use crate::engine::claim_rules::{filing_deadline, offer_stages, window_closed};
-use crate::engine::period::judge_each_in_filing_order;
-use crate::engine::{Event, EventKind, SchemeDefinition, bounds};
-use crate::service::audit::{self, Actor};
-use crate::service::new_pid;
-use crate::service::outbox::{self, Occasion};
+use crate::engine::claim_rules::offer_stages;
+use crate::engine::{Event, EventKind, SchemeDefinition};
+use serde_json::json;
 
 /// Statuses of a claim that still stands for its stay (an offer or an application).
-const STANDING: [ClaimStatus; 12] = [
+pub(super) const STANDING: [ClaimStatus; 12] = [
     ClaimStatus::Draft,
     ClaimStatus::Offered,
     ClaimStatus::UnionReview,
@@ -69,47 +59,6 @@ const STANDING: [ClaimStatus; 12] = [
     ClaimStatus::PayoutFailed,
     ClaimStatus::Closed,
 ];
-
-/// What the offers of one import came to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OfferCounts {
-    pub offered: u32,
-    pub corroborating: u32,
-    pub not_offered: u32,
-}
-
-/// Makes the offers of import job `job_id`'s matched settlements (see the module doc). `actor`
-/// is the account that imported the file: the audit trail names it; the member's timeline shows
-/// the association.
-pub async fn make_offers(
-    db: &DatabaseConnection,
-    job_id: i64,
-    actor_pid: &str,
-    today: NaiveDate,
-) -> Result<OfferCounts, ClaimError> {
-    let mut rows = settlement::Entity::find()
-        .filter(settlement::Column::ImportJobId.eq(job_id))
-        .filter(settlement::Column::Outcome.eq("matched"))
-        .all(db)
-        .await?;
-    // Import order, then settlement date (the discharge when the file has none), then row.
-    rows.sort_by_key(|s| (s.settled_on.unwrap_or(s.discharged_on), s.row));
-    let mut counts = OfferCounts::default();
-    for s in rows {
-        match offer_one(db, &s, actor_pid, today).await? {
-            Made::Offered => counts.offered += 1,
-            Made::Corroborates => counts.corroborating += 1,
-            Made::NotOffered => counts.not_offered += 1,
-        }
-    }
-    Ok(counts)
-}
-
-enum Made {
-    Offered,
-    Corroborates,
-    NotOffered,
-}
 
 /// The stay a settlement describes, as the simulation contract's JSON: the amounts the
 /// schemes read from a settlement slip (政策范围内个人自付 as nm's 自付, 起付标准 as the stay's
@@ -140,7 +89,10 @@ fn stay_facts(s: &settlement::Model) -> serde_json::Value {
 /// gives the code (`None` when the scheme's current version does not list it), diagnosed on
 /// the discharge date. A designated hospital's settlement is a recognised institution's; a
 /// disease had before enrolling is a reviewer's finding, not the file's.
-fn settlement_facts(s: &settlement::Model, def: &SchemeDefinition) -> Option<serde_json::Value> {
+pub(super) fn settlement_facts(
+    s: &settlement::Model,
+    def: &SchemeDefinition,
+) -> Option<serde_json::Value> {
     if s.event_kind != EventKind::Diagnosis.as_str() {
         return Some(stay_facts(s));
     }
@@ -156,51 +108,10 @@ fn settlement_facts(s: &settlement::Model, def: &SchemeDefinition) -> Option<ser
     }))
 }
 
-/// The standing claim a settlement corroborates instead of being offered: for a stay, the
-/// member's claim (or earlier offer) of an overlapping stay; for a diagnosis, a claim (or
-/// earlier offer) of the same period for the same disease — a second settlement of one
-/// diagnosis is one diagnosis. A different disease later in the period is judged: the scheme
-/// decides whether it still pays (馨康 pays once a period).
-async fn already_claimed<C: ConnectionTrait>(
-    db: &C,
-    s: &settlement::Model,
-) -> Result<Option<claim::Model>, ClaimError> {
-    if s.event_kind != EventKind::Diagnosis.as_str() {
-        return Ok(overlapping(db, s.member_id, s.admitted_on, s.discharged_on)
-            .await?
-            .into_iter()
-            .min_by_key(|c| c.id));
-    }
-    let ms = membership::Entity::find_by_id(s.membership_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("settlement {} names no membership", s.pid))?;
-    let (_, def) = current_scheme(db, &ms.scheme_code).await?;
-    let Some(Ok(Event::Diagnosis(offered))) =
-        settlement_facts(s, &def).map(serde_json::from_value::<Event>)
-    else {
-        return Ok(None);
-    };
-    Ok(claim::Entity::find()
-        .filter(claim::Column::MembershipId.eq(s.membership_id))
-        .filter(claim::Column::Kind.eq(EventKind::Diagnosis.as_str()))
-        .filter(claim::Column::Status.is_in(STANDING.iter().map(|s| s.as_str())))
-        .all(db)
-        .await?
-        .into_iter()
-        .filter(|c| {
-            matches!(serde_json::from_str::<Event>(&c.facts),
-                Ok(Event::Diagnosis(d)) if d.disease == offered.disease)
-        })
-        .min_by_key(|c| c.id))
-}
-
-/// Whether a stored claim's stay overlaps `[admitted, discharged]`.
-fn overlaps(row: &claim::Model, admitted: NaiveDate, discharged: NaiveDate) -> bool {
-    match serde_json::from_str::<Event>(&row.facts) {
-        Ok(Event::Inpatient(stay)) => {
-            stay.admitted_on <= discharged && admitted <= stay.discharged_on
-        }
+/// Whether a claim's event is a stay overlapping `[admitted, discharged]`.
+pub(super) fn overlaps(event: &Event, admitted: NaiveDate, discharged: NaiveDate) -> bool {
+    match event {
+        Event::Inpatient(stay) => stay.admitted_on <= discharged && admitted <= stay.discharged_on,
         _ => false,
     }
 }
@@ -219,7 +130,10 @@ async fn overlapping<C: ConnectionTrait>(
         .all(db)
         .await?
         .into_iter()
-        .filter(|c| overlaps(c, admitted, discharged))
+        .filter(|c| {
+            serde_json::from_str::<Event>(&c.facts)
+                .is_ok_and(|e| overlaps(&e, admitted, discharged))
+        })
         .collect())
 }
 
@@ -273,229 +187,6 @@ async fn diagnosis_offered<C: ConnectionTrait>(
         }
     }
     Ok(None)
-}
-
-async fn record_outcome<C: ConnectionTrait>(
-    db: &C,
-    s: &settlement::Model,
-    outcome: &str,
-    reason: Option<String>,
-    claim_id: Option<i64>,
-) -> Result<(), ClaimError> {
-    settlement::ActiveModel {
-        id: Set(s.id),
-        outcome: Set(outcome.to_owned()),
-        reason: Set(reason),
-        claim_id: Set(claim_id),
-        ..Default::default()
-    }
-    .update(db)
-    .await?;
-    Ok(())
-}
-
-/// What `event` is worth offered now, judged as a simulation of the period judges it: after
-/// every standing claim of the period already in the filing order (approved, in review,
-/// returned, or offered before it), each under its own scheme version. `(judgement, fen)`.
-async fn judge_now<C: ConnectionTrait>(
-    db: &C,
-    ms: &membership::Model,
-    scheme_version: i32,
-    def: &SchemeDefinition,
-    event: &Event,
-) -> Result<(crate::engine::Judgement, i64), ClaimError> {
-    let mut earlier: Vec<(chrono::DateTime<Utc>, i64, Option<i32>, Event)> = claim::Entity::find()
-        .filter(claim::Column::MembershipId.eq(ms.id))
-        .filter(
-            claim::Column::Status.is_in(
-                STANDING
-                    .iter()
-                    .filter(|s| **s != ClaimStatus::Draft)
-                    .map(|s| s.as_str()),
-            ),
-        )
-        .filter(claim::Column::FirstSubmittedAt.is_not_null())
-        .all(db)
-        .await?
-        .into_iter()
-        .filter_map(|c| {
-            let event = serde_json::from_str::<Event>(&c.facts).ok()?;
-            Some((c.first_submitted_at?, c.id, c.scheme_version, event))
-        })
-        .collect();
-    earlier.sort_by_key(|(at, id, _, _)| (*at, *id));
-    let period = member_period(ms);
-    let mut defs: BTreeMap<i32, SchemeDefinition> = BTreeMap::new();
-    for (_, _, version, _) in &earlier {
-        if let Some(v) = version
-            && *v != scheme_version
-            && !defs.contains_key(v)
-        {
-            let (v, d) = claim_scheme(db, &ms.scheme_code, Some(*v)).await?;
-            defs.insert(v, d);
-        }
-    }
-    let def_of = |v: Option<i32>| v.and_then(|v| defs.get(&v)).unwrap_or(def);
-    // Offered now, it is filed after every claim of the period.
-    let mut events: Vec<(&SchemeDefinition, &Event)> =
-        earlier.iter().map(|(_, _, v, e)| (def_of(*v), e)).collect();
-    events.push((def, event));
-    let judgement = judge_each_in_filing_order(&period, &events)
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no judgement"))?;
-    let amount = fen(&judgement)?;
-    Ok((judgement, amount))
-}
-
-async fn offer_one(
-    db: &DatabaseConnection,
-    s: &settlement::Model,
-    actor_pid: &str,
-    today: NaiveDate,
-) -> Result<Made, ClaimError> {
-    // A claim the member (or a clerk) already filed for the stay: the settlement corroborates
-    // it; nothing is offered.
-    if let Some(filed) = already_claimed(db, s).await? {
-        record_outcome(db, s, "corroborates", None, Some(filed.id)).await?;
-        return Ok(Made::Corroborates);
-    }
-    let not_offered = |reason: &str| Some(reason.to_owned());
-    let ms = membership::Entity::find_by_id(s.membership_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("settlement {} names no membership", s.pid))?;
-    let (scheme_version, def) = current_scheme(db, &ms.scheme_code).await?;
-    if !def.missing_parameters().is_empty() {
-        record_outcome(db, s, "not_offered", not_offered("scheme_incomplete"), None).await?;
-        return Ok(Made::NotOffered);
-    }
-    let Some(facts) = settlement_facts(s, &def) else {
-        record_outcome(
-            db,
-            s,
-            "not_offered",
-            not_offered("diagnosis_not_listed"),
-            None,
-        )
-        .await?;
-        return Ok(Made::NotOffered);
-    };
-    let event = match parse_facts(&facts, &def) {
-        Ok(event) => event,
-        Err(_) => {
-            record_outcome(db, s, "not_offered", not_offered("facts_incomplete"), None).await?;
-            return Ok(Made::NotOffered);
-        }
-    };
-    if let Err(out) = bounds::check_event(&event, ms.coverage_start, ms.coverage_end, today) {
-        record_outcome(db, s, "not_offered", not_offered(out.code()), None).await?;
-        return Ok(Made::NotOffered);
-    }
-    if window_closed(&def, ms.coverage_end, &event, today).is_some() {
-        record_outcome(
-            db,
-            s,
-            "not_offered",
-            not_offered("claim_window_closed"),
-            None,
-        )
-        .await?;
-        return Ok(Made::NotOffered);
-    }
-    let (judgement, granted_fen) = judge_now(db, &ms, scheme_version, &def, &event).await?;
-    if let Some(refused) = judgement.refused {
-        let code = serde_json::to_value(refused)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "refused".to_owned());
-        record_outcome(db, s, "not_offered", Some(code), None).await?;
-        return Ok(Made::NotOffered);
-    }
-    if granted_fen == 0 {
-        record_outcome(db, s, "not_offered", not_offered("nothing_to_pay"), None).await?;
-        return Ok(Made::NotOffered);
-    }
-
-    let person = member::Entity::find_by_id(ms.member_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("membership {} has no member", ms.id))?;
-    let now = Utc::now();
-    let pid = new_pid();
-    let txn = crate::db::begin_write(db).await?;
-    let row = claim::ActiveModel {
-        pid: Set(pid.clone()),
-        member_id: Set(ms.member_id),
-        membership_id: Set(ms.id),
-        organisation_id: Set(ms.organisation_id),
-        scheme_code: Set(ms.scheme_code.clone()),
-        kind: Set(event.kind().as_str().to_owned()),
-        facts: Set(serde_json::to_string(&event).map_err(|e| anyhow::anyhow!(e))?),
-        status: Set(ClaimStatus::Offered.as_str().to_owned()),
-        version: Set(1),
-        filed_by_kind: Set(FiledBy::InsuranceFile.as_str().to_owned()),
-        // The settlement is the application: it names the offer's origin.
-        filed_by_pid: Set(s.pid.clone()),
-        payee_name: Set(Some(person.name.clone())),
-        payee_bank_card_cipher: Set(person.bank_card_cipher.clone()),
-        flagged: Set(false),
-        // Its place in the period's filing order, and the version that judges it.
-        first_submitted_at: Set(Some(now)),
-        scheme_version: Set(Some(scheme_version)),
-        judgement: Set(Some(
-            serde_json::to_string(&judgement).map_err(|e| anyhow::anyhow!(e))?,
-        )),
-        payable_fen: Set(Some(granted_fen)),
-        // Unconfirmed after the deadline a filed claim would have, the offer lapses.
-        lapses_on: Set(filing_deadline(&def, ms.coverage_end, &event)),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    let offer = to_claim(row)?;
-    timeline::record(
-        &txn,
-        offer.id,
-        Step {
-            action: "offered",
-            from: None,
-            to: ClaimStatus::Offered,
-            level: Level::Association,
-            note: None,
-            actor_pid: Some(actor_pid.to_owned()),
-            at: now,
-        },
-    )
-    .await?;
-    outbox::enqueue(
-        &txn,
-        Occasion::BenefitOffered,
-        ms.member_id,
-        &format!("benefit_offered:{pid}"),
-        json!({
-            "claim": pid,
-            "amount": Money::from_fen(granted_fen).as_decimal().to_string(),
-            "discharged_on": s.discharged_on.format("%Y年%m月%d日").to_string(),
-        }),
-        now,
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &Actor::Account {
-            pid: actor_pid.to_owned(),
-        },
-        "claim.offer",
-        ("claim", Some(&pid)),
-        json!({ "settlement": s.pid, "membership": ms.pid, "amount_fen": granted_fen, "scheme_version": scheme_version }),
-        None,
-    )
-    .await?;
-    record_outcome(&txn, s, "offered", None, Some(offer.id)).await?;
-    txn.commit().await?;
-    Ok(Made::Offered)
 }
 
 /// Where an offer is to be paid, as confirmed.

@@ -26,6 +26,32 @@ pub fn member_period(ms: &entity::membership::Model) -> MemberPeriod {
     }
 }
 
+/// Locks the coverage periods `ids` for the rest of the transaction `db`, as an approval's
+/// ledger write locks its one period: offers made in bulk and claims filed meanwhile are judged
+/// one after another. On PostgreSQL the rows are locked in id order (two importers never wait
+/// on each other crosswise) with the lock an `UPDATE` takes; a SQLite write transaction
+/// ([`crate::db::begin_write`]) holds the whole database already.
+pub async fn lock_periods<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<(), sea_orm::DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres || ids.is_empty() {
+        return Ok(());
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for chunk in sorted.chunks(1_000) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        db.execute_unprepared(&format!(
+            "SELECT id FROM membership WHERE id IN ({list}) ORDER BY id FOR NO KEY UPDATE"
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// Statuses of claims whose judgement counts in the period's history.
 pub const JUDGED: [ClaimStatus; 5] = [
     ClaimStatus::Approved,

@@ -1,0 +1,586 @@
+//! Making the offers of one settlement import, a thousand settlements per transaction: the
+//! batch's coverage periods are locked ([`lock_periods`], as an approval locks its period and a
+//! filing re-checks under it), its settlements, periods, members and their standing claims are
+//! read in a handful of statements, each settlement is decided in memory in the import's order
+//! ([`super::offer`]'s rules), and the offers, their timeline steps, messages and audit events
+//! and the settlements' outcomes are written in multi-row statements. 200,000 settlements cost
+//! a few thousand statements, not a dozen per settlement.
+//!
+//! A batch commits whole or not at all; a job stopped between batches resumes with the
+//! settlements still `matched` and makes each offer once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::AddAssign;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
+};
+use serde_json::json;
+
+use entity::{claim, member, membership, settlement};
+
+use super::filing::{claim_scheme, current_scheme, parse_facts};
+use super::offer::{STANDING, overlaps, settlement_facts};
+use super::period::{fen, lock_periods, member_period};
+use super::timeline::{self, Step};
+use super::{ClaimError, ClaimStatus, FiledBy, Level};
+use crate::domain::Money;
+use crate::engine::claim_rules::{filing_deadline, window_closed};
+use crate::engine::period::judge_each_in_filing_order;
+use crate::engine::{Event, EventKind, Judgement, SchemeDefinition, bounds};
+use crate::service::audit::{self, Actor, Entry};
+use crate::service::new_pid;
+use crate::service::outbox::{self, Message, Occasion};
+
+/// Settlements decided per transaction.
+pub const OFFER_BATCH: usize = 1_000;
+
+/// Ids per `IN` list.
+const IN_BATCH: usize = 1_000;
+
+/// Claims inserted per statement (about 25 values each).
+const INSERT_BATCH: usize = 400;
+
+/// What the offers of one import came to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OfferCounts {
+    pub offered: u32,
+    pub corroborating: u32,
+    pub not_offered: u32,
+}
+
+impl AddAssign for OfferCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.offered += other.offered;
+        self.corroborating += other.corroborating;
+        self.not_offered += other.not_offered;
+    }
+}
+
+/// Makes the offers of import job `job_id`'s matched settlements (see the module doc), in the
+/// order import, then settlement date (the discharge when the file has none), then row. `actor`
+/// is the account that imported the file: the audit trail names it; the member's timeline shows
+/// the association.
+pub async fn make_offers(
+    db: &DatabaseConnection,
+    job_id: i64,
+    actor_pid: &str,
+    today: NaiveDate,
+) -> Result<OfferCounts, ClaimError> {
+    let mut order: Vec<(i64, Option<NaiveDate>, NaiveDate, i32)> = settlement::Entity::find()
+        .select_only()
+        .column(settlement::Column::Id)
+        .column(settlement::Column::SettledOn)
+        .column(settlement::Column::DischargedOn)
+        .column(settlement::Column::Row)
+        .filter(settlement::Column::ImportJobId.eq(job_id))
+        .filter(settlement::Column::Outcome.eq("matched"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    // A row's stay before its diagnosis: stored in that order.
+    order.sort_by_key(|(id, settled, discharged, row)| (settled.unwrap_or(*discharged), *row, *id));
+    let mut schemes = Schemes::default();
+    let mut counts = OfferCounts::default();
+    for chunk in order.chunks(OFFER_BATCH) {
+        let ids: Vec<i64> = chunk.iter().map(|(id, ..)| *id).collect();
+        counts += offer_batch(db, &mut schemes, &ids, actor_pid, today).await?;
+    }
+    Ok(counts)
+}
+
+/// Scheme definitions read once per import: the version in force, and older ones by number.
+#[derive(Default)]
+struct Schemes {
+    current: HashMap<String, (i32, Arc<SchemeDefinition>)>,
+    versions: HashMap<(String, i32), Arc<SchemeDefinition>>,
+}
+
+impl Schemes {
+    async fn current<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        code: &str,
+    ) -> Result<(i32, Arc<SchemeDefinition>), ClaimError> {
+        if let Some((v, def)) = self.current.get(code) {
+            return Ok((*v, def.clone()));
+        }
+        let (v, def) = current_scheme(db, code).await?;
+        let def = Arc::new(def);
+        self.current.insert(code.to_owned(), (v, def.clone()));
+        self.versions.insert((code.to_owned(), v), def.clone());
+        Ok((v, def))
+    }
+
+    async fn version<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        code: &str,
+        version: i32,
+    ) -> Result<Arc<SchemeDefinition>, ClaimError> {
+        let key = (code.to_owned(), version);
+        if let Some(def) = self.versions.get(&key) {
+            return Ok(def.clone());
+        }
+        let (_, def) = claim_scheme(db, code, Some(version)).await?;
+        let def = Arc::new(def);
+        self.versions.insert(key, def.clone());
+        Ok(def)
+    }
+}
+
+/// Which claim a standing claim is: stored, or made earlier in this batch (its id comes with
+/// the insert).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClaimRef {
+    Stored(i64),
+    New(usize),
+}
+
+/// A member's claim that still stands for its event, as deciding reads it.
+struct Standing {
+    claim: ClaimRef,
+    membership_id: i64,
+    status: ClaimStatus,
+    event: Option<Event>,
+    /// Its place in the period's filing order, once submitted (drafts have none).
+    filed: Option<(DateTime<Utc>, i64)>,
+    scheme_version: Option<i32>,
+}
+
+/// What became of one settlement.
+enum Decision {
+    Corroborates(ClaimRef),
+    NotOffered(String),
+    Offer(NewOffer),
+}
+
+struct NewOffer {
+    event: Event,
+    judgement: Judgement,
+    fen: i64,
+    scheme_version: i32,
+    lapses_on: Option<NaiveDate>,
+}
+
+async fn offer_batch(
+    db: &DatabaseConnection,
+    schemes: &mut Schemes,
+    ids: &[i64],
+    actor_pid: &str,
+    today: NaiveDate,
+) -> Result<OfferCounts, ClaimError> {
+    let txn = crate::db::begin_write(db).await?;
+    let rows = settlement::Entity::find()
+        .filter(settlement::Column::Id.is_in(ids.iter().copied()))
+        // Decided by an earlier run of the job: not again.
+        .filter(settlement::Column::Outcome.eq("matched"))
+        .all(&txn)
+        .await?;
+    let mut by_id: HashMap<i64, settlement::Model> = rows.into_iter().map(|s| (s.id, s)).collect();
+    let rows: Vec<settlement::Model> = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+    if rows.is_empty() {
+        txn.commit().await?;
+        return Ok(OfferCounts::default());
+    }
+    let period_ids: Vec<i64> = sorted_unique(rows.iter().map(|s| s.membership_id));
+    lock_periods(&txn, &period_ids).await?;
+    let periods: HashMap<i64, membership::Model> = membership::Entity::find()
+        .filter(membership::Column::Id.is_in(period_ids))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    let member_ids = sorted_unique(rows.iter().map(|s| s.member_id));
+    let people: HashMap<i64, (String, Option<String>)> = member::Entity::find()
+        .select_only()
+        .column(member::Column::Id)
+        .column(member::Column::Name)
+        .column(member::Column::BankCardCipher)
+        .filter(member::Column::Id.is_in(member_ids.iter().copied()))
+        .into_tuple::<(i64, String, Option<String>)>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|(id, name, card)| (id, (name, card)))
+        .collect();
+    let mut standing: HashMap<i64, Vec<Standing>> = HashMap::new();
+    for c in claim::Entity::find()
+        .filter(claim::Column::MemberId.is_in(member_ids))
+        .filter(claim::Column::Status.is_in(STANDING.iter().map(|s| s.as_str())))
+        .all(&txn)
+        .await?
+    {
+        let Some(status) = ClaimStatus::parse(&c.status) else {
+            continue;
+        };
+        standing.entry(c.member_id).or_default().push(Standing {
+            claim: ClaimRef::Stored(c.id),
+            membership_id: c.membership_id,
+            status,
+            event: serde_json::from_str(&c.facts).ok(),
+            filed: c.first_submitted_at.map(|at| (at, c.id)),
+            scheme_version: c.scheme_version,
+        });
+    }
+
+    // Decided in order; an offer made here is standing for the settlements after it.
+    let now = Utc::now().trunc_subsecs(6);
+    let mut decisions: Vec<Decision> = Vec::with_capacity(rows.len());
+    let mut made = 0usize;
+    for s in &rows {
+        let ms = periods
+            .get(&s.membership_id)
+            .ok_or_else(|| anyhow::anyhow!("settlement {} names no membership", s.pid))?;
+        let claims = standing.entry(s.member_id).or_default();
+        let decision = decide(&txn, schemes, s, ms, claims, today).await?;
+        if let Decision::Offer(offer) = &decision {
+            // Its place in the filing order: the moment of the batch, a microsecond apart.
+            let at = now + Duration::microseconds(i64::try_from(made).unwrap_or(0));
+            claims.push(Standing {
+                claim: ClaimRef::New(made),
+                membership_id: ms.id,
+                status: ClaimStatus::Offered,
+                event: Some(offer.event.clone()),
+                filed: Some((at, i64::MAX)),
+                scheme_version: Some(offer.scheme_version),
+            });
+            made += 1;
+        }
+        decisions.push(decision);
+    }
+    let counts = write_batch(&txn, &rows, &periods, &people, decisions, actor_pid, now).await?;
+    txn.commit().await?;
+    Ok(counts)
+}
+
+fn sorted_unique(ids: impl Iterator<Item = i64>) -> Vec<i64> {
+    let mut v: Vec<i64> = ids.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// One settlement's decision, against the member's standing claims (see [`super::offer`]).
+async fn decide<C: ConnectionTrait>(
+    db: &C,
+    schemes: &mut Schemes,
+    s: &settlement::Model,
+    ms: &membership::Model,
+    claims: &[Standing],
+    today: NaiveDate,
+) -> Result<Decision, ClaimError> {
+    let not_offered = |reason: &str| Ok(Decision::NotOffered(reason.to_owned()));
+    let (scheme_version, def) = schemes.current(db, &ms.scheme_code).await?;
+    // A claim the member (or a clerk) already filed for the stay, or an earlier offer of the
+    // same diagnosis in the period: the settlement corroborates it; nothing is offered.
+    if let Some(filed) = already_claimed(s, &def, claims) {
+        return Ok(Decision::Corroborates(filed));
+    }
+    if !def.missing_parameters().is_empty() {
+        return not_offered("scheme_incomplete");
+    }
+    let Some(facts) = settlement_facts(s, &def) else {
+        return not_offered("diagnosis_not_listed");
+    };
+    let Ok(event) = parse_facts(&facts, &def) else {
+        return not_offered("facts_incomplete");
+    };
+    if let Err(out) = bounds::check_event(&event, ms.coverage_start, ms.coverage_end, today) {
+        return not_offered(out.code());
+    }
+    if window_closed(&def, ms.coverage_end, &event, today).is_some() {
+        return not_offered("claim_window_closed");
+    }
+    // What it is worth offered now: judged after every standing claim of the period already in
+    // the filing order (approved, in review, returned, or offered before it), each under its
+    // own scheme version — as a simulation of the period judges it.
+    let mut earlier: Vec<&Standing> = claims
+        .iter()
+        .filter(|c| c.membership_id == ms.id && c.status != ClaimStatus::Draft)
+        .filter(|c| c.filed.is_some() && c.event.is_some())
+        .collect();
+    earlier.sort_by_key(|c| c.filed);
+    let mut defs: BTreeMap<i32, Arc<SchemeDefinition>> = BTreeMap::new();
+    for c in &earlier {
+        if let Some(v) = c.scheme_version
+            && v != scheme_version
+            && !defs.contains_key(&v)
+        {
+            defs.insert(v, schemes.version(db, &ms.scheme_code, v).await?);
+        }
+    }
+    let def_of = |v: Option<i32>| -> &SchemeDefinition {
+        v.and_then(|v| defs.get(&v)).map_or(&def, |d| d.as_ref())
+    };
+    let mut events: Vec<(&SchemeDefinition, &Event)> = earlier
+        .iter()
+        .filter_map(|c| Some((def_of(c.scheme_version), c.event.as_ref()?)))
+        .collect();
+    events.push((&def, &event));
+    let judgement = judge_each_in_filing_order(&member_period(ms), &events)
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no judgement"))?;
+    let granted = fen(&judgement)?;
+    if let Some(refused) = judgement.refused {
+        let code = serde_json::to_value(refused)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "refused".to_owned());
+        return Ok(Decision::NotOffered(code));
+    }
+    if granted == 0 {
+        return not_offered("nothing_to_pay");
+    }
+    Ok(Decision::Offer(NewOffer {
+        lapses_on: filing_deadline(&def, ms.coverage_end, &event),
+        event,
+        judgement,
+        fen: granted,
+        scheme_version,
+    }))
+}
+
+/// The standing claim a settlement corroborates instead of being offered: for a stay, the
+/// member's claim (or earlier offer) of an overlapping stay; for a diagnosis, a claim (or
+/// earlier offer) of the same period for the same disease — a second settlement of one
+/// diagnosis is one diagnosis. A different disease later in the period is judged: the scheme
+/// decides whether it still pays (馨康 pays once a period). Of several, the oldest.
+fn already_claimed(
+    s: &settlement::Model,
+    def: &SchemeDefinition,
+    claims: &[Standing],
+) -> Option<ClaimRef> {
+    let oldest = |c: &&Standing| match c.claim {
+        ClaimRef::Stored(id) => (0, id),
+        ClaimRef::New(i) => (1, i64::try_from(i).unwrap_or(i64::MAX)),
+    };
+    if s.event_kind != EventKind::Diagnosis.as_str() {
+        return claims
+            .iter()
+            .filter(|c| {
+                c.event
+                    .as_ref()
+                    .is_some_and(|e| overlaps(e, s.admitted_on, s.discharged_on))
+            })
+            .min_by_key(oldest)
+            .map(|c| c.claim);
+    }
+    let Some(Ok(Event::Diagnosis(offered))) =
+        settlement_facts(s, def).map(serde_json::from_value::<Event>)
+    else {
+        return None;
+    };
+    claims
+        .iter()
+        .filter(|c| c.membership_id == s.membership_id)
+        .filter(|c| matches!(&c.event, Some(Event::Diagnosis(d)) if d.disease == offered.disease))
+        .min_by_key(oldest)
+        .map(|c| c.claim)
+}
+
+/// Writes a batch's decisions: the offers (then read back for their ids), their timeline steps,
+/// the members' messages, one audit event each, and every settlement's outcome.
+async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
+    txn: &C,
+    rows: &[settlement::Model],
+    periods: &HashMap<i64, membership::Model>,
+    people: &HashMap<i64, (String, Option<String>)>,
+    decisions: Vec<Decision>,
+    actor_pid: &str,
+    now: DateTime<Utc>,
+) -> Result<OfferCounts, ClaimError> {
+    let mut counts = OfferCounts::default();
+    let mut offers: Vec<(usize, String, claim::ActiveModel)> = Vec::new();
+    for (i, (s, d)) in rows.iter().zip(&decisions).enumerate() {
+        let Decision::Offer(offer) = d else { continue };
+        let ms = &periods[&s.membership_id];
+        let (name, card) = people
+            .get(&ms.member_id)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("membership {} has no member", ms.id))?;
+        let pid = new_pid();
+        let at = now + Duration::microseconds(i64::try_from(offers.len()).unwrap_or(0));
+        let model = claim::ActiveModel {
+            pid: Set(pid.clone()),
+            member_id: Set(ms.member_id),
+            membership_id: Set(ms.id),
+            organisation_id: Set(ms.organisation_id),
+            scheme_code: Set(ms.scheme_code.clone()),
+            kind: Set(offer.event.kind().as_str().to_owned()),
+            facts: Set(serde_json::to_string(&offer.event).map_err(|e| anyhow::anyhow!(e))?),
+            status: Set(ClaimStatus::Offered.as_str().to_owned()),
+            version: Set(1),
+            filed_by_kind: Set(FiledBy::InsuranceFile.as_str().to_owned()),
+            // The settlement is the application: it names the offer's origin.
+            filed_by_pid: Set(s.pid.clone()),
+            payee_name: Set(Some(name)),
+            payee_bank_card_cipher: Set(card),
+            flagged: Set(false),
+            // Its place in the period's filing order, and the version that judges it.
+            first_submitted_at: Set(Some(at)),
+            scheme_version: Set(Some(offer.scheme_version)),
+            judgement: Set(Some(
+                serde_json::to_string(&offer.judgement).map_err(|e| anyhow::anyhow!(e))?,
+            )),
+            payable_fen: Set(Some(offer.fen)),
+            // Unconfirmed after the deadline a filed claim would have, the offer lapses.
+            lapses_on: Set(offer.lapses_on),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        offers.push((i, pid, model));
+    }
+    for chunk in offers.chunks(INSERT_BATCH) {
+        claim::Entity::insert_many(chunk.iter().map(|(_, _, m)| m.clone()))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    // The new claims' ids, in the order made.
+    let mut ids_by_pid: HashMap<String, i64> = HashMap::with_capacity(offers.len());
+    for chunk in offers.chunks(IN_BATCH) {
+        let found: Vec<(i64, String)> = claim::Entity::find()
+            .select_only()
+            .column(claim::Column::Id)
+            .column(claim::Column::Pid)
+            .filter(claim::Column::Pid.is_in(chunk.iter().map(|(_, pid, _)| pid.as_str())))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        ids_by_pid.extend(found.into_iter().map(|(id, pid)| (pid, id)));
+    }
+    let new_ids: Vec<i64> = offers
+        .iter()
+        .map(|(_, pid, _)| {
+            ids_by_pid
+                .get(pid)
+                .copied()
+                .ok_or_else(|| anyhow::anyhow!("offer {pid} was not stored"))
+        })
+        .collect::<Result<_, _>>()?;
+    let claim_id = |r: ClaimRef| match r {
+        ClaimRef::Stored(id) => id,
+        ClaimRef::New(i) => new_ids[i],
+    };
+
+    timeline::record_all(
+        txn,
+        new_ids.iter().map(|id| {
+            (
+                *id,
+                Step {
+                    action: "offered",
+                    from: None,
+                    to: ClaimStatus::Offered,
+                    level: Level::Association,
+                    note: None,
+                    actor_pid: Some(actor_pid.to_owned()),
+                    at: now,
+                },
+            )
+        }),
+    )
+    .await?;
+    let mut messages = Vec::with_capacity(offers.len());
+    let mut entries = Vec::with_capacity(offers.len());
+    for (i, pid, _) in &offers {
+        let (s, Decision::Offer(offer)) = (&rows[*i], &decisions[*i]) else {
+            continue;
+        };
+        let ms = &periods[&s.membership_id];
+        let amount = Money::from_fen(offer.fen).as_decimal().to_string();
+        messages.push(Message {
+            occasion: Occasion::BenefitOffered,
+            member_id: ms.member_id,
+            dedupe_key: format!("benefit_offered:{pid}"),
+            payload: json!({
+                "claim": pid,
+                "amount": amount,
+                "discharged_on": s.discharged_on.format("%Y年%m月%d日").to_string(),
+            }),
+            due_at: now,
+        });
+        entries.push(Entry {
+            action: "claim.offer",
+            subject_kind: "claim",
+            subject_pid: Some(pid.clone()),
+            details: json!({ "settlement": s.pid, "membership": ms.pid,
+                             "amount_fen": offer.fen, "scheme_version": offer.scheme_version }),
+            request_id: None,
+        });
+    }
+    outbox::enqueue_all(txn, messages).await?;
+    audit::record_all(
+        txn,
+        &Actor::Account {
+            pid: actor_pid.to_owned(),
+        },
+        entries,
+    )
+    .await?;
+
+    // The settlements' outcomes: one statement per outcome and reason, the claims they point
+    // at in a CASE.
+    let mut linked: Vec<(i64, i64, &'static str)> = Vec::new();
+    let mut refused: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut new_index = 0usize;
+    for (s, d) in rows.iter().zip(&decisions) {
+        match d {
+            Decision::Offer(_) => {
+                linked.push((s.id, new_ids[new_index], "offered"));
+                new_index += 1;
+                counts.offered += 1;
+            }
+            Decision::Corroborates(r) => {
+                linked.push((s.id, claim_id(*r), "corroborates"));
+                counts.corroborating += 1;
+            }
+            Decision::NotOffered(reason) => {
+                refused.entry(reason.as_str()).or_default().push(s.id);
+                counts.not_offered += 1;
+            }
+        }
+    }
+    for chunk in linked.chunks(IN_BATCH) {
+        let cases: String = chunk
+            .iter()
+            .map(|(id, claim, _)| format!(" WHEN {id} THEN {claim}"))
+            .collect();
+        let outcomes: String = chunk
+            .iter()
+            .map(|(id, _, outcome)| format!(" WHEN {id} THEN '{outcome}'"))
+            .collect();
+        let list = chunk
+            .iter()
+            .map(|(id, ..)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        // Only integers and the two fixed outcome names are written into the statement.
+        txn.execute_unprepared(&format!(
+            "UPDATE settlement SET claim_id = CASE id{cases} END, outcome = CASE id{outcomes} END \
+             WHERE id IN ({list})"
+        ))
+        .await?;
+    }
+    for (reason, ids) in refused {
+        for chunk in ids.chunks(IN_BATCH) {
+            settlement::Entity::update_many()
+                .col_expr(
+                    settlement::Column::Outcome,
+                    sea_orm::sea_query::Expr::value("not_offered"),
+                )
+                .col_expr(
+                    settlement::Column::Reason,
+                    sea_orm::sea_query::Expr::value(reason),
+                )
+                .filter(settlement::Column::Id.is_in(chunk.iter().copied()))
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(counts)
+}
