@@ -58,7 +58,7 @@ ls -l "$WORK"/settlements.xlsx | awk '{print "settlements.xlsx: " $5 " bytes"}'
 psql -X -v ON_ERROR_STOP=1 -q -d postgres -c "CREATE DATABASE \"$DB\""
 export HUZHU_DATABASE__URL="postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DB}"
 export HUZHU_MODE=demo HUZHU_DATA_DIR="$WORK/data" HUZHU_LISTEN="127.0.0.1:$PORT"
-export HUZHU_CLOCK__TODAY=2025-12-20 HUZHU_LOG__FILTER=warn
+export HUZHU_CLOCK__TODAY=2025-12-20 HUZHU_LOG__FILTER=warn,huzhu::service::settlement=info,huzhu::service::claim::offering=info
 export HUZHU_REMINDERS__SCHEDULE_ENABLED=false HUZHU_REMINDERS__DISPATCH_ENABLED=false
 "$BIN" migrate up >/dev/null
 "$BIN" serve >"$WORK/server.log" 2>&1 &
@@ -95,9 +95,10 @@ import_file() { # prints "seconds<TAB>job json"
   id=$(echo "$job" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || { echo "upload: $job" >&2; exit 1; }
   while :; do
     job=$(curl -s -H "Authorization: Bearer $TOKEN" "$BASE/settlement-imports/$id")
-    status=$(echo "$job" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    status=$(echo "$job" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status", "?"))')
+    [ "$status" = "?" ] && { echo "polling the job: $job" >&2; exit 1; }
     case "$status" in succeeded|failed) break ;; esac
-    sleep 0.2
+    sleep 0.5
   done
   printf '%s\t%s\n' "$(secs "$t0" "$(now)")" "$job"
 }
@@ -110,8 +111,10 @@ keys = ["data_rows", "matched", "offered", "corroborating", "not_offered", "alre
 print(", ".join(f"{k} {s.get(k)}" for k in keys))' "$1"; }
 
 echo "importing ${ROWS} settlements …"
+[ -n "${BENCH_BEFORE_IMPORT:-}" ] && eval "$BENCH_BEFORE_IMPORT"
 IFS=$'\t' read -r first_s first_job < <(import_file)
 echo "import: ${first_s} s — $(summary "$first_job")"
+grep -oE '"message":"(settlement import|offers made)[^}]*' "$WORK/server.log" | sed 's/^/  /' || true
 offered=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["summary"]["offered"])' "$first_job")
 in_db=$(psql_db -At -c "SELECT count(*) FROM claim WHERE filed_by_kind = 'insurance_file' AND status = 'offered'")
 messages=$(psql_db -At -c "SELECT count(*) FROM outbox WHERE occasion = 'benefit_offered'")

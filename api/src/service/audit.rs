@@ -9,7 +9,7 @@
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionSession, TransactionTrait, Value as DbValue, sea_query::Expr,
+    QuerySelect, TransactionSession, TransactionTrait, Value as DbValue, sea_query::Expr,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use entity::{audit_chain_head, audit_event};
 
+use super::bulk::{self, Kind};
 use super::raw_statement;
 
 /// The `prev_hash` of the first event: 64 zeros.
@@ -180,9 +181,6 @@ pub struct Entry<'a> {
     pub request_id: Option<String>,
 }
 
-/// Events inserted per statement by [`record_all`] (12 values each).
-const INSERT_BATCH: usize = 500;
-
 /// Appends `entries`, all by `actor`, to the chain in the order given: the head is locked once
 /// and advanced by their number, and they are inserted a few hundred per statement (an import
 /// of settlements makes thousands of offers at once). Transactions as for [`record`].
@@ -217,26 +215,40 @@ pub async fn record_all<C: ConnectionTrait + TransactionTrait>(
             request_id: entry.request_id.as_deref(),
         }
         .hash();
-        rows.push(audit_event::ActiveModel {
-            occurred_at: Set(occurred_at),
-            actor_kind: Set(actor_kind.into()),
-            actor_pid: Set(actor_pid.clone()),
-            action: Set(entry.action.into()),
-            subject_kind: Set(entry.subject_kind.into()),
-            subject_pid: Set(entry.subject_pid),
-            details: Set(details),
-            request_id: Set(entry.request_id),
-            seq: Set(Some(seq)),
-            prev_hash: Set(Some(std::mem::replace(&mut prev_hash, hash.clone()))),
-            hash: Set(Some(hash)),
-            ..Default::default()
-        });
+        rows.push(serde_json::json!({
+            "occurred_at": bulk::timestamp(occurred_at),
+            "actor_kind": actor_kind,
+            "actor_pid": actor_pid,
+            "action": entry.action,
+            "subject_kind": entry.subject_kind,
+            "subject_pid": entry.subject_pid,
+            "details": details,
+            "request_id": entry.request_id,
+            "seq": seq,
+            "prev_hash": std::mem::replace(&mut prev_hash, hash.clone()),
+            "hash": hash,
+        }));
     }
-    for chunk in rows.chunks(INSERT_BATCH) {
-        audit_event::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    bulk::insert(
+        &txn,
+        "audit_event",
+        &[
+            ("occurred_at", Kind::Timestamp),
+            ("actor_kind", Kind::Text),
+            ("actor_pid", Kind::Text),
+            ("action", Kind::Text),
+            ("subject_kind", Kind::Text),
+            ("subject_pid", Kind::Text),
+            ("details", Kind::Text),
+            ("request_id", Kind::Text),
+            ("seq", Kind::Int),
+            ("prev_hash", Kind::Text),
+            ("hash", Kind::Text),
+        ],
+        rows,
+        "",
+    )
+    .await?;
     set_head(&txn, last_seq, &prev_hash).await?;
     txn.commit().await
 }

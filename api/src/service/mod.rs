@@ -11,6 +11,7 @@
 pub mod account;
 pub mod audit;
 pub mod authorisation;
+pub mod bulk;
 pub mod claim;
 pub mod deduction;
 pub mod enrolment;

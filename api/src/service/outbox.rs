@@ -104,33 +104,38 @@ pub struct Message {
 /// Queues many messages, a few hundred rows per statement, each skipped when its dedupe key is
 /// queued already (as [`enqueue`]). Returns how many rows were written.
 pub async fn enqueue_all<C: ConnectionTrait>(db: &C, messages: Vec<Message>) -> Result<u64, DbErr> {
-    let now = Utc::now();
-    let rows: Vec<outbox::ActiveModel> = messages
+    use super::bulk::{self, Kind};
+    let now = bulk::timestamp(Utc::now());
+    let rows: Vec<Value> = messages
         .into_iter()
-        .map(|m| outbox::ActiveModel {
-            occasion: Set(m.occasion.as_str().to_owned()),
-            member_id: Set(m.member_id),
-            dedupe_key: Set(m.dedupe_key),
-            payload: Set(m.payload.to_string()),
-            created_at: Set(now),
-            due_at: Set(m.due_at),
-            dispatched_at: Set(None),
-            attempts: Set(0),
-            ..Default::default()
+        .map(|m| {
+            serde_json::json!({
+                "occasion": m.occasion.as_str(),
+                "member_id": m.member_id,
+                "dedupe_key": m.dedupe_key,
+                "payload": m.payload.to_string(),
+                "created_at": now,
+                "due_at": bulk::timestamp(m.due_at),
+                "attempts": 0,
+            })
         })
         .collect();
-    let mut written = 0;
-    for chunk in rows.chunks(500) {
-        written += outbox::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::column(outbox::Column::DedupeKey)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(written)
+    bulk::insert(
+        db,
+        "outbox",
+        &[
+            ("occasion", Kind::Text),
+            ("member_id", Kind::Int),
+            ("dedupe_key", Kind::Text),
+            ("payload", Kind::Text),
+            ("created_at", Kind::Timestamp),
+            ("due_at", Kind::Timestamp),
+            ("attempts", Kind::Int),
+        ],
+        rows,
+        "ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .await
 }
 
 /// Which memberships a set-based enqueue covers.

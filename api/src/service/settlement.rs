@@ -22,7 +22,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, Utc};
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
     Set,
@@ -33,6 +32,7 @@ use utoipa::ToSchema;
 
 use entity::{import_job, member, membership, settlement};
 
+use super::bulk::{self, Kind};
 use super::import::{self, finish, refusal};
 use super::scope::{Scope, Scoped};
 use super::{Problem, new_pid, organisation, scheme};
@@ -47,12 +47,39 @@ use crate::state::AppState;
 /// The `kind` of a settlement import job.
 pub const JOB_KIND: &str = "settlement";
 
-/// Rows per `IN` list or multi-row insert: far below SQLite's and PostgreSQL's parameter
-/// limits, large enough that 200,000 rows take a few hundred statements.
-const BATCH: usize = 1_000;
+/// Values per look-up (one JSON parameter each, [`bulk`]): 200,000 rows take a few dozen
+/// statements.
+const BATCH: usize = 10_000;
 
-/// Settlement rows per multi-row insert (26 values each).
-const INSERT_BATCH: usize = 500;
+/// The columns of a stored settlement, as the import writes them.
+const SETTLEMENT_COLUMNS: [(&str, Kind); 26] = [
+    ("pid", Kind::Text),
+    ("organisation_id", Kind::Int),
+    ("import_job_id", Kind::Int),
+    ("row", Kind::Int),
+    ("settlement_id", Kind::Text),
+    ("member_id", Kind::Int),
+    ("membership_id", Kind::Int),
+    ("hospital", Kind::Text),
+    ("admitted_on", Kind::Date),
+    ("discharged_on", Kind::Date),
+    ("billed_days", Kind::Int),
+    ("total_fen", Kind::Int),
+    ("fund_fen", Kind::Int),
+    ("critical_illness_fen", Kind::Int),
+    ("deductible_fen", Kind::Int),
+    ("eligible_self_pay_fen", Kind::Int),
+    ("self_funded_fen", Kind::Int),
+    ("settled_on", Kind::Date),
+    ("insurance_type", Kind::Text),
+    ("medical_category", Kind::Text),
+    ("diagnosis_code", Kind::Text),
+    ("diagnosis_name", Kind::Text),
+    ("discharge_way", Kind::Text),
+    ("event_kind", Kind::Text),
+    ("outcome", Kind::Text),
+    ("created_at", Kind::Timestamp),
+];
 
 /// Most problems and unmatched rows listed in the job's report (all are counted; the report
 /// workbook lists every row).
@@ -348,6 +375,7 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         return offer_and_finish(state, &job, summary, upload_key).await;
     }
     let params: SettlementImport = serde_json::from_str(&job.parameters)?;
+    let started = std::time::Instant::now();
     let bytes = state.storage.read(&job.object_key).await?.to_vec();
     let parsed = import::with_progress(&state.db, job.id, move |progress| {
         read_settlements(&bytes, progress)
@@ -385,12 +413,15 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         }
     };
 
-    let outcomes = match_rows(state, &params, &file.rows).await?;
+    let read_s = started.elapsed().as_secs_f64();
+    let outcomes = match_rows(state, &state.db, &params, &file.rows).await?;
+    let only_matched_s = started.elapsed().as_secs_f64() - read_s;
     let summary = summarise(file.data_rows, &file.problems, &file.rows, &outcomes);
     let report_key = format!("{}{REPORT_SUFFIX}", job.object_key);
     let workbook = report_workbook(&file.rows, &outcomes, &file.problems)
         .map_err(|e| anyhow::anyhow!("writing the settlement report: {e}"))?;
     state.storage.write(&report_key, workbook).await?;
+    let matched_s = started.elapsed().as_secs_f64();
 
     let matched: Vec<(&SettlementRow, &Match)> = file
         .rows
@@ -400,52 +431,48 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         .collect();
     let txn = crate::db::begin_write(&state.db).await?;
     let now = Utc::now();
-    for chunk in matched.chunks(INSERT_BATCH) {
-        let models = chunk.iter().map(|(r, m)| settlement::ActiveModel {
-            pid: Set(new_pid()),
-            organisation_id: Set(params.organisation_id),
-            import_job_id: Set(job.id),
-            row: Set(i32::try_from(r.row).unwrap_or(i32::MAX)),
-            settlement_id: Set(r.settlement_id.clone()),
-            member_id: Set(m.member_id),
-            membership_id: Set(m.membership_id),
-            hospital: Set(r.hospital.clone()),
-            admitted_on: Set(r.admitted_on),
-            discharged_on: Set(r.discharged_on),
-            billed_days: Set(r.billed_days.and_then(|d| i32::try_from(d).ok())),
-            total_fen: Set(r.total_fen),
-            fund_fen: Set(r.fund_fen),
-            critical_illness_fen: Set(r.critical_illness_fen),
-            deductible_fen: Set(r.deductible_fen),
-            eligible_self_pay_fen: Set(r.eligible_self_pay_fen),
-            self_funded_fen: Set(r.self_funded_fen),
-            settled_on: Set(r.settled_on),
-            insurance_type: Set(r.insurance_type.clone()),
-            medical_category: Set(r.medical_category.clone()),
-            diagnosis_code: Set(r.diagnosis_code.clone()),
-            diagnosis_name: Set(r.diagnosis_name.clone()),
-            discharge_way: Set(r.discharge_way.clone()),
-            event_kind: Set(m.event_kind.as_str().to_owned()),
-            claim_id: Set(None),
-            outcome: Set("matched".into()),
-            reason: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        });
-        // A concurrent import of the same settlements stores each once (the unique index).
-        settlement::Entity::insert_many(models)
-            .on_conflict(
-                OnConflict::columns([
-                    settlement::Column::OrganisationId,
-                    settlement::Column::SettlementId,
-                    settlement::Column::EventKind,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    let stored: Vec<serde_json::Value> = matched
+        .iter()
+        .map(|(r, m)| {
+            json!({
+                "pid": new_pid(),
+                "organisation_id": params.organisation_id,
+                "import_job_id": job.id,
+                "row": r.row,
+                "settlement_id": r.settlement_id,
+                "member_id": m.member_id,
+                "membership_id": m.membership_id,
+                "hospital": r.hospital,
+                "admitted_on": bulk::date(r.admitted_on),
+                "discharged_on": bulk::date(r.discharged_on),
+                "billed_days": r.billed_days.and_then(|d| i32::try_from(d).ok()),
+                "total_fen": r.total_fen,
+                "fund_fen": r.fund_fen,
+                "critical_illness_fen": r.critical_illness_fen,
+                "deductible_fen": r.deductible_fen,
+                "eligible_self_pay_fen": r.eligible_self_pay_fen,
+                "self_funded_fen": r.self_funded_fen,
+                "settled_on": r.settled_on.map(bulk::date),
+                "insurance_type": r.insurance_type,
+                "medical_category": r.medical_category,
+                "diagnosis_code": r.diagnosis_code,
+                "diagnosis_name": r.diagnosis_name,
+                "discharge_way": r.discharge_way,
+                "event_kind": m.event_kind.as_str(),
+                "outcome": "matched",
+                "created_at": bulk::timestamp(now),
+            })
+        })
+        .collect();
+    // A concurrent import of the same settlements stores each once (the unique index).
+    bulk::insert(
+        &txn,
+        "settlement",
+        &SETTLEMENT_COLUMNS,
+        stored,
+        "ON CONFLICT (organisation_id, settlement_id, event_kind) DO NOTHING",
+    )
+    .await?;
     super::audit::record(
         &txn,
         &super::audit::Actor::Account {
@@ -484,7 +511,24 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
     .update(&txn)
     .await?;
     txn.commit().await?;
-    offer_and_finish(state, &job, summary, &job.object_key).await
+    tracing::info!(
+        job = job.pid,
+        rows = file.data_rows,
+        matched = summary.matched,
+        read_s,
+        match_s = only_matched_s,
+        report_s = matched_s - read_s - only_matched_s,
+        stored_s = started.elapsed().as_secs_f64() - matched_s,
+        "settlement import: read, matched and stored; making the offers"
+    );
+    let offers_started = std::time::Instant::now();
+    let result = offer_and_finish(state, &job, summary, &job.object_key).await;
+    tracing::info!(
+        job = job.pid,
+        offers_s = offers_started.elapsed().as_secs_f64(),
+        "settlement import: offers made"
+    );
+    result
 }
 
 /// The report workbook's key: the upload's with this suffix.
@@ -562,12 +606,12 @@ struct RowMatch {
 
 /// Every row's outcome, in file order, with its match when it has one. Set-based: a handful
 /// of batched queries for the whole file.
-async fn match_rows(
+async fn match_rows<C: ConnectionTrait>(
     state: &AppState,
+    db: &C,
     params: &SettlementImport,
     rows: &[SettlementRow],
 ) -> Result<Vec<(Outcome, RowMatch)>, DbErr> {
-    let db = &state.db;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
     // Rows the file itself rules out, and repeats inside the file.
     let mut first_seen: HashSet<&str> = HashSet::with_capacity(rows.len());
@@ -585,6 +629,7 @@ async fn match_rows(
         };
     }
 
+    let t0 = std::time::Instant::now();
     // Settlements imported before.
     let mut known: HashSet<String> = HashSet::new();
     for chunk in candidates.chunks(BATCH) {
@@ -596,7 +641,12 @@ async fn match_rows(
             .select_only()
             .column(settlement::Column::SettlementId)
             .filter(settlement::Column::OrganisationId.eq(params.organisation_id))
-            .filter(settlement::Column::SettlementId.is_in(ids))
+            .filter(bulk::is_in(
+                db.get_database_backend(),
+                "settlement.settlement_id",
+                Kind::Text,
+                &ids,
+            ))
             .into_tuple()
             .all(db)
             .await?;
@@ -611,6 +661,7 @@ async fn match_rows(
         }
     });
 
+    let known_s = t0.elapsed().as_secs_f64();
     // Members by ID look-up hash, inside the organisation's subtree.
     let scope = Scope::Subtree {
         path: params.path.clone(),
@@ -631,13 +682,19 @@ async fn match_rows(
             .column(member::Column::Id)
             .column(member::Column::IdNumberLookup)
             .filter(scope.condition::<member::Entity>())
-            .filter(member::Column::IdNumberLookup.is_in(chunk.iter().map(|h| h.as_str())))
+            .filter(bulk::is_in(
+                db.get_database_backend(),
+                "member.id_number_lookup",
+                Kind::Text,
+                chunk,
+            ))
             .into_tuple()
             .all(db)
             .await?;
         members.extend(found.into_iter().map(|(id, lookup)| (lookup, id)));
     }
 
+    let members_s = t0.elapsed().as_secs_f64() - known_s;
     // Their coverage periods: in schemes with inpatient benefits for the stay, and in schemes
     // whose disease list has ICD-10 codes (馨康) for the main diagnosis.
     let latest = scheme::all_latest(db).await?;
@@ -664,6 +721,8 @@ async fn match_rows(
     let women_schemes: Vec<String> = disease_lists.iter().map(|(c, _)| c.clone()).collect();
     let women_periods = periods_in(db, &member_ids, &women_schemes).await?;
 
+    let periods_s = t0.elapsed().as_secs_f64() - known_s - members_s;
+    tracing::info!(known_s, members_s, periods_s, "settlement import: matching");
     let mut matches: Vec<RowMatch> = vec![RowMatch::default(); rows.len()];
     for (i, hash) in candidates.iter().zip(&hashes) {
         let r = &rows[*i];
@@ -741,7 +800,12 @@ async fn periods_in<C: ConnectionTrait>(
             .column(membership::Column::SchemeCode)
             .column(membership::Column::CoverageStart)
             .column(membership::Column::CoverageEnd)
-            .filter(membership::Column::MemberId.is_in(chunk.iter().copied()))
+            .filter(bulk::is_in(
+                db.get_database_backend(),
+                "membership.member_id",
+                Kind::Int,
+                chunk,
+            ))
             .filter(membership::Column::SchemeCode.is_in(schemes.iter().cloned()))
             .filter(membership::Column::Status.eq("active"))
             .into_tuple()

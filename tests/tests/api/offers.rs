@@ -198,6 +198,7 @@ on_both_backends_with!(in2025, in_2025 =>
     a_settlement_for_a_stay_already_filed_corroborates_the_claim_and_offers_nothing,
     an_offer_worth_nothing_is_recorded_with_its_reason_and_not_sent,
     one_files_offers_are_judged_in_its_order_and_a_stay_settled_twice_is_offered_once,
+    an_import_stopped_between_its_offers_makes_the_rest_once_when_resumed,
 );
 
 on_both_backends!(
@@ -894,4 +895,111 @@ async fn one_files_offers_are_judged_in_its_order_and_a_stay_settled_twice_is_of
         .await
         .expect("verify");
     assert!(report.is_intact(), "{report:?}");
+}
+
+async fn an_import_stopped_between_its_offers_makes_the_rest_once_when_resumed(app: TestApp) {
+    let p = period(&app, "union-power", "nm-inpatient-2025", 0).await;
+    let q = period(&app, "union-power", "nm-inpatient-2025", 1).await;
+    let (a, b) = (id_number_of(&app, &p).await, id_number_of(&app, &q).await);
+    let association = app.login("association").await;
+    let file = stays(&[
+        (
+            &a,
+            "JS-301",
+            "2025-03-01",
+            "2025-03-11",
+            "12000.00",
+            "800.00",
+        ),
+        (
+            &b,
+            "JS-302",
+            "2025-04-01",
+            "2025-04-11",
+            "9000.00",
+            "800.00",
+        ),
+    ]);
+    let job = import(&app, &association, file, "结算.csv").await;
+    assert_eq!(job["summary"]["offered"], 2, "{job}");
+    let pid = job["id"].as_str().expect("id");
+    let fingerprint = "SELECT COUNT(*) AS n FROM claim c JOIN settlement s ON s.claim_id = c.id \
+                       WHERE s.settlement_id = 'JS-301' AND s.outcome = 'offered' AND c.filed_by_pid = s.pid";
+    let first_offer_id = app
+        .count(&format!(
+            "{} ",
+            fingerprint.replace("COUNT(*) AS n", "c.id AS n")
+        ))
+        .await;
+
+    // As if the process had stopped after the batch of JS-301 was committed: JS-302 is matched
+    // and undecided again, its offer never made, and the job is picked up again.
+    let of_302 = "SELECT c.id FROM claim c JOIN settlement s ON c.filed_by_pid = s.pid \
+                  WHERE s.settlement_id = 'JS-302'";
+    let db = &app.state.db;
+    let backend = db.get_database_backend();
+    for sql in [
+        format!(
+            "DELETE FROM outbox WHERE occasion = 'benefit_offered' AND dedupe_key IN \
+                 (SELECT 'benefit_offered:' || pid FROM claim WHERE id IN ({of_302}))"
+        ),
+        "UPDATE settlement SET outcome = 'matched', claim_id = NULL WHERE settlement_id = 'JS-302'"
+            .to_owned(),
+        format!("DELETE FROM claim_event WHERE claim_id IN ({of_302})"),
+        format!("DELETE FROM claim WHERE id IN (SELECT id FROM ({of_302}) AS x)"),
+        format!("UPDATE import_job SET status = 'queued' WHERE pid = '{pid}'"),
+    ] {
+        db.execute_raw(Statement::from_string(backend, sql))
+            .await
+            .expect("undo");
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM claim WHERE filed_by_kind = 'insurance_file'")
+            .await,
+        1
+    );
+    let job_id = app
+        .count(&format!(
+            "SELECT id AS n FROM import_job WHERE pid = '{pid}'"
+        ))
+        .await;
+    huzhu::service::import::run(app.state.clone(), job_id).await;
+
+    let (_, job) = app
+        .get(
+            &format!("/api/v1/settlement-imports/{pid}"),
+            Some(&association),
+        )
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["summary"]["offered"], 2, "{job}");
+    assert_eq!(job["summary"]["matched"], 2, "{job}");
+    // The first offer kept, the second made once, each told once.
+    assert_eq!(app.count(fingerprint).await, 1);
+    assert_eq!(
+        app.count(&format!(
+            "{} ",
+            fingerprint.replace("COUNT(*) AS n", "c.id AS n")
+        ))
+        .await,
+        first_offer_id
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) AS n FROM claim c JOIN settlement s ON s.claim_id = c.id \
+             WHERE s.settlement_id = 'JS-302' AND s.outcome = 'offered' AND c.filed_by_pid = s.pid"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM claim WHERE filed_by_kind = 'insurance_file'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM outbox WHERE occasion = 'benefit_offered'")
+            .await,
+        2
+    );
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
 use serde_json::json;
 
@@ -31,17 +31,37 @@ use crate::engine::claim_rules::{filing_deadline, window_closed};
 use crate::engine::period::judge_each_in_filing_order;
 use crate::engine::{Event, EventKind, Judgement, SchemeDefinition, bounds};
 use crate::service::audit::{self, Actor, Entry};
+use crate::service::bulk::{self, Kind};
 use crate::service::new_pid;
 use crate::service::outbox::{self, Message, Occasion};
 
 /// Settlements decided per transaction.
 pub const OFFER_BATCH: usize = 1_000;
 
-/// Ids per `IN` list.
-const IN_BATCH: usize = 1_000;
-
-/// Claims inserted per statement (about 25 values each).
-const INSERT_BATCH: usize = 400;
+/// The columns of an offer's claim row, as [`write_batch`] writes them.
+const CLAIM_COLUMNS: [(&str, Kind); 21] = [
+    ("pid", Kind::Text),
+    ("member_id", Kind::Int),
+    ("membership_id", Kind::Int),
+    ("organisation_id", Kind::Int),
+    ("scheme_code", Kind::Text),
+    ("kind", Kind::Text),
+    ("facts", Kind::Text),
+    ("status", Kind::Text),
+    ("version", Kind::Int),
+    ("filed_by_kind", Kind::Text),
+    ("filed_by_pid", Kind::Text),
+    ("payee_name", Kind::Text),
+    ("payee_bank_card_cipher", Kind::Text),
+    ("flagged", Kind::Bool),
+    ("first_submitted_at", Kind::Timestamp),
+    ("scheme_version", Kind::Int),
+    ("judgement", Kind::Text),
+    ("payable_fen", Kind::Int),
+    ("lapses_on", Kind::Date),
+    ("created_at", Kind::Timestamp),
+    ("updated_at", Kind::Timestamp),
+];
 
 /// What the offers of one import came to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,11 +104,43 @@ pub async fn make_offers(
     order.sort_by_key(|(id, settled, discharged, row)| (settled.unwrap_or(*discharged), *row, *id));
     let mut schemes = Schemes::default();
     let mut counts = OfferCounts::default();
+    let mut spent = Spent::default();
     for chunk in order.chunks(OFFER_BATCH) {
         let ids: Vec<i64> = chunk.iter().map(|(id, ..)| *id).collect();
-        counts += offer_batch(db, &mut schemes, &ids, actor_pid, today).await?;
+        counts += offer_batch(db, &mut schemes, &ids, actor_pid, today, &mut spent).await?;
     }
+    tracing::info!(
+        job_id,
+        offered = counts.offered,
+        read_s = spent.read,
+        decide_s = spent.decide,
+        claims_s = spent.claims,
+        steps_s = spent.steps,
+        messages_and_audit_s = spent.messages,
+        outcomes_s = spent.outcomes,
+        commit_s = spent.commit,
+        "offers made"
+    );
     Ok(counts)
+}
+
+/// Where the time of making offers went, in seconds (logged once per import).
+#[derive(Default)]
+struct Spent {
+    read: f64,
+    decide: f64,
+    claims: f64,
+    steps: f64,
+    messages: f64,
+    outcomes: f64,
+    commit: f64,
+}
+
+/// Adds the time since `*mark` to `slot` and moves the mark.
+fn lap(mark: &mut std::time::Instant, slot: &mut f64) {
+    let now = std::time::Instant::now();
+    *slot += (now - *mark).as_secs_f64();
+    *mark = now;
 }
 
 /// Scheme definitions read once per import: the version in force, and older ones by number.
@@ -171,10 +223,13 @@ async fn offer_batch(
     ids: &[i64],
     actor_pid: &str,
     today: NaiveDate,
+    spent: &mut Spent,
 ) -> Result<OfferCounts, ClaimError> {
+    let mut mark = std::time::Instant::now();
     let txn = crate::db::begin_write(db).await?;
+    let backend = txn.get_database_backend();
     let rows = settlement::Entity::find()
-        .filter(settlement::Column::Id.is_in(ids.iter().copied()))
+        .filter(bulk::is_in(backend, "settlement.id", Kind::Int, ids))
         // Decided by an earlier run of the job: not again.
         .filter(settlement::Column::Outcome.eq("matched"))
         .all(&txn)
@@ -187,8 +242,34 @@ async fn offer_batch(
     }
     let period_ids: Vec<i64> = sorted_unique(rows.iter().map(|s| s.membership_id));
     lock_periods(&txn, &period_ids).await?;
+    // Read again under the lock: a second runner of the same job (a replica resuming it) may
+    // have decided some of them while this one waited.
+    let undecided: std::collections::HashSet<i64> = settlement::Entity::find()
+        .select_only()
+        .column(settlement::Column::Id)
+        .filter(bulk::is_in(
+            backend,
+            "settlement.id",
+            Kind::Int,
+            &rows.iter().map(|s| s.id).collect::<Vec<_>>(),
+        ))
+        .filter(settlement::Column::Outcome.eq("matched"))
+        .into_tuple::<i64>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .collect();
+    let rows: Vec<settlement::Model> = rows
+        .into_iter()
+        .filter(|s| undecided.contains(&s.id))
+        .collect();
     let periods: HashMap<i64, membership::Model> = membership::Entity::find()
-        .filter(membership::Column::Id.is_in(period_ids))
+        .filter(bulk::is_in(
+            backend,
+            "membership.id",
+            Kind::Int,
+            &period_ids,
+        ))
         .all(&txn)
         .await?
         .into_iter()
@@ -200,7 +281,7 @@ async fn offer_batch(
         .column(member::Column::Id)
         .column(member::Column::Name)
         .column(member::Column::BankCardCipher)
-        .filter(member::Column::Id.is_in(member_ids.iter().copied()))
+        .filter(bulk::is_in(backend, "member.id", Kind::Int, &member_ids))
         .into_tuple::<(i64, String, Option<String>)>()
         .all(&txn)
         .await?
@@ -209,7 +290,12 @@ async fn offer_batch(
         .collect();
     let mut standing: HashMap<i64, Vec<Standing>> = HashMap::new();
     for c in claim::Entity::find()
-        .filter(claim::Column::MemberId.is_in(member_ids))
+        .filter(bulk::is_in(
+            backend,
+            "claim.member_id",
+            Kind::Int,
+            &member_ids,
+        ))
         .filter(claim::Column::Status.is_in(STANDING.iter().map(|s| s.as_str())))
         .all(&txn)
         .await?
@@ -227,6 +313,7 @@ async fn offer_batch(
         });
     }
 
+    lap(&mut mark, &mut spent.read);
     // Decided in order; an offer made here is standing for the settlements after it.
     let now = Utc::now().trunc_subsecs(6);
     let mut decisions: Vec<Decision> = Vec::with_capacity(rows.len());
@@ -252,8 +339,13 @@ async fn offer_batch(
         }
         decisions.push(decision);
     }
-    let counts = write_batch(&txn, &rows, &periods, &people, decisions, actor_pid, now).await?;
+    lap(&mut mark, &mut spent.decide);
+    let counts = write_batch(
+        &txn, &rows, &periods, &people, decisions, actor_pid, now, spent, &mut mark,
+    )
+    .await?;
     txn.commit().await?;
+    lap(&mut mark, &mut spent.commit);
     Ok(counts)
 }
 
@@ -384,6 +476,7 @@ fn already_claimed(
 
 /// Writes a batch's decisions: the offers (then read back for their ids), their timeline steps,
 /// the members' messages, one audit event each, and every settlement's outcome.
+#[allow(clippy::too_many_arguments)]
 async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
     txn: &C,
     rows: &[settlement::Model],
@@ -392,70 +485,57 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
     decisions: Vec<Decision>,
     actor_pid: &str,
     now: DateTime<Utc>,
+    spent: &mut Spent,
+    mark: &mut std::time::Instant,
 ) -> Result<OfferCounts, ClaimError> {
     let mut counts = OfferCounts::default();
-    let mut offers: Vec<(usize, String, claim::ActiveModel)> = Vec::new();
+    let mut offers: Vec<(usize, String)> = Vec::new();
+    let mut claims: Vec<serde_json::Value> = Vec::new();
     for (i, (s, d)) in rows.iter().zip(&decisions).enumerate() {
         let Decision::Offer(offer) = d else { continue };
         let ms = &periods[&s.membership_id];
         let (name, card) = people
             .get(&ms.member_id)
-            .cloned()
             .ok_or_else(|| anyhow::anyhow!("membership {} has no member", ms.id))?;
         let pid = new_pid();
         let at = now + Duration::microseconds(i64::try_from(offers.len()).unwrap_or(0));
-        let model = claim::ActiveModel {
-            pid: Set(pid.clone()),
-            member_id: Set(ms.member_id),
-            membership_id: Set(ms.id),
-            organisation_id: Set(ms.organisation_id),
-            scheme_code: Set(ms.scheme_code.clone()),
-            kind: Set(offer.event.kind().as_str().to_owned()),
-            facts: Set(serde_json::to_string(&offer.event).map_err(|e| anyhow::anyhow!(e))?),
-            status: Set(ClaimStatus::Offered.as_str().to_owned()),
-            version: Set(1),
-            filed_by_kind: Set(FiledBy::InsuranceFile.as_str().to_owned()),
+        claims.push(json!({
+            "pid": pid,
+            "member_id": ms.member_id,
+            "membership_id": ms.id,
+            "organisation_id": ms.organisation_id,
+            "scheme_code": ms.scheme_code,
+            "kind": offer.event.kind().as_str(),
+            "facts": serde_json::to_string(&offer.event).map_err(|e| anyhow::anyhow!(e))?,
+            "status": ClaimStatus::Offered.as_str(),
+            "version": 1,
+            "filed_by_kind": FiledBy::InsuranceFile.as_str(),
             // The settlement is the application: it names the offer's origin.
-            filed_by_pid: Set(s.pid.clone()),
-            payee_name: Set(Some(name)),
-            payee_bank_card_cipher: Set(card),
-            flagged: Set(false),
+            "filed_by_pid": s.pid,
+            "payee_name": name,
+            "payee_bank_card_cipher": card,
+            "flagged": false,
             // Its place in the period's filing order, and the version that judges it.
-            first_submitted_at: Set(Some(at)),
-            scheme_version: Set(Some(offer.scheme_version)),
-            judgement: Set(Some(
-                serde_json::to_string(&offer.judgement).map_err(|e| anyhow::anyhow!(e))?,
-            )),
-            payable_fen: Set(Some(offer.fen)),
+            "first_submitted_at": bulk::timestamp(at),
+            "scheme_version": offer.scheme_version,
+            "judgement": serde_json::to_string(&offer.judgement).map_err(|e| anyhow::anyhow!(e))?,
+            "payable_fen": offer.fen,
             // Unconfirmed after the deadline a filed claim would have, the offer lapses.
-            lapses_on: Set(offer.lapses_on),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        offers.push((i, pid, model));
+            "lapses_on": offer.lapses_on.map(bulk::date),
+            "created_at": bulk::timestamp(now),
+            "updated_at": bulk::timestamp(now),
+        }));
+        offers.push((i, pid));
     }
-    for chunk in offers.chunks(INSERT_BATCH) {
-        claim::Entity::insert_many(chunk.iter().map(|(_, _, m)| m.clone()))
-            .exec_without_returning(txn)
-            .await?;
-    }
+    let stored = bulk::insert_returning(txn, "claim", &CLAIM_COLUMNS, claims, "id, pid").await?;
     // The new claims' ids, in the order made.
-    let mut ids_by_pid: HashMap<String, i64> = HashMap::with_capacity(offers.len());
-    for chunk in offers.chunks(IN_BATCH) {
-        let found: Vec<(i64, String)> = claim::Entity::find()
-            .select_only()
-            .column(claim::Column::Id)
-            .column(claim::Column::Pid)
-            .filter(claim::Column::Pid.is_in(chunk.iter().map(|(_, pid, _)| pid.as_str())))
-            .into_tuple()
-            .all(txn)
-            .await?;
-        ids_by_pid.extend(found.into_iter().map(|(id, pid)| (pid, id)));
+    let mut ids_by_pid: HashMap<String, i64> = HashMap::with_capacity(stored.len());
+    for row in stored {
+        ids_by_pid.insert(row.try_get("", "pid")?, row.try_get("", "id")?);
     }
     let new_ids: Vec<i64> = offers
         .iter()
-        .map(|(_, pid, _)| {
+        .map(|(_, pid)| {
             ids_by_pid
                 .get(pid)
                 .copied()
@@ -467,6 +547,7 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
         ClaimRef::New(i) => new_ids[i],
     };
 
+    lap(mark, &mut spent.claims);
     timeline::record_all(
         txn,
         new_ids.iter().map(|id| {
@@ -485,9 +566,10 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
         }),
     )
     .await?;
+    lap(mark, &mut spent.steps);
     let mut messages = Vec::with_capacity(offers.len());
     let mut entries = Vec::with_capacity(offers.len());
-    for (i, pid, _) in &offers {
+    for (i, pid) in &offers {
         let (s, Decision::Offer(offer)) = (&rows[*i], &decisions[*i]) else {
             continue;
         };
@@ -523,8 +605,8 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
     )
     .await?;
 
-    // The settlements' outcomes: one statement per outcome and reason, the claims they point
-    // at in a CASE.
+    lap(mark, &mut spent.messages);
+    // The settlements' outcomes, and the claims they point at.
     let mut linked: Vec<(i64, i64, &'static str)> = Vec::new();
     let mut refused: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     let mut new_index = 0usize;
@@ -545,42 +627,27 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
             }
         }
     }
-    for chunk in linked.chunks(IN_BATCH) {
-        let cases: String = chunk
-            .iter()
-            .map(|(id, claim, _)| format!(" WHEN {id} THEN {claim}"))
-            .collect();
-        let outcomes: String = chunk
-            .iter()
-            .map(|(id, _, outcome)| format!(" WHEN {id} THEN '{outcome}'"))
-            .collect();
-        let list = chunk
-            .iter()
-            .map(|(id, ..)| id.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        // Only integers and the two fixed outcome names are written into the statement.
-        txn.execute_unprepared(&format!(
-            "UPDATE settlement SET claim_id = CASE id{cases} END, outcome = CASE id{outcomes} END \
-             WHERE id IN ({list})"
-        ))
-        .await?;
-    }
-    for (reason, ids) in refused {
-        for chunk in ids.chunks(IN_BATCH) {
-            settlement::Entity::update_many()
-                .col_expr(
-                    settlement::Column::Outcome,
-                    sea_orm::sea_query::Expr::value("not_offered"),
-                )
-                .col_expr(
-                    settlement::Column::Reason,
-                    sea_orm::sea_query::Expr::value(reason),
-                )
-                .filter(settlement::Column::Id.is_in(chunk.iter().copied()))
-                .exec(txn)
-                .await?;
-        }
-    }
+    let outcomes: Vec<serde_json::Value> = linked
+        .iter()
+        .map(|(id, claim, outcome)| json!({ "id": id, "outcome": outcome, "claim_id": claim, "reason": null }))
+        .chain(refused.iter().flat_map(|(reason, ids)| {
+            ids.iter()
+                .map(move |id| json!({ "id": id, "outcome": "not_offered", "claim_id": null, "reason": reason }))
+        }))
+        .collect();
+    bulk::update(
+        txn,
+        "settlement",
+        ("id", Kind::Int),
+        &[
+            ("outcome", Kind::Text),
+            ("claim_id", Kind::Int),
+            ("reason", Kind::Text),
+        ],
+        outcomes,
+        "settlement.outcome = 'matched'",
+    )
+    .await?;
+    lap(mark, &mut spent.outcomes);
     Ok(counts)
 }

@@ -50,21 +50,45 @@ pub async fn record<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Appends one step to each of many claims' timelines, a few hundred rows per statement (a
-/// payout batch moves thousands of claims at once).
+/// Appends one step to each of many claims' timelines in a few statements (a payout batch
+/// moves thousands of claims at once, an import makes thousands of offers).
 pub async fn record_all<'a, C: ConnectionTrait>(
     db: &C,
     steps: impl IntoIterator<Item = (i64, Step<'a>)>,
 ) -> Result<(), DbErr> {
-    let rows: Vec<claim_event::ActiveModel> = steps
+    use crate::service::bulk::{self, Kind};
+    let rows: Vec<serde_json::Value> = steps
         .into_iter()
-        .map(|(claim_id, step)| row(claim_id, step))
+        .map(|(claim_id, step)| {
+            serde_json::json!({
+                "claim_id": claim_id,
+                "occurred_at": bulk::timestamp(step.at),
+                "action": step.action,
+                "from_status": step.from.map(|s| s.as_str()),
+                "to_status": step.to.as_str(),
+                "level": step.level.as_str(),
+                "note": step.note,
+                "actor_pid": step.actor_pid,
+            })
+        })
         .collect();
-    for chunk in rows.chunks(500) {
-        claim_event::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
+    bulk::insert(
+        db,
+        "claim_event",
+        &[
+            ("claim_id", Kind::Int),
+            ("occurred_at", Kind::Timestamp),
+            ("action", Kind::Text),
+            ("from_status", Kind::Text),
+            ("to_status", Kind::Text),
+            ("level", Kind::Text),
+            ("note", Kind::Text),
+            ("actor_pid", Kind::Text),
+        ],
+        rows,
+        "",
+    )
+    .await?;
     Ok(())
 }
 
