@@ -24,6 +24,7 @@ mod m20261206_300001_roster_facts;
 mod m20261206_500001_create_settlement;
 mod m20261207_200001_offer_lapse;
 mod m20261207_400001_settlement_event_kind;
+mod m20261208_100001_settlement_fillfactor;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_500001_create_settlement::Migration),
             Box::new(m20261207_200001_offer_lapse::Migration),
             Box::new(m20261207_400001_settlement_event_kind::Migration),
+            Box::new(m20261208_100001_settlement_fillfactor::Migration),
         ]
     }
 }

@@ -418,15 +418,23 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
     let only_matched_s = started.elapsed().as_secs_f64() - read_s;
     let summary = summarise(file.data_rows, &file.problems, &file.rows, &outcomes);
     let report_key = format!("{}{REPORT_SUFFIX}", job.object_key);
-    let workbook = report_workbook(&file.rows, &outcomes, &file.problems)
-        .map_err(|e| anyhow::anyhow!("writing the settlement report: {e}"))?;
-    state.storage.write(&report_key, workbook).await?;
+    // The report workbook is compressed on a blocking thread while the matches are stored
+    // (neither the HTTP worker running this job nor the database waits for it).
+    let file = std::sync::Arc::new(file);
+    let outcomes = std::sync::Arc::new(outcomes);
+    let report = {
+        let (file, outcomes) = (file.clone(), outcomes.clone());
+        tokio::task::spawn_blocking(move || {
+            report_workbook(&file.rows, &outcomes, &file.problems)
+                .map_err(|e| anyhow::anyhow!("writing the settlement report: {e}"))
+        })
+    };
     let matched_s = started.elapsed().as_secs_f64();
 
     let matched: Vec<(&SettlementRow, &Match)> = file
         .rows
         .iter()
-        .zip(&outcomes)
+        .zip(outcomes.iter())
         .flat_map(|(r, (_, found))| found.matches.iter().map(move |m| (r, m)))
         .collect();
     let txn = crate::db::begin_write(&state.db).await?;
@@ -473,6 +481,8 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         "ON CONFLICT (organisation_id, settlement_id, event_kind) DO NOTHING",
     )
     .await?;
+    // Stored before the job names it its file (below, in this transaction).
+    state.storage.write(&report_key, report.await??).await?;
     super::audit::record(
         &txn,
         &super::audit::Actor::Account {
@@ -517,8 +527,8 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         matched = summary.matched,
         read_s,
         match_s = only_matched_s,
-        report_s = matched_s - read_s - only_matched_s,
-        stored_s = started.elapsed().as_secs_f64() - matched_s,
+        summarised_s = matched_s - read_s - only_matched_s,
+        stored_and_reported_s = started.elapsed().as_secs_f64() - matched_s,
         "settlement import: read, matched and stored; making the offers"
     );
     let offers_started = std::time::Instant::now();

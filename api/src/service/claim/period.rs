@@ -38,17 +38,20 @@ pub async fn lock_periods<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<(),
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    for chunk in sorted.chunks(1_000) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        db.execute_unprepared(&format!(
-            "SELECT id FROM membership WHERE id IN ({list}) ORDER BY id FOR NO KEY UPDATE"
-        ))
-        .await?;
-    }
+    let sql = format!(
+        "SELECT id FROM membership WHERE {} ORDER BY id FOR NO KEY UPDATE",
+        crate::service::bulk::in_list(
+            sea_orm::DbBackend::Postgres,
+            "id",
+            crate::service::bulk::Kind::Int
+        )
+    );
+    db.query_all_raw(crate::service::raw_statement(
+        sea_orm::DbBackend::Postgres,
+        &sql,
+        vec![crate::service::bulk::list(&sorted)],
+    ))
+    .await?;
     Ok(())
 }
 
