@@ -420,13 +420,13 @@ async fn offers_are_approved_in_bulk_and_each_refusal_leaves_its_claim_as_it_was
 }
 
 async fn bulk_approval_under_concurrency_holds_the_period_invariant(app: TestApp) {
-    // Three members' periods, four offered stays each: big enough that the 500000 cap cuts
-    // and the first-stay allowance and the 2nd stay's deductible depend on filing order.
+    // Three members' periods, four offered stays each: the 500000 cap cuts the fourth, and the
+    // first-stay allowance and the later stays' deductible depend on filing order.
     let stays_of = [
         ("2025-01-05", "2025-01-15", "150000.00"),
         ("2025-02-05", "2025-02-15", "200000.00"),
         ("2025-03-05", "2025-03-15", "180000.00"),
-        ("2025-04-05", "2025-04-15", "20000.00"),
+        ("2025-04-05", "2025-04-15", "100000.00"),
     ];
     let mut periods = Vec::new();
     let mut file_rows = Vec::new();
@@ -468,8 +468,18 @@ async fn bulk_approval_under_concurrency_holds_the_period_invariant(app: TestApp
     for c in &claims {
         listed.push(json!({ "id": c, "version": version_of(&app, &association, c).await }));
     }
-    let mut reversed = listed.clone();
-    reversed.reverse();
+    // Each request holds two claims of every period (a bulk approval takes its claims in filing
+    // order, whatever the list's): the first and second stays in one, the third and fourth in
+    // the other, so each period's claims are approved two at a time, one by each request. Only
+    // the period lock makes the second of a pair wait for the first: without it both judge the
+    // period without the other, and the last pair together pays past the cap.
+    let (first_half, second_half): (Vec<Value>, Vec<Value>) = {
+        let (a, b): (Vec<_>, Vec<_>) = listed.iter().enumerate().partition(|(i, _)| i % 4 < 2);
+        (
+            a.into_iter().map(|(_, v)| v.clone()).collect(),
+            b.into_iter().map(|(_, v)| v.clone()).collect(),
+        )
+    };
     let mut tasks = tokio::task::JoinSet::new();
     let bulk = |token: String, list: Vec<Value>| {
         let client = app.client.clone();
@@ -490,10 +500,14 @@ async fn bulk_approval_under_concurrency_holds_the_period_invariant(app: TestApp
             )
         }
     };
-    tasks.spawn(bulk(association.clone(), listed.clone()));
-    tasks.spawn(bulk(second.clone(), reversed));
-    // Every other claim also approved alone, at once.
-    for (i, item) in listed.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+    tasks.spawn(bulk(association.clone(), first_half));
+    tasks.spawn(bulk(second.clone(), second_half));
+    // Every other claim of the last period also approved alone, at once.
+    for (i, item) in listed
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i >= 8 && i % 2 == 1)
+    {
         let client = app.client.clone();
         let claim = item["id"].as_str().expect("id").to_owned();
         let url = app.url(&format!("/api/v1/claims/{claim}/approve"));
