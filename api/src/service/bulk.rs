@@ -164,7 +164,7 @@ fn insert_statement<C: ConnectionTrait>(
         "INSERT INTO {table} ({names}) SELECT {names} FROM ({}) AS r WHERE true {tail}",
         rows_source(backend, columns)
     );
-    raw_statement(backend, &sql, vec![json_param(rows)])
+    raw_statement(backend, &sql, vec![list(rows)])
 }
 
 /// Sets `columns` of the rows of `table` whose `key` matches a row of `rows` (JSON objects
@@ -194,7 +194,7 @@ pub async fn update<C: ConnectionTrait>(
     let mut changed = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         changed += db
-            .execute_raw(raw_statement(backend, &sql, vec![json_param(chunk)]))
+            .execute_raw(raw_statement(backend, &sql, vec![list(chunk)]))
             .await?
             .rows_affected();
     }
@@ -208,8 +208,4 @@ fn quoted(columns: &[(&str, Kind)]) -> String {
         .map(|(n, _)| format!("\"{n}\""))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn json_param(rows: &[Json]) -> Value {
-    Value::from(serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned()))
 }
