@@ -32,6 +32,10 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_millis(
             settings.database.acquire_timeout_ms.max(1),
         ))
+        // A pooled connection is pinged before use only after it sat idle for 30 s (a server
+        // restart, a proxy or firewall that dropped it), not on every acquire: that ping was a
+        // second round trip per request, on both processes' CPU (BENCHMARKS.md).
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)

@@ -268,7 +268,7 @@ impl Application {
                     .app_data(web::PathConfig::default().error_handler(extractors::path_error))
                     .wrap_fn(refuse_personal_parameters)
                     .wrap_fn(request_id_header)
-                    .wrap(TracingLogger::default())
+                    .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                     .wrap(prometheus.clone())
                     .wrap(ErrorHandlers::new().default_handler(middleware::json_errors))
                     .wrap_fn(guard)

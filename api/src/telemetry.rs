@@ -43,6 +43,52 @@ where
     };
 }
 
+/// The request span: what a log line needs to be traced to its request (method, path and
+/// query, client address, request id; status and error when the answer is an error).
+/// `tracing-actix-web`'s default span also works out the route (a second routing pass), host,
+/// scheme, user agent and an OpenTelemetry name, and records the status of every answer; with
+/// the JSON layer re-serialising the span's fields on each record, that was 8 % of a claim-list
+/// request's CPU for fields no line used (BENCHMARKS.md, issue 20).
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let request_id = request
+            .extensions()
+            .get::<tracing_actix_web::RequestId>()
+            .copied();
+        let client_ip = request
+            .connection_info()
+            .realip_remote_addr()
+            .unwrap_or("")
+            .to_owned();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.target = %request.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
+            http.client_ip = %client_ip,
+            request_id = %request_id.map(|id| id.to_string()).unwrap_or_default(),
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        // A success is not recorded: no line is written in the span after its answer.
+        if matches!(outcome, Ok(res) if !res.status().is_server_error() && res.response().error().is_none())
+        {
+            return;
+        }
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
 /// A [`MakeWriter`] whose writers mask personal numbers and tokens in what passes through.
 #[derive(Clone, Debug)]
 pub struct Redacting<M>(pub M);

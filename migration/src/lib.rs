@@ -25,6 +25,7 @@ mod m20261206_500001_create_settlement;
 mod m20261207_200001_offer_lapse;
 mod m20261207_400001_settlement_event_kind;
 mod m20261208_100001_settlement_fillfactor;
+mod m20261209_100001_claim_flagged_index;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_200001_offer_lapse::Migration),
             Box::new(m20261207_400001_settlement_event_kind::Migration),
             Box::new(m20261208_100001_settlement_fillfactor::Migration),
+            Box::new(m20261209_100001_claim_flagged_index::Migration),
         ]
     }
 }

@@ -230,12 +230,26 @@ pub async fn claim_figures(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<FiguresQuery>,
-) -> Result<web::Json<ClaimFiguresResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     principal.require_staff()?;
     let filter = query.filter()?;
-    let figures =
-        figures::figures_kept(&state.tallies, &state.db, &principal.scope, &filter).await?;
-    Ok(web::Json(ClaimFiguresResponse::from(&figures)))
+    // Kept as the JSON answered: the association's figures are 200 KB, which were rebuilt and
+    // serialised for every request (BENCHMARKS.md, issue 20).
+    let body = figures::figures_kept(
+        &state.tallies,
+        &state.db,
+        &principal.scope,
+        &filter,
+        |figures| {
+            serde_json::to_vec(&ClaimFiguresResponse::from(figures))
+                .map(web::Bytes::from)
+                .map_err(|e| sea_orm::DbErr::Custom(format!("figures as JSON: {e}")))
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 /// The claim figures of the caller's subtree as a workbook (staff): a sheet of figures by

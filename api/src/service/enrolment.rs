@@ -399,6 +399,24 @@ pub fn batch_problems(
     found
 }
 
+/// An entry's columns as [`submit`] writes them (`bulk`).
+const ENTRY_COLUMNS: [(&str, super::bulk::Kind); 11] = {
+    use super::bulk::Kind;
+    [
+        ("batch_id", Kind::Int),
+        ("member_id", Kind::Int),
+        ("row_number", Kind::Int),
+        ("retired", Kind::Bool),
+        ("fee_fen", Kind::Int),
+        ("workplace", Kind::Text),
+        ("department", Kind::Text),
+        ("employee_number", Kind::Text),
+        ("remarks", Kind::Text),
+        ("insured", Kind::Bool),
+        ("extra_columns", Kind::Text),
+    ]
+};
+
 /// Submits a unit union's roster for `scheme`: checks window, rows against the database,
 /// the batch rules, computes fees, adds new people as members, and writes the batch. Every
 /// problem — the ones `roster` already carries from the file, the database's, the batch's — is
@@ -447,9 +465,15 @@ pub async fn submit<C: ConnectionTrait>(
         .map(|e| vault.lookup_hash(PiiKind::IdNumber, e.id_number.as_str()))
         .collect();
     let mut known: HashMap<String, member::Model> = HashMap::new();
-    for chunk in lookups.chunks(500) {
+    let backend = db.get_database_backend();
+    for chunk in lookups.chunks(super::bulk::ROWS_PER_STATEMENT * 5) {
         for m in member::Entity::find()
-            .filter(member::Column::IdNumberLookup.is_in(chunk.to_vec()))
+            .filter(super::bulk::is_in(
+                backend,
+                "member.id_number_lookup",
+                super::bulk::Kind::Text,
+                chunk,
+            ))
             .all(db)
             .await?
         {
@@ -458,7 +482,7 @@ pub async fn submit<C: ConnectionTrait>(
     }
     let known_ids: Vec<i64> = known.values().map(|m| m.id).collect();
     let mut elsewhere: HashMap<i64, String> = HashMap::new();
-    for chunk in known_ids.chunks(500) {
+    for chunk in known_ids.chunks(super::bulk::ROWS_PER_STATEMENT * 5) {
         let rows: Vec<(i64, String)> = enrolment_entry::Entity::find()
             .select_only()
             .column(enrolment_entry::Column::MemberId)
@@ -468,7 +492,12 @@ pub async fn submit<C: ConnectionTrait>(
                 sea_orm::JoinType::InnerJoin,
                 enrolment_batch::Relation::Organisation.def(),
             )
-            .filter(enrolment_entry::Column::MemberId.is_in(chunk.to_vec()))
+            .filter(super::bulk::is_in(
+                backend,
+                "enrolment_entry.member_id",
+                super::bulk::Kind::Int,
+                chunk,
+            ))
             .filter(enrolment_batch::Column::SchemeCode.eq(def.code.as_str()))
             .filter(
                 enrolment_batch::Column::Status
@@ -642,26 +671,21 @@ pub async fn submit<C: ConnectionTrait>(
         let (fee, share) = fee_for(scheme, e.retired);
         fee_total = fee_total + fee;
         share_total = share_total + share;
-        rows.push(enrolment_entry::ActiveModel {
-            batch_id: Set(batch.id),
-            member_id: Set(member_id),
-            row_number: Set(i32::try_from(e.row).unwrap_or(i32::MAX)),
-            retired: Set(e.retired),
-            fee_fen: Set(fen(fee)?),
-            workplace: Set(e.facts.workplace.clone()),
-            department: Set(e.facts.department.clone()),
-            employee_number: Set(e.facts.employee_number.clone()),
-            remarks: Set(e.facts.remarks.clone()),
-            insured: Set(e.facts.insured),
-            extra_columns: Set(e.facts.extra_columns.to_stored()),
-            ..Default::default()
-        });
+        rows.push(serde_json::json!({
+            "batch_id": batch.id,
+            "member_id": member_id,
+            "row_number": e.row,
+            "retired": e.retired,
+            "fee_fen": fen(fee)?,
+            "workplace": e.facts.workplace,
+            "department": e.facts.department,
+            "employee_number": e.facts.employee_number,
+            "remarks": e.facts.remarks,
+            "insured": e.facts.insured,
+            "extra_columns": e.facts.extra_columns.to_stored(),
+        }));
     }
-    for chunk in rows.chunks(500) {
-        enrolment_entry::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
+    super::bulk::insert(db, "enrolment_entry", &ENTRY_COLUMNS, rows, "").await?;
     let mut active: enrolment_batch::ActiveModel = batch.into();
     active.fee_total_fen = Set(fen(fee_total)?);
     active.regional_share_fen = Set(fen(share_total)?);

@@ -223,8 +223,22 @@ pub async fn create_many<C: ConnectionTrait>(
     if unit.kind != OrganisationKind::UnitUnion {
         return Err(MemberError::NotAUnitUnion);
     }
-    let now = Utc::now();
-    let mut lookups = Vec::with_capacity(news.len());
+    use super::bulk::{self, Kind};
+    const COLUMNS: [(&str, Kind); 12] = [
+        ("pid", Kind::Text),
+        ("organisation_id", Kind::Int),
+        ("name", Kind::Text),
+        ("id_number_cipher", Kind::Text),
+        ("id_number_lookup", Kind::Text),
+        ("birth_date", Kind::Date),
+        ("sex", Kind::Text),
+        ("phone_cipher", Kind::Text),
+        ("phone_lookup", Kind::Text),
+        ("retired", Kind::Bool),
+        ("created_at", Kind::Timestamp),
+        ("updated_at", Kind::Timestamp),
+    ];
+    let now = bulk::timestamp(Utc::now());
     let mut rows = Vec::with_capacity(news.len());
     for new in news {
         let (id_cipher, id_lookup) = seal(vault, PiiKind::IdNumber, new.id_number.as_str())?;
@@ -233,49 +247,40 @@ pub async fn create_many<C: ConnectionTrait>(
             .as_ref()
             .map(|p| seal(vault, PiiKind::Phone, p.as_str()))
             .transpose()?;
-        lookups.push(id_lookup.clone());
-        rows.push(member::ActiveModel {
-            pid: Set(new_pid()),
-            organisation_id: Set(unit.id),
-            name: Set(new.name.as_str().to_owned()),
-            id_number_cipher: Set(id_cipher),
-            id_number_lookup: Set(id_lookup),
-            birth_date: Set(new.id_number.birth_date()),
-            sex: Set(new.id_number.sex().as_str().to_owned()),
-            phone_cipher: Set(phone.as_ref().map(|p| p.0.clone())),
-            phone_lookup: Set(phone.map(|p| p.1)),
-            bank_card_cipher: Set(None),
-            bank_card_lookup: Set(None),
-            wechat_openid: Set(None),
-            retired: Set(new.retired),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        });
+        let (phone_cipher, phone_lookup) = phone.unzip();
+        rows.push(serde_json::json!({
+            "pid": new_pid(),
+            "organisation_id": unit.id,
+            "name": new.name.as_str(),
+            "id_number_cipher": id_cipher,
+            "id_number_lookup": id_lookup,
+            "birth_date": bulk::date(new.id_number.birth_date()),
+            "sex": new.id_number.sex().as_str(),
+            "phone_cipher": phone_cipher,
+            "phone_lookup": phone_lookup,
+            "retired": new.retired,
+            "created_at": now,
+            "updated_at": now,
+        }));
     }
-    for chunk in rows.chunks(500) {
-        member::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    MemberError::DuplicateIdNumber
-                } else {
-                    MemberError::Db(e)
-                }
-            })?;
-    }
-    let mut ids = std::collections::HashMap::with_capacity(lookups.len());
-    for chunk in lookups.chunks(500) {
-        let found: Vec<(i64, String)> = member::Entity::find()
-            .select_only()
-            .column(member::Column::Id)
-            .column(member::Column::IdNumberLookup)
-            .filter(member::Column::IdNumberLookup.is_in(chunk.to_vec()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        ids.extend(found.into_iter().map(|(id, lookup)| (lookup, id)));
+    // One statement per few thousand people, through one JSON parameter (`bulk`), returning
+    // the ids: a 10,000-row roster's members were 20 multi-row inserts of 15 parameters a row
+    // and 20 look-ups of 500 values, each planned anew (BENCHMARKS.md, issue 20).
+    let stored = bulk::insert_returning(db, "member", &COLUMNS, rows, "id, id_number_lookup")
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                MemberError::DuplicateIdNumber
+            } else {
+                MemberError::Db(e)
+            }
+        })?;
+    let mut ids = std::collections::HashMap::with_capacity(stored.len());
+    for row in stored {
+        ids.insert(
+            row.try_get::<String>("", "id_number_lookup")?,
+            row.try_get::<i64>("", "id")?,
+        );
     }
     Ok(ids)
 }

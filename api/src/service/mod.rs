@@ -29,6 +29,7 @@ pub mod photo_work;
 pub mod pii_rotation;
 pub mod reminders;
 pub mod roster_facts;
+pub mod rows;
 pub mod scheme;
 pub mod scope;
 pub mod session;

@@ -519,6 +519,26 @@ async fn a_beneficiary_claim_needs_the_kinship_papers_and_pays_the_beneficiary(a
         )
         .await;
     assert_eq!(status, 403);
+    positional_decoding_matches_the_entity(&app).await;
+}
+
+/// The claim lists read rows by column position (`review::claim_at`): every claim in the
+/// database — here a paid beneficiary's, with its ciphers, judgement and payment — decodes to
+/// what sea-orm's by-name decoding gives.
+async fn positional_decoding_matches_the_entity(app: &TestApp) {
+    use sea_orm::{EntityTrait, FromQueryResult, QueryTrait};
+    let db = &app.state.db;
+    let statement = entity::claim::Entity::find().build(db.get_database_backend());
+    let rows = db.query_all_raw(statement).await.expect("claims");
+    assert!(!rows.is_empty());
+    let mut paid = 0;
+    for row in &rows {
+        let by_name = entity::claim::Model::from_query_result(row, "").expect("by name");
+        let by_position = huzhu::service::claim::review::claim_at(row).expect("by position");
+        assert_eq!(by_position, by_name);
+        paid += usize::from(by_name.paid_at.is_some() && by_name.beneficiary_name.is_some());
+    }
+    assert!(paid > 0, "a paid beneficiary claim was compared");
 }
 
 // ---- exact money under concurrency -------------------------------------------------------

@@ -419,19 +419,24 @@ async fn years_present<C: ConnectionTrait>(
     Ok(((*first).max(*YEARS.start())..=(*last).min(*YEARS.end())).collect())
 }
 
-/// [`figures`] through the replica's kept answers (see [`super::tallies::kept`]): recomputed
+/// [`figures`], as `render` writes them, through the replica's kept answers (see
+/// [`super::tallies::kept`]): recomputed
 /// after [`super::tallies::FIGURES_FRESH_FOR`], never older than a change this replica made.
-pub async fn figures_kept(
+pub async fn figures_kept<R>(
     tallies: &super::tallies::Tallies,
     db: &sea_orm::DatabaseConnection,
     scope: &Scope,
     filter: &FigureFilter,
-) -> Result<ClaimFigures, DbErr> {
+    render: R,
+) -> Result<bytes::Bytes, DbErr>
+where
+    R: Fn(&ClaimFigures) -> Result<bytes::Bytes, DbErr> + Copy + Send + Sync + 'static,
+{
     let key = format!("{}|{scope:?}|{filter:?}", super::tallies::epoch());
     let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
     super::tallies::kept(&tallies.figures, key, move || {
         let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
-        async move { figures(&db, &scope, &filter).await }
+        async move { render(&figures(&db, &scope, &filter).await?) }
     })
     .await
 }

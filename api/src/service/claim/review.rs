@@ -7,8 +7,8 @@ use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    FromQueryResult, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -24,6 +24,7 @@ use crate::domain::Role;
 use crate::engine::scheme::Material;
 use crate::service::outbox::Occasion;
 use crate::service::page::{Page, page_from};
+use crate::service::rows::{at, starts_with_columns_of};
 use crate::service::scope::Scoped;
 
 /// Why a claim is rejected. The exclusions of the schemes each have their own code.
@@ -569,16 +570,83 @@ pub async fn counts_kept(
     .await
 }
 
-/// A claim row with the names and public ids its response shows, read in the same statement.
-#[derive(Debug, FromQueryResult)]
+/// A claim row with the names and public ids its response shows, read in the same statement:
+/// the claim's columns, then these five.
+#[derive(Debug)]
 struct ListedRow {
-    #[sea_orm(nested)]
     claim: claim::Model,
     listed_member_pid: String,
     listed_member_name: String,
     listed_membership_pid: String,
     listed_unit_pid: String,
     listed_unit_name: String,
+}
+
+/// A claim from the first columns of `row`, by position (see [`crate::service::rows`]): the
+/// fields in the order of `claim::Model`, which is the order `claim::Entity::find()` selects.
+pub fn claim_at(row: &QueryResult) -> Result<claim::Model, DbErr> {
+    let mut column = 0..;
+    let mut next = || column.next().unwrap_or_default();
+    Ok(claim::Model {
+        id: at(row, next())?,
+        pid: at(row, next())?,
+        member_id: at(row, next())?,
+        membership_id: at(row, next())?,
+        organisation_id: at(row, next())?,
+        scheme_code: at(row, next())?,
+        kind: at(row, next())?,
+        facts: at(row, next())?,
+        status: at(row, next())?,
+        stages: at(row, next())?,
+        stage: at(row, next())?,
+        version: at(row, next())?,
+        filed_by_kind: at(row, next())?,
+        filed_by_pid: at(row, next())?,
+        idempotency_key: at(row, next())?,
+        idempotency_fingerprint: at(row, next())?,
+        submit_key: at(row, next())?,
+        submit_fingerprint: at(row, next())?,
+        beneficiary_name: at(row, next())?,
+        beneficiary_id_number_cipher: at(row, next())?,
+        beneficiary_relationship: at(row, next())?,
+        payee_name: at(row, next())?,
+        payee_bank_card_cipher: at(row, next())?,
+        return_requests: at(row, next())?,
+        flagged: at(row, next())?,
+        scheme_version: at(row, next())?,
+        judgement: at(row, next())?,
+        payable_fen: at(row, next())?,
+        approved_fen: at(row, next())?,
+        adjustment_reason: at(row, next())?,
+        period_seq: at(row, next())?,
+        reject_reason: at(row, next())?,
+        reject_note: at(row, next())?,
+        created_at: at(row, next())?,
+        updated_at: at(row, next())?,
+        submitted_at: at(row, next())?,
+        first_submitted_at: at(row, next())?,
+        approved_at: at(row, next())?,
+        pay_due_on: at(row, next())?,
+        pay_due_max_on: at(row, next())?,
+        paid_at: at(row, next())?,
+        closed_at: at(row, next())?,
+        payout_failure: at(row, next())?,
+        lapses_on: at(row, next())?,
+    })
+}
+
+impl ListedRow {
+    fn at(row: &QueryResult) -> Result<Self, DbErr> {
+        let n = <claim::Entity as EntityTrait>::Column::iter().count();
+        Ok(Self {
+            claim: claim_at(row)?,
+            listed_member_pid: at(row, n)?,
+            listed_member_name: at(row, n + 1)?,
+            listed_membership_pid: at(row, n + 2)?,
+            listed_unit_pid: at(row, n + 3)?,
+            listed_unit_name: at(row, n + 4)?,
+        })
+    }
 }
 
 /// A page of the claims the caller may see, oldest first (queues are worked in order), with the names and public ids their
@@ -614,7 +682,20 @@ pub async fn list_with_refs<C: ConnectionTrait>(
     // assumes a tenth of the rows are fetched, is never chosen, and the statement is planned
     // on every execution (see `Scope::condition_inlined`). `limit` is a number we bound.
     statement.sql.push_str(&format!(" LIMIT {}", limit + 1));
-    let rows = ListedRow::find_by_statement(statement).all(db).await?;
+    let results = db.query_all_raw(statement).await?;
+    let rows = match results.first() {
+        Some(first) if starts_with_columns_of::<claim::Entity>(first) => results
+            .iter()
+            .map(ListedRow::at)
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => {
+            return Err(DbErr::Custom(
+                "the claim list's columns are not the claim's, in order".into(),
+            )
+            .into());
+        }
+        None => Vec::new(),
+    };
     let mut refs = Refs::default();
     let mut claims = Vec::with_capacity(rows.len());
     for row in rows {

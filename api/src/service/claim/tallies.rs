@@ -18,8 +18,6 @@ use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 
-use super::figures::ClaimFigures;
-
 /// How long a status count a replica computed is served as it is (changes made elsewhere show
 /// within twice this: see [`kept`]).
 pub const COUNTS_FRESH_FOR: Duration = Duration::from_secs(2);
@@ -89,7 +87,8 @@ impl<V: Send + Sync + 'static> Shelf<V> {
 #[derive(Clone)]
 pub struct Tallies {
     pub(crate) counts: Shelf<BTreeMap<String, i64>>,
-    pub(crate) figures: Shelf<ClaimFigures>,
+    /// As answered (JSON): the association's are 200 KB.
+    pub(crate) figures: Shelf<bytes::Bytes>,
 }
 
 impl std::fmt::Debug for Tallies {
