@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     FromQueryResult, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait,
@@ -451,6 +451,22 @@ fn shanghai_midnight(date: NaiveDate) -> chrono::DateTime<Utc> {
         .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)))
 }
 
+/// `claim.status`, to compare with [`literal`]s.
+fn status_column() -> Expr {
+    Expr::col((claim::Entity, claim::Column::Status))
+}
+
+/// A status written into the statement rather than bound, as the scope and page size are (see
+/// `Scope::condition_inlined`): a queue's statement then has a generic plan PostgreSQL keeps,
+/// instead of being planned for every request (1–5 ms of planning for a 0.1 ms execution; with
+/// `flagged` bound, the partial index of flagged claims could not be planned for at all). A
+/// status is one of our own identifiers (`[a-z_]`), never the caller's text.
+fn literal(status: ClaimStatus) -> Expr {
+    let name = status.as_str();
+    debug_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    Expr::cust(format!("'{name}'"))
+}
+
 async fn filter_condition<C: ConnectionTrait>(
     db: &C,
     caller: &Caller,
@@ -462,12 +478,12 @@ async fn filter_condition<C: ConnectionTrait>(
         // Staff see drafts only when they filed them.
         cond = cond.add(
             Condition::any()
-                .add(claim::Column::Status.ne(ClaimStatus::Draft.as_str()))
+                .add(status_column().ne(literal(ClaimStatus::Draft)))
                 .add(claim::Column::FiledByPid.eq(caller.pid.as_str())),
         );
     }
     if !filter.statuses.is_empty() {
-        cond = cond.add(claim::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+        cond = cond.add(status_column().is_in(filter.statuses.iter().copied().map(literal)));
     }
     if let Some(code) = &filter.scheme_code {
         cond = cond.add(claim::Column::SchemeCode.eq(code.as_str()));
@@ -494,7 +510,13 @@ async fn filter_condition<C: ConnectionTrait>(
         cond = cond.add(claim::Column::FirstSubmittedAt.lt(shanghai_midnight(to)));
     }
     if let Some(flagged) = filter.flagged {
-        cond = cond.add(claim::Column::Flagged.eq(flagged));
+        cond = cond.add(
+            Expr::col((claim::Entity, claim::Column::Flagged)).eq(Expr::cust(if flagged {
+                "TRUE"
+            } else {
+                "FALSE"
+            })),
+        );
     }
     if let Some(overdue) = filter.overdue {
         let late = Condition::all()
