@@ -1,22 +1,17 @@
 //! Giving freed memory back to the operating system.
 //!
-//! An allocator keeps what a process freed for its next allocations: after the start (the
+//! glibc's allocator keeps what a process freed for its next allocations: after the start (the
 //! migrations, the OpenAPI document built and parsed, the demo seeded) or a burst of work
 //! (roster imports, photo uploads), an idle replica would hold tens of megabytes it no longer
 //! uses — 66 MB resident at rest instead of 38 (BENCHMARKS.md, "Idle memory"). A replica
-//! therefore asks its allocators to return their free pages a few seconds after starting and then once a
+//! therefore asks glibc to return its free pages a few seconds after starting and then once a
 //! minute; each call takes well under a millisecond on an idle heap.
 
 use std::time::Duration;
 
-/// Returns the allocators' free memory to the operating system: mimalloc's (the binary's
-/// global allocator, `main.rs`) and glibc's, which C libraries (SQLite, aws-lc) still use.
+/// Returns the allocator's free memory to the operating system (glibc on Linux; elsewhere a
+/// no-op).
 pub fn trim() {
-    // SAFETY: `mi_collect` frees mimalloc's empty pages and segments; it is thread-safe and
-    // touches no memory the program holds.
-    unsafe {
-        libmimalloc_sys::mi_collect(true);
-    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only releases free pages of glibc's own heaps; it takes the
     // allocator's locks itself and touches no memory the program holds.
