@@ -64,6 +64,15 @@ pub enum MemberError {
     Db(#[from] DbErr),
 }
 
+/// A member insert's error: an ID number already known is the caller's mistake, not ours.
+fn insert_error(e: DbErr) -> MemberError {
+    if is_unique_violation(&e) {
+        MemberError::DuplicateIdNumber
+    } else {
+        MemberError::Db(e)
+    }
+}
+
 fn seal(vault: &PiiVault, kind: PiiKind, value: &str) -> Result<(String, String), DbErr> {
     vault
         .seal(kind, value)
@@ -159,13 +168,7 @@ pub async fn create<C: ConnectionTrait>(
     }
     .insert(db)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            MemberError::DuplicateIdNumber
-        } else {
-            MemberError::Db(e)
-        }
-    })
+    .map_err(insert_error)
     .map(|m| Member {
         id: m.id,
         pid: m.pid,
@@ -268,13 +271,7 @@ pub async fn create_many<C: ConnectionTrait>(
     // and 20 look-ups of 500 values, each planned anew (BENCHMARKS.md, issue 20).
     let stored = bulk::insert_returning(db, "member", &COLUMNS, rows, "id, id_number_lookup")
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                MemberError::DuplicateIdNumber
-            } else {
-                MemberError::Db(e)
-            }
-        })?;
+        .map_err(insert_error)?;
     let mut ids = std::collections::HashMap::with_capacity(stored.len());
     for row in stored {
         ids.insert(
