@@ -658,8 +658,8 @@ pub fn claim_at(row: &QueryResult) -> Result<claim::Model, DbErr> {
 }
 
 impl ListedRow {
-    fn at(row: &QueryResult) -> Result<Self, DbErr> {
-        let n = <claim::Entity as EntityTrait>::Column::iter().count();
+    /// `n`: how many columns the claim has (the names follow them).
+    fn at(row: &QueryResult, n: usize) -> Result<Self, DbErr> {
         Ok(Self {
             claim: claim_at(row)?,
             listed_member_pid: at(row, n)?,
@@ -705,10 +705,11 @@ pub async fn list_with_refs<C: ConnectionTrait>(
     // on every execution (see `Scope::condition_inlined`). `limit` is a number we bound.
     statement.sql.push_str(&format!(" LIMIT {}", limit + 1));
     let results = db.query_all_raw(statement).await?;
+    let claim_columns = claim::Column::iter().count();
     let rows = match results.first() {
         Some(first) if starts_with_columns_of::<claim::Entity>(first) => results
             .iter()
-            .map(ListedRow::at)
+            .map(|row| ListedRow::at(row, claim_columns))
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => {
             return Err(DbErr::Custom(
