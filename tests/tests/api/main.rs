@@ -19,6 +19,7 @@ mod openapi;
 mod payouts;
 mod period_money;
 mod period_property;
+mod pool;
 mod reminder_schedule;
 mod reminders;
 mod scope;

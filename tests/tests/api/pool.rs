@@ -1,0 +1,144 @@
+//! The connection pool as `huzhu::db::connect` opens it, on PostgreSQL: a connection going
+//! back to the pool is cleaned up (a dropped transaction rolled back, a dropped query's rows
+//! drained) without a liveness round trip on every release (vendor/README.md).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use huzhu::settings::Settings;
+use huzhu_tests::harness::{PgDatabase, postgres_services};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
+};
+use secrecy::SecretString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Everything the client sent, as seen by a TCP relay between the pool and PostgreSQL.
+type Sent = Arc<Mutex<Vec<u8>>>;
+
+/// A relay on 127.0.0.1 in front of `upstream` ("host:port") recording the client's bytes.
+async fn relay(upstream: String) -> (u16, Sent) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sent: Sent = Arc::default();
+    let record = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(&upstream).await.unwrap();
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = client_read.read(&mut buf).await {
+                    if n == 0 || server_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+            });
+        }
+    });
+    (port, sent)
+}
+
+/// How many protocol `Sync` messages ('S', length 4) are in `bytes`: one per round trip the
+/// client asks for.
+fn syncs(bytes: &[u8]) -> usize {
+    bytes.windows(5).filter(|w| *w == b"S\0\0\0\x04").count()
+}
+
+/// The product's pool of one connection to `url`.
+async fn pool_of_one(url: &str) -> DatabaseConnection {
+    let mut settings = Settings::default();
+    settings.database.url = Some(SecretString::from(url.to_owned()));
+    settings.database.max_connections = 1;
+    huzhu::db::connect(&settings).await.expect("connect")
+}
+
+async fn answer(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .expect(sql)
+        .expect("a row")
+        .try_get_by_index::<i64>(0)
+        .expect("an integer")
+}
+
+#[tokio::test]
+async fn a_released_connection_is_not_pinged_and_comes_back_clean() {
+    let Some((pg_url, _)) = postgres_services() else {
+        return;
+    };
+    let pg = PgDatabase::create(&pg_url).await;
+    let mut url = reqwest::Url::parse(&pg.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let (port, sent) = relay(upstream).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(port)).unwrap();
+    // In clear, so the relay can read the protocol.
+    url.query_pairs_mut().append_pair("sslmode", "disable");
+    let db = pool_of_one(url.as_str()).await;
+
+    // A statement already prepared on the connection is one round trip: Bind, Execute, Sync.
+    // Releasing the connection adds none (sqlx pings it, a second Sync, unless patched).
+    for _ in 0..2 {
+        assert_eq!(answer(&db, "SELECT CAST(41 + 1 AS BIGINT)").await, 42);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = syncs(&sent.lock().unwrap());
+    assert_eq!(answer(&db, "SELECT CAST(41 + 1 AS BIGINT)").await, 42);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        syncs(&sent.lock().unwrap()) - before,
+        1,
+        "one query, one round trip: the release must not ping"
+    );
+
+    // A transaction dropped without commit is rolled back before the connection is reused:
+    // the next statement on the only connection is outside any transaction.
+    db.execute_unprepared("CREATE TABLE pool_probe (x BIGINT)")
+        .await
+        .unwrap();
+    {
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared("INSERT INTO pool_probe VALUES (1)")
+            .await
+            .unwrap();
+        drop(txn);
+    }
+    db.execute_unprepared("INSERT INTO pool_probe VALUES (2)")
+        .await
+        .unwrap();
+    let other = Database::connect(&pg.url).await.unwrap();
+    assert_eq!(
+        answer(
+            &other,
+            "SELECT CAST(COALESCE(SUM(x), 0) AS BIGINT) FROM pool_probe"
+        )
+        .await,
+        2,
+        "the dropped transaction's row is gone and the next one is committed"
+    );
+
+    // A query dropped while its rows were arriving leaves nothing behind for the next one.
+    let slow = db.query_all_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT CAST(g AS BIGINT) FROM generate_series(1, 200000) g, pg_sleep(0.3)",
+    ));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), slow)
+            .await
+            .is_err(),
+        "the slow query was cut off"
+    );
+    assert_eq!(answer(&db, "SELECT CAST(7 AS BIGINT)").await, 7);
+    assert_eq!(answer(&db, "SELECT CAST(8 AS BIGINT)").await, 8);
+
+    db.close().await.ok();
+    other.close().await.ok();
+}
