@@ -99,7 +99,7 @@ pub async fn approve(
             missing: def.missing_parameters().to_vec(),
         });
     }
-    let event = parse_facts(&c.event, &def)?;
+    let event = parse_facts(&c.facts(), &def)?;
     let now = Utc::now();
 
     let txn = crate::db::begin_write(db).await?;

@@ -574,7 +574,7 @@ pub async fn submit(
             missing: def.missing_parameters().to_vec(),
         });
     }
-    let event = parse_facts(&c.event, &def)?;
+    let event = parse_facts(&c.facts(), &def)?;
     let present = material_categories(db, c.id).await?;
     let mut missing = unmet_materials(&def, &c, &event, &present);
     if let Some(returned) = &c.returned {

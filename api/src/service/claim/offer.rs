@@ -309,7 +309,7 @@ pub async fn confirm(
             message: "请填写收款银行卡号 / a bank card to pay to is needed".into(),
         });
     }
-    let event = parse_facts(&c.event, &def)?;
+    let event = parse_facts(&c.facts(), &def)?;
     // Review by exception: the offer's materials, not an application's (none, for most schemes).
     let present = material_categories(db, c.id).await?;
     let missing = unmet_materials(&def, &c, &event, &present);

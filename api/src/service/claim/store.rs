@@ -8,6 +8,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use entity::{claim, claim_material, membership, organisation};
 
@@ -43,7 +44,10 @@ pub fn to_claim(m: claim::Model) -> Result<Claim, DbErr> {
         .transpose()?;
     Ok(Claim {
         kind: EventKind::parse(&m.kind).ok_or_else(|| corrupt("kind", &m.kind))?,
-        event: serde_json::from_str(&m.facts).map_err(|_| corrupt("facts", &m.facts))?,
+        event: match RawValue::from_string(m.facts) {
+            Ok(event) => event,
+            Err(_) => return Err(corrupt("facts", "(not JSON)")),
+        },
         status: ClaimStatus::parse(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
         filed_by: FiledBy::parse(&m.filed_by_kind)
             .ok_or_else(|| corrupt("filer kind", &m.filed_by_kind))?,

@@ -18,7 +18,7 @@ use sea_orm::{
     IsolationLevel, TransactionTrait,
 };
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::approval::{self, Adjustment};
@@ -98,7 +98,7 @@ pub struct ClaimResponse {
     pub scheme_code: String,
     /// The facts, as in the simulation contract (`kind` included).
     #[schema(value_type = Object)]
-    pub event: Value,
+    pub event: Box<RawValue>,
     pub member: OrganisationRef,
     /// Public id of the coverage period.
     pub membership_id: String,
@@ -374,7 +374,7 @@ pub async fn assemble<C: ConnectionTrait>(
     let coverage_end = membership::coverage_end(db, c.membership_id).await?;
     let refs = review::refs(db, std::slice::from_ref(&c)).await?;
     // Facts the current scheme no longer reads still show; they just fix no deadline.
-    let event = serde_json::from_value::<Event>(c.event.clone()).ok();
+    let event = serde_json::from_str::<Event>(c.event.get()).ok();
     let appraisal = event
         .as_ref()
         .is_some_and(|e| claim_rules::needs_appraisal(&def, e));
