@@ -134,7 +134,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         breaker: crate::middleware::Breaker::default(),
         photo_work,
         sessions,
-        tallies: crate::service::claim::tallies::Tallies::default(),
+        // Built on the server's own runtime (not an HTTP worker's): recomputations run there.
+        tallies: crate::service::claim::tallies::Tallies::new(tokio::runtime::Handle::current()),
         db,
         settings: Arc::new(settings),
         mode,

@@ -28,6 +28,7 @@ pub mod participation;
 pub mod photo_work;
 pub mod pii_rotation;
 pub mod reminders;
+pub mod rfc3339;
 pub mod roster_facts;
 pub mod rows;
 pub mod scheme;

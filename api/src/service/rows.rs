@@ -7,7 +7,7 @@
 //! position straight from the driver's row, after the column names of the statement were
 //! checked once against the entity's.
 
-use sea_orm::sqlx::{self, Decode, Postgres, Row, Sqlite, Type};
+use sea_orm::sqlx::{self, Column, Decode, Postgres, Row, Sqlite, Type};
 use sea_orm::{DbErr, EntityTrait, IdenStatic, Iterable, QueryResult, TryGetable};
 
 /// What decodes from both backends' rows.
@@ -29,10 +29,46 @@ impl<T> Cell for T where
 {
 }
 
+/// Whether a row's column types are checked against what is read from them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// Each column's type is checked (on PostgreSQL against the column's declared type, so a
+    /// NULL in this row checks it too).
+    Yes,
+    /// Read as the row before it was checked. On PostgreSQL every row of a result has its
+    /// columns' declared types, so once one row of a result is checked the others need not
+    /// be (sqlx's check was a tenth of reading a claim page, issue 20). SQLite types each value
+    /// on its own: there every value is checked anyway.
+    Already,
+}
+
+impl From<bool> for Checked {
+    /// `true`: check.
+    fn from(check: bool) -> Self {
+        if check {
+            Checked::Yes
+        } else {
+            Checked::Already
+        }
+    }
+}
+
 /// Column `i` of `row`.
-pub fn at<T: Cell>(row: &QueryResult, i: usize) -> Result<T, DbErr> {
+pub fn read<T: Cell>(row: &QueryResult, i: usize, checked: Checked) -> Result<T, DbErr> {
     let decoded = if let Some(r) = row.try_as_pg_row() {
-        r.try_get::<T, _>(i)
+        if checked == Checked::Yes {
+            let Some(column) = r.columns().get(i) else {
+                return Err(DbErr::Type(format!("column {i}: no such column")));
+            };
+            let declared = column.type_info();
+            if !<T as Type<Postgres>>::compatible(declared) {
+                return Err(DbErr::Type(format!(
+                    "column {i}: {declared} cannot be read as {}",
+                    std::any::type_name::<T>()
+                )));
+            }
+        }
+        r.try_get_unchecked::<T, _>(i)
     } else if let Some(r) = row.try_as_sqlite_row() {
         r.try_get::<T, _>(i)
     } else {
@@ -45,13 +81,23 @@ pub fn at<T: Cell>(row: &QueryResult, i: usize) -> Result<T, DbErr> {
 /// (what `E::find()` selects). A caller checks one row of a result; the others have the
 /// same columns.
 pub fn starts_with_columns_of<E: EntityTrait>(row: &QueryResult) -> bool {
-    let names = row.column_names();
-    let mut expected = E::Column::iter();
-    let ok = expected
-        .by_ref()
-        .zip(names.iter())
-        .all(|(c, name)| c.as_str() == name.as_str());
-    ok && E::Column::iter().count() <= names.len()
+    let expected = E::Column::iter().count();
+    // The driver's own column list: `QueryResult::column_names` copies every name.
+    let names: Vec<&str> = if let Some(r) = row.try_as_pg_row() {
+        r.columns().iter().map(|c| c.name()).collect()
+    } else if let Some(r) = row.try_as_sqlite_row() {
+        r.columns().iter().map(|c| c.name()).collect()
+    } else {
+        return E::Column::iter()
+            .zip(row.column_names().iter())
+            .filter(|(c, name)| c.as_str() == name.as_str())
+            .count()
+            == expected;
+    };
+    expected <= names.len()
+        && E::Column::iter()
+            .zip(names)
+            .all(|(c, name)| c.as_str() == name)
 }
 
 #[cfg(test)]

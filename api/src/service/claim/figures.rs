@@ -436,9 +436,29 @@ where
     let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
     super::tallies::kept(&tallies.figures, key, move || {
         let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
-        async move { render(&figures(&db, &scope, &filter).await?) }
+        async move { render(&figures_in_background(&db, &scope, &filter).await?) }
     })
     .await
+}
+
+/// [`figures`] as a recomputation behind requests computes them: in one consistent read, and
+/// on PostgreSQL without parallel workers. Left to itself, PostgreSQL gives the two `GROUP BY`s
+/// over every claim two workers each, so for their 130 ms three processes take every core of
+/// a two-core server while 64 reviewers wait (the figures' p99, issue 20); one process takes
+/// twice as long and leaves the requests a core.
+async fn figures_in_background(
+    db: &sea_orm::DatabaseConnection,
+    scope: &Scope,
+    filter: &FigureFilter,
+) -> Result<ClaimFigures, DbErr> {
+    let read = super::view::begin_read(db).await?;
+    if ConnectionTrait::get_database_backend(db) == DbBackend::Postgres {
+        read.execute_unprepared("SET LOCAL max_parallel_workers_per_gather = 0")
+            .await?;
+    }
+    let figures = figures(&read, scope, filter).await?;
+    read.commit().await?;
+    Ok(figures)
 }
 
 /// The claim figures of `scope` (nothing for a member).

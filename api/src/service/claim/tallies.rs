@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
+use tokio::runtime::Handle;
 
 /// How long a status count a replica computed is served as it is (changes made elsewhere show
 /// within twice this: see [`kept`]).
@@ -64,10 +65,12 @@ impl<V> Kept<V> {
 pub(crate) struct Shelf<V> {
     cache: Cache<String, Arc<Kept<V>>>,
     fresh_for: Duration,
+    /// Where computations run: never on the thread of the request that asked.
+    background: Handle,
 }
 
 impl<V: Send + Sync + 'static> Shelf<V> {
-    fn new(fresh_for: Duration) -> Self {
+    fn new(fresh_for: Duration, background: Handle) -> Self {
         Self {
             // Past twice its freshness an answer is gone: the next caller computes it afresh.
             cache: Cache::builder()
@@ -75,6 +78,7 @@ impl<V: Send + Sync + 'static> Shelf<V> {
                 .time_to_live(fresh_for * 2)
                 .build(),
             fresh_for,
+            background,
         }
     }
 
@@ -100,11 +104,17 @@ impl std::fmt::Debug for Tallies {
     }
 }
 
-impl Default for Tallies {
-    fn default() -> Self {
+impl Tallies {
+    /// Kept answers computed on `background`: the server's own runtime, not an HTTP worker's.
+    ///
+    /// An HTTP worker is one thread serving all of its connections; a recomputation spawned
+    /// there (reading every paid claim's facts, writing the association's 200 KB of figures)
+    /// held up every request queued behind it, which was the figures' p99 (issue 20). On a
+    /// runtime of its own it takes its share of the cores like any other thread.
+    pub fn new(background: Handle) -> Self {
         Self {
-            counts: Shelf::new(COUNTS_FRESH_FOR),
-            figures: Shelf::new(FIGURES_FRESH_FOR),
+            counts: Shelf::new(COUNTS_FRESH_FOR, background.clone()),
+            figures: Shelf::new(FIGURES_FRESH_FOR, background),
         }
     }
 }
@@ -133,7 +143,7 @@ where
             let cache = shelf.cache.clone();
             let key = key.clone();
             let stale = found.clone();
-            tokio::spawn(async move {
+            shelf.background.spawn(async move {
                 match compute().await {
                     Ok(value) => cache.insert(key, Kept::new(value)).await,
                     // The next caller tries again.
@@ -143,12 +153,32 @@ where
         }
         return Ok(found.value.clone());
     }
+    let background = &shelf.background;
     match shelf
         .cache
-        .try_get_with(key, async { compute().await.map(Kept::new) })
+        .try_get_with(key, async {
+            elsewhere(background, &compute).await.map(Kept::new)
+        })
         .await
     {
         Ok(answer) => Ok(answer.value.clone()),
+        Err(_) => elsewhere(background, &compute).await,
+    }
+}
+
+/// `compute`'s answer, computed on `background` and awaited here.
+async fn elsewhere<V, E, F, Fut>(background: &Handle, compute: &F) -> Result<V, E>
+where
+    V: Send + 'static,
+    E: Send + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<V, E>> + Send + 'static,
+{
+    match background.spawn(compute()).await {
+        Ok(done) => done,
+        // As if it had been computed here.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The background runtime is shutting down (so is the process): computed here then.
         Err(_) => compute().await,
     }
 }
@@ -180,7 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_fresh_answer_is_served_a_stale_one_too_while_one_recomputation_replaces_it() {
-        let shelf = Shelf::new(Duration::from_millis(300));
+        let shelf = Shelf::new(Duration::from_millis(300), Handle::current());
         let (calls, compute) = counter();
         let key = || "k".to_string();
         assert_eq!(kept(&shelf, key(), compute.clone()).await, Ok(1));
@@ -211,9 +241,53 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
+    /// An HTTP worker is a single thread: what is computed there waits for, and holds up,
+    /// every request of its connections. The miss and the stale refresh alike run elsewhere.
+    #[test]
+    fn a_computation_never_runs_on_the_thread_of_the_request_that_asked() {
+        let background = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let worker = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let shelf = Shelf::new(Duration::from_millis(50), background.handle().clone());
+        let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = threads.clone();
+        let compute = move || {
+            let seen = seen.clone();
+            async move {
+                let mut threads = seen.lock().unwrap();
+                threads.push(std::thread::current().id());
+                Ok::<usize, ()>(threads.len())
+            }
+        };
+        worker.block_on(async {
+            assert_eq!(kept(&shelf, "k".into(), compute.clone()).await, Ok(1));
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            assert_eq!(kept(&shelf, "k".into(), compute.clone()).await, Ok(1));
+            for _ in 0..200 {
+                if threads.lock().unwrap().len() == 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let asked_on = std::thread::current().id();
+        let ran_on = threads.lock().unwrap().clone();
+        assert_eq!(ran_on.len(), 2, "the miss, then the stale answer's refresh");
+        assert!(
+            ran_on.iter().all(|t| *t != asked_on),
+            "computed on the asking thread: {ran_on:?} (asked on {asked_on:?})"
+        );
+    }
+
     #[tokio::test]
     async fn an_error_is_never_kept() {
-        let shelf: Shelf<usize> = Shelf::new(Duration::from_secs(60));
+        let shelf: Shelf<usize> = Shelf::new(Duration::from_secs(60), Handle::current());
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = calls.clone();
         let failing = move || {
@@ -232,7 +306,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_epoch_is_a_new_key_so_a_change_here_is_never_answered_from_before_it() {
-        let shelf = Shelf::new(Duration::from_secs(60));
+        let shelf = Shelf::new(Duration::from_secs(60), Handle::current());
         let (calls, compute) = counter();
         let key = || format!("{}|scope", epoch());
         assert_eq!(kept(&shelf, key(), compute.clone()).await, Ok(1));

@@ -71,6 +71,7 @@ pub struct JudgementResponse {
 pub struct ReturnResponse {
     pub message: String,
     pub materials: Vec<ReturnRequest>,
+    #[serde(serialize_with = "crate::service::rfc3339::instant")]
     pub returned_at: DateTime<Utc>,
 }
 
@@ -122,9 +123,13 @@ pub struct ClaimResponse {
     pub adjustment_reason: Option<String>,
     pub reject_reason: Option<String>,
     pub reject_note: Option<String>,
+    #[serde(serialize_with = "crate::service::rfc3339::instant")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::service::rfc3339::maybe")]
     pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::service::rfc3339::maybe")]
     pub first_submitted_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::service::rfc3339::maybe")]
     pub approved_at: Option<DateTime<Utc>>,
     /// Pay by this day (5 working days after approval).
     pub pay_due_on: Option<NaiveDate>,
@@ -134,6 +139,7 @@ pub struct ClaimResponse {
     pub overdue: bool,
     /// Payment is later than the longest allowance.
     pub overdue_beyond_maximum: bool,
+    #[serde(serialize_with = "crate::service::rfc3339::maybe")]
     pub paid_at: Option<DateTime<Utc>>,
     /// The bank's reason, when payment failed.
     pub payout_failure: Option<String>,
@@ -155,6 +161,7 @@ pub struct MaterialResponse {
     pub byte_size: i64,
     /// SHA-256 of the upload as received.
     pub sha256: String,
+    #[serde(serialize_with = "crate::service::rfc3339::instant")]
     pub uploaded_at: DateTime<Utc>,
     /// The claim that holds the same bill (staff only).
     pub duplicate_of_claim: Option<String>,
@@ -172,6 +179,7 @@ pub struct TimelineStep {
     pub status: ClaimStatus,
     pub level: Level,
     pub note: Option<String>,
+    #[serde(serialize_with = "crate::service::rfc3339::instant")]
     pub at: DateTime<Utc>,
 }
 
@@ -190,6 +198,7 @@ pub struct JudgementRecord {
     /// What the period rule gives this claim in filing order.
     pub payable: Money,
     pub items: Vec<Component>,
+    #[serde(serialize_with = "crate::service::rfc3339::instant")]
     pub at: DateTime<Utc>,
 }
 
@@ -312,7 +321,7 @@ pub struct ClaimDetail {
 }
 
 /// Opens the one consistent read a detail or a page is assembled in (see the module doc).
-async fn begin_read(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+pub(crate) async fn begin_read(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
             db.begin_with_config(
