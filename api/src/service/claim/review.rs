@@ -676,6 +676,21 @@ impl ListedRow {
     }
 }
 
+/// The claims joined to what their responses show, as [`list_select`] writes it.
+fn listed() -> sea_orm::Select<claim::Entity> {
+    use entity::{member, membership};
+    use sea_orm::{JoinType, RelationTrait};
+    claim::Entity::find()
+        .join(JoinType::InnerJoin, claim::Relation::Member.def())
+        .join(JoinType::InnerJoin, claim::Relation::Membership.def())
+        .join(JoinType::InnerJoin, claim::Relation::Organisation.def())
+        .column_as(member::Column::Pid, "listed_member_pid")
+        .column_as(member::Column::Name, "listed_member_name")
+        .column_as(membership::Column::Pid, "listed_membership_pid")
+        .column_as(organisation::Column::Pid, "listed_unit_pid")
+        .column_as(organisation::Column::Name, "listed_unit_name")
+}
+
 /// What every claim list selects: the claim's columns (in `claim::Model`'s order), then the
 /// names and public ids its response shows, from the claim joined to its member, coverage
 /// period and unit. The same text for every list, so it is written once per backend (sea-query
@@ -683,19 +698,7 @@ impl ListedRow {
 fn list_select(backend: sea_orm::DbBackend) -> &'static str {
     use std::sync::LazyLock;
     fn written(backend: sea_orm::DbBackend) -> String {
-        use entity::{member, membership};
-        use sea_orm::{JoinType, RelationTrait};
-        claim::Entity::find()
-            .join(JoinType::InnerJoin, claim::Relation::Member.def())
-            .join(JoinType::InnerJoin, claim::Relation::Membership.def())
-            .join(JoinType::InnerJoin, claim::Relation::Organisation.def())
-            .column_as(member::Column::Pid, "listed_member_pid")
-            .column_as(member::Column::Name, "listed_member_name")
-            .column_as(membership::Column::Pid, "listed_membership_pid")
-            .column_as(organisation::Column::Pid, "listed_unit_pid")
-            .column_as(organisation::Column::Name, "listed_unit_name")
-            .build(backend)
-            .sql
+        listed().build(backend).sql
     }
     static POSTGRES: LazyLock<String> = LazyLock::new(|| written(sea_orm::DbBackend::Postgres));
     static SQLITE: LazyLock<String> = LazyLock::new(|| written(sea_orm::DbBackend::Sqlite));
@@ -845,7 +848,7 @@ pub async fn refs<C: ConnectionTrait>(db: &C, claims: &[Claim]) -> Result<Refs, 
 #[cfg(test)]
 mod tests {
     use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder};
+    use sea_orm::{ColumnTrait, Condition, DbBackend, QueryFilter, QueryOrder};
 
     use super::*;
 
@@ -856,17 +859,7 @@ mod tests {
         cond: Condition,
         limit: u64,
     ) -> sea_orm::Statement {
-        use entity::{member, membership};
-        use sea_orm::{JoinType, RelationTrait};
-        let mut statement = claim::Entity::find()
-            .join(JoinType::InnerJoin, claim::Relation::Member.def())
-            .join(JoinType::InnerJoin, claim::Relation::Membership.def())
-            .join(JoinType::InnerJoin, claim::Relation::Organisation.def())
-            .column_as(member::Column::Pid, "listed_member_pid")
-            .column_as(member::Column::Name, "listed_member_name")
-            .column_as(membership::Column::Pid, "listed_membership_pid")
-            .column_as(organisation::Column::Pid, "listed_unit_pid")
-            .column_as(organisation::Column::Name, "listed_unit_name")
+        let mut statement = listed()
             .filter(cond)
             .order_by_asc(claim::Column::Id)
             .build(backend);
