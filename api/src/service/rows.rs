@@ -42,17 +42,6 @@ pub enum Checked {
     Already,
 }
 
-impl From<bool> for Checked {
-    /// `true`: check.
-    fn from(check: bool) -> Self {
-        if check {
-            Checked::Yes
-        } else {
-            Checked::Already
-        }
-    }
-}
-
 /// Column `i` of `row`.
 pub fn read<T: Cell>(row: &QueryResult, i: usize, checked: Checked) -> Result<T, DbErr> {
     let decoded = if let Some(r) = row.try_as_pg_row() {
@@ -81,23 +70,21 @@ pub fn read<T: Cell>(row: &QueryResult, i: usize, checked: Checked) -> Result<T,
 /// (what `E::find()` selects). A caller checks one row of a result; the others have the
 /// same columns.
 pub fn starts_with_columns_of<E: EntityTrait>(row: &QueryResult) -> bool {
-    let expected = E::Column::iter().count();
-    // The driver's own column list: `QueryResult::column_names` copies every name.
-    let names: Vec<&str> = if let Some(r) = row.try_as_pg_row() {
-        r.columns().iter().map(|c| c.name()).collect()
+    // The driver's own column list where there is one: `QueryResult::column_names` copies
+    // every name.
+    if let Some(r) = row.try_as_pg_row() {
+        lists::<E>(r.columns().iter().map(|c| c.name()))
     } else if let Some(r) = row.try_as_sqlite_row() {
-        r.columns().iter().map(|c| c.name()).collect()
+        lists::<E>(r.columns().iter().map(|c| c.name()))
     } else {
-        return E::Column::iter()
-            .zip(row.column_names().iter())
-            .filter(|(c, name)| c.as_str() == name.as_str())
-            .count()
-            == expected;
-    };
-    expected <= names.len()
-        && E::Column::iter()
-            .zip(names)
-            .all(|(c, name)| c.as_str() == name)
+        lists::<E>(row.column_names())
+    }
+}
+
+/// Whether `names` begin with `E`'s columns, in order.
+fn lists<E: EntityTrait>(names: impl IntoIterator<Item = impl AsRef<str>>) -> bool {
+    let mut names = names.into_iter();
+    E::Column::iter().all(|c| names.next().is_some_and(|name| name.as_ref() == c.as_str()))
 }
 
 #[cfg(test)]
@@ -111,5 +98,23 @@ mod tests {
             .collect();
         assert_eq!(names[0], "id");
         assert_eq!(names[names.len() - 1], "lapses_on");
+    }
+
+    #[test]
+    fn names_list_the_columns_only_when_they_begin_with_all_of_them_in_order() {
+        let columns: Vec<&str> = entity::claim::Column::iter()
+            .map(|c| IdenStatic::as_str(&c))
+            .collect();
+        let mut more = columns.clone();
+        more.push("listed_member_pid");
+        assert!(lists::<entity::claim::Entity>(&columns));
+        assert!(lists::<entity::claim::Entity>(&more), "names after them");
+        assert!(
+            !lists::<entity::claim::Entity>(&columns[..columns.len() - 1]),
+            "one short"
+        );
+        let mut swapped = columns.clone();
+        swapped.swap(1, 2);
+        assert!(!lists::<entity::claim::Entity>(&swapped), "out of order");
     }
 }
