@@ -166,6 +166,27 @@ pub async fn detail(app: &TestApp, token: &str, claim: &str) -> Value {
     body
 }
 
+/// Every claim `token` may see is listed as its detail shows it: the list writes its items
+/// straight from the database's rows, the detail from the claim read whole (issue 20). Pages
+/// of 2, so cursors are followed too. Answers how many claims were compared.
+pub async fn list_items_are_their_details(app: &TestApp, token: &str) -> usize {
+    let mut path = "/api/v1/claims?limit=2".to_owned();
+    let mut compared = 0;
+    loop {
+        let (status, page) = app.get(&path, Some(token)).await;
+        assert_eq!(status, 200, "{page}");
+        for item in page["items"].as_array().expect("items") {
+            let id = item["id"].as_str().expect("id");
+            assert_eq!(item, &detail(app, token, id).await["claim"], "claim {id}");
+            compared += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/claims?limit=2&cursor={cursor}"),
+            None => return compared,
+        }
+    }
+}
+
 /// Runs an action (`submit`, `approve`, `return`, `reject`, `withdraw`) at the claim's
 /// current version, adding `extra` to the body.
 pub async fn act(

@@ -363,13 +363,14 @@ pub async fn list(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<ClaimListQuery>,
-) -> Result<web::Json<Page<ClaimResponse>>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let page_query = PageQuery {
         cursor: q.cursor.clone(),
         limit: q.limit,
     };
     let filter = filter_of(&q)?;
+    // Written by the service from the rows in place (`view::list`): a `Page<ClaimResponse>`.
     let page = view::list(
         &state.db,
         &viewer(&state, &principal),
@@ -378,7 +379,9 @@ pub async fn list(
         page_query.limit()?,
     )
     .await?;
-    Ok(web::Json(page))
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(page))
 }
 
 /// Claims per status (for badges), with the list's filters (`status` aside).

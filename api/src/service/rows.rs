@@ -5,29 +5,11 @@
 //! throws away. On a page of 20 claims of 45 columns, mostly NULL, that was a fifth of the
 //! server's CPU for the request (BENCHMARKS.md, issue 20). Here a column is read by its
 //! position straight from the driver's row, after the column names of the statement were
-//! checked once against the entity's.
+//! checked once against the ones asked for; a list borrows its strings from the row
+//! ([`Cells`]) and writes its answer before the rows are dropped.
 
 use sea_orm::sqlx::{self, Column, Decode, Postgres, Row, Sqlite, Type};
-use sea_orm::{DbErr, EntityTrait, IdenStatic, Iterable, QueryResult, TryGetable};
-
-/// What decodes from both backends' rows.
-pub trait Cell:
-    for<'r> Decode<'r, Postgres>
-    + Type<Postgres>
-    + for<'r> Decode<'r, Sqlite>
-    + Type<Sqlite>
-    + TryGetable
-{
-}
-
-impl<T> Cell for T where
-    T: for<'r> Decode<'r, Postgres>
-        + Type<Postgres>
-        + for<'r> Decode<'r, Sqlite>
-        + Type<Sqlite>
-        + TryGetable
-{
-}
+use sea_orm::{DbErr, QueryResult};
 
 /// Whether a row's column types are checked against what is read from them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,8 +24,48 @@ pub enum Checked {
     Already,
 }
 
-/// Column `i` of `row`.
-pub fn read<T: Cell>(row: &QueryResult, i: usize, checked: Checked) -> Result<T, DbErr> {
+/// What decodes from both backends' rows borrowing from the row (`&'r str`), or owned.
+pub trait CellIn<'r>:
+    Decode<'r, Postgres> + Type<Postgres> + Decode<'r, Sqlite> + Type<Sqlite>
+{
+}
+
+impl<'r, T> CellIn<'r> for T where
+    T: Decode<'r, Postgres> + Type<Postgres> + Decode<'r, Sqlite> + Type<Sqlite>
+{
+}
+
+/// A row's columns read by position, one after the other from the first.
+pub struct Cells<'r> {
+    row: &'r QueryResult,
+    at: usize,
+    checked: Checked,
+}
+
+impl<'r> Cells<'r> {
+    pub fn of(row: &'r QueryResult, checked: Checked) -> Self {
+        Self {
+            row,
+            at: 0,
+            checked,
+        }
+    }
+
+    /// The next column, borrowed from the row where `T` borrows (a `&'r str` points into
+    /// the driver's buffer: nothing is copied).
+    #[allow(clippy::should_implement_trait)] // one type per call, unlike `Iterator::next`
+    pub fn next<T: CellIn<'r>>(&mut self) -> Result<T, DbErr> {
+        self.at += 1;
+        decoded(self.row, self.at - 1, self.checked)
+    }
+}
+
+/// Column `i` of a PostgreSQL or SQLite row.
+fn decoded<'r, T: CellIn<'r>>(
+    row: &'r QueryResult,
+    i: usize,
+    checked: Checked,
+) -> Result<T, DbErr> {
     let decoded = if let Some(r) = row.try_as_pg_row() {
         if checked == Checked::Yes {
             let Some(column) = r.columns().get(i) else {
@@ -61,30 +83,37 @@ pub fn read<T: Cell>(row: &QueryResult, i: usize, checked: Checked) -> Result<T,
     } else if let Some(r) = row.try_as_sqlite_row() {
         r.try_get::<T, _>(i)
     } else {
-        return row.try_get_by_index(i);
+        return Err(DbErr::Type(format!(
+            "column {i}: only PostgreSQL and SQLite rows are read in place"
+        )));
     };
     decoded.map_err(|e: sqlx::Error| DbErr::Type(format!("column {i}: {e}")))
 }
 
-/// Whether `row` starts with the columns of `E`, in the order `E::Column::iter()` gives
-/// (what `E::find()` selects). A caller checks one row of a result; the others have the
-/// same columns.
-pub fn starts_with_columns_of<E: EntityTrait>(row: &QueryResult) -> bool {
+/// Whether `row`'s columns are `names`, in order. A caller checks one row of a result; the
+/// others have the same columns.
+pub fn has_columns<'n>(row: &QueryResult, names: impl IntoIterator<Item = &'n str>) -> bool {
     // The driver's own column list where there is one: `QueryResult::column_names` copies
     // every name.
     if let Some(r) = row.try_as_pg_row() {
-        lists::<E>(r.columns().iter().map(|c| c.name()))
+        same(r.columns().iter().map(|c| c.name()), names)
     } else if let Some(r) = row.try_as_sqlite_row() {
-        lists::<E>(r.columns().iter().map(|c| c.name()))
+        same(r.columns().iter().map(|c| c.name()), names)
     } else {
-        lists::<E>(row.column_names())
+        same(row.column_names(), names)
     }
 }
 
-/// Whether `names` begin with `E`'s columns, in order.
-fn lists<E: EntityTrait>(names: impl IntoIterator<Item = impl AsRef<str>>) -> bool {
+/// Whether two lists of names are the same, in order.
+fn same<'n>(
+    columns: impl IntoIterator<Item = impl AsRef<str>>,
+    names: impl IntoIterator<Item = &'n str>,
+) -> bool {
     let mut names = names.into_iter();
-    E::Column::iter().all(|c| names.next().is_some_and(|name| name.as_ref() == c.as_str()))
+    columns
+        .into_iter()
+        .all(|c| names.next() == Some(c.as_ref()))
+        && names.next().is_none()
 }
 
 #[cfg(test)]
@@ -92,29 +121,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn claim_columns_are_listed_in_field_order() {
-        let names: Vec<&str> = entity::claim::Column::iter()
-            .map(|c| IdenStatic::as_str(&c))
-            .collect();
-        assert_eq!(names[0], "id");
-        assert_eq!(names[names.len() - 1], "lapses_on");
-    }
-
-    #[test]
-    fn names_list_the_columns_only_when_they_begin_with_all_of_them_in_order() {
-        let columns: Vec<&str> = entity::claim::Column::iter()
-            .map(|c| IdenStatic::as_str(&c))
-            .collect();
-        let mut more = columns.clone();
-        more.push("listed_member_pid");
-        assert!(lists::<entity::claim::Entity>(&columns));
-        assert!(lists::<entity::claim::Entity>(&more), "names after them");
-        assert!(
-            !lists::<entity::claim::Entity>(&columns[..columns.len() - 1]),
-            "one short"
-        );
-        let mut swapped = columns.clone();
-        swapped.swap(1, 2);
-        assert!(!lists::<entity::claim::Entity>(&swapped), "out of order");
+    fn names_are_the_columns_only_when_they_are_all_of_them_in_order() {
+        let columns = ["id", "pid", "status"];
+        assert!(same(columns, ["id", "pid", "status"]));
+        assert!(!same(columns, ["id", "pid"]), "one short");
+        assert!(!same(columns, ["id", "pid", "status", "kind"]), "one more");
+        assert!(!same(columns, ["id", "status", "pid"]), "out of order");
+        assert!(!same(columns, ["id", "pid", "stage"]), "another name");
     }
 }

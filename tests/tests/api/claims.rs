@@ -7,8 +7,9 @@
 use huzhu::settings::Settings;
 use huzhu_tests::claim_flow::{
     BANK_CARD, Period, act, approve_through, complete_hengyang, dec, detail, file, first_period_of,
-    hengyang_period, pay, period, post_with_key, second_association_reviewer, second_reviewer,
-    simulate, upload, upload_required, upload_required_small,
+    hengyang_period, list_items_are_their_details, pay, period, post_with_key,
+    second_association_reviewer, second_reviewer, simulate, upload, upload_required,
+    upload_required_small,
 };
 use huzhu_tests::harness::TestApp;
 use huzhu_tests::pictures;
@@ -403,6 +404,9 @@ async fn a_return_sends_the_claim_back_to_the_same_stage_after_new_photos(app: T
         body["timeline"][3]["note"], "发票不清晰",
         "the member reads the reviewer's message"
     );
+    // A claim with a return on record, as listed and as detailed.
+    assert_eq!(list_items_are_their_details(&app, &member).await, 1);
+    assert_eq!(list_items_are_their_details(&app, &union).await, 1);
 }
 
 // ---- on someone's behalf -----------------------------------------------------------------
@@ -519,26 +523,9 @@ async fn a_beneficiary_claim_needs_the_kinship_papers_and_pays_the_beneficiary(a
         )
         .await;
     assert_eq!(status, 403);
-    positional_decoding_matches_the_entity(&app).await;
-}
-
-/// The claim lists read rows by column position (`review::claim_at`): every claim in the
-/// database — here a paid beneficiary's, with its ciphers, judgement and payment — decodes to
-/// what sea-orm's by-name decoding gives.
-async fn positional_decoding_matches_the_entity(app: &TestApp) {
-    use sea_orm::{EntityTrait, FromQueryResult, QueryTrait};
-    let db = &app.state.db;
-    let statement = entity::claim::Entity::find().build(db.get_database_backend());
-    let rows = db.query_all_raw(statement).await.expect("claims");
-    assert!(!rows.is_empty());
-    let mut paid = 0;
-    for row in &rows {
-        let by_name = entity::claim::Model::from_query_result(row, "").expect("by name");
-        let by_position = huzhu::service::claim::review::claim_at(row).expect("by position");
-        assert_eq!(by_position, by_name);
-        paid += usize::from(by_name.paid_at.is_some() && by_name.beneficiary_name.is_some());
-    }
-    assert!(paid > 0, "a paid beneficiary claim was compared");
+    // A paid beneficiary's claim (judgement, payment, beneficiary), as listed and detailed.
+    let officer = app.login("association").await;
+    assert!(list_items_are_their_details(&app, &officer).await >= 1);
 }
 
 // ---- exact money under concurrency -------------------------------------------------------
@@ -1065,6 +1052,9 @@ async fn the_same_bill_in_another_claim_is_flagged_to_reviewers(app: TestApp) {
     assert_eq!(flagged[0]["duplicate_of_claim"], first_id.as_str());
     let (_, queue) = app.get("/api/v1/claims?flagged=true", Some(&union)).await;
     assert_eq!(queue["items"].as_array().expect("items").len(), 1);
+    // Flagged to the reviewer, not to the member, in the list as in the detail.
+    assert_eq!(list_items_are_their_details(&app, &union).await, 1);
+    assert_eq!(list_items_are_their_details(&app, &member).await, 2);
 }
 
 async fn submission_names_each_missing_material(app: TestApp) {
@@ -1168,6 +1158,7 @@ async fn reviewers_see_only_their_subtree_and_their_stage(app: TestApp) {
     let (status, body) = act(&app, &member, &claim, "withdraw", json!({})).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "invalid_transition");
+    assert!(list_items_are_their_details(&app, &member).await >= 1);
 }
 
 async fn queues_filter_and_count(app: TestApp) {
@@ -1413,6 +1404,7 @@ async fn the_association_may_lower_an_amount_with_a_written_reason(app: TestApp)
     assert_eq!(body["claim"]["approved"], "1000.00");
     assert!(dec(&body["claim"]["payable"]) > Decimal::new(1000, 0));
     assert_eq!(body["claim"]["adjustment_reason"], "发票中含自费药品，核减");
+    assert_eq!(list_items_are_their_details(&app, &officer).await, 1);
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM audit_event WHERE action = 'claim.approve'")
             .await,
@@ -1514,4 +1506,5 @@ async fn late_payments_stand_out_in_the_queue(app: TestApp) {
         )
         .await;
     assert_eq!(on_time["items"].as_array().expect("items").len(), 0);
+    assert_eq!(list_items_are_their_details(&app, &officer).await, 1);
 }

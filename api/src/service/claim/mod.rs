@@ -329,16 +329,21 @@ impl Claim {
 
     /// Payment is late: approved (or in the bank's hands) past its due day.
     pub fn overdue(&self, today: NaiveDate) -> bool {
-        matches!(
-            self.status,
-            ClaimStatus::Approved | ClaimStatus::Paying | ClaimStatus::PayoutFailed
-        ) && self.pay_due_on.is_some_and(|due| today > due)
+        unpaid_past(self.status, self.pay_due_on, today)
     }
 
     /// Payment is later than the scheme's longest allowance (15 working days).
     pub fn overdue_beyond_maximum(&self, today: NaiveDate) -> bool {
-        self.overdue(today) && self.pay_due_max_on.is_some_and(|due| today > due)
+        self.overdue(today) && unpaid_past(self.status, self.pay_due_max_on, today)
     }
+}
+
+/// A claim in `status` is approved (or in the bank's hands) and still unpaid after `due`.
+pub(super) fn unpaid_past(status: ClaimStatus, due: Option<NaiveDate>, today: NaiveDate) -> bool {
+    matches!(
+        status,
+        ClaimStatus::Approved | ClaimStatus::Paying | ClaimStatus::PayoutFailed
+    ) && due.is_some_and(|due| today > due)
 }
 
 /// Why a claim action was refused.

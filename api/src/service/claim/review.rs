@@ -8,7 +8,7 @@ use chrono_tz::Asia::Shanghai;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, Iterable, QueryFilter, QueryResult, QuerySelect, QueryTrait,
+    FromQueryResult, IdenStatic, QueryFilter, QueryResult, QuerySelect, QueryTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,14 +17,13 @@ use utoipa::ToSchema;
 use entity::{claim, organisation};
 
 use super::filing::get;
-use super::store::{reload, return_record_json, to_claim};
+use super::store::{reload, return_record_json};
 use super::transition::{self, Move, Notice, Transition};
 use super::{Caller, Claim, ClaimError, ClaimStatus, ReturnRecord, ReturnRequest};
 use crate::domain::Role;
 use crate::engine::scheme::Material;
 use crate::service::outbox::Occasion;
-use crate::service::page::{Page, page_from};
-use crate::service::rows::{Checked, read, starts_with_columns_of};
+use crate::service::rows::has_columns;
 use crate::service::scope::Scoped;
 
 /// Why a claim is rejected. The exclusions of the schemes each have their own code.
@@ -592,109 +591,77 @@ pub async fn counts_kept(
     .await
 }
 
-/// A claim row with the names and public ids its response shows, read in the same statement:
-/// the claim's columns, then these five.
-#[derive(Debug)]
-struct ListedRow {
-    claim: claim::Model,
-    listed_member_pid: String,
-    listed_member_name: String,
-    listed_membership_pid: String,
-    listed_unit_pid: String,
-    listed_unit_name: String,
-}
+/// The claim columns a list item shows, in the order they are selected and read
+/// ([`super::view::ClaimResponse`]'s list constructor): the id (for the cursor), then what the
+/// answer holds. Ciphers, keys, fingerprints and internal ids are never read for a list.
+pub(super) const LISTED: [claim::Column; 31] = {
+    use claim::Column::*;
+    [
+        Id,
+        Pid,
+        Status,
+        Version,
+        Stage,
+        Stages,
+        Kind,
+        SchemeCode,
+        Facts,
+        FiledByKind,
+        BeneficiaryName,
+        BeneficiaryRelationship,
+        PayeeName,
+        ReturnRequests,
+        Flagged,
+        SchemeVersion,
+        Judgement,
+        PayableFen,
+        ApprovedFen,
+        AdjustmentReason,
+        RejectReason,
+        RejectNote,
+        CreatedAt,
+        SubmittedAt,
+        FirstSubmittedAt,
+        ApprovedAt,
+        PayDueOn,
+        PayDueMaxOn,
+        PaidAt,
+        PayoutFailure,
+        LapsesOn,
+    ]
+};
 
-/// A claim from the first columns of `row`, by position (see [`crate::service::rows`]): the
-/// fields in the order of `claim::Model`, which is the order `claim::Entity::find()` selects.
-pub fn claim_at(row: &QueryResult) -> Result<claim::Model, DbErr> {
-    claim_read(row, Checked::Yes)
-}
+/// The names and public ids a list item shows, selected after [`LISTED`]: the member's, the
+/// coverage period's and the unit's.
+const LISTED_REFS: [&str; 5] = [
+    "listed_member_pid",
+    "listed_member_name",
+    "listed_membership_pid",
+    "listed_unit_pid",
+    "listed_unit_name",
+];
 
-/// [`claim_at`], with or without checking each column's type (see [`Checked`]).
-fn claim_read(row: &QueryResult, checked: Checked) -> Result<claim::Model, DbErr> {
-    let mut column = 0..;
-    let mut next = || column.next().unwrap_or_default();
-    Ok(claim::Model {
-        id: read(row, next(), checked)?,
-        pid: read(row, next(), checked)?,
-        member_id: read(row, next(), checked)?,
-        membership_id: read(row, next(), checked)?,
-        organisation_id: read(row, next(), checked)?,
-        scheme_code: read(row, next(), checked)?,
-        kind: read(row, next(), checked)?,
-        facts: read(row, next(), checked)?,
-        status: read(row, next(), checked)?,
-        stages: read(row, next(), checked)?,
-        stage: read(row, next(), checked)?,
-        version: read(row, next(), checked)?,
-        filed_by_kind: read(row, next(), checked)?,
-        filed_by_pid: read(row, next(), checked)?,
-        idempotency_key: read(row, next(), checked)?,
-        idempotency_fingerprint: read(row, next(), checked)?,
-        submit_key: read(row, next(), checked)?,
-        submit_fingerprint: read(row, next(), checked)?,
-        beneficiary_name: read(row, next(), checked)?,
-        beneficiary_id_number_cipher: read(row, next(), checked)?,
-        beneficiary_relationship: read(row, next(), checked)?,
-        payee_name: read(row, next(), checked)?,
-        payee_bank_card_cipher: read(row, next(), checked)?,
-        return_requests: read(row, next(), checked)?,
-        flagged: read(row, next(), checked)?,
-        scheme_version: read(row, next(), checked)?,
-        judgement: read(row, next(), checked)?,
-        payable_fen: read(row, next(), checked)?,
-        approved_fen: read(row, next(), checked)?,
-        adjustment_reason: read(row, next(), checked)?,
-        period_seq: read(row, next(), checked)?,
-        reject_reason: read(row, next(), checked)?,
-        reject_note: read(row, next(), checked)?,
-        created_at: read(row, next(), checked)?,
-        updated_at: read(row, next(), checked)?,
-        submitted_at: read(row, next(), checked)?,
-        first_submitted_at: read(row, next(), checked)?,
-        approved_at: read(row, next(), checked)?,
-        pay_due_on: read(row, next(), checked)?,
-        pay_due_max_on: read(row, next(), checked)?,
-        paid_at: read(row, next(), checked)?,
-        closed_at: read(row, next(), checked)?,
-        payout_failure: read(row, next(), checked)?,
-        lapses_on: read(row, next(), checked)?,
-    })
-}
-
-impl ListedRow {
-    /// `n`: how many columns the claim has (the names follow them).
-    fn at(row: &QueryResult, n: usize, checked: Checked) -> Result<Self, DbErr> {
-        Ok(Self {
-            claim: claim_read(row, checked)?,
-            listed_member_pid: read(row, n, checked)?,
-            listed_member_name: read(row, n + 1, checked)?,
-            listed_membership_pid: read(row, n + 2, checked)?,
-            listed_unit_pid: read(row, n + 3, checked)?,
-            listed_unit_name: read(row, n + 4, checked)?,
-        })
-    }
-}
-
-/// The claims joined to what their responses show, as [`list_select`] writes it.
+/// The claims joined to what their list items show, as [`list_select`] writes it.
 fn listed() -> sea_orm::Select<claim::Entity> {
     use entity::{member, membership};
     use sea_orm::{JoinType, RelationTrait};
+    let [member_pid, member_name, membership_pid, unit_pid, unit_name] = LISTED_REFS;
     claim::Entity::find()
+        .select_only()
+        .columns(LISTED)
         .join(JoinType::InnerJoin, claim::Relation::Member.def())
         .join(JoinType::InnerJoin, claim::Relation::Membership.def())
         .join(JoinType::InnerJoin, claim::Relation::Organisation.def())
-        .column_as(member::Column::Pid, "listed_member_pid")
-        .column_as(member::Column::Name, "listed_member_name")
-        .column_as(membership::Column::Pid, "listed_membership_pid")
-        .column_as(organisation::Column::Pid, "listed_unit_pid")
-        .column_as(organisation::Column::Name, "listed_unit_name")
+        .column_as(member::Column::Pid, member_pid)
+        .column_as(member::Column::Name, member_name)
+        .column_as(membership::Column::Pid, membership_pid)
+        .column_as(organisation::Column::Pid, unit_pid)
+        .column_as(organisation::Column::Name, unit_name)
 }
 
-/// What every claim list selects: the claim's columns (in `claim::Model`'s order), then the
-/// names and public ids its response shows, from the claim joined to its member, coverage
-/// period and unit. The same text for every list, so it is written once per backend (sea-query
-/// spent 5 % of a list request's CPU writing its 50 columns, issue 20).
+/// What every claim list selects: [`LISTED`] then [`LISTED_REFS`], from the claim joined to
+/// its member, coverage period and unit. The same text for every list, so it is written once
+/// per backend (sea-query spent 5 % of a list request's CPU writing its columns, issue 20).
 fn list_select(backend: sea_orm::DbBackend) -> &'static str {
     use std::sync::LazyLock;
     fn written(backend: sea_orm::DbBackend) -> String {
@@ -736,64 +703,33 @@ fn list_statement(backend: sea_orm::DbBackend, cond: Condition, limit: u64) -> s
     statement
 }
 
-/// A page of the claims the caller may see, oldest first (queues are worked in order), with the names and public ids their
-/// responses show — one statement (the claim page joined to its member, coverage period and
-/// unit), so the parts agree without a transaction and a page costs one round trip.
-pub async fn list_with_refs<C: ConnectionTrait>(
+/// The rows of a page of the claims the caller may see, oldest first (queues are worked in
+/// order), up to `limit + 1` (one more tells there is a next page): [`LISTED`], then
+/// [`LISTED_REFS`], in one statement, so the parts agree without a transaction and a page
+/// costs one round trip. Their column names are checked; the caller reads them in place
+/// ([`crate::service::rows::Cells`]) and writes its answer before they are dropped.
+pub async fn list_rows<C: ConnectionTrait>(
     db: &C,
     caller: &Caller,
     filter: &ClaimFilter,
     today: NaiveDate,
     after_id: Option<i64>,
     limit: u64,
-) -> Result<(Page<Claim>, Refs), ClaimError> {
+) -> Result<Vec<QueryResult>, ClaimError> {
     let mut cond = filter_condition(db, caller, filter, today).await?;
     if let Some(after) = after_id {
         cond = cond.add(claim::Column::Id.gt(after));
     }
-    let backend = db.get_database_backend();
-    let statement = list_statement(backend, cond, limit);
-    let results = db.query_all_raw(statement).await?;
-    let claim_columns = claim::Column::iter().count();
-    let rows = match results.first() {
-        Some(first) if starts_with_columns_of::<claim::Entity>(first) => results
-            .iter()
-            .enumerate()
-            // Every row of a result has the first row's column types: checked there, then
-            // read without the check.
-            .map(|(i, row)| {
-                let checked = if i == 0 {
-                    Checked::Yes
-                } else {
-                    Checked::Already
-                };
-                ListedRow::at(row, claim_columns, checked)
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => {
-            return Err(DbErr::Custom(
-                "the claim list's columns are not the claim's, in order".into(),
-            )
-            .into());
-        }
-        None => Vec::new(),
-    };
-    let mut refs = Refs::default();
-    let mut claims = Vec::with_capacity(rows.len());
-    for row in rows {
-        refs.members.insert(
-            row.claim.member_id,
-            (row.listed_member_pid, row.listed_member_name),
-        );
-        refs.memberships
-            .insert(row.claim.membership_id, row.listed_membership_pid);
-        refs.units.insert(
-            row.claim.organisation_id,
-            (row.listed_unit_pid, row.listed_unit_name),
-        );
-        claims.push(to_claim(row.claim)?);
+    let statement = list_statement(db.get_database_backend(), cond, limit);
+    let rows = db.query_all_raw(statement).await?;
+    let names = LISTED.iter().map(IdenStatic::as_str).chain(LISTED_REFS);
+    match rows.first() {
+        Some(first) if !has_columns(first, names) => Err(DbErr::Custom(
+            "the claim list's columns are not the ones it asked for, in order".into(),
+        )
+        .into()),
+        _ => Ok(rows),
     }
-    Ok((page_from(claims, limit, |c| c.id), refs))
 }
 
 /// Names and public ids that claim responses show, fetched for a page in three queries.

@@ -20,41 +20,65 @@ fn corrupt(what: &str, value: &str) -> DbErr {
     DbErr::Custom(format!("stored claim has an invalid {what}: {value}"))
 }
 
+/// A stored status.
+pub(super) fn status_of(text: &str) -> Result<ClaimStatus, DbErr> {
+    ClaimStatus::parse(text).ok_or_else(|| corrupt("status", text))
+}
+
+/// A stored stage.
+pub(super) fn stage_of(text: Option<&str>) -> Result<Option<ClaimStatus>, DbErr> {
+    text.map(|s| ClaimStatus::parse(s).ok_or_else(|| corrupt("stage", s)))
+        .transpose()
+}
+
+/// A stored event kind.
+pub(super) fn kind_of(text: &str) -> Result<EventKind, DbErr> {
+    EventKind::parse(text).ok_or_else(|| corrupt("kind", text))
+}
+
+/// A stored filer kind.
+pub(super) fn filed_by_of(text: &str) -> Result<FiledBy, DbErr> {
+    FiledBy::parse(text).ok_or_else(|| corrupt("filer kind", text))
+}
+
+/// The stored stage list (none before the first submission).
+pub(super) fn stages_of(text: Option<&str>) -> Result<Vec<ClaimStatus>, DbErr> {
+    text.map_or(Ok(Vec::new()), |text| {
+        serde_json::from_str(text).map_err(|_| corrupt("stage list", text))
+    })
+}
+
+/// A stored judgement.
+pub(super) fn judgement_of(text: Option<&str>) -> Result<Option<Judgement>, DbErr> {
+    text.map(|j| serde_json::from_str(j).map_err(|_| corrupt("judgement", j)))
+        .transpose()
+}
+
+/// A stored return.
+pub(super) fn returned_of(text: Option<&str>) -> Result<Option<ReturnRecord>, DbErr> {
+    text.map(|r| serde_json::from_str(r).map_err(|_| corrupt("return", r)))
+        .transpose()
+}
+
+/// Stored facts, in place (checked to be JSON).
+pub(super) fn facts_of(text: &str) -> Result<&RawValue, DbErr> {
+    serde_json::from_str(text).map_err(|_| corrupt("facts", "(not JSON)"))
+}
+
 /// Reads a stored row.
 pub fn to_claim(m: claim::Model) -> Result<Claim, DbErr> {
-    let stages = match &m.stages {
-        Some(text) => serde_json::from_str::<Vec<ClaimStatus>>(text)
-            .map_err(|_| corrupt("stage list", text))?,
-        None => Vec::new(),
-    };
-    let stage = m
-        .stage
-        .as_deref()
-        .map(|s| ClaimStatus::parse(s).ok_or_else(|| corrupt("stage", s)))
-        .transpose()?;
-    let judgement = m
-        .judgement
-        .as_deref()
-        .map(|j| serde_json::from_str::<Judgement>(j).map_err(|_| corrupt("judgement", j)))
-        .transpose()?;
-    let returned = m
-        .return_requests
-        .as_deref()
-        .map(|r| serde_json::from_str::<ReturnRecord>(r).map_err(|_| corrupt("return", r)))
-        .transpose()?;
     Ok(Claim {
-        kind: EventKind::parse(&m.kind).ok_or_else(|| corrupt("kind", &m.kind))?,
+        kind: kind_of(&m.kind)?,
         event: match RawValue::from_string(m.facts) {
             Ok(event) => event,
             Err(_) => return Err(corrupt("facts", "(not JSON)")),
         },
-        status: ClaimStatus::parse(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
-        filed_by: FiledBy::parse(&m.filed_by_kind)
-            .ok_or_else(|| corrupt("filer kind", &m.filed_by_kind))?,
-        stages,
-        stage,
-        judgement,
-        returned,
+        status: status_of(&m.status)?,
+        filed_by: filed_by_of(&m.filed_by_kind)?,
+        stages: stages_of(m.stages.as_deref())?,
+        stage: stage_of(m.stage.as_deref())?,
+        judgement: judgement_of(m.judgement.as_deref())?,
+        returned: returned_of(m.return_requests.as_deref())?,
         id: m.id,
         pid: m.pid,
         member_id: m.member_id,
