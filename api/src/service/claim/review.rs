@@ -732,7 +732,8 @@ pub async fn list_rows<C: ConnectionTrait>(
     }
 }
 
-/// Names and public ids that claim responses show, fetched for a page in three queries.
+/// Names and public ids that a claim's detail shows, fetched in three queries (a list reads
+/// them joined to its rows instead, [`list_rows`]).
 #[derive(Debug, Default)]
 pub struct Refs {
     /// member id → (public id, name)

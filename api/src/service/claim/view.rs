@@ -3,7 +3,8 @@
 //! stands, and the signed photo links the detail hands out and [`photo`] redeems.
 //!
 //! A page of the list is one statement: the claims joined to the names and public ids their
-//! responses show ([`review::list_with_refs`]). A detail is the claim row with its materials,
+//! responses show ([`review::list_rows`]), written out from its rows in place ([`list`]). A
+//! detail is the claim row with its materials,
 //! timeline, judgements, scheme, coverage period and the names it refers to. They are read in
 //! one transaction so the parts agree with each other: on
 //! PostgreSQL at repeatable read (one snapshot for every statement), on SQLite as a deferred
