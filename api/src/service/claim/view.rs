@@ -641,8 +641,8 @@ fn timeline_step(s: RecordedStep) -> TimelineStep {
 }
 
 /// A page of the claims the viewer may see, with the names they refer to, as the JSON of a
-/// `Page<ClaimResponse>`: one statement, whose rows are written out in place (nothing of them
-/// is copied into owned values first: that was most of a list request's work, issue 20).
+/// `Page<ClaimResponse>`: one statement, whose rows are written out in place. Their text is not
+/// copied into owned claims first (a fifth of a list request's instructions, issue 20).
 pub async fn list(
     db: &DatabaseConnection,
     viewer: &Viewer<'_>,
