@@ -244,6 +244,26 @@ impl Application {
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let data = web::Data::new(state.clone());
+        // Each HTTP worker answers from its own pool where there are several (`db::worker_pools`);
+        // the scheduler, dispatcher and other background work keep `state.db`.
+        let effective_workers = if workers > 0 {
+            workers
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        };
+        let worker_states: Vec<web::Data<AppState>> =
+            crate::db::worker_pools(&state.settings, effective_workers)
+                .await
+                .context("opening the workers' database pools")?
+                .into_iter()
+                .map(|db| {
+                    web::Data::new(AppState {
+                        db,
+                        ..state.clone()
+                    })
+                })
+                .collect();
+        let next_worker = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let document_json = crate::openapi::document_json_for(state.mode);
         let known_routes = web::Data::new(KnownRoutes::from_document(&serde_json::from_str(
             &document_json,
@@ -254,9 +274,16 @@ impl Application {
         // writes by itself without a body (431 past its own header limits, 400 for an
         // unparsable head, 408) go out in our error shape too.
         let server = wire::serve(listener, workers, move || {
+            // Called once on each worker's thread as it starts (again if one is restarted).
+            let data = if worker_states.is_empty() {
+                data.clone()
+            } else {
+                let n = next_worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                worker_states[n % worker_states.len()].clone()
+            };
             let (app, _) = mount(
                 App::new()
-                    .app_data(data.clone())
+                    .app_data(data)
                     .app_data(document_data.clone())
                     .app_data(known_routes.clone())
                     .app_data(
