@@ -36,7 +36,7 @@ pub async fn worker_pools(
     settings: &Settings,
     workers: usize,
 ) -> Result<Vec<DatabaseConnection>, DbErr> {
-    if !settings.database_url().starts_with("postgres") || workers < 2 {
+    if settings.is_sqlite() || workers < 2 {
         return Ok(Vec::new());
     }
     let each = settings

@@ -621,8 +621,23 @@ impl Settings {
         }
     }
 
+    /// The HTTP workers that serve: `http.workers`, or one per core when it is 0 (as
+    /// actix-server counts them, two when the cores cannot be read).
+    pub fn http_workers(&self) -> usize {
+        one_per_core_unless(self.http.workers)
+    }
+
     /// Whether the database is SQLite (the embedded default or an explicit sqlite URL).
     pub fn is_sqlite(&self) -> bool {
         self.database_url().starts_with("sqlite:")
+    }
+}
+
+/// `n`, or one per core when it is 0 (two when the cores cannot be read).
+pub fn one_per_core_unless(n: usize) -> usize {
+    if n > 0 {
+        n
+    } else {
+        std::thread::available_parallelism().map_or(2, usize::from)
     }
 }

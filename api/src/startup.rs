@@ -226,7 +226,8 @@ impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listen = settings.listen.clone();
-        let workers = settings.http.workers;
+        // Counted here, so that the server starts as many workers as there are pools.
+        let workers = settings.http_workers();
         let json_limit = settings.http.json_limit_bytes;
         let state = build_state(settings).await?;
         let listener = TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
@@ -246,13 +247,8 @@ impl Application {
         let data = web::Data::new(state.clone());
         // Each HTTP worker answers from its own pool where there are several (`db::worker_pools`);
         // the scheduler, dispatcher and other background work keep `state.db`.
-        let effective_workers = if workers > 0 {
-            workers
-        } else {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        };
         let worker_states: Vec<web::Data<AppState>> =
-            crate::db::worker_pools(&state.settings, effective_workers)
+            crate::db::worker_pools(&state.settings, workers)
                 .await
                 .context("opening the workers' database pools")?
                 .into_iter()

@@ -39,11 +39,7 @@ impl Drop for Ticket {
 impl PhotoWork {
     /// `workers` decodings at once (0: one per core), and up to `queue` more uploads waiting.
     pub fn new(workers: usize, queue: usize) -> Self {
-        let workers = if workers == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            workers
-        };
+        let workers = crate::settings::one_per_core_unless(workers);
         Self {
             permits: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(AtomicUsize::new(0)),
