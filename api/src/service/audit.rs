@@ -245,7 +245,7 @@ pub async fn record_all<C: ConnectionTrait + TransactionTrait>(
             ("prev_hash", Kind::Text),
             ("hash", Kind::Text),
         ],
-        rows,
+        &rows,
         "",
     )
     .await?;

@@ -42,12 +42,22 @@ impl Kind {
 /// A timestamp as JSON, in the text form sqlx stores in SQLite (RFC 3339, `+00:00`), which
 /// PostgreSQL reads as well.
 pub fn timestamp(at: DateTime<Utc>) -> Json {
-    Json::String(at.to_rfc3339_opts(SecondsFormat::AutoSi, false))
+    Json::String(timestamp_text(at))
+}
+
+/// [`timestamp`]'s text, for a typed row.
+pub fn timestamp_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
 /// A date as JSON (`YYYY-MM-DD`).
 pub fn date(day: NaiveDate) -> Json {
-    Json::String(day.format("%F").to_string())
+    Json::String(date_text(day))
+}
+
+/// [`date`]'s text, for a typed row.
+pub fn date_text(day: NaiveDate) -> String {
+    day.format("%F").to_string()
 }
 
 /// `SELECT c1, c2 … FROM` the JSON array of objects bound to the one `?`.
@@ -106,65 +116,104 @@ pub fn list<T: serde::Serialize>(values: &[T]) -> Value {
     Value::from(serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned()))
 }
 
+/// The JSON text of one statement's rows (an array of objects), bound to its one parameter.
+pub fn batch<T: serde::Serialize>(rows: &[T]) -> Result<String, DbErr> {
+    serde_json::to_string(rows).map_err(|e| DbErr::Custom(format!("rows as JSON: {e}")))
+}
+
+/// `rows` in batches of [`ROWS_PER_STATEMENT`], each made into its JSON text only when the
+/// statement before it has been sent (see [`each_batch`]).
+pub fn batches<T: serde::Serialize>(
+    rows: &[T],
+) -> impl Iterator<Item = Result<String, DbErr>> + '_ {
+    rows.chunks(ROWS_PER_STATEMENT).map(batch)
+}
+
+/// Runs `statement` on every batch `batches` yields, one after the other, and prepares the
+/// next batch — whatever `batches` does to make it: sealing, serialising — while the database
+/// works on the current one: the statement is sent first, then the next batch is made on this
+/// task, then the answer is awaited. A roster's members cost the server about as long to seal
+/// and write as PostgreSQL takes to store them (BENCHMARKS.md, issue 20); one after the other
+/// they took both times, overlapped the longer.
+pub async fn each_batch<I, F, Fut, R>(mut batches: I, mut statement: F) -> Result<Vec<R>, DbErr>
+where
+    I: Iterator<Item = Result<String, DbErr>>,
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<R, DbErr>>,
+{
+    let mut done = Vec::new();
+    let mut next = batches.next();
+    while let Some(batch) = next {
+        // `join` polls in order: the statement is written to the connection (and the first
+        // poll returns at its answer), then the next batch is made.
+        let (answer, following) =
+            futures_util::future::join(statement(batch?), async { batches.next() }).await;
+        done.push(answer?);
+        next = following;
+    }
+    Ok(done)
+}
+
 /// Inserts `rows` (JSON objects holding `columns`) into `table`, [`ROWS_PER_STATEMENT`] per
 /// statement; `tail` ends each statement (`ON CONFLICT … DO NOTHING`, or empty). Returns the
 /// rows written.
-pub async fn insert<C: ConnectionTrait>(
+pub async fn insert<C: ConnectionTrait, T: serde::Serialize>(
     db: &C,
     table: &str,
     columns: &[(&str, Kind)],
-    rows: Vec<Json>,
+    rows: &[T],
     tail: &str,
 ) -> Result<u64, DbErr> {
-    let mut written = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        written += db
-            .execute_raw(insert_statement(db, table, columns, chunk, tail))
-            .await?
-            .rows_affected();
-    }
-    Ok(written)
+    insert_batches(db, table, columns, batches(rows), tail).await
 }
 
-/// As [`insert`], returning `returning` (e.g. `id, pid`) of every row written.
+/// As [`insert`], the rows coming as the JSON texts of whole statements (see [`each_batch`]).
+pub async fn insert_batches<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    columns: &[(&str, Kind)],
+    batches: impl Iterator<Item = Result<String, DbErr>>,
+    tail: &str,
+) -> Result<u64, DbErr> {
+    let sql = insert_sql(db.get_database_backend(), table, columns, tail);
+    let written = each_batch(batches, |rows| async {
+        Ok(db
+            .execute_raw(raw_statement(
+                db.get_database_backend(),
+                &sql,
+                vec![rows.into()],
+            ))
+            .await?
+            .rows_affected())
+    })
+    .await?;
+    Ok(written.into_iter().sum())
+}
+
+/// As [`insert_batches`], returning `returning` (e.g. `id, pid`) of every row written.
 pub async fn insert_returning<C: ConnectionTrait>(
     db: &C,
     table: &str,
     columns: &[(&str, Kind)],
-    rows: Vec<Json>,
+    batches: impl Iterator<Item = Result<String, DbErr>>,
     returning: &str,
 ) -> Result<Vec<QueryResult>, DbErr> {
-    let mut out = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        out.extend(
-            db.query_all_raw(insert_statement(
-                db,
-                table,
-                columns,
-                chunk,
-                &format!("RETURNING {returning}"),
-            ))
-            .await?,
-        );
-    }
-    Ok(out)
+    let backend = db.get_database_backend();
+    let sql = insert_sql(backend, table, columns, &format!("RETURNING {returning}"));
+    let answers = each_batch(batches, |rows| {
+        db.query_all_raw(raw_statement(backend, &sql, vec![rows.into()]))
+    })
+    .await?;
+    Ok(answers.into_iter().flatten().collect())
 }
 
-fn insert_statement<C: ConnectionTrait>(
-    db: &C,
-    table: &str,
-    columns: &[(&str, Kind)],
-    rows: &[Json],
-    tail: &str,
-) -> sea_orm::Statement {
-    let backend = db.get_database_backend();
+fn insert_sql(backend: DbBackend, table: &str, columns: &[(&str, Kind)], tail: &str) -> String {
     let names = quoted(columns);
     // `WHERE true`: SQLite parses an upsert after `INSERT … SELECT` only behind a WHERE.
-    let sql = format!(
+    format!(
         "INSERT INTO {table} ({names}) SELECT {names} FROM ({}) AS r WHERE true {tail}",
         rows_source(backend, columns)
-    );
-    raw_statement(backend, &sql, vec![list(rows)])
+    )
 }
 
 /// Sets `columns` of the rows of `table` whose `key` matches a row of `rows` (JSON objects
@@ -208,4 +257,108 @@ fn quoted(columns: &[(&str, Kind)]) -> String {
         .map(|(n, _)| format!("\"{n}\""))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Each batch is made after the statement before it was started, the answers come back in
+    /// the batches' order, and the first error — a batch that cannot be made, or a statement
+    /// that fails — ends the run with no further statement.
+    #[tokio::test]
+    async fn each_batch_makes_the_next_batch_while_the_statement_runs() {
+        let log = RefCell::new(Vec::<String>::new());
+        let made = (0..3).map(|i| {
+            log.borrow_mut().push(format!("made {i}"));
+            Ok(i.to_string())
+        });
+        let answers = each_batch(made, |rows| {
+            log.borrow_mut().push(format!("sent {rows}"));
+            let log = &log;
+            async move {
+                tokio::task::yield_now().await;
+                log.borrow_mut().push(format!("answered {rows}"));
+                Ok(rows.len() + 10 * rows.parse::<usize>().unwrap())
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(answers, vec![1, 11, 21]);
+        assert_eq!(
+            log.into_inner(),
+            [
+                "made 0",
+                "sent 0",
+                "made 1",
+                "answered 0",
+                "sent 1",
+                "made 2",
+                "answered 1",
+                "sent 2",
+                "answered 2"
+            ]
+        );
+
+        let sent = RefCell::new(0);
+        let unmade = [
+            Ok("a".to_owned()),
+            Err(DbErr::Custom("seal".into())),
+            Ok("c".to_owned()),
+        ];
+        let err = each_batch(unmade.into_iter(), |_| {
+            *sent.borrow_mut() += 1;
+            async { Ok(()) }
+        })
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("seal"), "{err}");
+        assert_eq!(
+            *sent.borrow(),
+            1,
+            "no statement after a batch that could not be made"
+        );
+
+        let sent = RefCell::new(0);
+        let batches = ["a", "b", "c"].map(|s| Ok(s.to_owned()));
+        let err = each_batch(batches.into_iter(), |rows| {
+            *sent.borrow_mut() += 1;
+            async move {
+                if rows == "b" {
+                    Err(DbErr::Custom("unique".into()))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("unique"), "{err}");
+        assert_eq!(*sent.borrow(), 2, "no statement after one that failed");
+    }
+
+    /// Typed rows and JSON values make the same rows (keys in another order: the statement
+    /// reads them by name).
+    #[test]
+    fn a_typed_row_is_the_same_json_as_a_value() {
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            name: &'a str,
+            born: String,
+            phone: Option<&'a str>,
+        }
+        let day = NaiveDate::from_ymd_opt(1990, 3, 7).unwrap();
+        let typed = batch(&[Row {
+            name: "王\"芳\"",
+            born: date_text(day),
+            phone: None,
+        }])
+        .unwrap();
+        let value =
+            batch(&[serde_json::json!({ "name": "王\"芳\"", "born": date(day), "phone": null })])
+                .unwrap();
+        let parsed = |s: &str| serde_json::from_str::<Json>(s).unwrap();
+        assert_eq!(parsed(&typed), parsed(&value));
+    }
 }

@@ -646,6 +646,21 @@ pub async fn submit<C: ConnectionTrait>(
             other => EnrolmentError::Db(DbErr::Custom(other.to_string())),
         })?;
 
+    /// An entry as stored (`ENTRY_COLUMNS`).
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        batch_id: i64,
+        member_id: i64,
+        row_number: u32,
+        retired: bool,
+        fee_fen: i64,
+        workplace: Option<&'a str>,
+        department: Option<&'a str>,
+        employee_number: Option<&'a str>,
+        remarks: Option<&'a str>,
+        insured: Option<bool>,
+        extra_columns: Option<String>,
+    }
     let mut rows = Vec::with_capacity(entries.len());
     for (e, lookup) in entries.iter().zip(&lookups) {
         let member_id = match known.get(lookup) {
@@ -671,21 +686,21 @@ pub async fn submit<C: ConnectionTrait>(
         let (fee, share) = fee_for(scheme, e.retired);
         fee_total = fee_total + fee;
         share_total = share_total + share;
-        rows.push(serde_json::json!({
-            "batch_id": batch.id,
-            "member_id": member_id,
-            "row_number": e.row,
-            "retired": e.retired,
-            "fee_fen": fen(fee)?,
-            "workplace": e.facts.workplace,
-            "department": e.facts.department,
-            "employee_number": e.facts.employee_number,
-            "remarks": e.facts.remarks,
-            "insured": e.facts.insured,
-            "extra_columns": e.facts.extra_columns.to_stored(),
-        }));
+        rows.push(Row {
+            batch_id: batch.id,
+            member_id,
+            row_number: e.row,
+            retired: e.retired,
+            fee_fen: fen(fee)?,
+            workplace: e.facts.workplace.as_deref(),
+            department: e.facts.department.as_deref(),
+            employee_number: e.facts.employee_number.as_deref(),
+            remarks: e.facts.remarks.as_deref(),
+            insured: e.facts.insured,
+            extra_columns: e.facts.extra_columns.to_stored(),
+        });
     }
-    super::bulk::insert(db, "enrolment_entry", &ENTRY_COLUMNS, rows, "").await?;
+    super::bulk::insert(db, "enrolment_entry", &ENTRY_COLUMNS, &rows, "").await?;
     let mut active: enrolment_batch::ActiveModel = batch.into();
     active.fee_total_fen = Set(fen(fee_total)?);
     active.regional_share_fen = Set(fen(share_total)?);

@@ -241,35 +241,58 @@ pub async fn create_many<C: ConnectionTrait>(
         ("created_at", Kind::Timestamp),
         ("updated_at", Kind::Timestamp),
     ];
-    let now = bulk::timestamp(Utc::now());
-    let mut rows = Vec::with_capacity(news.len());
-    for new in news {
-        let (id_cipher, id_lookup) = seal(vault, PiiKind::IdNumber, new.id_number.as_str())?;
-        let phone = new
-            .phone
-            .as_ref()
-            .map(|p| seal(vault, PiiKind::Phone, p.as_str()))
-            .transpose()?;
-        let (phone_cipher, phone_lookup) = phone.unzip();
-        rows.push(serde_json::json!({
-            "pid": new_pid(),
-            "organisation_id": unit.id,
-            "name": new.name.as_str(),
-            "id_number_cipher": id_cipher,
-            "id_number_lookup": id_lookup,
-            "birth_date": bulk::date(new.id_number.birth_date()),
-            "sex": new.id_number.sex().as_str(),
-            "phone_cipher": phone_cipher,
-            "phone_lookup": phone_lookup,
-            "retired": new.retired,
-            "created_at": now,
-            "updated_at": now,
-        }));
+    /// A new member's row as stored (`COLUMNS`).
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        pid: String,
+        organisation_id: i64,
+        name: &'a str,
+        id_number_cipher: String,
+        id_number_lookup: String,
+        birth_date: String,
+        sex: &'static str,
+        phone_cipher: Option<String>,
+        phone_lookup: Option<String>,
+        retired: bool,
+        created_at: &'a str,
+        updated_at: &'a str,
     }
-    // One statement per few thousand people, through one JSON parameter (`bulk`), returning
-    // the ids: a 10,000-row roster's members were 20 multi-row inserts of 15 parameters a row
-    // and 20 look-ups of 500 values, each planned anew (BENCHMARKS.md, issue 20).
-    let stored = bulk::insert_returning(db, "member", &COLUMNS, rows, "id, id_number_lookup")
+    let now = bulk::timestamp_text(Utc::now());
+    // Each statement's people are sealed while the database stores the statement before
+    // (`bulk::each_batch`); one statement per few thousand people, through one JSON parameter,
+    // returning the ids: a 10,000-row roster's members were 20 multi-row inserts of 15
+    // parameters a row and 20 look-ups of 500 values, each planned anew (BENCHMARKS.md, issue 20).
+    let sealed = news.chunks(bulk::ROWS_PER_STATEMENT).map(|people| {
+        let rows = people
+            .iter()
+            .map(|new| {
+                let (id_number_cipher, id_number_lookup) =
+                    seal(vault, PiiKind::IdNumber, new.id_number.as_str())?;
+                let phone = new
+                    .phone
+                    .as_ref()
+                    .map(|p| seal(vault, PiiKind::Phone, p.as_str()))
+                    .transpose()?;
+                let (phone_cipher, phone_lookup) = phone.unzip();
+                Ok(Row {
+                    pid: new_pid(),
+                    organisation_id: unit.id,
+                    name: new.name.as_str(),
+                    id_number_cipher,
+                    id_number_lookup,
+                    birth_date: bulk::date_text(new.id_number.birth_date()),
+                    sex: new.id_number.sex().as_str(),
+                    phone_cipher,
+                    phone_lookup,
+                    retired: new.retired,
+                    created_at: &now,
+                    updated_at: &now,
+                })
+            })
+            .collect::<Result<Vec<Row>, DbErr>>()?;
+        bulk::batch(&rows)
+    });
+    let stored = bulk::insert_returning(db, "member", &COLUMNS, sealed, "id, id_number_lookup")
         .await
         .map_err(insert_error)?;
     let mut ids = std::collections::HashMap::with_capacity(stored.len());

@@ -132,7 +132,7 @@ pub async fn enqueue_all<C: ConnectionTrait>(db: &C, messages: Vec<Message>) -> 
             ("due_at", Kind::Timestamp),
             ("attempts", Kind::Int),
         ],
-        rows,
+        &rows,
         "ON CONFLICT (dedupe_key) DO NOTHING",
     )
     .await

@@ -477,7 +477,7 @@ pub(crate) async fn run_job(state: &AppState, job: import_job::Model) -> anyhow:
         &txn,
         "settlement",
         &SETTLEMENT_COLUMNS,
-        stored,
+        &stored,
         "ON CONFLICT (organisation_id, settlement_id, event_kind) DO NOTHING",
     )
     .await?;

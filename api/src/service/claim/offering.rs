@@ -564,7 +564,14 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
         }));
         offers.push((i, pid));
     }
-    let stored = bulk::insert_returning(txn, "claim", &CLAIM_COLUMNS, claims, "id, pid").await?;
+    let stored = bulk::insert_returning(
+        txn,
+        "claim",
+        &CLAIM_COLUMNS,
+        bulk::batches(&claims),
+        "id, pid",
+    )
+    .await?;
     // The new claims' ids, in the order made.
     let mut ids_by_pid: HashMap<String, i64> = HashMap::with_capacity(stored.len());
     for row in stored {

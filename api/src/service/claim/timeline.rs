@@ -85,7 +85,7 @@ pub async fn record_all<'a, C: ConnectionTrait>(
             ("note", Kind::Text),
             ("actor_pid", Kind::Text),
         ],
-        rows,
+        &rows,
         "",
     )
     .await?;
