@@ -17,14 +17,26 @@ use tokio::net::{TcpListener, TcpStream};
 /// Everything the client sent, as seen by a TCP relay between the pool and PostgreSQL.
 type Sent = Arc<Mutex<Vec<u8>>>;
 
+/// The local ports of the client sockets a relay accepted.
+type Clients = Arc<Mutex<Vec<u16>>>;
+
 /// A relay on 127.0.0.1 in front of `upstream` ("host:port") recording the client's bytes.
 async fn relay(upstream: String) -> (u16, Sent) {
+    let (port, sent, _) = relay_seeing_clients(upstream).await;
+    (port, sent)
+}
+
+/// As [`relay`], also recording each client's port.
+async fn relay_seeing_clients(upstream: String) -> (u16, Sent, Clients) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let sent: Sent = Arc::default();
     let record = sent.clone();
+    let clients: Clients = Arc::default();
+    let seen = clients.clone();
     tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
+        while let Ok((client, from)) = listener.accept().await {
+            seen.lock().unwrap().push(from.port());
             let server = TcpStream::connect(&upstream).await.unwrap();
             let (mut client_read, mut client_write) = client.into_split();
             let (mut server_read, mut server_write) = server.into_split();
@@ -43,7 +55,74 @@ async fn relay(upstream: String) -> (u16, Sent) {
             });
         }
     });
-    (port, sent)
+    (port, sent, clients)
+}
+
+/// Whether this process's IPv4 TCP socket bound to 127.0.0.1:`port` sends without Nagle's
+/// delay (`TCP_NODELAY`), found among the process's open descriptors.
+fn nodelay_of_local_port(port: u16) -> Option<bool> {
+    for entry in std::fs::read_dir("/proc/self/fd").ok()? {
+        let Some(fd) = entry
+            .ok()
+            .and_then(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: `getsockname` and `getsockopt` only write into the buffers given, of the
+        // lengths given; a descriptor that is not a socket (or closed since) fails them.
+        unsafe {
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            if libc::getsockname(fd, (&raw mut addr).cast(), &mut len) != 0
+                || i32::from(addr.sin_family) != libc::AF_INET
+                || u16::from_be(addr.sin_port) != port
+            {
+                continue;
+            }
+            let mut on: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            if libc::getsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&raw mut on).cast(),
+                &mut len,
+            ) == 0
+            {
+                return Some(on != 0);
+            }
+        }
+    }
+    None
+}
+
+/// sqlx 0.9.0 dropped `TCP_NODELAY` (transact-rs/sqlx#4335): a statement whose message
+/// leaves in more than one segment — a roster's thousands of rows in one parameter, a query
+/// written out in two TLS records — waits for PostgreSQL's delayed acknowledgement, 40 ms on
+/// Linux, before its last segment is sent. Every connection of the pool sends at once.
+#[tokio::test]
+async fn the_pools_connections_send_without_nagles_delay() {
+    let Some((pg_url, _)) = postgres_services() else {
+        return;
+    };
+    let pg = PgDatabase::create(&pg_url).await;
+    let mut url = reqwest::Url::parse(&pg.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let (port, _, clients) = relay_seeing_clients(upstream).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(port)).unwrap();
+    let db = pool_of_one(url.as_str()).await;
+    assert_eq!(answer(&db, "SELECT CAST(41 + 1 AS BIGINT)").await, 42);
+
+    let clients = clients.lock().unwrap().clone();
+    assert!(!clients.is_empty(), "the pool connected through the relay");
+    for client in clients {
+        assert_eq!(
+            nodelay_of_local_port(client),
+            Some(true),
+            "the pool's connection from port {client} has TCP_NODELAY"
+        );
+    }
 }
 
 /// How many protocol `Sync` messages ('S', length 4) are in `bytes`: one per round trip the
