@@ -20,14 +20,21 @@ type Sent = Arc<Mutex<Vec<u8>>>;
 /// The local ports of the client sockets a relay accepted.
 type Clients = Arc<Mutex<Vec<u16>>>;
 
-/// A relay on 127.0.0.1 in front of `upstream` ("host:port") recording the client's bytes.
-async fn relay(upstream: String) -> (u16, Sent) {
-    let (port, sent, _) = relay_seeing_clients(upstream).await;
-    (port, sent)
+/// A fresh database behind a relay: the database (dropped at the test's end), its URL through
+/// the relay, and what the relay saw.
+async fn behind_relay(pg_url: &str) -> (PgDatabase, reqwest::Url, Sent, Clients) {
+    let pg = PgDatabase::create(pg_url).await;
+    let mut url = reqwest::Url::parse(&pg.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let (port, sent, clients) = relay(upstream).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(port)).unwrap();
+    (pg, url, sent, clients)
 }
 
-/// As [`relay`], also recording each client's port.
-async fn relay_seeing_clients(upstream: String) -> (u16, Sent, Clients) {
+/// A relay on 127.0.0.1 in front of `upstream` ("host:port") recording the client's bytes and
+/// each client's port.
+async fn relay(upstream: String) -> (u16, Sent, Clients) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let sent: Sent = Arc::default();
@@ -105,12 +112,7 @@ async fn the_pools_connections_send_without_nagles_delay() {
     let Some((pg_url, _)) = postgres_services() else {
         return;
     };
-    let pg = PgDatabase::create(&pg_url).await;
-    let mut url = reqwest::Url::parse(&pg.url).unwrap();
-    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let (port, _, clients) = relay_seeing_clients(upstream).await;
-    url.set_host(Some("127.0.0.1")).unwrap();
-    url.set_port(Some(port)).unwrap();
+    let (_pg, url, _, clients) = behind_relay(&pg_url).await;
     let db = pool_of_one(url.as_str()).await;
     assert_eq!(answer(&db, "SELECT CAST(41 + 1 AS BIGINT)").await, 42);
 
@@ -153,12 +155,7 @@ async fn a_released_connection_is_not_pinged_and_comes_back_clean() {
     let Some((pg_url, _)) = postgres_services() else {
         return;
     };
-    let pg = PgDatabase::create(&pg_url).await;
-    let mut url = reqwest::Url::parse(&pg.url).unwrap();
-    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let (port, sent) = relay(upstream).await;
-    url.set_host(Some("127.0.0.1")).unwrap();
-    url.set_port(Some(port)).unwrap();
+    let (pg, mut url, sent, _) = behind_relay(&pg_url).await;
     // In clear, so the relay can read the protocol.
     url.query_pairs_mut().append_pair("sslmode", "disable");
     let db = pool_of_one(url.as_str()).await;
