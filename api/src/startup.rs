@@ -78,17 +78,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         .await
         .context("writing the default SMS templates")?;
     let redis = match &settings.redis.url {
-        Some(url) => {
-            let client = redis::Client::open(url.expose_secret()).context("redis.url")?;
-            let conn = tokio::time::timeout(
-                Duration::from_secs(5),
-                redis::aio::ConnectionManager::new(client),
-            )
-            .await
-            .context("connecting to Redis timed out")?
-            .context("connecting to Redis")?;
-            Some(conn)
-        }
+        Some(url) => Some(redis_connection(url.expose_secret()).await?),
         None => None,
     };
     let storage = storage::operator(&settings).context("object storage")?;
@@ -495,4 +485,24 @@ where
         }
         Ok(res)
     }
+}
+
+/// The replica's Redis connection (reconnecting by itself), opened within 5 s. Nagle's
+/// algorithm is off, as on the database's sockets (vendor/README.md): a command longer than one
+/// segment — 1,448 bytes on a real network — would otherwise hold its rest until Redis
+/// acknowledged the first, and Redis, holding an incomplete command, acknowledges late.
+pub async fn redis_connection(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
+    use redis::IntoConnectionInfo;
+    let info = url
+        .into_connection_info()
+        .context("redis.url")?
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    let client = redis::Client::open(info).context("redis.url")?;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        redis::aio::ConnectionManager::new(client),
+    )
+    .await
+    .context("connecting to Redis timed out")?
+    .context("connecting to Redis")
 }

@@ -1,6 +1,7 @@
 //! The connection pool as `huzhu::db::connect` opens it, on PostgreSQL: a connection going
 //! back to the pool is cleaned up (a dropped transaction rolled back, a dropped query's rows
-//! drained) without a liveness round trip on every release (vendor/README.md).
+//! drained) without a liveness round trip on every release (vendor/README.md); and the
+//! replica's connections to PostgreSQL and Redis send without Nagle's delay.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -123,6 +124,34 @@ async fn the_pools_connections_send_without_nagles_delay() {
             nodelay_of_local_port(client),
             Some(true),
             "the pool's connection from port {client} has TCP_NODELAY"
+        );
+    }
+}
+
+/// The replica's Redis connection sends at once too (`startup::redis_connection`).
+#[tokio::test]
+async fn the_redis_connection_sends_without_nagles_delay() {
+    let Some((_, redis_url)) = postgres_services() else {
+        return;
+    };
+    let mut url = reqwest::Url::parse(&redis_url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(6379));
+    let (port, _, clients) = relay(upstream).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(port)).unwrap();
+    let mut redis = huzhu::startup::redis_connection(url.as_str())
+        .await
+        .expect("connect");
+    let pong: String = redis::cmd("PING").query_async(&mut redis).await.unwrap();
+    assert_eq!(pong, "PONG");
+
+    let clients = clients.lock().unwrap().clone();
+    assert!(!clients.is_empty(), "Redis was reached through the relay");
+    for client in clients {
+        assert_eq!(
+            nodelay_of_local_port(client),
+            Some(true),
+            "the Redis connection from port {client} has TCP_NODELAY"
         );
     }
 }
