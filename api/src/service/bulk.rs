@@ -121,21 +121,21 @@ pub fn batch<T: serde::Serialize>(rows: &[T]) -> Result<String, DbErr> {
     serde_json::to_string(rows).map_err(|e| DbErr::Custom(format!("rows as JSON: {e}")))
 }
 
-/// `rows` in batches of [`ROWS_PER_STATEMENT`], each made into its JSON text only when the
-/// statement before it has been sent (see [`each_batch`]).
+/// `rows` in batches of [`ROWS_PER_STATEMENT`], each made into its JSON text only when asked
+/// for: [`insert`] and [`insert_returning`] ask for the next while the statement before runs.
 pub fn batches<T: serde::Serialize>(
     rows: &[T],
 ) -> impl Iterator<Item = Result<String, DbErr>> + '_ {
     rows.chunks(ROWS_PER_STATEMENT).map(batch)
 }
 
-/// Runs `statement` on every batch `batches` yields, one after the other, and prepares the
-/// next batch — whatever `batches` does to make it: sealing, serialising — while the database
-/// works on the current one: the statement is sent first, then the next batch is made on this
-/// task, then the answer is awaited. A roster's members cost the server about as long to seal
-/// and write as PostgreSQL takes to store them (BENCHMARKS.md, issue 20); one after the other
-/// they took both times, overlapped the longer.
-pub async fn each_batch<I, F, Fut, R>(mut batches: I, mut statement: F) -> Result<Vec<R>, DbErr>
+/// Runs `statement` on every batch `batches` yields, one after the other, and makes the next
+/// batch — whatever `batches` does to make it: sealing, serialising — while the database works
+/// on the current one: the statement is sent first, then the next batch is made on this task,
+/// then the answer is awaited. Sealing 2,000 of a roster's new members takes the server about
+/// a third of the time PostgreSQL takes to store them (BENCHMARKS.md, tenth session); made
+/// while the statement before runs, it adds nothing to the import's time.
+async fn each_batch<I, F, Fut, R>(mut batches: I, mut statement: F) -> Result<Vec<R>, DbErr>
 where
     I: Iterator<Item = Result<String, DbErr>>,
     F: FnMut(String) -> Fut,
@@ -144,8 +144,8 @@ where
     let mut done = Vec::new();
     let mut next = batches.next();
     while let Some(batch) = next {
-        // `join` polls in order: the statement is written to the connection (and the first
-        // poll returns at its answer), then the next batch is made.
+        // `join` polls in order: the statement's first poll writes it to the connection and
+        // returns to wait for the answer, then the next batch is made.
         let (answer, following) =
             futures_util::future::join(statement(batch?), async { batches.next() }).await;
         done.push(answer?);
@@ -168,7 +168,7 @@ pub async fn insert<C: ConnectionTrait, T: serde::Serialize>(
 }
 
 /// As [`insert`], the rows coming as the JSON texts of whole statements (see [`each_batch`]).
-pub async fn insert_batches<C: ConnectionTrait>(
+async fn insert_batches<C: ConnectionTrait>(
     db: &C,
     table: &str,
     columns: &[(&str, Kind)],
@@ -190,7 +190,9 @@ pub async fn insert_batches<C: ConnectionTrait>(
     Ok(written.into_iter().sum())
 }
 
-/// As [`insert_batches`], returning `returning` (e.g. `id, pid`) of every row written.
+/// As [`insert`], the rows coming as the JSON texts of whole statements ([`batches`] makes them
+/// from rows; the next is asked for while the statement before runs), returning `returning`
+/// (e.g. `id, pid`) of every row written.
 pub async fn insert_returning<C: ConnectionTrait>(
     db: &C,
     table: &str,

@@ -259,9 +259,10 @@ pub async fn create_many<C: ConnectionTrait>(
     }
     let now = bulk::timestamp_text(Utc::now());
     // Each statement's people are sealed while the database stores the statement before
-    // (`bulk::each_batch`); one statement per few thousand people, through one JSON parameter,
-    // returning the ids: a 10,000-row roster's members were 20 multi-row inserts of 15
-    // parameters a row and 20 look-ups of 500 values, each planned anew (BENCHMARKS.md, issue 20).
+    // (`bulk::insert_returning`); one statement per few thousand people, through one JSON
+    // parameter, returning the ids: a 10,000-row roster's members were 20 multi-row inserts of
+    // 15 parameters a row and 20 look-ups of 500 values, each planned anew (BENCHMARKS.md,
+    // issue 20).
     let sealed = news.chunks(bulk::ROWS_PER_STATEMENT).map(|people| {
         let rows = people
             .iter()
