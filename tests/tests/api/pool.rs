@@ -25,12 +25,23 @@ type Clients = Arc<Mutex<Vec<u16>>>;
 /// the relay, and what the relay saw.
 async fn behind_relay(pg_url: &str) -> (PgDatabase, reqwest::Url, Sent, Clients) {
     let pg = PgDatabase::create(pg_url).await;
-    let mut url = reqwest::Url::parse(&pg.url).unwrap();
-    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let (url, sent, clients) = relayed(&pg.url, 5432).await;
+    (pg, url, sent, clients)
+}
+
+/// The service at `url` (`default_port` when it names none) behind a relay: the URL through
+/// the relay, and what the relay saw.
+async fn relayed(url: &str, default_port: u16) -> (reqwest::Url, Sent, Clients) {
+    let mut url = reqwest::Url::parse(url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port().unwrap_or(default_port)
+    );
     let (port, sent, clients) = relay(upstream).await;
     url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(port)).unwrap();
-    (pg, url, sent, clients)
+    (url, sent, clients)
 }
 
 /// A relay on 127.0.0.1 in front of `upstream` ("host:port") recording the client's bytes and
@@ -104,6 +115,20 @@ fn nodelay_of_local_port(port: u16) -> Option<bool> {
     None
 }
 
+/// Every client the relay saw (there is one at least) has `TCP_NODELAY`; `connection` names
+/// them in the failure ("the pool's connection").
+fn assert_every_client_sends_at_once(clients: &Clients, reached: &str, connection: &str) {
+    let clients = clients.lock().unwrap().clone();
+    assert!(!clients.is_empty(), "{reached}");
+    for client in clients {
+        assert_eq!(
+            nodelay_of_local_port(client),
+            Some(true),
+            "{connection} from port {client} has TCP_NODELAY"
+        );
+    }
+}
+
 /// sqlx 0.9.0 dropped `TCP_NODELAY` (transact-rs/sqlx#4335): a statement whose message
 /// leaves in more than one segment — a roster's thousands of rows in one parameter, a query
 /// written out in two TLS records — waits for PostgreSQL's delayed acknowledgement, 40 ms on
@@ -116,16 +141,11 @@ async fn the_pools_connections_send_without_nagles_delay() {
     let (_pg, url, _, clients) = behind_relay(&pg_url).await;
     let db = pool_of_one(url.as_str()).await;
     assert_eq!(answer(&db, "SELECT CAST(41 + 1 AS BIGINT)").await, 42);
-
-    let clients = clients.lock().unwrap().clone();
-    assert!(!clients.is_empty(), "the pool connected through the relay");
-    for client in clients {
-        assert_eq!(
-            nodelay_of_local_port(client),
-            Some(true),
-            "the pool's connection from port {client} has TCP_NODELAY"
-        );
-    }
+    assert_every_client_sends_at_once(
+        &clients,
+        "the pool connected through the relay",
+        "the pool's connection",
+    );
 }
 
 /// The replica's Redis connection sends at once too (`startup::redis_connection`).
@@ -134,26 +154,17 @@ async fn the_redis_connection_sends_without_nagles_delay() {
     let Some((_, redis_url)) = postgres_services() else {
         return;
     };
-    let mut url = reqwest::Url::parse(&redis_url).unwrap();
-    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(6379));
-    let (port, _, clients) = relay(upstream).await;
-    url.set_host(Some("127.0.0.1")).unwrap();
-    url.set_port(Some(port)).unwrap();
+    let (url, _, clients) = relayed(&redis_url, 6379).await;
     let mut redis = huzhu::startup::redis_connection(url.as_str())
         .await
         .expect("connect");
     let pong: String = redis::cmd("PING").query_async(&mut redis).await.unwrap();
     assert_eq!(pong, "PONG");
-
-    let clients = clients.lock().unwrap().clone();
-    assert!(!clients.is_empty(), "Redis was reached through the relay");
-    for client in clients {
-        assert_eq!(
-            nodelay_of_local_port(client),
-            Some(true),
-            "the Redis connection from port {client} has TCP_NODELAY"
-        );
-    }
+    assert_every_client_sends_at_once(
+        &clients,
+        "Redis was reached through the relay",
+        "the Redis connection",
+    );
 }
 
 /// How many protocol `Sync` messages ('S', length 4) are in `bytes`: one per round trip the
