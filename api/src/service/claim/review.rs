@@ -442,6 +442,29 @@ pub struct ClaimFilter {
     pub flagged: Option<bool>,
 }
 
+impl ClaimFilter {
+    /// No filter at all.
+    pub fn is_empty(&self) -> bool {
+        // Every field named, so that a new filter cannot be forgotten here.
+        let ClaimFilter {
+            statuses,
+            scheme_code,
+            organisation_pid,
+            submitted_from,
+            submitted_to,
+            overdue,
+            flagged,
+        } = self;
+        statuses.is_empty()
+            && scheme_code.is_none()
+            && organisation_pid.is_none()
+            && submitted_from.is_none()
+            && submitted_to.is_none()
+            && overdue.is_none()
+            && flagged.is_none()
+    }
+}
+
 fn shanghai_midnight(date: NaiveDate) -> chrono::DateTime<Utc> {
     Shanghai
         .from_local_datetime(&date.and_time(NaiveTime::MIN))
@@ -678,6 +701,13 @@ fn list_select(backend: sea_orm::DbBackend) -> &'static str {
 /// The list's statement: [`list_select`], then `cond` (written by sea-query, with its
 /// parameters), oldest first, `limit + 1` rows.
 fn list_statement(backend: sea_orm::DbBackend, cond: Condition, limit: u64) -> sea_orm::Statement {
+    let mut statement = where_statement(backend, cond);
+    ordered_and_limited(&mut statement.sql, limit);
+    statement
+}
+
+/// [`list_select`] and the `WHERE` of `cond`, with its parameters.
+fn where_statement(backend: sea_orm::DbBackend, cond: Condition) -> sea_orm::Statement {
     // Only the condition is written per request: as the `WHERE` of a statement that selects
     // nothing else, whose text up to it is known.
     let mut statement = backend.build(
@@ -692,15 +722,73 @@ fn list_statement(backend: sea_orm::DbBackend, cond: Condition, limit: u64) -> s
     if let Some(at) = statement.sql.find(" WHERE ") {
         text.push_str(&statement.sql[at..]);
     }
+    statement.sql = text;
+    statement
+}
+
+/// Oldest first, `limit + 1` rows.
+fn ordered_and_limited(sql: &mut String, limit: u64) {
+    use std::fmt::Write;
     // The page size as a literal, not a parameter: with `LIMIT $n` PostgreSQL's generic plan
     // assumes a tenth of the rows are fetched, is never chosen, and the statement is planned
     // on every execution (see `Scope::condition_inlined`). `limit` is a number we bound.
-    text.push_str(&format!(
-        " ORDER BY \"claim\".\"id\" ASC LIMIT {}",
-        limit + 1
-    ));
-    statement.sql = text;
-    statement
+    let _ = write!(sql, " ORDER BY \"claim\".\"id\" ASC LIMIT {}", limit + 1);
+}
+
+/// The condition of a member's own claims, after `after_id` when there is one: what
+/// [`filter_condition`] and [`list_rows`] make of a member's list without filters.
+fn members_own(member_pid: &str, after_id: Option<i64>) -> Condition {
+    let scope = crate::service::scope::Scope::Member {
+        member_pid: member_pid.to_owned(),
+    };
+    let cond = scope.condition_inlined::<claim::Entity>();
+    match after_id {
+        Some(after) => cond.add(claim::Column::Id.gt(after)),
+        None => cond,
+    }
+}
+
+/// The statement of a member's own claims without filters — the mini-program's most frequent
+/// call — as [`list_statement`] writes it from [`members_own`]: the text, which depends only
+/// on the backend and on whether there is a cursor, is written once by sea-query; per request
+/// only the parameters and the page size are added (writing the condition was 3 % of the
+/// request's CPU, issue 20).
+fn members_own_statement(
+    backend: sea_orm::DbBackend,
+    member_pid: &str,
+    after_id: Option<i64>,
+    limit: u64,
+) -> sea_orm::Statement {
+    use std::sync::OnceLock;
+    // [backend is SQLite][there is a cursor]
+    static TEXTS: [[OnceLock<String>; 2]; 2] = [
+        [OnceLock::new(), OnceLock::new()],
+        [OnceLock::new(), OnceLock::new()],
+    ];
+    let text = TEXTS[usize::from(backend == sea_orm::DbBackend::Sqlite)]
+        [usize::from(after_id.is_some())]
+    .get_or_init(|| where_statement(backend, members_own("", after_id)).sql);
+    let mut sql = String::with_capacity(text.len() + 48);
+    sql.push_str(text);
+    ordered_and_limited(&mut sql, limit);
+    let mut values = vec![sea_orm::Value::from(member_pid)];
+    if let Some(after) = after_id {
+        values.push(after.into());
+    }
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// The member's public id when `caller` is a member listing their own claims without
+/// filters ([`members_own_statement`]).
+fn members_own_unfiltered<'c>(caller: &'c Caller, filter: &ClaimFilter) -> Option<&'c str> {
+    match &caller.scope {
+        crate::service::scope::Scope::Member { member_pid }
+            if caller.role == Role::Member && filter.is_empty() =>
+        {
+            Some(member_pid)
+        }
+        _ => None,
+    }
 }
 
 /// The rows of a page of the claims the caller may see, oldest first (queues are worked in
@@ -716,11 +804,17 @@ pub async fn list_rows<C: ConnectionTrait>(
     after_id: Option<i64>,
     limit: u64,
 ) -> Result<Vec<QueryResult>, ClaimError> {
-    let mut cond = filter_condition(db, caller, filter, today).await?;
-    if let Some(after) = after_id {
-        cond = cond.add(claim::Column::Id.gt(after));
-    }
-    let statement = list_statement(db.get_database_backend(), cond, limit);
+    let backend = db.get_database_backend();
+    let statement = match members_own_unfiltered(caller, filter) {
+        Some(member_pid) => members_own_statement(backend, member_pid, after_id, limit),
+        None => {
+            let mut cond = filter_condition(db, caller, filter, today).await?;
+            if let Some(after) = after_id {
+                cond = cond.add(claim::Column::Id.gt(after));
+            }
+            list_statement(backend, cond, limit)
+        }
+    };
     let rows = db.query_all_raw(statement).await?;
     let names = LISTED.iter().map(IdenStatic::as_str).chain(LISTED_REFS);
     match rows.first() {
@@ -795,6 +889,62 @@ mod tests {
             .build(backend);
         statement.sql.push_str(&format!(" LIMIT {}", limit + 1));
         statement
+    }
+
+    #[tokio::test]
+    async fn a_members_own_list_is_the_statement_the_general_path_writes() {
+        use crate::service::scope::Scope;
+        // The condition reads the database only for a unit filter; a real (empty) one.
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let member = Caller {
+            pid: "01a249db-185e".into(),
+            role: Role::Member,
+            scope: Scope::Member {
+                member_pid: "01a249db-185e".into(),
+            },
+        };
+        let today = NaiveDate::from_ymd_opt(2025, 9, 15).unwrap();
+        let unfiltered = ClaimFilter::default();
+        assert_eq!(members_own_unfiltered(&member, &unfiltered), Some("01a249db-185e"));
+        // Twice over: the second time from the kept text.
+        for _ in 0..2 {
+            for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+                for after in [None, Some(41)] {
+                    for limit in [1, 20, 100] {
+                        let mut cond = filter_condition(&db, &member, &unfiltered, today)
+                            .await
+                            .unwrap();
+                        if let Some(after) = after {
+                            cond = cond.add(claim::Column::Id.gt(after));
+                        }
+                        assert_eq!(
+                            members_own_statement(backend, &member.pid, after, limit),
+                            list_statement(backend, cond, limit),
+                            "{backend:?}, after {after:?}, limit {limit}"
+                        );
+                    }
+                }
+            }
+        }
+        // Any filter, or a caller who is not the member, takes the general path.
+        let by_status = ClaimFilter {
+            statuses: vec![ClaimStatus::Paid],
+            ..ClaimFilter::default()
+        };
+        assert_eq!(members_own_unfiltered(&member, &by_status), None);
+        let flagged = ClaimFilter {
+            flagged: Some(false),
+            ..ClaimFilter::default()
+        };
+        assert_eq!(members_own_unfiltered(&member, &flagged), None);
+        let clerk = Caller {
+            pid: "01a249db-0001".into(),
+            role: Role::UnionReviewer,
+            scope: Scope::Subtree {
+                path: "/1/".into(),
+            },
+        };
+        assert_eq!(members_own_unfiltered(&clerk, &unfiltered), None);
     }
 
     #[test]
