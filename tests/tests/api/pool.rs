@@ -1,7 +1,8 @@
 //! The connection pool as `huzhu::db::connect` opens it, on PostgreSQL: a connection going
 //! back to the pool is cleaned up (a dropped transaction rolled back, a dropped query's rows
 //! drained) without a liveness round trip on every release (vendor/README.md); and the
-//! replica's connections to PostgreSQL and Redis send without Nagle's delay.
+//! replica's connections to PostgreSQL and Redis send without Nagle's delay; and a connection
+//! whose query finished is back in the pool as it is dropped, without a task.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -257,4 +258,34 @@ async fn a_released_connection_is_not_pinged_and_comes_back_clean() {
 
     db.close().await.ok();
     other.close().await.ok();
+}
+
+#[tokio::test]
+async fn a_connection_whose_query_finished_is_back_in_the_pool_when_it_is_dropped() {
+    let Some((pg_url, _)) = postgres_services() else {
+        return;
+    };
+    let pg = PgDatabase::create(&pg_url).await;
+    let db = pool_of_one(&pg.url).await;
+    let pool = db.get_postgres_connection_pool();
+    // On this test's one thread nothing else runs until it waits: a release left to a task
+    // (sqlx's own `Drop`) has not happened when the query's future returns.
+    for round in 0..3 {
+        assert_eq!(answer(&db, "SELECT CAST(41 + 1 AS BIGINT)").await, 42);
+        assert_eq!(
+            (pool.size(), pool.num_idle()),
+            (1, 1),
+            "round {round}: the connection is idle in the pool as the query returns"
+        );
+    }
+    // One that has to wait (a dropped transaction's ROLLBACK) is still released, by a task.
+    {
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared("SELECT 1").await.unwrap();
+        drop(txn);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pool.num_idle(), 1, "released after its ROLLBACK");
+    assert_eq!(answer(&db, "SELECT CAST(7 AS BIGINT)").await, 7);
+    db.close().await.ok();
 }

@@ -905,7 +905,10 @@ mod tests {
         };
         let today = NaiveDate::from_ymd_opt(2025, 9, 15).unwrap();
         let unfiltered = ClaimFilter::default();
-        assert_eq!(members_own_unfiltered(&member, &unfiltered), Some("01a249db-185e"));
+        assert_eq!(
+            members_own_unfiltered(&member, &unfiltered),
+            Some("01a249db-185e")
+        );
         // Twice over: the second time from the kept text.
         for _ in 0..2 {
             for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
@@ -940,9 +943,7 @@ mod tests {
         let clerk = Caller {
             pid: "01a249db-0001".into(),
             role: Role::UnionReviewer,
-            scope: Scope::Subtree {
-                path: "/1/".into(),
-            },
+            scope: Scope::Subtree { path: "/1/".into() },
         };
         assert_eq!(members_own_unfiltered(&clerk, &unfiltered), None);
     }

@@ -205,7 +205,16 @@ impl<DB: Database> Drop for PoolConnection<DB> {
 
         // We still need to spawn a task to maintain `min_connections`.
         if self.live.is_some() || self.pool.options.min_connections > 0 {
-            crate::rt::spawn(self.return_to_pool());
+            // huzhu: the release is polled here once, and a task is spawned only if it has to
+            // wait (a buffered ROLLBACK to write, a dropped query's rows to read, a connection
+            // to close, `min_connections` to refill). A connection whose query finished
+            // releases without waiting, so it goes back to the pool now, without a task spawned,
+            // scheduled and freed per query (see vendor/README.md).
+            let mut release = Box::pin(self.return_to_pool());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            if release.as_mut().poll(&mut cx).is_pending() {
+                crate::rt::spawn(release);
+            }
         }
     }
 }
