@@ -230,6 +230,16 @@ impl Money {
 
     /// The amount with exactly two decimals, if it is a whole number of fen.
     fn two_decimal_string(&self) -> Option<String> {
+        // An amount made from fen (`from_fen`: every amount read from the database) has scale
+        // 2 and its mantissa is the fen: written as integers, without the decimal arithmetic
+        // below (which a claim list paid for every amount of every item, issue 20).
+        if self.0.scale() == FEN_PLACES
+            && let Ok(fen) = i64::try_from(self.0.mantissa())
+        {
+            let sign = if fen < 0 { "-" } else { "" };
+            let fen = fen.unsigned_abs();
+            return Some(format!("{sign}{}.{:02}", fen / 100, fen % 100));
+        }
         if !self.is_whole_fen() {
             return None;
         }
@@ -729,6 +739,29 @@ mod tests {
             prop_assert!(rounded.to_fen().is_ok());
             let error = (rounded.as_decimal() - exact.as_decimal()).abs();
             prop_assert!(error <= Decimal::new(5, 3));
+        }
+
+        #[test]
+        fn amounts_are_written_as_the_decimal_writes_them(
+            mantissa in any::<i64>(), scale in 0u32..6, negative_zero in any::<bool>()
+        ) {
+            // The decimal's own text at two places, as every amount was written before
+            // `from_fen` amounts were written from their integer.
+            let by_decimal = |m: &Money| {
+                m.is_whole_fen().then(|| {
+                    let mut amount = m.0.normalize();
+                    amount.rescale(FEN_PLACES);
+                    amount.to_string()
+                })
+            };
+            let amount = Money::from_decimal(Decimal::new(mantissa, scale));
+            prop_assert_eq!(amount.two_decimal_string(), by_decimal(&amount));
+            let fen = Money::from_fen(mantissa);
+            prop_assert_eq!(fen.two_decimal_string(), by_decimal(&fen));
+            if negative_zero {
+                let zero = Money::from_decimal(-Decimal::new(0, FEN_PLACES));
+                prop_assert_eq!(zero.two_decimal_string(), by_decimal(&zero));
+            }
         }
 
         #[test]
