@@ -909,10 +909,11 @@ mod tests {
             members_own_unfiltered(&member, &unfiltered),
             Some("01a249db-185e")
         );
-        // Twice over: the second time from the kept text.
-        for _ in 0..2 {
+        // Twice over: the second time from the kept text, with another cursor (a value
+        // written into the kept text would show).
+        for round in 0..2 {
             for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
-                for after in [None, Some(41)] {
+                for after in [None, Some(41 + round)] {
                     for limit in [1, 20, 100] {
                         let mut cond = filter_condition(&db, &member, &unfiltered, today)
                             .await
