@@ -735,17 +735,36 @@ fn ordered_and_limited(sql: &mut String, limit: u64) {
     let _ = write!(sql, " ORDER BY \"claim\".\"id\" ASC LIMIT {}", limit + 1);
 }
 
-/// The condition of a member's own claims, after `after_id` when there is one: what
-/// [`filter_condition`] and [`list_rows`] make of a member's list without filters.
-fn members_own(member_pid: &str, after_id: Option<i64>) -> Condition {
-    let scope = crate::service::scope::Scope::Member {
-        member_pid: member_pid.to_owned(),
-    };
-    let cond = scope.condition_inlined::<claim::Entity>();
+/// `cond`, and after the claim `after_id` when there is one (the page's cursor).
+fn after_cursor(cond: Condition, after_id: Option<i64>) -> Condition {
     match after_id {
         Some(after) => cond.add(claim::Column::Id.gt(after)),
         None => cond,
     }
+}
+
+/// The list's statement for any caller and filter, its condition written by sea-query per
+/// request.
+async fn general_statement<C: ConnectionTrait>(
+    db: &C,
+    backend: sea_orm::DbBackend,
+    caller: &Caller,
+    filter: &ClaimFilter,
+    today: NaiveDate,
+    after_id: Option<i64>,
+    limit: u64,
+) -> Result<sea_orm::Statement, ClaimError> {
+    let cond = filter_condition(db, caller, filter, today).await?;
+    Ok(list_statement(backend, after_cursor(cond, after_id), limit))
+}
+
+/// The condition of a member's own claims, after `after_id` when there is one: what
+/// [`general_statement`] makes of a member's list without filters.
+fn members_own(member_pid: &str, after_id: Option<i64>) -> Condition {
+    let scope = crate::service::scope::Scope::Member {
+        member_pid: member_pid.to_owned(),
+    };
+    after_cursor(scope.condition_inlined::<claim::Entity>(), after_id)
 }
 
 /// The statement of a member's own claims without filters — the mini-program's most frequent
@@ -807,13 +826,7 @@ pub async fn list_rows<C: ConnectionTrait>(
     let backend = db.get_database_backend();
     let statement = match members_own_unfiltered(caller, filter) {
         Some(member_pid) => members_own_statement(backend, member_pid, after_id, limit),
-        None => {
-            let mut cond = filter_condition(db, caller, filter, today).await?;
-            if let Some(after) = after_id {
-                cond = cond.add(claim::Column::Id.gt(after));
-            }
-            list_statement(backend, cond, limit)
-        }
+        None => general_statement(db, backend, caller, filter, today, after_id, limit).await?,
     };
     let rows = db.query_all_raw(statement).await?;
     let names = LISTED.iter().map(IdenStatic::as_str).chain(LISTED_REFS);
@@ -894,7 +907,7 @@ mod tests {
     #[tokio::test]
     async fn a_members_own_list_is_the_statement_the_general_path_writes() {
         use crate::service::scope::Scope;
-        // The condition reads the database only for a unit filter; a real (empty) one.
+        // The general path reads the database only for a unit filter; a real (empty) one.
         let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
         let member = Caller {
             pid: "01a249db-185e".into(),
@@ -915,15 +928,20 @@ mod tests {
             for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
                 for after in [None, Some(41 + round)] {
                     for limit in [1, 20, 100] {
-                        let mut cond = filter_condition(&db, &member, &unfiltered, today)
-                            .await
-                            .unwrap();
-                        if let Some(after) = after {
-                            cond = cond.add(claim::Column::Id.gt(after));
-                        }
+                        let general = general_statement(
+                            &db,
+                            backend,
+                            &member,
+                            &unfiltered,
+                            today,
+                            after,
+                            limit,
+                        )
+                        .await
+                        .unwrap();
                         assert_eq!(
                             members_own_statement(backend, &member.pid, after, limit),
-                            list_statement(backend, cond, limit),
+                            general,
                             "{backend:?}, after {after:?}, limit {limit}"
                         );
                     }
