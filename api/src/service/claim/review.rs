@@ -815,8 +815,8 @@ fn members_own_unfiltered<'c>(caller: &'c Caller, filter: &ClaimFilter) -> Optio
 /// [`LISTED_REFS`], in one statement, so the parts agree without a transaction and a page
 /// costs one round trip. Their column names are checked; the caller reads them in place
 /// ([`crate::service::rows::Cells`]) and writes its answer before they are dropped.
-pub async fn list_rows<C: ConnectionTrait>(
-    db: &C,
+pub async fn list_rows(
+    db: &sea_orm::DatabaseConnection,
     caller: &Caller,
     filter: &ClaimFilter,
     today: NaiveDate,
@@ -828,7 +828,7 @@ pub async fn list_rows<C: ConnectionTrait>(
         Some(member_pid) => members_own_statement(backend, member_pid, after_id, limit),
         None => general_statement(db, backend, caller, filter, today, after_id, limit).await?,
     };
-    let rows = db.query_all_raw(statement).await?;
+    let rows = all_rows(db, statement).await?;
     let names = LISTED.iter().map(IdenStatic::as_str).chain(LISTED_REFS);
     match rows.first() {
         Some(first) if !has_columns(first, names) => Err(DbErr::Custom(
@@ -837,6 +837,31 @@ pub async fn list_rows<C: ConnectionTrait>(
         .into()),
         _ => Ok(rows),
     }
+}
+
+/// The rows of `statement`. On PostgreSQL they are fetched straight through sqlx's pool, with
+/// sea-orm's own binder of the statement's values (`sea-query-sqlx`): sea-orm's
+/// `query_all_raw` future holds the states of every backend's query and was copied whole, about
+/// 15 KB twice, on every list request — 6 % of its instructions (issue 20, BENCHMARKS.md). The
+/// statement, its prepared form on the connection and the rows are the same either way.
+async fn all_rows(
+    db: &sea_orm::DatabaseConnection,
+    statement: sea_orm::Statement,
+) -> Result<Vec<QueryResult>, DbErr> {
+    use sea_orm::sqlx;
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return db.query_all_raw(statement).await;
+    }
+    let values = sea_query_sqlx::SqlxValues(
+        statement
+            .values
+            .unwrap_or_else(|| sea_orm::sea_query::Values(Vec::new())),
+    );
+    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), values)
+        .fetch_all(db.get_postgres_connection_pool())
+        .await
+        .map(|rows| rows.into_iter().map(QueryResult::from).collect())
+        .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))))
 }
 
 /// Names and public ids that a claim's detail shows, fetched in three queries (a list reads
