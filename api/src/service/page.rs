@@ -67,12 +67,16 @@ impl PageQuery {
     }
 }
 
+/// The cursor of the page after the row with this id.
+pub fn cursor_after(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("id:{id}"))
+}
+
 /// Builds a page from `limit + 1` rows fetched in id order.
 pub fn page_from<M>(mut rows: Vec<M>, limit: u64, id: impl Fn(&M) -> i64) -> Page<M> {
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
-        rows.last()
-            .map(|last| URL_SAFE_NO_PAD.encode(format!("id:{}", id(last))))
+        rows.last().map(|last| cursor_after(id(last)))
     } else {
         None
     };

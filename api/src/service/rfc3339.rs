@@ -33,7 +33,7 @@ pub fn maybe<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result
 /// `at` in `buf` as `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z`, the fraction as short as
 /// it can be without losing a digit (chrono's `SecondsFormat::AutoSi`); `None` for a year
 /// outside 0–9999 or a leap second, which chrono writes.
-fn written<'b>(at: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
+pub(crate) fn written<'b>(at: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
     let (date, time) = (at.date_naive(), at.time());
     let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
     let nanos = time.nanosecond();
