@@ -598,11 +598,7 @@ fn write_listed(
     w.raw(",\"returned\":");
     w.value(&returned.map(return_response))?;
     w.raw(",\"flagged\":");
-    w.raw(if viewer.is_staff() && flagged {
-        "true"
-    } else {
-        "false"
-    });
+    w.bool(viewer.is_staff() && flagged);
     w.raw(",\"scheme_version\":");
     w.value(&scheme_version)?;
     w.raw(",\"judgement\":");
@@ -630,15 +626,9 @@ fn write_listed(
     w.raw(",\"pay_due_max_on\":");
     w.value(&pay_due_max_on)?;
     w.raw(",\"overdue\":");
-    w.raw(if overdue { "true" } else { "false" });
+    w.bool(overdue);
     w.raw(",\"overdue_beyond_maximum\":");
-    w.raw(
-        if overdue && super::unpaid_past(status, pay_due_max_on, viewer.today) {
-            "true"
-        } else {
-            "false"
-        },
-    );
+    w.bool(overdue && super::unpaid_past(status, pay_due_max_on, viewer.today));
     w.raw(",\"paid_at\":");
     w.maybe(paid_at, JsonOut::instant);
     w.raw(",\"payout_failure\":");
@@ -657,6 +647,10 @@ impl JsonOut<'_> {
     /// Text that is JSON already (a key with its quotes, punctuation, stored facts).
     fn raw(&mut self, json: &str) {
         self.0.extend_from_slice(json.as_bytes());
+    }
+
+    fn bool(&mut self, value: bool) {
+        self.raw(if value { "true" } else { "false" });
     }
 
     /// A string. Most need no escape (`serde_json` escapes `"`, `\\` and the control
