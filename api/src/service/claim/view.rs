@@ -93,8 +93,9 @@ pub struct NamedRef {
     pub name: String,
 }
 
-/// A claim. A list writes its items as this is written, straight from the database's rows
-/// ([`write_listed`]).
+/// A claim.
+// A list writes its items as this is written, straight from the database's rows
+// ([`write_listed`]); a detail serialises this.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClaimResponse {
     /// Public id.
