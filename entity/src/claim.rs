@@ -12,6 +12,12 @@ pub struct Model {
     pub member_id: i64,
     pub membership_id: i64,
     pub organisation_id: i64,
+    /// The member's public id, name and coverage period's public id, copied when the claim is
+    /// filed (none of them ever changes): what a list item shows, read without joining the
+    /// member and the period (migration `m20261211_100001_claim_listed_names`).
+    pub member_pid: String,
+    pub member_name: String,
+    pub membership_pid: String,
     pub scheme_code: String,
     pub kind: String,
     pub facts: String,

@@ -27,6 +27,7 @@ mod m20261207_400001_settlement_event_kind;
 mod m20261208_100001_settlement_fillfactor;
 mod m20261209_100001_claim_flagged_index;
 mod m20261210_100001_claim_queue_indexes;
+mod m20261211_100001_claim_listed_names;
 
 /// Every migration of the product, in order.
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_100001_settlement_fillfactor::Migration),
             Box::new(m20261209_100001_claim_flagged_index::Migration),
             Box::new(m20261210_100001_claim_queue_indexes::Migration),
+            Box::new(m20261211_100001_claim_listed_names::Migration),
         ]
     }
 }

@@ -168,8 +168,9 @@ async fn main() {
     run(format!(
         "WITH t AS (SELECT row_number() OVER (ORDER BY id) - 1 AS k, * FROM claim WHERE pid IN ({template_list})), \
               n AS (SELECT COUNT(*) AS n FROM t) \
-         INSERT INTO claim (pid, member_id, membership_id, organisation_id, filed_by_pid, {columns}) \
-         SELECT gen_random_uuid()::text, b.id, ms.id, b.organisation_id, b.pid, {from_template} \
+         INSERT INTO claim (pid, member_id, membership_id, organisation_id, member_pid, member_name, \
+           membership_pid, filed_by_pid, {columns}) \
+         SELECT gen_random_uuid()::text, b.id, ms.id, b.organisation_id, b.pid, b.name, ms.pid, b.pid, {from_template} \
          FROM member b JOIN membership ms ON ms.member_id = b.id, generate_series(1, {per_member}) g, n, t \
          WHERE b.organisation_id IN (SELECT id FROM organisation WHERE name LIKE '压测工会%') \
            AND t.k = (b.id + g) % n.n"

@@ -152,6 +152,9 @@ pub async fn insert_claims(app: &TestApp, rows: &[ClaimRow]) -> Vec<i64> {
             member_id: Set(person.id),
             membership_id: Set(period.id),
             organisation_id: Set(organisation_id),
+            member_pid: Set(person.pid.clone()),
+            member_name: Set(person.name.clone()),
+            membership_pid: Set(period.pid.clone()),
             scheme_code: Set(row.scheme_code.clone()),
             kind: Set("inpatient".to_owned()),
             facts: Set(match &row.discharged_on {

@@ -373,6 +373,7 @@ pub async fn create(
         Draft {
             pid: &pid,
             membership: &ms,
+            member: &person,
             kind: event.kind(),
             facts,
             filed_by,

@@ -278,6 +278,11 @@ pub struct Claim {
     pub member_id: i64,
     pub membership_id: i64,
     pub organisation_id: i64,
+    /// Who the claim is for, as filed (never changes): the member's public id and name, and the
+    /// coverage period's public id.
+    pub member_pid: String,
+    pub member_name: String,
+    pub membership_pid: String,
     pub scheme_code: String,
     pub kind: EventKind,
     /// The event's facts, as the simulation contract's JSON: the stored text itself, checked

@@ -42,11 +42,14 @@ pub const OFFER_BATCH: usize = 1_000;
 const WORKERS: usize = 2;
 
 /// The columns of an offer's claim row, as [`write_batch`] writes them.
-const CLAIM_COLUMNS: [(&str, Kind); 21] = [
+const CLAIM_COLUMNS: [(&str, Kind); 24] = [
     ("pid", Kind::Text),
     ("member_id", Kind::Int),
     ("membership_id", Kind::Int),
     ("organisation_id", Kind::Int),
+    ("member_pid", Kind::Text),
+    ("member_name", Kind::Text),
+    ("membership_pid", Kind::Text),
     ("scheme_code", Kind::Text),
     ("kind", Kind::Text),
     ("facts", Kind::Text),
@@ -239,6 +242,13 @@ struct Standing {
     scheme_version: Option<i32>,
 }
 
+/// A member an offer is made to: what the claim keeps of them, and the card it pays to.
+struct Person {
+    pid: String,
+    name: String,
+    card: Option<String>,
+}
+
 /// What became of one settlement.
 enum Decision {
     Corroborates(ClaimRef),
@@ -313,17 +323,18 @@ async fn offer_batch(
         .map(|m| (m.id, m))
         .collect();
     let member_ids = sorted_unique(rows.iter().map(|s| s.member_id));
-    let people: HashMap<i64, (String, Option<String>)> = member::Entity::find()
+    let people: HashMap<i64, Person> = member::Entity::find()
         .select_only()
         .column(member::Column::Id)
+        .column(member::Column::Pid)
         .column(member::Column::Name)
         .column(member::Column::BankCardCipher)
         .filter(bulk::is_in(backend, "member.id", Kind::Int, &member_ids))
-        .into_tuple::<(i64, String, Option<String>)>()
+        .into_tuple::<(i64, String, String, Option<String>)>()
         .all(&txn)
         .await?
         .into_iter()
-        .map(|(id, name, card)| (id, (name, card)))
+        .map(|(id, pid, name, card)| (id, Person { pid, name, card }))
         .collect();
     let mut standing: HashMap<i64, Vec<Standing>> = HashMap::new();
     for c in claim::Entity::find()
@@ -518,7 +529,7 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
     txn: &C,
     rows: &[settlement::Model],
     periods: &HashMap<i64, membership::Model>,
-    people: &HashMap<i64, (String, Option<String>)>,
+    people: &HashMap<i64, Person>,
     decisions: Vec<Decision>,
     actor_pid: &str,
     now: DateTime<Utc>,
@@ -531,7 +542,7 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
     for (i, (s, d)) in rows.iter().zip(&decisions).enumerate() {
         let Decision::Offer(offer) = d else { continue };
         let ms = &periods[&s.membership_id];
-        let (name, card) = people
+        let person = people
             .get(&ms.member_id)
             .ok_or_else(|| anyhow::anyhow!("membership {} has no member", ms.id))?;
         let pid = new_pid();
@@ -541,6 +552,9 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
             "member_id": ms.member_id,
             "membership_id": ms.id,
             "organisation_id": ms.organisation_id,
+            "member_pid": person.pid,
+            "member_name": person.name,
+            "membership_pid": ms.pid,
             "scheme_code": ms.scheme_code,
             "kind": offer.event.kind().as_str(),
             "facts": serde_json::to_string(&offer.event).map_err(|e| anyhow::anyhow!(e))?,
@@ -549,8 +563,8 @@ async fn write_batch<C: ConnectionTrait + sea_orm::TransactionTrait>(
             "filed_by_kind": FiledBy::InsuranceFile.as_str(),
             // The settlement is the application: it names the offer's origin.
             "filed_by_pid": s.pid,
-            "payee_name": name,
-            "payee_bank_card_cipher": card,
+            "payee_name": person.name,
+            "payee_bank_card_cipher": person.card,
             "flagged": false,
             // Its place in the period's filing order, and the version that judges it.
             "first_submitted_at": bulk::timestamp(at),

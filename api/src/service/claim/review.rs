@@ -489,24 +489,12 @@ fn literal(status: ClaimStatus) -> Expr {
     Expr::cust(format!("'{name}'"))
 }
 
-/// The claims the caller may see, for a statement of claims alone (the counts).
-fn scope_alone(scope: &Scope) -> Condition {
+/// The claims the caller may see. A member's are found by looking the member up once
+/// (`member_id IN (SELECT id FROM member WHERE pid = $1)`): a list no longer joins the member
+/// ([`LISTED`]). A staff scope tests the claim's unit against the subtree's ids: on the joined
+/// unit the subtree's test grew a larger plan (BENCHMARKS.md).
+fn scope_of(scope: &Scope) -> Condition {
     scope.condition_inlined::<claim::Entity>()
-}
-
-/// The claims the caller may see, for a list's statement ([`listed`]), which joins each claim
-/// to its member: a member's own claims are those whose joined member has their public id.
-/// [`scope_alone`]'s `member_id IN (SELECT id FROM member WHERE pid = $1)` looked the member up
-/// a second time in every list statement (`EXPLAIN`: two index scans of `member` where one
-/// serves; PostgreSQL's CPU per member's list 9 % less without it, BENCHMARKS.md). Staff scopes
-/// are the same either way: on the joined unit the subtree's test grew a larger plan.
-fn scope_listed(scope: &Scope) -> Condition {
-    use entity::member;
-    match scope {
-        Scope::Member { member_pid } => Condition::all()
-            .add(Expr::col((member::Entity, member::Column::Pid)).eq(member_pid.as_str())),
-        _ => scope_alone(scope),
-    }
 }
 
 async fn filter_condition<C: ConnectionTrait>(
@@ -590,7 +578,7 @@ pub async fn counts<C: ConnectionTrait>(
 ) -> Result<BTreeMap<String, i64>, ClaimError> {
     let mut filter = filter.clone();
     filter.statuses.clear();
-    let cond = filter_condition(db, caller, scope_alone(&caller.scope), &filter, today).await?;
+    let cond = filter_condition(db, caller, scope_of(&caller.scope), &filter, today).await?;
     let rows = claim::Entity::find()
         .select_only()
         .column(claim::Column::Status)
@@ -637,8 +625,12 @@ pub async fn counts_kept(
 
 /// The claim columns a list item shows, in the order they are selected and read
 /// ([`super::view::ClaimResponse`]'s list constructor): the id (for the cursor), then what the
-/// answer holds. Ciphers, keys, fingerprints and internal ids are never read for a list.
-pub(super) const LISTED: [claim::Column; 31] = {
+/// answer holds, ending with the member's public id and name and the coverage period's public
+/// id, which the claim keeps so that a page is not joined to `member` and `membership` (two
+/// look-ups per row, half of PostgreSQL's work on a reviewer's queue: migration
+/// `m20261211_100001_claim_listed_names`). Ciphers, keys, fingerprints and internal ids are
+/// never read for a list.
+pub(super) const LISTED: [claim::Column; 34] = {
     use claim::Column::*;
     [
         Id,
@@ -672,39 +664,30 @@ pub(super) const LISTED: [claim::Column; 31] = {
         PaidAt,
         PayoutFailure,
         LapsesOn,
+        MemberPid,
+        MemberName,
+        MembershipPid,
     ]
 };
 
-/// The names and public ids a list item shows, selected after [`LISTED`]: the member's, the
-/// coverage period's and the unit's.
-const LISTED_REFS: [&str; 5] = [
-    "listed_member_pid",
-    "listed_member_name",
-    "listed_membership_pid",
-    "listed_unit_pid",
-    "listed_unit_name",
-];
+/// The unit's public id and name, which a list item shows, selected after [`LISTED`] from the
+/// joined unit (a unit can be renamed, so its name is not kept on the claim).
+const LISTED_REFS: [&str; 2] = ["listed_unit_pid", "listed_unit_name"];
 
-/// The claims joined to what their list items show, as [`list_select`] writes it.
+/// The claims joined to their units, as [`list_select`] writes it.
 fn listed() -> sea_orm::Select<claim::Entity> {
-    use entity::{member, membership};
     use sea_orm::{JoinType, RelationTrait};
-    let [member_pid, member_name, membership_pid, unit_pid, unit_name] = LISTED_REFS;
+    let [unit_pid, unit_name] = LISTED_REFS;
     claim::Entity::find()
         .select_only()
         .columns(LISTED)
-        .join(JoinType::InnerJoin, claim::Relation::Member.def())
-        .join(JoinType::InnerJoin, claim::Relation::Membership.def())
         .join(JoinType::InnerJoin, claim::Relation::Organisation.def())
-        .column_as(member::Column::Pid, member_pid)
-        .column_as(member::Column::Name, member_name)
-        .column_as(membership::Column::Pid, membership_pid)
         .column_as(organisation::Column::Pid, unit_pid)
         .column_as(organisation::Column::Name, unit_name)
 }
 
 /// What every claim list selects: [`LISTED`] then [`LISTED_REFS`], from the claim joined to
-/// its member, coverage period and unit. The same text for every list, so it is written once
+/// its unit. The same text for every list, so it is written once
 /// per backend (sea-query spent 5 % of a list request's CPU writing its columns, issue 20).
 fn list_select(backend: sea_orm::DbBackend) -> &'static str {
     use std::sync::LazyLock;
@@ -775,7 +758,7 @@ async fn general_statement<C: ConnectionTrait>(
     after_id: Option<i64>,
     limit: u64,
 ) -> Result<sea_orm::Statement, ClaimError> {
-    let cond = filter_condition(db, caller, scope_listed(&caller.scope), filter, today).await?;
+    let cond = filter_condition(db, caller, scope_of(&caller.scope), filter, today).await?;
     Ok(list_statement(backend, after_cursor(cond, after_id), limit))
 }
 
@@ -785,7 +768,7 @@ fn members_own(member_pid: &str, after_id: Option<i64>) -> Condition {
     let scope = Scope::Member {
         member_pid: member_pid.to_owned(),
     };
-    after_cursor(scope_listed(&scope), after_id)
+    after_cursor(scope_of(&scope), after_id)
 }
 
 /// The statement of a member's own claims without filters — the mini-program's most frequent
@@ -883,47 +866,20 @@ async fn all_rows(
         .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))))
 }
 
-/// Names and public ids that a claim's detail shows, fetched in three queries (a list reads
-/// them joined to its rows instead, [`list_rows`]).
-#[derive(Debug, Default)]
-pub struct Refs {
-    /// member id → (public id, name)
-    pub members: std::collections::HashMap<i64, (String, String)>,
-    /// membership id → public id
-    pub memberships: std::collections::HashMap<i64, String>,
-    /// organisation id → (public id, name)
-    pub units: std::collections::HashMap<i64, (String, String)>,
-}
-
-/// The names and public ids shown with `claims`.
-pub async fn refs<C: ConnectionTrait>(db: &C, claims: &[Claim]) -> Result<Refs, ClaimError> {
-    use entity::{member, membership};
-    let member_ids: Vec<i64> = claims.iter().map(|c| c.member_id).collect();
-    let membership_ids: Vec<i64> = claims.iter().map(|c| c.membership_id).collect();
-    let unit_ids: Vec<i64> = claims.iter().map(|c| c.organisation_id).collect();
-    let mut refs = Refs::default();
-    for m in member::Entity::find()
-        .filter(member::Column::Id.is_in(member_ids))
-        .all(db)
+/// The public id and name of `claim`'s unit, which its detail shows (a list reads them joined
+/// to its rows instead, [`list_rows`]; the member's and the period's are on the claim).
+pub async fn unit_of<C: ConnectionTrait>(
+    db: &C,
+    claim: &Claim,
+) -> Result<(String, String), ClaimError> {
+    Ok(organisation::Entity::find_by_id(claim.organisation_id)
+        .select_only()
+        .column(organisation::Column::Pid)
+        .column(organisation::Column::Name)
+        .into_tuple::<(String, String)>()
+        .one(db)
         .await?
-    {
-        refs.members.insert(m.id, (m.pid, m.name));
-    }
-    for m in membership::Entity::find()
-        .filter(membership::Column::Id.is_in(membership_ids))
-        .all(db)
-        .await?
-    {
-        refs.memberships.insert(m.id, m.pid);
-    }
-    for o in organisation::Entity::find()
-        .filter(organisation::Column::Id.is_in(unit_ids))
-        .all(db)
-        .await?
-    {
-        refs.units.insert(o.id, (o.pid, o.name));
-    }
-    Ok(refs)
+        .ok_or_else(|| anyhow::anyhow!("claim {} has no unit", claim.id))?)
 }
 
 #[cfg(test)]
@@ -987,10 +943,17 @@ mod tests {
                             general,
                             "{backend:?}, after {after:?}, limit {limit}"
                         );
-                        // The member is the joined one, not looked up a second time.
+                        // The member is looked up once, for the statement; no row is joined
+                        // to its member or period (their public ids and name are the
+                        // claim's own columns), only to its unit.
                         assert!(
-                            !general.sql.contains("IN (SELECT")
-                                && general.sql.contains(r#"WHERE "member"."pid" = "#),
+                            general.sql.matches(r#""member""#).count() == 2
+                                && general
+                                    .sql
+                                    .contains(r#"FROM "member" WHERE "member"."pid" = "#)
+                                && !general.sql.contains(r#"JOIN "member""#)
+                                && !general.sql.contains(r#"JOIN "membership""#)
+                                && general.sql.contains(r#"JOIN "organisation""#),
                             "{}",
                             general.sql
                         );

@@ -10,7 +10,7 @@ use sea_orm::{
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use entity::{claim, claim_material, membership, organisation};
+use entity::{claim, claim_material, member, membership, organisation};
 
 use super::{Claim, ClaimError, ClaimStatus, FiledBy, ReturnRecord};
 use crate::engine::scheme::Material;
@@ -84,6 +84,9 @@ pub fn to_claim(m: claim::Model) -> Result<Claim, DbErr> {
         member_id: m.member_id,
         membership_id: m.membership_id,
         organisation_id: m.organisation_id,
+        member_pid: m.member_pid,
+        member_name: m.member_name,
+        membership_pid: m.membership_pid,
         scheme_code: m.scheme_code,
         version: m.version,
         filed_by_pid: m.filed_by_pid,
@@ -130,6 +133,8 @@ pub(crate) struct Draft<'a> {
     pub pid: &'a str,
     /// The coverage period claimed against: member, unit and scheme come from it.
     pub membership: &'a membership::Model,
+    /// Its member, whose public id and name the claim keeps.
+    pub member: &'a member::Model,
     pub kind: EventKind,
     /// The event's facts, as the simulation contract's JSON.
     pub facts: String,
@@ -163,6 +168,9 @@ pub(crate) async fn insert_draft<C: ConnectionTrait>(
         member_id: Set(ms.member_id),
         membership_id: Set(ms.id),
         organisation_id: Set(ms.organisation_id),
+        member_pid: Set(draft.member.pid.clone()),
+        member_name: Set(draft.member.name.clone()),
+        membership_pid: Set(ms.pid.clone()),
         scheme_code: Set(ms.scheme_code.clone()),
         kind: Set(draft.kind.as_str().to_owned()),
         facts: Set(draft.facts),

@@ -26,7 +26,7 @@ use super::approval::{self, Adjustment};
 use super::filing::{self, ClaimEdit, NewClaim};
 use super::materials::{self, StoredMaterial, UploadError, Variant};
 use super::period;
-use super::review::{self, ClaimFilter, Refs, RejectReason};
+use super::review::{self, ClaimFilter, RejectReason};
 use super::store;
 use super::timeline::{self, RecordedStep};
 use super::{Caller, Claim, ClaimError, ClaimStatus, FiledBy, Level, ReturnRecord, ReturnRequest};
@@ -396,7 +396,7 @@ pub async fn assemble<C: ConnectionTrait>(
     };
     let (_, def) = filing::claim_scheme(db, &c.scheme_code, c.scheme_version).await?;
     let coverage_end = membership::coverage_end(db, c.membership_id).await?;
-    let refs = review::refs(db, std::slice::from_ref(&c)).await?;
+    let (id, name) = review::unit_of(db, &c).await?;
     // Facts the current scheme no longer reads still show; they just fix no deadline.
     let event = serde_json::from_str::<Event>(c.event.get()).ok();
     let appraisal = event
@@ -409,7 +409,7 @@ pub async fn assemble<C: ConnectionTrait>(
     };
     let now = Utc::now();
     Ok(ClaimDetail {
-        claim: claim_response(c, &refs, viewer),
+        claim: claim_response(c, NamedRef { id, name }, viewer),
         materials: stored
             .into_iter()
             .map(|m| material_response(m, viewer, now))
@@ -420,11 +420,6 @@ pub async fn assemble<C: ConnectionTrait>(
         judgements,
         period,
     })
-}
-
-fn named(map: &std::collections::HashMap<i64, (String, String)>, id: i64) -> NamedRef {
-    let (id, name) = map.get(&id).cloned().unwrap_or_default();
-    NamedRef { id, name }
 }
 
 fn judgement_response(j: Judgement) -> JudgementResponse {
@@ -446,18 +441,17 @@ fn return_response(r: ReturnRecord) -> ReturnResponse {
     }
 }
 
-fn claim_response(c: Claim, refs: &Refs, viewer: &Viewer<'_>) -> ClaimResponse {
+fn claim_response(c: Claim, unit: NamedRef, viewer: &Viewer<'_>) -> ClaimResponse {
     let today = viewer.today;
     ClaimResponse {
         overdue: c.overdue(today),
         overdue_beyond_maximum: c.overdue_beyond_maximum(today),
-        member: named(&refs.members, c.member_id),
-        unit: named(&refs.units, c.organisation_id),
-        membership_id: refs
-            .memberships
-            .get(&c.membership_id)
-            .cloned()
-            .unwrap_or_default(),
+        member: NamedRef {
+            id: c.member_pid,
+            name: c.member_name,
+        },
+        unit,
+        membership_id: c.membership_pid,
         beneficiary: c.beneficiary_name.map(|name| BeneficiaryResponse {
             name,
             relationship: c.beneficiary_relationship.unwrap_or_default(),
@@ -496,7 +490,7 @@ fn claim_response(c: Claim, refs: &Refs, viewer: &Viewer<'_>) -> ClaimResponse {
 /// A list item written straight from a row of [`review::list_rows`] into `out`, as
 /// `serde_json` writes the [`ClaimResponse`] a detail shows (the tests compare every list's
 /// items with their details), and its claim's id (for the cursor). Its columns are
-/// [`review::LISTED`] then the five names and public ids, read in that order; text is written
+/// [`review::LISTED`] then the unit's public id and name, read in that order; text is written
 /// from the row, not copied into a response first. The keys are written as the literals they
 /// are: `serde_json` escaped all 45 of them, one by one, for every item (issue 20).
 fn write_listed(
@@ -538,10 +532,10 @@ fn write_listed(
     let paid_at: Option<DateTime<Utc>> = cells.next()?;
     let payout_failure: Option<&str> = cells.next()?;
     let lapses_on: Option<NaiveDate> = cells.next()?;
-    // Then the names and public ids.
     let member_id: &str = cells.next()?;
     let member_name: &str = cells.next()?;
     let membership_id: &str = cells.next()?;
+    // Then the unit's public id and name.
     let unit_id: &str = cells.next()?;
     let unit_name: &str = cells.next()?;
     let overdue = super::unpaid_past(status, pay_due_on, viewer.today);
