@@ -489,22 +489,18 @@ fn literal(status: ClaimStatus) -> Expr {
     Expr::cust(format!("'{name}'"))
 }
 
-/// The claims the caller may see. A member's are found by looking the member up once
-/// (`member_id IN (SELECT id FROM member WHERE pid = $1)`): a list no longer joins the member
-/// ([`LISTED`]). A staff scope tests the claim's unit against the subtree's ids: on the joined
-/// unit the subtree's test grew a larger plan (BENCHMARKS.md).
-fn scope_of(scope: &Scope) -> Condition {
-    scope.condition_inlined::<claim::Entity>()
-}
-
+/// The claims the caller may see, filtered. The scope is the claim's own: a member's claims
+/// are found by looking the member up once (`member_id IN (SELECT id FROM member WHERE pid =
+/// $1)`; a list does not join the member, [`LISTED`]), a staff scope tests the claim's unit
+/// against the subtree's ids (on the joined unit the subtree's test grew a larger plan,
+/// BENCHMARKS.md).
 async fn filter_condition<C: ConnectionTrait>(
     db: &C,
     caller: &Caller,
-    scope: Condition,
     filter: &ClaimFilter,
     today: NaiveDate,
 ) -> Result<Condition, ClaimError> {
-    let mut cond = scope;
+    let mut cond = caller.scope.condition_inlined::<claim::Entity>();
     if caller.role != Role::Member {
         // Staff see drafts only when they filed them.
         cond = cond.add(
@@ -578,7 +574,7 @@ pub async fn counts<C: ConnectionTrait>(
 ) -> Result<BTreeMap<String, i64>, ClaimError> {
     let mut filter = filter.clone();
     filter.statuses.clear();
-    let cond = filter_condition(db, caller, scope_of(&caller.scope), &filter, today).await?;
+    let cond = filter_condition(db, caller, &filter, today).await?;
     let rows = claim::Entity::find()
         .select_only()
         .column(claim::Column::Status)
@@ -687,8 +683,8 @@ fn listed() -> sea_orm::Select<claim::Entity> {
 }
 
 /// What every claim list selects: [`LISTED`] then [`LISTED_REFS`], from the claim joined to
-/// its unit. The same text for every list, so it is written once
-/// per backend (sea-query spent 5 % of a list request's CPU writing its columns, issue 20).
+/// its unit. The same text for every list, so it is written once per backend (sea-query spent
+/// 5 % of a list request's CPU writing its columns, issue 20).
 fn list_select(backend: sea_orm::DbBackend) -> &'static str {
     use std::sync::LazyLock;
     fn written(backend: sea_orm::DbBackend) -> String {
@@ -758,7 +754,7 @@ async fn general_statement<C: ConnectionTrait>(
     after_id: Option<i64>,
     limit: u64,
 ) -> Result<sea_orm::Statement, ClaimError> {
-    let cond = filter_condition(db, caller, scope_of(&caller.scope), filter, today).await?;
+    let cond = filter_condition(db, caller, filter, today).await?;
     Ok(list_statement(backend, after_cursor(cond, after_id), limit))
 }
 
@@ -768,7 +764,7 @@ fn members_own(member_pid: &str, after_id: Option<i64>) -> Condition {
     let scope = Scope::Member {
         member_pid: member_pid.to_owned(),
     };
-    after_cursor(scope_of(&scope), after_id)
+    after_cursor(scope.condition_inlined::<claim::Entity>(), after_id)
 }
 
 /// The statement of a member's own claims without filters — the mini-program's most frequent
